@@ -1,0 +1,196 @@
+// Package event defines the normalized Event that every source produces and
+// every rule, template and notifier consumes.
+package event
+
+import (
+	"encoding/json"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Kind says what an event reports. Values are lowercase on the wire.
+type Kind string
+
+const (
+	KindStatus        Kind = "status"         // outgoing message status: sent, delivered, read, failed ...
+	KindError         Kind = "error"          // value-level (system, app, account) errors
+	KindMessage       Kind = "message"        // incoming customer message
+	KindAccountUpdate Kind = "account_update" // WABA ban, violation, restriction, partner changes ...
+	KindAccountAlert  Kind = "account_alert"  // account_alerts, review decisions, security, capability changes
+	KindQuality       Kind = "quality_update" // phone number quality / messaging limit changes
+	KindTemplate      Kind = "template_status"
+	KindConnection    Kind = "connection" // gateway session: open, close, logout
+	KindUnknown       Kind = "unknown"    // a shape nobody knows; Raw keeps the value
+)
+
+// Kinds lists every kind, for validation and documentation.
+var Kinds = []Kind{KindStatus, KindError, KindMessage, KindAccountUpdate, KindAccountAlert,
+	KindQuality, KindTemplate, KindConnection, KindUnknown}
+
+// ValidKind reports whether k is one of Kinds.
+func ValidKind(k Kind) bool {
+	for _, v := range Kinds {
+		if v == k {
+			return true
+		}
+	}
+	return false
+}
+
+// Severity ranks how urgently a person must act. The first six are the
+// catalogue's classes of Meta error codes; warning is for non-code events
+// (a quality flag, a template paused) that deserve attention.
+type Severity string
+
+const (
+	SeverityCritical  Severity = "critical"  // the account or number cannot send: act now
+	SeverityThrottle  Severity = "throttle"  // rate or spam limits: slow down
+	SeverityRecipient Severity = "recipient" // one recipient cannot be reached
+	SeverityTemplate  Severity = "template"  // a template problem
+	SeverityTransient Severity = "transient" // Meta-side or temporary: a retry may help
+	SeverityWarning   Severity = "warning"
+	SeverityInfo      Severity = "info"
+)
+
+// Severities lists every severity, most urgent first.
+var Severities = []Severity{SeverityCritical, SeverityThrottle, SeverityRecipient,
+	SeverityTemplate, SeverityTransient, SeverityWarning, SeverityInfo}
+
+// ValidSeverity reports whether s is one of Severities.
+func ValidSeverity(s Severity) bool {
+	for _, v := range Severities {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// Event is one thing a provider told us. Every field is in the JSON contract
+// (DESIGN.md); Attributes carries what is particular to one kind (template
+// name, ban state, violation type, limits ...).
+type Event struct {
+	ID                 string            `json:"id"`
+	Source             string            `json:"source"`
+	Kind               Kind              `json:"kind"`
+	Status             string            `json:"status"`
+	Code               int               `json:"code"`
+	Title              string            `json:"title"`
+	Message            string            `json:"message"`
+	Details            string            `json:"details"`
+	Severity           Severity          `json:"severity"`
+	RecommendedAction  string            `json:"recommended_action"`
+	PhoneNumberID      string            `json:"phone_number_id"`
+	DisplayPhoneNumber string            `json:"display_phone_number"`
+	WABAID             string            `json:"waba_id"`
+	RecipientID        string            `json:"recipient_id"`
+	MessageID          string            `json:"message_id"`
+	Timestamp          time.Time         `json:"timestamp"`
+	Attributes         map[string]string `json:"attributes"`
+	// Raw is the provider's value, kept for kind unknown (and wherever an
+	// adapter could not make sense of a payload) so nothing is lost.
+	Raw json.RawMessage `json:"raw,omitempty"`
+}
+
+// SetAttr sets an attribute, skipping empty values so events stay compact.
+func (e *Event) SetAttr(key, value string) {
+	if value == "" {
+		return
+	}
+	if e.Attributes == nil {
+		e.Attributes = make(map[string]string)
+	}
+	e.Attributes[key] = value
+}
+
+// Attr returns an attribute or "".
+func (e *Event) Attr(key string) string { return e.Attributes[key] }
+
+// Field returns the value of a named field as a string, for group_by,
+// silences and matchers: the JSON names of the contract, or "attributes.X"
+// (also plain "X" when no field has that name) for an attribute.
+func (e *Event) Field(name string) string {
+	switch name {
+	case "id":
+		return e.ID
+	case "source":
+		return e.Source
+	case "kind":
+		return string(e.Kind)
+	case "status":
+		return e.Status
+	case "code":
+		if e.Code == 0 {
+			return ""
+		}
+		return itoa(e.Code)
+	case "title":
+		return e.Title
+	case "message":
+		return e.Message
+	case "details":
+		return e.Details
+	case "severity":
+		return string(e.Severity)
+	case "recommended_action":
+		return e.RecommendedAction
+	case "phone_number_id":
+		return e.PhoneNumberID
+	case "display_phone_number":
+		return e.DisplayPhoneNumber
+	case "waba_id":
+		return e.WABAID
+	case "recipient_id":
+		return e.RecipientID
+	case "message_id":
+		return e.MessageID
+	}
+	if len(name) > len("attributes.") && name[:len("attributes.")] == "attributes." {
+		return e.Attributes[name[len("attributes."):]]
+	}
+	return e.Attributes[name]
+}
+
+// FieldNames are the names Field understands besides attributes.
+var FieldNames = []string{"id", "source", "kind", "status", "code", "title", "message", "details",
+	"severity", "recommended_action", "phone_number_id", "display_phone_number", "waba_id",
+	"recipient_id", "message_id"}
+
+// AttributeKeys returns the attribute keys in sorted order.
+func (e *Event) AttributeKeys() []string {
+	keys := make([]string, 0, len(e.Attributes))
+	for k := range e.Attributes {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+// MarshalJSON writes attributes as {} rather than null, so consumers can index
+// into it without a nil check.
+func (e Event) MarshalJSON() ([]byte, error) {
+	type plain Event
+	if e.Attributes == nil {
+		e.Attributes = map[string]string{}
+	}
+	return json.Marshal(plain(e))
+}
+
+// MaskPhone hides all but the last four digits of a phone number or WhatsApp
+// ID ("16505551234" → "*******1234"), for logs and wide channels. Values of
+// four characters or fewer are masked whole.
+func MaskPhone(s string) string {
+	if s == "" {
+		return ""
+	}
+	r := []rune(s)
+	if len(r) <= 4 {
+		return strings.Repeat("*", len(r))
+	}
+	keep := 4
+	return strings.Repeat("*", len(r)-keep) + string(r[len(r)-keep:])
+}

@@ -1,0 +1,147 @@
+// Package notifiers defines what every notifier (slack, jira, log) satisfies
+// and the notification they are handed. Notifiers classify their failures;
+// the pipeline alone decides when to retry.
+package notifiers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/wabridge/wabridge/internal/catalog"
+	"github.com/wabridge/wabridge/internal/event"
+)
+
+// Op says what a notification does to an incident's message or ticket.
+type Op string
+
+const (
+	OpOpen    Op = "open"    // first occurrence: post the message, create the ticket
+	OpUpdate  Op = "update"  // counters changed: edit the message in place (Slack chat.update)
+	OpRepeat  Op = "repeat"  // a repeat summary: a thread reply, a Jira comment
+	OpResolve Op = "resolve" // the incident ended: mark the message resolved, transition the ticket
+)
+
+// Action is one action of a rule, as written in the rules file
+// (`- slack: {channel: "#ops"}`), after the file's defaults are applied.
+// Fields a notifier does not use are rejected when rules load.
+type Action struct {
+	Notifier string `yaml:"-" json:"notifier"`
+
+	// Slack
+	Channel string `yaml:"channel,omitempty" json:"channel,omitempty"`
+
+	// Jira
+	Project    string         `yaml:"project,omitempty" json:"project,omitempty"`
+	IssueType  string         `yaml:"issue_type,omitempty" json:"issue_type,omitempty"`
+	Priority   string         `yaml:"priority,omitempty" json:"priority,omitempty"`
+	Labels     []string       `yaml:"labels,omitempty" json:"labels,omitempty"`
+	Components []string       `yaml:"components,omitempty" json:"components,omitempty"`
+	Fields     map[string]any `yaml:"fields,omitempty" json:"fields,omitempty"` // any Jira field; string values are templates
+
+	// Templates replaces default template names for this action, keyed by
+	// role: slack uses "title" and "text", jira "summary" and "description".
+	Templates map[string]string `yaml:"templates,omitempty" json:"templates,omitempty"`
+}
+
+// RuleRef is what a notification tells about the rule that produced it.
+type RuleRef struct {
+	Name        string `json:"name"`
+	Description string `json:"description,omitempty"`
+}
+
+// Incident is the state of the incident a notification belongs to. The
+// pipeline owns it; notifiers read it and return a Ref on open.
+type Incident struct {
+	Fingerprint string    `json:"fingerprint"`
+	Status      string    `json:"status"` // open, resolved
+	Count       int       `json:"count"`  // events since the incident opened
+	NewSince    int       `json:"new_since"`
+	FirstSeen   time.Time `json:"first_seen"`
+	LastSeen    time.Time `json:"last_seen"`
+	// SinceTime is when the events counted by NewSince started.
+	SinceTime time.Time `json:"since_time"`
+	// Ref is what the notifier returned when the incident opened:
+	// "CHANNEL/TS" for Slack, the issue key for Jira.
+	Ref string `json:"ref,omitempty"`
+}
+
+// Notification is one thing to send. It is stored in the outbox as JSON and
+// rendered at send time, so a replay uses the current templates.
+type Notification struct {
+	ID       string        `json:"id"`
+	Rule     RuleRef       `json:"rule"`
+	Action   Action        `json:"action"`
+	Op       Op            `json:"op"`
+	Event    event.Event   `json:"event"`
+	Catalog  catalog.Entry `json:"catalog"` // zero when the event has no catalogue entry
+	Incident *Incident     `json:"incident,omitempty"`
+}
+
+// Message is a notification rendered for one notifier, without sending it:
+// what `wabridge test` prints and the audit trail keeps.
+type Message struct {
+	Notifier string `json:"notifier"`
+	Target   string `json:"target"`  // channel, project, file
+	Summary  string `json:"summary"` // Slack title, Jira summary
+	Body     string `json:"body"`    // Slack text, Jira description
+}
+
+// Result is what a successful send returns.
+type Result struct {
+	// Ref identifies what was created, for later updates: "CHANNEL/TS" for
+	// a Slack message, the issue key for Jira; empty when nothing can be
+	// updated (incoming webhooks, the log).
+	Ref string `json:"ref,omitempty"`
+}
+
+// Notifier sends notifications. Implementations are safe for concurrent use
+// and never sleep to retry: they return an *Error saying whether to.
+type Notifier interface {
+	Render(n *Notification) (Message, error)
+	Notify(ctx context.Context, n *Notification) (Result, error)
+}
+
+// Reason classifies a failure for logs, metrics and the retry decision.
+type Reason string
+
+const (
+	ReasonRateLimited Reason = "rate_limited" // 429: retry after RetryAfter
+	ReasonTransient   Reason = "transient"    // 5xx, timeouts, connection errors: retry with backoff
+	ReasonAuth        Reason = "auth"         // bad token or permissions: fix the config
+	ReasonPermanent   Reason = "permanent"    // bad channel, Jira field errors ...: retrying cannot help
+)
+
+// Error is a classified notifier failure.
+type Error struct {
+	Notifier   string
+	Reason     Reason
+	RetryAfter time.Duration // set with ReasonRateLimited when the server said
+	Err        error
+}
+
+func (e *Error) Error() string {
+	return fmt.Sprintf("%s: %s: %v", e.Notifier, e.Reason, e.Err)
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Retryable reports whether the failure may succeed later.
+func (e *Error) Retryable() bool {
+	return e.Reason == ReasonRateLimited || e.Reason == ReasonTransient
+}
+
+// Classify returns the classification of err. An error that is not an
+// *Error is treated as transient: an unknown failure is worth a retry, and
+// retries are bounded by the pipeline.
+func Classify(err error) (reason Reason, retryAfter time.Duration, retryable bool) {
+	var ne *Error
+	if errors.As(err, &ne) {
+		return ne.Reason, ne.RetryAfter, ne.Retryable()
+	}
+	if errors.Is(err, context.Canceled) {
+		return ReasonTransient, 0, true
+	}
+	return ReasonTransient, 0, true
+}
