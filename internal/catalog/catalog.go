@@ -29,6 +29,10 @@ const (
 	NamespaceMeta       = "meta"       // Meta Cloud API error codes
 	NamespaceTwilio     = "twilio"     // Twilio error codes (63016 ...)
 	NamespaceConnection = "connection" // gateway disconnect reasons (Baileys, whatsmeow)
+	// NamespaceEvent explains events that carry no code (a ban, a template
+	// rejection, a quality flag), keyed "kind/status" or, more specific,
+	// "kind/status/state" where state is the event's "state" attribute.
+	NamespaceEvent = "event"
 )
 
 // Entry is one catalogue entry. Code is the lowest code of a range; CodeTo is
@@ -137,9 +141,9 @@ func (c *Catalog) add(path string, b []byte) []error {
 		f.Namespace = NamespaceMeta
 	}
 	switch f.Namespace {
-	case NamespaceMeta, NamespaceTwilio, NamespaceConnection:
+	case NamespaceMeta, NamespaceTwilio, NamespaceConnection, NamespaceEvent:
 	default:
-		return []error{fmt.Errorf("%s: unknown namespace %q (want meta, twilio or connection)", path, f.Namespace)}
+		return []error{fmt.Errorf("%s: unknown namespace %q (want meta, twilio, connection or event)", path, f.Namespace)}
 	}
 	var errs []error
 	for codeText, node := range f.Codes {
@@ -150,6 +154,27 @@ func (c *Catalog) add(path string, b []byte) []error {
 		var e Entry
 		if err := node.Decode(&e); err != nil {
 			errs = append(errs, at("%v", err))
+			continue
+		}
+		if f.Namespace == NamespaceEvent {
+			// Event entries have no code: the map key is the key.
+			e.Namespace, e.Key = f.Namespace, codeText
+			if e.Title == "" {
+				errs = append(errs, at("title is required"))
+				continue
+			}
+			if e.Severity == "" {
+				e.Severity = event.SeverityInfo
+			}
+			if !event.ValidSeverity(e.Severity) {
+				errs = append(errs, at("unknown severity %q", e.Severity))
+				continue
+			}
+			ent := e
+			if c.keys[f.Namespace] == nil {
+				c.keys[f.Namespace] = map[string]*Entry{}
+			}
+			c.keys[f.Namespace][codeText] = &ent
 			continue
 		}
 		lo, hi, err := ParseRange(codeText)
@@ -237,9 +262,17 @@ func (c *Catalog) LookupKey(ns, key string) (Entry, bool) {
 	return Entry{}, false
 }
 
-// Entries lists every entry of a namespace ordered by code.
+// Entries lists every entry of a namespace ordered by code (by key for
+// the event namespace).
 func (c *Catalog) Entries(ns string) []Entry {
 	var out []Entry
+	if ns == NamespaceEvent {
+		for _, e := range c.keys[ns] {
+			out = append(out, *e)
+		}
+		sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+		return out
+	}
 	for _, e := range c.exact[ns] {
 		out = append(out, *e)
 	}
@@ -267,12 +300,14 @@ func (c *Catalog) ForEvent(e *event.Event) (Entry, bool) {
 			}
 		}
 		if e.Code != 0 {
-			return c.LookupIn(NamespaceConnection, e.Code)
+			if ent, ok := c.LookupIn(NamespaceConnection, e.Code); ok {
+				return ent, true
+			}
 		}
-		return Entry{}, false
+		return c.forStatus(e)
 	}
 	if e.Code == 0 {
-		return Entry{}, false
+		return c.forStatus(e)
 	}
 	if e.Attr("provider") == NamespaceTwilio {
 		if ent, ok := c.LookupIn(NamespaceTwilio, e.Code); ok {
@@ -280,6 +315,17 @@ func (c *Catalog) ForEvent(e *event.Event) (Entry, bool) {
 		}
 	}
 	return c.Lookup(e.Code)
+}
+
+// forStatus finds the NamespaceEvent entry for an event without a code.
+func (c *Catalog) forStatus(e *event.Event) (Entry, bool) {
+	base := string(e.Kind) + "/" + strings.ToLower(e.Status)
+	if st := e.Attr("state"); st != "" {
+		if ent, ok := c.LookupKey(NamespaceEvent, base+"/"+strings.ToLower(st)); ok {
+			return ent, true
+		}
+	}
+	return c.LookupKey(NamespaceEvent, base)
 }
 
 // Enrich fills an event's severity and recommended action from its entry.
