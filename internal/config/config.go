@@ -1,0 +1,336 @@
+// Package config loads wabridge's one typed Config from a YAML file and the
+// environment, with a local viper instance, and validates it as a whole.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/go-viper/mapstructure/v2"
+	"github.com/spf13/viper"
+
+	"github.com/wabridge/wabridge/internal/secret"
+	jiranotifier "github.com/wabridge/wabridge/notifiers/jira"
+	lognotifier "github.com/wabridge/wabridge/notifiers/log"
+	slacknotifier "github.com/wabridge/wabridge/notifiers/slack"
+)
+
+// EnvPrefix prefixes every environment override: WABRIDGE_SERVER_LISTEN.
+const EnvPrefix = "WABRIDGE"
+
+// Config is the whole configuration. Every key has a default (see
+// Defaults), so every key can be overridden from the environment.
+type Config struct {
+	Server    Server    `mapstructure:"server" json:"server"`
+	Storage   Storage   `mapstructure:"storage" json:"storage"`
+	Log       Log       `mapstructure:"log" json:"log"`
+	Sources   []Source  `mapstructure:"sources" json:"sources"`
+	Notifiers Notifiers `mapstructure:"notifiers" json:"notifiers"`
+	Rules     Rules     `mapstructure:"rules" json:"rules"`
+	Templates Templates `mapstructure:"templates" json:"templates"`
+	Catalog   Catalog   `mapstructure:"catalog" json:"catalog"`
+	Pipeline  Pipeline  `mapstructure:"pipeline" json:"pipeline"`
+
+	// File is the path the config was loaded from; relative paths in the
+	// config (rules, templates, storage, catalogue) are relative to its directory.
+	File string `mapstructure:"-" json:"-"`
+}
+
+// Server is the HTTP listener.
+type Server struct {
+	Listen          string        `mapstructure:"listen" json:"listen"`
+	MaxBodyBytes    int64         `mapstructure:"max_body_bytes" json:"max_body_bytes"`
+	ReadTimeout     time.Duration `mapstructure:"read_timeout" json:"read_timeout"`
+	WriteTimeout    time.Duration `mapstructure:"write_timeout" json:"write_timeout"`
+	IdleTimeout     time.Duration `mapstructure:"idle_timeout" json:"idle_timeout"`
+	ShutdownTimeout time.Duration `mapstructure:"shutdown_timeout" json:"shutdown_timeout"`
+	// AdminToken enables the admin API under /api/v1/ (bearer token); empty = off.
+	AdminToken secret.Secret `mapstructure:"admin_token" json:"admin_token"`
+}
+
+// Storage is where durable state lives.
+type Storage struct {
+	Dir string `mapstructure:"dir" json:"dir"`
+	// NoSync skips fsync: faster, and loses acknowledged events on a power
+	// cut. For benchmarks and throwaway setups only.
+	NoSync bool `mapstructure:"no_sync" json:"no_sync"`
+	// DedupWindow is how long a processed event id suppresses a redelivery
+	// (Meta retries for 7 days).
+	DedupWindow time.Duration `mapstructure:"dedup_window" json:"dedup_window"`
+	// Retention is how long processed deliveries are kept for the audit trail.
+	Retention time.Duration `mapstructure:"retention" json:"retention"`
+}
+
+// Log is wabridge's own process log.
+type Log struct {
+	Level  string `mapstructure:"level" json:"level"`   // debug, info, warn, error
+	Format string `mapstructure:"format" json:"format"` // text, json
+}
+
+// Notifiers holds each notifier's own config.
+type Notifiers struct {
+	Log   lognotifier.Config   `mapstructure:"log" json:"log"`
+	Slack slacknotifier.Config `mapstructure:"slack" json:"slack"`
+	Jira  jiranotifier.Config  `mapstructure:"jira" json:"jira"`
+	// Unconfigured says what happens to rule actions for a notifier with no
+	// credentials: "error" (the rules fail to load; the default) or "log"
+	// (the log notifier stands in and shows what would have been sent).
+	Unconfigured string `mapstructure:"unconfigured" json:"unconfigured"`
+}
+
+// Rules names the rule files; globs allowed.
+type Rules struct {
+	Files []string `mapstructure:"files" json:"files"`
+}
+
+// Templates names the directory whose *.tmpl files override the defaults.
+type Templates struct {
+	Dir string `mapstructure:"dir" json:"dir"`
+}
+
+// Catalog names extra catalogue files that add or override entries.
+type Catalog struct {
+	Files []string `mapstructure:"files" json:"files"`
+}
+
+// Pipeline tunes workers and retries.
+type Pipeline struct {
+	Workers     int           `mapstructure:"workers" json:"workers"`
+	Senders     int           `mapstructure:"senders" json:"senders"`
+	MaxAttempts int           `mapstructure:"max_attempts" json:"max_attempts"`
+	MaxAge      time.Duration `mapstructure:"max_age" json:"max_age"`
+	BackoffBase time.Duration `mapstructure:"backoff_base" json:"backoff_base"`
+	BackoffMax  time.Duration `mapstructure:"backoff_max" json:"backoff_max"`
+}
+
+// Defaults returns the configuration used for every key a file leaves out.
+func Defaults() Config {
+	return Config{
+		Server: Server{
+			Listen:          "127.0.0.1:8080",
+			MaxBodyBytes:    3 << 20, // Meta's maximum payload
+			ReadTimeout:     10 * time.Second,
+			WriteTimeout:    10 * time.Second,
+			IdleTimeout:     60 * time.Second,
+			ShutdownTimeout: 15 * time.Second,
+		},
+		Storage: Storage{
+			Dir:         "./data",
+			DedupWindow: 8 * 24 * time.Hour,
+			Retention:   72 * time.Hour,
+		},
+		Log: Log{Level: "info", Format: "text"},
+		Notifiers: Notifiers{
+			Slack:        slacknotifier.Config{Timeout: 10 * time.Second},
+			Jira:         jiranotifier.Config{IssueType: "Task", APIType: "auto", Timeout: 15 * time.Second, WontFixResolution: "Won't Fix"},
+			Unconfigured: "error",
+		},
+		Pipeline: Pipeline{
+			Workers:     4,
+			Senders:     4,
+			MaxAttempts: 12,
+			MaxAge:      24 * time.Hour,
+			BackoffBase: time.Second,
+			BackoffMax:  5 * time.Minute,
+		},
+	}
+}
+
+// Load reads the file at path, expands ${VAR} from the environment, applies
+// WABRIDGE_ overrides and decodes strictly: an unknown key is an error. It
+// does not Validate.
+func Load(path string) (*Config, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return parse(path, raw)
+}
+
+var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}`)
+
+// Expand replaces ${VAR} and ${VAR:-default} with the environment's value.
+// A bare $ is left alone: secrets and regexes contain them.
+func Expand(s string, lookup func(string) (string, bool)) string {
+	return envRef.ReplaceAllStringFunc(s, func(m string) string {
+		sub := envRef.FindStringSubmatch(m)
+		if v, ok := lookup(sub[1]); ok && v != "" {
+			return v
+		}
+		return sub[3]
+	})
+}
+
+func parse(path string, raw []byte) (*Config, error) {
+	v := viper.New()
+	v.SetConfigType("yaml")
+	setDefaults(v, "", reflect.ValueOf(Defaults()))
+	v.SetEnvPrefix(EnvPrefix)
+	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
+	v.AutomaticEnv()
+
+	expanded := Expand(string(raw), os.LookupEnv)
+	if err := v.ReadConfig(bytes.NewReader([]byte(expanded))); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	cfg := Defaults()
+	// Lists are replaced whole, not merged with the defaults.
+	cfg.Sources, cfg.Rules.Files, cfg.Catalog.Files = nil, nil, nil
+	err := v.UnmarshalExact(&cfg, func(dc *mapstructure.DecoderConfig) {
+		dc.DecodeHook = mapstructure.ComposeDecodeHookFunc(
+			mapstructure.StringToTimeDurationHookFunc(),
+			mapstructure.StringToSliceHookFunc(","),
+		)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %s", path, friendlyDecodeError(err))
+	}
+	cfg.File = path
+	return &cfg, nil
+}
+
+// setDefaults registers every leaf key of the defaults with viper: viper
+// only applies environment overrides to keys it knows of.
+func setDefaults(v *viper.Viper, prefix string, rv reflect.Value) {
+	rt := rv.Type()
+	for i := 0; i < rt.NumField(); i++ {
+		f := rt.Field(i)
+		tag := strings.Split(f.Tag.Get("mapstructure"), ",")[0]
+		if tag == "" || tag == "-" {
+			continue
+		}
+		key := tag
+		if prefix != "" {
+			key = prefix + "." + tag
+		}
+		fv := rv.Field(i)
+		if fv.Kind() == reflect.Struct && f.Type != reflect.TypeOf(time.Duration(0)) {
+			setDefaults(v, key, fv)
+			continue
+		}
+		if fv.Kind() == reflect.Slice && fv.Type().Elem().Kind() == reflect.Struct {
+			continue // sources: a list of structs has no env form
+		}
+		v.SetDefault(key, fv.Interface())
+	}
+}
+
+var unusedKeys = regexp.MustCompile(`has invalid keys: (.*)`)
+
+func friendlyDecodeError(err error) string {
+	msg := err.Error()
+	if m := unusedKeys.FindStringSubmatch(msg); m != nil {
+		return "unknown keys: " + m[1] + " (see config.example.yaml for the keys wabridge knows)"
+	}
+	return msg
+}
+
+// Resolve makes a path from the config relative to the config file's directory.
+func (c *Config) Resolve(p string) string {
+	if p == "" || filepath.IsAbs(p) || c.File == "" {
+		return p
+	}
+	return filepath.Join(filepath.Dir(c.File), p)
+}
+
+// Validate reports every problem at once, each naming its key.
+func (c *Config) Validate() error {
+	var errs []error
+	add := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+
+	if _, _, err := net.SplitHostPort(c.Server.Listen); err != nil {
+		add("server.listen: %q is not host:port (%v)", c.Server.Listen, err)
+	}
+	if c.Server.MaxBodyBytes <= 0 {
+		add("server.max_body_bytes: must be positive, got %d", c.Server.MaxBodyBytes)
+	}
+	for _, d := range []struct {
+		key string
+		v   time.Duration
+	}{
+		{"server.read_timeout", c.Server.ReadTimeout}, {"server.write_timeout", c.Server.WriteTimeout},
+		{"server.shutdown_timeout", c.Server.ShutdownTimeout}, {"storage.dedup_window", c.Storage.DedupWindow},
+		{"storage.retention", c.Storage.Retention}, {"pipeline.max_age", c.Pipeline.MaxAge},
+		{"pipeline.backoff_base", c.Pipeline.BackoffBase}, {"pipeline.backoff_max", c.Pipeline.BackoffMax},
+	} {
+		if d.v <= 0 {
+			add("%s: must be a positive duration such as 10s, got %v", d.key, d.v)
+		}
+	}
+	if c.Storage.Dir == "" {
+		add("storage.dir: required (a directory for the durable inbox and outbox)")
+	}
+	switch strings.ToLower(c.Log.Level) {
+	case "debug", "info", "warn", "warning", "error":
+	default:
+		add("log.level: %q is not debug, info, warn or error", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		add("log.format: %q is not text or json", c.Log.Format)
+	}
+	if c.Pipeline.Workers < 1 || c.Pipeline.Senders < 1 || c.Pipeline.MaxAttempts < 1 {
+		add("pipeline: workers, senders and max_attempts must be at least 1")
+	}
+	switch c.Notifiers.Unconfigured {
+	case "error", "log":
+	default:
+		add("notifiers.unconfigured: %q is not error or log", c.Notifiers.Unconfigured)
+	}
+	switch c.Notifiers.Jira.APIType {
+	case "auto", "cloud", "datacenter":
+	default:
+		add("notifiers.jira.api_type: %q is not auto, cloud or datacenter", c.Notifiers.Jira.APIType)
+	}
+	if c.Notifiers.Slack.Token.IsSet() && c.Notifiers.Slack.Channel == "" {
+		add("notifiers.slack.channel: required with a token (the channel for actions that name none)")
+	}
+	if len(c.Sources) == 0 {
+		add("sources: at least one source is needed to receive webhooks")
+	}
+	seen := map[string]bool{}
+	for i, s := range c.Sources {
+		key := fmt.Sprintf("sources[%d]", i)
+		switch {
+		case s.Name == "":
+			add("%s.name: required (it is the URL path /webhooks/NAME)", key)
+		case !validName.MatchString(s.Name):
+			add("%s.name: %q may only contain letters, digits, '-' and '_'", key, s.Name)
+		case seen[s.Name]:
+			add("%s.name: %q is used twice", key, s.Name)
+		}
+		seen[s.Name] = true
+		if s.Type == "" {
+			add("%s.type: required (meta, evolution, zapi, twilio, status, inbound or mapped)", key)
+		}
+		if s.Type == "meta" && !s.AppSecret.IsSet() && !s.InsecureSkipSignature {
+			add("%s (%s): app_secret is empty: set it (META_APP_SECRET) or, for local testing only, insecure_skip_signature: true", key, s.Name)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+var validName = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+
+// ConfiguredNotifiers lists the notifiers that have what they need to send.
+func (c *Config) ConfiguredNotifiers() []string {
+	out := []string{"log"}
+	if c.Notifiers.Slack.Configured() {
+		out = append(out, "slack")
+	}
+	if c.Notifiers.Jira.Configured() {
+		out = append(out, "jira")
+	}
+	sort.Strings(out)
+	return out
+}

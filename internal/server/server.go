@@ -1,0 +1,269 @@
+// Package server owns wabridge's HTTP surface: the webhook receiver, health,
+// metrics and the admin API, as one gin router that main and tests share.
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/wabridge/wabridge/internal/secret"
+	"github.com/wabridge/wabridge/internal/sources"
+)
+
+// Inbox takes an authenticated delivery and keeps it durably. Accept returns
+// only once the delivery would survive a crash: the 200 is a promise.
+type Inbox interface {
+	Accept(ctx context.Context, d sources.Delivery) error
+}
+
+// Rejecter is implemented by inboxes that keep deliveries answered with a
+// 4xx (a payload of the wrong provider, a bad signature) for the audit trail.
+type Rejecter interface {
+	Reject(ctx context.Context, d sources.Delivery, status int, reason string)
+}
+
+// Deps is everything the handlers need.
+type Deps struct {
+	Sources      map[string]sources.Source
+	Inbox        Inbox
+	MaxBodyBytes int64
+	Logger       *slog.Logger
+	Now          func() time.Time
+	// Ready reports why the service cannot take traffic; nil means ready.
+	Ready func() error
+	// Metrics serves /metrics; nil answers 404.
+	Metrics http.Handler
+	// Admin serves /api/v1/ when AdminToken is set.
+	Admin      AdminAPI
+	AdminToken secret.Secret
+	// Observe, when set, is told the outcome of every webhook request
+	// (source, HTTP status) for metrics.
+	Observe func(source string, status int)
+}
+
+// handlers holds the dependencies of every handler.
+type handlers struct {
+	Deps
+}
+
+// NewRouter builds the gin engine. gin.New, not gin.Default: our own
+// recovery and slog middleware, and no query strings in logs (the
+// handshake's verify token travels in one).
+func NewRouter(d Deps) *gin.Engine {
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
+	}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.MaxBodyBytes <= 0 {
+		d.MaxBodyBytes = 3 << 20
+	}
+	h := &handlers{Deps: d}
+	r := gin.New()
+	r.Use(h.recovery, h.accessLog)
+	r.GET("/webhooks/:source", h.verify)
+	r.POST("/webhooks/:source", h.receive)
+	r.GET("/healthz", h.healthz)
+	r.GET("/readyz", h.readyz)
+	r.GET("/metrics", h.metrics)
+	if d.AdminToken.IsSet() && d.Admin != nil {
+		api := r.Group("/api/v1", h.requireToken)
+		h.mountAdmin(api)
+	}
+	r.NoRoute(func(c *gin.Context) {
+		c.JSON(http.StatusNotFound, gin.H{"error": "no such endpoint: " + c.Request.Method + " " + c.Request.URL.Path})
+	})
+	return r
+}
+
+func init() { gin.SetMode(gin.ReleaseMode) }
+
+func (h *handlers) recovery(c *gin.Context) {
+	defer func() {
+		if v := recover(); v != nil {
+			h.Logger.Error("handler panic", "path", c.Request.URL.Path, "panic", fmt.Sprint(v))
+			c.AbortWithStatusJSON(http.StatusInternalServerError, gin.H{"error": "internal error"})
+		}
+	}()
+	c.Next()
+}
+
+func (h *handlers) accessLog(c *gin.Context) {
+	start := h.Now()
+	c.Next()
+	// The path only: queries carry the verify token, and bodies carry phone numbers.
+	attrs := []any{
+		"method", c.Request.Method,
+		"path", c.Request.URL.Path,
+		"status", c.Writer.Status(),
+		"duration", time.Since(start).Round(time.Microsecond).String(),
+		"remote", c.ClientIP(),
+		"bytes_in", c.Request.ContentLength,
+	}
+	if id, ok := c.Get("delivery_id"); ok {
+		attrs = append(attrs, "delivery_id", id)
+	}
+	if reason, ok := c.Get("reason"); ok {
+		attrs = append(attrs, "reason", reason)
+	}
+	level := slog.LevelInfo
+	switch {
+	case c.Request.URL.Path == "/healthz" || c.Request.URL.Path == "/readyz" || c.Request.URL.Path == "/metrics":
+		level = slog.LevelDebug
+	case c.Writer.Status() >= 500:
+		level = slog.LevelError
+	case c.Writer.Status() >= 400:
+		level = slog.LevelWarn
+	}
+	h.Logger.Log(c.Request.Context(), level, "http request", attrs...)
+}
+
+// verify answers Meta's GET handshake: 200 with the raw challenge when the
+// verify token matches, else 403.
+func (h *handlers) verify(c *gin.Context) {
+	src, ok := h.Sources[c.Param("source")]
+	if !ok {
+		c.JSON(http.StatusNotFound, gin.H{"error": fmt.Sprintf("no source named %q is configured", c.Param("source"))})
+		return
+	}
+	v, ok := src.(sources.Verifier)
+	if !ok {
+		c.JSON(http.StatusMethodNotAllowed, gin.H{"error": fmt.Sprintf("source %q (%s) has no GET verification handshake", src.Name(), src.Type())})
+		return
+	}
+	challenge, ok := v.Verify(c.Request.URL.Query())
+	if !ok {
+		c.Set("reason", "verify token mismatch or hub.mode is not subscribe")
+		c.String(http.StatusForbidden, "verification failed")
+		return
+	}
+	c.Data(http.StatusOK, "text/plain; charset=utf-8", []byte(challenge))
+}
+
+// receive is the webhook: authenticate over the raw bytes, parse enough to
+// answer 400 for what no retry can fix, store, then 200.
+func (h *handlers) receive(c *gin.Context) {
+	name := c.Param("source")
+	status := h.receiveStatus(c, name)
+	if h.Observe != nil {
+		h.Observe(name, status)
+	}
+}
+
+func (h *handlers) receiveStatus(c *gin.Context, name string) int {
+	src, ok := h.Sources[name]
+	if !ok {
+		c.JSON(http.StatusNotFound, gin.H{"error": fmt.Sprintf("no source named %q is configured", name)})
+		return http.StatusNotFound
+	}
+	if c.Request.ContentLength > h.MaxBodyBytes {
+		return h.tooLarge(c)
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, h.MaxBodyBytes))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return h.tooLarge(c)
+		}
+		c.Set("reason", "reading body: "+err.Error())
+		c.JSON(http.StatusBadRequest, gin.H{"error": "could not read the request body"})
+		return http.StatusBadRequest
+	}
+	d := sources.Delivery{
+		ID:          newDeliveryID(h.Now()),
+		Source:      name,
+		ReceivedAt:  h.Now().UTC(),
+		RemoteAddr:  c.ClientIP(),
+		ContentType: c.ContentType(),
+		Body:        body,
+	}
+	c.Set("delivery_id", d.ID)
+	if err := src.Authenticate(c.Request, body); err != nil {
+		msg := err.Error()
+		c.Set("reason", msg)
+		h.reject(c, d, http.StatusUnauthorized, msg)
+		c.JSON(http.StatusUnauthorized, gin.H{"error": msg})
+		return http.StatusUnauthorized
+	}
+	events, err := src.Parse(d)
+	if err != nil {
+		msg := err.Error()
+		c.Set("reason", msg)
+		h.reject(c, d, http.StatusBadRequest, msg)
+		c.JSON(http.StatusBadRequest, gin.H{"error": msg})
+		return http.StatusBadRequest
+	}
+	if err := h.Inbox.Accept(c.Request.Context(), d); err != nil {
+		c.Set("reason", err.Error())
+		// 503 makes the provider retry: nothing unstored is acknowledged.
+		c.Header("Retry-After", "30")
+		c.JSON(http.StatusServiceUnavailable, gin.H{"error": "delivery not stored, retry later"})
+		return http.StatusServiceUnavailable
+	}
+	c.JSON(http.StatusOK, gin.H{"status": "accepted", "delivery_id": d.ID, "events": len(events)})
+	return http.StatusOK
+}
+
+func (h *handlers) tooLarge(c *gin.Context) int {
+	msg := fmt.Sprintf("body is larger than server.max_body_bytes (%d bytes)", h.MaxBodyBytes)
+	c.Set("reason", msg)
+	c.JSON(http.StatusRequestEntityTooLarge, gin.H{"error": msg})
+	return http.StatusRequestEntityTooLarge
+}
+
+func (h *handlers) reject(c *gin.Context, d sources.Delivery, status int, reason string) {
+	if r, ok := h.Inbox.(Rejecter); ok {
+		r.Reject(c.Request.Context(), d, status, reason)
+	}
+}
+
+func (h *handlers) healthz(c *gin.Context) {
+	c.JSON(http.StatusOK, gin.H{"status": "ok"})
+}
+
+func (h *handlers) readyz(c *gin.Context) {
+	if h.Ready != nil {
+		if err := h.Ready(); err != nil {
+			c.JSON(http.StatusServiceUnavailable, gin.H{"status": "not ready", "reason": err.Error()})
+			return
+		}
+	}
+	c.JSON(http.StatusOK, gin.H{"status": "ready"})
+}
+
+func (h *handlers) metrics(c *gin.Context) {
+	if h.Metrics == nil {
+		c.JSON(http.StatusNotFound, gin.H{"error": "metrics are not enabled"})
+		return
+	}
+	h.Metrics.ServeHTTP(c.Writer, c.Request)
+}
+
+func (h *handlers) requireToken(c *gin.Context) {
+	got, ok := strings.CutPrefix(c.GetHeader("Authorization"), "Bearer ")
+	if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(h.AdminToken.Value())) != 1 {
+		c.AbortWithStatusJSON(http.StatusUnauthorized, gin.H{"error": "admin API needs Authorization: Bearer <server.admin_token>"})
+		return
+	}
+	c.Next()
+}
+
+// newDeliveryID is time-ordered (so the inbox drains in arrival order) and
+// unique across processes.
+func newDeliveryID(now time.Time) string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return fmt.Sprintf("%016x-%s", now.UnixNano(), hex.EncodeToString(b[:]))
+}
