@@ -1,0 +1,595 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
+
+	"github.com/wabridge/wabridge/internal/sources"
+)
+
+// FileName is the store's file inside storage.dir.
+const FileName = "wabridge.db"
+
+// schema identifies a wabridge store and the layout of its buckets. A file
+// with another value is refused rather than migrated blindly.
+const schema = "wabridge/1"
+
+var (
+	bMeta      = []byte("meta")
+	bInbox     = []byte("inbox")
+	bOutbox    = []byte("outbox")
+	bDead      = []byte("dead")
+	bDedup     = []byte("dedup")
+	bProcessed = []byte("processed")
+	bExpiry    = []byte("expiry") // expiry time + kind + key → nothing: what the sweeper walks
+	bRefs      = []byte("refs")
+
+	allBuckets = [][]byte{bInbox, bOutbox, bDead, bDedup, bProcessed, bExpiry, bRefs}
+
+	keySchema = []byte("schema")
+)
+
+// Kinds of records in the expiry index.
+const (
+	expDedup     byte = 'd'
+	expProcessed byte = 'p'
+)
+
+// Options tune the embedded store.
+type Options struct {
+	// NoSync skips fsync: faster, and a crash may lose acknowledged
+	// deliveries. Only for benchmarks and throwaway tests.
+	NoSync bool
+	// LockTimeout is how long Open waits for another process to release the
+	// file before returning ErrLocked (default 1s).
+	LockTimeout time.Duration
+}
+
+// Bolt is the embedded store: one bbolt file in storage.dir.
+type Bolt struct {
+	db   *bolt.DB
+	path string
+}
+
+var _ Store = (*Bolt)(nil)
+
+// Open opens (creating when missing) dir/wabridge.db. A second process gets
+// ErrLocked within LockTimeout; a file that is not a wabridge store gets an
+// error wrapping ErrCorrupt and is left untouched.
+func Open(dir string, opts Options) (*Bolt, error) {
+	if dir == "" {
+		return nil, errors.New("storage.dir is empty: set it to a writable directory")
+	}
+	if opts.LockTimeout <= 0 {
+		opts.LockTimeout = time.Second
+	}
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, fmt.Errorf("storage.dir %s: cannot create it: %w", dir, err)
+	}
+	if err := probeWritable(dir); err != nil {
+		return nil, err
+	}
+	path := filepath.Join(dir, FileName)
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.LockTimeout, NoSync: opts.NoSync})
+	switch {
+	case err == nil:
+	case errors.Is(err, bolterrors.ErrTimeout):
+		return nil, fmt.Errorf("storage.dir %s: %w", dir, ErrLocked)
+	case errors.Is(err, bolterrors.ErrInvalid), errors.Is(err, bolterrors.ErrChecksum),
+		errors.Is(err, bolterrors.ErrVersionMismatch):
+		return nil, fmt.Errorf("%s is %w: %v (the file was left as it is; move it away to start empty)", path, ErrCorrupt, err)
+	default:
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	db.NoSync = opts.NoSync
+	s := &Bolt{db: db, path: path}
+	if err := s.init(); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// probeWritable fails early, naming the directory, when the store could
+// not write there; bbolt's own error would only name the file.
+func probeWritable(dir string) error {
+	f, err := os.CreateTemp(dir, ".wabridge-probe-*")
+	if err != nil {
+		return fmt.Errorf("storage.dir %s is not writable: %w", dir, err)
+	}
+	name := f.Name()
+	_ = f.Close()
+	if err := os.Remove(name); err != nil {
+		return fmt.Errorf("storage.dir %s: remove probe file: %w", dir, err)
+	}
+	return nil
+}
+
+// init creates the buckets of a new store, or checks that an existing file
+// is ours. A bbolt file with buckets but no schema belongs to something else
+// and is refused, never rewritten.
+func (s *Bolt) init() error {
+	var empty, foreign bool
+	var found string
+	err := s.db.View(func(tx *bolt.Tx) error {
+		n := 0
+		_ = tx.ForEach(func([]byte, *bolt.Bucket) error { n++; return nil })
+		empty = n == 0
+		if m := tx.Bucket(bMeta); m != nil {
+			found = string(m.Get(keySchema))
+		} else if !empty {
+			foreign = true
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("read store %s: %w", s.path, err)
+	}
+	if foreign {
+		return fmt.Errorf("%s is %w: it has no wabridge meta bucket (the file was left as it is)", s.path, ErrCorrupt)
+	}
+	if !empty && found != schema {
+		return fmt.Errorf("%s is %w: schema %q, want %q (the file was left as it is)", s.path, ErrCorrupt, found, schema)
+	}
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		m, err := tx.CreateBucketIfNotExists(bMeta)
+		if err != nil {
+			return err
+		}
+		if empty {
+			if err := m.Put(keySchema, []byte(schema)); err != nil {
+				return err
+			}
+		}
+		for _, name := range allBuckets {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("initialise store %s: %w", s.path, err)
+	}
+	return nil
+}
+
+// Path is the store file.
+func (s *Bolt) Path() string { return s.path }
+
+// Close closes the file; in-progress transactions finish first.
+func (s *Bolt) Close() error {
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("close store %s: %w", s.path, err)
+	}
+	return nil
+}
+
+// Size reports the file's size in bytes.
+func (s *Bolt) Size() (int64, error) {
+	fi, err := os.Stat(s.path)
+	if err != nil {
+		return 0, fmt.Errorf("stat store: %w", err)
+	}
+	return fi.Size(), nil
+}
+
+func u64(n uint64) []byte {
+	b := make([]byte, 8)
+	binary.BigEndian.PutUint64(b, n)
+	return b
+}
+
+// idKey turns a user-facing id ("42") into its key.
+func idKey(id string) ([]byte, error) {
+	n, err := strconv.ParseUint(id, 10, 64)
+	if err != nil || n == 0 {
+		return nil, fmt.Errorf("id %q: %w (ids are positive numbers)", id, ErrNotFound)
+	}
+	return u64(n), nil
+}
+
+func wrap(what string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, bolterrors.ErrDatabaseNotOpen) {
+		return fmt.Errorf("store: %s: %w", what, ErrClosed)
+	}
+	return fmt.Errorf("store: %s: %w", what, err)
+}
+
+// AddInbox stores a delivery through bbolt's Batch, so concurrent requests
+// share one fsync.
+func (s *Bolt) AddInbox(ctx context.Context, d sources.Delivery) (InboxEntry, error) {
+	if err := ctx.Err(); err != nil {
+		return InboxEntry{}, fmt.Errorf("store: add to inbox: %w", err)
+	}
+	var e InboxEntry
+	err := s.db.Batch(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bInbox)
+		seq, err := b.NextSequence()
+		if err != nil {
+			return err
+		}
+		e = InboxEntry{Seq: seq, Delivery: d}
+		if e.Delivery.ID == "" {
+			e.Delivery.ID = strconv.FormatUint(seq, 10)
+		}
+		v, err := json.Marshal(e.Delivery)
+		if err != nil {
+			return err
+		}
+		return b.Put(u64(seq), v)
+	})
+	if err != nil {
+		return InboxEntry{}, wrap("add to inbox", err)
+	}
+	return e, nil
+}
+
+// Inbox lists entries after a sequence number, in receive order.
+func (s *Bolt) Inbox(after uint64, limit int) ([]InboxEntry, error) {
+	var out []InboxEntry
+	err := s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bInbox).Cursor()
+		for k, v := c.Seek(u64(after + 1)); k != nil; k, v = c.Next() {
+			if limit > 0 && len(out) >= limit {
+				break
+			}
+			e := InboxEntry{Seq: binary.BigEndian.Uint64(k)}
+			if err := json.Unmarshal(v, &e.Delivery); err != nil {
+				return fmt.Errorf("inbox entry %d: %w", e.Seq, err)
+			}
+			out = append(out, e)
+		}
+		return nil
+	})
+	return out, wrap("read inbox", err)
+}
+
+// Commit writes everything processing one delivery decided, atomically.
+// bbolt runs one writer at a time, so two workers cannot both pass the dedup
+// check for the same event.
+func (s *Bolt) Commit(c Commit) (Committed, error) {
+	var res Committed
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		res = Committed{}
+		inbox, outbox := tx.Bucket(bInbox), tx.Bucket(bOutbox)
+		dedup, exp := tx.Bucket(bDedup), tx.Bucket(bExpiry)
+		if inbox.Get(u64(c.Seq)) == nil {
+			return fmt.Errorf("inbox entry %d: %w", c.Seq, ErrNotFound)
+		}
+		seen := map[string]bool{}
+		for _, ev := range c.Events {
+			if ev.ID != "" && (seen[ev.ID] || live(dedup.Get([]byte(ev.ID)), c.Now)) {
+				res.Duplicates++
+				continue
+			}
+			for _, n := range ev.Notifications {
+				seq, err := outbox.NextSequence()
+				if err != nil {
+					return err
+				}
+				n.ID = strconv.FormatUint(seq, 10)
+				n.Notification.ID = n.ID
+				v, err := json.Marshal(n)
+				if err != nil {
+					return fmt.Errorf("encode outbox entry: %w", err)
+				}
+				if err := outbox.Put(u64(seq), v); err != nil {
+					return err
+				}
+				res.Outbox = append(res.Outbox, n)
+			}
+			if ev.Matched && ev.ID != "" {
+				seen[ev.ID] = true
+				if err := dedup.Put([]byte(ev.ID), u64(uint64(c.DedupUntil.UnixNano()))); err != nil {
+					return err
+				}
+				if err := exp.Put(expiryKey(c.DedupUntil, expDedup, []byte(ev.ID)), nil); err != nil {
+					return err
+				}
+			}
+		}
+		p := c.Processed
+		p.Seq, p.Duplicates, p.Notifications = c.Seq, res.Duplicates, len(res.Outbox)
+		v, err := json.Marshal(p)
+		if err != nil {
+			return fmt.Errorf("encode processed record: %w", err)
+		}
+		if err := tx.Bucket(bProcessed).Put(u64(c.Seq), v); err != nil {
+			return err
+		}
+		if err := exp.Put(expiryKey(c.ProcessedUntil, expProcessed, u64(c.Seq)), nil); err != nil {
+			return err
+		}
+		return inbox.Delete(u64(c.Seq))
+	})
+	if err != nil {
+		return Committed{}, wrap(fmt.Sprintf("commit inbox entry %d", c.Seq), err)
+	}
+	return res, nil
+}
+
+// live reports whether a dedup value (its expiry) is still in force.
+func live(v []byte, now time.Time) bool {
+	return len(v) == 8 && int64(binary.BigEndian.Uint64(v)) > now.UnixNano()
+}
+
+func expiryKey(t time.Time, kind byte, key []byte) []byte {
+	k := make([]byte, 0, 9+len(key))
+	k = binary.BigEndian.AppendUint64(k, uint64(t.UnixNano()))
+	k = append(k, kind)
+	return append(k, key...)
+}
+
+// IsDuplicate reports whether an event id has a live dedup record.
+func (s *Bolt) IsDuplicate(eventID string, now time.Time) (bool, error) {
+	var dup bool
+	err := s.db.View(func(tx *bolt.Tx) error {
+		dup = live(tx.Bucket(bDedup).Get([]byte(eventID)), now)
+		return nil
+	})
+	return dup, wrap("read dedup", err)
+}
+
+// Outbox lists every outbox entry in creation order.
+func (s *Bolt) Outbox() ([]OutboxEntry, error) {
+	var out []OutboxEntry
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bOutbox).ForEach(func(k, v []byte) error {
+			var e OutboxEntry
+			if err := json.Unmarshal(v, &e); err != nil {
+				return fmt.Errorf("outbox entry %d: %w", binary.BigEndian.Uint64(k), err)
+			}
+			out = append(out, e)
+			return nil
+		})
+	})
+	return out, wrap("read outbox", err)
+}
+
+// GetOutbox returns one outbox entry.
+func (s *Bolt) GetOutbox(id string) (OutboxEntry, error) {
+	var e OutboxEntry
+	err := s.get(bOutbox, id, &e)
+	return e, wrap("read outbox entry", err)
+}
+
+func (s *Bolt) get(bucket []byte, id string, into any) error {
+	k, err := idKey(id)
+	if err != nil {
+		return err
+	}
+	return s.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucket).Get(k)
+		if v == nil {
+			return fmt.Errorf("%s %s: %w", bucket, id, ErrNotFound)
+		}
+		return json.Unmarshal(v, into)
+	})
+}
+
+// UpdateOutbox rewrites an entry that is still in the outbox.
+func (s *Bolt) UpdateOutbox(e OutboxEntry) error {
+	k, err := idKey(e.ID)
+	if err != nil {
+		return err
+	}
+	v, err := json.Marshal(e)
+	if err != nil {
+		return fmt.Errorf("store: encode outbox entry %s: %w", e.ID, err)
+	}
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bOutbox)
+		if b.Get(k) == nil {
+			return fmt.Errorf("outbox %s: %w", e.ID, ErrNotFound)
+		}
+		return b.Put(k, v)
+	})
+	return wrap("update outbox entry", err)
+}
+
+// Sent removes a delivered entry and records its reference.
+func (s *Bolt) Sent(id string, ref *Ref) error {
+	k, err := idKey(id)
+	if err != nil {
+		return err
+	}
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		if err := putRef(tx, ref); err != nil {
+			return err
+		}
+		return tx.Bucket(bOutbox).Delete(k)
+	})
+	return wrap("remove sent outbox entry", err)
+}
+
+func putRef(tx *bolt.Tx, ref *Ref) error {
+	if ref == nil || ref.Ref == "" {
+		return nil
+	}
+	v, err := json.Marshal(ref)
+	if err != nil {
+		return err
+	}
+	return tx.Bucket(bRefs).Put([]byte(ref.Key), v)
+}
+
+// GetRef returns the reference stored under key.
+func (s *Bolt) GetRef(key string) (Ref, error) {
+	var r Ref
+	err := s.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bRefs).Get([]byte(key))
+		if v == nil {
+			return fmt.Errorf("ref: %w", ErrNotFound)
+		}
+		return json.Unmarshal(v, &r)
+	})
+	return r, wrap("read ref", err)
+}
+
+// Bury moves an outbox entry to the dead letters, keeping its id.
+func (s *Bolt) Bury(d DeadLetter) error {
+	k, err := idKey(d.ID)
+	if err != nil {
+		return err
+	}
+	v, err := json.Marshal(d)
+	if err != nil {
+		return fmt.Errorf("store: encode dead letter %s: %w", d.ID, err)
+	}
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		if err := tx.Bucket(bDead).Put(k, v); err != nil {
+			return err
+		}
+		return tx.Bucket(bOutbox).Delete(k)
+	})
+	return wrap("move outbox entry to dead letters", err)
+}
+
+// DeadLetters lists dead letters, oldest first.
+func (s *Bolt) DeadLetters() ([]DeadLetter, error) {
+	var out []DeadLetter
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bDead).ForEach(func(k, v []byte) error {
+			var d DeadLetter
+			if err := json.Unmarshal(v, &d); err != nil {
+				return fmt.Errorf("dead letter %d: %w", binary.BigEndian.Uint64(k), err)
+			}
+			out = append(out, d)
+			return nil
+		})
+	})
+	return out, wrap("read dead letters", err)
+}
+
+// GetDead returns one dead letter.
+func (s *Bolt) GetDead(id string) (DeadLetter, error) {
+	var d DeadLetter
+	err := s.get(bDead, id, &d)
+	return d, wrap("read dead letter", err)
+}
+
+// PutDead rewrites an existing dead letter.
+func (s *Bolt) PutDead(d DeadLetter) error {
+	k, err := idKey(d.ID)
+	if err != nil {
+		return err
+	}
+	v, err := json.Marshal(d)
+	if err != nil {
+		return fmt.Errorf("store: encode dead letter %s: %w", d.ID, err)
+	}
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bDead)
+		if b.Get(k) == nil {
+			return fmt.Errorf("dead letter %s: %w", d.ID, ErrNotFound)
+		}
+		return b.Put(k, v)
+	})
+	return wrap("update dead letter", err)
+}
+
+// DeleteDead removes a dead letter, recording ref in the same transaction.
+func (s *Bolt) DeleteDead(id string, ref *Ref) error {
+	k, err := idKey(id)
+	if err != nil {
+		return err
+	}
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bDead)
+		if b.Get(k) == nil {
+			return fmt.Errorf("dead letter %s: %w", id, ErrNotFound)
+		}
+		if err := putRef(tx, ref); err != nil {
+			return err
+		}
+		return b.Delete(k)
+	})
+	return wrap("remove dead letter", err)
+}
+
+// Sweep walks the expiry index from its oldest entry and removes what
+// expired, so it never scans live records.
+func (s *Bolt) Sweep(now time.Time, limit int) (int, error) {
+	n := 0
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		n = 0
+		exp := tx.Bucket(bExpiry)
+		c := exp.Cursor()
+		var done [][]byte
+		for k, _ := c.First(); k != nil && len(k) >= 9; k, _ = c.Next() {
+			if limit > 0 && len(done) >= limit {
+				break
+			}
+			at := int64(binary.BigEndian.Uint64(k[:8]))
+			if at > now.UnixNano() {
+				break
+			}
+			done = append(done, bytes.Clone(k))
+		}
+		for _, k := range done {
+			key := k[9:]
+			switch k[8] {
+			case expDedup:
+				b := tx.Bucket(bDedup)
+				// A later delivery may have renewed the record; only the
+				// index entry that matches its expiry removes it.
+				if v := b.Get(key); v != nil && bytes.Equal(v, k[:8]) {
+					if err := b.Delete(key); err != nil {
+						return err
+					}
+					n++
+				}
+			case expProcessed:
+				if err := tx.Bucket(bProcessed).Delete(key); err != nil {
+					return err
+				}
+				n++
+			}
+			if err := exp.Delete(k); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, wrap("sweep expired records", err)
+	}
+	return n, nil
+}
+
+// Counts reports the size of each list.
+func (s *Bolt) Counts() (Counts, error) {
+	var c Counts
+	err := s.db.View(func(tx *bolt.Tx) error {
+		c.Inbox = tx.Bucket(bInbox).Stats().KeyN
+		c.Outbox = tx.Bucket(bOutbox).Stats().KeyN
+		c.Dead = tx.Bucket(bDead).Stats().KeyN
+		c.Dedup = tx.Bucket(bDedup).Stats().KeyN
+		c.Processed = tx.Bucket(bProcessed).Stats().KeyN
+		return nil
+	})
+	return c, wrap("count records", err)
+}
+
+// Check proves the store can write by committing a heartbeat.
+func (s *Bolt) Check() error {
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bMeta).Put([]byte("checked"), u64(uint64(time.Now().UnixNano())))
+	})
+	return wrap("write check", err)
+}

@@ -1,0 +1,169 @@
+// Package store owns wabridge's durable state: the inbox of received
+// deliveries, the outbox of notifications to send, dead letters, dedup
+// records and the references notifiers returned. Store is the interface the
+// pipeline uses; Bolt is the embedded default, and a shared backend can
+// implement the same interface later.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/wabridge/wabridge/internal/sources"
+	"github.com/wabridge/wabridge/notifiers"
+)
+
+var (
+	// ErrLocked means another process holds the store open.
+	ErrLocked = errors.New("store is in use by another process")
+	// ErrNotFound means no record has the requested id.
+	ErrNotFound = errors.New("not found")
+	// ErrCorrupt means the file exists but is not a wabridge store (or is
+	// damaged); it is never overwritten.
+	ErrCorrupt = errors.New("not a wabridge store")
+	// ErrClosed means the store was closed.
+	ErrClosed = errors.New("store is closed")
+)
+
+// Store is the durable state the pipeline needs. Every method is safe for
+// concurrent use. Each method that changes more than one record does so
+// atomically: a crash leaves either the state before or the state after.
+type Store interface {
+	// AddInbox durably stores a delivery before the webhook answers; it
+	// returns only once the delivery is on disk. Concurrent calls share
+	// commits.
+	AddInbox(ctx context.Context, d sources.Delivery) (InboxEntry, error)
+	// Inbox returns up to limit entries with a sequence above after, in
+	// receive order.
+	Inbox(after uint64, limit int) ([]InboxEntry, error)
+	// Commit records the outcome of processing one inbox entry: dedup check,
+	// outbox entries, dedup records, processed record and the removal of the
+	// inbox entry, in one transaction.
+	Commit(c Commit) (Committed, error)
+
+	// Outbox returns every outbox entry in creation order.
+	Outbox() ([]OutboxEntry, error)
+	// GetOutbox returns one outbox entry.
+	GetOutbox(id string) (OutboxEntry, error)
+	// UpdateOutbox rewrites an outbox entry after a failed attempt.
+	UpdateOutbox(e OutboxEntry) error
+	// Sent removes a delivered outbox entry and records the reference the
+	// notifier returned, when there is one.
+	Sent(id string, ref *Ref) error
+	// Bury moves an outbox entry to the dead letters.
+	Bury(d DeadLetter) error
+
+	// DeadLetters returns every dead letter, oldest first.
+	DeadLetters() ([]DeadLetter, error)
+	// GetDead returns one dead letter.
+	GetDead(id string) (DeadLetter, error)
+	// PutDead rewrites a dead letter (after a replay failed again).
+	PutDead(d DeadLetter) error
+	// DeleteDead removes a dead letter; when ref is not nil it is recorded
+	// in the same transaction (a replay that succeeded).
+	DeleteDead(id string, ref *Ref) error
+
+	// GetRef returns the reference stored under key.
+	GetRef(key string) (Ref, error)
+	// IsDuplicate reports whether an event id has a live dedup record.
+	IsDuplicate(eventID string, now time.Time) (bool, error)
+
+	// Sweep removes dedup and processed records that expired before now,
+	// at most limit of them, and reports how many it removed.
+	Sweep(now time.Time, limit int) (int, error)
+	// Counts reports the size of each list.
+	Counts() (Counts, error)
+	// Check proves the store can still write.
+	Check() error
+	Close() error
+}
+
+// InboxEntry is one stored delivery waiting to be processed.
+type InboxEntry struct {
+	Seq      uint64           `json:"seq"`
+	Delivery sources.Delivery `json:"delivery"`
+}
+
+// OutboxEntry is one notification waiting to be sent.
+type OutboxEntry struct {
+	ID           string                 `json:"id"`
+	Notification notifiers.Notification `json:"notification"`
+	// Key orders entries: entries with the same key are sent one at a time,
+	// in creation order.
+	Key         string    `json:"key"`
+	Attempts    int       `json:"attempts"`
+	Created     time.Time `json:"created"`
+	ReceivedAt  time.Time `json:"received_at"` // when the delivery arrived, for latency
+	NextAttempt time.Time `json:"next_attempt"`
+	LastError   string    `json:"last_error,omitempty"`
+}
+
+// DeadLetter is a notification that failed for good.
+type DeadLetter struct {
+	OutboxEntry
+	Reason string    `json:"reason"` // rate_limited, transient, auth, permanent, no_notifier ...
+	Died   time.Time `json:"died"`
+}
+
+// Ref is what a notifier returned for an incident, under the incident's
+// ordering key, so later updates can find the message or ticket.
+type Ref struct {
+	Key     string    `json:"key"`
+	Ref     string    `json:"ref"`
+	Updated time.Time `json:"updated"`
+}
+
+// Commit is the outcome of processing one inbox entry.
+type Commit struct {
+	Seq       uint64
+	Now       time.Time
+	Processed Processed
+	// Events are the events that reached the rules, in order.
+	Events []CommitEvent
+	// DedupUntil is when the dedup records written now expire.
+	DedupUntil time.Time
+	// ProcessedUntil is when the processed record expires.
+	ProcessedUntil time.Time
+}
+
+// CommitEvent is one evaluated event and the notifications it produces.
+type CommitEvent struct {
+	ID string
+	// Matched says a rule matched: only then is a dedup record kept, so
+	// routine statuses do not grow the store.
+	Matched       bool
+	Notifications []OutboxEntry // ID is assigned by the store
+}
+
+// Committed reports what Commit wrote.
+type Committed struct {
+	Outbox     []OutboxEntry
+	Duplicates int
+}
+
+// Processed is the record kept for a delivery after it left the inbox.
+type Processed struct {
+	Seq           uint64    `json:"seq"`
+	DeliveryID    string    `json:"delivery_id"`
+	Source        string    `json:"source"`
+	ReceivedAt    time.Time `json:"received_at"`
+	ProcessedAt   time.Time `json:"processed_at"`
+	Events        int       `json:"events"`
+	Dropped       int       `json:"dropped,omitempty"`
+	Duplicates    int       `json:"duplicates,omitempty"`
+	Notifications int       `json:"notifications,omitempty"`
+	// Error says why a delivery could not be parsed; Body then keeps the
+	// raw bytes so an operator can look at what the provider sent.
+	Error string `json:"error,omitempty"`
+	Body  []byte `json:"body,omitempty"`
+}
+
+// Counts is the size of each list.
+type Counts struct {
+	Inbox     int `json:"inbox"`
+	Outbox    int `json:"outbox"`
+	Dead      int `json:"dead"`
+	Dedup     int `json:"dedup"`
+	Processed int `json:"processed"`
+}
