@@ -1,0 +1,389 @@
+// Package templates owns the text/template set that turns a notification into
+// Slack, Jira and log content: the embedded defaults, a user directory that
+// overrides them, and the functions templates may call. Every template is
+// executed against sample events when the set loads, so a broken template
+// fails `wabridge check`, not a 3 a.m. alert.
+package templates
+
+import (
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"text/template"
+	"time"
+
+	"github.com/wabridge/wabridge/internal/catalog"
+	"github.com/wabridge/wabridge/internal/event"
+	"github.com/wabridge/wabridge/notifiers"
+)
+
+//go:embed default/*.tmpl
+var embedded embed.FS
+
+// Data is what every template sees as dot.
+type Data struct {
+	Event    event.Event
+	Rule     notifiers.RuleRef
+	Catalog  catalog.Entry
+	Incident *notifiers.Incident // nil until the pipeline tracks incidents
+	Action   notifiers.Action
+}
+
+// DataFor builds the template data of a notification.
+func DataFor(n *notifiers.Notification) Data {
+	if n == nil {
+		return Data{}
+	}
+	return Data{Event: n.Event, Rule: n.Rule, Catalog: n.Catalog, Incident: n.Incident, Action: n.Action}
+}
+
+// Title says what happened in a few words: the catalogue's title, else the
+// provider's, else the kind and status, so no alert goes out untitled.
+func (d Data) Title() string {
+	if d.Catalog.Title != "" {
+		return d.Catalog.Title
+	}
+	if d.Event.Title != "" {
+		return d.Event.Title
+	}
+	kind := strings.ReplaceAll(string(d.Event.Kind), "_", " ")
+	status := strings.ReplaceAll(d.Event.Status, "_", " ")
+	switch {
+	case kind != "" && status != "":
+		return "WhatsApp " + kind + ": " + status
+	case kind != "":
+		return "WhatsApp " + kind + " event"
+	}
+	return "WhatsApp event"
+}
+
+// Actions says what to do: the catalogue's actions, else the event's
+// recommended action. Empty when nobody knows.
+func (d Data) Actions() []string {
+	if len(d.Catalog.Actions) > 0 {
+		return d.Catalog.Actions
+	}
+	if a := strings.TrimSpace(d.Event.RecommendedAction); a != "" {
+		return []string{a}
+	}
+	return nil
+}
+
+// Severity is the event's severity, else the catalogue's, else info.
+func (d Data) Severity() event.Severity {
+	if d.Event.Severity != "" {
+		return d.Event.Severity
+	}
+	if d.Catalog.Severity != "" {
+		return d.Catalog.Severity
+	}
+	return event.SeverityInfo
+}
+
+// Role returns the template name an action uses for a role ("title",
+// "text", "summary" ...): the action's own choice, else def.
+func Role(a notifiers.Action, role, def string) string {
+	if name := a.Templates[role]; name != "" {
+		return name
+	}
+	return def
+}
+
+// Option changes how a template set is loaded.
+type Option func(*options)
+
+type options struct {
+	now func() time.Time
+}
+
+// WithClock sets the clock the `since` function reads; tests pin it.
+func WithClock(now func() time.Time) Option {
+	return func(o *options) {
+		if now != nil {
+			o.now = now
+		}
+	}
+}
+
+// maxInline bounds the cache of inline texts: they come from rules files, so
+// a few hundred is plenty, and the bound keeps a pathological caller from
+// growing memory without end.
+const maxInline = 1024
+
+// Templates is an immutable, loaded template set, safe for concurrent use.
+type Templates struct {
+	root  *template.Template
+	names []string          // defined names, sorted
+	files map[string]string // defined name → file that defines it
+
+	mu     sync.Mutex
+	inline map[string]*template.Template
+}
+
+// Default returns the embedded templates alone.
+func Default() (*Templates, error) { return Load("") }
+
+// Load reads the embedded defaults, then every *.tmpl file in dir (in name
+// order); a user file that defines a name the defaults define wins. The
+// error lists every problem, one per line, as FILE:LINE: message.
+func Load(dir string, opts ...Option) (*Templates, error) {
+	o := options{now: time.Now}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	root := template.New("").Funcs(funcMap(o.now)).Option("missingkey=zero")
+	t := &Templates{root: root, files: map[string]string{}, inline: map[string]*template.Template{}}
+
+	defaults, err := fs.Glob(embedded, "default/*.tmpl")
+	if err != nil {
+		return nil, fmt.Errorf("templates: list embedded defaults: %w", err)
+	}
+	sort.Strings(defaults)
+	var errs []error
+	for _, name := range defaults {
+		b, err := embedded.ReadFile(name)
+		if err != nil {
+			return nil, fmt.Errorf("templates: read embedded %s: %w", name, err)
+		}
+		errs = append(errs, t.parseFile("templates/"+name, string(b))...)
+	}
+
+	if dir != "" {
+		st, err := os.Stat(dir)
+		switch {
+		case err != nil:
+			return nil, fmt.Errorf("templates: dir %s: %w", dir, err)
+		case !st.IsDir():
+			return nil, fmt.Errorf("templates: dir %s is not a directory", dir)
+		}
+		files, err := filepath.Glob(filepath.Join(dir, "*.tmpl"))
+		if err != nil {
+			return nil, fmt.Errorf("templates: list %s: %w", dir, err)
+		}
+		sort.Strings(files)
+		userDefined := map[string]string{} // name → FILE:LINE of the user definition
+		for _, path := range files {
+			b, err := os.ReadFile(path)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: read template file: %w", path, err))
+				continue
+			}
+			text := string(b)
+			// Two user files defining one name is almost always a copy
+			// left behind; saying so beats silently picking one.
+			dup := false
+			for _, d := range defines(text) {
+				if prev, ok := userDefined[d.name]; ok {
+					errs = append(errs, fmt.Errorf("%s:%d: template %q is already defined at %s", path, d.line, d.name, prev))
+					dup = true
+					continue
+				}
+				userDefined[d.name] = fmt.Sprintf("%s:%d", path, d.line)
+			}
+			if dup {
+				continue
+			}
+			errs = append(errs, t.parseFile(path, text)...)
+		}
+	}
+
+	for _, tm := range root.Templates() {
+		if tm.Name() == "" || tm.Tree == nil {
+			continue
+		}
+		if _, ok := t.files[tm.Name()]; ok {
+			t.names = append(t.names, tm.Name())
+		}
+	}
+	sort.Strings(t.names)
+
+	// Files that parsed are still executed when another did not, so one
+	// run of `wabridge check` shows every problem.
+	if err := t.check(); err != nil {
+		errs = append(errs, err)
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return t, nil
+}
+
+// parseFile adds one file's definitions to the set. Parse errors name the
+// file and line, and the template being defined there.
+func (t *Templates) parseFile(path, text string) []error {
+	// The file's own top-level template is named after the path, so that
+	// text/template's positions read FILE:LINE.
+	if _, err := t.root.New(path).Parse(text); err != nil {
+		return []error{positioned(err, text)}
+	}
+	for _, d := range defines(text) {
+		t.files[d.name] = path
+	}
+	return nil
+}
+
+// check executes every template against every sample, with and without an
+// incident and a catalogue entry, and reports each template's first failure.
+func (t *Templates) check() error {
+	var errs []error
+	for _, name := range t.names {
+		if err := t.checkOne(t.root.Lookup(name)); err != nil {
+			if !strings.HasPrefix(err.Error(), t.files[name]+":") {
+				err = fmt.Errorf("%s: template %q: %w", t.files[name], name, err)
+			}
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (t *Templates) checkOne(tm *template.Template) error {
+	var b strings.Builder
+	for _, d := range sampleData() {
+		b.Reset()
+		if err := tm.Execute(&b, d); err != nil {
+			return fmt.Errorf("%s, with sample event %q", cleanExecError(err), d.Event.ID)
+		}
+	}
+	return nil
+}
+
+// Has reports whether a template of that name is defined.
+func (t *Templates) Has(name string) bool {
+	_, ok := t.files[name]
+	return ok
+}
+
+// Names lists the defined template names in order.
+func (t *Templates) Names() []string { return append([]string(nil), t.names...) }
+
+// Source returns the file that defines a template, for `wabridge check` and
+// error messages.
+func (t *Templates) Source(name string) string { return t.files[name] }
+
+// Execute renders a named template.
+func (t *Templates) Execute(name string, d Data) (string, error) {
+	if !t.Has(name) {
+		return "", fmt.Errorf("render template %q: no such template (defined: %s)", name, strings.Join(t.names, ", "))
+	}
+	var b strings.Builder
+	if err := t.root.ExecuteTemplate(&b, name, d); err != nil {
+		return "", fmt.Errorf("render %s", cleanExecError(err))
+	}
+	return b.String(), nil
+}
+
+// ExecuteText renders an inline template, such as a Jira field value; the
+// text may call the named templates. Parsed texts are cached.
+func (t *Templates) ExecuteText(text string, d Data) (string, error) {
+	tm, err := t.parseInline(text)
+	if err != nil {
+		return "", err
+	}
+	var b strings.Builder
+	if err := tm.Execute(&b, d); err != nil {
+		return "", fmt.Errorf("render inline template %q: %s", Truncate(text, 80), cleanExecError(err))
+	}
+	return b.String(), nil
+}
+
+// ValidateText parses an inline template and executes it against the
+// samples, as Load does for files.
+func (t *Templates) ValidateText(text string) error {
+	tm, err := t.parseInline(text)
+	if err != nil {
+		return err
+	}
+	if err := t.checkOne(tm); err != nil {
+		return fmt.Errorf("inline template %q: %w", Truncate(text, 80), err)
+	}
+	return nil
+}
+
+func (t *Templates) parseInline(text string) (*template.Template, error) {
+	t.mu.Lock()
+	tm, ok := t.inline[text]
+	t.mu.Unlock()
+	if ok {
+		return tm, nil
+	}
+	// Parse into a clone so an inline text cannot redefine a named
+	// template for everyone else.
+	c, err := t.root.Clone()
+	if err != nil {
+		return nil, fmt.Errorf("clone templates: %w", err)
+	}
+	tm, err = c.New("inline").Parse(text)
+	if err != nil {
+		return nil, fmt.Errorf("inline template %q: %s", Truncate(text, 80), strings.TrimPrefix(err.Error(), "template: "))
+	}
+	t.mu.Lock()
+	if len(t.inline) < maxInline {
+		t.inline[text] = tm
+	}
+	t.mu.Unlock()
+	return tm, nil
+}
+
+type definition struct {
+	name string
+	line int
+}
+
+var defineRE = regexp.MustCompile(`\{\{-?\s*(?:define|block)\s+"([^"]+)"`)
+
+// defines finds the {{define "name"}} lines of a file, for error messages
+// and for knowing which file owns which name.
+func defines(text string) []definition {
+	var out []definition
+	for _, m := range defineRE.FindAllStringSubmatchIndex(text, -1) {
+		out = append(out, definition{
+			name: text[m[2]:m[3]],
+			line: 1 + strings.Count(text[:m[0]], "\n"),
+		})
+	}
+	return out
+}
+
+var parseErrRE = regexp.MustCompile(`^template: (.+?):(\d+):(?:\d+:)? ?(.*)$`)
+
+// positioned turns text/template's "template: FILE:LINE: msg" into
+// "FILE:LINE: template "NAME": msg", naming the define the line is in.
+func positioned(err error, text string) error {
+	m := parseErrRE.FindStringSubmatch(err.Error())
+	if m == nil {
+		return err
+	}
+	line, _ := strconv.Atoi(m[2])
+	name := ""
+	for _, d := range defines(text) {
+		if d.line <= line {
+			name = d.name
+		}
+	}
+	if name == "" {
+		return fmt.Errorf("%s:%s: %s", m[1], m[2], m[3])
+	}
+	return fmt.Errorf("%s:%s: template %q: %s", m[1], m[2], name, m[3])
+}
+
+var execErrRE = regexp.MustCompile(`^template: (.+?):(\d+):\d+: executing "([^"]*)" at <(.*?)>: (.*)$`)
+
+// cleanExecError rewrites "template: FILE:LINE:COL: executing "x" at <.A.B>:
+// msg" as "FILE:LINE: template "x": msg (at <.A.B>)", the shape parse
+// errors have too.
+func cleanExecError(err error) string {
+	m := execErrRE.FindStringSubmatch(err.Error())
+	if m == nil {
+		return strings.TrimPrefix(err.Error(), "template: ")
+	}
+	return fmt.Sprintf("%s:%s: template %q: %s (at <%s>)", m[1], m[2], m[3], m[5], m[4])
+}
