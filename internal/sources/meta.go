@@ -1,12 +1,18 @@
 package sources
 
 import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
 
 	"github.com/wabridge/wabridge/internal/config"
 	"github.com/wabridge/wabridge/internal/event"
+	"github.com/wabridge/wabridge/internal/whatsapp"
 )
 
 // Meta is the source for Meta's WhatsApp Cloud API webhooks.
@@ -20,18 +26,88 @@ var _ Verifier = (*Meta)(nil)
 // NewMeta builds a Meta source; it refuses a source without an app secret
 // unless insecure_skip_signature is set.
 func NewMeta(cfg config.Source) (*Meta, error) {
-	return &Meta{cfg: cfg}, errors.New("meta source: not implemented yet")
+	if strings.TrimSpace(cfg.Name) == "" {
+		return nil, errors.New("meta source: name is required")
+	}
+	if !cfg.AppSecret.IsSet() && !cfg.InsecureSkipSignature {
+		return nil, fmt.Errorf("source %q (type meta): app_secret is required to check X-Hub-Signature-256; "+
+			"set it from App Dashboard > Settings > Basic, or set insecure_skip_signature: true for local testing only", cfg.Name)
+	}
+	return &Meta{cfg: cfg}, nil
 }
 
+// Name is the source's name, the last segment of /webhooks/{name}.
 func (m *Meta) Name() string { return m.cfg.Name }
+
+// Type is "meta".
 func (m *Meta) Type() string { return "meta" }
 
+// Authenticate checks X-Hub-Signature-256 over the raw body. With an app
+// secret configured the signature is always checked, even when
+// insecure_skip_signature is also set: the flag only permits running
+// without a secret.
 func (m *Meta) Authenticate(r *http.Request, body []byte) error {
-	return Unauthorized("not implemented")
+	if !m.cfg.AppSecret.IsSet() {
+		return nil // NewMeta allowed this only with insecure_skip_signature
+	}
+	header := r.Header.Get(whatsapp.SignatureHeader)
+	if strings.TrimSpace(header) == "" && r.Header.Get("X-Hub-Signature") != "" {
+		return fmt.Errorf("%w: %w (only the legacy sha1 X-Hub-Signature was sent)",
+			ErrUnauthorized, whatsapp.ErrSignatureMissing)
+	}
+	if err := whatsapp.VerifySignature([]byte(m.cfg.AppSecret.Value()), body, header); err != nil {
+		return fmt.Errorf("%w: %w", ErrUnauthorized, err)
+	}
+	return nil
 }
 
-func (m *Meta) Parse(d Delivery) ([]event.Event, error) { return nil, ErrNotJSON }
+// Parse turns a delivery into events; only a body that is not JSON at all
+// is an error.
+func (m *Meta) Parse(d Delivery) ([]event.Event, error) {
+	events, err := whatsapp.Parse(m.cfg.Name, d.Body, d.ReceivedAt)
+	if err != nil {
+		if errors.Is(err, whatsapp.ErrNotJSON) {
+			var syn *json.SyntaxError
+			if errors.As(err, &syn) {
+				return nil, fmt.Errorf("source %s: %w: %v (at byte %d)", m.cfg.Name, ErrNotJSON, syn, syn.Offset)
+			}
+			return nil, fmt.Errorf("source %s: %w", m.cfg.Name, ErrNotJSON)
+		}
+		return nil, fmt.Errorf("source %s: %w", m.cfg.Name, err)
+	}
+	return events, nil
+}
 
-func (m *Meta) Accept(e *event.Event) bool { return true }
+// Accept keeps events whose status is listed in the source's accept list
+// (any case); an empty list keeps everything.
+func (m *Meta) Accept(e *event.Event) bool {
+	if len(m.cfg.Accept) == 0 {
+		return true
+	}
+	for _, s := range m.cfg.Accept {
+		if strings.EqualFold(strings.TrimSpace(s), e.Status) {
+			return true
+		}
+	}
+	return false
+}
 
-func (m *Meta) Verify(q url.Values) (string, bool) { return "", false }
+// Verify answers Meta's GET handshake: the raw hub.challenge when
+// hub.mode is subscribe and hub.verify_token equals the configured token.
+func (m *Meta) Verify(q url.Values) (string, bool) {
+	want := m.cfg.VerifyToken.Value()
+	if q.Get("hub.mode") != "subscribe" || want == "" {
+		return "", false
+	}
+	// Comparing digests keeps the comparison constant-time in the length too.
+	got := sha256.Sum256([]byte(q.Get("hub.verify_token")))
+	exp := sha256.Sum256([]byte(want))
+	if subtle.ConstantTimeCompare(got[:], exp[:]) != 1 {
+		return "", false
+	}
+	challenge := q.Get("hub.challenge")
+	if challenge == "" {
+		return "", false
+	}
+	return challenge, true
+}
