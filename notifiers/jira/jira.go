@@ -1,0 +1,628 @@
+// Package jira opens, comments on, reopens and resolves one Jira ticket per
+// incident, on Jira Cloud and Data Center, through one long-lived go-jira
+// client. It classifies Jira's answers for the pipeline and never retries.
+package jira
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	gojira "github.com/andygrunwald/go-jira"
+
+	"github.com/wabridge/wabridge/internal/event"
+	"github.com/wabridge/wabridge/notifiers"
+	"github.com/wabridge/wabridge/templates"
+)
+
+// name is how this notifier signs its errors and messages.
+const name = "jira"
+
+// Jira's limits, counted in UTF-16 code units because Jira stores Java
+// strings: an emoji counts twice.
+const (
+	maxSummary = 255
+	maxText    = 32767 // description and comment
+	maxLabel   = 255
+)
+
+// Markers tell a reader that wabridge cut the text, so nobody mistakes a
+// truncated description for the whole story.
+const (
+	summaryMarker = "…"
+	textMarker    = "\n\n… [truncated by wabridge: the full text is longer than Jira allows]"
+)
+
+// Labels wabridge puts on every ticket it opens: the first finds them all,
+// the second finds the incident's ticket when the store has lost its key.
+const (
+	baseLabel          = "wabridge"
+	fingerprintPrefix  = "wabridge-"
+	searchMaxResults   = 10
+	templateSummary    = "summary"
+	templateDesc       = "description"
+	templateComment    = "comment"
+	templateResolved   = "resolved"
+	defaultTemplateFmt = "jira.%s"
+)
+
+// Option changes how New builds a Notifier.
+type Option func(*Notifier)
+
+// WithClock replaces time.Now, for the reopen window.
+func WithClock(now func() time.Time) Option {
+	return func(n *Notifier) {
+		if now != nil {
+			n.now = now
+		}
+	}
+}
+
+// Notifier sends notifications to Jira. It is immutable after New and safe
+// for concurrent use.
+type Notifier struct {
+	cfg    Config
+	cloud  bool
+	client *gojira.Client
+	tmpl   *templates.Templates
+	logger *slog.Logger
+	now    func() time.Time
+}
+
+var _ notifiers.Notifier = (*Notifier)(nil)
+
+// New validates cfg and builds the one Jira client the notifier uses for its
+// whole life.
+func New(cfg Config, tmpl *templates.Templates, logger *slog.Logger, opts ...Option) (*Notifier, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("jira: invalid config: %w", err)
+	}
+	if tmpl == nil {
+		return nil, errors.New("jira: templates are required")
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	cfg = cfg.WithDefaults()
+	n := &Notifier{
+		cfg:    cfg,
+		cloud:  cfg.Cloud(),
+		tmpl:   tmpl,
+		logger: logger.With("notifier", name),
+		now:    time.Now,
+	}
+	for _, o := range opts {
+		o(n)
+	}
+
+	base := http.DefaultTransport.(*http.Transport).Clone()
+	var auth http.RoundTripper
+	switch {
+	case n.cloud || cfg.User != "":
+		// Cloud: account email + API token. Data Center with a user: the
+		// same basic scheme with a password or token.
+		auth = &gojira.BasicAuthTransport{Username: cfg.User, Password: cfg.Token.Value(), Transport: base}
+	default:
+		auth = &gojira.PATAuthTransport{Token: cfg.Token.Value(), Transport: base}
+	}
+	httpClient := &http.Client{
+		Timeout:   cfg.Timeout,
+		Transport: &langTransport{next: auth},
+	}
+	client, err := gojira.NewClient(httpClient, cfg.URL)
+	if err != nil {
+		// url.Parse errors quote the URL; Validate already parsed it, so
+		// this cannot happen with a valid config, and we do not echo it.
+		return nil, errors.New("jira: build client: the url does not parse")
+	}
+	n.client = client
+	return n, nil
+}
+
+// langTransport asks Jira for English, because transition and resolution
+// names are localized and the config names them in English.
+type langTransport struct{ next http.RoundTripper }
+
+func (t *langTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	r := req.Clone(req.Context())
+	r.Header.Set("Accept-Language", "en")
+	return t.next.RoundTrip(r)
+}
+
+// Render returns what Notify would send, without calling Jira: the summary,
+// and the description on open, the comment on repeat, the resolution note on
+// resolve.
+func (n *Notifier) Render(no *notifiers.Notification) (notifiers.Message, error) {
+	if no == nil {
+		return notifiers.Message{}, errors.New("jira: render: nil notification")
+	}
+	d := templates.DataFor(no)
+	summary, err := n.summary(no, d)
+	if err != nil {
+		return notifiers.Message{}, err
+	}
+	role := templateDesc
+	switch no.Op {
+	case notifiers.OpRepeat:
+		role = templateComment
+	case notifiers.OpResolve:
+		role = templateResolved
+	}
+	body, err := n.text(no, d, role)
+	if err != nil {
+		return notifiers.Message{}, err
+	}
+	return notifiers.Message{Notifier: name, Target: n.project(no), Summary: summary, Body: body}, nil
+}
+
+// Notify applies the notification to the incident's ticket.
+func (n *Notifier) Notify(ctx context.Context, no *notifiers.Notification) (notifiers.Result, error) {
+	if no == nil {
+		return notifiers.Result{}, permanent(errors.New("nil notification"))
+	}
+	d := templates.DataFor(no)
+	switch no.Op {
+	case notifiers.OpOpen, "":
+		return n.open(ctx, no, d)
+	case notifiers.OpUpdate:
+		// A counter change is not worth a Jira comment: repeats carry it.
+		return notifiers.Result{Ref: ref(no)}, nil
+	case notifiers.OpRepeat:
+		return n.repeat(ctx, no, d)
+	case notifiers.OpResolve:
+		return n.resolve(ctx, no, d)
+	default:
+		return notifiers.Result{}, permanent(fmt.Errorf("unknown op %q (want open, update, repeat or resolve)", no.Op))
+	}
+}
+
+// open creates the incident's ticket unless one already exists: the store's
+// key first, a label search when the store has none.
+func (n *Notifier) open(ctx context.Context, no *notifiers.Notification, d templates.Data) (notifiers.Result, error) {
+	t, err := n.existing(ctx, no)
+	if err != nil {
+		return notifiers.Result{}, err
+	}
+	if t != nil {
+		key, reused, err := n.reuse(ctx, no, d, t)
+		if err != nil || reused {
+			return notifiers.Result{Ref: key}, err
+		}
+	}
+	key, err := n.create(ctx, no, d)
+	return notifiers.Result{Ref: key}, err
+}
+
+func (n *Notifier) repeat(ctx context.Context, no *notifiers.Notification, d templates.Data) (notifiers.Result, error) {
+	if key := ref(no); key != "" {
+		if err := n.comment(ctx, no, d, key, templateComment); err != nil {
+			return notifiers.Result{}, err
+		}
+		return notifiers.Result{Ref: key}, nil
+	}
+	n.logger.Warn("jira repeat without a ticket key: looking for the incident's ticket",
+		"rule", no.Rule.Name, "fingerprint", fingerprint(no))
+	return n.open(ctx, no, d)
+}
+
+func (n *Notifier) resolve(ctx context.Context, no *notifiers.Notification, d templates.Data) (notifiers.Result, error) {
+	key := ref(no)
+	if key == "" {
+		n.logger.Warn("jira resolve without a ticket key: looking for the incident's ticket",
+			"rule", no.Rule.Name, "fingerprint", fingerprint(no))
+		t, err := n.search(ctx, fingerprint(no))
+		if err != nil {
+			return notifiers.Result{}, err
+		}
+		switch {
+		case t != nil && t.resolved:
+			return notifiers.Result{Ref: t.key}, nil
+		case t != nil:
+			key = t.key
+		default:
+			// Nothing to resolve in Jira: open one so the incident leaves a
+			// trace, then resolve it below.
+			n.logger.Warn("jira found no ticket to resolve: creating one", "rule", no.Rule.Name)
+			key, err = n.create(ctx, no, d)
+			if err != nil {
+				return notifiers.Result{}, err
+			}
+		}
+	}
+	// Find the transition before commenting, so a failure leaves no comment
+	// behind for a retry to repeat.
+	var transitionID string
+	if n.cfg.ResolveTransition != "" {
+		id, err := n.transition(ctx, key, n.cfg.ResolveTransition)
+		if err != nil {
+			return notifiers.Result{}, err
+		}
+		transitionID = id
+	}
+	if err := n.comment(ctx, no, d, key, templateResolved); err != nil {
+		return notifiers.Result{}, err
+	}
+	if transitionID != "" {
+		if resp, err := n.client.Issue.DoTransitionWithContext(ctx, key, transitionID); err != nil {
+			return notifiers.Result{}, n.fail(no, fmt.Sprintf("resolve %s with transition %q", key, n.cfg.ResolveTransition), resp, err)
+		}
+	}
+	return notifiers.Result{Ref: key}, nil
+}
+
+// ticket is what wabridge needs to know about an existing issue.
+type ticket struct {
+	key        string
+	resolved   bool
+	resolution string
+	resolvedAt time.Time
+}
+
+// lifecycleFields are the fields a search or get asks for: enough to decide
+// between comment, reopen and create.
+var lifecycleFields = []string{"status", "resolution", "resolutiondate", "updated"}
+
+func toTicket(is *gojira.Issue) *ticket {
+	t := &ticket{key: is.Key}
+	f := is.Fields
+	if f == nil {
+		return t
+	}
+	if f.Resolution != nil {
+		t.resolved, t.resolution = true, f.Resolution.Name
+	}
+	// Some workflows close tickets without setting a resolution; their
+	// status category is still "done".
+	if f.Status != nil && f.Status.StatusCategory.Key == gojira.StatusCategoryComplete {
+		t.resolved = true
+	}
+	t.resolvedAt = time.Time(f.Resolutiondate)
+	if t.resolvedAt.IsZero() {
+		t.resolvedAt = time.Time(f.Updated)
+	}
+	return t
+}
+
+// existing returns the incident's ticket, or nil when it has none.
+func (n *Notifier) existing(ctx context.Context, no *notifiers.Notification) (*ticket, error) {
+	if key := ref(no); key != "" {
+		is, resp, err := n.client.Issue.GetWithContext(ctx, key, &gojira.GetQueryOptions{Fields: strings.Join(lifecycleFields, ",")})
+		if err == nil {
+			return toTicket(is), nil
+		}
+		if resp != nil && resp.StatusCode == http.StatusNotFound {
+			n.logger.Warn("jira ticket of the incident is gone: opening a new one", "key", key, "rule", no.Rule.Name)
+			return nil, nil
+		}
+		return nil, n.fail(no, "get issue "+key, resp, err)
+	}
+	return n.search(ctx, fingerprint(no))
+}
+
+// search finds the newest ticket labelled with the fingerprint, preferring
+// an unresolved one. Search is eventually consistent on Cloud, which is why
+// it is only the fallback for a lost store.
+func (n *Notifier) search(ctx context.Context, fp string) (*ticket, error) {
+	if fp == "" {
+		return nil, nil
+	}
+	jql := fmt.Sprintf(`labels = "%s" ORDER BY created DESC`, jqlEscape(fingerprintLabel(fp)))
+	var (
+		issues []gojira.Issue
+		resp   *gojira.Response
+		err    error
+	)
+	if n.cloud {
+		issues, resp, err = n.client.Issue.SearchV2JQLWithContext(ctx, jql, &gojira.SearchOptionsV2{MaxResults: searchMaxResults, Fields: lifecycleFields})
+	} else {
+		issues, resp, err = n.client.Issue.SearchWithContext(ctx, jql, &gojira.SearchOptions{MaxResults: searchMaxResults, Fields: lifecycleFields})
+	}
+	if err != nil {
+		if resp != nil && resp.StatusCode == http.StatusBadRequest {
+			// A query Jira refuses must not block the ticket: log and let
+			// the caller create one.
+			n.logger.Warn("jira refused the label search: opening a new ticket", "fingerprint", fp, "error", apiDetail(resp.Response, err))
+			return nil, nil
+		}
+		return nil, n.fail(nil, "search issues by label", resp, err)
+	}
+	if len(issues) == 0 {
+		return nil, nil
+	}
+	var newest *ticket
+	for i := range issues {
+		t := toTicket(&issues[i])
+		if !t.resolved {
+			return t, nil
+		}
+		if newest == nil {
+			newest = t
+		}
+	}
+	return newest, nil
+}
+
+// reuse comments on an open ticket or reopens a recently resolved one; it
+// reports false when a new ticket is the better answer.
+func (n *Notifier) reuse(ctx context.Context, no *notifiers.Notification, d templates.Data, t *ticket) (string, bool, error) {
+	if !t.resolved {
+		if err := n.comment(ctx, no, d, t.key, templateComment); err != nil {
+			return "", false, err
+		}
+		n.logger.Info("jira commented on the open ticket of the incident", "key", t.key, "rule", no.Rule.Name)
+		return t.key, true, nil
+	}
+	log := n.logger.With("key", t.key, "rule", no.Rule.Name, "resolution", t.resolution)
+	switch {
+	case n.cfg.ReopenTransition == "":
+		log.Info("jira ticket is resolved and reopen_transition is not set: opening a new one")
+		return "", false, nil
+	case strings.EqualFold(t.resolution, n.cfg.WontFixResolution):
+		log.Info("jira ticket was closed as won't fix: opening a new one")
+		return "", false, nil
+	case t.resolvedAt.IsZero() || n.now().Sub(t.resolvedAt) > n.cfg.ReopenWindow:
+		log.Info("jira ticket was resolved before the reopen window: opening a new one", "reopen_window", n.cfg.ReopenWindow)
+		return "", false, nil
+	}
+	id, err := n.transition(ctx, t.key, n.cfg.ReopenTransition)
+	if err != nil {
+		return "", false, err
+	}
+	if id == "" {
+		return "", false, nil
+	}
+	if resp, err := n.client.Issue.DoTransitionWithContext(ctx, t.key, id); err != nil {
+		return "", false, n.fail(no, fmt.Sprintf("reopen %s with transition %q", t.key, n.cfg.ReopenTransition), resp, err)
+	}
+	if err := n.comment(ctx, no, d, t.key, templateComment); err != nil {
+		return "", false, err
+	}
+	log.Info("jira reopened the recently resolved ticket of the incident")
+	return t.key, true, nil
+}
+
+// transition finds a transition of the issue by name, ignoring case. It
+// returns "" when the workflow does not offer it from the current status
+// (the ticket may already be there), after logging what it does offer.
+func (n *Notifier) transition(ctx context.Context, key, want string) (string, error) {
+	ts, resp, err := n.client.Issue.GetTransitionsWithContext(ctx, key)
+	if err != nil {
+		return "", n.fail(nil, "list transitions of "+key, resp, err)
+	}
+	names := make([]string, 0, len(ts))
+	for _, t := range ts {
+		if strings.EqualFold(strings.TrimSpace(t.Name), strings.TrimSpace(want)) {
+			return t.ID, nil
+		}
+		names = append(names, t.Name)
+	}
+	n.logger.Warn("jira transition is not available on the ticket", "key", key, "transition", want, "available", names)
+	return "", nil
+}
+
+func (n *Notifier) comment(ctx context.Context, no *notifiers.Notification, d templates.Data, key, role string) error {
+	body, err := n.text(no, d, role)
+	if err != nil {
+		return permanent(err)
+	}
+	if _, resp, err := n.client.Issue.AddCommentWithContext(ctx, key, &gojira.Comment{Body: body}); err != nil {
+		return n.fail(no, "comment on "+key, resp, err)
+	}
+	return nil
+}
+
+func (n *Notifier) create(ctx context.Context, no *notifiers.Notification, d templates.Data) (string, error) {
+	issue, err := n.issue(no, d)
+	if err != nil {
+		return "", permanent(err)
+	}
+	project := issue.Fields.Project.Key
+	created, resp, err := n.client.Issue.CreateWithContext(ctx, issue)
+	if err != nil {
+		return "", n.fail(no, "create issue in "+project, resp, err)
+	}
+	if created == nil || created.Key == "" {
+		// Retrying could open a second ticket: let a person look.
+		return "", permanent(fmt.Errorf("create issue in %s: jira answered without an issue key", project))
+	}
+	n.logger.Info("jira ticket created", "key", created.Key, "project", project, "rule", no.Rule.Name,
+		"code", no.Event.Code, "phone_number", maskedPhone(no))
+	return created.Key, nil
+}
+
+// issue builds the create request.
+func (n *Notifier) issue(no *notifiers.Notification, d templates.Data) (*gojira.Issue, error) {
+	summary, err := n.summary(no, d)
+	if err != nil {
+		return nil, err
+	}
+	description, err := n.text(no, d, templateDesc)
+	if err != nil {
+		return nil, err
+	}
+	a := no.Action
+	issueType := a.IssueType
+	if issueType == "" {
+		issueType = n.cfg.IssueType
+	}
+	f := &gojira.IssueFields{
+		Project:     gojira.Project{Key: n.project(no)},
+		Type:        gojira.IssueType{Name: issueType},
+		Summary:     summary,
+		Description: description,
+	}
+	if a.Priority != "" {
+		f.Priority = &gojira.Priority{Name: a.Priority}
+	}
+	for _, c := range a.Components {
+		if c = strings.TrimSpace(c); c != "" {
+			f.Components = append(f.Components, &gojira.Component{Name: c})
+		}
+	}
+	raw := append([]string(nil), a.Labels...)
+	unknowns := map[string]any{}
+	for k, v := range a.Fields {
+		if k == "labels" {
+			// Labels set through fields join ours rather than replace
+			// them: losing wabridge-<fingerprint> would make duplicates.
+			extra, ok := stringList(v)
+			if !ok {
+				return nil, fmt.Errorf("field labels: want a list of strings, got %T", v)
+			}
+			raw = append(raw, extra...)
+			continue
+		}
+		val, err := n.fieldValue(v, d)
+		if err != nil {
+			return nil, fmt.Errorf("field %s: %w", k, err)
+		}
+		unknowns[k] = val
+	}
+	labels := make([]string, 0, len(raw)+2)
+	for _, l := range raw {
+		out, err := n.tmpl.ExecuteText(l, d)
+		if err != nil {
+			return nil, fmt.Errorf("label %q: %w", l, err)
+		}
+		labels = append(labels, out)
+	}
+	labels = append(labels, baseLabel)
+	if fp := fingerprint(no); fp != "" {
+		labels = append(labels, fingerprintLabel(fp))
+	}
+	f.Labels = sanitizeLabels(labels)
+	if len(unknowns) > 0 {
+		f.Unknowns = unknowns
+	}
+	return &gojira.Issue{Fields: f}, nil
+}
+
+// fieldValue renders string values as templates, deep inside maps and lists
+// too, so `{value: "{{.Event.Severity}}"}` works for a select field; other
+// values pass through as written.
+func (n *Notifier) fieldValue(v any, d templates.Data) (any, error) {
+	switch x := v.(type) {
+	case string:
+		return n.tmpl.ExecuteText(x, d)
+	case []string:
+		out := make([]any, len(x))
+		for i, e := range x {
+			s, err := n.tmpl.ExecuteText(e, d)
+			if err != nil {
+				return nil, err
+			}
+			out[i] = s
+		}
+		return out, nil
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			val, err := n.fieldValue(e, d)
+			if err != nil {
+				return nil, err
+			}
+			out[i] = val
+		}
+		return out, nil
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			val, err := n.fieldValue(e, d)
+			if err != nil {
+				return nil, err
+			}
+			out[k] = val
+		}
+		return out, nil
+	case map[any]any:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			val, err := n.fieldValue(e, d)
+			if err != nil {
+				return nil, err
+			}
+			out[fmt.Sprint(k)] = val
+		}
+		return out, nil
+	default:
+		return v, nil
+	}
+}
+
+func (n *Notifier) summary(no *notifiers.Notification, d templates.Data) (string, error) {
+	s, err := n.tmpl.Execute(templateName(no, templateSummary), d)
+	if err != nil {
+		return "", fmt.Errorf("jira: render summary: %w", err)
+	}
+	// Jira refuses a summary with line breaks.
+	s = strings.Join(strings.Fields(s), " ")
+	return truncate(s, maxSummary, summaryMarker), nil
+}
+
+func (n *Notifier) text(no *notifiers.Notification, d templates.Data, role string) (string, error) {
+	s, err := n.tmpl.Execute(templateName(no, role), d)
+	if err != nil {
+		return "", fmt.Errorf("jira: render %s: %w", role, err)
+	}
+	return truncate(s, maxText, textMarker), nil
+}
+
+func (n *Notifier) project(no *notifiers.Notification) string {
+	if no.Action.Project != "" {
+		return no.Action.Project
+	}
+	return n.cfg.Project
+}
+
+func templateName(no *notifiers.Notification, role string) string {
+	return templates.Role(no.Action, role, fmt.Sprintf(defaultTemplateFmt, role))
+}
+
+func ref(no *notifiers.Notification) string {
+	if no.Incident == nil {
+		return ""
+	}
+	return strings.TrimSpace(no.Incident.Ref)
+}
+
+func fingerprint(no *notifiers.Notification) string {
+	if no.Incident == nil {
+		return ""
+	}
+	return no.Incident.Fingerprint
+}
+
+func maskedPhone(no *notifiers.Notification) string {
+	if no.Event.DisplayPhoneNumber != "" {
+		return event.MaskPhone(no.Event.DisplayPhoneNumber)
+	}
+	return event.MaskPhone(no.Event.PhoneNumberID)
+}
+
+func permanent(err error) error {
+	return &notifiers.Error{Notifier: name, Reason: notifiers.ReasonPermanent, Err: err}
+}
+
+func stringList(v any) ([]string, bool) {
+	switch x := v.(type) {
+	case []string:
+		return x, true
+	case []any:
+		out := make([]string, 0, len(x))
+		for _, e := range x {
+			s, ok := e.(string)
+			if !ok {
+				return nil, false
+			}
+			out = append(out, s)
+		}
+		return out, true
+	case string:
+		return []string{x}, true
+	}
+	return nil, false
+}

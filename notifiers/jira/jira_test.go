@@ -1,0 +1,955 @@
+package jira
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+	"unicode/utf16"
+
+	"github.com/wabridge/wabridge/internal/catalog"
+	"github.com/wabridge/wabridge/internal/event"
+	"github.com/wabridge/wabridge/notifiers"
+	"github.com/wabridge/wabridge/templates"
+)
+
+const testToken = "tok-SECRET-42"
+
+// recorded is one request the fake Jira received.
+type recorded struct {
+	Method string
+	Path   string
+	Query  string
+	Header http.Header
+	Body   []byte
+}
+
+// fakeJira speaks enough of Jira's REST API for the notifier, on 127.0.0.1,
+// and records every request. routes override the default answers.
+type fakeJira struct {
+	srv  *httptest.Server
+	mu   sync.Mutex
+	reqs []recorded
+}
+
+func jsonAnswer(status int, body string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json;charset=UTF-8")
+		w.WriteHeader(status)
+		io.WriteString(w, body)
+	}
+}
+
+func newFake(t *testing.T, routes map[string]http.HandlerFunc) *fakeJira {
+	t.Helper()
+	f := &fakeJira{}
+	defaults := map[string]http.HandlerFunc{
+		"POST /rest/api/2/issue":                      jsonAnswer(201, `{"id":"10001","key":"WAOPS-1","self":"http://127.0.0.1/rest/api/2/issue/10001"}`),
+		"GET /rest/api/2/issue/{key}":                 jsonAnswer(200, `{"id":"10001","key":"WAOPS-1","fields":{"resolution":null,"status":{"name":"Open","statusCategory":{"key":"new"}}}}`),
+		"POST /rest/api/2/issue/{key}/comment":        jsonAnswer(201, `{"id":"20001","body":"ok"}`),
+		"GET /rest/api/2/issue/{key}/transitions":     jsonAnswer(200, `{"transitions":[{"id":"11","name":"Reopen Issue"},{"id":"31","name":"Done"}]}`),
+		"POST /rest/api/2/issue/{key}/transitions":    func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) },
+		"GET /rest/api/2/search/jql":                  jsonAnswer(200, `{"issues":[],"isLast":true}`),
+		"GET /rest/api/3/search/jql":                  jsonAnswer(200, `{"issues":[],"isLast":true}`),
+		"GET /rest/api/2/search":                      jsonAnswer(200, `{"startAt":0,"maxResults":10,"total":0,"issues":[]}`),
+		"GET /rest/api/2/issue/{key}/comment/{id}":    jsonAnswer(404, `{"errorMessages":["not here"],"errors":{}}`),
+		"DELETE /rest/api/2/issue/{key}/comment/{id}": jsonAnswer(404, `{}`),
+	}
+	for k, h := range routes {
+		defaults[k] = h
+	}
+	mux := http.NewServeMux()
+	for pattern, h := range defaults {
+		mux.HandleFunc(pattern, h)
+	}
+	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		f.mu.Lock()
+		f.reqs = append(f.reqs, recorded{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Header: r.Header.Clone(), Body: body})
+		f.mu.Unlock()
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		mux.ServeHTTP(w, r)
+	}))
+	t.Cleanup(f.srv.Close)
+	return f
+}
+
+func (f *fakeJira) requests() []recorded {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]recorded(nil), f.reqs...)
+}
+
+// find returns the requests with that method and path.
+func (f *fakeJira) find(method, path string) []recorded {
+	var out []recorded
+	for _, r := range f.requests() {
+		if r.Method == method && r.Path == path {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func (f *fakeJira) calls() []string {
+	var out []string
+	for _, r := range f.requests() {
+		out = append(out, r.Method+" "+r.Path)
+	}
+	return out
+}
+
+func testTemplates(t testing.TB) *templates.Templates {
+	t.Helper()
+	tm, err := templates.Default()
+	if err != nil {
+		t.Fatalf("load default templates: %v", err)
+	}
+	return tm
+}
+
+func dcConfig(url string) Config {
+	return Config{URL: url, Token: testToken, Project: "WAOPS", APIType: APIDataCenter, Timeout: 5 * time.Second}
+}
+
+func cloudConfig(url string) Config {
+	c := dcConfig(url)
+	c.APIType, c.User = APICloud, "ops@example.com"
+	return c
+}
+
+func newNotifier(t testing.TB, cfg Config, tm *templates.Templates, logger *slog.Logger, opts ...Option) *Notifier {
+	t.Helper()
+	if tm == nil {
+		tm = testTemplates(t)
+	}
+	n, err := New(cfg, tm, logger, opts...)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	return n
+}
+
+func sample(t testing.TB) *notifiers.Notification {
+	t.Helper()
+	// The entry is written out rather than loaded, so these tests do not
+	// depend on the catalogue's wording.
+	ent := catalog.Entry{
+		Namespace: catalog.NamespaceMeta, Code: 131031, CodeTo: 131031,
+		Title:       "Business account has been locked",
+		Description: "The WhatsApp Business Account is restricted or disabled.",
+		Reasons:     []string{"A policy violation", "Payment issues"},
+		Actions:     []string{"Open the Business Support Home and request a review.", "Check the account's payment method."},
+		Severity:    event.SeverityCritical,
+	}
+	ts := time.Date(2025, 3, 4, 10, 0, 0, 0, time.UTC)
+	return &notifiers.Notification{
+		ID:   "n-1",
+		Rule: notifiers.RuleRef{Name: "account-blocked"},
+		Action: notifiers.Action{
+			Notifier:   "jira",
+			Project:    "WAOPS",
+			IssueType:  "Incident",
+			Priority:   "Highest",
+			Labels:     []string{"whatsapp ops", "meta", "meta", "  ", "code-{{.Event.Code}}"},
+			Components: []string{"WhatsApp"},
+			Fields: map[string]any{
+				"customfield_10010": "code {{.Event.Code}} on {{.Event.PhoneNumberID}}",
+				"customfield_10020": map[string]any{"value": "{{.Event.Severity}}"},
+				"customfield_10030": []any{map[string]any{"name": "ops"}},
+				"customfield_10040": 3,
+			},
+		},
+		Op: notifiers.OpOpen,
+		Event: event.Event{
+			ID: "wamid.HBgL", Source: "meta", Kind: event.KindStatus, Status: "failed",
+			Code: 131031, Title: ent.Title, Message: "Business Account locked",
+			Severity: ent.Severity, RecommendedAction: ent.RecommendedAction(),
+			PhoneNumberID: "106540352242922", DisplayPhoneNumber: "16505551234",
+			WABAID: "102290129340398", RecipientID: "16315551181", MessageID: "wamid.HBgL",
+			Timestamp: ts,
+		},
+		Catalog: ent,
+		Incident: &notifiers.Incident{
+			Fingerprint: "fp123abc", Status: "open", Count: 1,
+			FirstSeen: ts, LastSeen: ts, SinceTime: ts,
+		},
+	}
+}
+
+// createFields decodes the fields of the recorded create request.
+func createFields(t *testing.T, f *fakeJira) map[string]any {
+	t.Helper()
+	creates := f.find("POST", "/rest/api/2/issue")
+	if len(creates) != 1 {
+		t.Fatalf("want 1 create request, got %d: %v", len(creates), f.calls())
+	}
+	var body struct {
+		Fields map[string]any `json:"fields"`
+	}
+	if err := json.Unmarshal(creates[0].Body, &body); err != nil {
+		t.Fatalf("decode create body %s: %v", creates[0].Body, err)
+	}
+	return body.Fields
+}
+
+func utf16Count(s string) int { return len(utf16.Encode([]rune(s))) }
+
+func TestNewValidatesConfig(t *testing.T) {
+	tm := testTemplates(t)
+	cases := []struct {
+		name string
+		cfg  Config
+		tmpl *templates.Templates
+		want []string
+	}{
+		{"missing url", Config{Token: testToken, Project: "WAOPS"}, tm, []string{"url is required"}},
+		{"relative url", Config{URL: "jira.example.com", Token: testToken, Project: "WAOPS"}, tm, []string{"absolute http or https"}},
+		{"missing project", Config{URL: "https://jira.example.com", Token: testToken}, tm, []string{"project is required"}},
+		{"missing token", Config{URL: "https://jira.example.com", Project: "WAOPS"}, tm, []string{"token is required"}},
+		{"cloud by host without user", Config{URL: "https://acme.atlassian.net", Token: testToken, Project: "WAOPS"}, tm, []string{"user is required on Jira Cloud"}},
+		{"cloud by type without user", Config{URL: "https://jira.acme.com", Token: testToken, Project: "WAOPS", APIType: "cloud"}, tm, []string{"user is required"}},
+		{"bad api type", Config{URL: "https://jira.example.com", Token: testToken, Project: "WAOPS", APIType: "server"}, tm, []string{`api_type "server"`}},
+		{"everything missing at once", Config{}, tm, []string{"url is required", "project is required", "token is required"}},
+		{"credentials in url", Config{URL: "https://bob:hunter2@jira.example.com", Token: testToken, Project: "WAOPS"}, tm, []string{"must not carry credentials"}},
+		{"nil templates", dcConfig("https://jira.example.com"), nil, []string{"templates are required"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := New(tc.cfg, tc.tmpl, nil)
+			if err == nil {
+				t.Fatal("New succeeded, want an error")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not say %q", err, w)
+				}
+			}
+			for _, secret := range []string{testToken, "hunter2"} {
+				if strings.Contains(err.Error(), secret) {
+					t.Errorf("error leaks a secret: %q", err)
+				}
+			}
+		})
+	}
+}
+
+func TestConfigCloudDetection(t *testing.T) {
+	cases := []struct {
+		url, apiType string
+		want         bool
+	}{
+		{"https://acme.atlassian.net", "", true},
+		{"https://ACME.Atlassian.NET/", "auto", true},
+		{"https://jira.acme.com", "", false},
+		{"https://atlassian.net.evil.com", "", false},
+		{"https://jira.acme.com", "cloud", true},
+		{"https://acme.atlassian.net", "datacenter", false},
+	}
+	for _, tc := range cases {
+		if got := (Config{URL: tc.url, APIType: tc.apiType}).Cloud(); got != tc.want {
+			t.Errorf("Cloud(%s, %q) = %v, want %v", tc.url, tc.apiType, got, tc.want)
+		}
+	}
+}
+
+func TestCreateIssue(t *testing.T) {
+	cases := []struct {
+		name     string
+		cfg      func(url string) Config
+		wantAuth string
+	}{
+		{"datacenter bearer", dcConfig, "Bearer " + testToken},
+		{"cloud basic", cloudConfig, "Basic " + base64.StdEncoding.EncodeToString([]byte("ops@example.com:"+testToken))},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFake(t, nil)
+			n := newNotifier(t, tc.cfg(f.srv.URL), nil, nil)
+			no := sample(t)
+			no.Incident = &notifiers.Incident{Fingerprint: "fp123abc", Ref: ""}
+
+			res, err := n.Notify(context.Background(), no)
+			if err != nil {
+				t.Fatalf("Notify: %v", err)
+			}
+			if res.Ref != "WAOPS-1" {
+				t.Errorf("Ref = %q, want WAOPS-1", res.Ref)
+			}
+			for _, r := range f.requests() {
+				if got := r.Header.Get("Authorization"); got != tc.wantAuth {
+					t.Errorf("%s %s: Authorization = %q, want %q", r.Method, r.Path, got, tc.wantAuth)
+				}
+				if got := r.Header.Get("Accept-Language"); got != "en" {
+					t.Errorf("%s %s: Accept-Language = %q, want en", r.Method, r.Path, got)
+				}
+			}
+			fields := createFields(t, f)
+			checkJSON(t, fields, "project", map[string]any{"key": "WAOPS"})
+			checkJSON(t, fields, "issuetype", map[string]any{"name": "Incident"})
+			checkJSON(t, fields, "priority", map[string]any{"name": "Highest"})
+			checkJSON(t, fields, "components", []any{map[string]any{"name": "WhatsApp"}})
+			checkJSON(t, fields, "labels", []any{"whatsapp_ops", "meta", "code-131031", "wabridge", "wabridge-fp123abc"})
+			checkJSON(t, fields, "customfield_10010", "code 131031 on 106540352242922")
+			checkJSON(t, fields, "customfield_10020", map[string]any{"value": "critical"})
+			checkJSON(t, fields, "customfield_10030", []any{map[string]any{"name": "ops"}})
+			checkJSON(t, fields, "customfield_10040", float64(3))
+
+			summary, _ := fields["summary"].(string)
+			if summary == "" || strings.ContainsAny(summary, "\r\n") {
+				t.Errorf("summary %q: want one non-empty line", summary)
+			}
+			desc, _ := fields["description"].(string)
+			if !strings.Contains(desc, "131031") {
+				t.Errorf("description does not carry the code:\n%s", desc)
+			}
+			if act := no.Catalog.Actions[0]; !strings.Contains(desc, act) {
+				t.Errorf("description does not carry the catalogue's action %q:\n%s", act, desc)
+			}
+		})
+	}
+}
+
+func checkJSON(t *testing.T, fields map[string]any, key string, want any) {
+	t.Helper()
+	got, _ := json.Marshal(fields[key])
+	w, _ := json.Marshal(want)
+	if !bytes.Equal(got, w) {
+		t.Errorf("field %s = %s, want %s", key, got, w)
+	}
+}
+
+func TestCreateDefaults(t *testing.T) {
+	f := newFake(t, nil)
+	n := newNotifier(t, dcConfig(f.srv.URL), nil, nil)
+	no := sample(t)
+	no.Action = notifiers.Action{Notifier: "jira"}
+	no.Incident = nil
+	if _, err := n.Notify(context.Background(), no); err != nil {
+		t.Fatalf("Notify: %v", err)
+	}
+	fields := createFields(t, f)
+	checkJSON(t, fields, "project", map[string]any{"key": "WAOPS"})
+	checkJSON(t, fields, "issuetype", map[string]any{"name": "Task"})
+	checkJSON(t, fields, "labels", []any{"wabridge"})
+	if _, ok := fields["priority"]; ok {
+		t.Errorf("priority sent without one configured: %v", fields["priority"])
+	}
+	if got := f.find("GET", "/rest/api/2/search"); len(got) != 0 {
+		t.Errorf("searched without a fingerprint: %v", f.calls())
+	}
+}
+
+func TestCreateTruncatesToJiraLimits(t *testing.T) {
+	dir := t.TempDir()
+	// Overrides that echo the message, so a long message hits both limits.
+	tmpl := `{{define "jira.summary"}}{{.Event.Message}}{{end}}
+{{define "jira.description"}}{{.Event.Message}}{{end}}`
+	if err := os.WriteFile(filepath.Join(dir, "long.tmpl"), []byte(tmpl), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tm, err := templates.Load(dir)
+	if err != nil {
+		t.Fatalf("load templates: %v", err)
+	}
+	f := newFake(t, nil)
+	n := newNotifier(t, dcConfig(f.srv.URL), tm, nil)
+	no := sample(t)
+	// Emoji count twice in Jira's limits; the line breaks must leave the summary.
+	no.Event.Message = "line one\nline two 🚨 " + strings.Repeat("é🚨x", 20000)
+	longLabel := strings.Repeat("l", 400)
+	no.Action.Labels = []string{longLabel}
+	if _, err := n.Notify(context.Background(), no); err != nil {
+		t.Fatalf("Notify: %v", err)
+	}
+	fields := createFields(t, f)
+	summary := fields["summary"].(string)
+	desc := fields["description"].(string)
+	if c := utf16Count(summary); c > maxSummary {
+		t.Errorf("summary is %d UTF-16 units, limit %d", c, maxSummary)
+	}
+	if !strings.HasSuffix(summary, summaryMarker) || !strings.HasPrefix(summary, "line one line two") {
+		t.Errorf("summary %q: want one line ending with the marker", summary)
+	}
+	if c := utf16Count(desc); c > maxText {
+		t.Errorf("description is %d UTF-16 units, limit %d", c, maxText)
+	}
+	if !strings.HasSuffix(desc, textMarker) {
+		t.Errorf("description does not end with the truncation marker")
+	}
+	labels := fields["labels"].([]any)
+	if l := labels[0].(string); len(l) != maxLabel {
+		t.Errorf("label is %d long, want %d", len(l), maxLabel)
+	}
+}
+
+// issueJSON is an issue as a search answers it.
+func issueJSON(key, resolution string, resolved time.Time) string {
+	res, cat, date := "null", "new", "null"
+	if resolution != "" {
+		res = fmt.Sprintf(`{"id":"1","name":%q}`, resolution)
+		cat = "done"
+		date = `"` + resolved.Format("2006-01-02T15:04:05.000-0700") + `"`
+	}
+	return fmt.Sprintf(`{"id":"1","key":%q,"fields":{"resolution":%s,"resolutiondate":%s,"status":{"name":"x","statusCategory":{"key":%q}}}}`,
+		key, res, date, cat)
+}
+
+func TestOpenRecoversTicketByLabel(t *testing.T) {
+	now := time.Date(2025, 3, 4, 12, 0, 0, 0, time.UTC)
+	cases := []struct {
+		name      string
+		issues    []string
+		wantRef   string
+		wantCalls []string
+	}{
+		{
+			name:      "open ticket gets a comment",
+			issues:    []string{issueJSON("WAOPS-7", "", time.Time{})},
+			wantRef:   "WAOPS-7",
+			wantCalls: []string{"SEARCH", "POST /rest/api/2/issue/WAOPS-7/comment"},
+		},
+		{
+			name:    "recently resolved ticket is reopened",
+			issues:  []string{issueJSON("WAOPS-8", "Done", now.Add(-time.Hour))},
+			wantRef: "WAOPS-8",
+			wantCalls: []string{"SEARCH", "GET /rest/api/2/issue/WAOPS-8/transitions",
+				"POST /rest/api/2/issue/WAOPS-8/transitions", "POST /rest/api/2/issue/WAOPS-8/comment"},
+		},
+		{
+			name:      "won't fix gets a new ticket",
+			issues:    []string{issueJSON("WAOPS-9", "won't fix", now.Add(-time.Hour))},
+			wantRef:   "WAOPS-1",
+			wantCalls: []string{"SEARCH", "POST /rest/api/2/issue"},
+		},
+		{
+			name:      "resolved long ago gets a new ticket",
+			issues:    []string{issueJSON("WAOPS-10", "Done", now.Add(-72*time.Hour))},
+			wantRef:   "WAOPS-1",
+			wantCalls: []string{"SEARCH", "POST /rest/api/2/issue"},
+		},
+		{
+			name:      "an open ticket wins over a newer resolved one",
+			issues:    []string{issueJSON("WAOPS-12", "Done", now.Add(-72*time.Hour)), issueJSON("WAOPS-11", "", time.Time{})},
+			wantRef:   "WAOPS-11",
+			wantCalls: []string{"SEARCH", "POST /rest/api/2/issue/WAOPS-11/comment"},
+		},
+		{
+			name:      "nothing found gets a new ticket",
+			wantRef:   "WAOPS-1",
+			wantCalls: []string{"SEARCH", "POST /rest/api/2/issue"},
+		},
+	}
+	for _, api := range []string{APICloud, APIDataCenter} {
+		for _, tc := range cases {
+			t.Run(api+"/"+tc.name, func(t *testing.T) {
+				issues := "[" + strings.Join(tc.issues, ",") + "]"
+				searchPath := "/rest/api/2/search"
+				routes := map[string]http.HandlerFunc{
+					"GET /rest/api/2/search": jsonAnswer(200, `{"startAt":0,"maxResults":10,"total":1,"issues":`+issues+`}`),
+				}
+				cfg := dcConfig("")
+				if api == APICloud {
+					searchPath = "/rest/api/2/search/jql"
+					routes = map[string]http.HandlerFunc{
+						// The old endpoint is gone on Cloud.
+						"GET /rest/api/2/search":     jsonAnswer(410, `{"errorMessages":["gone"]}`),
+						"GET /rest/api/2/search/jql": jsonAnswer(200, `{"isLast":true,"issues":`+issues+`}`),
+					}
+					cfg = cloudConfig("")
+				}
+				f := newFake(t, routes)
+				cfg.URL = f.srv.URL
+				cfg.ReopenTransition = "reopen issue"
+				n := newNotifier(t, cfg, nil, nil, WithClock(func() time.Time { return now }))
+
+				res, err := n.Notify(context.Background(), sample(t))
+				if err != nil {
+					t.Fatalf("Notify: %v", err)
+				}
+				if res.Ref != tc.wantRef {
+					t.Errorf("Ref = %q, want %q", res.Ref, tc.wantRef)
+				}
+				want := strings.Join(tc.wantCalls, "\n")
+				want = strings.Replace(want, "SEARCH", "GET "+searchPath, 1)
+				if got := strings.Join(f.calls(), "\n"); got != want {
+					t.Errorf("calls:\n%s\nwant:\n%s", got, want)
+				}
+				search := f.find("GET", searchPath)[0]
+				if jql := queryValue(t, search.Query, "jql"); jql != `labels = "wabridge-fp123abc" ORDER BY created DESC` {
+					t.Errorf("jql = %q", jql)
+				}
+				if tr := f.find("POST", "/rest/api/2/issue/WAOPS-8/transitions"); len(tr) == 1 && !strings.Contains(string(tr[0].Body), `"id":"11"`) {
+					t.Errorf("reopen used the wrong transition: %s", tr[0].Body)
+				}
+			})
+		}
+	}
+}
+
+func queryValue(t *testing.T, raw, key string) string {
+	t.Helper()
+	v, err := url.ParseQuery(raw)
+	if err != nil {
+		t.Fatalf("parse query %q: %v", raw, err)
+	}
+	return v.Get(key)
+}
+
+func TestOpenWithStoredRef(t *testing.T) {
+	now := time.Date(2025, 3, 4, 12, 0, 0, 0, time.UTC)
+	cases := []struct {
+		name      string
+		get       http.HandlerFunc
+		wantRef   string
+		wantCalls []string
+	}{
+		{"open ticket", jsonAnswer(200, issueJSON("WAOPS-5", "", time.Time{})), "WAOPS-5",
+			[]string{"GET /rest/api/2/issue/WAOPS-5", "POST /rest/api/2/issue/WAOPS-5/comment"}},
+		{"deleted ticket", jsonAnswer(404, `{"errorMessages":["Issue does not exist or you do not have permission to see it."],"errors":{}}`), "WAOPS-1",
+			[]string{"GET /rest/api/2/issue/WAOPS-5", "POST /rest/api/2/issue"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFake(t, map[string]http.HandlerFunc{"GET /rest/api/2/issue/{key}": tc.get})
+			n := newNotifier(t, dcConfig(f.srv.URL), nil, nil, WithClock(func() time.Time { return now }))
+			no := sample(t)
+			no.Incident.Ref = "WAOPS-5"
+			res, err := n.Notify(context.Background(), no)
+			if err != nil {
+				t.Fatalf("Notify: %v", err)
+			}
+			if res.Ref != tc.wantRef {
+				t.Errorf("Ref = %q, want %q", res.Ref, tc.wantRef)
+			}
+			if got, want := strings.Join(f.calls(), "\n"), strings.Join(tc.wantCalls, "\n"); got != want {
+				t.Errorf("calls:\n%s\nwant:\n%s", got, want)
+			}
+		})
+	}
+}
+
+func TestRepeatComments(t *testing.T) {
+	f := newFake(t, nil)
+	n := newNotifier(t, dcConfig(f.srv.URL), nil, nil)
+	no := sample(t)
+	no.Op = notifiers.OpRepeat
+	no.Incident.Ref = "WAOPS-3"
+	no.Incident.Count = 42
+	res, err := n.Notify(context.Background(), no)
+	if err != nil {
+		t.Fatalf("Notify: %v", err)
+	}
+	if res.Ref != "WAOPS-3" {
+		t.Errorf("Ref = %q", res.Ref)
+	}
+	comments := f.find("POST", "/rest/api/2/issue/WAOPS-3/comment")
+	if len(comments) != 1 || len(f.requests()) != 1 {
+		t.Fatalf("want exactly one comment, got %v", f.calls())
+	}
+	var c struct{ Body string }
+	if err := json.Unmarshal(comments[0].Body, &c); err != nil || strings.TrimSpace(c.Body) == "" {
+		t.Errorf("comment body %s: %v", comments[0].Body, err)
+	}
+}
+
+func TestRepeatWithoutRefSearchesThenCreates(t *testing.T) {
+	f := newFake(t, nil)
+	n := newNotifier(t, dcConfig(f.srv.URL), nil, nil)
+	no := sample(t)
+	no.Op = notifiers.OpRepeat
+	res, err := n.Notify(context.Background(), no)
+	if err != nil {
+		t.Fatalf("Notify: %v", err)
+	}
+	if res.Ref != "WAOPS-1" {
+		t.Errorf("Ref = %q", res.Ref)
+	}
+	if got, want := strings.Join(f.calls(), "\n"), "GET /rest/api/2/search\nPOST /rest/api/2/issue"; got != want {
+		t.Errorf("calls:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+func TestResolve(t *testing.T) {
+	cases := []struct {
+		name       string
+		transition string
+		ref        string
+		search     string
+		wantRef    string
+		wantCalls  []string
+	}{
+		{"comment and transition", "done", "WAOPS-3", "", "WAOPS-3", []string{
+			"GET /rest/api/2/issue/WAOPS-3/transitions", "POST /rest/api/2/issue/WAOPS-3/comment", "POST /rest/api/2/issue/WAOPS-3/transitions"}},
+		{"comment only without a transition", "", "WAOPS-3", "", "WAOPS-3", []string{"POST /rest/api/2/issue/WAOPS-3/comment"}},
+		{"transition not offered still comments", "Close", "WAOPS-3", "", "WAOPS-3", []string{
+			"GET /rest/api/2/issue/WAOPS-3/transitions", "POST /rest/api/2/issue/WAOPS-3/comment"}},
+		{"no ref finds the open ticket", "Done", "", issueJSON("WAOPS-4", "", time.Time{}), "WAOPS-4", []string{
+			"GET /rest/api/2/search", "GET /rest/api/2/issue/WAOPS-4/transitions", "POST /rest/api/2/issue/WAOPS-4/comment", "POST /rest/api/2/issue/WAOPS-4/transitions"}},
+		{"no ref and already resolved", "Done", "", issueJSON("WAOPS-4", "Done", time.Now()), "WAOPS-4", []string{"GET /rest/api/2/search"}},
+		{"no ref and no ticket creates then resolves", "Done", "", "", "WAOPS-1", []string{
+			"GET /rest/api/2/search", "POST /rest/api/2/issue", "GET /rest/api/2/issue/WAOPS-1/transitions", "POST /rest/api/2/issue/WAOPS-1/comment", "POST /rest/api/2/issue/WAOPS-1/transitions"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			issues := "[]"
+			if tc.search != "" {
+				issues = "[" + tc.search + "]"
+			}
+			f := newFake(t, map[string]http.HandlerFunc{
+				"GET /rest/api/2/search": jsonAnswer(200, `{"startAt":0,"maxResults":10,"total":1,"issues":`+issues+`}`),
+			})
+			cfg := dcConfig(f.srv.URL)
+			cfg.ResolveTransition = tc.transition
+			n := newNotifier(t, cfg, nil, nil)
+			no := sample(t)
+			no.Op = notifiers.OpResolve
+			no.Incident.Ref = tc.ref
+			no.Incident.Status = "resolved"
+			res, err := n.Notify(context.Background(), no)
+			if err != nil {
+				t.Fatalf("Notify: %v", err)
+			}
+			if res.Ref != tc.wantRef {
+				t.Errorf("Ref = %q, want %q", res.Ref, tc.wantRef)
+			}
+			if got, want := strings.Join(f.calls(), "\n"), strings.Join(tc.wantCalls, "\n"); got != want {
+				t.Errorf("calls:\n%s\nwant:\n%s", got, want)
+			}
+			for _, tr := range f.find("POST", "/rest/api/2/issue/"+tc.wantRef+"/transitions") {
+				if !strings.Contains(string(tr.Body), `"id":"31"`) {
+					t.Errorf("resolve used the wrong transition: %s", tr.Body)
+				}
+			}
+		})
+	}
+}
+
+func TestUpdateIsANoOp(t *testing.T) {
+	f := newFake(t, nil)
+	n := newNotifier(t, dcConfig(f.srv.URL), nil, nil)
+	no := sample(t)
+	no.Op = notifiers.OpUpdate
+	no.Incident.Ref = "WAOPS-3"
+	res, err := n.Notify(context.Background(), no)
+	if err != nil || res.Ref != "WAOPS-3" {
+		t.Fatalf("Notify = %+v, %v; want Ref WAOPS-3", res, err)
+	}
+	if len(f.requests()) != 0 {
+		t.Errorf("update called Jira: %v", f.calls())
+	}
+}
+
+func TestUnknownOpIsPermanent(t *testing.T) {
+	f := newFake(t, nil)
+	n := newNotifier(t, dcConfig(f.srv.URL), nil, nil)
+	no := sample(t)
+	no.Op = "explode"
+	_, err := n.Notify(context.Background(), no)
+	if reason, _, _ := notifiers.Classify(err); reason != notifiers.ReasonPermanent || !strings.Contains(err.Error(), "explode") {
+		t.Errorf("err = %v (%s), want permanent naming the op", err, reason)
+	}
+	if _, err := n.Notify(context.Background(), nil); err == nil {
+		t.Error("nil notification: want an error")
+	}
+}
+
+func TestFailuresAreClassified(t *testing.T) {
+	cases := []struct {
+		name       string
+		api        string
+		route      string
+		answer     http.HandlerFunc
+		op         notifiers.Op
+		reason     notifiers.Reason
+		retryAfter time.Duration
+		wantText   []string
+	}{
+		{"field errors", APIDataCenter, "POST /rest/api/2/issue",
+			jsonAnswer(400, `{"errorMessages":[],"errors":{"priority":"Priority name 'Urgent' is not valid","components":"Component name 'X' is not valid"}}`),
+			notifiers.OpOpen, notifiers.ReasonPermanent, 0,
+			[]string{"create issue in WAOPS", "status 400", "priority: Priority name 'Urgent' is not valid", "components: Component name 'X' is not valid"}},
+		{"bad token", APIDataCenter, "POST /rest/api/2/issue", jsonAnswer(401, `{"errorMessages":["You are not authenticated."]}`),
+			notifiers.OpOpen, notifiers.ReasonAuth, 0, []string{"status 401", "token"}},
+		{"no permission", APIDataCenter, "POST /rest/api/2/issue/{key}/comment", jsonAnswer(403, `{"errorMessages":["You do not have permission"],"errors":{}}`),
+			notifiers.OpRepeat, notifiers.ReasonAuth, 0, []string{"comment on WAOPS-3", "status 403", "You do not have permission"}},
+		{"project not found", APIDataCenter, "POST /rest/api/2/issue", jsonAnswer(404, `{"errorMessages":["project is not valid"]}`),
+			notifiers.OpOpen, notifiers.ReasonPermanent, 0, []string{"status 404", "does not exist"}},
+		{"rate limited", APIDataCenter, "POST /rest/api/2/issue/{key}/comment", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Retry-After", "30")
+			jsonAnswer(429, `{"errorMessages":["Rate limit exceeded."]}`)(w, r)
+		}, notifiers.OpRepeat, notifiers.ReasonRateLimited, 30 * time.Second, []string{"status 429"}},
+		{"server error", APIDataCenter, "POST /rest/api/2/issue", jsonAnswer(500, `{"errorMessages":["Internal server error"]}`),
+			notifiers.OpOpen, notifiers.ReasonTransient, 0, []string{"status 500"}},
+		{"proxy html", APIDataCenter, "POST /rest/api/2/issue/{key}/comment", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/html")
+			w.WriteHeader(502)
+			io.WriteString(w, "<html><body>bad gateway</body></html>")
+		}, notifiers.OpRepeat, notifiers.ReasonTransient, 0, []string{"status 502"}},
+		{"search 5xx stops the create", APIDataCenter, "GET /rest/api/2/search", jsonAnswer(503, `{}`),
+			notifiers.OpOpen, notifiers.ReasonTransient, 0, []string{"search issues by label", "status 503"}},
+		{"old search on cloud", APIDataCenter, "GET /rest/api/2/search", jsonAnswer(410, `{"errorMessages":["The requested API has been removed."]}`),
+			notifiers.OpOpen, notifiers.ReasonPermanent, 0, []string{"status 410", "api_type to cloud"}},
+		{"cloud search auth", APICloud, "GET /rest/api/2/search/jql", jsonAnswer(401, `{}`),
+			notifiers.OpOpen, notifiers.ReasonAuth, 0, []string{"status 401"}},
+		{"reopen transition refused", APIDataCenter, "POST /rest/api/2/issue/{key}/transitions", jsonAnswer(400, `{"errorMessages":[],"errors":{"resolution":"Field 'resolution' cannot be set."}}`),
+			notifiers.OpResolve, notifiers.ReasonPermanent, 0, []string{"resolve WAOPS-3", "resolution: Field 'resolution' cannot be set."}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFake(t, map[string]http.HandlerFunc{tc.route: tc.answer})
+			cfg := dcConfig(f.srv.URL)
+			if tc.api == APICloud {
+				cfg = cloudConfig(f.srv.URL)
+			}
+			cfg.ResolveTransition = "Done"
+			var logs bytes.Buffer
+			n := newNotifier(t, cfg, nil, slog.New(slog.NewTextHandler(&logs, nil)))
+			no := sample(t)
+			no.Op = tc.op
+			if tc.op != notifiers.OpOpen {
+				no.Incident.Ref = "WAOPS-3"
+			}
+			_, err := n.Notify(context.Background(), no)
+			if err == nil {
+				t.Fatal("Notify succeeded, want an error")
+			}
+			var ne *notifiers.Error
+			if !errors.As(err, &ne) {
+				t.Fatalf("err %T %v is not a *notifiers.Error", err, err)
+			}
+			if ne.Reason != tc.reason || ne.RetryAfter != tc.retryAfter || ne.Notifier != "jira" {
+				t.Errorf("got %s retry after %s from %q, want %s after %s", ne.Reason, ne.RetryAfter, ne.Notifier, tc.reason, tc.retryAfter)
+			}
+			for _, w := range tc.wantText {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not say %q", err, w)
+				}
+			}
+			checkNoLeak(t, err.Error()+logs.String())
+			if strings.Contains(err.Error(), "<html>") {
+				t.Errorf("error carries the proxy's page: %q", err)
+			}
+		})
+	}
+}
+
+func TestFieldErrorsAreLogged(t *testing.T) {
+	f := newFake(t, map[string]http.HandlerFunc{
+		"POST /rest/api/2/issue": jsonAnswer(400, `{"errorMessages":[],"errors":{"priority":"Priority name 'Urgent' is not valid"}}`),
+	})
+	var logs bytes.Buffer
+	n := newNotifier(t, dcConfig(f.srv.URL), nil, slog.New(slog.NewTextHandler(&logs, nil)))
+	no := sample(t)
+	no.Action.Priority = "Urgent"
+	if _, err := n.Notify(context.Background(), no); err == nil {
+		t.Fatal("want an error")
+	}
+	for _, w := range []string{"jira rejected the request", "priority: Priority name 'Urgent' is not valid", "rule=account-blocked"} {
+		if !strings.Contains(logs.String(), w) {
+			t.Errorf("log does not say %q:\n%s", w, logs.String())
+		}
+	}
+}
+
+func checkNoLeak(t *testing.T, s string) {
+	t.Helper()
+	for _, bad := range []string{testToken, "jql=", "16505551234", "106540352242922"} {
+		if strings.Contains(s, bad) {
+			t.Errorf("output leaks %q: %s", bad, s)
+		}
+	}
+}
+
+func TestNetworkFailuresAreTransient(t *testing.T) {
+	t.Run("connection refused", func(t *testing.T) {
+		srv := httptest.NewServer(http.NotFoundHandler())
+		addr := srv.URL
+		srv.Close()
+		n := newNotifier(t, dcConfig(addr), nil, nil)
+		_, err := n.Notify(context.Background(), sample(t)) // searches first: its URL has a query
+		if reason, _, retry := notifiers.Classify(err); reason != notifiers.ReasonTransient || !retry {
+			t.Errorf("err = %v (%s), want transient", err, reason)
+		}
+		var ne *notifiers.Error
+		if !errors.As(err, &ne) {
+			t.Fatalf("err %T is not a *notifiers.Error", err)
+		}
+		checkNoLeak(t, err.Error())
+		if strings.Contains(err.Error(), addr) {
+			t.Errorf("error carries the URL: %v", err)
+		}
+	})
+	t.Run("timeout", func(t *testing.T) {
+		release := make(chan struct{})
+		f := newFake(t, map[string]http.HandlerFunc{
+			"POST /rest/api/2/issue/{key}/comment": func(w http.ResponseWriter, r *http.Request) {
+				select {
+				case <-release:
+				case <-r.Context().Done():
+				}
+			},
+		})
+		defer close(release)
+		cfg := dcConfig(f.srv.URL)
+		cfg.Timeout = 100 * time.Millisecond
+		n := newNotifier(t, cfg, nil, nil)
+		no := sample(t)
+		no.Op = notifiers.OpRepeat
+		no.Incident.Ref = "WAOPS-3"
+		_, err := n.Notify(context.Background(), no)
+		if reason, _, _ := notifiers.Classify(err); reason != notifiers.ReasonTransient || err == nil {
+			t.Errorf("err = %v (%s), want transient", err, reason)
+		}
+		var ne *notifiers.Error
+		if !errors.As(err, &ne) {
+			t.Fatalf("err %T is not a *notifiers.Error", err)
+		}
+	})
+}
+
+func TestRenderDoesNotCallJira(t *testing.T) {
+	f := newFake(t, nil)
+	n := newNotifier(t, dcConfig(f.srv.URL), nil, nil)
+	for _, op := range []notifiers.Op{notifiers.OpOpen, notifiers.OpRepeat, notifiers.OpResolve} {
+		no := sample(t)
+		no.Op = op
+		no.Action.Project = "OPS2"
+		m, err := n.Render(no)
+		if err != nil {
+			t.Fatalf("Render %s: %v", op, err)
+		}
+		if m.Notifier != "jira" || m.Target != "OPS2" || m.Summary == "" || strings.TrimSpace(m.Body) == "" {
+			t.Errorf("Render %s = %+v", op, m)
+		}
+	}
+	m, _ := n.Render(sample(t))
+	if !strings.Contains(m.Body, "131031") {
+		t.Errorf("open body does not carry the code:\n%s", m.Body)
+	}
+	if len(f.requests()) != 0 {
+		t.Errorf("Render called Jira: %v", f.calls())
+	}
+	if _, err := n.Render(nil); err == nil {
+		t.Error("Render(nil): want an error")
+	}
+	no := sample(t)
+	no.Action.Templates = map[string]string{"summary": "no.such.template"}
+	if _, err := n.Render(no); err == nil || !strings.Contains(err.Error(), "no.such.template") {
+		t.Errorf("unknown template: err = %v", err)
+	}
+}
+
+func TestTemplateErrorsArePermanent(t *testing.T) {
+	f := newFake(t, nil)
+	n := newNotifier(t, dcConfig(f.srv.URL), nil, nil)
+	cases := map[string]func(*notifiers.Notification){
+		"unknown template": func(no *notifiers.Notification) { no.Action.Templates = map[string]string{"description": "no.such"} },
+		"broken field": func(no *notifiers.Notification) {
+			no.Action.Fields = map[string]any{"customfield_1": "{{.Event.Nope}}"}
+		},
+		"labels field not a list": func(no *notifiers.Notification) {
+			no.Action.Fields = map[string]any{"labels": map[string]any{"a": 1}}
+		},
+	}
+	for name, mutate := range cases {
+		t.Run(name, func(t *testing.T) {
+			no := sample(t)
+			no.Incident = nil
+			mutate(no)
+			_, err := n.Notify(context.Background(), no)
+			if reason, _, _ := notifiers.Classify(err); err == nil || reason != notifiers.ReasonPermanent {
+				t.Errorf("err = %v (%s), want permanent", err, reason)
+			}
+		})
+	}
+	if len(f.find("POST", "/rest/api/2/issue")) != 0 {
+		t.Errorf("a broken issue reached Jira: %v", f.calls())
+	}
+}
+
+func TestLabelsFromFieldsJoinOurs(t *testing.T) {
+	f := newFake(t, nil)
+	n := newNotifier(t, dcConfig(f.srv.URL), nil, nil)
+	no := sample(t)
+	no.Action.Labels = nil
+	no.Action.Fields = map[string]any{"labels": []any{"from fields"}}
+	if _, err := n.Notify(context.Background(), no); err != nil {
+		t.Fatal(err)
+	}
+	checkJSON(t, createFields(t, f), "labels", []any{"from_fields", "wabridge", "wabridge-fp123abc"})
+}
+
+func TestConcurrentNotify(t *testing.T) {
+	f := newFake(t, nil)
+	n := newNotifier(t, dcConfig(f.srv.URL), nil, nil)
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			no := sample(t)
+			no.Incident.Ref = fmt.Sprintf("WAOPS-%d", i)
+			no.Op = notifiers.OpRepeat
+			if _, err := n.Notify(context.Background(), no); err != nil {
+				errs <- err
+			}
+		}(i)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if got := len(f.requests()); got != 8 {
+		t.Errorf("got %d requests, want 8", got)
+	}
+}
+
+func BenchmarkNotifyOpen(b *testing.B) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		switch {
+		case r.Method == "GET":
+			jsonAnswer(200, `{"startAt":0,"maxResults":10,"total":0,"issues":[]}`)(w, r)
+		default:
+			jsonAnswer(201, `{"id":"10001","key":"WAOPS-1"}`)(w, r)
+		}
+	}))
+	defer srv.Close()
+	n := newNotifier(b, dcConfig(srv.URL), nil, nil)
+	no := sample(b)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := n.Notify(context.Background(), no); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkRender(b *testing.B) {
+	n := newNotifier(b, dcConfig("http://127.0.0.1:1"), nil, nil)
+	no := sample(b)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := n.Render(no); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
