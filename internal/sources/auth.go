@@ -1,0 +1,381 @@
+package sources
+
+import (
+	"crypto/hmac"
+	"crypto/sha1"
+	"crypto/sha256"
+	"crypto/sha512"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"mime"
+	"net"
+	"net/http"
+	"net/url"
+	"sort"
+	"strings"
+
+	"github.com/wabridge/wabridge/internal/config"
+)
+
+// Auth types (sources[].auth.type).
+const (
+	AuthHMAC   = "hmac"
+	AuthToken  = "token"
+	AuthBasic  = "basic"
+	AuthTwilio = "twilio"
+	AuthNone   = "none"
+)
+
+// TwilioSignatureHeader is the header Twilio signs its requests with.
+const TwilioSignatureHeader = "X-Twilio-Signature"
+
+// authenticator checks one request. Its errors wrap ErrUnauthorized and
+// never contain the secret or the signature received.
+type authenticator interface {
+	verify(r *http.Request, body []byte) error
+}
+
+// buildAuth turns a source's auth config into an authenticator, reporting
+// every problem at once.
+func buildAuth(a config.Auth, publicURL, sourceType string) (authenticator, []error) {
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	needSecret := func() {
+		if !a.Secret.IsSet() {
+			add("auth.secret: required for auth type %s", a.Type)
+		}
+	}
+	switch strings.ToLower(a.Type) {
+	case "":
+		add("auth: required for type %s: set auth.type to hmac, token, basic or twilio (or none with insecure: true)", sourceType)
+		return nil, errs
+	case AuthNone:
+		if !a.Insecure {
+			add("auth: type none accepts anyone who knows the URL: add insecure: true to mean it, or use hmac, token or basic")
+			return nil, errs
+		}
+		return noAuth{}, nil
+	case AuthHMAC:
+		if a.Header == "" {
+			add("auth.header: required for hmac (the header that carries the signature, e.g. X-Signature)")
+		}
+		newHash, ok := hashFunc(a.Algorithm)
+		if !ok {
+			add("auth.algorithm: %q is not sha256, sha1 or sha512", a.Algorithm)
+		}
+		enc := strings.ToLower(a.Encoding)
+		if enc == "" {
+			enc = "hex"
+		}
+		if enc != "hex" && enc != "base64" {
+			add("auth.encoding: %q is not hex or base64", a.Encoding)
+		}
+		needSecret()
+		if len(errs) > 0 {
+			return nil, errs
+		}
+		return hmacAuth{header: a.Header, prefix: a.Prefix, newHash: newHash, encoding: enc, secret: []byte(a.Secret.Value())}, nil
+	case AuthToken:
+		if a.Header == "" && a.Query == "" {
+			add("auth: token needs auth.header or auth.query (where the provider puts the shared secret)")
+		}
+		needSecret()
+		if len(errs) > 0 {
+			return nil, errs
+		}
+		return tokenAuth{header: a.Header, query: a.Query, prefix: a.Prefix, digest: sha256.Sum256([]byte(a.Secret.Value()))}, nil
+	case AuthBasic:
+		if a.User == "" {
+			add("auth.user: required for basic")
+		}
+		pass := a.Password
+		if !pass.IsSet() {
+			pass = a.Secret
+		}
+		if !pass.IsSet() {
+			add("auth.password: required for basic (or auth.secret)")
+		}
+		if len(errs) > 0 {
+			return nil, errs
+		}
+		return basicAuth{user: sha256.Sum256([]byte(a.User)), pass: sha256.Sum256([]byte(pass.Value()))}, nil
+	case AuthTwilio:
+		needSecret()
+		if publicURL != "" {
+			u, err := url.Parse(publicURL)
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				add("public_url: must be an absolute http(s) URL such as https://hooks.example.com/webhooks/NAME")
+			}
+		}
+		if len(errs) > 0 {
+			return nil, errs
+		}
+		return twilioAuth{token: []byte(a.Secret.Value()), publicURL: publicURL}, nil
+	default:
+		add("auth.type: %q is not hmac, token, basic, twilio or none", a.Type)
+		return nil, errs
+	}
+}
+
+func hashFunc(name string) (func() hash.Hash, bool) {
+	switch strings.ToLower(name) {
+	case "", "sha256":
+		return sha256.New, true
+	case "sha1":
+		return sha1.New, true
+	case "sha512":
+		return sha512.New, true
+	}
+	return nil, false
+}
+
+type noAuth struct{}
+
+func (noAuth) verify(*http.Request, []byte) error { return nil }
+
+// hmacAuth checks an HMAC of the raw body carried in a header.
+type hmacAuth struct {
+	header   string
+	prefix   string
+	newHash  func() hash.Hash
+	encoding string
+	secret   []byte
+}
+
+func (a hmacAuth) verify(r *http.Request, body []byte) error {
+	v := strings.TrimSpace(r.Header.Get(a.header))
+	if v == "" {
+		return Unauthorized("missing header %s", a.header)
+	}
+	if a.prefix != "" {
+		if len(v) < len(a.prefix) || !strings.EqualFold(v[:len(a.prefix)], a.prefix) {
+			return Unauthorized("header %s does not start with %q", a.header, a.prefix)
+		}
+		v = v[len(a.prefix):]
+	}
+	got, err := decodeSignature(v, a.encoding)
+	if err != nil {
+		return Unauthorized("header %s is not %s-encoded", a.header, a.encoding)
+	}
+	mac := hmac.New(a.newHash, a.secret)
+	mac.Write(body)
+	if !hmac.Equal(mac.Sum(nil), got) {
+		return Unauthorized("signature mismatch in header %s", a.header)
+	}
+	return nil
+}
+
+func decodeSignature(v, encoding string) ([]byte, error) {
+	if encoding == "hex" {
+		return hex.DecodeString(v)
+	}
+	// Providers disagree on padding and alphabet; all four are unambiguous.
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+		if b, err := enc.DecodeString(v); err == nil {
+			return b, nil
+		}
+	}
+	return nil, errors.New("not base64")
+}
+
+// tokenAuth compares a shared secret from a header or a query parameter.
+// Both sides are hashed first so the comparison is constant-time whatever
+// the lengths.
+type tokenAuth struct {
+	header string
+	query  string
+	prefix string
+	digest [sha256.Size]byte
+}
+
+func (a tokenAuth) verify(r *http.Request, _ []byte) error {
+	var v, where string
+	if a.header != "" {
+		v, where = strings.TrimSpace(r.Header.Get(a.header)), "header "+a.header
+	}
+	if v == "" && a.query != "" {
+		v, where = r.URL.Query().Get(a.query), "query parameter "+a.query
+	}
+	if v == "" {
+		switch {
+		case a.header != "" && a.query != "":
+			return Unauthorized("missing header %s or query parameter %s", a.header, a.query)
+		case a.header != "":
+			return Unauthorized("missing header %s", a.header)
+		default:
+			return Unauthorized("missing query parameter %s", a.query)
+		}
+	}
+	if a.prefix != "" && len(v) >= len(a.prefix) && strings.EqualFold(v[:len(a.prefix)], a.prefix) {
+		v = strings.TrimSpace(v[len(a.prefix):])
+	}
+	got := sha256.Sum256([]byte(v))
+	if subtle.ConstantTimeCompare(got[:], a.digest[:]) != 1 {
+		return Unauthorized("token mismatch in %s", where)
+	}
+	return nil
+}
+
+// basicAuth compares HTTP basic credentials; user and password are both
+// compared before deciding, so timing does not tell which one was wrong.
+type basicAuth struct {
+	user [sha256.Size]byte
+	pass [sha256.Size]byte
+}
+
+func (a basicAuth) verify(r *http.Request, _ []byte) error {
+	user, pass, ok := r.BasicAuth()
+	if !ok {
+		return Unauthorized("missing basic credentials (Authorization: Basic ...)")
+	}
+	u, p := sha256.Sum256([]byte(user)), sha256.Sum256([]byte(pass))
+	okUser := subtle.ConstantTimeCompare(u[:], a.user[:])
+	okPass := subtle.ConstantTimeCompare(p[:], a.pass[:])
+	if okUser&okPass != 1 {
+		return Unauthorized("basic credentials mismatch")
+	}
+	return nil
+}
+
+// twilioAuth checks X-Twilio-Signature: base64(HMAC-SHA1(auth token, URL +
+// each POST parameter's key and value, sorted by key)).
+type twilioAuth struct {
+	token     []byte
+	publicURL string
+}
+
+func (a twilioAuth) verify(r *http.Request, body []byte) error {
+	sig := strings.TrimSpace(r.Header.Get(TwilioSignatureHeader))
+	if sig == "" {
+		return Unauthorized("missing header %s", TwilioSignatureHeader)
+	}
+	got, err := base64.StdEncoding.DecodeString(sig)
+	if err != nil {
+		return Unauthorized("header %s is not base64", TwilioSignatureHeader)
+	}
+	signed := a.signedURL(r)
+	var params url.Values
+	if isForm(r.Header.Get("Content-Type")) {
+		params, err = url.ParseQuery(string(body))
+		if err != nil {
+			return Unauthorized("form body cannot be read to check %s", TwilioSignatureHeader)
+		}
+	}
+	for _, candidate := range portVariants(signed) {
+		if !hmac.Equal(TwilioSignature(a.token, candidate, params), got) {
+			continue
+		}
+		// JSON bodies are not in the signature: Twilio signs their SHA-256
+		// in the bodySHA256 query parameter instead.
+		if params == nil && len(body) > 0 {
+			want := candidateQuery(candidate).Get("bodySHA256")
+			sum := sha256.Sum256(body)
+			if want == "" || subtle.ConstantTimeCompare([]byte(strings.ToLower(want)), []byte(hex.EncodeToString(sum[:]))) != 1 {
+				return Unauthorized("body does not match the bodySHA256 that %s covers", TwilioSignatureHeader)
+			}
+		}
+		return nil
+	}
+	return Unauthorized("signature mismatch in header %s for URL %s (set public_url to the exact URL configured in Twilio if a proxy rewrites it)",
+		TwilioSignatureHeader, urlWithoutQuery(signed))
+}
+
+// TwilioSignature computes what Twilio puts in X-Twilio-Signature (decoded):
+// HMAC-SHA1 keyed with the auth token over the URL followed by every POST
+// parameter as key+value, keys sorted (values of a repeated key sorted too).
+func TwilioSignature(authToken []byte, fullURL string, params url.Values) []byte {
+	mac := hmac.New(sha1.New, authToken)
+	mac.Write([]byte(fullURL))
+	keys := make([]string, 0, len(params))
+	for k := range params {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		vals := append([]string(nil), params[k]...)
+		sort.Strings(vals)
+		for _, v := range vals {
+			mac.Write([]byte(k))
+			mac.Write([]byte(v))
+		}
+	}
+	return mac.Sum(nil)
+}
+
+// signedURL is the URL Twilio signed: public_url when set (a proxy may have
+// changed scheme, host or path), else the URL the request arrived on.
+func (a twilioAuth) signedURL(r *http.Request) string {
+	if a.publicURL != "" {
+		if !strings.Contains(a.publicURL, "?") && r.URL.RawQuery != "" {
+			return a.publicURL + "?" + r.URL.RawQuery
+		}
+		return a.publicURL
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	if p := r.Header.Get("X-Forwarded-Proto"); p != "" {
+		p, _, _ = strings.Cut(p, ",")
+		if p = strings.ToLower(strings.TrimSpace(p)); p == "http" || p == "https" {
+			scheme = p
+		}
+	}
+	return scheme + "://" + r.Host + r.URL.RequestURI()
+}
+
+// portVariants returns the URL as is, plus the same URL with the default
+// port added or removed: Twilio's own validators try both, since proxies
+// and Twilio disagree on whether :443 is part of the URL.
+func portVariants(raw string) []string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return []string{raw}
+	}
+	def := map[string]string{"http": "80", "https": "443"}[u.Scheme]
+	if def == "" {
+		return []string{raw}
+	}
+	host, port, err := net.SplitHostPort(u.Host)
+	switch {
+	case err != nil: // no port
+		v := *u
+		v.Host = net.JoinHostPort(u.Host, def)
+		return []string{raw, v.String()}
+	case port == def:
+		v := *u
+		v.Host = host
+		if strings.Contains(host, ":") {
+			v.Host = "[" + host + "]"
+		}
+		return []string{raw, v.String()}
+	}
+	return []string{raw}
+}
+
+func candidateQuery(raw string) url.Values {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return url.Values{}
+	}
+	return u.Query()
+}
+
+// urlWithoutQuery keeps scheme, host and path: a query may hold a token.
+func urlWithoutQuery(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparseable URL)"
+	}
+	u.RawQuery, u.Fragment, u.User = "", "", nil
+	return u.String()
+}
+
+func isForm(contentType string) bool {
+	mt, _, err := mime.ParseMediaType(contentType)
+	return err == nil && mt == "application/x-www-form-urlencoded"
+}

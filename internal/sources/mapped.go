@@ -1,0 +1,585 @@
+package sources
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/tidwall/gjson"
+	"gopkg.in/yaml.v3"
+
+	"github.com/wabridge/wabridge/internal/config"
+	"github.com/wabridge/wabridge/internal/event"
+)
+
+// Mapped turns any JSON into events with gjson paths from a mapping (inline
+// `mapping:` or `mapping_file:`). An item where no path finds anything
+// becomes kind unknown with attribute unmapped=true and its raw value.
+type Mapped struct {
+	base
+	m *compiledMapping
+}
+
+var _ Source = (*Mapped)(nil)
+
+// mappingFields are the event fields a mapping can fill, besides attributes.X.
+func mappingFields() []string {
+	return []string{"id", "kind", "status", "code", "title", "message", "details", "severity",
+		"phone_number_id", "display_phone_number", "waba_id", "recipient_id", "message_id", "timestamp"}
+}
+
+const attrPrefix = "attributes."
+
+// attrName returns X for "attributes.X" (or "attributes:X", a spelling that
+// survives config loaders that split keys on dots).
+func attrName(field string) (string, bool) {
+	for _, p := range []string{attrPrefix, "attributes:"} {
+		if len(field) > len(p) && strings.EqualFold(field[:len(p)], p) {
+			return field[len(p):], true
+		}
+	}
+	return "", false
+}
+
+func knownMappingField(f string) bool {
+	if _, ok := attrName(f); ok {
+		return true
+	}
+	for _, k := range mappingFields() {
+		if k == f {
+			return true
+		}
+	}
+	return false
+}
+
+type fieldPath struct {
+	field string // event field, or "attributes.X"
+	attr  string // X for attributes
+	path  string
+}
+
+type compiledMapping struct {
+	items  string
+	kind   event.Kind
+	fields []fieldPath
+	values map[string]map[string]string // field → lowercased provider value → ours
+}
+
+// fileError is an error located in a mapping file; build does not prefix
+// it with the source name since FILE:LINE already says where it is.
+type fileError struct {
+	file string
+	line int
+	msg  string
+}
+
+func (e *fileError) Error() string { return fmt.Sprintf("%s:%d: %s", e.file, e.line, e.msg) }
+
+func compileSourceMapping(cfg config.Source) (*compiledMapping, []error) {
+	inline := cfg.Mapping.Items != "" || cfg.Mapping.Kind != "" || len(cfg.Mapping.Fields) > 0 || len(cfg.Mapping.Values) > 0
+	switch {
+	case inline && cfg.MappingFile != "":
+		return nil, []error{errors.New("mapping and mapping_file are both set: keep one")}
+	case cfg.MappingFile != "":
+		m, err := LoadMapping(cfg.MappingFile)
+		if err != nil {
+			return nil, splitJoined(err)
+		}
+		cm, errs := compileMapping(m, func(key string) string { return "mapping_file " + cfg.MappingFile + ": " + key })
+		return cm, errs
+	case !inline:
+		return nil, []error{errors.New("mapping: type mapped needs mapping: {fields: {...}} or mapping_file: FILE")}
+	}
+	return compileMapping(cfg.Mapping, func(key string) string { return "mapping." + key })
+}
+
+func splitJoined(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
+}
+
+// compileMapping checks a mapping and readies it for Parse. where names a
+// key for error messages.
+func compileMapping(m config.Mapping, where func(key string) string) (*compiledMapping, []error) {
+	var errs []error
+	add := func(key, format string, a ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", where(key), fmt.Sprintf(format, a...)))
+	}
+	cm := &compiledMapping{items: m.Items, values: map[string]map[string]string{}}
+	if m.Items != "" {
+		if err := validPath(m.Items); err != nil {
+			add("items", "%v", err)
+		}
+	}
+	if m.Kind != "" {
+		if err := checkKind(m.Kind); err != nil {
+			add("kind", "%v", err)
+		}
+		cm.kind = event.Kind(strings.ToLower(m.Kind))
+	}
+	if len(m.Fields) == 0 {
+		add("fields", "no fields: map at least one of %s or attributes.X to a path", strings.Join(mappingFields(), ", "))
+	}
+	names := make([]string, 0, len(m.Fields))
+	for f := range m.Fields {
+		names = append(names, f)
+	}
+	sort.Strings(names)
+	for _, f := range names {
+		if err := checkField(f); err != nil {
+			add("fields."+f, "%v", err)
+			continue
+		}
+		path := m.Fields[f]
+		if err := validPath(path); err != nil {
+			add("fields."+f, "%v", err)
+			continue
+		}
+		fp := fieldPath{field: strings.ToLower(f), path: path}
+		if a, ok := attrName(f); ok {
+			fp.field, fp.attr = attrPrefix+a, a
+		}
+		cm.fields = append(cm.fields, fp)
+	}
+	for f, vals := range m.Values {
+		if err := checkField(f); err != nil {
+			add("values."+f, "%v", err)
+			continue
+		}
+		key := strings.ToLower(f)
+		if a, ok := attrName(f); ok {
+			key = attrPrefix + a
+		}
+		cm.values[key] = map[string]string{}
+		for from, to := range vals {
+			if err := checkValue(f, to); err != nil {
+				add("values."+f+"."+from, "%v", err)
+				continue
+			}
+			cm.values[key][strings.ToLower(from)] = to
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return cm, nil
+}
+
+func checkField(f string) error {
+	if !knownMappingField(strings.ToLower(f)) {
+		return fmt.Errorf("unknown field %q (want %s or attributes.X)", f, strings.Join(mappingFields(), ", "))
+	}
+	return nil
+}
+
+func checkKind(k string) error {
+	if !event.ValidKind(event.Kind(strings.ToLower(k))) {
+		kinds := make([]string, len(event.Kinds))
+		for i, v := range event.Kinds {
+			kinds[i] = string(v)
+		}
+		return fmt.Errorf("unknown kind %q (want %s)", k, strings.Join(kinds, ", "))
+	}
+	return nil
+}
+
+func checkValue(field, to string) error {
+	switch strings.ToLower(field) {
+	case "kind":
+		return checkKind(to)
+	case "code":
+		if _, err := strconv.Atoi(to); err != nil {
+			return fmt.Errorf("%q is not a number", to)
+		}
+	case "severity":
+		if !event.ValidSeverity(event.Severity(strings.ToLower(to))) {
+			return fmt.Errorf("unknown severity %q", to)
+		}
+	case "status":
+		if !statusWord.MatchString(strings.ToLower(to)) {
+			return fmt.Errorf("%q must be a lowercase word", to)
+		}
+	}
+	return nil
+}
+
+// knownModifiers are gjson's built-in @modifiers.
+func knownModifier(name string) bool {
+	switch name {
+	case "reverse", "ugly", "pretty", "this", "valid", "flatten", "join", "keys", "values",
+		"tostr", "fromstr", "group", "dig":
+		return true
+	}
+	return false
+}
+
+// validPath checks a gjson path's syntax: gjson itself never reports a bad
+// path, it just finds nothing, which would turn every delivery into an
+// unknown event without a word of warning.
+func validPath(p string) error {
+	if strings.TrimSpace(p) == "" {
+		return errors.New("empty gjson path")
+	}
+	var stack []byte
+	inString, escaped := false, false
+	prev := byte(0) // previous significant byte; '.' and '|' mark a component start
+	atStart := func(i int) bool { return i == 0 || prev == '.' || prev == '|' }
+	for i := 0; i < len(p); i++ {
+		c := p[i]
+		if escaped {
+			escaped, prev = false, 'a'
+			continue
+		}
+		if c == '\\' {
+			if i == len(p)-1 {
+				return fmt.Errorf("invalid gjson path %q: ends with a lone backslash", p)
+			}
+			escaped = true
+			continue
+		}
+		if inString {
+			if c == '"' {
+				inString = false
+			}
+			continue
+		}
+		if c < 0x20 || c == 0x7f {
+			return fmt.Errorf("invalid gjson path %q: control character at offset %d", p, i)
+		}
+		switch c {
+		case '"':
+			if len(stack) == 0 {
+				return fmt.Errorf("invalid gjson path %q: quote outside a query at offset %d", p, i)
+			}
+			inString = true
+		case '(', '[', '{':
+			stack = append(stack, c)
+		case ')', ']', '}':
+			open := map[byte]byte{')': '(', ']': '[', '}': '{'}[c]
+			if len(stack) == 0 || stack[len(stack)-1] != open {
+				return fmt.Errorf("invalid gjson path %q: unbalanced %q at offset %d", p, c, i)
+			}
+			stack = stack[:len(stack)-1]
+		case '.', '|':
+			if len(stack) == 0 {
+				if atStart(i) {
+					return fmt.Errorf("invalid gjson path %q: empty component at offset %d", p, i)
+				}
+				if i == len(p)-1 {
+					return fmt.Errorf("invalid gjson path %q: ends with %q", p, c)
+				}
+			}
+		case '@':
+			if len(stack) == 0 && atStart(i) {
+				j := i + 1
+				for j < len(p) && (p[j] >= 'a' && p[j] <= 'z' || p[j] >= 'A' && p[j] <= 'Z') {
+					j++
+				}
+				if name := p[i+1 : j]; !knownModifier(name) {
+					return fmt.Errorf("invalid gjson path %q: unknown modifier @%s", p, name)
+				}
+			}
+		}
+		prev = c
+	}
+	switch {
+	case inString:
+		return fmt.Errorf("invalid gjson path %q: unterminated string", p)
+	case len(stack) > 0:
+		return fmt.Errorf("invalid gjson path %q: unclosed %q", p, stack[len(stack)-1])
+	}
+	return nil
+}
+
+// LoadMapping reads a mapping file (the value of `mapping:` on its own, or
+// wrapped in a top-level `mapping:` key). Every problem is reported as
+// FILE:LINE: message, so `wabridge check` points at the line to fix.
+func LoadMapping(path string) (config.Mapping, error) {
+	var m config.Mapping
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return m, fmt.Errorf("mapping_file: read %s: %w", path, err)
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		return m, &fileError{file: path, line: yamlErrLine(err), msg: "invalid YAML: " + yamlErrText(err)}
+	}
+	if len(doc.Content) == 0 {
+		return m, &fileError{file: path, line: 1, msg: "empty mapping file: it needs at least fields: {...}"}
+	}
+	root := doc.Content[0]
+	var errs []error
+	at := func(n *yaml.Node, format string, a ...any) {
+		errs = append(errs, &fileError{file: path, line: n.Line, msg: fmt.Sprintf(format, a...)})
+	}
+	if root.Kind != yaml.MappingNode {
+		at(root, "a mapping file is a map with items, kind, fields and values")
+		return m, errors.Join(errs...)
+	}
+	if len(root.Content) == 2 && root.Content[0].Value == "mapping" {
+		root = root.Content[1]
+		if root.Kind != yaml.MappingNode {
+			at(root, "mapping: must be a map with items, kind, fields and values")
+			return m, errors.Join(errs...)
+		}
+	}
+	scalar := func(n *yaml.Node, key string) (string, bool) {
+		if n.Kind != yaml.ScalarNode {
+			at(n, "%s: must be a text value", key)
+			return "", false
+		}
+		return n.Value, true
+	}
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		k, v := root.Content[i], root.Content[i+1]
+		switch k.Value {
+		case "items":
+			if s, ok := scalar(v, "items"); ok {
+				m.Items = s
+				if s != "" {
+					if err := validPath(s); err != nil {
+						at(v, "items: %v", err)
+					}
+				}
+			}
+		case "kind":
+			if s, ok := scalar(v, "kind"); ok {
+				m.Kind = s
+				if err := checkKind(s); err != nil {
+					at(v, "kind: %v", err)
+				}
+			}
+		case "fields":
+			if v.Kind != yaml.MappingNode {
+				at(v, "fields: must be a map of event field to gjson path")
+				continue
+			}
+			m.Fields = map[string]string{}
+			for j := 0; j+1 < len(v.Content); j += 2 {
+				fk, fv := v.Content[j], v.Content[j+1]
+				if err := checkField(fk.Value); err != nil {
+					at(fk, "fields: %v", err)
+					continue
+				}
+				s, ok := scalar(fv, "fields."+fk.Value)
+				if !ok {
+					continue
+				}
+				if err := validPath(s); err != nil {
+					at(fv, "fields.%s: %v", fk.Value, err)
+					continue
+				}
+				m.Fields[fk.Value] = s
+			}
+		case "values":
+			if v.Kind != yaml.MappingNode {
+				at(v, "values: must be a map such as {status: {desconnectedMobile: logout}}")
+				continue
+			}
+			m.Values = map[string]map[string]string{}
+			for j := 0; j+1 < len(v.Content); j += 2 {
+				fk, fv := v.Content[j], v.Content[j+1]
+				if err := checkField(fk.Value); err != nil {
+					at(fk, "values: %v", err)
+					continue
+				}
+				if fv.Kind != yaml.MappingNode {
+					at(fv, "values.%s: must be a map of provider value to ours", fk.Value)
+					continue
+				}
+				vals := map[string]string{}
+				for x := 0; x+1 < len(fv.Content); x += 2 {
+					from, to := fv.Content[x], fv.Content[x+1]
+					s, ok := scalar(to, "values."+fk.Value+"."+from.Value)
+					if !ok {
+						continue
+					}
+					if err := checkValue(fk.Value, s); err != nil {
+						at(to, "values.%s.%s: %v", fk.Value, from.Value, err)
+						continue
+					}
+					vals[from.Value] = s
+				}
+				m.Values[fk.Value] = vals
+			}
+		default:
+			at(k, "unknown key %q (want items, kind, fields, values)", k.Value)
+		}
+	}
+	if len(errs) == 0 && len(m.Fields) == 0 {
+		at(root, "no fields: map at least one of %s or attributes.X to a path", strings.Join(mappingFields(), ", "))
+	}
+	return m, errors.Join(errs...)
+}
+
+// yamlErrLine digs the line out of a yaml.v3 error ("yaml: line 3: ...").
+func yamlErrLine(err error) int {
+	msg := err.Error()
+	if _, rest, ok := strings.Cut(msg, "line "); ok {
+		end := strings.IndexFunc(rest, func(r rune) bool { return r < '0' || r > '9' })
+		if end > 0 {
+			if n, err := strconv.Atoi(rest[:end]); err == nil {
+				return n
+			}
+		}
+	}
+	return 1
+}
+
+func yamlErrText(err error) string {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	if _, rest, ok := strings.Cut(msg, ": "); ok && strings.HasPrefix(msg, "line ") {
+		return rest
+	}
+	return msg
+}
+
+func (s *Mapped) Parse(d Delivery) ([]event.Event, error) {
+	root, err := parseJSON(d.Body)
+	if err != nil {
+		return nil, err
+	}
+	if s.m == nil {
+		return nil, BadPayload(TypeMapped, "source has no mapping")
+	}
+	items := []gjson.Result{root}
+	if s.m.items != "" {
+		r := root.Get(s.m.items)
+		if !r.Exists() || r.Type == gjson.Null {
+			e := s.unknown(d, "", []byte(root.Raw))
+			e.SetAttr("unmapped", "true")
+			return []event.Event{e}, nil
+		}
+		items = itemsOf(r)
+	}
+	out := make([]event.Event, 0, len(items))
+	for _, item := range items {
+		out = append(out, s.item(d, item))
+	}
+	return out, nil
+}
+
+// value reads one mapped field: objects and arrays as compact JSON, other
+// values as text, after the mapping's values renames.
+func (s *Mapped) value(item gjson.Result, fp fieldPath) (string, bool) {
+	r := item.Get(fp.path)
+	if !r.Exists() || r.Type == gjson.Null {
+		return "", false
+	}
+	v := r.String()
+	if r.IsObject() || r.IsArray() {
+		v = string(compact([]byte(r.Raw)))
+	}
+	if to, ok := s.m.values[fp.field][strings.ToLower(v)]; ok {
+		return to, true
+	}
+	return v, true
+}
+
+func (s *Mapped) item(d Delivery, item gjson.Result) event.Event {
+	e := s.newEvent(d, s.m.kind, "")
+	found := false
+	kindFound := false
+	var idValue string
+	for _, fp := range s.m.fields {
+		v, ok := s.value(item, fp)
+		if !ok {
+			continue
+		}
+		found = true
+		if fp.attr != "" {
+			e.SetAttr(fp.attr, v)
+			continue
+		}
+		switch fp.field {
+		case "id":
+			idValue = v
+		case "kind":
+			k := event.Kind(strings.ToLower(v))
+			if event.ValidKind(k) {
+				e.Kind, kindFound = k, true
+			} else {
+				e.SetAttr("unmapped_kind", v)
+			}
+		case "status":
+			if _, renamed := s.m.values["status"][strings.ToLower(v)]; !renamed {
+				if to, ok := s.mapStatus(v); ok {
+					v = to
+				}
+			}
+			e.Status = strings.ToLower(v)
+		case "code":
+			if n, ok := intValue(gjson.Parse(strconv.Quote(v))); ok {
+				e.Code = n
+			} else {
+				e.SetAttr("code_text", v)
+			}
+		case "title":
+			e.Title = v
+		case "message":
+			e.Message = v
+		case "details":
+			e.Details = v
+		case "severity":
+			if sev := event.Severity(strings.ToLower(v)); event.ValidSeverity(sev) {
+				e.Severity = sev
+			}
+		case "phone_number_id":
+			e.PhoneNumberID = v
+		case "display_phone_number":
+			e.DisplayPhoneNumber = v
+		case "waba_id":
+			e.WABAID = v
+		case "recipient_id":
+			e.RecipientID = v
+			if strings.Contains(v, "@") {
+				e.RecipientID = jidNumber(v)
+			}
+		case "message_id":
+			e.MessageID = v
+		case "timestamp":
+			if t, ok := parseTime(item.Get(fp.path)); ok {
+				e.Timestamp = t
+			}
+		}
+	}
+	if !found {
+		u := s.unknown(d, "", []byte(item.Raw))
+		u.SetAttr("unmapped", "true")
+		return u
+	}
+	if e.Kind == "" && !kindFound {
+		// No kind given: session words are connections, the rest statuses.
+		switch e.Status {
+		case "open", "close", "logout", "connecting":
+			e.Kind = event.KindConnection
+		case "":
+			e.Kind = event.KindUnknown
+		default:
+			e.Kind = event.KindStatus
+		}
+	}
+	if e.Kind == "" {
+		e.Kind = event.KindUnknown
+	}
+	if e.Kind == event.KindUnknown {
+		e.Raw = compact([]byte(item.Raw))
+	}
+	if e.Kind == event.KindConnection && e.Status == "logout" && e.Attr("reason") == "" {
+		e.SetAttr("reason", "logged_out")
+	}
+	if idValue != "" {
+		// The id path may name something shared by many events (a session):
+		// status and code keep an open and the logout after it apart.
+		e.ID = s.id("id", idValue, e.Status, strconv.Itoa(e.Code))
+	} else {
+		e.ID = s.id("item", canonical([]byte(item.Raw)))
+	}
+	return e
+}
