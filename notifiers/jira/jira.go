@@ -143,7 +143,7 @@ func (n *Notifier) Render(no *notifiers.Notification) (notifiers.Message, error)
 	d := templates.DataFor(no)
 	summary, err := n.summary(no, d)
 	if err != nil {
-		return notifiers.Message{}, err
+		return notifiers.Message{}, fmt.Errorf("jira: %w", err)
 	}
 	role := templateDesc
 	switch no.Op {
@@ -154,7 +154,7 @@ func (n *Notifier) Render(no *notifiers.Notification) (notifiers.Message, error)
 	}
 	body, err := n.text(no, d, role)
 	if err != nil {
-		return notifiers.Message{}, err
+		return notifiers.Message{}, fmt.Errorf("jira: %w", err)
 	}
 	return notifiers.Message{Notifier: name, Target: n.project(no), Summary: summary, Body: body}, nil
 }
@@ -294,7 +294,7 @@ func (n *Notifier) existing(ctx context.Context, no *notifiers.Notification) (*t
 		if err == nil {
 			return toTicket(is), nil
 		}
-		if resp != nil && resp.StatusCode == http.StatusNotFound {
+		if statusOf(resp) == http.StatusNotFound {
 			n.logger.Warn("jira ticket of the incident is gone: opening a new one", "key", key, "rule", no.Rule.Name)
 			return nil, nil
 		}
@@ -322,7 +322,7 @@ func (n *Notifier) search(ctx context.Context, fp string) (*ticket, error) {
 		issues, resp, err = n.client.Issue.SearchWithContext(ctx, jql, &gojira.SearchOptions{MaxResults: searchMaxResults, Fields: lifecycleFields})
 	}
 	if err != nil {
-		if resp != nil && resp.StatusCode == http.StatusBadRequest {
+		if statusOf(resp) == http.StatusBadRequest {
 			// A query Jira refuses must not block the ticket: log and let
 			// the caller create one.
 			n.logger.Warn("jira refused the label search: opening a new ticket", "fingerprint", fp, "error", apiDetail(resp.Response, err))
@@ -556,7 +556,7 @@ func (n *Notifier) fieldValue(v any, d templates.Data) (any, error) {
 func (n *Notifier) summary(no *notifiers.Notification, d templates.Data) (string, error) {
 	s, err := n.tmpl.Execute(templateName(no, templateSummary), d)
 	if err != nil {
-		return "", fmt.Errorf("jira: render summary: %w", err)
+		return "", fmt.Errorf("render summary: %w", err)
 	}
 	// Jira refuses a summary with line breaks.
 	s = strings.Join(strings.Fields(s), " ")
@@ -566,7 +566,7 @@ func (n *Notifier) summary(no *notifiers.Notification, d templates.Data) (string
 func (n *Notifier) text(no *notifiers.Notification, d templates.Data, role string) (string, error) {
 	s, err := n.tmpl.Execute(templateName(no, role), d)
 	if err != nil {
-		return "", fmt.Errorf("jira: render %s: %w", role, err)
+		return "", fmt.Errorf("render %s: %w", role, err)
 	}
 	return truncate(s, maxText, textMarker), nil
 }
@@ -601,6 +601,14 @@ func maskedPhone(no *notifiers.Notification) string {
 		return event.MaskPhone(no.Event.DisplayPhoneNumber)
 	}
 	return event.MaskPhone(no.Event.PhoneNumberID)
+}
+
+// statusOf is the HTTP status of a go-jira answer, 0 when there was none.
+func statusOf(resp *gojira.Response) int {
+	if resp == nil || resp.Response == nil {
+		return 0
+	}
+	return resp.StatusCode
 }
 
 func permanent(err error) error {

@@ -274,6 +274,16 @@ func TestCreateIssue(t *testing.T) {
 	}{
 		{"datacenter bearer", dcConfig, "Bearer " + testToken},
 		{"cloud basic", cloudConfig, "Basic " + base64.StdEncoding.EncodeToString([]byte("ops@example.com:"+testToken))},
+		{"datacenter basic with a user", func(url string) Config {
+			c := dcConfig(url)
+			c.User = "svc-wabridge"
+			return c
+		}, "Basic " + base64.StdEncoding.EncodeToString([]byte("svc-wabridge:"+testToken))},
+		{"auto on a private host is datacenter", func(url string) Config {
+			c := dcConfig(url)
+			c.APIType = ""
+			return c
+		}, "Bearer " + testToken},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -950,6 +960,94 @@ func BenchmarkRender(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		if _, err := n.Render(no); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+func TestReopenEdges(t *testing.T) {
+	now := time.Date(2025, 3, 4, 12, 0, 0, 0, time.UTC)
+	recent := issueJSON("WAOPS-8", "Done", now.Add(-time.Hour))
+	cases := []struct {
+		name       string
+		transition string
+		routes     map[string]http.HandlerFunc
+		wantRef    string
+		wantReason notifiers.Reason
+		wantCalls  []string
+	}{
+		{name: "no reopen transition configured", wantRef: "WAOPS-1",
+			wantCalls: []string{"GET /rest/api/2/search", "POST /rest/api/2/issue"}},
+		{name: "transition not offered", transition: "Back to work", wantRef: "WAOPS-1",
+			wantCalls: []string{"GET /rest/api/2/search", "GET /rest/api/2/issue/WAOPS-8/transitions", "POST /rest/api/2/issue"}},
+		{name: "transition fails", transition: "Reopen Issue", wantReason: notifiers.ReasonTransient,
+			routes:    map[string]http.HandlerFunc{"POST /rest/api/2/issue/{key}/transitions": jsonAnswer(500, `{}`)},
+			wantCalls: []string{"GET /rest/api/2/search", "GET /rest/api/2/issue/WAOPS-8/transitions", "POST /rest/api/2/issue/WAOPS-8/transitions"}},
+		{name: "listing transitions fails", transition: "Reopen Issue", wantReason: notifiers.ReasonAuth,
+			routes:    map[string]http.HandlerFunc{"GET /rest/api/2/issue/{key}/transitions": jsonAnswer(403, `{}`)},
+			wantCalls: []string{"GET /rest/api/2/search", "GET /rest/api/2/issue/WAOPS-8/transitions"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			routes := map[string]http.HandlerFunc{
+				"GET /rest/api/2/search": jsonAnswer(200, `{"startAt":0,"maxResults":10,"total":1,"issues":[`+recent+`]}`),
+			}
+			for k, v := range tc.routes {
+				routes[k] = v
+			}
+			f := newFake(t, routes)
+			cfg := dcConfig(f.srv.URL)
+			cfg.ReopenTransition = tc.transition
+			n := newNotifier(t, cfg, nil, nil, WithClock(func() time.Time { return now }))
+			res, err := n.Notify(context.Background(), sample(t))
+			if tc.wantReason != "" {
+				if reason, _, _ := notifiers.Classify(err); err == nil || reason != tc.wantReason {
+					t.Errorf("err = %v (%s), want %s", err, reason, tc.wantReason)
+				}
+			} else if err != nil {
+				t.Fatalf("Notify: %v", err)
+			}
+			if res.Ref != tc.wantRef {
+				t.Errorf("Ref = %q, want %q", res.Ref, tc.wantRef)
+			}
+			if got, want := strings.Join(f.calls(), "\n"), strings.Join(tc.wantCalls, "\n"); got != want {
+				t.Errorf("calls:\n%s\nwant:\n%s", got, want)
+			}
+		})
+	}
+}
+
+func TestFieldValues(t *testing.T) {
+	n := newNotifier(t, dcConfig("http://127.0.0.1:1"), nil, nil)
+	d := templates.DataFor(sample(t))
+	cases := []struct {
+		name string
+		in   any
+		want string // JSON
+	}{
+		{"string is a template", "{{.Event.Code}}", `"131031"`},
+		{"number passes", 7, `7`},
+		{"bool passes", true, `true`},
+		{"nil passes", nil, `null`},
+		{"string list", []string{"a", "{{.Rule.Name}}"}, `["a","account-blocked"]`},
+		{"select field", map[string]any{"value": "{{.Event.Severity}}"}, `{"value":"critical"}`},
+		{"yaml map with any keys", map[any]any{"id": "{{.Event.Code}}", 1: "x"}, `{"1":"x","id":"131031"}`},
+		{"nested", []any{map[string]any{"value": "x", "child": map[string]any{"value": "{{.Event.Source}}"}}}, `[{"child":{"value":"meta"},"value":"x"}]`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := n.fieldValue(tc.in, d)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := json.Marshal(got)
+			if string(b) != tc.want {
+				t.Errorf("fieldValue = %s, want %s", b, tc.want)
+			}
+		})
+	}
+	for _, bad := range []any{"{{.Event.Nope}}", []any{"{{"}, map[string]any{"v": "{{.Nope}}"}, []string{"{{end}}"}, map[any]any{"k": "{{.X}}"}} {
+		if _, err := n.fieldValue(bad, d); err == nil {
+			t.Errorf("fieldValue(%v): want an error", bad)
 		}
 	}
 }
