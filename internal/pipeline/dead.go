@@ -1,0 +1,102 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/wabridge/wabridge/notifiers"
+)
+
+// ListDead lists the dead letters, oldest first.
+func (p *Pipeline) ListDead() ([]DeadLetter, error) {
+	return p.st.DeadLetters()
+}
+
+// GetDead returns one dead letter; a missing id is store.ErrNotFound.
+func (p *Pipeline) GetDead(id string) (DeadLetter, error) {
+	return p.st.GetDead(id)
+}
+
+// DropDead deletes a dead letter for good.
+func (p *Pipeline) DropDead(id string) error {
+	if err := p.st.DeleteDead(id, nil); err != nil {
+		return err
+	}
+	p.log.Info("dead letter dropped", "id", id)
+	return nil
+}
+
+// ReplayDead sends a dead letter again, now, through the current runtime
+// (templates and notifiers as they are after the fix). Success removes it;
+// failure keeps it with the new error and returns that error.
+func (p *Pipeline) ReplayDead(ctx context.Context, id string) error {
+	d, err := p.st.GetDead(id)
+	if err != nil {
+		return err
+	}
+	name := d.Notification.Action.Notifier
+	d.Attempts++
+	nt, err := p.notifier(name)
+	if err == nil {
+		res, sendErr := nt.Notify(ctx, &d.Notification)
+		if sendErr == nil {
+			now := p.now()
+			if err := p.st.DeleteDead(id, p.ref(d.OutboxEntry, res, now)); err != nil {
+				return fmt.Errorf("replay dead letter %s: sent, but not removed from the dead letters: %w", id, err)
+			}
+			p.m.notifications.WithLabelValues(name, "sent", "").Inc()
+			p.log.Info("dead letter replayed", "id", id, "rule", d.Notification.Rule.Name, "notifier", name)
+			return nil
+		}
+		reason, _, _ := notifiers.Classify(sendErr)
+		p.m.notifications.WithLabelValues(name, "failed", string(reason)).Inc()
+		d.Reason, err = string(reason), sendErr
+	} else {
+		d.Reason = DeadNoNotifier
+	}
+	d.LastError, d.Died = err.Error(), p.now()
+	if perr := p.st.PutDead(d); perr != nil {
+		return fmt.Errorf("replay dead letter %s: %w (and recording the failure: %w)", id, err, perr)
+	}
+	p.log.Warn("dead letter replay failed", "id", id, "notifier", name, "reason", d.Reason, "err", err)
+	return fmt.Errorf("replay dead letter %s: %w", id, err)
+}
+
+// sweepLoop removes expired dedup and processed records on a schedule, so
+// disk use follows the windows rather than the uptime.
+func (p *Pipeline) sweepLoop(ctx context.Context) {
+	t := time.NewTicker(p.cfg.SweepInterval)
+	defer t.Stop()
+	for {
+		p.sweep()
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// sweepChunk bounds one sweep transaction, so a large backlog does not hold
+// the writer lock for long.
+const sweepChunk = 5000
+
+func (p *Pipeline) sweep() {
+	total := 0
+	for {
+		n, err := p.st.Sweep(p.now(), sweepChunk)
+		total += n
+		if err != nil {
+			p.m.processingErrors.WithLabelValues("sweep").Inc()
+			p.log.Error("pipeline: sweep expired records", "err", err)
+			return
+		}
+		if n < sweepChunk {
+			break
+		}
+	}
+	if total > 0 {
+		p.log.Debug("pipeline: swept expired records", "count", total)
+	}
+}

@@ -1,0 +1,69 @@
+package pipeline
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics are registered on the Registerer given to New; without one they
+// still count, unseen, so the code never checks for nil.
+type metrics struct {
+	notifications    *prometheus.CounterVec // notifier, result (sent, failed), reason
+	deadTotal        *prometheus.CounterVec // reason
+	dropped          *prometheus.CounterVec // source
+	deliveries       *prometheus.CounterVec // result (processed, failed)
+	processingErrors *prometheus.CounterVec // stage
+	duplicates       prometheus.Counter
+	latency          prometheus.Histogram
+}
+
+func newMetrics(reg prometheus.Registerer, p *Pipeline) (*metrics, error) {
+	m := &metrics{
+		notifications: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "wabridge_notifications_total",
+			Help: "Notification attempts by notifier, result (sent, failed) and failure reason (rate_limited, auth, permanent, transient).",
+		}, []string{"notifier", "result", "reason"}),
+		deadTotal: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "wabridge_dead_letters_total",
+			Help: "Notifications moved to the dead letters, by reason.",
+		}, []string{"reason"}),
+		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "wabridge_events_dropped_total",
+			Help: "Events dropped by a source's accept filter before the rules.",
+		}, []string{"source"}),
+		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "wabridge_deliveries_processed_total",
+			Help: "Deliveries taken out of the inbox, by result (processed, failed to parse).",
+		}, []string{"result"}),
+		processingErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "wabridge_processing_errors_total",
+			Help: "Failures of the pipeline itself (mostly storage), by stage.",
+		}, []string{"stage"}),
+		duplicates: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "wabridge_duplicates_suppressed_total",
+			Help: "Events not notified again because their id was seen within the dedup window.",
+		}),
+		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "wabridge_notification_latency_seconds",
+			Help:    "Time from receiving a delivery to a notification sent for it.",
+			Buckets: []float64{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600},
+		}),
+	}
+	if reg == nil {
+		return m, nil
+	}
+	gauge := func(name, help string, f func(Stats) int) prometheus.Collector {
+		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help},
+			func() float64 { return float64(f(p.Stats())) })
+	}
+	for _, c := range []prometheus.Collector{
+		m.notifications, m.deadTotal, m.dropped, m.deliveries, m.processingErrors, m.duplicates, m.latency,
+		gauge("wabridge_inbox_depth", "Deliveries stored and not yet processed.", func(s Stats) int { return s.Inbox }),
+		gauge("wabridge_outbox_depth", "Notifications waiting to be sent or retried.", func(s Stats) int { return s.Outbox }),
+		gauge("wabridge_dead_letters", "Notifications that failed for good and wait for an operator.", func(s Stats) int { return s.Dead }),
+	} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}

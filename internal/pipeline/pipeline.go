@@ -1,0 +1,316 @@
+// Package pipeline owns what happens between the webhook's 200 and the
+// notifier: the durable inbox, dedup, rule matching, the outbox with its
+// retries and ordering, and dead letters.
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/wabridge/wabridge/internal/catalog"
+	"github.com/wabridge/wabridge/internal/event"
+	"github.com/wabridge/wabridge/internal/sources"
+	"github.com/wabridge/wabridge/internal/store"
+	"github.com/wabridge/wabridge/notifiers"
+	"github.com/wabridge/wabridge/rules"
+)
+
+// ErrUnavailable means the delivery could not be stored; the webhook answers
+// 503 so the provider retries.
+var ErrUnavailable = errors.New("storage unavailable")
+
+// Config tunes the pipeline. Zero values take the defaults of WithDefaults.
+type Config struct {
+	Workers     int // goroutines processing the inbox
+	Senders     int // goroutines sending the outbox
+	MaxAttempts int // attempts before a notification is dead-lettered
+
+	MaxAge      time.Duration // a notification older than this is dead-lettered
+	BackoffBase time.Duration
+	BackoffMax  time.Duration
+	// DedupWindow is how long an event id that matched a rule is
+	// remembered; longer than Meta's 7 days of redelivery.
+	DedupWindow time.Duration
+	// Retention is how long a record of each processed delivery is kept.
+	Retention       time.Duration
+	ShutdownTimeout time.Duration
+	SweepInterval   time.Duration
+}
+
+// Defaults.
+const (
+	DefaultWorkers         = 4
+	DefaultSenders         = 4
+	DefaultMaxAttempts     = 12
+	DefaultMaxAge          = 24 * time.Hour
+	DefaultBackoffBase     = time.Second
+	DefaultBackoffMax      = 5 * time.Minute
+	DefaultDedupWindow     = 8 * 24 * time.Hour
+	DefaultRetention       = 7 * 24 * time.Hour
+	DefaultShutdownTimeout = 10 * time.Second
+	DefaultSweepInterval   = 5 * time.Minute
+)
+
+// WithDefaults fills every zero (or negative) setting with its default.
+func (c Config) WithDefaults() Config {
+	setInt := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	setDur := func(v *time.Duration, d time.Duration) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	setInt(&c.Workers, DefaultWorkers)
+	setInt(&c.Senders, DefaultSenders)
+	setInt(&c.MaxAttempts, DefaultMaxAttempts)
+	setDur(&c.MaxAge, DefaultMaxAge)
+	setDur(&c.BackoffBase, DefaultBackoffBase)
+	setDur(&c.BackoffMax, DefaultBackoffMax)
+	setDur(&c.DedupWindow, DefaultDedupWindow)
+	setDur(&c.Retention, DefaultRetention)
+	setDur(&c.ShutdownTimeout, DefaultShutdownTimeout)
+	setDur(&c.SweepInterval, DefaultSweepInterval)
+	if c.BackoffMax < c.BackoffBase {
+		c.BackoffMax = c.BackoffBase
+	}
+	return c
+}
+
+// Runtime is what hot reload swaps as one: the rules, the notifiers built
+// with the current templates, and the catalogue.
+type Runtime struct {
+	Rules     *rules.Set
+	Notifiers map[string]notifiers.Notifier
+	Catalog   *catalog.Catalog
+}
+
+// Deps are the pipeline's collaborators.
+type Deps struct {
+	Store   store.Store
+	Sources func(name string) (sources.Source, bool)
+	// Runtime returns the current runtime; hot reload swaps it atomically.
+	Runtime    func() *Runtime
+	Logger     *slog.Logger
+	Now        func() time.Time      // nil = time.Now
+	Registerer prometheus.Registerer // nil = no metrics
+}
+
+// DeadLetter is a notification that failed for good, with its last error.
+type DeadLetter = store.DeadLetter
+
+// Stats are the sizes of the durable lists.
+type Stats struct {
+	Inbox   int  `json:"inbox"`
+	Outbox  int  `json:"outbox"`
+	Dead    int  `json:"dead"`
+	Running bool `json:"running"`
+}
+
+// Pipeline moves deliveries from the inbox to the notifiers.
+type Pipeline struct {
+	cfg      Config
+	st       store.Store
+	sources  func(string) (sources.Source, bool)
+	runtime  func() *Runtime
+	log      *slog.Logger
+	now      func() time.Time
+	m        *metrics
+	sched    *scheduler
+	running  atomic.Bool
+	runMu    sync.Mutex // one Run at a time
+	closeMu  sync.Once
+	closeErr error
+
+	inboxWake   chan struct{} // Accept → inbox loop
+	inboxFailed chan struct{} // worker → inbox loop: rescan later
+
+	inflightMu sync.Mutex
+	inflight   map[uint64]bool // inbox entries handed to a worker
+}
+
+// New builds a pipeline. It does not start anything: dead-letter methods
+// work without Run, so the CLI can use them on the store file.
+func New(cfg Config, deps Deps) (*Pipeline, error) {
+	if deps.Store == nil {
+		return nil, errors.New("pipeline: no store")
+	}
+	if deps.Sources == nil {
+		deps.Sources = func(string) (sources.Source, bool) { return nil, false }
+	}
+	if deps.Runtime == nil {
+		deps.Runtime = func() *Runtime { return nil }
+	}
+	if deps.Logger == nil {
+		deps.Logger = slog.New(slog.DiscardHandler)
+	}
+	if deps.Now == nil {
+		deps.Now = time.Now
+	}
+	p := &Pipeline{
+		cfg:         cfg.WithDefaults(),
+		st:          deps.Store,
+		sources:     deps.Sources,
+		runtime:     deps.Runtime,
+		log:         deps.Logger,
+		now:         deps.Now,
+		sched:       newScheduler(),
+		inboxWake:   make(chan struct{}, 1),
+		inboxFailed: make(chan struct{}, 1),
+		inflight:    map[uint64]bool{},
+	}
+	m, err := newMetrics(deps.Registerer, p)
+	if err != nil {
+		return nil, fmt.Errorf("pipeline: register metrics: %w", err)
+	}
+	p.m = m
+	return p, nil
+}
+
+// Accept stores a delivery in the inbox. It returns nil only once the
+// delivery is on disk; a storage failure returns an error wrapping
+// ErrUnavailable, so nothing half-written is acknowledged.
+func (p *Pipeline) Accept(ctx context.Context, d sources.Delivery) error {
+	if d.ReceivedAt.IsZero() {
+		d.ReceivedAt = p.now()
+	}
+	if _, err := p.st.AddInbox(ctx, d); err != nil {
+		p.m.processingErrors.WithLabelValues("accept").Inc()
+		return fmt.Errorf("accept delivery from %s: %w: %w", d.Source, ErrUnavailable, err)
+	}
+	signal(p.inboxWake)
+	return nil
+}
+
+// signal wakes a loop without blocking; one pending wake-up is enough.
+func signal(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
+}
+
+// Run processes the inbox and sends the outbox until ctx is done. Then it
+// stops taking new work, lets in-flight sends finish within
+// ShutdownTimeout, and returns. Whatever is left stays in the store for the
+// next Run.
+func (p *Pipeline) Run(ctx context.Context) error {
+	if !p.runMu.TryLock() {
+		return errors.New("pipeline: already running")
+	}
+	defer p.runMu.Unlock()
+
+	out, err := p.st.Outbox()
+	if err != nil {
+		return fmt.Errorf("pipeline: load outbox: %w", err)
+	}
+	p.sched.reset(out)
+	p.inflightMu.Lock()
+	clear(p.inflight)
+	p.inflightMu.Unlock()
+
+	// Sends get their own context: on shutdown they may finish within
+	// ShutdownTimeout rather than being cut off mid-request.
+	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelWork()
+
+	inboxWork := make(chan store.InboxEntry)
+	sendWork := make(chan *item)
+	var loops, workers sync.WaitGroup
+	loops.Add(3)
+	go func() { defer loops.Done(); p.inboxLoop(ctx, inboxWork) }()
+	go func() { defer loops.Done(); p.sendLoop(ctx, sendWork) }()
+	go func() { defer loops.Done(); p.sweepLoop(ctx) }()
+	for range p.cfg.Workers {
+		workers.Add(1)
+		go func() {
+			defer workers.Done()
+			for e := range inboxWork {
+				p.processEntry(e)
+			}
+		}()
+	}
+	for range p.cfg.Senders {
+		workers.Add(1)
+		go func() {
+			defer workers.Done()
+			for it := range sendWork {
+				p.sendItem(workCtx, it)
+			}
+		}()
+	}
+	p.running.Store(true)
+	p.log.Info("pipeline running", "workers", p.cfg.Workers, "senders", p.cfg.Senders,
+		"outbox", len(out))
+
+	<-ctx.Done()
+	p.running.Store(false)
+	loops.Wait() // the loops close the work channels
+	done := make(chan struct{})
+	go func() { workers.Wait(); close(done) }()
+	timer := time.NewTimer(p.cfg.ShutdownTimeout)
+	defer timer.Stop()
+	select {
+	case <-done:
+	case <-timer.C:
+		p.log.Warn("pipeline: shutdown timeout, cancelling sends in flight",
+			"timeout", p.cfg.ShutdownTimeout)
+		cancelWork()
+		<-done
+	}
+	p.log.Info("pipeline stopped")
+	return nil
+}
+
+// Close closes the store. Call it after Run returned.
+func (p *Pipeline) Close() error {
+	p.closeMu.Do(func() { p.closeErr = p.st.Close() })
+	return p.closeErr
+}
+
+// Stats reports the sizes of the inbox, outbox and dead letters.
+func (p *Pipeline) Stats() Stats {
+	c, err := p.st.Counts()
+	if err != nil {
+		p.log.Warn("pipeline: read store counts", "err", err)
+	}
+	return Stats{Inbox: c.Inbox, Outbox: c.Outbox, Dead: c.Dead, Running: p.running.Load()}
+}
+
+// Ready reports whether the store can write and the workers run.
+func (p *Pipeline) Ready() error {
+	if err := p.st.Check(); err != nil {
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	if !p.running.Load() {
+		return errors.New("pipeline workers are not running")
+	}
+	return nil
+}
+
+// Plan is a dry run: the notifications these events would produce under rt,
+// without dedup, noise control or any state.
+func (p *Pipeline) Plan(rt *Runtime, events []event.Event) []notifiers.Notification {
+	var out []notifiers.Notification
+	now := p.now()
+	for i := range events {
+		ev := events[i]
+		if rt != nil && rt.Catalog != nil {
+			rt.Catalog.Enrich(&ev)
+		}
+		entries, _ := p.notificationsFor(rt, &ev, now, now)
+		for _, e := range entries {
+			out = append(out, e.Notification)
+		}
+	}
+	return out
+}

@@ -1,0 +1,261 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/wabridge/wabridge/internal/event"
+	"github.com/wabridge/wabridge/internal/store"
+	"github.com/wabridge/wabridge/notifiers"
+)
+
+// Dead-letter reasons besides the notifier's own (auth, permanent).
+const (
+	DeadAttempts   = "attempts_exhausted"
+	DeadMaxAge     = "max_age"
+	DeadNoNotifier = "no_notifier"
+)
+
+// item is the scheduler's view of one outbox entry.
+type item struct {
+	id   string
+	key  string
+	next time.Time
+}
+
+// scheduler keeps the outbox's order and due times in memory, so picking
+// work never scans the store. Each ordering key is a FIFO queue whose head
+// alone may be sent, and only by one sender at a time.
+type scheduler struct {
+	mu     sync.Mutex
+	queues map[string][]*item
+	busy   map[string]bool
+	wake   chan struct{}
+}
+
+func newScheduler() *scheduler {
+	return &scheduler{queues: map[string][]*item{}, busy: map[string]bool{}, wake: make(chan struct{}, 1)}
+}
+
+// reset loads the outbox as stored, in creation order.
+func (s *scheduler) reset(entries []store.OutboxEntry) {
+	s.mu.Lock()
+	s.queues, s.busy = map[string][]*item{}, map[string]bool{}
+	s.mu.Unlock()
+	s.add(entries...)
+}
+
+func (s *scheduler) add(entries ...store.OutboxEntry) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, e := range entries {
+		s.queues[e.Key] = append(s.queues[e.Key], &item{id: e.ID, key: e.Key, next: e.NextAttempt})
+	}
+}
+
+// due marks and returns the heads that may be sent at now, and says when
+// the earliest other head becomes due (zero when none waits).
+func (s *scheduler) due(now time.Time) (ready []*item, wakeAt time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for key, q := range s.queues {
+		if s.busy[key] || len(q) == 0 {
+			continue
+		}
+		head := q[0]
+		if !head.next.After(now) {
+			s.busy[key] = true
+			ready = append(ready, head)
+			continue
+		}
+		if wakeAt.IsZero() || head.next.Before(wakeAt) {
+			wakeAt = head.next
+		}
+	}
+	return ready, wakeAt
+}
+
+// done releases a key after a send: remove drops the head (sent or dead),
+// otherwise it waits until next.
+func (s *scheduler) done(it *item, remove bool, next time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.busy, it.key)
+	q := s.queues[it.key]
+	if len(q) == 0 || q[0] != it {
+		return
+	}
+	if !remove {
+		it.next = next
+		return
+	}
+	if len(q) == 1 {
+		delete(s.queues, it.key)
+		return
+	}
+	s.queues[it.key] = q[1:]
+}
+
+// sendLoop hands due entries to the senders: woken by new entries, by a
+// finished send, and by a timer for the next retry.
+func (p *Pipeline) sendLoop(ctx context.Context, work chan<- *item) {
+	defer close(work)
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		ready, wakeAt := p.sched.due(p.now())
+		for _, it := range ready {
+			select {
+			case work <- it:
+			case <-ctx.Done():
+				return
+			}
+		}
+		wait := time.Hour
+		if !wakeAt.IsZero() {
+			wait = max(wakeAt.Sub(p.now()), time.Millisecond)
+		}
+		timer.Reset(wait)
+		select {
+		case <-ctx.Done():
+			return
+		case <-p.sched.wake:
+		case <-timer.C:
+		}
+	}
+}
+
+// sendItem sends one outbox entry and records the outcome.
+func (p *Pipeline) sendItem(ctx context.Context, it *item) {
+	remove, next := p.sendEntry(ctx, it.id)
+	p.sched.done(it, remove, next)
+	signal(p.sched.wake)
+}
+
+// sendEntry reports whether the entry left the outbox, and if not, when to
+// try again.
+func (p *Pipeline) sendEntry(ctx context.Context, id string) (remove bool, next time.Time) {
+	e, err := p.st.GetOutbox(id)
+	if errors.Is(err, store.ErrNotFound) {
+		return true, time.Time{}
+	}
+	if err != nil {
+		p.m.processingErrors.WithLabelValues("read_outbox").Inc()
+		p.log.Error("pipeline: read outbox entry", "id", id, "err", err)
+		return false, p.now().Add(p.cfg.BackoffBase)
+	}
+	n := &e.Notification
+	name := n.Action.Notifier
+	nt, err := p.notifier(name)
+	if err != nil {
+		e.Attempts++
+		e.LastError = err.Error()
+		return p.buryOrWait(e, DeadNoNotifier)
+	}
+	res, err := nt.Notify(ctx, n)
+	now := p.now()
+	if err == nil {
+		if err := p.st.Sent(e.ID, p.ref(e, res, now)); err != nil {
+			// Sent, but still in the outbox: it will be sent again. At
+			// least once is the promise; say so.
+			p.m.processingErrors.WithLabelValues("record_sent").Inc()
+			p.log.Error("pipeline: notification sent but not removed from the outbox; it may be sent again",
+				"id", e.ID, "notifier", name, "err", err)
+			return false, now.Add(p.cfg.BackoffBase)
+		}
+		p.m.notifications.WithLabelValues(name, "sent", "").Inc()
+		if !e.ReceivedAt.IsZero() {
+			p.m.latency.Observe(now.Sub(e.ReceivedAt).Seconds())
+		}
+		p.log.Info("notification sent", "id", e.ID, "rule", n.Rule.Name, "notifier", name,
+			"target", Target(n.Action), "event", n.Event.ID, "attempts", e.Attempts+1)
+		return true, time.Time{}
+	}
+	if ctx.Err() != nil {
+		// Cut off by shutdown: not the notifier's fault, so the attempt is
+		// not counted; the entry stays as it was for the next start.
+		return false, now
+	}
+	reason, retryAfter, retryable := notifiers.Classify(err)
+	p.m.notifications.WithLabelValues(name, "failed", string(reason)).Inc()
+	e.Attempts++
+	e.LastError = err.Error()
+	if !retryable {
+		return p.buryOrWait(e, string(reason))
+	}
+	if e.Attempts >= p.cfg.MaxAttempts {
+		return p.buryOrWait(e, DeadAttempts)
+	}
+	next = now.Add(p.backoff(e.Attempts))
+	if floor := now.Add(retryAfter); next.Before(floor) {
+		next = floor
+	}
+	if next.Sub(e.Created) > p.cfg.MaxAge {
+		return p.buryOrWait(e, DeadMaxAge)
+	}
+	e.NextAttempt = next
+	if err := p.st.UpdateOutbox(e); err != nil {
+		p.m.processingErrors.WithLabelValues("update_outbox").Inc()
+		p.log.Error("pipeline: record failed attempt", "id", e.ID, "err", err)
+	}
+	p.log.Warn("notification failed; will retry", "id", e.ID, "rule", n.Rule.Name, "notifier", name,
+		"reason", reason, "attempts", e.Attempts, "next_attempt", next, "err", err)
+	return false, next
+}
+
+// backoff is exponential with full jitter: a random wait up to
+// base·2^(attempt-1), capped, so many failing entries do not retry in step.
+func (p *Pipeline) backoff(attempt int) time.Duration {
+	d := p.cfg.BackoffBase
+	for i := 1; i < attempt && d < p.cfg.BackoffMax; i++ {
+		d *= 2
+	}
+	d = min(d, p.cfg.BackoffMax)
+	return rand.N(d) + 1
+}
+
+func (p *Pipeline) notifier(name string) (notifiers.Notifier, error) {
+	rt := p.runtime()
+	if rt == nil || rt.Notifiers[name] == nil {
+		return nil, fmt.Errorf("notifier %q is not configured", name)
+	}
+	return rt.Notifiers[name], nil
+}
+
+// ref is what to remember of a send for the incident's later updates.
+func (p *Pipeline) ref(e store.OutboxEntry, res notifiers.Result, now time.Time) *store.Ref {
+	if res.Ref == "" {
+		return nil
+	}
+	return &store.Ref{Key: e.Key, Ref: res.Ref, Updated: now}
+}
+
+// buryOrWait buries an entry; when the store cannot, the entry stays and is
+// looked at again after a pause rather than in a tight loop.
+func (p *Pipeline) buryOrWait(e store.OutboxEntry, reason string) (bool, time.Time) {
+	if p.bury(e, reason) {
+		return true, time.Time{}
+	}
+	return false, p.now().Add(p.cfg.BackoffBase)
+}
+
+// bury moves an entry to the dead letters and says why, in the log and in
+// the metrics. It reports whether the entry left the outbox.
+func (p *Pipeline) bury(e store.OutboxEntry, reason string) bool {
+	d := DeadLetter{OutboxEntry: e, Reason: reason, Died: p.now()}
+	if err := p.st.Bury(d); err != nil {
+		p.m.processingErrors.WithLabelValues("bury").Inc()
+		p.log.Error("pipeline: move notification to dead letters", "id", e.ID, "err", err)
+		return false
+	}
+	p.m.deadTotal.WithLabelValues(reason).Inc()
+	n := e.Notification
+	p.log.Warn("notification dead-lettered", "id", e.ID, "reason", reason, "rule", n.Rule.Name,
+		"notifier", n.Action.Notifier, "target", Target(n.Action), "event", n.Event.ID,
+		"recipient", event.MaskPhone(n.Event.RecipientID), "attempts", e.Attempts, "err", e.LastError)
+	return true
+}
