@@ -9,11 +9,14 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
+	"unicode"
 
 	"gopkg.in/yaml.v3"
 
@@ -38,10 +41,13 @@ const (
 // Entry is one catalogue entry. Code is the lowest code of a range; CodeTo is
 // its highest (equal to Code for a single code).
 type Entry struct {
-	Namespace   string         `json:"namespace" yaml:"-"`
-	Code        int            `json:"code" yaml:"-"`
-	CodeTo      int            `json:"code_to,omitempty" yaml:"-"`
-	Key         string         `json:"key,omitempty" yaml:"key"` // connection reasons: logged_out, banned ...
+	Namespace string `json:"namespace" yaml:"-"`
+	Code      int    `json:"code" yaml:"-"`
+	CodeTo    int    `json:"code_to,omitempty" yaml:"-"`
+	Key       string `json:"key,omitempty" yaml:"key"` // connection reasons: logged_out, banned ...
+	// Aliases are further keys for the same entry: the names other libraries
+	// give the same reason (Baileys' timedOut and connectionLost are both 408).
+	Aliases     []string       `json:"aliases,omitempty" yaml:"aliases"`
 	Title       string         `json:"title" yaml:"title"`
 	Description string         `json:"description" yaml:"description"`
 	Reasons     []string       `json:"reasons" yaml:"reasons"`
@@ -60,6 +66,27 @@ func (e Entry) Range() string {
 	return strconv.Itoa(e.Code)
 }
 
+// HasCode reports whether the entry stands for a code (or range) rather than
+// only a key: Meta and Twilio entries always do, event entries never, and
+// connection entries when a code was given (code 0 is not a disconnect reason).
+func (e Entry) HasCode() bool {
+	switch e.Namespace {
+	case NamespaceEvent:
+		return false
+	case NamespaceConnection:
+		return e.Code != 0
+	}
+	return true
+}
+
+// ID names the entry as a user looks it up: its code or range, else its key.
+func (e Entry) ID() string {
+	if e.HasCode() {
+		return e.Range()
+	}
+	return e.Key
+}
+
 // RecommendedAction joins the actions into one line for Event.RecommendedAction.
 func (e Entry) RecommendedAction() string { return strings.Join(e.Actions, " ") }
 
@@ -69,20 +96,28 @@ func (e Entry) RecommendedAction() string { return strings.Join(e.Actions, " ") 
 //	codes:
 //	  "131031": {title: ..., severity: critical, ...}
 //	  "200-299": {...}
+//	keys:                      # entries without a code (connection reasons)
+//	  main_device_gone: {...}
+//
+// In the event namespace the names under codes are keys too. The maps are
+// kept as nodes so entries are read in file order and every problem carries
+// its line.
 type file struct {
-	Namespace string               `yaml:"namespace"`
-	Codes     map[string]yaml.Node `yaml:"codes"`
+	Namespace string    `yaml:"namespace"`
+	Codes     yaml.Node `yaml:"codes"`
+	Keys      yaml.Node `yaml:"keys"`
 }
 
 // Catalog is immutable once loaded and safe for concurrent use.
 type Catalog struct {
 	exact  map[string]map[int]*Entry    // namespace → code → entry
 	ranges map[string][]*Entry          // namespace → range entries, narrowest first
-	keys   map[string]map[string]*Entry // namespace → key → entry
+	keys   map[string]map[string]*Entry // namespace → key or alias → entry
 }
 
 // Load reads the embedded catalogue, then each extra file in order; an entry
-// in a later file replaces the one with the same namespace and code.
+// in a later file replaces the one with the same namespace and code (or key).
+// Every problem is reported, each as FILE:LINE: message where a line is known.
 func Load(extra ...string) (*Catalog, error) {
 	c := &Catalog{
 		exact:  map[string]map[int]*Entry{},
@@ -91,14 +126,14 @@ func Load(extra ...string) (*Catalog, error) {
 	}
 	names, err := fs.Glob(embedded, "data/*.yaml")
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("catalog: list embedded data: %w", err)
 	}
 	sort.Strings(names)
 	var errs []error
 	for _, name := range names {
 		b, err := embedded.ReadFile(name)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("catalog: read embedded %s: %w", name, err)
 		}
 		errs = append(errs, c.add("catalog/"+name, b)...)
 	}
@@ -130,12 +165,64 @@ func MustDefault() *Catalog {
 	return c
 }
 
+// yamlLine matches the line number yaml.v3 puts in its messages
+// ("yaml: line 7: ..." for syntax errors, "line 7: ..." in a TypeError).
+var yamlLine = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
+
+// yamlErrors rewrites yaml.v3's errors as FILE:LINE: message, the form
+// `wabridge check` prints and editors jump to.
+func yamlErrors(path string, err error) []error {
+	var te *yaml.TypeError
+	msgs := []string{err.Error()}
+	if errors.As(err, &te) {
+		msgs = te.Errors
+	}
+	out := make([]error, 0, len(msgs))
+	for _, m := range msgs {
+		if sm := yamlLine.FindStringSubmatch(m); sm != nil {
+			out = append(out, fmt.Errorf("%s:%s: %s", path, sm[1], sm[2]))
+			continue
+		}
+		out = append(out, fmt.Errorf("%s: %s", path, strings.TrimPrefix(m, "yaml: ")))
+	}
+	return out
+}
+
+// entryFields are the fields an entry may have; anything else is a typo
+// that would otherwise vanish silently (yaml.Node.Decode has no KnownFields).
+func entryField(name string) bool {
+	switch name {
+	case "key", "aliases", "title", "description", "reasons", "actions", "severity", "retryable", "meta_codes":
+		return true
+	}
+	return false
+}
+
+// validKey reports whether s can be a key: lowercase, because events are
+// matched on lowercased status, state and reason values.
+func validKey(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9', r == '_', r == '/', r == '-', r == '.':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
 func (c *Catalog) add(path string, b []byte) []error {
 	var f file
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	if err := dec.Decode(&f); err != nil {
-		return []error{fmt.Errorf("%s: %w", path, err)}
+		if errors.Is(err, io.EOF) {
+			return []error{fmt.Errorf("%s: catalogue file is empty", path)}
+		}
+		return yamlErrors(path, err)
 	}
 	if f.Namespace == "" {
 		f.Namespace = NamespaceMeta
@@ -146,72 +233,229 @@ func (c *Catalog) add(path string, b []byte) []error {
 		return []error{fmt.Errorf("%s: unknown namespace %q (want meta, twilio, connection or event)", path, f.Namespace)}
 	}
 	var errs []error
-	for codeText, node := range f.Codes {
-		node := node
+	for _, sec := range []struct {
+		node  *yaml.Node
+		name  string
+		keyed bool // names are keys, not codes
+	}{
+		{&f.Codes, "codes", f.Namespace == NamespaceEvent},
+		{&f.Keys, "keys", true},
+	} {
+		if sec.node.Kind == 0 || sec.node.Tag == "!!null" {
+			continue
+		}
+		if sec.node.Kind != yaml.MappingNode {
+			errs = append(errs, fmt.Errorf("%s:%d: %s must be a mapping of entries", path, sec.node.Line, sec.name))
+			continue
+		}
+		if sec.name == "keys" && (f.Namespace == NamespaceMeta || f.Namespace == NamespaceTwilio) {
+			errs = append(errs, fmt.Errorf("%s:%d: keys: namespace %s has codes only", path, sec.node.Line, f.Namespace))
+			continue
+		}
+		errs = append(errs, c.addSection(path, f.Namespace, sec.node, sec.keyed)...)
+	}
+	return errs
+}
+
+// addSection reads one codes: or keys: mapping.
+func (c *Catalog) addSection(path, ns string, m *yaml.Node, keyed bool) []error {
+	var errs []error
+	seenName := map[string]int{} // name → line, to catch duplicates in one file
+	seenKey := map[string]int{}
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		name, node := m.Content[i].Value, m.Content[i+1]
 		at := func(format string, a ...any) error {
-			return fmt.Errorf("%s:%d: code %s: %s", path, node.Line, codeText, fmt.Sprintf(format, a...))
+			return fmt.Errorf("%s:%d: %s %s: %s", path, node.Line, what(keyed), name, fmt.Sprintf(format, a...))
 		}
-		var e Entry
-		if err := node.Decode(&e); err != nil {
-			errs = append(errs, at("%v", err))
+		if first, dup := seenName[name]; dup {
+			errs = append(errs, at("defined twice in this file (first at line %d)", first))
 			continue
 		}
-		if f.Namespace == NamespaceEvent {
-			// Event entries have no code: the map key is the key.
-			e.Namespace, e.Key = f.Namespace, codeText
-			if e.Title == "" {
-				errs = append(errs, at("title is required"))
+		seenName[name] = m.Content[i].Line
+		e, problems := decodeEntry(node)
+		for _, p := range problems {
+			errs = append(errs, fmt.Errorf("%s:%d: %s %s: %s", path, p.line, what(keyed), name, p.msg))
+		}
+		if len(problems) > 0 {
+			continue
+		}
+		e.Namespace = ns
+		if keyed {
+			if fieldNode(node, "key") != nil && e.Key != name {
+				errs = append(errs, at("key %q differs from the entry's name", e.Key))
 				continue
 			}
-			if e.Severity == "" {
-				e.Severity = event.SeverityInfo
-			}
-			if !event.ValidSeverity(e.Severity) {
-				errs = append(errs, at("unknown severity %q", e.Severity))
+			e.Key = name
+		} else {
+			lo, hi, err := ParseRange(name)
+			if err != nil {
+				errs = append(errs, at("%v", err))
 				continue
 			}
-			ent := e
-			if c.keys[f.Namespace] == nil {
-				c.keys[f.Namespace] = map[string]*Entry{}
+			e.Code, e.CodeTo = lo, hi
+		}
+		bad := false
+		for _, k := range append([]string{e.Key}, e.Aliases...) {
+			if k == "" && !keyed {
+				continue
 			}
-			c.keys[f.Namespace][codeText] = &ent
-			continue
+			if !validKey(k) {
+				errs = append(errs, at("key %q must be lowercase letters, digits and _ / - .", k))
+				bad = true
+				continue
+			}
+			if first, dup := seenKey[k]; dup {
+				errs = append(errs, at("key %q already used at line %d", k, first))
+				bad = true
+				continue
+			}
+			seenKey[k] = node.Line
 		}
-		lo, hi, err := ParseRange(codeText)
-		if err != nil {
-			errs = append(errs, at("%v", err))
-			continue
-		}
-		e.Namespace, e.Code, e.CodeTo = f.Namespace, lo, hi
-		if e.Title == "" {
-			errs = append(errs, at("title is required"))
-		}
-		if e.Severity == "" {
-			e.Severity = event.SeverityInfo
-		}
-		if !event.ValidSeverity(e.Severity) {
-			errs = append(errs, at("unknown severity %q", e.Severity))
-		}
-		if len(errs) > 0 {
+		if bad {
 			continue
 		}
 		ent := e
-		if hi > lo {
-			c.ranges[f.Namespace] = append(c.ranges[f.Namespace], &ent)
-		} else {
-			if c.exact[f.Namespace] == nil {
-				c.exact[f.Namespace] = map[int]*Entry{}
-			}
-			c.exact[f.Namespace][lo] = &ent
-		}
-		if ent.Key != "" {
-			if c.keys[f.Namespace] == nil {
-				c.keys[f.Namespace] = map[string]*Entry{}
-			}
-			c.keys[f.Namespace][ent.Key] = &ent
-		}
+		c.put(&ent, keyed)
 	}
 	return errs
+}
+
+func what(keyed bool) string {
+	if keyed {
+		return "key"
+	}
+	return "code"
+}
+
+// problem is one thing wrong with an entry, at a line of its file.
+type problem struct {
+	line int
+	msg  string
+}
+
+// decodeEntry reads one entry and lists everything wrong with it.
+func decodeEntry(node *yaml.Node) (Entry, []problem) {
+	var e Entry
+	if node.Kind != yaml.MappingNode {
+		return e, []problem{{node.Line, "must be a mapping with title, description, reasons, actions, severity"}}
+	}
+	var problems []problem
+	add := func(line int, format string, a ...any) {
+		problems = append(problems, problem{line, fmt.Sprintf(format, a...)})
+	}
+	for i := 0; i+1 < len(node.Content); i += 2 {
+		if k := node.Content[i]; !entryField(k.Value) {
+			add(k.Line, "unknown field %q (want key, aliases, title, description, reasons, actions, severity, retryable, meta_codes)", k.Value)
+		}
+	}
+	if err := node.Decode(&e); err != nil {
+		var te *yaml.TypeError
+		msgs := []string{err.Error()}
+		if errors.As(err, &te) {
+			msgs = te.Errors
+		}
+		for _, m := range msgs {
+			if sm := yamlLine.FindStringSubmatch(m); sm != nil {
+				n, _ := strconv.Atoi(sm[1])
+				add(n, "%s", sm[2])
+				continue
+			}
+			add(node.Line, "%s", m)
+		}
+		return e, problems
+	}
+	if strings.TrimSpace(e.Title) == "" {
+		add(node.Line, "title is required")
+	}
+	if e.Severity == "" {
+		e.Severity = event.SeverityInfo
+	}
+	if !event.ValidSeverity(e.Severity) {
+		line := node.Line
+		if n := fieldNode(node, "severity"); n != nil {
+			line = n.Line
+		}
+		add(line, "unknown severity %q (want one of %s)", e.Severity, severityList())
+	}
+	if len(e.Actions) == 0 {
+		add(node.Line, "at least one action is required: say what the person on duty should do")
+	}
+	for _, list := range [][]string{e.Reasons, e.Actions} {
+		for _, s := range list {
+			if strings.TrimSpace(s) == "" {
+				add(node.Line, "reasons and actions must not contain empty items")
+				break
+			}
+		}
+	}
+	return e, problems
+}
+
+func severityList() string {
+	s := make([]string, len(event.Severities))
+	for i, v := range event.Severities {
+		s[i] = string(v)
+	}
+	return strings.Join(s, ", ")
+}
+
+// fieldNode returns the value node of a field of a mapping node, or nil.
+func fieldNode(m *yaml.Node, name string) *yaml.Node {
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == name {
+			return m.Content[i+1]
+		}
+	}
+	return nil
+}
+
+// put stores an entry, replacing the one with the same code or key. An
+// override of a coded entry that leaves out key keeps the replaced entry's
+// key and aliases, so adapters that look reasons up by key still find it.
+func (c *Catalog) put(e *Entry, keyed bool) {
+	ns := e.Namespace
+	if c.keys[ns] == nil {
+		c.keys[ns] = map[string]*Entry{}
+	}
+	// A key-only entry simply takes its key (and aliases) over: a coded
+	// entry that had the same key keeps its code and its other aliases.
+	var old *Entry
+	switch {
+	case keyed:
+	case e.CodeTo > e.Code:
+		r := c.ranges[ns]
+		for i, x := range r {
+			if x.Code == e.Code && x.CodeTo == e.CodeTo {
+				old = x
+				r[i] = e
+				break
+			}
+		}
+		if old == nil {
+			c.ranges[ns] = append(r, e)
+		}
+	default:
+		if c.exact[ns] == nil {
+			c.exact[ns] = map[int]*Entry{}
+		}
+		old = c.exact[ns][e.Code]
+		c.exact[ns][e.Code] = e
+	}
+	if old != nil {
+		if e.Key == "" {
+			e.Key, e.Aliases = old.Key, old.Aliases
+		}
+		for k, v := range c.keys[ns] {
+			if v == old {
+				delete(c.keys[ns], k)
+			}
+		}
+	}
+	for _, k := range append([]string{e.Key}, e.Aliases...) {
+		if k != "" {
+			c.keys[ns][k] = e
+		}
+	}
 }
 
 // ParseRange reads "131031" or "200-299".
@@ -256,36 +500,166 @@ func (c *Catalog) LookupKey(ns, key string) (Entry, bool) {
 	if c == nil {
 		return Entry{}, false
 	}
-	if e, ok := c.keys[ns][key]; ok {
+	key = strings.TrimSpace(key)
+	if e, ok := c.keys[ns][strings.ToLower(key)]; ok {
+		return *e, true
+	}
+	if e, ok := c.keys[ns][snake(key)]; ok {
 		return *e, true
 	}
 	return Entry{}, false
 }
 
-// Entries lists every entry of a namespace ordered by code (by key for
-// the event namespace).
+// snake turns the camelCase names gateways use (Baileys' loggedOut,
+// Green-API's sleepMode) into the catalogue's keys (logged_out, sleep_mode).
+// A value in one case only ("DISABLE", "banned") is just lowercased.
+func snake(s string) string {
+	var hasLower, hasUpper bool
+	for _, r := range s {
+		hasLower = hasLower || unicode.IsLower(r)
+		hasUpper = hasUpper || unicode.IsUpper(r)
+	}
+	if !hasLower || !hasUpper {
+		return strings.ToLower(s)
+	}
+	var b strings.Builder
+	for i, r := range s {
+		if unicode.IsUpper(r) {
+			if i > 0 {
+				b.WriteByte('_')
+			}
+			r = unicode.ToLower(r)
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// Find looks up what a user typed: a code ("131031", also a code inside a
+// range) or a key ("logged_out", "account_update/disabled_update").
+func (c *Catalog) Find(ns, text string) (Entry, bool) {
+	if code, err := strconv.Atoi(strings.TrimSpace(text)); err == nil && ns != NamespaceEvent {
+		return c.LookupIn(ns, code)
+	}
+	return c.LookupKey(ns, text)
+}
+
+// Namespaces lists the namespaces in the order `wabridge codes` shows them.
+func Namespaces() []string {
+	return []string{NamespaceMeta, NamespaceTwilio, NamespaceConnection, NamespaceEvent}
+}
+
+// Entries lists every entry of a namespace once: entries with a code ordered
+// by code (a single code before a range starting at it), then entries with
+// only a key ordered by key.
 func (c *Catalog) Entries(ns string) []Entry {
+	if c == nil {
+		return nil
+	}
+	seen := map[*Entry]bool{}
 	var out []Entry
-	if ns == NamespaceEvent {
-		for _, e := range c.keys[ns] {
+	take := func(e *Entry) {
+		if !seen[e] {
+			seen[e] = true
 			out = append(out, *e)
 		}
-		sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
-		return out
 	}
 	for _, e := range c.exact[ns] {
-		out = append(out, *e)
+		take(e)
 	}
 	for _, e := range c.ranges[ns] {
-		out = append(out, *e)
+		take(e)
+	}
+	for _, e := range c.keys[ns] {
+		take(e)
 	}
 	sort.Slice(out, func(i, j int) bool {
-		if out[i].Code != out[j].Code {
-			return out[i].Code < out[j].Code
+		a, b := out[i], out[j]
+		if a.HasCode() != b.HasCode() {
+			return a.HasCode()
 		}
-		return out[i].CodeTo < out[j].CodeTo
+		if !a.HasCode() {
+			return a.Key < b.Key
+		}
+		if a.Code != b.Code {
+			return a.Code < b.Code
+		}
+		return a.CodeTo < b.CodeTo
 	})
 	return out
+}
+
+// Validate checks what no single entry can: that the Meta codes a Twilio
+// entry maps to exist, and that no two ranges of the same width overlap
+// (which of them explains a code would be arbitrary). It returns every
+// problem at once; nil when the catalogue is consistent.
+func (c *Catalog) Validate() error {
+	var errs []error
+	for _, e := range c.Entries(NamespaceTwilio) {
+		for _, m := range e.MetaCodes {
+			if _, ok := c.Lookup(m); !ok {
+				errs = append(errs, fmt.Errorf("catalog: twilio %s maps to meta code %d, which has no entry", e.Range(), m))
+			}
+		}
+	}
+	for _, ns := range Namespaces() {
+		r := c.ranges[ns]
+		for i := range r {
+			for j := i + 1; j < len(r); j++ {
+				a, b := r[i], r[j]
+				if a.CodeTo-a.Code == b.CodeTo-b.Code && a.Code <= b.CodeTo && b.Code <= a.CodeTo {
+					errs = append(errs, fmt.Errorf("catalog: %s ranges %s and %s overlap with the same width", ns, a.Range(), b.Range()))
+				}
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Format renders one entry as text for `wabridge codes 131031`: a heading
+// with the code and title, the severity and whether a retry can help, the
+// description, then reasons and actions as bullets.
+func Format(e Entry) string {
+	var b strings.Builder
+	head := e.ID()
+	if e.Namespace != "" && e.Namespace != NamespaceMeta {
+		head = e.Namespace + " " + head
+	}
+	fmt.Fprintf(&b, "%s  %s\n", head, e.Title)
+	retry := "no"
+	if e.Retryable {
+		retry = "yes"
+	}
+	fmt.Fprintf(&b, "Severity: %s    Retry can help: %s\n", e.Severity, retry)
+	if e.HasCode() && e.Key != "" {
+		keys := append([]string{e.Key}, e.Aliases...)
+		fmt.Fprintf(&b, "Key: %s\n", strings.Join(keys, ", "))
+	} else if len(e.Aliases) > 0 {
+		fmt.Fprintf(&b, "Also: %s\n", strings.Join(e.Aliases, ", "))
+	}
+	if len(e.MetaCodes) > 0 {
+		codes := make([]string, len(e.MetaCodes))
+		for i, m := range e.MetaCodes {
+			codes[i] = strconv.Itoa(m)
+		}
+		fmt.Fprintf(&b, "Meta codes: %s\n", strings.Join(codes, ", "))
+	}
+	if d := strings.TrimSpace(e.Description); d != "" {
+		fmt.Fprintf(&b, "\n%s\n", d)
+	}
+	if len(e.Reasons) > 0 {
+		b.WriteString("\nCommon reasons:\n")
+		for _, r := range e.Reasons {
+			fmt.Fprintf(&b, "  - %s\n", strings.TrimSpace(r))
+		}
+	}
+	if len(e.Actions) > 0 {
+		b.WriteString("\nRecommended actions:\n")
+		for _, a := range e.Actions {
+			fmt.Fprintf(&b, "  - %s\n", strings.TrimSpace(a))
+		}
+	}
+	return b.String()
 }
 
 // ForEvent finds the entry that explains an event: for connection events the
@@ -317,11 +691,21 @@ func (c *Catalog) ForEvent(e *event.Event) (Entry, bool) {
 	return c.Lookup(e.Code)
 }
 
-// forStatus finds the NamespaceEvent entry for an event without a code.
+// forStatus finds the NamespaceEvent entry for an event without a code, most
+// specific first: "kind/status/state" (state is e.g. a ban state), then
+// "field/status" when the adapter recorded the provider's webhook field in
+// attribute "field" (Meta sends REJECTED both for account reviews and for
+// display names), then "kind/status".
 func (c *Catalog) forStatus(e *event.Event) (Entry, bool) {
-	base := string(e.Kind) + "/" + strings.ToLower(e.Status)
+	status := strings.ToLower(e.Status)
+	base := string(e.Kind) + "/" + status
 	if st := e.Attr("state"); st != "" {
 		if ent, ok := c.LookupKey(NamespaceEvent, base+"/"+strings.ToLower(st)); ok {
+			return ent, true
+		}
+	}
+	if f := e.Attr("field"); f != "" {
+		if ent, ok := c.LookupKey(NamespaceEvent, strings.ToLower(f)+"/"+status); ok {
 			return ent, true
 		}
 	}
