@@ -150,13 +150,13 @@ func (l *loader) parseFile(name string, data []byte) {
 	}
 	d := l.parseDefaults(f.get("defaults"))
 	if n := f.get("rules"); n != nil {
-		for _, item := range l.seq(n, "rules") {
-			l.parseRule(item, d)
+		for i, item := range l.seq(n, "rules") {
+			l.parseRule(item, i+1, d)
 		}
 	}
 	if n := f.get("inhibit"); n != nil {
-		for _, item := range l.seq(n, "inhibit") {
-			l.parseInhibit(item)
+		for i, item := range l.seq(n, "inhibit") {
+			l.parseInhibit(item, i+1)
 		}
 	}
 }
@@ -460,8 +460,10 @@ var ruleKeys = []string{"name", "description", "enabled", "match", "when", "acti
 	"group_by", "repeat_interval", "group_wait", "threshold", "resolve_when", "resolve_after",
 	"active_time", "mute_time"}
 
-func (l *loader) parseRule(n *yaml.Node, d *fileDefaults) {
-	l.ctx = fmt.Sprintf("rule #%d: ", len(l.rules)+1)
+// parseRule compiles one rule; pos is its place in the file's list, naming
+// it in problems until its name is known.
+func (l *loader) parseRule(n *yaml.Node, pos int, d *fileDefaults) {
+	l.ctx = fmt.Sprintf("rule #%d: ", pos)
 	defer func() { l.ctx = "" }()
 	r := &Rule{
 		Enabled: true, File: l.file, Line: n.Line,
@@ -537,8 +539,9 @@ func (l *loader) parseRule(n *yaml.Node, d *fileDefaults) {
 		r.Threshold = l.parseThreshold(v)
 	}
 	if v := f.get("resolve_when"); v != nil {
+		errsBefore := len(l.errs)
 		m := l.parseMatch(v, "resolve_when", true)
-		if m.empty() {
+		if m.empty() && len(l.errs) == errsBefore {
 			l.errorf(v, "resolve_when is empty: it would resolve on every event")
 		}
 		r.resolve = m
@@ -1004,8 +1007,8 @@ func (l *loader) parseTemplates(n *yaml.Node, notifier string) map[string]string
 
 // ---- inhibit ----
 
-func (l *loader) parseInhibit(n *yaml.Node) {
-	l.ctx = fmt.Sprintf("inhibit #%d: ", len(l.inhibits)+1)
+func (l *loader) parseInhibit(n *yaml.Node, pos int) {
+	l.ctx = fmt.Sprintf("inhibit #%d: ", pos)
 	defer func() { l.ctx = "" }()
 	f, ok := l.mapping(n, "inhibit rule", nil, "source_match", "target_match", "equal")
 	if !ok {
@@ -1019,8 +1022,9 @@ func (l *loader) parseInhibit(n *yaml.Node) {
 			l.errorf(n, "inhibit rule needs %s", side)
 			continue
 		}
+		errsBefore := len(l.errs)
 		m := l.parseMatch(v, side, true)
-		if m.empty() {
+		if m.empty() && len(l.errs) == errsBefore {
 			l.errorf(v, "%s is empty: it would match every event", side)
 		}
 		if side == "source_match" {
