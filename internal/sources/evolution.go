@@ -220,7 +220,7 @@ func (c evoCtx) messages(data gjson.Result) ([]event.Event, error) {
 			"listResponseMessage.title", "reactionMessage.text")
 		e.SetAttr("direction", direction)
 		e.SetAttr("name", str(item, "pushName"))
-		e.SetAttr("message_type", first(str(item, "messageType"), evolutionMessageType(msg)))
+		e.SetAttr("message_type", evolutionTypeName(first(str(item, "messageType"), evolutionMessageType(msg))))
 		e.SetAttr("media_url", str(msg, "mediaUrl", "imageMessage.url", "videoMessage.url", "audioMessage.url", "documentMessage.url"))
 		e.SetAttr("participant", jidNumber(str(item, "key.participant", "participant")))
 		setTime(&e, item, "messageTimestamp")
@@ -241,9 +241,13 @@ func evolutionMessageType(msg gjson.Result) string {
 		}
 		return true
 	})
+	return t
+}
+
+// evolutionTypeName turns Baileys' names into the words other sources use:
+// conversation and extendedTextMessage are text, imageMessage is image.
+func evolutionTypeName(t string) string {
 	switch t {
-	case "":
-		return ""
 	case "conversation", "extendedTextMessage":
 		return "text"
 	}

@@ -95,7 +95,7 @@ func (s *StatusGateway) Parse(d Delivery) ([]event.Event, error) {
 func (s *StatusGateway) item(d Delivery, item gjson.Result) (event.Event, bool) {
 	raw := ""
 	if item.IsObject() {
-		raw = str(item, "event", "status", "type")
+		raw = str(item, "event", "status")
 	}
 	if raw == "" {
 		return s.unknown(d, "", []byte(item.Raw)), false
