@@ -266,7 +266,8 @@ func (a twilioAuth) verify(r *http.Request, body []byte) error {
 		}
 	}
 	for _, candidate := range portVariants(signed) {
-		if !hmac.Equal(TwilioSignature(a.token, candidate, params), got) {
+		if !hmac.Equal(TwilioSignature(a.token, candidate, params), got) &&
+			!hmac.Equal(twilioSignatureConcatSorted(a.token, candidate, params), got) {
 			continue
 		}
 		// JSON bodies are not in the signature: Twilio signs their SHA-256
@@ -306,6 +307,25 @@ func TwilioSignature(authToken []byte, fullURL string, params url.Values) []byte
 	return mac.Sum(nil)
 }
 
+// twilioSignatureConcatSorted sorts the key+value strings rather than the
+// keys, as Twilio's Go helper does; the two orders differ only when one key
+// is a prefix of another, and both are accepted since both need the token.
+func twilioSignatureConcatSorted(authToken []byte, fullURL string, params url.Values) []byte {
+	var pairs []string
+	for k, vs := range params {
+		for _, v := range vs {
+			pairs = append(pairs, k+v)
+		}
+	}
+	sort.Strings(pairs)
+	mac := hmac.New(sha1.New, authToken)
+	mac.Write([]byte(fullURL))
+	for _, p := range pairs {
+		mac.Write([]byte(p))
+	}
+	return mac.Sum(nil)
+}
+
 // signedURL is the URL Twilio signed: public_url when set (a proxy may have
 // changed scheme, host or path), else the URL the request arrived on.
 func (a twilioAuth) signedURL(r *http.Request) string {
@@ -328,33 +348,30 @@ func (a twilioAuth) signedURL(r *http.Request) string {
 	return scheme + "://" + r.Host + r.URL.RequestURI()
 }
 
-// portVariants returns the URL as is, plus the same URL with the default
-// port added or removed: Twilio's own validators try both, since proxies
-// and Twilio disagree on whether :443 is part of the URL.
+// portVariants returns the URL as is, without its port and with the
+// default port added: Twilio's own validators try these, since proxies and
+// Twilio disagree on whether a port is part of the signed URL.
 func portVariants(raw string) []string {
 	u, err := url.Parse(raw)
-	if err != nil {
+	if err != nil || u.Host == "" {
 		return []string{raw}
+	}
+	out := []string{raw}
+	if u.Port() != "" {
+		v := *u
+		v.Host = u.Hostname()
+		if strings.Contains(v.Host, ":") {
+			v.Host = "[" + v.Host + "]"
+		}
+		return append(out, v.String())
 	}
 	def := map[string]string{"http": "80", "https": "443"}[u.Scheme]
-	if def == "" {
-		return []string{raw}
-	}
-	host, port, err := net.SplitHostPort(u.Host)
-	switch {
-	case err != nil: // no port
+	if def != "" {
 		v := *u
-		v.Host = net.JoinHostPort(u.Host, def)
-		return []string{raw, v.String()}
-	case port == def:
-		v := *u
-		v.Host = host
-		if strings.Contains(host, ":") {
-			v.Host = "[" + host + "]"
-		}
-		return []string{raw, v.String()}
+		v.Host = net.JoinHostPort(u.Hostname(), def)
+		out = append(out, v.String())
 	}
-	return []string{raw}
+	return out
 }
 
 func candidateQuery(raw string) url.Values {
