@@ -39,7 +39,8 @@ const (
 )
 
 // Entry is one catalogue entry. Code is the lowest code of a range; CodeTo is
-// its highest (equal to Code for a single code).
+// its highest (equal to Code for a single code). Entries handed out share
+// their slices with the catalogue: treat them as read-only.
 type Entry struct {
 	Namespace string `json:"namespace" yaml:"-"`
 	Code      int    `json:"code" yaml:"-"`
@@ -179,6 +180,8 @@ func yamlErrors(path string, err error) []error {
 	}
 	out := make([]error, 0, len(msgs))
 	for _, m := range msgs {
+		// The Go type name means nothing to someone editing the file.
+		m = strings.Replace(m, " not found in type catalog.file", " is not a catalogue section (want namespace, codes, keys)", 1)
 		if sm := yamlLine.FindStringSubmatch(m); sm != nil {
 			out = append(out, fmt.Errorf("%s:%s: %s", path, sm[1], sm[2]))
 			continue

@@ -337,7 +337,7 @@ func TestBrokenUserFiles(t *testing.T) {
 		{"yaml syntax", "namespace: meta\ncodes:\n  \"1\": title: x\n", []string{":3: mapping values are not allowed"}},
 		{"unknown severity", "codes:\n  \"1\":\n    title: x\n    actions: [y]\n    severity: urgent\n", []string{":5: code 1: unknown severity \"urgent\""}},
 		{"unknown entry field", "codes:\n  \"1\":\n    title: x\n    action: [y]\n", []string{":4: code 1: unknown field \"action\"", ":3: code 1: at least one action"}},
-		{"unknown top-level field", "namespace: meta\ncode:\n  \"1\": {}\n", []string{":2: field code not found"}},
+		{"unknown top-level field", "namespace: meta\ncode:\n  \"1\": {}\n", []string{":2: field code is not a catalogue section"}},
 		{"missing title", "codes:\n  \"1\":\n    actions: [y]\n", []string{":3: code 1: title is required"}},
 		{"no actions", "codes:\n  \"1\":\n    title: x\n    actions: []\n", []string{":3: code 1: at least one action"}},
 		{"empty action", "codes:\n  \"1\":\n    title: x\n    actions: [\"\"]\n", []string{"must not contain empty items"}},
