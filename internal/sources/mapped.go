@@ -502,9 +502,12 @@ func (s *Mapped) item(d Delivery, item gjson.Result) event.Event {
 			idValue = v
 		case "kind":
 			k := event.Kind(strings.ToLower(v))
+			kindFound = true
 			if event.ValidKind(k) {
-				e.Kind, kindFound = k, true
+				e.Kind = k
 			} else {
+				// A kind the mapping does not rename is not guessed at.
+				e.Kind = event.KindUnknown
 				e.SetAttr("unmapped_kind", v)
 			}
 		case "status":
