@@ -261,10 +261,11 @@ func (s *Bolt) Inbox(after uint64, limit int) ([]InboxEntry, error) {
 
 // Commit writes everything processing one delivery decided, atomically.
 // bbolt runs one writer at a time, so two workers cannot both pass the dedup
-// check for the same event.
+// check for the same event. Commits of concurrent workers share an fsync
+// through Batch; the function may run twice, so it starts from scratch.
 func (s *Bolt) Commit(c Commit) (Committed, error) {
 	var res Committed
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.db.Batch(func(tx *bolt.Tx) error {
 		res = Committed{}
 		inbox, outbox := tx.Bucket(bInbox), tx.Bucket(bOutbox)
 		dedup, exp := tx.Bucket(bDedup), tx.Bucket(bExpiry)
