@@ -1,6 +1,7 @@
 package whatsapp
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"math"
@@ -25,8 +26,8 @@ func (s *FlexString) UnmarshalJSON(b []byte) error {
 	}
 	switch b[0] {
 	case '"':
-		var v string
-		if err := json.Unmarshal(b, &v); err != nil {
+		v, err := unquote(b)
+		if err != nil {
 			return err
 		}
 		*s = FlexString(v)
@@ -60,10 +61,11 @@ func (n *FlexInt) UnmarshalJSON(b []byte) error {
 		*n = 0
 		return nil
 	case '"':
-		if err := json.Unmarshal(b, &text); err != nil {
+		v, err := unquote(b)
+		if err != nil {
 			return err
 		}
-		text = strings.TrimSpace(text)
+		text = strings.TrimSpace(v)
 		if text == "" {
 			*n = 0
 			return nil
@@ -125,3 +127,15 @@ func (l *FlexList) UnmarshalJSON(b []byte) error {
 
 // Join returns the items separated by commas.
 func (l FlexList) Join() string { return strings.Join(l, ",") }
+
+// unquote reads a JSON string token. The decoder has already validated it,
+// so one without escapes is its bytes between the quotes; json.Unmarshal
+// would validate it a second time, which a 1000-status batch feels.
+func unquote(b []byte) (string, error) {
+	if len(b) >= 2 && b[len(b)-1] == '"' && bytes.IndexByte(b, '\\') < 0 {
+		return string(b[1 : len(b)-1]), nil
+	}
+	var v string
+	err := json.Unmarshal(b, &v)
+	return v, err
+}
