@@ -1,0 +1,228 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/wabridge/wabridge/internal/app"
+	"github.com/wabridge/wabridge/internal/config"
+	"github.com/wabridge/wabridge/internal/pipeline"
+	"github.com/wabridge/wabridge/internal/store"
+)
+
+func loadConfig(g *globals) (*config.Config, error) {
+	cfg, err := config.Load(g.config)
+	if err != nil {
+		return nil, fail(1, "wabridge: %v", err)
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, fail(1, "wabridge: %s is not valid:\n%v", g.config, err)
+	}
+	return cfg, nil
+}
+
+// operator runs an operator command against the store on disk, or, when a
+// running server holds the store, through its admin API.
+type operator struct {
+	g   *globals
+	cfg *config.Config
+	svc *app.Service // offline
+	api *adminClient // online
+}
+
+func openOperator(g *globals) (*operator, error) {
+	cfg, err := loadConfig(g)
+	if err != nil {
+		return nil, err
+	}
+	op := &operator{g: g, cfg: cfg}
+	svc, err := app.Open(g.config, io.Discard)
+	switch {
+	case err == nil:
+		op.svc = svc
+		return op, nil
+	case errors.Is(err, store.ErrLocked):
+		if !cfg.Server.AdminToken.IsSet() {
+			return nil, fail(1, "wabridge: the store in %s is in use by a running server, and server.admin_token is not set, so its admin API is off: set it and restart the server, or stop the server", cfg.Storage.Dir)
+		}
+		op.api = &adminClient{base: "http://" + cfg.Server.Listen + "/api/v1", token: cfg.Server.AdminToken.Value()}
+		return op, nil
+	default:
+		return nil, fail(1, "wabridge: %v", err)
+	}
+}
+
+func (op *operator) Close() {
+	if op.svc != nil {
+		_ = op.svc.Close()
+	}
+}
+
+func newDLQCmd(g *globals) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "dlq",
+		Short: "Dead letters: notifications that failed for good; list, show, replay or drop them",
+	}
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List dead letters",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			op, err := openOperator(g)
+			if err != nil {
+				return err
+			}
+			defer op.Close()
+			var dead []pipeline.DeadLetter
+			if op.api != nil {
+				err = op.api.do(http.MethodGet, "/dlq", &dead)
+			} else {
+				dead, err = op.svc.Pipeline().ListDead()
+			}
+			if err != nil {
+				return fail(1, "wabridge dlq list: %v", err)
+			}
+			if asJSON {
+				if dead == nil {
+					dead = []pipeline.DeadLetter{}
+				}
+				return writeJSON(g, dead)
+			}
+			if len(dead) == 0 {
+				fmt.Fprintln(g.stdout, "no dead letters")
+				return nil
+			}
+			tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tFAILED\tRULE\tNOTIFIER\tATTEMPTS\tLAST ERROR")
+			for _, d := range dead {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\n", d.ID, d.Died.Format(time.RFC3339), d.Notification.Rule.Name,
+					d.Notification.Action.Notifier, d.Attempts, oneLine(d.LastError, 80))
+			}
+			return tw.Flush()
+		},
+	}
+	list.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	show := &cobra.Command{
+		Use:   "show ID",
+		Short: "Show one dead letter as JSON",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			op, err := openOperator(g)
+			if err != nil {
+				return err
+			}
+			defer op.Close()
+			var d pipeline.DeadLetter
+			if op.api != nil {
+				err = op.api.do(http.MethodGet, "/dlq/"+args[0], &d)
+			} else {
+				d, err = op.svc.Pipeline().GetDead(args[0])
+			}
+			if err != nil {
+				return fail(1, "wabridge dlq show: %v", err)
+			}
+			return writeJSON(g, d)
+		},
+	}
+	replay := &cobra.Command{
+		Use:   "replay ID",
+		Short: "Send a dead letter again through the current templates and notifiers",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			op, err := openOperator(g)
+			if err != nil {
+				return err
+			}
+			defer op.Close()
+			if op.api != nil {
+				err = op.api.do(http.MethodPost, "/dlq/"+args[0]+"/replay", nil)
+			} else {
+				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+				defer cancel()
+				err = op.svc.Pipeline().ReplayDead(ctx, args[0])
+			}
+			if err != nil {
+				return fail(1, "wabridge dlq replay: %v", err)
+			}
+			fmt.Fprintf(g.stdout, "%s: sent\n", args[0])
+			return nil
+		},
+	}
+	drop := &cobra.Command{
+		Use:   "drop ID",
+		Short: "Delete a dead letter",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			op, err := openOperator(g)
+			if err != nil {
+				return err
+			}
+			defer op.Close()
+			if op.api != nil {
+				err = op.api.do(http.MethodDelete, "/dlq/"+args[0], nil)
+			} else {
+				err = op.svc.Pipeline().DropDead(args[0])
+			}
+			if err != nil {
+				return fail(1, "wabridge dlq drop: %v", err)
+			}
+			fmt.Fprintf(g.stdout, "%s: dropped\n", args[0])
+			return nil
+		},
+	}
+	cmd.AddCommand(list, show, replay, drop)
+	return cmd
+}
+
+func oneLine(s string, max int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > max {
+		return s[:max-1] + "…"
+	}
+	return s
+}
+
+// adminClient calls a running server's admin API.
+type adminClient struct {
+	base  string
+	token string
+}
+
+func (c *adminClient) do(method, path string, out any) error {
+	req, err := http.NewRequest(method, c.base+path, bytes.NewReader(nil))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	client := &http.Client{Timeout: 70 * time.Second}
+	resp, err := client.Do(req)
+	if err != nil {
+		return fmt.Errorf("admin API of the running server at %s: %w", c.base, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if resp.StatusCode != http.StatusOK {
+		var e struct {
+			Error string `json:"error"`
+		}
+		if json.Unmarshal(body, &e) == nil && e.Error != "" {
+			return errors.New(e.Error)
+		}
+		return fmt.Errorf("admin API answered %s", resp.Status)
+	}
+	if out != nil {
+		return json.Unmarshal(body, out)
+	}
+	return nil
+}

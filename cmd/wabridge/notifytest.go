@@ -1,0 +1,75 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/wabridge/wabridge/internal/app"
+	"github.com/wabridge/wabridge/notifiers"
+)
+
+func newNotifyTestCmd(g *globals) *cobra.Command {
+	var ruleName string
+	var timeout time.Duration
+	cmd := &cobra.Command{
+		Use:   "notify-test --rule NAME",
+		Short: "Send one real sample notification through a rule's actions, to prove the wiring before an incident",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := loadConfig(g)
+			if err != nil {
+				return err
+			}
+			rt, err := app.BuildRuntime(cfg, app.NewLogger(cfg.Log, g.stderr))
+			if err != nil {
+				return fail(1, "wabridge notify-test: %s is not valid:\n%v", g.config, err)
+			}
+			defer rt.Close()
+			rule := rt.Rules.Rule(ruleName)
+			if rule == nil {
+				var names []string
+				for _, r := range rt.Rules.Rules() {
+					names = append(names, r.Name)
+				}
+				return fail(1, "wabridge notify-test: no rule named %q (rules: %v)", ruleName, names)
+			}
+			e := rule.SampleEvent()
+			e.ID = fmt.Sprintf("notify-test-%d", time.Now().UnixNano())
+			e.Attributes["notify_test"] = "true"
+			rt.Catalog.Enrich(&e)
+			failed := 0
+			for _, action := range rule.Actions {
+				n := app.NotificationFor(rt.Catalog, rule, action, e)
+				n.ID = e.ID + "/" + action.Notifier
+				notifier, ok := rt.Notifiers[action.Notifier]
+				if !ok {
+					fmt.Fprintf(g.stdout, "%s: not configured\n", action.Notifier)
+					failed++
+					continue
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), timeout)
+				res, err := notifier.Notify(ctx, &n)
+				cancel()
+				if err != nil {
+					reason, _, _ := notifiers.Classify(err)
+					fmt.Fprintf(g.stdout, "%s: FAILED (%s): %v\n", action.Notifier, reason, err)
+					failed++
+					continue
+				}
+				msg, _ := notifier.Render(&n)
+				fmt.Fprintf(g.stdout, "%s: sent to %s %s\n", action.Notifier, msg.Target, res.Ref)
+			}
+			if failed > 0 {
+				return &exitError{code: 1, err: fmt.Errorf("wabridge notify-test: %d of %d actions failed", failed, len(rule.Actions))}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&ruleName, "rule", "", "the rule whose actions to exercise")
+	cmd.Flags().DurationVar(&timeout, "timeout", 30*time.Second, "how long each send may take")
+	_ = cmd.MarkFlagRequired("rule")
+	return cmd
+}

@@ -1,0 +1,57 @@
+package app
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// serviceMetrics are the metrics the HTTP edge and reloads own; the
+// pipeline registers its own on the same registry.
+type serviceMetrics struct {
+	deliveries    *prometheus.CounterVec
+	reloadSuccess prometheus.Gauge
+	reloadTime    prometheus.Gauge
+	reloads       *prometheus.CounterVec
+}
+
+func newServiceMetrics(reg prometheus.Registerer) *serviceMetrics {
+	m := &serviceMetrics{
+		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "wabridge_deliveries_total",
+			Help: "Webhook deliveries received, by source and HTTP status returned.",
+		}, []string{"source", "code"}),
+		reloadSuccess: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "wabridge_config_last_reload_successful",
+			Help: "1 if the last reload of rules, templates and catalogue succeeded.",
+		}),
+		reloadTime: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "wabridge_config_last_reload_success_timestamp_seconds",
+			Help: "When the rules, templates and catalogue were last loaded successfully.",
+		}),
+		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "wabridge_config_reloads_total",
+			Help: "Reload attempts by result.",
+		}, []string{"result"}),
+	}
+	reg.MustRegister(m.deliveries, m.reloadSuccess, m.reloadTime, m.reloads)
+	m.reloadSuccess.Set(1)
+	m.reloadTime.SetToCurrentTime()
+	return m
+}
+
+func (m *serviceMetrics) observeDelivery(source string, status int) {
+	m.deliveries.WithLabelValues(source, strconv.Itoa(status)).Inc()
+}
+
+func (m *serviceMetrics) reloadOK(t time.Time) {
+	m.reloadSuccess.Set(1)
+	m.reloadTime.Set(float64(t.Unix()))
+	m.reloads.WithLabelValues("success").Inc()
+}
+
+func (m *serviceMetrics) reloadFailed() {
+	m.reloadSuccess.Set(0)
+	m.reloads.WithLabelValues("failure").Inc()
+}

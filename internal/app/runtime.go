@@ -1,0 +1,279 @@
+// Package app builds wabridge's parts from a Config: the catalogue,
+// templates, notifiers, rules and sources. It is the one place that knows
+// every concrete notifier, so notifiers/ has no import cycles.
+package app
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sort"
+	"strings"
+
+	"github.com/wabridge/wabridge/internal/catalog"
+	"github.com/wabridge/wabridge/internal/config"
+	"github.com/wabridge/wabridge/internal/event"
+	"github.com/wabridge/wabridge/internal/pipeline"
+	"github.com/wabridge/wabridge/internal/sources"
+	"github.com/wabridge/wabridge/notifiers"
+	"github.com/wabridge/wabridge/notifiers/jira"
+	lognotifier "github.com/wabridge/wabridge/notifiers/log"
+	"github.com/wabridge/wabridge/notifiers/slack"
+	"github.com/wabridge/wabridge/rules"
+	"github.com/wabridge/wabridge/templates"
+)
+
+// Runtime is everything that hot reload replaces as one: rules, templates,
+// the catalogue and the notifiers built with those templates.
+type Runtime struct {
+	*pipeline.Runtime
+	Templates *templates.Templates
+	// Warnings are problems that do not stop loading (a code missing from
+	// the catalogue, a notifier standing in for another).
+	Warnings []string
+	closers  []io.Closer
+}
+
+// Close releases what the runtime's notifiers hold (the log file).
+func (r *Runtime) Close() error {
+	var errs []error
+	for _, c := range r.closers {
+		errs = append(errs, c.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// Problems is a list of load problems, each "FILE:LINE: message" where a
+// line is known; it is an error.
+type Problems []string
+
+func (p Problems) Error() string { return strings.Join(p, "\n") }
+
+// BuildRuntime loads the catalogue, templates, notifiers and rules named by
+// cfg, collecting every problem rather than stopping at the first.
+func BuildRuntime(cfg *config.Config, logger *slog.Logger) (*Runtime, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	var problems Problems
+	rt := &Runtime{Runtime: &pipeline.Runtime{Notifiers: map[string]notifiers.Notifier{}}}
+
+	var catFiles []string
+	for _, f := range cfg.Catalog.Files {
+		catFiles = append(catFiles, cfg.Resolve(f))
+	}
+	cat, err := catalog.Load(catFiles...)
+	if err != nil {
+		problems = append(problems, splitLines(err)...)
+		cat, _ = catalog.Load() // keep checking rules against the embedded catalogue
+	}
+	rt.Catalog = cat
+
+	tmpl, err := templates.Load(cfg.Resolve(cfg.Templates.Dir))
+	if err != nil {
+		problems = append(problems, splitLines(err)...)
+		if tmpl, err = templates.Default(); err != nil {
+			return nil, Problems(append(problems, err.Error()))
+		}
+	}
+	rt.Templates = tmpl
+
+	logN, err := lognotifier.New(cfg.Notifiers.Log, tmpl, logger)
+	if err != nil {
+		problems = append(problems, "notifiers.log: "+err.Error())
+	} else {
+		rt.Notifiers["log"] = logN
+		rt.closers = append(rt.closers, logN)
+	}
+	standIn := func(name string) {
+		if cfg.Notifiers.Unconfigured == "log" && logN != nil {
+			rt.Notifiers[name] = logN
+			rt.Warnings = append(rt.Warnings, fmt.Sprintf("notifiers.%s: no credentials; its actions go to the log notifier (notifiers.unconfigured: log)", name))
+		}
+	}
+	if cfg.Notifiers.Slack.Configured() {
+		n, err := slack.New(cfg.Notifiers.Slack, tmpl, logger.With("notifier", "slack"))
+		if err != nil {
+			problems = append(problems, "notifiers.slack: "+err.Error())
+		} else {
+			rt.Notifiers["slack"] = n
+		}
+	} else {
+		standIn("slack")
+	}
+	if cfg.Notifiers.Jira.Configured() {
+		n, err := jira.New(cfg.Notifiers.Jira, tmpl, logger.With("notifier", "jira"))
+		if err != nil {
+			problems = append(problems, "notifiers.jira: "+err.Error())
+		} else {
+			rt.Notifiers["jira"] = n
+		}
+	} else {
+		standIn("jira")
+	}
+
+	var patterns []string
+	for _, f := range cfg.Rules.Files {
+		patterns = append(patterns, cfg.Resolve(f))
+	}
+	set, warnings, err := rules.Load(patterns, rules.Options{
+		Notifiers:      func(name string) bool { _, ok := rt.Notifiers[name]; return ok },
+		TemplateExists: tmpl.Has,
+		Catalog:        cat,
+	})
+	for _, w := range warnings {
+		rt.Warnings = append(rt.Warnings, w.String())
+	}
+	if err != nil {
+		problems = append(problems, splitLines(err)...)
+	}
+	rt.Rules = set
+	if len(problems) > 0 {
+		_ = rt.Close()
+		return nil, problems
+	}
+	return rt, nil
+}
+
+// BuildSources builds every configured source, collecting every problem.
+func BuildSources(cfg *config.Config) (map[string]sources.Source, error) {
+	out := make(map[string]sources.Source, len(cfg.Sources))
+	var problems Problems
+	for i, sc := range cfg.Sources {
+		if sc.MappingFile != "" {
+			sc.MappingFile = cfg.Resolve(sc.MappingFile)
+		}
+		src, err := sources.New(sc)
+		if err != nil {
+			for _, line := range splitLines(err) {
+				problems = append(problems, fmt.Sprintf("%s: sources[%d] (%s): %s", cfg.File, i, sc.Name, line))
+			}
+			continue
+		}
+		out[sc.Name] = src
+	}
+	if len(problems) > 0 {
+		return nil, problems
+	}
+	return out, nil
+}
+
+// Load reads and validates the config file, then builds the sources and the
+// runtime: everything `check` checks and `serve` needs.
+func Load(path string, logger *slog.Logger) (*config.Config, map[string]sources.Source, *Runtime, error) {
+	cfg, err := config.Load(path)
+	if err != nil {
+		return nil, nil, nil, Problems{err.Error()}
+	}
+	var problems Problems
+	if err := cfg.Validate(); err != nil {
+		for _, line := range splitLines(err) {
+			problems = append(problems, path+": "+line)
+		}
+	}
+	srcs, err := BuildSources(cfg)
+	if err != nil {
+		problems = append(problems, splitLines(err)...)
+	}
+	rt, err := BuildRuntime(cfg, logger)
+	if err != nil {
+		problems = append(problems, splitLines(err)...)
+	}
+	if len(problems) > 0 {
+		if rt != nil {
+			_ = rt.Close()
+		}
+		return cfg, nil, nil, problems
+	}
+	return cfg, srcs, rt, nil
+}
+
+func splitLines(err error) []string {
+	var p Problems
+	if errors.As(err, &p) {
+		return p
+	}
+	var out []string
+	for _, line := range strings.Split(err.Error(), "\n") {
+		if strings.TrimSpace(line) != "" {
+			out = append(out, line)
+		}
+	}
+	return out
+}
+
+// Planned is one notification a dry run would send, rendered.
+type Planned struct {
+	Rule     string `json:"rule"`
+	Notifier string `json:"notifier"`
+	Target   string `json:"target"`
+	Summary  string `json:"summary"`
+	Body     string `json:"body"`
+	EventID  string `json:"event_id"`
+	Error    string `json:"error,omitempty"`
+}
+
+// Plan evaluates events against the runtime's rules without sending or
+// storing anything: what `wabridge test` prints. Events are enriched in place.
+func (r *Runtime) Plan(src sources.Source, events []event.Event) []Planned {
+	var out []Planned
+	for i := range events {
+		e := &events[i]
+		r.Catalog.Enrich(e)
+		if src != nil && !src.Accept(e) {
+			continue
+		}
+		for _, rule := range r.Rules.Match(e) {
+			for _, action := range rule.Actions {
+				n := NotificationFor(r.Catalog, rule, action, *e)
+				p := Planned{Rule: rule.Name, Notifier: action.Notifier, EventID: e.ID}
+				notifier, ok := r.Notifiers[action.Notifier]
+				if !ok {
+					p.Error = fmt.Sprintf("notifier %q is not configured", action.Notifier)
+					out = append(out, p)
+					continue
+				}
+				msg, err := notifier.Render(&n)
+				if err != nil {
+					p.Error = err.Error()
+				}
+				p.Target, p.Summary, p.Body = msg.Target, msg.Summary, msg.Body
+				out = append(out, p)
+			}
+		}
+	}
+	return out
+}
+
+// NotificationFor builds the notification that opens an incident for an
+// event matched by a rule.
+func NotificationFor(cat *catalog.Catalog, rule *rules.Rule, action notifiers.Action, e event.Event) notifiers.Notification {
+	entry, _ := cat.ForEvent(&e)
+	return notifiers.Notification{
+		ID:      e.ID + "/" + rule.Name + "/" + action.Notifier,
+		Rule:    rule.Ref(),
+		Action:  action,
+		Op:      notifiers.OpOpen,
+		Event:   e,
+		Catalog: entry,
+		Incident: &notifiers.Incident{
+			Fingerprint: rules.Fingerprint(rule, &e),
+			Status:      "open",
+			Count:       1,
+			FirstSeen:   e.Timestamp,
+			LastSeen:    e.Timestamp,
+			SinceTime:   e.Timestamp,
+		},
+	}
+}
+
+// NotifierNames lists the runtime's notifiers, sorted.
+func (r *Runtime) NotifierNames() []string {
+	var out []string
+	for n := range r.Notifiers {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}

@@ -1,0 +1,230 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/wabridge/wabridge/internal/config"
+	"github.com/wabridge/wabridge/internal/pipeline"
+	"github.com/wabridge/wabridge/internal/server"
+	"github.com/wabridge/wabridge/internal/sources"
+	"github.com/wabridge/wabridge/internal/store"
+)
+
+// NewLogger builds the process logger from the log block.
+func NewLogger(c config.Log, w io.Writer) *slog.Logger {
+	var level slog.Level
+	switch strings.ToLower(c.Level) {
+	case "debug":
+		level = slog.LevelDebug
+	case "warn", "warning":
+		level = slog.LevelWarn
+	case "error":
+		level = slog.LevelError
+	default:
+		level = slog.LevelInfo
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// PipelineConfig maps the config file onto the pipeline's settings.
+func PipelineConfig(cfg *config.Config) pipeline.Config {
+	return pipeline.Config{
+		Workers:         cfg.Pipeline.Workers,
+		Senders:         cfg.Pipeline.Senders,
+		MaxAttempts:     cfg.Pipeline.MaxAttempts,
+		MaxAge:          cfg.Pipeline.MaxAge,
+		BackoffBase:     cfg.Pipeline.BackoffBase,
+		BackoffMax:      cfg.Pipeline.BackoffMax,
+		DedupWindow:     cfg.Storage.DedupWindow,
+		Retention:       cfg.Storage.Retention,
+		ShutdownTimeout: cfg.Server.ShutdownTimeout,
+	}.WithDefaults()
+}
+
+// Service is a running wabridge: store, pipeline, HTTP server and the
+// current runtime, which Reload swaps atomically.
+type Service struct {
+	cfg      *config.Config
+	logger   *slog.Logger
+	sources  map[string]sources.Source
+	store    *store.Bolt
+	pipeline *pipeline.Pipeline
+	registry *prometheus.Registry
+	runtime  atomic.Pointer[Runtime]
+	reloadMu sync.Mutex
+	metrics  *serviceMetrics
+
+	listener net.Listener
+	http     *http.Server
+}
+
+// Open builds a service from a config file without starting it. The store
+// is opened here, so a bad storage.dir fails before anything listens.
+func Open(configPath string, logw io.Writer) (*Service, error) {
+	cfg, err := config.Load(configPath)
+	if err != nil {
+		return nil, err
+	}
+	logger := NewLogger(cfg.Log, logw)
+	_, srcs, rt, err := Load(configPath, logger)
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range rt.Warnings {
+		logger.Warn("config warning", "warning", w)
+	}
+	st, err := store.Open(cfg.Resolve(cfg.Storage.Dir), store.Options{NoSync: cfg.Storage.NoSync})
+	if err != nil {
+		_ = rt.Close()
+		return nil, err
+	}
+	s := &Service{cfg: cfg, logger: logger, sources: srcs, store: st, registry: prometheus.NewRegistry()}
+	s.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	s.metrics = newServiceMetrics(s.registry)
+	s.runtime.Store(rt)
+	s.pipeline, err = pipeline.New(PipelineConfig(cfg), pipeline.Deps{
+		Store:      st,
+		Sources:    func(name string) (sources.Source, bool) { src, ok := s.sources[name]; return src, ok },
+		Runtime:    func() *pipeline.Runtime { return s.runtime.Load().Runtime },
+		Logger:     logger,
+		Registerer: s.registry,
+	})
+	if err != nil {
+		_ = st.Close()
+		_ = rt.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Pipeline exposes the pipeline for operator commands run offline.
+func (s *Service) Pipeline() *pipeline.Pipeline { return s.pipeline }
+
+// Runtime is the current runtime.
+func (s *Service) Runtime() *Runtime { return s.runtime.Load() }
+
+// Close releases the store and the runtime; Run calls it on its way out.
+func (s *Service) Close() error {
+	err := s.pipeline.Close()
+	if rt := s.runtime.Load(); rt != nil {
+		err = errors.Join(err, rt.Close())
+	}
+	return err
+}
+
+// Handler builds the router over this service.
+func (s *Service) Handler() http.Handler {
+	return server.NewRouter(server.Deps{
+		Sources:      s.sources,
+		Inbox:        s.pipeline,
+		MaxBodyBytes: s.cfg.Server.MaxBodyBytes,
+		Logger:       s.logger,
+		Ready:        s.ready,
+		Metrics:      promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{Registry: s.registry}),
+		Admin:        &admin{p: s.pipeline},
+		AdminToken:   s.cfg.Server.AdminToken,
+		Observe:      s.metrics.observeDelivery,
+	})
+}
+
+func (s *Service) ready() error {
+	if s.runtime.Load() == nil {
+		return errors.New("config not loaded")
+	}
+	return s.pipeline.Ready()
+}
+
+// Run listens, processes and serves until ctx is done or SIGINT/SIGTERM
+// arrives; SIGHUP reloads rules, templates and the catalogue. It returns
+// after the HTTP server stopped accepting, in-flight work finished within
+// server.shutdown_timeout, and the store was closed.
+func (s *Service) Run(ctx context.Context) error {
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	ln, err := net.Listen("tcp", s.cfg.Server.Listen)
+	if err != nil {
+		_ = s.Close()
+		return fmt.Errorf("server.listen %s: %w", s.cfg.Server.Listen, err)
+	}
+	s.listener = ln
+	s.http = &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       s.cfg.Server.ReadTimeout,
+		WriteTimeout:      s.cfg.Server.WriteTimeout,
+		IdleTimeout:       s.cfg.Server.IdleTimeout,
+		ErrorLog:          slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn),
+	}
+
+	pctx, cancelPipeline := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelPipeline()
+	pipeDone := make(chan error, 1)
+	go func() { pipeDone <- s.pipeline.Run(pctx) }()
+
+	httpDone := make(chan error, 1)
+	go func() { httpDone <- s.http.Serve(ln) }()
+	s.logger.Info("wabridge listening", "addr", ln.Addr().String(), "sources", len(s.sources),
+		"rules", s.Runtime().Rules.Len(), "notifiers", strings.Join(s.Runtime().NotifierNames(), ","))
+
+	stopReload := s.watchReload(ctx)
+	defer stopReload()
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+		s.logger.Info("shutting down", "deadline", s.cfg.Server.ShutdownTimeout.String())
+	case err := <-httpDone:
+		runErr = fmt.Errorf("http server: %w", err)
+	case err := <-pipeDone:
+		runErr = fmt.Errorf("pipeline stopped: %w", err)
+		pipeDone <- nil
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), s.cfg.Server.ShutdownTimeout)
+	defer cancel()
+	// Stop accepting first: nothing new is acknowledged after this.
+	if err := s.http.Shutdown(shutdownCtx); err != nil {
+		s.logger.Warn("http shutdown", "error", err)
+	}
+	cancelPipeline()
+	select {
+	case err := <-pipeDone:
+		if err != nil && !errors.Is(err, context.Canceled) {
+			runErr = errors.Join(runErr, err)
+		}
+	case <-shutdownCtx.Done():
+		s.logger.Warn("pipeline did not stop within the shutdown deadline; what it was sending stays in the outbox")
+	}
+	runErr = errors.Join(runErr, s.Close())
+	s.logger.Info("stopped")
+	return runErr
+}
+
+// Addr is the address the server listens on, once Run has started.
+func (s *Service) Addr() string {
+	if s.listener == nil {
+		return ""
+	}
+	return s.listener.Addr().String()
+}
