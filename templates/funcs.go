@@ -225,12 +225,15 @@ func toJSON(v any) (string, error) {
 // SlackEscape escapes the three characters Slack's mrkdwn gives meaning to.
 // Provider text goes through it so a message body cannot ping <!channel>
 // or forge a link.
-func SlackEscape(s string) string {
-	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
-}
+func SlackEscape(s string) string { return slackEscaper.Replace(s) }
+
+// The replacers are built once: building one costs far more than using it,
+// and a Replacer is immutable and safe for concurrent use.
+var (
+	slackEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
+	jiraEscaper  = strings.NewReplacer(`\`, `\\`, "|", `\|`, "{", `\{`, "}", `\}`, "[", `\[`, "]", `\]`)
+)
 
 // JiraEscape escapes the wiki-markup characters that would break a table
 // cell or start a macro when provider text lands in a Jira description.
-func JiraEscape(s string) string {
-	return strings.NewReplacer(`\`, `\\`, "|", `\|`, "{", `\{`, "}", `\}`, "[", `\[`, "]", `\]`).Replace(s)
-}
+func JiraEscape(s string) string { return jiraEscaper.Replace(s) }
