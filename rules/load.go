@@ -104,6 +104,10 @@ func (l *loader) finish() (*Set, []Problem, error) {
 	}
 	s := &Set{rules: l.rules, inhibits: l.inhibits, byName: l.names}
 	s.idx = buildIndex(s.rules)
+	s.ms = make([]matcher, len(s.rules))
+	for i, r := range s.rules {
+		s.ms[i] = *r.m
+	}
 	return s, l.warns, nil
 }
 
@@ -604,7 +608,7 @@ func (l *loader) parseMatch(n *yaml.Node, what string, withWhen bool) *matcher {
 		l.parseCodes(m, v, what+".codes")
 	}
 	if v := f.get("kinds"); v != nil {
-		m.kinds = set{}
+		kinds := set{}
 		for _, item := range l.seq(v, what+".kinds") {
 			s, ok := l.nonEmpty(item, what+".kinds entry")
 			if !ok {
@@ -615,12 +619,13 @@ func (l *loader) parseMatch(n *yaml.Node, what string, withWhen bool) *matcher {
 				l.errorf(item, "%s: unknown kind %q (known: %s)", what, s, joinKinds())
 				continue
 			}
-			m.kinds[k] = struct{}{}
+			kinds[k] = struct{}{}
 		}
-		m.kinds = nilIfEmpty(m.kinds)
+		m.kinds = kinds.compile()
+		m.kindMask = kindMask(m.kinds)
 	}
 	if v := f.get("severities"); v != nil {
-		m.severities = set{}
+		sevs := set{}
 		for _, item := range l.seq(v, what+".severities") {
 			s, ok := l.nonEmpty(item, what+".severities entry")
 			if !ok {
@@ -631,9 +636,10 @@ func (l *loader) parseMatch(n *yaml.Node, what string, withWhen bool) *matcher {
 				l.errorf(item, "%s: unknown severity %q (known: %s)", what, s, joinSeverities())
 				continue
 			}
-			m.severities[sv] = struct{}{}
+			sevs[sv] = struct{}{}
 		}
-		m.severities = nilIfEmpty(m.severities)
+		m.severities = sevs.compile()
+		m.sevMask = severityMask(m.severities)
 	}
 	if v := f.get("statuses"); v != nil {
 		m.statuses = l.stringSet(v, what+".statuses", true)
@@ -656,7 +662,27 @@ func (l *loader) parseMatch(n *yaml.Node, what string, withWhen bool) *matcher {
 	return m
 }
 
-func (l *loader) stringSet(n *yaml.Node, what string, lower bool) set {
+func kindMask(s *strSet) uint16 {
+	var m uint16
+	if s != nil {
+		for _, v := range s.vals {
+			m |= kindBit(event.Kind(v))
+		}
+	}
+	return m
+}
+
+func severityMask(s *strSet) uint16 {
+	var m uint16
+	if s != nil {
+		for _, v := range s.vals {
+			m |= severityBit(event.Severity(v))
+		}
+	}
+	return m
+}
+
+func (l *loader) stringSet(n *yaml.Node, what string, lower bool) *strSet {
 	s := set{}
 	for _, v := range l.strList(n, what) {
 		if lower {
@@ -664,16 +690,7 @@ func (l *loader) stringSet(n *yaml.Node, what string, lower bool) set {
 		}
 		s[v] = struct{}{}
 	}
-	return nilIfEmpty(s)
-}
-
-// nilIfEmpty makes an empty list ("kinds: []") mean "any", as if the key
-// were absent, rather than a matcher nothing can satisfy.
-func nilIfEmpty(s set) set {
-	if len(s) == 0 {
-		return nil
-	}
-	return s
+	return s.compile()
 }
 
 func (l *loader) parseCodes(m *matcher, n *yaml.Node, what string) {

@@ -19,14 +19,19 @@ import (
 type matcher struct {
 	codes      map[int]struct{}
 	ranges     []codeRange
-	kinds      set // lowercase
-	statuses   set // lowercase
-	severities set // lowercase
-	sources    set // exact
-	phones     set // exact
-	wabas      set // exact
+	kinds      *strSet // lowercase; nil: any
+	statuses   *strSet // lowercase
+	severities *strSet // lowercase
+	sources    *strSet // exact
+	phones     *strSet // exact
+	wabas      *strSet // exact
 	attrs      []attrMatcher
 	when       *compiledWhen
+
+	// Kinds and severities are closed enums, so the hot path compares bits
+	// computed once per event instead of strings once per rule. 0: any.
+	kindMask uint16
+	sevMask  uint16
 
 	// Kept in file order for SampleEvent, which wants the first value a
 	// person wrote rather than a random map key.
@@ -35,7 +40,35 @@ type matcher struct {
 
 type codeRange struct{ lo, hi int }
 
+// set collects values while loading; strSet is its compiled form.
 type set map[string]struct{}
+
+// strSet is a set of strings tuned for the few values a matcher usually
+// lists: comparing a handful of strings is cheaper than hashing, so a map is
+// only built for long lists.
+type strSet struct {
+	vals []string // sorted
+	m    map[string]struct{}
+}
+
+const smallSet = 8
+
+// compile returns nil for an empty set: an empty list ("kinds: []") means
+// "any", as if the key were absent, not a matcher nothing satisfies.
+func (s set) compile() *strSet {
+	if len(s) == 0 {
+		return nil
+	}
+	c := &strSet{vals: make([]string, 0, len(s))}
+	for v := range s {
+		c.vals = append(c.vals, v)
+	}
+	sort.Strings(c.vals)
+	if len(s) > smallSet {
+		c.m = map[string]struct{}(s)
+	}
+	return c
+}
 
 // hasCode reports whether the matcher restricts codes at all.
 func (m *matcher) hasCode() bool { return len(m.codes) > 0 || len(m.ranges) > 0 }
@@ -56,19 +89,19 @@ func (m *matcher) matchCode(code int) bool {
 }
 
 func (m *matcher) matches(e *event.Event) bool {
-	return m.matchCode(e.Code) && m.matchRest(e)
+	return m.matchCode(e.Code) && m.matchRest(e, kindBit(e.Kind), severityBit(e.Severity))
 }
 
 // matchRest checks everything but the code, which the Set's index already
 // settled. Cheap checks go first.
-func (m *matcher) matchRest(e *event.Event) bool {
-	if m.kinds != nil && !m.kinds.hasFold(string(e.Kind)) {
+func (m *matcher) matchRest(e *event.Event, kind, sev uint16) bool {
+	if m.kindMask != 0 && m.kindMask&kind == 0 {
+		return false
+	}
+	if m.sevMask != 0 && m.sevMask&sev == 0 {
 		return false
 	}
 	if m.statuses != nil && !m.statuses.hasFold(e.Status) {
-		return false
-	}
-	if m.severities != nil && !m.severities.hasFold(string(e.Severity)) {
 		return false
 	}
 	if m.sources != nil && !m.sources.has(e.Source) {
@@ -91,23 +124,53 @@ func (m *matcher) matchRest(e *event.Event) bool {
 	return true
 }
 
-func (s set) has(v string) bool {
-	_, ok := s[v]
-	return ok
+func (s *strSet) has(v string) bool {
+	if s.m != nil {
+		_, ok := s.m[v]
+		return ok
+	}
+	for _, x := range s.vals {
+		if x == v {
+			return true
+		}
+	}
+	return false
 }
 
 // hasFold looks v up in a lowercase set. The contract says kinds, statuses
 // and severities are lowercase, so lowering (which allocates) only happens
 // for a provider that broke it.
-func (s set) hasFold(v string) bool {
-	if _, ok := s[v]; ok {
+func (s *strSet) hasFold(v string) bool {
+	if s.has(v) {
 		return true
 	}
-	if !hasUpper(v) {
-		return false
+	return hasUpper(v) && s.has(strings.ToLower(v))
+}
+
+// kindBit is the event's kind as a bit of a kind mask; 0 for a kind no
+// rule can name.
+func kindBit(k event.Kind) uint16 {
+	for i, v := range event.Kinds {
+		if v == k {
+			return 1 << uint(i)
+		}
 	}
-	_, ok := s[strings.ToLower(v)]
-	return ok
+	if hasUpper(string(k)) {
+		return kindBit(event.Kind(strings.ToLower(string(k))))
+	}
+	return 0
+}
+
+func severityBit(s event.Severity) uint16 {
+	for i, v := range event.Severities {
+		if v == s {
+			return 1 << uint(i)
+		}
+	}
+	if hasUpper(string(s)) {
+		return severityBit(event.Severity(strings.ToLower(string(s))))
+	}
+	return 0
 }
 
 func hasUpper(s string) bool {
@@ -262,7 +325,7 @@ func buildIndex(rules []*Rule) index {
 				spans = append(spans, span{cr.lo, cr.hi, pos})
 			}
 		case m.kinds != nil:
-			for k := range m.kinds {
+			for _, k := range m.kinds.vals {
 				idx.byKind[k] = append(idx.byKind[k], pos)
 			}
 		default:
@@ -339,38 +402,50 @@ func (s *Set) match(e *event.Event, dst []*Rule, appending bool) []*Rule {
 	if s == nil || len(s.rules) == 0 {
 		return dst
 	}
-	const none = int32(1<<31 - 1)
+	kb, sb := kindBit(e.Kind), severityBit(e.Severity)
 	lists := [4][]int32{s.idx.exact[e.Code], s.idx.rangeRules(e.Code), s.idx.kindRules(e.Kind), s.idx.always}
+	// Drop empty lists so the merge below usually has one or two to
+	// compare, and often none: then a list is walked directly.
+	n := 0
+	for _, l := range lists {
+		if len(l) > 0 {
+			lists[n] = l
+			n++
+		}
+	}
 	out := dst
 	last := int32(-1)
-	for {
-		// Merge: take the lowest head of the four ascending lists.
-		best, from := none, -1
-		for i := range lists {
-			if len(lists[i]) > 0 && lists[i][0] < best {
-				best, from = lists[i][0], i
+	for n > 0 {
+		from := 0
+		for i := 1; i < n; i++ {
+			if lists[i][0] < lists[from][0] {
+				from = i
 			}
 		}
-		if from < 0 {
-			return out
+		pos := lists[from][0]
+		if lists[from] = lists[from][1:]; len(lists[from]) == 0 {
+			// The order of the lists does not matter to the merge, so
+			// the last one fills the gap.
+			n--
+			lists[from] = lists[n]
 		}
-		lists[from] = lists[from][1:]
-		if best == last {
+		if pos == last {
 			continue // a rule whose exact code also falls in one of its ranges
 		}
-		last = best
-		r := s.rules[best]
-		if !r.m.matchRest(e) {
+		last = pos
+		if !s.ms[pos].matchRest(e, kb, sb) {
 			continue
 		}
+		r := s.rules[pos]
 		if !appending && out == nil && !r.Continue {
-			return s.rules[best : best+1 : best+1]
+			return s.rules[pos : pos+1 : pos+1]
 		}
 		out = append(out, r)
 		if !r.Continue {
 			return out
 		}
 	}
+	return out
 }
 
 func uniqInts(s []int) []int {

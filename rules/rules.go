@@ -212,6 +212,9 @@ type Set struct {
 	byName   map[string]*Rule
 	inhibits []*Inhibit
 	idx      index
+	// ms holds each rule's matcher by position, side by side in memory,
+	// so walking candidates does not chase a pointer per rule.
+	ms []matcher
 }
 
 // Rules lists every rule in evaluation order, disabled ones included.

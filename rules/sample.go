@@ -2,7 +2,6 @@ package rules
 
 import (
 	"regexp/syntax"
-	"sort"
 	"strings"
 
 	"github.com/wabridge/wabridge/internal/event"
@@ -91,16 +90,11 @@ func (r *Rule) SampleEvent() event.Event {
 }
 
 // first returns the smallest value of a set, so the choice is stable.
-func first(s set) string {
-	if len(s) == 0 {
+func first(s *strSet) string {
+	if s == nil {
 		return ""
 	}
-	keys := make([]string, 0, len(s))
-	for k := range s {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys[0]
+	return s.vals[0]
 }
 
 // shortestMatch builds a short string the regexp accepts by walking its
