@@ -62,7 +62,7 @@ func contactName(names map[string]string, waID string) string {
 func (p *parser) status(c *change, i int, raw json.RawMessage) {
 	var s status
 	if err := json.Unmarshal(raw, &s); err != nil {
-		p.unknown(c, raw, fmt.Sprintf("statuses[%d]", i), "status: "+describe(err))
+		p.unknown(c, raw, c.item("statuses", i), "status: "+describe(err))
 		return
 	}
 	st := lower(s.Status)
@@ -114,7 +114,7 @@ func (p *parser) status(c *change, i int, raw json.RawMessage) {
 func (p *parser) incoming(c *change, i int, raw json.RawMessage, names map[string]string) {
 	var m message
 	if err := json.Unmarshal(raw, &m); err != nil {
-		p.unknown(c, raw, fmt.Sprintf("messages[%d]", i), "message: "+describe(err))
+		p.unknown(c, raw, c.item("messages", i), "message: "+describe(err))
 		return
 	}
 	typ := lower(m.Type)
@@ -192,7 +192,7 @@ func (p *parser) incoming(c *change, i int, raw json.RawMessage, names map[strin
 func (p *parser) valueError(c *change, i int, raw json.RawMessage) {
 	var apiErr apiError
 	if err := json.Unmarshal(raw, &apiErr); err != nil {
-		p.unknown(c, raw, fmt.Sprintf("errors[%d]", i), "error: "+describe(err))
+		p.unknown(c, raw, c.item("errors", i), "error: "+describe(err))
 		return
 	}
 	e := p.base(c, event.KindError, "error")
@@ -216,7 +216,7 @@ func (p *parser) userPreferences(c *change) error {
 	for i, raw := range v.UserPreferences {
 		var up userPreference
 		if err := json.Unmarshal(raw, &up); err != nil {
-			p.unknown(c, raw, fmt.Sprintf("user_preferences[%d]", i), "user preference: "+describe(err))
+			p.unknown(c, raw, c.item("user_preferences", i), "user preference: "+describe(err))
 			continue
 		}
 		e := p.base(c, event.KindAccountAlert, lower(up.Value))

@@ -63,7 +63,13 @@ type change struct {
 	phoneNumberID string
 	displayPhone  string
 	value         json.RawMessage
+	where         string // "entry[0].changes[1]", for unknown events
 	canon         string // canonical value, computed on first use
+}
+
+// item names an item of the value for an unknown event's path.
+func (c *change) item(name string, i int) string {
+	return fmt.Sprintf("%s.value.%s[%d]", c.where, name, i)
 }
 
 // canonical returns the value in a canonical form for content-hash ids.
@@ -151,6 +157,7 @@ func (p *parser) entry(i int, raw json.RawMessage) {
 	for j, rc := range en.Changes {
 		c := &change{wabaID: en.ID.String(), entryTime: int64(en.Time)}
 		cw := fmt.Sprintf("%s.changes[%d]", where, j)
+		c.where = cw
 		var ch Change
 		if err := json.Unmarshal(rc, &ch); err != nil {
 			p.unknown(c, rc, cw, "change: "+describe(err))
