@@ -33,13 +33,10 @@ func mappingFields() []string {
 
 const attrPrefix = "attributes."
 
-// attrName returns X for "attributes.X" (or "attributes:X", a spelling that
-// survives config loaders that split keys on dots).
+// attrName returns X for "attributes.X".
 func attrName(field string) (string, bool) {
-	for _, p := range []string{attrPrefix, "attributes:"} {
-		if len(field) > len(p) && strings.EqualFold(field[:len(p)], p) {
-			return field[len(p):], true
-		}
+	if len(field) > len(attrPrefix) && strings.EqualFold(field[:len(attrPrefix)], attrPrefix) {
+		return field[len(attrPrefix):], true
 	}
 	return "", false
 }
