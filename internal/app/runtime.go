@@ -140,14 +140,14 @@ func BuildRuntime(cfg *config.Config, logger *slog.Logger) (*Runtime, error) {
 func BuildSources(cfg *config.Config) (map[string]sources.Source, error) {
 	out := make(map[string]sources.Source, len(cfg.Sources))
 	var problems Problems
-	for i, sc := range cfg.Sources {
+	for _, sc := range cfg.Sources {
 		if sc.MappingFile != "" {
 			sc.MappingFile = cfg.Resolve(sc.MappingFile)
 		}
 		src, err := sources.New(sc)
 		if err != nil {
 			for _, line := range splitLines(err) {
-				problems = append(problems, fmt.Sprintf("%s: sources[%d] (%s): %s", cfg.File, i, sc.Name, line))
+				problems = append(problems, fmt.Sprintf("%s: %s", cfg.File, line))
 			}
 			continue
 		}
