@@ -1,0 +1,125 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/wabridge/wabridge/internal/whatsapp"
+)
+
+// notification is what the bench reads of a log notifier line.
+type notification struct {
+	Time    time.Time `json:"time"`
+	EventID string    `json:"event_id"`
+}
+
+// readNotifications returns the time of every notification line by event
+// id (an event that matched a Slack and a Jira action has two).
+func readNotifications(r io.Reader) (map[string][]time.Time, int, error) {
+	out := make(map[string][]time.Time)
+	lines := 0
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 4<<20)
+	for sc.Scan() {
+		if len(sc.Bytes()) == 0 {
+			continue
+		}
+		lines++
+		var n notification
+		if err := json.Unmarshal(sc.Bytes(), &n); err != nil {
+			return nil, lines, fmt.Errorf("notification line %d: %w", lines, err)
+		}
+		if n.EventID == "" || n.Time.IsZero() {
+			return nil, lines, fmt.Errorf("notification line %d has no event_id or time", lines)
+		}
+		out[n.EventID] = append(out[n.EventID], n.Time)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, lines, fmt.Errorf("read notification lines: %w", err)
+	}
+	return out, lines, nil
+}
+
+// e2eResult is the receipt-to-notification latency of one phase.
+type e2eResult struct {
+	lat     latencies
+	lines   int // notification lines in the file, warm-up included
+	matched int // lines correlated with a measured request
+}
+
+// correlate recomputes the events each measured request carried (the
+// generator is deterministic, Parse is the server's own parser) and
+// measures, for each notification of those events, the time from the
+// request's send to the line's time stamp.
+func correlate(samples []sample, g *generator, notes map[string][]time.Time) ([]time.Duration, error) {
+	var d []time.Duration
+	for _, s := range samples {
+		if !s.ok {
+			continue
+		}
+		events, err := whatsapp.Parse("meta", g.Body(s.seq), s.start)
+		if err != nil {
+			return nil, fmt.Errorf("reparse delivery %d: %w", s.seq, err)
+		}
+		for i := range events {
+			for _, t := range notes[events[i].ID] {
+				d = append(d, t.Sub(s.start))
+			}
+		}
+	}
+	return d, nil
+}
+
+// waitQuiet waits until the file has stopped growing for `quiet`, at most
+// `limit`: the pipeline has worked off what the load left in the inbox.
+// It reports whether the file went quiet.
+func waitQuiet(ctx context.Context, path string, quiet, limit time.Duration) (bool, error) {
+	deadline := time.Now().Add(limit)
+	var last int64 = -1
+	since := time.Now()
+	for time.Now().Before(deadline) {
+		st, err := os.Stat(path)
+		var size int64
+		switch {
+		case err == nil:
+			size = st.Size()
+		case os.IsNotExist(err):
+		default:
+			return false, fmt.Errorf("stat notifications: %w", err)
+		}
+		if size != last {
+			last, since = size, time.Now()
+		} else if time.Since(since) >= quiet {
+			return true, nil
+		}
+		select {
+		case <-ctx.Done():
+			return false, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return false, nil
+}
+
+// measureE2E reads the notification file and correlates it with samples.
+func measureE2E(path string, samples []sample, g *generator) (e2eResult, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return e2eResult{}, fmt.Errorf("open notifications: %w", err)
+	}
+	defer f.Close()
+	notes, lines, err := readNotifications(f)
+	if err != nil {
+		return e2eResult{}, err
+	}
+	d, err := correlate(samples, g, notes)
+	if err != nil {
+		return e2eResult{}, err
+	}
+	return e2eResult{lat: summarize(d), lines: lines, matched: len(d)}, nil
+}

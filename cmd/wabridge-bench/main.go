@@ -1,0 +1,385 @@
+// Command wabridge-bench measures wabridge against the bare limit: a gin
+// receiver that only checks the signature, and wabridge with its durable
+// store, the example rules and the log notifier, under the same signed
+// Meta load. `make bench` runs it; the last line it prints is
+//
+//	bench: bare_rps=N wabridge_rps=N ratio=R p99_ack_ms=X e2e_p99_ms=Y rss_mb=Z
+//
+// Each system runs as a child process on a free loopback port, so its peak
+// RSS is its own; everything it creates lives in one temporary directory
+// that is removed on every exit path.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr, os.LookupEnv))
+}
+
+func run(args []string, stdout, stderr io.Writer, env func(string) (string, bool)) int {
+	if len(args) > 0 && args[0] == "bare" {
+		return runBare(args[1:], stderr)
+	}
+	opts, err := parseOptions(args, env, stderr)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintf(stderr, "wabridge-bench: %v\n", err)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	ctx, cancel := context.WithTimeout(ctx, opts.limit())
+	defer cancel()
+	b := &bench{opts: opts, out: stdout, progress: stderr}
+	if err := b.run(ctx); err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			err = fmt.Errorf("%w (the whole bench is bounded by %s)", err, opts.limit())
+		}
+		fmt.Fprintf(stderr, "wabridge-bench: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// options are the knobs of one run; each has a flag and an environment
+// variable (the flag wins).
+type options struct {
+	seconds     time.Duration // each phase, warm-up excluded
+	warmup      time.Duration
+	concurrency int
+	rate        int
+	wabridge    string // a built binary; "" = go build into the temp dir
+	root        string // the module root; "" = from go env GOMOD
+	keep        bool   // keep the temp dir, to read logs after a surprise
+}
+
+func parseOptions(args []string, env func(string) (string, bool), stderr io.Writer) (options, error) {
+	o := options{seconds: 10 * time.Second, warmup: time.Second, concurrency: 32, rate: 2000}
+	var errs []error
+	envInt := func(name string, dst *int) {
+		if v, ok := env(name); ok && strings.TrimSpace(v) != "" {
+			n, err := strconv.Atoi(strings.TrimSpace(v))
+			if err != nil || n <= 0 {
+				errs = append(errs, fmt.Errorf("%s=%q: want a positive whole number", name, v))
+				return
+			}
+			*dst = n
+		}
+	}
+	secs := 10
+	envInt("BENCH_SECONDS", &secs)
+	envInt("BENCH_CONCURRENCY", &o.concurrency)
+	envInt("BENCH_RATE", &o.rate)
+	o.seconds = time.Duration(secs) * time.Second
+	if v, ok := env("BENCH_WARMUP"); ok && strings.TrimSpace(v) != "" {
+		d, err := time.ParseDuration(strings.TrimSpace(v))
+		if err != nil || d < 0 {
+			errs = append(errs, fmt.Errorf("BENCH_WARMUP=%q: want a duration such as 1s", v))
+		} else {
+			o.warmup = d
+		}
+	}
+	if len(errs) > 0 {
+		return o, errors.Join(errs...)
+	}
+
+	fs := flag.NewFlagSet("wabridge-bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.DurationVar(&o.seconds, "duration", o.seconds, "length of each measured phase (env BENCH_SECONDS, in seconds)")
+	fs.DurationVar(&o.warmup, "warmup", o.warmup, "warm-up before each phase, excluded from figures (env BENCH_WARMUP)")
+	fs.IntVar(&o.concurrency, "concurrency", o.concurrency, "requests in flight in the closed loop (env BENCH_CONCURRENCY)")
+	fs.IntVar(&o.rate, "rate", o.rate, "deliveries per second of the open loop (env BENCH_RATE)")
+	fs.StringVar(&o.wabridge, "wabridge", "", "wabridge binary to run (default: go build ./cmd/wabridge into the temp dir)")
+	fs.StringVar(&o.root, "root", "", "module root with rules.example.yaml and bench/ (default: from go env GOMOD)")
+	fs.BoolVar(&o.keep, "keep", false, "keep the temp dir (configs, process logs, notification files)")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected argument %q; the only subcommand is the internal \"bare\"", fs.Arg(0))
+	}
+	if o.seconds <= 0 {
+		errs = append(errs, fmt.Errorf("duration %s: want a positive duration", o.seconds))
+	}
+	if o.concurrency <= 0 {
+		errs = append(errs, fmt.Errorf("concurrency %d: want at least 1", o.concurrency))
+	}
+	if o.rate <= 0 {
+		errs = append(errs, fmt.Errorf("rate %d: want at least 1 delivery per second", o.rate))
+	}
+	if o.warmup < 0 {
+		errs = append(errs, fmt.Errorf("warmup %s: want zero or more", o.warmup))
+	}
+	return o, errors.Join(errs...)
+}
+
+// drainLimit bounds the wait for the pipeline to work off its backlog
+// after a phase's load stops.
+const drainLimit = 60 * time.Second
+
+// limit bounds the whole run: four phases, their drains, a build and
+// process start-ups, with room for a loaded machine.
+func (o options) limit() time.Duration {
+	return 4*(o.warmup+o.seconds) + 3*drainLimit + 5*time.Minute
+}
+
+type bench struct {
+	opts     options
+	out      io.Writer // figures
+	progress io.Writer // what it is doing
+	dir      string
+	secret   string
+	binary   string
+	rules    []string
+}
+
+func (b *bench) logf(format string, args ...any) {
+	fmt.Fprintf(b.progress, "wabridge-bench: "+format+"\n", args...)
+}
+
+// phase is one system under one load.
+type phase struct {
+	name   string // bare, durable, durable-rate, nosync
+	system string // bare or wabridge
+	noSync bool
+	open   bool // open loop at opts.rate; else closed loop at opts.concurrency
+}
+
+// phaseResult is what a phase printed.
+type phaseResult struct {
+	load *loadResult
+	ack  latencies
+	e2e  *e2eResult
+	rss  float64
+}
+
+func (b *bench) run(ctx context.Context) error {
+	dir, err := os.MkdirTemp("", "wabridge-bench-")
+	if err != nil {
+		return fmt.Errorf("create temp dir: %w", err)
+	}
+	b.dir = dir
+	if b.opts.keep {
+		b.logf("keeping %s", dir)
+	} else {
+		defer os.RemoveAll(dir)
+	}
+	if err := b.prepare(ctx); err != nil {
+		return err
+	}
+
+	phases := []phase{
+		{name: "bare", system: "bare"},
+		{name: "durable", system: "wabridge"},
+		{name: "durable-rate", system: "wabridge", open: true},
+		{name: "nosync", system: "wabridge", noSync: true},
+	}
+	res := make(map[string]*phaseResult, len(phases))
+	for _, p := range phases {
+		r, err := b.runPhase(ctx, p)
+		if err != nil {
+			return fmt.Errorf("phase %s: %w", p.name, err)
+		}
+		res[p.name] = r
+	}
+
+	s := summary{
+		bareRPS:     res["bare"].load.rps(),
+		wabridgeRPS: res["durable"].load.rps(),
+		p99Ack:      res["durable-rate"].ack.p99,
+		e2eP99:      res["durable-rate"].e2e.lat.p99,
+		rssMB:       max(res["durable"].rss, res["durable-rate"].rss),
+		durableRPS:  res["durable"].load.rps(),
+		nosyncRPS:   res["nosync"].load.rps(),
+	}
+	if res["durable-rate"].e2e.lat.n == 0 {
+		return errors.New("no notification of the fixed-rate phase could be matched to a request: " +
+			"check that the rules still match the generated failures (codes 131026, 131031, 131048 ...)")
+	}
+	fmt.Fprintf(b.out, "bench: nosync %s\n", res["nosync"].ack)
+	fmt.Fprintln(b.out, syncLine(s))
+	for _, m := range goals(s) {
+		fmt.Fprintf(b.out, "bench: goal missed: %s\n", m)
+	}
+	fmt.Fprintln(b.out, finalLine(s))
+	return nil
+}
+
+// prepare makes the secret, finds the rules and builds wabridge.
+func (b *bench) prepare(ctx context.Context) error {
+	var raw [16]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		return fmt.Errorf("make app secret: %w", err)
+	}
+	b.secret = hex.EncodeToString(raw[:])
+
+	root := b.opts.root
+	if root == "" {
+		out, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
+		if err != nil {
+			return fmt.Errorf("find the module root with go env GOMOD: %w (or pass -root)", err)
+		}
+		gomod := strings.TrimSpace(string(out))
+		if gomod == "" || gomod == os.DevNull {
+			return errors.New("not inside the wabridge module: run from the repository or pass -root")
+		}
+		root = filepath.Dir(gomod)
+	}
+	for _, f := range []string{"rules.example.yaml", filepath.Join("bench", "rules.yaml")} {
+		p := filepath.Join(root, f)
+		if _, err := os.Stat(p); err != nil {
+			return fmt.Errorf("rules file %s: %w", p, err)
+		}
+		b.rules = append(b.rules, p)
+	}
+
+	b.binary = b.opts.wabridge
+	if b.binary == "" {
+		b.binary = filepath.Join(b.dir, "wabridge")
+		b.logf("building wabridge")
+		cmd := exec.CommandContext(ctx, "go", "build", "-o", b.binary, "./cmd/wabridge")
+		cmd.Dir = root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("go build ./cmd/wabridge: %w\n%s", err, out)
+		}
+	}
+	return nil
+}
+
+func (b *bench) runPhase(ctx context.Context, p phase) (*phaseResult, error) {
+	pdir := filepath.Join(b.dir, p.name)
+	if err := os.Mkdir(pdir, 0o700); err != nil {
+		return nil, fmt.Errorf("create phase dir: %w", err)
+	}
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	notes := filepath.Join(pdir, "notifications.jsonl")
+	var srv *server
+	if p.system == "bare" {
+		self, err := os.Executable()
+		if err != nil {
+			return nil, fmt.Errorf("find own binary for the bare receiver: %w", err)
+		}
+		srv, err = startServer(ctx, "bare receiver", addr, self, []string{"bare", "-listen", addr},
+			[]string{bareSecretEnv + "=" + b.secret, "GIN_MODE=release"}, filepath.Join(pdir, "process.log"), "/healthz")
+		if err != nil {
+			return nil, err
+		}
+	} else {
+		cfg, err := wabridgeConfig(addr, filepath.Join(pdir, "data"), notes, b.rules, b.secret, p.noSync)
+		if err != nil {
+			return nil, err
+		}
+		cfgPath := filepath.Join(pdir, "config.yaml")
+		if err := os.WriteFile(cfgPath, cfg, 0o600); err != nil {
+			return nil, fmt.Errorf("write config: %w", err)
+		}
+		srv, err = startServer(ctx, "wabridge", addr, b.binary, []string{"serve", "--config", cfgPath},
+			nil, filepath.Join(pdir, "process.log"), "/readyz")
+		if err != nil {
+			return nil, err
+		}
+	}
+	defer srv.stop()
+
+	t := newTarget(addr, []byte(b.secret), max(b.opts.concurrency, openLoopWorkers))
+	defer t.close()
+	g := &generator{tag: strings.ReplaceAll(p.name, "-", ""), timestamp: time.Now().Unix()}
+	var load *loadResult
+	mode := fmt.Sprintf("closed workers=%d", b.opts.concurrency)
+	if p.open {
+		mode = fmt.Sprintf("open rate=%d", b.opts.rate)
+		b.logf("%s: %s for %s after a %s warm-up", p.name, mode, b.opts.seconds, b.opts.warmup)
+		load, err = openLoop(ctx, t, g, b.opts.rate, b.opts.warmup, b.opts.seconds)
+	} else {
+		b.logf("%s: %s for %s after a %s warm-up", p.name, mode, b.opts.seconds, b.opts.warmup)
+		load, err = closedLoop(ctx, t, g, b.opts.concurrency, b.opts.warmup, b.opts.seconds)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := srv.alive(); err != nil {
+		return nil, err
+	}
+	r := &phaseResult{load: load, ack: load.acks()}
+	if load.ok == 0 {
+		return nil, fmt.Errorf("no request was acknowledged (%d failed, first: %s); server output:\n%s",
+			load.failed, load.firstErr, srv.tail())
+	}
+
+	if p.system == "wabridge" {
+		quiet, err := waitQuiet(ctx, notes, 2*time.Second, drainLimit)
+		if err != nil {
+			return nil, err
+		}
+		if !quiet {
+			b.logf("%s: notifications still being written after %s; e2e counts what arrived", p.name, drainLimit)
+		}
+		e, err := measureE2E(notes, load.samples, g)
+		if err != nil {
+			return nil, err
+		}
+		r.e2e = &e
+	}
+	// After the drain, so the peak includes working off the backlog.
+	if r.rss, err = srv.peakRSS(); err != nil {
+		return nil, err
+	}
+
+	line := fmt.Sprintf("bench: phase=%s system=%s mode=%s rps=%.0f ack_p50_ms=%s ack_p99_ms=%s ack_max_ms=%s ok=%d failed=%d",
+		p.name, p.system, strings.ReplaceAll(mode, " ", ","), load.rps(), ms(r.ack.p50), ms(r.ack.p99), ms(r.ack.max), load.ok, load.failed)
+	if r.e2e != nil {
+		line += fmt.Sprintf(" e2e_p50_ms=%s e2e_p99_ms=%s e2e_max_ms=%s e2e_n=%d",
+			ms(r.e2e.lat.p50), ms(r.e2e.lat.p99), ms(r.e2e.lat.max), r.e2e.matched)
+	}
+	line += fmt.Sprintf(" rss_mb=%.1f", r.rss)
+	fmt.Fprintln(b.out, line)
+	if load.failed > 0 {
+		b.logf("%s: %d requests failed; the first: %s", p.name, load.failed, load.firstErr)
+	}
+	return r, nil
+}
+
+// wabridgeConfig is the config of a wabridge phase: its own store, the
+// log notifier writing to a file and standing in for Slack and Jira, and
+// a process log quiet enough not to be what is measured.
+func wabridgeConfig(addr, storeDir, notes string, rules []string, secret string, noSync bool) ([]byte, error) {
+	cfg := map[string]any{
+		"server":  map[string]any{"listen": addr},
+		"storage": map[string]any{"dir": storeDir, "no_sync": noSync},
+		"log":     map[string]any{"level": "warn"},
+		"sources": []any{map[string]any{"name": "meta", "type": "meta", "app_secret": secret, "verify_token": "bench"}},
+		"notifiers": map[string]any{
+			"log":          map[string]any{"path": notes},
+			"unconfigured": "log",
+		},
+		"rules": map[string]any{"files": rules},
+	}
+	b, err := yaml.Marshal(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("encode wabridge config: %w", err)
+	}
+	return b, nil
+}

@@ -1,0 +1,172 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// server is a system under test running as a child process, so its peak
+// RSS is its own and not the load generator's.
+type server struct {
+	name    string
+	addr    string
+	logPath string // its stdout and stderr
+	cmd     *exec.Cmd
+	done    chan struct{}
+	waitErr error
+}
+
+// freeAddr returns a loopback address with a port nobody listens on now.
+// The port is released before the child binds it; on this machine nothing
+// else races for it in that instant.
+func freeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", fmt.Errorf("find a free port: %w", err)
+	}
+	addr := ln.Addr().String()
+	if err := ln.Close(); err != nil {
+		return "", fmt.Errorf("release port %s: %w", addr, err)
+	}
+	return addr, nil
+}
+
+// startServer starts path with args, its output in logPath, and waits
+// until GET readyPath on addr answers 200.
+func startServer(ctx context.Context, name, addr, path string, args, env []string, logPath, readyPath string) (*server, error) {
+	out, err := os.Create(logPath)
+	if err != nil {
+		return nil, fmt.Errorf("%s: create process log: %w", name, err)
+	}
+	cmd := exec.Command(path, args...)
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.Env = append(os.Environ(), env...)
+	setDeathSignal(cmd)
+	if err := cmd.Start(); err != nil {
+		_ = out.Close()
+		return nil, fmt.Errorf("%s: start %s: %w", name, path, err)
+	}
+	s := &server{name: name, addr: addr, logPath: logPath, cmd: cmd, done: make(chan struct{})}
+	go func() {
+		s.waitErr = cmd.Wait()
+		_ = out.Close()
+		close(s.done)
+	}()
+	if err := s.waitReady(ctx, readyPath, 30*time.Second); err != nil {
+		s.stop()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *server) waitReady(ctx context.Context, path string, limit time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	client := &http.Client{Timeout: time.Second}
+	url := "http://" + s.addr + path
+	for {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return fmt.Errorf("%s: readiness request: %w", s.name, err)
+		}
+		if resp, err := client.Do(req); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		select {
+		case <-s.done:
+			return fmt.Errorf("%s exited before it was ready (%v); its output:\n%s", s.name, s.waitErr, s.tail())
+		case <-ctx.Done():
+			return fmt.Errorf("%s not ready on %s within %s: %w; its output:\n%s", s.name, path, limit, ctx.Err(), s.tail())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// alive reports an error when the process has exited.
+func (s *server) alive() error {
+	select {
+	case <-s.done:
+		return fmt.Errorf("%s exited during the run (%v); its output:\n%s", s.name, s.waitErr, s.tail())
+	default:
+		return nil
+	}
+}
+
+// peakRSS is the process's high-water resident set (VmHWM), in MiB.
+func (s *server) peakRSS() (float64, error) {
+	path := "/proc/" + strconv.Itoa(s.cmd.Process.Pid) + "/status"
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, fmt.Errorf("%s: read %s: %w", s.name, path, err)
+	}
+	return parseVmHWM(b)
+}
+
+// parseVmHWM reads "VmHWM:   12345 kB" from /proc/PID/status, in MiB.
+func parseVmHWM(status []byte) (float64, error) {
+	sc := bufio.NewScanner(bytes.NewReader(status))
+	for sc.Scan() {
+		line := sc.Text()
+		rest, ok := strings.CutPrefix(line, "VmHWM:")
+		if !ok {
+			continue
+		}
+		f := strings.Fields(rest)
+		if len(f) != 2 || f[1] != "kB" {
+			return 0, fmt.Errorf("unexpected VmHWM line %q", line)
+		}
+		kb, err := strconv.ParseFloat(f[0], 64)
+		if err != nil {
+			return 0, fmt.Errorf("VmHWM value %q: %w", f[0], err)
+		}
+		return kb / 1024, nil
+	}
+	return 0, errors.New("no VmHWM line in /proc status")
+}
+
+// stop asks the process to shut down and kills it when it takes longer
+// than its own shutdown deadline would.
+func (s *server) stop() {
+	select {
+	case <-s.done:
+		return
+	default:
+	}
+	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.done:
+	case <-time.After(20 * time.Second):
+		_ = s.cmd.Process.Kill()
+		<-s.done
+	}
+}
+
+// tail is the end of the process's output, for error messages.
+func (s *server) tail() string {
+	b, err := os.ReadFile(s.logPath)
+	if err != nil {
+		return "(no output: " + err.Error() + ")"
+	}
+	const keep = 2000
+	if len(b) > keep {
+		b = b[len(b)-keep:]
+	}
+	if len(bytes.TrimSpace(b)) == 0 {
+		return "(no output)"
+	}
+	return string(b)
+}
