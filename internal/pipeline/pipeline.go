@@ -46,7 +46,9 @@ type Config struct {
 
 // Defaults.
 const (
-	DefaultWorkers         = 4
+	// DefaultWorkers is high because a worker spends most of its time
+	// waiting for its commit to join a group commit, not on the CPU.
+	DefaultWorkers         = 8
 	DefaultSenders         = 4
 	DefaultMaxAttempts     = 12
 	DefaultMaxAge          = 24 * time.Hour

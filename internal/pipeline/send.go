@@ -159,6 +159,12 @@ func (p *Pipeline) sendEntry(ctx context.Context, id string) (remove bool, next 
 	res, err := nt.Notify(ctx, n)
 	now := p.now()
 	if err == nil {
+		// Counted before the bookkeeping: the notification went out
+		// whatever happens to the store next.
+		p.m.notifications.WithLabelValues(name, "sent", "").Inc()
+		if !e.ReceivedAt.IsZero() {
+			p.m.latency.Observe(now.Sub(e.ReceivedAt).Seconds())
+		}
 		if err := p.st.Sent(e.ID, p.ref(e, res, now)); err != nil {
 			// Sent, but still in the outbox: it will be sent again. At
 			// least once is the promise; say so.
@@ -166,10 +172,6 @@ func (p *Pipeline) sendEntry(ctx context.Context, id string) (remove bool, next 
 			p.log.Error("pipeline: notification sent but not removed from the outbox; it may be sent again",
 				"id", e.ID, "notifier", name, "err", err)
 			return false, now.Add(p.cfg.BackoffBase)
-		}
-		p.m.notifications.WithLabelValues(name, "sent", "").Inc()
-		if !e.ReceivedAt.IsZero() {
-			p.m.latency.Observe(now.Sub(e.ReceivedAt).Seconds())
 		}
 		p.log.Info("notification sent", "id", e.ID, "rule", n.Rule.Name, "notifier", name,
 			"target", Target(n.Action), "event", n.Event.ID, "attempts", e.Attempts+1)
