@@ -585,6 +585,9 @@ func (l *loader) parseThreshold(n *yaml.Node) *Threshold {
 
 // ---- match ----
 
+// maxCode bounds codes: Meta's have at most 7 digits, Twilio's 5.
+const maxCode = 999_999_999
+
 var matchKeys = []string{"codes", "kinds", "statuses", "sources", "severities", "phone_number_ids", "waba_ids", "attributes"}
 
 func (m *matcher) empty() bool {
@@ -702,6 +705,11 @@ func (l *loader) parseCodes(m *matcher, n *yaml.Node, what string) {
 		lo, hi, err := catalog.ParseRange(item.Value)
 		if err != nil {
 			l.errorf(item, "%s: %v", what, err)
+			continue
+		}
+		if hi > maxCode {
+			// Also keeps the index's range arithmetic (hi+1) from overflowing.
+			l.errorf(item, "%s: %q is larger than any provider code (at most %d)", what, item.Value, maxCode)
 			continue
 		}
 		if lo == hi {

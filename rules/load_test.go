@@ -111,12 +111,14 @@ rules:
         - abc
         - -5
         - [1]
+        - "1-99999999999"
     actions: []
 `, []string{
 			`r.yaml:7: rule "a": match.codes: "132069-132000" is not a code or a range like 200-299`,
 			`r.yaml:8: rule "a": match.codes: "abc" is not a code or a range like 200-299`,
 			`r.yaml:9: rule "a": match.codes: "-5" is not a code or a range like 200-299`,
 			`r.yaml:10: rule "a": match.codes: want a code like 131031 or a range like "132000-132069", not a list`,
+			`r.yaml:11: rule "a": match.codes: "1-99999999999" is larger than any provider code (at most 999999999)`,
 		}},
 		{"unknown kind and severity", `
 rules:
