@@ -59,6 +59,9 @@ func runBare(args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "wabridge-bench bare: %s is empty; the receiver needs the app secret to check signatures\n", bareSecretEnv)
 		return 2
 	}
+	// gin's debug mode prints every route and a warning: noise in the
+	// process log and work the bare receiver should not do.
+	gin.SetMode(gin.ReleaseMode)
 	if err := serveBare(*listen, []byte(secret)); err != nil {
 		fmt.Fprintf(stderr, "wabridge-bench bare: %v\n", err)
 		return 1

@@ -45,8 +45,8 @@ var okStatuses = [...]string{"sent", "delivered", "read"}
 // the example rules inhibit an account's other failures while it is
 // blocked, and a bench that mixed them would measure the inhibition.
 const (
-	blockedWABA   = "102290129340001"
-	wabaCount     = 8 // healthy accounts
+	blockedWABA    = "102290129349999"
+	wabaCount      = 8 // healthy accounts
 	numbersPerWABA = 4
 )
 

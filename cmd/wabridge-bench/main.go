@@ -283,7 +283,7 @@ func (b *bench) runPhase(ctx context.Context, p phase) (*phaseResult, error) {
 			return nil, fmt.Errorf("find own binary for the bare receiver: %w", err)
 		}
 		srv, err = startServer(ctx, "bare receiver", addr, self, []string{"bare", "-listen", addr},
-			[]string{bareSecretEnv + "=" + b.secret, "GIN_MODE=release"}, filepath.Join(pdir, "process.log"), "/healthz")
+			[]string{bareSecretEnv + "=" + b.secret}, filepath.Join(pdir, "process.log"), "/healthz")
 		if err != nil {
 			return nil, err
 		}

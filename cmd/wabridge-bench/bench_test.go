@@ -1,0 +1,356 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/wabridge/wabridge/internal/config"
+	"github.com/wabridge/wabridge/internal/event"
+	"github.com/wabridge/wabridge/internal/whatsapp"
+)
+
+func TestMain(m *testing.M) {
+	gin.SetMode(gin.ReleaseMode)
+	os.Exit(m.Run())
+}
+
+func TestPercentile(t *testing.T) {
+	ms := func(n ...int) []time.Duration {
+		d := make([]time.Duration, len(n))
+		for i, v := range n {
+			d[i] = time.Duration(v) * time.Millisecond
+		}
+		return d
+	}
+	hundred := make([]time.Duration, 100)
+	for i := range hundred {
+		hundred[i] = time.Duration(i+1) * time.Millisecond
+	}
+	for _, tc := range []struct {
+		name   string
+		sorted []time.Duration
+		p      float64
+		want   time.Duration
+	}{
+		{"empty", nil, 99, 0},
+		{"one", ms(7), 50, 7 * time.Millisecond},
+		{"one p99", ms(7), 99, 7 * time.Millisecond},
+		{"p50 of 1..100", hundred, 50, 50 * time.Millisecond},
+		{"p99 of 1..100", hundred, 99, 99 * time.Millisecond},
+		{"p100 of 1..100", hundred, 100, 100 * time.Millisecond},
+		{"p99 of two is the larger", ms(1, 2), 99, 2 * time.Millisecond},
+		{"p50 of two is the smaller", ms(1, 2), 50, 1 * time.Millisecond},
+		{"p0 clamps to the smallest", ms(3, 4, 5), 0, 3 * time.Millisecond},
+		{"over 100 clamps to the largest", ms(3, 4, 5), 150, 5 * time.Millisecond},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := percentile(tc.sorted, tc.p); got != tc.want {
+				t.Errorf("percentile(%v, %v) = %v, want %v", tc.sorted, tc.p, got, tc.want)
+			}
+		})
+	}
+}
+
+func TestSummarizeSortsAndKeepsInput(t *testing.T) {
+	in := []time.Duration{5, 1, 4, 2, 3}
+	l := summarize(in)
+	if l.n != 5 || l.p50 != 3 || l.p99 != 5 || l.max != 5 {
+		t.Errorf("summarize = %+v, want n=5 p50=3 p99=5 max=5", l)
+	}
+	if in[0] != 5 {
+		t.Errorf("summarize sorted its input: %v", in)
+	}
+}
+
+func TestGeneratorSignsAndParses(t *testing.T) {
+	secret := []byte("bench-secret")
+	g := &generator{tag: "test", timestamp: 1751142888}
+	shapes := map[string]int{}
+	ids := map[string]uint64{}
+	codes := map[int]bool{}
+	for seq := uint64(1); seq <= 600; seq++ {
+		body := g.Body(seq)
+		if !bytes.Equal(body, g.Body(seq)) {
+			t.Fatalf("delivery %d differs between two calls; the e2e correlation relies on it", seq)
+		}
+		if err := whatsapp.VerifySignature(secret, body, whatsapp.Sign(secret, body)); err != nil {
+			t.Fatalf("delivery %d: signature does not verify: %v", seq, err)
+		}
+		if err := whatsapp.VerifySignature([]byte("other"), body, whatsapp.Sign(secret, body)); err == nil {
+			t.Fatalf("delivery %d verifies with the wrong secret", seq)
+		}
+		events, err := whatsapp.Parse("meta", body, time.Now())
+		if err != nil {
+			t.Fatalf("delivery %d does not parse: %v\n%s", seq, err, body)
+		}
+		shape := g.shape(seq)
+		shapes[shape]++
+		want := 1
+		if shape == shapeBatch {
+			want = batchSize
+		}
+		if len(events) != want {
+			t.Fatalf("delivery %d (%s) has %d events, want %d", seq, shape, len(events), want)
+		}
+		for _, e := range events {
+			if e.Kind != event.KindStatus {
+				t.Fatalf("delivery %d: event of kind %s (%s), want status: the generator wrote a shape the parser does not know",
+					seq, e.Kind, e.Attributes[whatsapp.AttrParseError])
+			}
+			if e.Status == "failed" && e.Code == 0 {
+				t.Fatalf("delivery %d: failed status without a code", seq)
+			}
+			if e.PhoneNumberID == "" || e.WABAID == "" || e.RecipientID == "" || e.MessageID == "" {
+				t.Fatalf("delivery %d: event misses ids: %+v", seq, e)
+			}
+			if (e.Code == 131031) != (e.WABAID == blockedWABA) {
+				t.Fatalf("delivery %d: code %d from account %s; 131031 must come only from the locked account", seq, e.Code, e.WABAID)
+			}
+			if prev, dup := ids[e.ID]; dup {
+				t.Fatalf("event id %s of delivery %d repeats delivery %d: the server would drop it as a redelivery", e.ID, seq, prev)
+			}
+			ids[e.ID] = seq
+			codes[e.Code] = true
+		}
+	}
+	for _, s := range []string{shapeFailed, shapeOK, shapeBatch, shapeBlocked} {
+		if shapes[s] == 0 {
+			t.Errorf("600 deliveries have no %s shape: %v", s, shapes)
+		}
+	}
+	for _, c := range []int{0, 131026, 131031, 131048, 130429} {
+		if !codes[c] {
+			t.Errorf("600 deliveries never carry code %d", c)
+		}
+	}
+}
+
+func TestGeneratorTagSeparatesPhases(t *testing.T) {
+	a := &generator{tag: "durable", timestamp: 1}
+	b := &generator{tag: "nosync", timestamp: 1}
+	ea, _ := whatsapp.Parse("meta", a.Body(1), time.Now())
+	eb, _ := whatsapp.Parse("meta", b.Body(1), time.Now())
+	if len(ea) == 0 || len(eb) == 0 || ea[0].ID == eb[0].ID {
+		t.Errorf("delivery 1 of two phases has the same first event id")
+	}
+}
+
+func TestFinalLineFormat(t *testing.T) {
+	s := summary{
+		bareRPS: 7294.4, wabridgeRPS: 3650.6,
+		p99Ack: 4567 * time.Microsecond, e2eP99: 81234 * time.Microsecond,
+		rssMB: 47.55, durableRPS: 3650.6, nosyncRPS: 5000,
+	}
+	got := finalLine(s)
+	want := "bench: bare_rps=7294 wabridge_rps=3651 ratio=0.50 p99_ack_ms=4.57 e2e_p99_ms=81.23 rss_mb=47.5"
+	if got != want && got != strings.Replace(want, "47.5", "47.6", 1) {
+		t.Errorf("finalLine =\n%s\nwant\n%s", got, want)
+	}
+	re := regexp.MustCompile(`^bench: bare_rps=\d+ wabridge_rps=\d+ ratio=\d+\.\d\d p99_ack_ms=\d+\.\d\d e2e_p99_ms=\d+\.\d\d rss_mb=\d+\.\d$`)
+	if !re.MatchString(got) {
+		t.Errorf("finalLine %q does not match %s", got, re)
+	}
+	if got, want := syncLine(s), "bench: durable_rps=3651 nosync_rps=5000 durable_vs_nosync=0.73"; got != want {
+		t.Errorf("syncLine = %q, want %q", got, want)
+	}
+	if got := finalLine(summary{}); !strings.Contains(got, "ratio=0.00") {
+		t.Errorf("finalLine with no bare figure = %q, want ratio=0.00 rather than NaN", got)
+	}
+}
+
+func TestGoals(t *testing.T) {
+	ok := summary{bareRPS: 100, wabridgeRPS: 60, p99Ack: 5 * time.Millisecond, e2eP99: 50 * time.Millisecond, rssMB: 40}
+	if m := goals(ok); len(m) != 0 {
+		t.Errorf("goals(%+v) = %v, want none missed", ok, m)
+	}
+	bad := summary{bareRPS: 100, wabridgeRPS: 10, p99Ack: 10 * time.Millisecond, e2eP99: 2 * time.Second, rssMB: 150}
+	if m := goals(bad); len(m) != 4 {
+		t.Errorf("goals(%+v) = %v, want all four missed", bad, m)
+	}
+}
+
+func TestReadNotifications(t *testing.T) {
+	good := `{"time":"2026-01-02T03:04:05.123456789Z","event_id":"meta-st-a","rule":"x"}
+{"time":"2026-01-02T03:04:06Z","event_id":"meta-st-a"}
+
+{"time":"2026-01-02T03:04:07Z","event_id":"meta-st-b"}
+`
+	notes, lines, err := readNotifications(strings.NewReader(good))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lines != 3 || len(notes["meta-st-a"]) != 2 || len(notes["meta-st-b"]) != 1 {
+		t.Errorf("lines=%d notes=%v, want 3 lines, two for a and one for b", lines, notes)
+	}
+	for _, bad := range []struct{ name, in, want string }{
+		{"not json", "{\"time\":\n", "line 1"},
+		{"no event id", `{"time":"2026-01-02T03:04:05Z"}`, "no event_id"},
+		{"no time", `{"event_id":"x"}`, "no event_id or time"},
+	} {
+		t.Run(bad.name, func(t *testing.T) {
+			_, _, err := readNotifications(strings.NewReader(bad.in))
+			if err == nil || !strings.Contains(err.Error(), bad.want) {
+				t.Errorf("err = %v, want one containing %q", err, bad.want)
+			}
+		})
+	}
+}
+
+func TestCorrelate(t *testing.T) {
+	g := &generator{tag: "c", timestamp: 1751142888}
+	var seq uint64
+	for seq = 1; g.shape(seq) != shapeFailed; seq++ {
+	}
+	events, err := whatsapp.Parse("meta", g.Body(seq), time.Now())
+	if err != nil || len(events) != 1 {
+		t.Fatalf("parse: %v, %d events", err, len(events))
+	}
+	sent := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	notes := map[string][]time.Time{
+		events[0].ID: {sent.Add(12 * time.Millisecond), sent.Add(30 * time.Millisecond)},
+		"other":      {sent.Add(time.Hour)},
+	}
+	samples := []sample{
+		{seq: seq, start: sent, ok: true},
+		{seq: seq + 1000, start: sent, ok: false}, // failed requests carry nothing
+	}
+	d, err := correlate(samples, g, notes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(d) != 2 || d[0] != 12*time.Millisecond || d[1] != 30*time.Millisecond {
+		t.Errorf("correlate = %v, want [12ms 30ms]", d)
+	}
+}
+
+func TestParseVmHWM(t *testing.T) {
+	status := "Name:\twabridge\nVmPeak:\t  900000 kB\nVmHWM:\t   51200 kB\nVmRSS:\t   40000 kB\n"
+	got, err := parseVmHWM([]byte(status))
+	if err != nil || got != 50 {
+		t.Errorf("parseVmHWM = %v, %v; want 50 MiB", got, err)
+	}
+	for _, bad := range []string{"Name:\tx\n", "VmHWM:\t12 MB\n", "VmHWM:\tlots kB\n"} {
+		if _, err := parseVmHWM([]byte(bad)); err == nil {
+			t.Errorf("parseVmHWM(%q) accepted a status without a usable VmHWM", bad)
+		}
+	}
+}
+
+func TestBareHandler(t *testing.T) {
+	secret := []byte("bench-secret")
+	srv := httptest.NewServer(bareHandler(secret))
+	defer srv.Close()
+	body := (&generator{tag: "bare", timestamp: 1}).Body(1)
+	for _, tc := range []struct {
+		name string
+		sig  string
+		body []byte
+		want int
+	}{
+		{"signed", whatsapp.Sign(secret, body), body, http.StatusOK},
+		{"wrong secret", whatsapp.Sign([]byte("x"), body), body, http.StatusUnauthorized},
+		{"no signature", "", body, http.StatusUnauthorized},
+		{"over 3 MiB", "sha256=00", bytes.Repeat([]byte("a"), maxBody+1), http.StatusRequestEntityTooLarge},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req, err := http.NewRequest(http.MethodPost, srv.URL+"/webhooks/meta", bytes.NewReader(tc.body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.sig != "" {
+				req.Header.Set(whatsapp.SignatureHeader, tc.sig)
+			}
+			resp, err := srv.Client().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			if resp.StatusCode != tc.want {
+				b, _ := io.ReadAll(resp.Body)
+				t.Errorf("status %d (%s), want %d", resp.StatusCode, b, tc.want)
+			}
+		})
+	}
+}
+
+func TestParseOptions(t *testing.T) {
+	env := func(m map[string]string) func(string) (string, bool) {
+		return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+	}
+	o, err := parseOptions(nil, env(map[string]string{"BENCH_SECONDS": "3", "BENCH_CONCURRENCY": "8", "BENCH_RATE": "500"}), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.seconds != 3*time.Second || o.concurrency != 8 || o.rate != 500 || o.warmup != time.Second {
+		t.Errorf("options = %+v", o)
+	}
+	o, err = parseOptions([]string{"-duration", "2s", "-rate", "100"}, env(map[string]string{"BENCH_RATE": "500"}), io.Discard)
+	if err != nil || o.seconds != 2*time.Second || o.rate != 100 {
+		t.Errorf("flags should win over the environment: %+v, %v", o, err)
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+		env  map[string]string
+		want []string
+	}{
+		{"words", nil, map[string]string{"BENCH_SECONDS": "ten", "BENCH_RATE": "-1"}, []string{"BENCH_SECONDS", "BENCH_RATE"}},
+		{"zero flags", []string{"-concurrency", "0", "-rate", "0"}, nil, []string{"concurrency 0", "rate 0"}},
+		{"stray argument", []string{"serve"}, nil, []string{`unexpected argument "serve"`}},
+		{"bad warmup", nil, map[string]string{"BENCH_WARMUP": "soon"}, []string{"BENCH_WARMUP"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := parseOptions(tc.args, env(tc.env), io.Discard)
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("err = %v, want it to name %q", err, w)
+				}
+			}
+		})
+	}
+	if _, err := parseOptions([]string{"-h"}, env(nil), io.Discard); !errors.Is(err, flag.ErrHelp) {
+		t.Errorf("-h: err = %v, want flag.ErrHelp", err)
+	}
+}
+
+func TestWabridgeConfig(t *testing.T) {
+	b, err := wabridgeConfig("127.0.0.1:1234", "/tmp/x y/data", "/tmp/x y/n.jsonl", []string{"/r/a.yaml", "/r/b.yaml"}, "s3cret", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"listen: 127.0.0.1:1234", "no_sync: true", "unconfigured: log", "level: warn", "path: /tmp/x y/n.jsonl", "- /r/b.yaml"} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("config lacks %q:\n%s", want, b)
+		}
+	}
+	// The file must be one wabridge itself accepts: strict keys, valid values.
+	path := filepath.Join(t.TempDir(), "config.yaml")
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatalf("wabridge rejects the bench config: %v\n%s", err, b)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("bench config does not validate: %v\n%s", err, b)
+	}
+	if !cfg.Storage.NoSync || cfg.Sources[0].AppSecret.Value() != "s3cret" {
+		t.Errorf("config read back as %+v", cfg)
+	}
+}
