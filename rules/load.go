@@ -210,21 +210,19 @@ func describe(n *yaml.Node) string {
 	return "something else"
 }
 
-// fields is a mapping's keys and values by name.
+// fields is a mapping's values by key.
 type fields struct {
 	vals map[string]*yaml.Node
-	keys map[string]*yaml.Node
 }
 
 func (f fields) get(k string) *yaml.Node { return f.vals[k] }
-func (f fields) key(k string) *yaml.Node { return f.keys[k] }
 func (f fields) has(k string) bool       { _, ok := f.vals[k]; return ok }
 
 // mapping reads a mapping, reporting unknown and repeated keys. unknown, if
 // set, explains a key better than the list of known ones (a jira field on a
 // slack action). A null node is an empty mapping.
 func (l *loader) mapping(n *yaml.Node, what string, unknown func(key string) string, known ...string) (fields, bool) {
-	f := fields{vals: map[string]*yaml.Node{}, keys: map[string]*yaml.Node{}}
+	f := fields{vals: map[string]*yaml.Node{}}
 	n = resolve(n)
 	if isNull(n) {
 		return f, true
@@ -253,7 +251,7 @@ func (l *loader) mapping(n *yaml.Node, what string, unknown func(key string) str
 			l.errorf(k, "key %q appears twice in %s", k.Value, what)
 			continue
 		}
-		f.vals[k.Value], f.keys[k.Value] = v, k
+		f.vals[k.Value] = v
 	}
 	return f, true
 }
@@ -829,7 +827,7 @@ func (l *loader) parseWhen(n *yaml.Node) *compiledWhen {
 		l.errorf(n, "when: %s", msg)
 		return nil
 	}
-	return &compiledWhen{src: src, program: p, runner: l.runner, where: fmt.Sprintf("%s:%d", l.file, n.Line)}
+	return &compiledWhen{program: p, runner: l.runner, where: fmt.Sprintf("%s:%d", l.file, n.Line)}
 }
 
 func joinKinds() string {

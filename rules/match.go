@@ -260,7 +260,6 @@ func newWhenRunner(logger *slog.Logger) *whenRunner {
 }
 
 type compiledWhen struct {
-	src     string
 	program *vm.Program
 	runner  *whenRunner
 	where   string // FILE:LINE, for the log line of a runtime failure
