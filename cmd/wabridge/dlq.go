@@ -62,6 +62,19 @@ func openOperator(g *globals) (*operator, error) {
 	}
 }
 
+// operate runs fn with an operator and reports its error as the command's.
+func operate(g *globals, name string, fn func(op *operator) error) error {
+	op, err := openOperator(g)
+	if err != nil {
+		return err
+	}
+	defer op.Close()
+	if err := fn(op); err != nil {
+		return fail(1, "wabridge %s: %v", name, err)
+	}
+	return nil
+}
+
 func (op *operator) Close() {
 	if op.svc != nil {
 		_ = op.svc.Close()
@@ -79,37 +92,19 @@ func newDLQCmd(g *globals) *cobra.Command {
 		Short: "List dead letters",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			op, err := openOperator(g)
-			if err != nil {
-				return err
-			}
-			defer op.Close()
-			var dead []pipeline.DeadLetter
-			if op.api != nil {
-				err = op.api.do(http.MethodGet, "/dlq", &dead)
-			} else {
-				dead, err = op.svc.Pipeline().ListDead()
-			}
-			if err != nil {
-				return fail(1, "wabridge dlq list: %v", err)
-			}
-			if asJSON {
-				if dead == nil {
-					dead = []pipeline.DeadLetter{}
+			return operate(g, "dlq list", func(op *operator) error {
+				var dead []pipeline.DeadLetter
+				var err error
+				if op.api != nil {
+					err = op.api.do(http.MethodGet, "/dlq", &dead)
+				} else {
+					dead, err = op.svc.Pipeline().ListDead()
 				}
-				return writeJSON(g, dead)
-			}
-			if len(dead) == 0 {
-				fmt.Fprintln(g.stdout, "no dead letters")
-				return nil
-			}
-			tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tFAILED\tRULE\tNOTIFIER\tATTEMPTS\tLAST ERROR")
-			for _, d := range dead {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\n", d.ID, d.Died.Format(time.RFC3339), d.Notification.Rule.Name,
-					d.Notification.Action.Notifier, d.Attempts, oneLine(d.LastError, 80))
-			}
-			return tw.Flush()
+				if err != nil {
+					return err
+				}
+				return printDead(g, dead, asJSON)
+			})
 		},
 	}
 	list.Flags().BoolVar(&asJSON, "json", false, "print JSON")
@@ -118,21 +113,19 @@ func newDLQCmd(g *globals) *cobra.Command {
 		Short: "Show one dead letter as JSON",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			op, err := openOperator(g)
-			if err != nil {
-				return err
-			}
-			defer op.Close()
-			var d pipeline.DeadLetter
-			if op.api != nil {
-				err = op.api.do(http.MethodGet, "/dlq/"+args[0], &d)
-			} else {
-				d, err = op.svc.Pipeline().GetDead(args[0])
-			}
-			if err != nil {
-				return fail(1, "wabridge dlq show: %v", err)
-			}
-			return writeJSON(g, d)
+			return operate(g, "dlq show", func(op *operator) error {
+				var d pipeline.DeadLetter
+				var err error
+				if op.api != nil {
+					err = op.api.do(http.MethodGet, "/dlq/"+args[0], &d)
+				} else {
+					d, err = op.svc.Pipeline().GetDead(args[0])
+				}
+				if err != nil {
+					return err
+				}
+				return writeJSON(g, d)
+			})
 		},
 	}
 	replay := &cobra.Command{
@@ -140,23 +133,21 @@ func newDLQCmd(g *globals) *cobra.Command {
 		Short: "Send a dead letter again through the current templates and notifiers",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			op, err := openOperator(g)
-			if err != nil {
-				return err
-			}
-			defer op.Close()
-			if op.api != nil {
-				err = op.api.do(http.MethodPost, "/dlq/"+args[0]+"/replay", nil)
-			} else {
-				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-				defer cancel()
-				err = op.svc.Pipeline().ReplayDead(ctx, args[0])
-			}
-			if err != nil {
-				return fail(1, "wabridge dlq replay: %v", err)
-			}
-			fmt.Fprintf(g.stdout, "%s: sent\n", args[0])
-			return nil
+			return operate(g, "dlq replay", func(op *operator) error {
+				if op.api != nil {
+					if err := op.api.do(http.MethodPost, "/dlq/"+args[0]+"/replay", nil); err != nil {
+						return err
+					}
+				} else {
+					ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+					defer cancel()
+					if err := op.svc.Pipeline().ReplayDead(ctx, args[0]); err != nil {
+						return err
+					}
+				}
+				fmt.Fprintf(g.stdout, "%s: sent\n", args[0])
+				return nil
+			})
 		},
 	}
 	drop := &cobra.Command{
@@ -164,25 +155,43 @@ func newDLQCmd(g *globals) *cobra.Command {
 		Short: "Delete a dead letter",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			op, err := openOperator(g)
-			if err != nil {
-				return err
-			}
-			defer op.Close()
-			if op.api != nil {
-				err = op.api.do(http.MethodDelete, "/dlq/"+args[0], nil)
-			} else {
-				err = op.svc.Pipeline().DropDead(args[0])
-			}
-			if err != nil {
-				return fail(1, "wabridge dlq drop: %v", err)
-			}
-			fmt.Fprintf(g.stdout, "%s: dropped\n", args[0])
-			return nil
+			return operate(g, "dlq drop", func(op *operator) error {
+				var err error
+				if op.api != nil {
+					err = op.api.do(http.MethodDelete, "/dlq/"+args[0], nil)
+				} else {
+					err = op.svc.Pipeline().DropDead(args[0])
+				}
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(g.stdout, "%s: dropped\n", args[0])
+				return nil
+			})
 		},
 	}
 	cmd.AddCommand(list, show, replay, drop)
 	return cmd
+}
+
+func printDead(g *globals, dead []pipeline.DeadLetter, asJSON bool) error {
+	if asJSON {
+		if dead == nil {
+			dead = []pipeline.DeadLetter{}
+		}
+		return writeJSON(g, dead)
+	}
+	if len(dead) == 0 {
+		fmt.Fprintln(g.stdout, "no dead letters")
+		return nil
+	}
+	tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tFAILED\tRULE\tNOTIFIER\tATTEMPTS\tLAST ERROR")
+	for _, d := range dead {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\n", d.ID, d.Died.Format(time.RFC3339), d.Notification.Rule.Name,
+			d.Notification.Action.Notifier, d.Attempts, oneLine(d.LastError, 80))
+	}
+	return tw.Flush()
 }
 
 func oneLine(s string, max int) string {
