@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"time"
 
@@ -152,7 +153,7 @@ func (s *Bolt) init() error {
 				return err
 			}
 		}
-		for _, name := range allBuckets {
+		for _, name := range slices.Concat(allBuckets, auditBuckets) {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}
@@ -273,9 +274,11 @@ func (s *Bolt) Commit(c Commit) (Committed, error) {
 			return fmt.Errorf("inbox entry %d: %w", c.Seq, ErrNotFound)
 		}
 		seen := map[string]bool{}
+		var dups []string
 		for _, ev := range c.Events {
 			if ev.ID != "" && (seen[ev.ID] || live(dedup.Get([]byte(ev.ID)), c.Now)) {
 				res.Duplicates++
+				dups = append(dups, ev.ID)
 				continue
 			}
 			for _, n := range ev.Notifications {
@@ -285,6 +288,7 @@ func (s *Bolt) Commit(c Commit) (Committed, error) {
 				}
 				n.ID = strconv.FormatUint(seq, 10)
 				n.Notification.ID = n.ID
+				n.Audit = c.auditID()
 				v, err := json.Marshal(n)
 				if err != nil {
 					return fmt.Errorf("encode outbox entry: %w", err)
@@ -303,6 +307,9 @@ func (s *Bolt) Commit(c Commit) (Committed, error) {
 					return err
 				}
 			}
+		}
+		if err := commitAudit(tx, &c, dups, res.Outbox); err != nil {
+			return err
 		}
 		p := c.Processed
 		p.Seq, p.Duplicates, p.Notifications = c.Seq, res.Duplicates, len(res.Outbox)
@@ -398,6 +405,11 @@ func (s *Bolt) UpdateOutbox(e OutboxEntry) error {
 		if b.Get(k) == nil {
 			return fmt.Errorf("outbox %s: %w", e.ID, ErrNotFound)
 		}
+		if e.LastError != "" {
+			if err := putNote(tx, &e, NoteFailed, "", e.LastReason, time.Now()); err != nil {
+				return err
+			}
+		}
 		return b.Put(k, v)
 	})
 	return wrap("update outbox entry", err)
@@ -413,7 +425,11 @@ func (s *Bolt) Sent(id string, ref *Ref) error {
 		if err := putRef(tx, ref); err != nil {
 			return err
 		}
-		return tx.Bucket(bOutbox).Delete(k)
+		b := tx.Bucket(bOutbox)
+		if err := noteFromStored(tx, b.Get(k), NoteSent, ref, time.Now()); err != nil {
+			return err
+		}
+		return b.Delete(k)
 	})
 	return wrap("remove sent outbox entry", err)
 }
@@ -454,6 +470,9 @@ func (s *Bolt) Bury(d DeadLetter) error {
 	}
 	err = s.db.Update(func(tx *bolt.Tx) error {
 		if err := tx.Bucket(bDead).Put(k, v); err != nil {
+			return err
+		}
+		if err := putNote(tx, &d.OutboxEntry, NoteDead, "", d.Reason, d.Died); err != nil {
 			return err
 		}
 		return tx.Bucket(bOutbox).Delete(k)
@@ -499,6 +518,9 @@ func (s *Bolt) PutDead(d DeadLetter) error {
 		if b.Get(k) == nil {
 			return fmt.Errorf("dead letter %s: %w", d.ID, ErrNotFound)
 		}
+		if err := putNote(tx, &d.OutboxEntry, NoteDead, "", d.Reason, d.Died); err != nil {
+			return err
+		}
 		return b.Put(k, v)
 	})
 	return wrap("update dead letter", err)
@@ -512,11 +534,18 @@ func (s *Bolt) DeleteDead(id string, ref *Ref) error {
 	}
 	err = s.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bDead)
-		if b.Get(k) == nil {
+		v := b.Get(k)
+		if v == nil {
 			return fmt.Errorf("dead letter %s: %w", id, ErrNotFound)
 		}
 		if err := putRef(tx, ref); err != nil {
 			return err
+		}
+		if ref != nil {
+			// A replay that succeeded; a drop (nil) leaves the note dead.
+			if err := noteFromStored(tx, v, NoteSent, ref, ref.Updated); err != nil {
+				return err
+			}
 		}
 		return b.Delete(k)
 	})
@@ -557,6 +586,11 @@ func (s *Bolt) Sweep(now time.Time, limit int) (int, error) {
 				}
 			case expProcessed:
 				if err := tx.Bucket(bProcessed).Delete(key); err != nil {
+					return err
+				}
+				n++
+			case expAudit:
+				if err := deleteAudit(tx, key); err != nil {
 					return err
 				}
 				n++

@@ -74,6 +74,12 @@ type Store interface {
 	Sweep(now time.Time, limit int) (int, error)
 	// Counts reports the size of each list.
 	Counts() (Counts, error)
+	// AddAudit stores audit records of deliveries that never reached the
+	// inbox (rejected ones), with their payloads as kept, until the given time.
+	AddAudit(recs []AuditRecord, bodies [][]byte, until time.Time) error
+	// Audit returns the audit records a query selects, newest first.
+	Audit(q AuditQuery) ([]AuditRecord, error)
+
 	// Check proves the store can still write.
 	Check() error
 	Close() error
@@ -97,6 +103,11 @@ type OutboxEntry struct {
 	ReceivedAt  time.Time `json:"received_at"` // when the delivery arrived, for latency
 	NextAttempt time.Time `json:"next_attempt"`
 	LastError   string    `json:"last_error,omitempty"`
+	// LastReason classifies LastError (rate_limited, transient, auth ...).
+	LastReason string `json:"last_reason,omitempty"`
+	// Audit is the ID of the audit record of the delivery that produced
+	// the entry; the store records each result there. Set by Commit.
+	Audit string `json:"audit,omitempty"`
 }
 
 // DeadLetter is a notification that failed for good.
@@ -125,6 +136,11 @@ type Commit struct {
 	DedupUntil time.Time
 	// ProcessedUntil is when the processed record expires.
 	ProcessedUntil time.Time
+	// Audit, when set, is the delivery's audit record, written in the same
+	// transaction with AuditBody; the store marks duplicate events in it and
+	// records each notification as pending. It expires at ProcessedUntil.
+	Audit     *AuditRecord
+	AuditBody []byte
 }
 
 // CommitEvent is one evaluated event and the notifications it produces.

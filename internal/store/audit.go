@@ -1,0 +1,386 @@
+package store
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// The audit trail answers "what did the provider send, what did we answer,
+// and what came of it" for every delivery within storage.retention. A record
+// is keyed by its ID, which starts with the receive time in fixed-width hex,
+// so the bucket is its own time index: a query walks it newest first and
+// stops at --since. Payloads live in their own bucket so listing never
+// decodes them, and notification results in a third, keyed by record ID and
+// outbox id, so a send writes a few bytes rather than rewriting the record.
+var (
+	bAudit      = []byte("audit")
+	bAuditBody  = []byte("audit_body")
+	bAuditNotes = []byte("audit_notes")
+
+	auditBuckets = [][]byte{bAudit, bAuditBody, bAuditNotes}
+)
+
+// expAudit marks audit records in the expiry index.
+const expAudit byte = 'a'
+
+// Signature results recorded for a delivery.
+const (
+	SignatureValid   = "valid"   // the source's authentication passed
+	SignatureInvalid = "invalid" // missing or wrong signature or credentials: 401
+)
+
+// Event outcomes recorded for an event before the rules.
+const (
+	EventEvaluated = "evaluated" // reached the rules
+	EventDropped   = "dropped"   // the source's accept filter dropped it
+	EventDuplicate = "duplicate" // its id was seen within the dedup window
+)
+
+// Notification results.
+const (
+	NotePending = "pending" // in the outbox, not attempted yet
+	NoteSent    = "sent"
+	NoteFailed  = "failed" // an attempt failed; it will be retried
+	NoteDead    = "dead"   // dead-lettered
+)
+
+// AuditRecord is one delivery as the audit trail keeps it.
+type AuditRecord struct {
+	ID          string    `json:"id"`
+	DeliveryID  string    `json:"delivery_id"`
+	Source      string    `json:"source"`
+	ReceivedAt  time.Time `json:"received_at"`
+	ProcessedAt time.Time `json:"processed_at,omitzero"`
+	RemoteAddr  string    `json:"remote_addr"`
+	Signature   string    `json:"signature"`
+	HTTPStatus  int       `json:"http_status"`
+	// Reason says why a delivery was rejected or could not be parsed.
+	Reason string `json:"reason,omitempty"`
+	Size   int    `json:"size"`
+	SHA256 string `json:"sha256"`
+	// PayloadKept is how many bytes of the payload are kept: all of an
+	// accepted delivery, a bounded prefix of a rejected one.
+	PayloadKept   int                 `json:"payload_kept"`
+	Events        []AuditEvent        `json:"events"`
+	Notifications []AuditNotification `json:"notifications"`
+	// Payload is the raw body as kept; filled only when a query asks.
+	Payload string `json:"payload,omitempty"`
+}
+
+// AuditEvent is one event of a delivery and what the rules decided.
+type AuditEvent struct {
+	ID        string          `json:"id"`
+	Kind      string          `json:"kind"`
+	Status    string          `json:"status"`
+	Code      int             `json:"code,omitempty"`
+	Outcome   string          `json:"outcome"` // evaluated, dropped, duplicate
+	Decisions []AuditDecision `json:"decisions,omitempty"`
+}
+
+// AuditDecision is what one rule decided for one event: matched, muted,
+// silenced, inhibited ... with a detail where one helps (the silence id,
+// the inhibiting rule).
+type AuditDecision struct {
+	Rule    string `json:"rule"`
+	Outcome string `json:"outcome"`
+	Detail  string `json:"detail,omitempty"`
+}
+
+// AuditNotification is the latest result of one notification a delivery
+// produced.
+type AuditNotification struct {
+	ID       string    `json:"id"` // outbox / dead-letter id
+	Event    string    `json:"event"`
+	Rule     string    `json:"rule"`
+	Notifier string    `json:"notifier"`
+	Target   string    `json:"target,omitempty"`
+	Op       string    `json:"op,omitempty"`
+	Result   string    `json:"result"` // pending, sent, failed, dead
+	Ref      string    `json:"ref,omitempty"`
+	Reason   string    `json:"reason,omitempty"`
+	Error    string    `json:"error,omitempty"`
+	Attempts int       `json:"attempts"`
+	At       time.Time `json:"at"`
+}
+
+// AuditQuery selects audit records. Zero fields select everything.
+type AuditQuery struct {
+	Since  time.Time // received at or after
+	Code   int       // an event with this code
+	Source string
+	Limit  int  // most records returned, newest first; 0 = no limit
+	Body   bool // fill Payload
+}
+
+// AuditID is the record ID of a delivery: the receive time in fixed-width
+// hex (so IDs sort by time) and the delivery ID.
+func AuditID(receivedAt time.Time, deliveryID string) string {
+	return fmt.Sprintf("%016x.%s", uint64(receivedAt.UnixNano()), deliveryID)
+}
+
+// auditIDTime reads the time back from an ID, for the --since cut-off.
+func auditIDTime(id []byte) (time.Time, bool) {
+	if len(id) < 16 {
+		return time.Time{}, false
+	}
+	n, err := strconv.ParseUint(string(id[:16]), 16, 64)
+	if err != nil {
+		return time.Time{}, false
+	}
+	return time.Unix(0, int64(n)), true
+}
+
+// putAudit writes a record, its payload and its expiry entry in tx.
+func putAudit(tx *bolt.Tx, rec *AuditRecord, body []byte, until time.Time) error {
+	if rec.ID == "" {
+		rec.ID = AuditID(rec.ReceivedAt, rec.DeliveryID)
+	}
+	stored := *rec
+	stored.Notifications, stored.Payload = nil, ""
+	v, err := json.Marshal(stored)
+	if err != nil {
+		return fmt.Errorf("encode audit record: %w", err)
+	}
+	k := []byte(rec.ID)
+	if err := tx.Bucket(bAudit).Put(k, v); err != nil {
+		return err
+	}
+	if len(body) > 0 {
+		if err := tx.Bucket(bAuditBody).Put(k, body); err != nil {
+			return err
+		}
+	}
+	return tx.Bucket(bExpiry).Put(expiryKey(until, expAudit, k), nil)
+}
+
+// noteKey is record ID, a zero byte, and the outbox sequence: the zero byte
+// keeps one record's notes from being a prefix match for another's.
+func noteKey(auditID, outboxID string) ([]byte, error) {
+	k, err := idKey(outboxID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]byte, 0, len(auditID)+9)
+	out = append(out, auditID...)
+	out = append(out, 0)
+	return append(out, k...), nil
+}
+
+// putNote records a notification's latest result under its delivery's
+// record. A record already expired keeps nothing: notes never outlive it.
+func putNote(tx *bolt.Tx, e *OutboxEntry, result, ref, reason string, at time.Time) error {
+	if e.Audit == "" || tx.Bucket(bAudit).Get([]byte(e.Audit)) == nil {
+		return nil
+	}
+	k, err := noteKey(e.Audit, e.ID)
+	if err != nil {
+		return err
+	}
+	n := e.Notification
+	note := AuditNotification{
+		ID: e.ID, Event: n.Event.ID, Rule: n.Rule.Name, Notifier: n.Action.Notifier,
+		Target: n.Action.Channel, Op: string(n.Op), Result: result, Ref: ref, Reason: reason,
+		Attempts: e.Attempts, At: at,
+	}
+	if note.Target == "" {
+		note.Target = n.Action.Project
+	}
+	if result != NoteSent && result != NotePending {
+		note.Error = e.LastError
+	}
+	v, err := json.Marshal(note)
+	if err != nil {
+		return fmt.Errorf("encode audit note: %w", err)
+	}
+	return tx.Bucket(bAuditNotes).Put(k, v)
+}
+
+// noteFromStored records a result for the outbox or dead-letter value v,
+// which a caller read in the same transaction.
+func noteFromStored(tx *bolt.Tx, v []byte, result string, ref *Ref, at time.Time) error {
+	if v == nil || !bytes.Contains(v, []byte(`"audit":`)) {
+		return nil // no audit record: skip decoding on the send path
+	}
+	var d DeadLetter
+	if err := json.Unmarshal(v, &d); err != nil {
+		return fmt.Errorf("decode entry for the audit trail: %w", err)
+	}
+	r := ""
+	if ref != nil {
+		r = ref.Ref
+	}
+	return putNote(tx, &d.OutboxEntry, result, r, "", at)
+}
+
+// auditID is the ID of the commit's audit record, "" without one.
+func (c *Commit) auditID() string {
+	if c.Audit == nil {
+		return ""
+	}
+	if c.Audit.ID != "" {
+		return c.Audit.ID
+	}
+	return AuditID(c.Audit.ReceivedAt, c.Audit.DeliveryID)
+}
+
+// commitAudit writes a commit's audit record: events the store found to be
+// duplicates are marked so, and each notification is recorded as pending.
+// It works on a copy, as bbolt may run a batched commit twice.
+func commitAudit(tx *bolt.Tx, c *Commit, dups []string, outbox []OutboxEntry) error {
+	if c.Audit == nil {
+		return nil
+	}
+	rec := *c.Audit
+	rec.ID = c.auditID()
+	rec.Events = slices.Clone(rec.Events)
+	for _, id := range dups {
+		for i := range rec.Events {
+			if rec.Events[i].ID == id && rec.Events[i].Outcome != EventDuplicate {
+				rec.Events[i].Outcome = EventDuplicate
+				rec.Events[i].Decisions = nil
+				break
+			}
+		}
+	}
+	return writeAudit(tx, &rec, c.AuditBody, c.ProcessedUntil, outbox)
+}
+
+// writeAudit writes a processed delivery's record and a pending note for
+// each of its outbox entries (whose Audit must be rec.ID) in tx.
+func writeAudit(tx *bolt.Tx, rec *AuditRecord, body []byte, until time.Time, outbox []OutboxEntry) error {
+	if err := putAudit(tx, rec, body, until); err != nil {
+		return err
+	}
+	for i := range outbox {
+		if err := putNote(tx, &outbox[i], NotePending, "", "", outbox[i].Created); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// deleteAudit removes a record, its payload and its notes.
+func deleteAudit(tx *bolt.Tx, id []byte) error {
+	if err := tx.Bucket(bAudit).Delete(id); err != nil {
+		return err
+	}
+	if err := tx.Bucket(bAuditBody).Delete(id); err != nil {
+		return err
+	}
+	notes := tx.Bucket(bAuditNotes)
+	prefix := append(bytes.Clone(id), 0)
+	var keys [][]byte
+	c := notes.Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		keys = append(keys, bytes.Clone(k))
+	}
+	for _, k := range keys {
+		if err := notes.Delete(k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// AddAudit stores a record of a delivery that never reached the inbox (a
+// rejected one), with the payload as kept, until the given time. Records
+// share commits through bbolt's Batch.
+func (s *Bolt) AddAudit(recs []AuditRecord, bodies [][]byte, until time.Time) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	err := s.db.Batch(func(tx *bolt.Tx) error {
+		for i := range recs {
+			var body []byte
+			if i < len(bodies) {
+				body = bodies[i]
+			}
+			rec := recs[i]
+			if err := putAudit(tx, &rec, body, until); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return wrap("add audit records", err)
+}
+
+// Audit returns the records q selects, newest first, with their
+// notifications' latest results.
+func (s *Bolt) Audit(q AuditQuery) ([]AuditRecord, error) {
+	out := []AuditRecord{}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bAudit).Cursor()
+		for k, v := c.Last(); k != nil; k, v = c.Prev() {
+			if !q.Since.IsZero() {
+				if at, ok := auditIDTime(k); ok && at.Before(q.Since) {
+					break
+				}
+			}
+			var rec AuditRecord
+			if err := json.Unmarshal(v, &rec); err != nil {
+				return fmt.Errorf("audit record %q: %w", k, err)
+			}
+			if !rec.matches(q) {
+				continue
+			}
+			notes, err := readNotes(tx, k)
+			if err != nil {
+				return err
+			}
+			rec.Notifications = notes
+			if q.Body {
+				rec.Payload = string(tx.Bucket(bAuditBody).Get(k))
+			}
+			out = append(out, rec)
+			if q.Limit > 0 && len(out) >= q.Limit {
+				break
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, wrap("read audit trail", err)
+	}
+	return out, nil
+}
+
+func (r *AuditRecord) matches(q AuditQuery) bool {
+	if !q.Since.IsZero() && r.ReceivedAt.Before(q.Since) {
+		return false
+	}
+	if q.Source != "" && !strings.EqualFold(r.Source, q.Source) {
+		return false
+	}
+	if q.Code != 0 {
+		for _, e := range r.Events {
+			if e.Code == q.Code {
+				return true
+			}
+		}
+		return false
+	}
+	return true
+}
+
+func readNotes(tx *bolt.Tx, id []byte) ([]AuditNotification, error) {
+	out := []AuditNotification{}
+	prefix := append(bytes.Clone(id), 0)
+	c := tx.Bucket(bAuditNotes).Cursor()
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		var n AuditNotification
+		if err := json.Unmarshal(v, &n); err != nil {
+			return nil, fmt.Errorf("audit note %d of %q: %w", binary.BigEndian.Uint64(k[len(prefix):]), id, err)
+		}
+		out = append(out, n) // keys end in the outbox sequence: creation order
+	}
+	return out, nil
+}

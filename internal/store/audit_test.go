@@ -1,0 +1,242 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/wabridge/wabridge/internal/sources"
+	"github.com/wabridge/wabridge/notifiers"
+)
+
+var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
+// commitWithAudit stores a delivery and commits it with an audit record of
+// two events (the second a redelivery of an id already seen) and one
+// notification per evaluated event.
+func commitWithAudit(t *testing.T, s *Bolt, id string, at time.Time, code int) (Committed, *AuditRecord) {
+	t.Helper()
+	body := []byte(`{"delivery":"` + id + `"}`)
+	e, err := s.AddInbox(context.Background(), sources.Delivery{ID: id, Source: "meta", ReceivedAt: at, Body: body})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &AuditRecord{
+		DeliveryID: id, Source: "meta", ReceivedAt: at, RemoteAddr: "127.0.0.1",
+		Signature: SignatureValid, HTTPStatus: 200, Size: len(body), PayloadKept: len(body),
+		Events: []AuditEvent{
+			{ID: id + "-ev", Kind: "status", Status: "failed", Code: code, Outcome: EventEvaluated,
+				Decisions: []AuditDecision{{Rule: "blocked", Outcome: "matched"}}},
+			{ID: "seen-before", Kind: "status", Status: "failed", Code: code, Outcome: EventEvaluated,
+				Decisions: []AuditDecision{{Rule: "blocked", Outcome: "matched"}}},
+		},
+	}
+	note := func(ev string) OutboxEntry {
+		return OutboxEntry{Key: "k/" + ev, Created: at, Notification: notifiers.Notification{
+			Rule:   notifiers.RuleRef{Name: "blocked"},
+			Action: notifiers.Action{Notifier: "slack", Channel: "#ops"},
+		}}
+	}
+	res, err := s.Commit(Commit{
+		Seq: e.Seq, Now: at, DedupUntil: at.Add(time.Hour), ProcessedUntil: at.Add(2 * time.Hour),
+		Processed: Processed{DeliveryID: id, Source: "meta", ReceivedAt: at},
+		Events: []CommitEvent{
+			{ID: id + "-ev", Matched: true, Notifications: []OutboxEntry{note(id)}},
+			{ID: "seen-before", Matched: true, Notifications: []OutboxEntry{note("seen")}},
+		},
+		Audit: rec, AuditBody: body,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res, rec
+}
+
+func TestAuditRecordsEveryResult(t *testing.T) {
+	s := open(t, t.TempDir())
+	// Make "seen-before" a live dedup record, so the second event of the
+	// next delivery is a duplicate.
+	e, _ := s.AddInbox(context.Background(), sources.Delivery{ID: "d0", Source: "meta", ReceivedAt: t0})
+	if _, err := s.Commit(Commit{Seq: e.Seq, Now: t0, DedupUntil: t0.Add(time.Hour), ProcessedUntil: t0.Add(time.Hour),
+		Events: []CommitEvent{{ID: "seen-before", Matched: true}}}); err != nil {
+		t.Fatal(err)
+	}
+
+	res, _ := commitWithAudit(t, s, "d1", t0.Add(time.Minute), 131031)
+	if len(res.Outbox) != 1 || res.Duplicates != 1 {
+		t.Fatalf("committed %+v", res)
+	}
+	got, err := s.Audit(AuditQuery{Body: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 {
+		t.Fatalf("%d records, want 1 (the commit without an audit record keeps none)", len(got))
+	}
+	rec := got[0]
+	if rec.ID != AuditID(t0.Add(time.Minute), "d1") || rec.Payload != `{"delivery":"d1"}` {
+		t.Errorf("record %q payload %q", rec.ID, rec.Payload)
+	}
+	if rec.Events[0].Outcome != EventEvaluated || len(rec.Events[0].Decisions) != 1 {
+		t.Errorf("first event %+v", rec.Events[0])
+	}
+	if rec.Events[1].Outcome != EventDuplicate || rec.Events[1].Decisions != nil {
+		t.Errorf("redelivered event not marked duplicate: %+v", rec.Events[1])
+	}
+	if len(rec.Notifications) != 1 || rec.Notifications[0].Result != NotePending {
+		t.Fatalf("notifications %+v", rec.Notifications)
+	}
+
+	ob := res.Outbox[0]
+	if ob.Audit != rec.ID {
+		t.Fatalf("outbox entry audit %q, want %q", ob.Audit, rec.ID)
+	}
+	steps := []struct {
+		name string
+		do   func() error
+		want AuditNotification
+	}{
+		{"failed attempt", func() error {
+			ob.Attempts, ob.LastError, ob.LastReason = 1, "slack: transient: 500", "transient"
+			return s.UpdateOutbox(ob)
+		}, AuditNotification{Result: NoteFailed, Reason: "transient", Error: "slack: transient: 500", Attempts: 1}},
+		{"dead-lettered", func() error {
+			return s.Bury(DeadLetter{OutboxEntry: ob, Reason: "auth", Died: t0})
+		}, AuditNotification{Result: NoteDead, Reason: "auth", Error: "slack: transient: 500", Attempts: 1}},
+		{"replayed", func() error {
+			return s.DeleteDead(ob.ID, &Ref{Key: ob.Key, Ref: "C1/1.2", Updated: t0})
+		}, AuditNotification{Result: NoteSent, Ref: "C1/1.2", Attempts: 1}},
+	}
+	for _, st := range steps {
+		if err := st.do(); err != nil {
+			t.Fatalf("%s: %v", st.name, err)
+		}
+		got, _ := s.Audit(AuditQuery{})
+		n := got[0].Notifications[0]
+		if n.Result != st.want.Result || n.Reason != st.want.Reason || n.Error != st.want.Error ||
+			n.Ref != st.want.Ref || n.Attempts != st.want.Attempts || n.Rule != "blocked" || n.Target != "#ops" {
+			t.Errorf("%s: note %+v, want %+v", st.name, n, st.want)
+		}
+	}
+}
+
+func TestAuditSentRecordsRef(t *testing.T) {
+	s := open(t, t.TempDir())
+	res, _ := commitWithAudit(t, s, "d1", t0, 131031)
+	for _, ob := range res.Outbox {
+		if err := s.Sent(ob.ID, &Ref{Key: ob.Key, Ref: "C9/1", Updated: t0}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, _ := s.Audit(AuditQuery{})
+	for _, n := range got[0].Notifications {
+		if n.Result != NoteSent || n.Ref != "C9/1" {
+			t.Errorf("note %+v", n)
+		}
+	}
+}
+
+func TestAuditQuery(t *testing.T) {
+	s := open(t, t.TempDir())
+	commitWithAudit(t, s, "a", t0, 131031)
+	commitWithAudit(t, s, "b", t0.Add(time.Minute), 131026)
+	if err := s.AddAudit([]AuditRecord{{DeliveryID: "r", Source: "twilio", ReceivedAt: t0.Add(2 * time.Minute),
+		Signature: SignatureInvalid, HTTPStatus: 401, Reason: "unauthorized: bad signature"}},
+		[][]byte{[]byte("x")}, t0.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		q    AuditQuery
+		want []string // delivery ids, newest first
+	}{
+		{"all, newest first", AuditQuery{}, []string{"r", "b", "a"}},
+		{"since", AuditQuery{Since: t0.Add(30 * time.Second)}, []string{"r", "b"}},
+		{"code", AuditQuery{Code: 131031}, []string{"a"}},
+		{"code nobody has", AuditQuery{Code: 1}, nil},
+		{"source, any case", AuditQuery{Source: "META"}, []string{"b", "a"}},
+		{"limit", AuditQuery{Limit: 1}, []string{"r"}},
+		{"since in the future", AuditQuery{Since: t0.Add(time.Hour)}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := s.Audit(tt.q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ids []string
+			for _, r := range got {
+				ids = append(ids, r.DeliveryID)
+			}
+			if strings.Join(ids, ",") != strings.Join(tt.want, ",") {
+				t.Errorf("got %v, want %v", ids, tt.want)
+			}
+		})
+	}
+}
+
+func TestAuditExpiresWithEverythingItOwns(t *testing.T) {
+	s := open(t, t.TempDir())
+	res, _ := commitWithAudit(t, s, "old", t0, 131031) // expires at t0+2h
+	if err := s.Sent(res.Outbox[0].ID, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AddAudit([]AuditRecord{{DeliveryID: "new", Source: "meta", ReceivedAt: t0.Add(time.Hour), HTTPStatus: 400}},
+		[][]byte{[]byte("not json")}, t0.Add(5*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Sweep(t0.Add(90*time.Minute), 0); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.Audit(AuditQuery{}); len(got) != 2 {
+		t.Fatalf("%d records inside retention, want 2", len(got))
+	}
+	if _, err := s.Sweep(t0.Add(3*time.Hour), 0); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := s.Audit(AuditQuery{Body: true})
+	if len(got) != 1 || got[0].DeliveryID != "new" || got[0].Payload != "not json" {
+		t.Fatalf("after the first record's retention: %+v", got)
+	}
+	for _, b := range auditBuckets {
+		n := 0
+		_ = s.db.View(func(tx *bolt.Tx) error { n = tx.Bucket(b).Stats().KeyN; return nil })
+		if want := map[string]int{"audit": 1, "audit_body": 1, "audit_notes": 0}[string(b)]; n != want {
+			t.Errorf("bucket %s has %d keys, want %d", b, n, want)
+		}
+	}
+	if _, err := s.Sweep(t0.Add(6*time.Hour), 0); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.Audit(AuditQuery{}); len(got) != 0 {
+		t.Fatalf("records left after retention: %+v", got)
+	}
+}
+
+func TestAuditOnClosedStore(t *testing.T) {
+	s := open(t, t.TempDir())
+	_ = s.Close()
+	if _, err := s.Audit(AuditQuery{}); !errors.Is(err, ErrClosed) {
+		t.Errorf("Audit on a closed store: %v", err)
+	}
+	if err := s.AddAudit([]AuditRecord{{DeliveryID: "x", ReceivedAt: t0}}, nil, t0); !errors.Is(err, ErrClosed) {
+		t.Errorf("AddAudit on a closed store: %v", err)
+	}
+}
+
+func TestAuditIDSortsByTime(t *testing.T) {
+	a, b := AuditID(t0, "zzz"), AuditID(t0.Add(time.Nanosecond), "aaa")
+	if !(a < b) {
+		t.Errorf("%q does not sort before %q", a, b)
+	}
+	if at, ok := auditIDTime([]byte(b)); !ok || !at.Equal(t0.Add(time.Nanosecond)) {
+		t.Errorf("time of %q = %v, %v", b, at, ok)
+	}
+	if _, ok := auditIDTime([]byte("short")); ok {
+		t.Error("a short key has a time")
+	}
+}
