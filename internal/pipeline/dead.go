@@ -35,6 +35,7 @@ func (p *Pipeline) ReplayDead(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
+	p.fillIncident(&d.OutboxEntry)
 	name := d.Notification.Action.Notifier
 	d.Attempts++
 	nt, err := p.notifier(name)

@@ -12,6 +12,7 @@ type metrics struct {
 	dropped          *prometheus.CounterVec // source
 	deliveries       *prometheus.CounterVec // result (processed, failed)
 	processingErrors *prometheus.CounterVec // stage
+	decisions        *prometheus.CounterVec // rule, outcome
 	duplicates       prometheus.Counter
 	latency          prometheus.Histogram
 }
@@ -38,6 +39,10 @@ func newMetrics(reg prometheus.Registerer, p *Pipeline) (*metrics, error) {
 			Name: "wabridge_processing_errors_total",
 			Help: "Failures of the pipeline itself (mostly storage), by stage.",
 		}, []string{"stage"}),
+		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "wabridge_rule_decisions_total",
+			Help: "Decisions per event and rule, by outcome: matched, opened, joined, silenced, inhibited, below_threshold, muted, resolved, duplicate.",
+		}, []string{"rule", "outcome"}),
 		duplicates: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "wabridge_duplicates_suppressed_total",
 			Help: "Events not notified again because their id was seen within the dedup window.",
@@ -56,7 +61,7 @@ func newMetrics(reg prometheus.Registerer, p *Pipeline) (*metrics, error) {
 			func() float64 { return float64(f(p.Stats())) })
 	}
 	for _, c := range []prometheus.Collector{
-		m.notifications, m.deadTotal, m.dropped, m.deliveries, m.processingErrors, m.duplicates, m.latency,
+		m.notifications, m.deadTotal, m.dropped, m.deliveries, m.processingErrors, m.decisions, m.duplicates, m.latency,
 		gauge("wabridge_inbox_depth", "Deliveries stored and not yet processed.", func(s Stats) int { return s.Inbox }),
 		gauge("wabridge_outbox_depth", "Notifications waiting to be sent or retried.", func(s Stats) int { return s.Outbox }),
 		gauge("wabridge_dead_letters", "Notifications that failed for good and wait for an operator.", func(s Stats) int { return s.Dead }),

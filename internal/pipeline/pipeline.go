@@ -42,6 +42,11 @@ type Config struct {
 	Retention       time.Duration
 	ShutdownTimeout time.Duration
 	SweepInterval   time.Duration
+	// BatchSize is how many inbox entries one transaction commits.
+	BatchSize int
+	// TickInterval is how often pending incidents are checked for
+	// group_wait and open ones for resolve_after.
+	TickInterval time.Duration
 }
 
 // Defaults.
@@ -58,6 +63,8 @@ const (
 	DefaultRetention       = 7 * 24 * time.Hour
 	DefaultShutdownTimeout = 10 * time.Second
 	DefaultSweepInterval   = 5 * time.Minute
+	DefaultBatchSize       = 256
+	DefaultTickInterval    = time.Second
 )
 
 // WithDefaults fills every zero (or negative) setting with its default.
@@ -82,6 +89,8 @@ func (c Config) WithDefaults() Config {
 	setDur(&c.Retention, DefaultRetention)
 	setDur(&c.ShutdownTimeout, DefaultShutdownTimeout)
 	setDur(&c.SweepInterval, DefaultSweepInterval)
+	setInt(&c.BatchSize, DefaultBatchSize)
+	setDur(&c.TickInterval, DefaultTickInterval)
 	if c.BackoffMax < c.BackoffBase {
 		c.BackoffMax = c.BackoffBase
 	}
@@ -105,6 +114,9 @@ type Deps struct {
 	Logger     *slog.Logger
 	Now        func() time.Time      // nil = time.Now
 	Registerer prometheus.Registerer // nil = no metrics
+	// Decided, when set, receives the decisions of each committed
+	// transaction, in order: a feed for the audit trail.
+	Decided func([]Decision)
 }
 
 // DeadLetter is a notification that failed for good, with its last error.
@@ -133,11 +145,15 @@ type Pipeline struct {
 	closeMu  sync.Once
 	closeErr error
 
-	inboxWake   chan struct{} // Accept → inbox loop
-	inboxFailed chan struct{} // worker → inbox loop: rescan later
+	inboxWake chan struct{} // Accept → inbox loop
 
-	inflightMu sync.Mutex
-	inflight   map[uint64]bool // inbox entries handed to a worker
+	decided  func([]Decision)
+	silences atomic.Pointer[silences]
+
+	// stateMu serialises the committer and the timer, which alone change
+	// incidents; state is their copy of the open and pending ones.
+	stateMu sync.Mutex
+	state   *incidentState
 }
 
 // New builds a pipeline. It does not start anything: dead-letter methods
@@ -159,16 +175,15 @@ func New(cfg Config, deps Deps) (*Pipeline, error) {
 		deps.Now = time.Now
 	}
 	p := &Pipeline{
-		cfg:         cfg.WithDefaults(),
-		st:          deps.Store,
-		sources:     deps.Sources,
-		runtime:     deps.Runtime,
-		log:         deps.Logger,
-		now:         deps.Now,
-		sched:       newScheduler(),
-		inboxWake:   make(chan struct{}, 1),
-		inboxFailed: make(chan struct{}, 1),
-		inflight:    map[uint64]bool{},
+		cfg:       cfg.WithDefaults(),
+		st:        deps.Store,
+		sources:   deps.Sources,
+		runtime:   deps.Runtime,
+		log:       deps.Logger,
+		now:       deps.Now,
+		sched:     newScheduler(),
+		inboxWake: make(chan struct{}, 1),
+		decided:   deps.Decided,
 	}
 	m, err := newMetrics(deps.Registerer, p)
 	if err != nil {
@@ -216,31 +231,24 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		return fmt.Errorf("pipeline: load outbox: %w", err)
 	}
 	p.sched.reset(out)
-	p.inflightMu.Lock()
-	clear(p.inflight)
-	p.inflightMu.Unlock()
+	p.stateMu.Lock()
+	p.state = nil // read incidents afresh: the store is the truth
+	p.stateMu.Unlock()
+	if err := p.loadSilences(); err != nil {
+		return fmt.Errorf("pipeline: load silences: %w", err)
+	}
 
 	// Sends get their own context: on shutdown they may finish within
 	// ShutdownTimeout rather than being cut off mid-request.
 	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWork()
 
-	inboxWork := make(chan store.InboxEntry)
 	sendWork := make(chan *item)
 	var loops, workers sync.WaitGroup
 	loops.Add(3)
-	go func() { defer loops.Done(); p.inboxLoop(ctx, inboxWork) }()
+	go func() { defer loops.Done(); p.inboxLoop(ctx) }()
 	go func() { defer loops.Done(); p.sendLoop(ctx, sendWork) }()
 	go func() { defer loops.Done(); p.sweepLoop(ctx) }()
-	for range p.cfg.Workers {
-		workers.Add(1)
-		go func() {
-			defer workers.Done()
-			for e := range inboxWork {
-				p.processEntry(e)
-			}
-		}()
-	}
 	for range p.cfg.Senders {
 		workers.Add(1)
 		go func() {
@@ -252,7 +260,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	}
 	p.running.Store(true)
 	p.log.Info("pipeline running", "workers", p.cfg.Workers, "senders", p.cfg.Senders,
-		"outbox", len(out))
+		"batch", p.cfg.BatchSize, "outbox", len(out))
 
 	<-ctx.Done()
 	p.running.Store(false)

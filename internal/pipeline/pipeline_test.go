@@ -48,6 +48,7 @@ type call struct {
 	id       string // outbox id
 	eventID  string
 	key      string
+	op       notifiers.Op
 	attempts int
 }
 
@@ -74,7 +75,7 @@ func (r *recorder) Notify(ctx context.Context, n *notifiers.Notification) (notif
 	key := OrderingKey(n.Incident.Fingerprint, n.Action)
 	r.mu.Lock()
 	idx := len(r.calls)
-	r.calls = append(r.calls, call{at: time.Now(), id: n.ID, eventID: n.Event.ID, key: key})
+	r.calls = append(r.calls, call{at: time.Now(), id: n.ID, eventID: n.Event.ID, key: key, op: n.Op})
 	if r.inflight == nil {
 		r.inflight = map[string]int{}
 	}
@@ -566,9 +567,11 @@ func TestOutboxSurvivesRestart(t *testing.T) {
 func TestOrderPerKeyParallelAcrossKeys(t *testing.T) {
 	cfg := fastConfig()
 	cfg.Senders = 4
-	h := newHarness(t, cfg, testRules)
+	// Each incident queues an open, an update (the later failures
+	// coalesce into one) and a resolve, on one key per incident.
+	h := newHarness(t, cfg, testRules+"    resolve_when: {statuses: [delivered]}\n")
 	h.slack.delay = 15 * time.Millisecond
-	// The first send of key A fails once: A's later entries must wait.
+	// The first send of key A fails twice: A's later entries must wait.
 	h.slack.setFail(func(n int, nt *notifiers.Notification) error {
 		if nt.Event.ID == "a1" && n < 2 {
 			return errors.New("timeout")
@@ -579,23 +582,28 @@ func TestOrderPerKeyParallelAcrossKeys(t *testing.T) {
 	for i := 1; i <= 4; i++ {
 		a, b := failed(fmt.Sprintf("a%d", i)), failed(fmt.Sprintf("b%d", i))
 		b.PhoneNumberID = "PN2" // another incident, another key
+		if i == 4 {
+			a.Status, b.Status = "delivered", "delivered"
+		}
 		evs = append(evs, a, b)
 	}
 	h.accept(evs...)
 	h.run()
 	h.idle()
 	order := map[string][]string{}
+	lastID := map[string]string{}
 	for _, c := range h.slack.snapshot() {
-		k := c.eventID[:1]
-		if l := order[k]; len(l) > 0 && l[len(l)-1] == c.eventID {
+		if lastID[c.key] == c.id {
 			continue // a retry
 		}
-		order[k] = append(order[k], c.eventID)
+		lastID[c.key] = c.id
+		k := c.eventID[:1]
+		order[k] = append(order[k], string(c.op))
 	}
-	if got := strings.Join(order["a"], ","); got != "a1,a2,a3,a4" {
+	if got := strings.Join(order["a"], ","); got != "open,update,resolve" {
 		t.Errorf("key A sent in order %s", got)
 	}
-	if got := strings.Join(order["b"], ","); got != "b1,b2,b3,b4" {
+	if got := strings.Join(order["b"], ","); got != "open,update,resolve" {
 		t.Errorf("key B sent in order %s", got)
 	}
 	if h.slack.maxKey != 1 {

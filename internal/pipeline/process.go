@@ -1,9 +1,8 @@
 package pipeline
 
 import (
-	"context"
-	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/wabridge/wabridge/internal/catalog"
@@ -13,100 +12,46 @@ import (
 	"github.com/wabridge/wabridge/rules"
 )
 
-// inboxBatch is how many inbox entries one read hands out.
-const inboxBatch = 128
-
-// inboxLoop hands inbox entries to the workers in receive order: all that is
-// there at start (left by a crash), then whatever Accept adds. An entry a
-// worker could not commit stays in the inbox and is handed out again after
-// a pause.
-func (p *Pipeline) inboxLoop(ctx context.Context, work chan<- store.InboxEntry) {
-	defer close(work)
-	var after uint64
-	var rescan <-chan time.Time
-	for {
-		entries, err := p.st.Inbox(after, inboxBatch)
-		if err != nil {
-			p.m.processingErrors.WithLabelValues("read_inbox").Inc()
-			p.log.Error("pipeline: read inbox", "err", err)
-			signal(p.inboxFailed)
-		}
-		for _, e := range entries {
-			after = e.Seq
-			if !p.claim(e.Seq) {
-				continue
-			}
-			select {
-			case work <- e:
-			case <-ctx.Done():
-				return
-			}
-		}
-		if len(entries) == inboxBatch {
-			continue
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-p.inboxWake:
-		case <-p.inboxFailed:
-			if rescan == nil {
-				rescan = time.After(p.cfg.BackoffBase)
-			}
-		case <-rescan:
-			rescan, after = nil, 0
-		}
-	}
-}
-
-// claim marks an inbox entry as handed to a worker; false when it already is.
-func (p *Pipeline) claim(seq uint64) bool {
-	p.inflightMu.Lock()
-	defer p.inflightMu.Unlock()
-	if p.inflight[seq] {
-		return false
-	}
-	p.inflight[seq] = true
-	return true
-}
-
-func (p *Pipeline) release(seq uint64) {
-	p.inflightMu.Lock()
-	delete(p.inflight, seq)
-	p.inflightMu.Unlock()
-}
-
-func (p *Pipeline) processEntry(e store.InboxEntry) {
-	defer p.release(e.Seq)
-	if err := p.process(e); err != nil {
-		p.m.processingErrors.WithLabelValues("commit").Inc()
-		p.log.Error("pipeline: process delivery; it stays in the inbox",
-			"delivery", e.Delivery.ID, "source", e.Delivery.Source, "err", err)
-		signal(p.inboxFailed)
-	}
-}
-
-// process evaluates every event of one delivery and commits the outcome in
-// one transaction: the entry leaves the inbox only when its notifications
-// are in the outbox. A delivery that cannot be parsed is recorded as failed
-// and removed, never retried forever.
+// process commits one inbox entry on its own, as a batch of one; tests
+// use it to process without Run.
 func (p *Pipeline) process(e store.InboxEntry) error {
-	d := e.Delivery
-	now := p.now()
-	rt := p.runtime()
-	c := store.Commit{
-		Seq:            e.Seq,
-		Now:            now,
-		DedupUntil:     now.Add(p.cfg.DedupWindow),
-		ProcessedUntil: now.Add(p.cfg.Retention),
-		Processed: store.Processed{
-			DeliveryID: d.ID, Source: d.Source, ReceivedAt: d.ReceivedAt, ProcessedAt: now,
-		},
+	return p.commitBatch([]store.InboxEntry{e})
+}
+
+// prepared is one inbox entry parsed and matched, outside any transaction.
+type prepared struct {
+	entry     store.InboxEntry
+	processed store.Processed
+	events    []preparedEvent
+}
+
+type preparedEvent struct {
+	ev       event.Event
+	rules    []*rules.Rule // rules it matched, in order
+	resolves []*rules.Rule // rules whose resolve_when it satisfies
+}
+
+// resolvers lists the enabled rules that can resolve incidents by event.
+func resolvers(set *rules.Set) []*rules.Rule {
+	var out []*rules.Rule
+	for _, r := range set.Rules() {
+		if r.Enabled && r.HasResolveWhen() {
+			out = append(out, r)
+		}
 	}
+	return out
+}
+
+// prepare parses a delivery and evaluates the rules for each of its
+// events: everything that needs no state.
+func (p *Pipeline) prepare(rt *Runtime, res []*rules.Rule, e store.InboxEntry, now time.Time) prepared {
+	d := e.Delivery
+	pr := prepared{entry: e, processed: store.Processed{
+		Seq: e.Seq, DeliveryID: d.ID, Source: d.Source, ReceivedAt: d.ReceivedAt, ProcessedAt: now,
+	}}
 	events, err := p.parse(d.Source, e)
 	if err != nil {
-		c.Processed.Error, c.Processed.Body = err.Error(), d.Body
-		p.m.deliveries.WithLabelValues("failed").Inc()
+		pr.processed.Error, pr.processed.Body = err.Error(), d.Body
 		p.log.Warn("pipeline: delivery cannot be parsed; recorded as failed",
 			"delivery", d.ID, "source", d.Source, "remote", d.RemoteAddr, "err", err)
 	}
@@ -116,36 +61,149 @@ func (p *Pipeline) process(e store.InboxEntry) error {
 		if rt != nil && rt.Catalog != nil {
 			rt.Catalog.Enrich(ev)
 		}
-		c.Processed.Events++
+		pr.processed.Events++
 		if src != nil && !src.Accept(ev) {
-			c.Processed.Dropped++
+			pr.processed.Dropped++
 			p.m.dropped.WithLabelValues(d.Source).Inc()
 			continue
 		}
 		p.log.Debug("event", "id", ev.ID, "source", ev.Source, "kind", ev.Kind, "status", ev.Status,
 			"code", ev.Code, "recipient", event.MaskPhone(ev.RecipientID))
-		ce := store.CommitEvent{ID: ev.ID}
-		ce.Notifications, ce.Matched = p.notificationsFor(rt, ev, now, d.ReceivedAt)
-		c.Events = append(c.Events, ce)
+		pe := preparedEvent{ev: *ev}
+		if rt != nil && rt.Rules != nil {
+			pe.rules = rt.Rules.Match(ev)
+			for _, r := range res {
+				if r.ResolvedBy(ev) {
+					pe.resolves = append(pe.resolves, r)
+				}
+			}
+		}
+		pr.events = append(pr.events, pe)
 	}
-	res, err := p.st.Commit(c)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil // another worker committed it after a rescan
+	return pr
+}
+
+// commitBatch processes inbox entries, in receive order, in one write
+// transaction: an entry leaves the inbox only together with its dedup
+// records, incident changes and outbox entries. Parsing and matching run
+// first, in parallel, outside the transaction.
+func (p *Pipeline) commitBatch(entries []store.InboxEntry) error {
+	if len(entries) == 0 {
+		return nil
 	}
+	rt := p.runtime()
+	now := p.now()
+	var res []*rules.Rule
+	if rt != nil && rt.Rules != nil {
+		res = resolvers(rt.Rules)
+	}
+	prep := make([]prepared, len(entries))
+	workers := min(p.cfg.Workers, len(entries))
+	if workers <= 1 {
+		for i, e := range entries {
+			prep[i] = p.prepare(rt, res, e, now)
+		}
+	} else {
+		var wg sync.WaitGroup
+		for w := range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := w; i < len(entries); i += workers {
+					prep[i] = p.prepare(rt, res, entries[i], now)
+				}
+			}()
+		}
+		wg.Wait()
+	}
+
+	p.stateMu.Lock()
+	defer p.stateMu.Unlock()
+	var set *rules.Set
+	if rt != nil {
+		set = rt.Rules
+	}
+	state, err := p.incidents(set)
 	if err != nil {
+		return fmt.Errorf("load incidents: %w", err)
+	}
+	sil := p.currentSilences(now)
+	var t *incTx
+	var done []prepared
+	var duplicates int
+	err = p.st.Update(func(tx store.Tx) error {
+		t = &incTx{p: p, tx: tx, st: state, rt: rt, now: now}
+		done, duplicates = done[:0], 0
+		seen := map[string]bool{}
+		for i := range prep {
+			pr := &prep[i]
+			if !tx.InboxHas(pr.entry.Seq) {
+				continue // committed already (a retry after an unclear failure)
+			}
+			t.received = pr.entry.Delivery.ReceivedAt
+			before, dups := len(t.outbox), 0
+			for j := range pr.events {
+				pe := &pr.events[j]
+				ev := &pe.ev
+				if len(pe.rules) == 0 && len(pe.resolves) == 0 {
+					continue
+				}
+				if ev.ID != "" && (seen[ev.ID] || tx.IsDuplicate(ev.ID, now)) {
+					dups++
+					for _, r := range pe.rules {
+						t.decide(ev, r, "", OutcomeDuplicate, 0, "seen within the dedup window")
+					}
+					continue
+				}
+				for _, r := range pe.resolves {
+					if err := t.resolveBy(ev, r); err != nil {
+						return err
+					}
+				}
+				silence := ""
+				if len(pe.rules) > 0 {
+					silence = sil.match(ev, now)
+				}
+				for _, r := range pe.rules {
+					if err := t.match(ev, r, silence); err != nil {
+						return err
+					}
+				}
+				if ev.ID != "" {
+					seen[ev.ID] = true
+					if err := tx.PutDedup(ev.ID, now.Add(p.cfg.DedupWindow)); err != nil {
+						return err
+					}
+				}
+			}
+			pr.processed.Duplicates, pr.processed.Notifications = dups, len(t.outbox)-before
+			duplicates += dups
+			if err := tx.PutProcessed(pr.processed, now.Add(p.cfg.Retention)); err != nil {
+				return err
+			}
+			if err := tx.DeleteInbox(pr.entry.Seq); err != nil {
+				return err
+			}
+			done = append(done, *pr)
+		}
+		return t.flush()
+	})
+	if err != nil {
+		// The copy may hold changes the store refused: read it again.
+		p.state = nil
 		return err
 	}
-	if c.Processed.Error == "" {
-		p.m.deliveries.WithLabelValues("processed").Inc()
+	for _, pr := range done {
+		if pr.processed.Error == "" {
+			p.m.deliveries.WithLabelValues("processed").Inc()
+		} else {
+			p.m.deliveries.WithLabelValues("failed").Inc()
+		}
 	}
-	if res.Duplicates > 0 {
-		p.m.duplicates.Add(float64(res.Duplicates))
-		p.log.Debug("pipeline: duplicate events suppressed", "delivery", d.ID, "count", res.Duplicates)
+	if duplicates > 0 {
+		p.m.duplicates.Add(float64(duplicates))
 	}
-	if len(res.Outbox) > 0 {
-		p.sched.add(res.Outbox...)
-		signal(p.sched.wake)
-	}
+	p.committed(t)
 	return nil
 }
 

@@ -148,6 +148,7 @@ func (p *Pipeline) sendEntry(ctx context.Context, id string) (remove bool, next 
 		p.log.Error("pipeline: read outbox entry", "id", id, "err", err)
 		return false, p.now().Add(p.cfg.BackoffBase)
 	}
+	p.fillIncident(&e)
 	n := &e.Notification
 	name := n.Action.Notifier
 	nt, err := p.notifier(name)

@@ -36,7 +36,7 @@ var (
 	bExpiry    = []byte("expiry") // expiry time + kind + key → nothing: what the sweeper walks
 	bRefs      = []byte("refs")
 
-	allBuckets = [][]byte{bInbox, bOutbox, bDead, bDedup, bProcessed, bExpiry, bRefs}
+	allBuckets = [][]byte{bInbox, bOutbox, bDead, bDedup, bProcessed, bExpiry, bRefs, bIncidents, bSilences}
 
 	keySchema = []byte("schema")
 )
@@ -594,6 +594,14 @@ func (s *Bolt) Sweep(now time.Time, limit int) (int, error) {
 					return err
 				}
 				n++
+			case expIncident:
+				gone, err := sweepIncident(tx, key)
+				if err != nil {
+					return err
+				}
+				if gone {
+					n++
+				}
 			}
 			if err := exp.Delete(k); err != nil {
 				return err

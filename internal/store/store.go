@@ -69,6 +69,22 @@ type Store interface {
 	// IsDuplicate reports whether an event id has a live dedup record.
 	IsDuplicate(eventID string, now time.Time) (bool, error)
 
+	// Update runs fn in one write transaction: the pipeline's committer
+	// evaluates a batch of deliveries, their incidents and their outbox
+	// entries through it, so they commit together.
+	Update(fn func(tx Tx) error) error
+	// Incidents lists every stored incident.
+	Incidents() ([]Incident, error)
+	// GetIncident returns one incident by fingerprint.
+	GetIncident(fingerprint string) (Incident, error)
+
+	// AddSilence stores a silence and returns it with its id.
+	AddSilence(s Silence) (Silence, error)
+	// Silences lists every silence, expired ones included.
+	Silences() ([]Silence, error)
+	// ExpireSilence ends a silence at the given time.
+	ExpireSilence(id string, at time.Time) (Silence, error)
+
 	// Sweep removes dedup and processed records that expired before now,
 	// at most limit of them, and reports how many it removed.
 	Sweep(now time.Time, limit int) (int, error)

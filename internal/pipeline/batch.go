@@ -1,0 +1,111 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/wabridge/wabridge/internal/store"
+)
+
+// committed hands what a transaction queued to the senders and its
+// decisions to the metrics and the audit trail.
+func (p *Pipeline) committed(t *incTx) {
+	if len(t.outbox) > 0 {
+		p.sched.add(t.outbox...)
+		signal(p.sched.wake)
+	}
+	p.decide(t.decisions)
+}
+
+// Tick applies what time alone decides (group_wait over, resolve_after,
+// expired threshold windows) at the pipeline's now. Run calls it every
+// TickInterval; tests call it with their clock.
+func (p *Pipeline) Tick() error {
+	rt := p.runtime()
+	if rt == nil || rt.Rules == nil {
+		return nil
+	}
+	p.stateMu.Lock()
+	defer p.stateMu.Unlock()
+	state, err := p.incidents(rt.Rules)
+	if err != nil {
+		return fmt.Errorf("load incidents: %w", err)
+	}
+	now := p.now()
+	due := false
+	for _, inc := range state.byFP {
+		if inc.Status == store.IncidentPending || rt.Rules.Rule(inc.Rule) == nil ||
+			rt.Rules.Rule(inc.Rule).ResolveAfter > 0 {
+			due = true
+			break
+		}
+	}
+	if !due {
+		return nil
+	}
+	var t *incTx
+	err = p.st.Update(func(tx store.Tx) error {
+		t = &incTx{p: p, tx: tx, st: state, rt: rt, now: now, received: now}
+		if err := t.tick(); err != nil {
+			return err
+		}
+		return t.flush()
+	})
+	if err != nil {
+		p.state = nil
+		return err
+	}
+	p.committed(t)
+	return nil
+}
+
+// inboxLoop is the single committer: it takes inbox entries in receive
+// order, up to BatchSize at a time, and commits each batch in one
+// transaction; between batches it runs the timer. A batch that fails stays
+// in the inbox and is tried again after a pause.
+func (p *Pipeline) inboxLoop(ctx context.Context) {
+	var after uint64
+	tick := time.NewTicker(p.cfg.TickInterval)
+	defer tick.Stop()
+	lastTick := time.Now()
+	doTick := func() {
+		lastTick = time.Now()
+		if err := p.Tick(); err != nil {
+			p.m.processingErrors.WithLabelValues("tick").Inc()
+			p.log.Error("pipeline: incident timer", "err", err)
+		}
+	}
+	for {
+		entries, err := p.st.Inbox(after, p.cfg.BatchSize)
+		if err == nil && len(entries) > 0 {
+			err = p.commitBatch(entries)
+			if err == nil {
+				after = entries[len(entries)-1].Seq
+			}
+		}
+		if err != nil {
+			p.m.processingErrors.WithLabelValues("commit").Inc()
+			p.log.Error("pipeline: process deliveries; they stay in the inbox", "count", len(entries), "err", err)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(p.cfg.BackoffBase):
+			}
+			continue
+		}
+		if time.Since(lastTick) >= p.cfg.TickInterval {
+			doTick()
+		}
+		if len(entries) == p.cfg.BatchSize {
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-p.inboxWake:
+		case <-tick.C:
+			doTick()
+		}
+	}
+}

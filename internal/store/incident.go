@@ -1,0 +1,318 @@
+package store
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/wabridge/wabridge/internal/event"
+)
+
+// Incident statuses.
+const (
+	// IncidentPending counts events towards a threshold, or waits out
+	// group_wait before its first message; nothing was sent yet.
+	IncidentPending  = "pending"
+	IncidentOpen     = "open"
+	IncidentResolved = "resolved"
+)
+
+// Incident is the durable state of one incident: the events one rule
+// grouped under one fingerprint. The references to its Slack message and
+// Jira ticket are not here: they live in the refs, under each action's
+// ordering key, which stay the one source of truth across reopenings.
+type Incident struct {
+	Fingerprint string `json:"fingerprint"`
+	Rule        string `json:"rule"`
+	Status      string `json:"status"`
+	// Count is the number of events since the incident opened (including
+	// those that collected while it was pending).
+	Count int `json:"count"`
+	// NewSince counts the events since the last repeat summary (or the
+	// open), which started at SinceTime.
+	NewSince  int       `json:"new_since"`
+	SinceTime time.Time `json:"since_time"`
+	FirstSeen time.Time `json:"first_seen"`
+	LastSeen  time.Time `json:"last_seen"`
+	// Touched is when an event last arrived (the pipeline's clock, not the
+	// provider's timestamp): what resolve_after measures quiet from.
+	Touched    time.Time `json:"touched"`
+	OpenedAt   time.Time `json:"opened_at,omitzero"`
+	LastRepeat time.Time `json:"last_repeat,omitzero"`
+	ResolvedAt time.Time `json:"resolved_at,omitzero"`
+	// OpenAt is when a pending incident opens (group_wait); zero while it
+	// still counts towards a threshold.
+	OpenAt time.Time `json:"open_at,omitzero"`
+	WABAID string    `json:"waba_id,omitempty"`
+	// Event is the event that started the incident: what its messages
+	// show, and what inhibit rules compare with their source_match and
+	// equal fields.
+	Event event.Event `json:"event"`
+	// Window holds the times of the latest events while a threshold is
+	// not met yet: at most threshold.count of them.
+	Window []time.Time `json:"window,omitempty"`
+	// Pending maps an action's ordering key to the outbox id of an update
+	// that is still waiting to be sent, so a burst adds one update, not one
+	// per event.
+	Pending map[string]string `json:"pending,omitempty"`
+}
+
+// Silence suppresses the events its matchers all match between StartsAt
+// and EndsAt.
+type Silence struct {
+	ID       string    `json:"id"`
+	Matchers []Matcher `json:"matchers"`
+	StartsAt time.Time `json:"starts_at"`
+	EndsAt   time.Time `json:"ends_at"`
+	Comment  string    `json:"comment,omitempty"`
+	Created  time.Time `json:"created"`
+}
+
+// Active reports whether the silence is in force at t.
+func (s Silence) Active(t time.Time) bool { return !t.Before(s.StartsAt) && t.Before(s.EndsAt) }
+
+// Matcher is one condition of a silence: the event field Name (as
+// event.Event.Field names it) equals Value, or matches it as a regular
+// expression when Value starts with "~".
+type Matcher struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
+}
+
+// Tx is one write transaction of the pipeline's committer: everything done
+// through it commits together or not at all.
+type Tx interface {
+	// InboxHas reports whether an inbox entry is still waiting.
+	InboxHas(seq uint64) bool
+	// DeleteInbox removes an inbox entry.
+	DeleteInbox(seq uint64) error
+	// IsDuplicate reports whether an event id has a live dedup record.
+	IsDuplicate(eventID string, now time.Time) bool
+	// PutDedup remembers an event id until the given time.
+	PutDedup(eventID string, until time.Time) error
+	// PutProcessed records a delivery that left the inbox, kept until the
+	// given time.
+	PutProcessed(p Processed, until time.Time) error
+	// AddOutbox stores a notification and returns it with its id.
+	AddOutbox(e OutboxEntry) (OutboxEntry, error)
+	// OutboxHas reports whether an outbox entry is still waiting.
+	OutboxHas(id string) bool
+	// PutIncident writes an incident; a resolved one expires at until.
+	PutIncident(inc *Incident, until time.Time) error
+	// DeleteIncident removes an incident record.
+	DeleteIncident(fingerprint string) error
+}
+
+var (
+	bIncidents = []byte("incidents")
+	bSilences  = []byte("silences")
+)
+
+// expIncident marks a resolved incident in the expiry index.
+const expIncident byte = 'i'
+
+type boltTx struct{ tx *bolt.Tx }
+
+var _ Tx = boltTx{}
+
+// Update runs fn in one write transaction. It is not batched with other
+// writers: the pipeline calls it from one committer that already groups
+// many deliveries per transaction.
+func (s *Bolt) Update(fn func(tx Tx) error) error {
+	return wrap("commit", s.db.Update(func(tx *bolt.Tx) error { return fn(boltTx{tx}) }))
+}
+
+func (t boltTx) InboxHas(seq uint64) bool { return t.tx.Bucket(bInbox).Get(u64(seq)) != nil }
+
+func (t boltTx) DeleteInbox(seq uint64) error { return t.tx.Bucket(bInbox).Delete(u64(seq)) }
+
+func (t boltTx) IsDuplicate(id string, now time.Time) bool {
+	return id != "" && live(t.tx.Bucket(bDedup).Get([]byte(id)), now)
+}
+
+func (t boltTx) PutDedup(id string, until time.Time) error {
+	if id == "" {
+		return nil
+	}
+	if err := t.tx.Bucket(bDedup).Put([]byte(id), u64(uint64(until.UnixNano()))); err != nil {
+		return err
+	}
+	return t.tx.Bucket(bExpiry).Put(expiryKey(until, expDedup, []byte(id)), nil)
+}
+
+func (t boltTx) PutProcessed(p Processed, until time.Time) error {
+	v, err := json.Marshal(p)
+	if err != nil {
+		return fmt.Errorf("encode processed record: %w", err)
+	}
+	if err := t.tx.Bucket(bProcessed).Put(u64(p.Seq), v); err != nil {
+		return err
+	}
+	return t.tx.Bucket(bExpiry).Put(expiryKey(until, expProcessed, u64(p.Seq)), nil)
+}
+
+func (t boltTx) AddOutbox(e OutboxEntry) (OutboxEntry, error) {
+	b := t.tx.Bucket(bOutbox)
+	seq, err := b.NextSequence()
+	if err != nil {
+		return OutboxEntry{}, err
+	}
+	e.ID = strconv.FormatUint(seq, 10)
+	e.Notification.ID = e.ID
+	v, err := json.Marshal(e)
+	if err != nil {
+		return OutboxEntry{}, fmt.Errorf("encode outbox entry: %w", err)
+	}
+	return e, b.Put(u64(seq), v)
+}
+
+func (t boltTx) OutboxHas(id string) bool {
+	k, err := idKey(id)
+	return err == nil && t.tx.Bucket(bOutbox).Get(k) != nil
+}
+
+func (t boltTx) PutIncident(inc *Incident, until time.Time) error {
+	if inc.Fingerprint == "" {
+		return errors.New("incident without a fingerprint")
+	}
+	v, err := json.Marshal(inc)
+	if err != nil {
+		return fmt.Errorf("encode incident %s: %w", inc.Fingerprint, err)
+	}
+	if err := t.tx.Bucket(bIncidents).Put([]byte(inc.Fingerprint), v); err != nil {
+		return err
+	}
+	if inc.Status == IncidentResolved && !until.IsZero() {
+		return t.tx.Bucket(bExpiry).Put(expiryKey(until, expIncident, []byte(inc.Fingerprint)), nil)
+	}
+	return nil
+}
+
+func (t boltTx) DeleteIncident(fp string) error {
+	return t.tx.Bucket(bIncidents).Delete([]byte(fp))
+}
+
+// sweepIncident removes a resolved incident whose expiry came; one that
+// opened again since is kept.
+func sweepIncident(tx *bolt.Tx, fp []byte) (bool, error) {
+	b := tx.Bucket(bIncidents)
+	v := b.Get(fp)
+	if v == nil {
+		return false, nil
+	}
+	var st struct {
+		Status string `json:"status"`
+	}
+	if err := json.Unmarshal(v, &st); err != nil || st.Status != IncidentResolved {
+		return false, nil
+	}
+	return true, b.Delete(fp)
+}
+
+// Incidents lists every stored incident (pending, open and recently
+// resolved), by fingerprint.
+func (s *Bolt) Incidents() ([]Incident, error) {
+	var out []Incident
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bIncidents).ForEach(func(k, v []byte) error {
+			var inc Incident
+			if err := json.Unmarshal(v, &inc); err != nil {
+				return fmt.Errorf("incident %s: %w", k, err)
+			}
+			out = append(out, inc)
+			return nil
+		})
+	})
+	return out, wrap("read incidents", err)
+}
+
+// GetIncident returns one incident by fingerprint.
+func (s *Bolt) GetIncident(fp string) (Incident, error) {
+	var inc Incident
+	err := s.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bIncidents).Get([]byte(fp))
+		if v == nil {
+			return fmt.Errorf("incident %s: %w", fp, ErrNotFound)
+		}
+		return json.Unmarshal(v, &inc)
+	})
+	return inc, wrap("read incident", err)
+}
+
+// AddSilence stores a new silence and returns it with its id.
+func (s *Bolt) AddSilence(sil Silence) (Silence, error) {
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bSilences)
+		seq, err := b.NextSequence()
+		if err != nil {
+			return err
+		}
+		sil.ID = strconv.FormatUint(seq, 10)
+		v, err := json.Marshal(sil)
+		if err != nil {
+			return fmt.Errorf("encode silence: %w", err)
+		}
+		return b.Put(u64(seq), v)
+	})
+	if err != nil {
+		return Silence{}, wrap("add silence", err)
+	}
+	return sil, nil
+}
+
+// Silences lists every silence, oldest first, expired ones included.
+func (s *Bolt) Silences() ([]Silence, error) {
+	var out []Silence
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bSilences).ForEach(func(k, v []byte) error {
+			var sil Silence
+			if err := json.Unmarshal(v, &sil); err != nil {
+				return fmt.Errorf("silence %d: %w", binary.BigEndian.Uint64(k), err)
+			}
+			out = append(out, sil)
+			return nil
+		})
+	})
+	return out, wrap("read silences", err)
+}
+
+// ExpireSilence ends a silence at the given time (now, usually); one that
+// already ended keeps its end.
+func (s *Bolt) ExpireSilence(id string, at time.Time) (Silence, error) {
+	k, err := idKey(id)
+	if err != nil {
+		return Silence{}, wrap("expire silence", err)
+	}
+	var sil Silence
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bSilences)
+		v := b.Get(k)
+		if v == nil {
+			return fmt.Errorf("silence %s: %w", id, ErrNotFound)
+		}
+		if err := json.Unmarshal(v, &sil); err != nil {
+			return fmt.Errorf("silence %s: %w", id, err)
+		}
+		if !sil.EndsAt.After(at) {
+			return nil
+		}
+		sil.EndsAt = at
+		if sil.StartsAt.After(at) {
+			sil.StartsAt = at
+		}
+		nv, err := json.Marshal(sil)
+		if err != nil {
+			return fmt.Errorf("encode silence: %w", err)
+		}
+		return b.Put(k, nv)
+	})
+	if err != nil {
+		return Silence{}, wrap("expire silence", err)
+	}
+	return sil, nil
+}
