@@ -207,3 +207,6 @@ func (p *Pipeline) silenceChanged() {
 		p.silences.Store(nil)
 	}
 }
+
+// Now is the pipeline's clock, for callers that build silences.
+func (p *Pipeline) Now() time.Time { return p.now() }
