@@ -139,6 +139,8 @@ type Pipeline struct {
 	log      *slog.Logger
 	now      func() time.Time
 	m        *metrics
+	am       *auditMetrics
+	rejects  chan rejected // Reject → auditLoop
 	sched    *scheduler
 	running  atomic.Bool
 	runMu    sync.Mutex // one Run at a time
@@ -184,12 +186,16 @@ func New(cfg Config, deps Deps) (*Pipeline, error) {
 		sched:     newScheduler(),
 		inboxWake: make(chan struct{}, 1),
 		decided:   deps.Decided,
+		rejects:   make(chan rejected, rejectQueue),
 	}
 	m, err := newMetrics(deps.Registerer, p)
 	if err != nil {
 		return nil, fmt.Errorf("pipeline: register metrics: %w", err)
 	}
 	p.m = m
+	if p.am, err = newAuditMetrics(deps.Registerer); err != nil {
+		return nil, fmt.Errorf("pipeline: register audit metrics: %w", err)
+	}
 	return p, nil
 }
 
@@ -249,6 +255,8 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	go func() { defer loops.Done(); p.inboxLoop(ctx) }()
 	go func() { defer loops.Done(); p.sendLoop(ctx, sendWork) }()
 	go func() { defer loops.Done(); p.sweepLoop(ctx) }()
+	loops.Add(1)
+	go func() { defer loops.Done(); p.auditLoop(ctx) }()
 	for range p.cfg.Senders {
 		workers.Add(1)
 		go func() {

@@ -23,6 +23,7 @@ type prepared struct {
 	entry     store.InboxEntry
 	processed store.Processed
 	events    []preparedEvent
+	dropped   []store.AuditEvent // events the accept filter dropped, for the audit trail
 }
 
 type preparedEvent struct {
@@ -64,6 +65,7 @@ func (p *Pipeline) prepare(rt *Runtime, res []*rules.Rule, e store.InboxEntry, n
 		pr.processed.Events++
 		if src != nil && !src.Accept(ev) {
 			pr.processed.Dropped++
+			pr.dropped = append(pr.dropped, auditEvent(ev, store.EventDropped))
 			p.m.dropped.WithLabelValues(d.Source).Inc()
 			continue
 		}
@@ -142,6 +144,7 @@ func (p *Pipeline) commitBatch(entries []store.InboxEntry) error {
 			}
 			t.received = pr.entry.Delivery.ReceivedAt
 			before, dups := len(t.outbox), 0
+			decided := len(t.decisions)
 			for j := range pr.events {
 				pe := &pr.events[j]
 				ev := &pe.ev
@@ -181,6 +184,9 @@ func (p *Pipeline) commitBatch(entries []store.InboxEntry) error {
 			if err := tx.PutProcessed(pr.processed, now.Add(p.cfg.Retention)); err != nil {
 				return err
 			}
+			if err := p.auditDelivery(tx, pr, t.decisions[decided:], t.outbox[before:], now); err != nil {
+				return err
+			}
 			if err := tx.DeleteInbox(pr.entry.Seq); err != nil {
 				return err
 			}
@@ -194,6 +200,7 @@ func (p *Pipeline) commitBatch(entries []store.InboxEntry) error {
 		return err
 	}
 	for _, pr := range done {
+		p.observeEvents(rt, &pr)
 		if pr.processed.Error == "" {
 			p.m.deliveries.WithLabelValues("processed").Inc()
 		} else {

@@ -186,7 +186,7 @@ func (p *Pipeline) sendEntry(ctx context.Context, id string) (remove bool, next 
 	reason, retryAfter, retryable := notifiers.Classify(err)
 	p.m.notifications.WithLabelValues(name, "failed", string(reason)).Inc()
 	e.Attempts++
-	e.LastError = err.Error()
+	e.LastError, e.LastReason = err.Error(), string(reason)
 	if !retryable {
 		return p.buryOrWait(e, string(reason))
 	}
@@ -206,7 +206,7 @@ func (p *Pipeline) sendEntry(ctx context.Context, id string) (remove bool, next 
 		p.log.Error("pipeline: record failed attempt", "id", e.ID, "err", err)
 	}
 	p.log.Warn("notification failed; will retry", "id", e.ID, "rule", n.Rule.Name, "notifier", name,
-		"reason", reason, "attempts", e.Attempts, "next_attempt", next, "err", err)
+		"event", n.Event.ID, "reason", reason, "attempts", e.Attempts, "next_attempt", next, "err", err)
 	return false, next
 }
 

@@ -3,7 +3,10 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"net/http"
+	"net/url"
 
 	"github.com/gin-gonic/gin"
 )
@@ -20,6 +23,30 @@ type AdminAPI interface {
 	DropDead(ctx context.Context, id string) error
 }
 
+// AuditAPI is implemented by admin APIs that serve the audit trail at
+// GET /api/v1/audit?since=&code=&source=&limit=. A query it cannot read is
+// an error wrapping ErrBadRequest (400).
+type AuditAPI interface {
+	Audit(ctx context.Context, q url.Values) (any, error)
+}
+
+// ErrBadRequest is what AdminAPI implementations wrap for a request they
+// cannot read (400).
+var ErrBadRequest = errors.New("bad request")
+
+// SilenceAPI is implemented by admin APIs that serve silences at
+// GET/POST /api/v1/silences and DELETE /api/v1/silences/:id (expire). A
+// silence it cannot accept is an error wrapping ErrBadRequest (400).
+type SilenceAPI interface {
+	ListSilences(ctx context.Context) (any, error)
+	AddSilence(ctx context.Context, body []byte) (any, error)
+	ExpireSilence(ctx context.Context, id string) (any, error)
+}
+
+// maxSilenceBody bounds a POST /api/v1/silences body: a few matchers and
+// a comment.
+const maxSilenceBody = 64 << 10
+
 func (h *handlers) mountAdmin(api *gin.RouterGroup) {
 	api.GET("/dlq", func(c *gin.Context) {
 		v, err := h.Admin.ListDead(c.Request.Context())
@@ -35,6 +62,33 @@ func (h *handlers) mountAdmin(api *gin.RouterGroup) {
 	api.DELETE("/dlq/:id", func(c *gin.Context) {
 		h.adminDone(c, "dropped", h.Admin.DropDead(c.Request.Context(), c.Param("id")))
 	})
+	if a, ok := h.Admin.(AuditAPI); ok {
+		api.GET("/audit", func(c *gin.Context) {
+			v, err := a.Audit(c.Request.Context(), c.Request.URL.Query())
+			h.adminResult(c, v, err)
+		})
+	}
+	if s, ok := h.Admin.(SilenceAPI); ok {
+		api.GET("/silences", func(c *gin.Context) {
+			v, err := s.ListSilences(c.Request.Context())
+			h.adminResult(c, v, err)
+		})
+		api.POST("/silences", func(c *gin.Context) {
+			body, err := io.ReadAll(io.LimitReader(c.Request.Body, maxSilenceBody+1))
+			if err == nil && len(body) > maxSilenceBody {
+				err = fmt.Errorf("%w: silence body is over %d bytes", ErrBadRequest, maxSilenceBody)
+			}
+			var v any
+			if err == nil {
+				v, err = s.AddSilence(c.Request.Context(), body)
+			}
+			h.adminResult(c, v, err)
+		})
+		api.DELETE("/silences/:id", func(c *gin.Context) {
+			v, err := s.ExpireSilence(c.Request.Context(), c.Param("id"))
+			h.adminResult(c, v, err)
+		})
+	}
 	if ext, ok := h.Admin.(interface{ Mount(*gin.RouterGroup) }); ok {
 		ext.Mount(api)
 	}
@@ -62,6 +116,8 @@ func (h *handlers) adminError(c *gin.Context, err error) {
 		status = http.StatusNotFound
 	} else if errors.Is(err, ErrConflict) {
 		status = http.StatusConflict
+	} else if errors.Is(err, ErrBadRequest) {
+		status = http.StatusBadRequest
 	}
 	c.JSON(status, gin.H{"error": err.Error()})
 }

@@ -20,12 +20,15 @@ import (
 // stops at --since. Payloads live in their own bucket so listing never
 // decodes them, and notification results in a third, keyed by record ID and
 // outbox id, so a send writes a few bytes rather than rewriting the record.
+// A fourth links each outbox id to its record, so the send path finds the
+// record without decoding the entry, whoever built it.
 var (
 	bAudit      = []byte("audit")
 	bAuditBody  = []byte("audit_body")
 	bAuditNotes = []byte("audit_notes")
+	bAuditLinks = []byte("audit_links") // outbox sequence → record ID
 
-	auditBuckets = [][]byte{bAudit, bAuditBody, bAuditNotes}
+	auditBuckets = [][]byte{bAudit, bAuditBody, bAuditNotes, bAuditLinks}
 )
 
 // expAudit marks audit records in the expiry index.
@@ -175,12 +178,18 @@ func noteKey(auditID, outboxID string) ([]byte, error) {
 }
 
 // putNote records a notification's latest result under its delivery's
-// record. A record already expired keeps nothing: notes never outlive it.
+// record. An entry without a record, or whose record expired, keeps
+// nothing: notes never outlive their record.
 func putNote(tx *bolt.Tx, e *OutboxEntry, result, ref, reason string, at time.Time) error {
-	if e.Audit == "" || tx.Bucket(bAudit).Get([]byte(e.Audit)) == nil {
+	ok, err := idKey(e.ID)
+	if err != nil {
+		return nil // not an outbox id: nothing links it to a record
+	}
+	auditID := tx.Bucket(bAuditLinks).Get(ok)
+	if auditID == nil || tx.Bucket(bAudit).Get(auditID) == nil {
 		return nil
 	}
-	k, err := noteKey(e.Audit, e.ID)
+	k, err := noteKey(string(auditID), e.ID)
 	if err != nil {
 		return err
 	}
@@ -203,10 +212,10 @@ func putNote(tx *bolt.Tx, e *OutboxEntry, result, ref, reason string, at time.Ti
 	return tx.Bucket(bAuditNotes).Put(k, v)
 }
 
-// noteFromStored records a result for the outbox or dead-letter value v,
-// which a caller read in the same transaction.
-func noteFromStored(tx *bolt.Tx, v []byte, result string, ref *Ref, at time.Time) error {
-	if v == nil || !bytes.Contains(v, []byte(`"audit":`)) {
+// noteFromStored records a result for the outbox or dead-letter value v
+// under key k, which a caller read in the same transaction.
+func noteFromStored(tx *bolt.Tx, k, v []byte, result string, ref *Ref, at time.Time) error {
+	if v == nil || tx.Bucket(bAuditLinks).Get(k) == nil {
 		return nil // no audit record: skip decoding on the send path
 	}
 	var d DeadLetter
@@ -253,18 +262,36 @@ func commitAudit(tx *bolt.Tx, c *Commit, dups []string, outbox []OutboxEntry) er
 	return writeAudit(tx, &rec, c.AuditBody, c.ProcessedUntil, outbox)
 }
 
-// writeAudit writes a processed delivery's record and a pending note for
-// each of its outbox entries (whose Audit must be rec.ID) in tx.
+// writeAudit writes a processed delivery's record, links its outbox
+// entries (stored already, with their ids) to it and records each as
+// pending, in tx.
 func writeAudit(tx *bolt.Tx, rec *AuditRecord, body []byte, until time.Time, outbox []OutboxEntry) error {
 	if err := putAudit(tx, rec, body, until); err != nil {
 		return err
 	}
+	links := tx.Bucket(bAuditLinks)
 	for i := range outbox {
+		k, err := idKey(outbox[i].ID)
+		if err != nil {
+			return fmt.Errorf("link outbox entry to audit record: %w", err)
+		}
+		if err := links.Put(k, []byte(rec.ID)); err != nil {
+			return err
+		}
 		if err := putNote(tx, &outbox[i], NotePending, "", "", outbox[i].Created); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// AuditTx is a write transaction that can keep the audit trail: the
+// pipeline writes a delivery's record in the transaction that processes it.
+type AuditTx interface {
+	// PutAudit writes rec with its payload, expiring at until, and links
+	// the outbox entries the delivery produced (stored in the same
+	// transaction, with their ids) to it.
+	PutAudit(rec *AuditRecord, body []byte, until time.Time, outbox []OutboxEntry) error
 }
 
 // deleteAudit removes a record, its payload and its notes.
@@ -275,7 +302,7 @@ func deleteAudit(tx *bolt.Tx, id []byte) error {
 	if err := tx.Bucket(bAuditBody).Delete(id); err != nil {
 		return err
 	}
-	notes := tx.Bucket(bAuditNotes)
+	notes, links := tx.Bucket(bAuditNotes), tx.Bucket(bAuditLinks)
 	prefix := append(bytes.Clone(id), 0)
 	var keys [][]byte
 	c := notes.Cursor()
@@ -284,6 +311,9 @@ func deleteAudit(tx *bolt.Tx, id []byte) error {
 	}
 	for _, k := range keys {
 		if err := notes.Delete(k); err != nil {
+			return err
+		}
+		if err := links.Delete(k[len(prefix):]); err != nil {
 			return err
 		}
 	}

@@ -426,7 +426,7 @@ func (s *Bolt) Sent(id string, ref *Ref) error {
 			return err
 		}
 		b := tx.Bucket(bOutbox)
-		if err := noteFromStored(tx, b.Get(k), NoteSent, ref, time.Now()); err != nil {
+		if err := noteFromStored(tx, k, b.Get(k), NoteSent, ref, time.Now()); err != nil {
 			return err
 		}
 		return b.Delete(k)
@@ -543,7 +543,7 @@ func (s *Bolt) DeleteDead(id string, ref *Ref) error {
 		}
 		if ref != nil {
 			// A replay that succeeded; a drop (nil) leaves the note dead.
-			if err := noteFromStored(tx, v, NoteSent, ref, ref.Updated); err != nil {
+			if err := noteFromStored(tx, k, v, NoteSent, ref, ref.Updated); err != nil {
 				return err
 			}
 		}

@@ -1,0 +1,75 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/wabridge/wabridge/internal/server"
+	"github.com/wabridge/wabridge/internal/store"
+)
+
+var _ server.AuditAPI = (*admin)(nil)
+
+// Audit serves GET /api/v1/audit: full records, payloads included, newest
+// first.
+func (a *admin) Audit(ctx context.Context, v url.Values) (any, error) {
+	q, err := ParseAuditQuery(v.Get("since"), v.Get("code"), v.Get("source"), v.Get("limit"), time.Now())
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", server.ErrBadRequest, err)
+	}
+	q.Body = true
+	return a.p.Audit(q)
+}
+
+// ParseAuditQuery reads the audit filters as the CLI flags and the admin
+// API's query spell them: since is a duration back from now ("1h", "7d")
+// or an RFC 3339 time; code a number; limit a count. Empty means no filter.
+func ParseAuditQuery(since, code, source, limit string, now time.Time) (store.AuditQuery, error) {
+	var q store.AuditQuery
+	var problems []string
+	if since != "" {
+		if t, err := time.Parse(time.RFC3339, since); err == nil {
+			q.Since = t
+		} else if d, err := parseDays(since); err == nil && d > 0 {
+			q.Since = now.Add(-d)
+		} else {
+			problems = append(problems, fmt.Sprintf("since %q: want a duration back from now (30m, 1h, 7d) or an RFC 3339 time", since))
+		}
+	}
+	if code != "" {
+		n, err := strconv.Atoi(code)
+		if err != nil || n <= 0 {
+			problems = append(problems, fmt.Sprintf("code %q: want a positive number such as 131031", code))
+		}
+		q.Code = n
+	}
+	if limit != "" {
+		n, err := strconv.Atoi(limit)
+		if err != nil || n < 0 {
+			problems = append(problems, fmt.Sprintf("limit %q: want a count (0 = no limit)", limit))
+		}
+		q.Limit = n
+	}
+	q.Source = source
+	if len(problems) > 0 {
+		return store.AuditQuery{}, fmt.Errorf("audit query: %s", strings.Join(problems, "; "))
+	}
+	return q, nil
+}
+
+// parseDays is time.ParseDuration that also reads whole days ("7d"), as
+// retention is usually thought of in days.
+func parseDays(s string) (time.Duration, error) {
+	if d, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.Atoi(d)
+		if err != nil || n < 0 {
+			return 0, fmt.Errorf("bad day count %q", s)
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	return time.ParseDuration(s)
+}

@@ -1,0 +1,221 @@
+package pipeline
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/wabridge/wabridge/internal/event"
+	"github.com/wabridge/wabridge/internal/sources"
+	"github.com/wabridge/wabridge/internal/store"
+	"github.com/wabridge/wabridge/notifiers"
+)
+
+func (h *harness) audit(q store.AuditQuery) []store.AuditRecord {
+	h.t.Helper()
+	recs, err := h.p.Audit(q)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return recs
+}
+
+func TestAuditRecordsProcessedDelivery(t *testing.T) {
+	h := newHarness(t, fastConfig(), testRules)
+	h.run()
+	evs := []event.Event{failed("e1"), status("e2", "read"), status("e3", "delivered")}
+	body, _ := json.Marshal(evs)
+	h.accept(evs...)
+	h.idle()
+	h.waitFor("the notification's result", func() bool {
+		recs := h.audit(store.AuditQuery{})
+		return len(recs) == 1 && len(recs[0].Notifications) == 1 && recs[0].Notifications[0].Result == store.NoteSent
+	})
+	rec := h.audit(store.AuditQuery{Body: true})[0]
+	sum := sha256.Sum256(body)
+	if rec.Source != "test" || rec.HTTPStatus != 200 || rec.Signature != store.SignatureValid ||
+		rec.RemoteAddr != "127.0.0.1" || rec.Size != len(body) || rec.SHA256 != hex.EncodeToString(sum[:]) ||
+		rec.Payload != string(body) || rec.ReceivedAt.IsZero() {
+		t.Errorf("record %+v", rec)
+	}
+	outcomes := map[string]string{}
+	for _, e := range rec.Events {
+		outcomes[e.ID] = e.Outcome
+	}
+	want := map[string]string{"e1": store.EventEvaluated, "e2": store.EventDropped, "e3": store.EventEvaluated}
+	for id, o := range want {
+		if outcomes[id] != o {
+			t.Errorf("event %s outcome %q, want %q (all: %v)", id, outcomes[id], o, outcomes)
+		}
+	}
+	var e1 store.AuditEvent
+	for _, e := range rec.Events {
+		if e.ID == "e1" {
+			e1 = e
+		}
+	}
+	if e1.Code != 131026 || len(e1.Decisions) != 1 || e1.Decisions[0].Rule != "failed" || e1.Decisions[0].Outcome != string(OutcomeOpened) {
+		t.Errorf("e1 %+v", e1)
+	}
+	n := rec.Notifications[0]
+	if n.Event != "e1" || n.Rule != "failed" || n.Notifier != "slack" || n.Target != "#ops" || n.Ref != "C1/"+n.ID {
+		t.Errorf("notification %+v", n)
+	}
+}
+
+func TestAuditMarksDuplicates(t *testing.T) {
+	h := newHarness(t, fastConfig(), testRules)
+	h.run()
+	h.accept(failed("e1"))
+	h.idle()
+	h.accept(failed("e1"))
+	h.idle()
+	h.waitFor("two records", func() bool { return len(h.audit(store.AuditQuery{})) == 2 })
+	newest := h.audit(store.AuditQuery{Limit: 1})[0]
+	if newest.Events[0].Outcome != store.EventDuplicate || len(newest.Notifications) != 0 {
+		t.Errorf("redelivery %+v", newest)
+	}
+	if d := newest.Events[0].Decisions; len(d) != 1 || d[0].Outcome != string(OutcomeDuplicate) {
+		t.Errorf("redelivery decisions %+v", d)
+	}
+}
+
+func TestAuditRecordsFailedAndDeadNotifications(t *testing.T) {
+	h := newHarness(t, fastConfig(), testRules)
+	h.slack.setFail(func(int, *notifiers.Notification) error {
+		return &notifiers.Error{Notifier: "slack", Reason: notifiers.ReasonPermanent, Err: errors.New("channel_not_found")}
+	})
+	h.run()
+	h.accept(failed("e1"))
+	h.waitFor("a dead letter in the audit trail", func() bool {
+		recs := h.audit(store.AuditQuery{})
+		return len(recs) == 1 && len(recs[0].Notifications) == 1 && recs[0].Notifications[0].Result == store.NoteDead
+	})
+	n := h.audit(store.AuditQuery{})[0].Notifications[0]
+	if n.Reason != "permanent" || n.Error == "" || n.Attempts != 1 {
+		t.Errorf("dead notification %+v", n)
+	}
+}
+
+func TestRejectedDeliveriesAreAudited(t *testing.T) {
+	h := newHarness(t, fastConfig(), testRules)
+	h.run()
+	big := bytes.Repeat([]byte("x"), rejectPayloadMax+1000)
+	h.p.Reject(context.Background(), sources.Delivery{ID: "r1", Source: "test", RemoteAddr: "10.0.0.9", Body: big},
+		401, "unauthorized: X-Hub-Signature-256 does not match the body")
+	h.p.Reject(context.Background(), sources.Delivery{ID: "r2", Source: "test", Body: []byte("not json")},
+		400, "body is not JSON")
+	h.waitFor("two rejected records", func() bool { return len(h.audit(store.AuditQuery{})) == 2 })
+	byID := map[string]store.AuditRecord{}
+	for _, r := range h.audit(store.AuditQuery{Body: true}) {
+		byID[r.DeliveryID] = r
+	}
+	r1, r2 := byID["r1"], byID["r2"]
+	sum := sha256.Sum256(big)
+	if r1.HTTPStatus != 401 || r1.Signature != store.SignatureInvalid || r1.Size != len(big) ||
+		r1.PayloadKept != rejectPayloadMax || len(r1.Payload) != rejectPayloadMax ||
+		r1.SHA256 != hex.EncodeToString(sum[:]) || r1.RemoteAddr != "10.0.0.9" || r1.Reason == "" {
+		t.Errorf("401 record: status %d sig %s size %d kept %d payload %d reason %q",
+			r1.HTTPStatus, r1.Signature, r1.Size, r1.PayloadKept, len(r1.Payload), r1.Reason)
+	}
+	if r2.HTTPStatus != 400 || r2.Signature != store.SignatureValid || r2.Payload != "not json" || r2.Reason != "body is not JSON" {
+		t.Errorf("400 record %+v", r2)
+	}
+	if got := h.counter("wabridge_audit_records_total", "kind", "rejected"); got != 2 {
+		t.Errorf("rejected records counted %v, want 2", got)
+	}
+}
+
+// Reject runs on the request path: with the writer stopped and its queue
+// full, it must return at once and count what it could not keep.
+func TestRejectNeverBlocks(t *testing.T) {
+	h := newHarness(t, fastConfig(), testRules)
+	start := time.Now()
+	for i := 0; i < rejectQueue+5; i++ {
+		h.p.Reject(context.Background(), sources.Delivery{ID: "r", Source: "test"}, 401, "bad signature")
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("%d rejects took %v", rejectQueue+5, d)
+	}
+	if got := h.counter("wabridge_audit_rejected_dropped_total"); got != 5 {
+		t.Errorf("dropped %v, want 5", got)
+	}
+	// The queued ones are written once the pipeline runs.
+	h.run()
+	h.waitFor("the queued rejects", func() bool { return len(h.audit(store.AuditQuery{})) == rejectQueue })
+}
+
+func TestAuditExpiresAfterRetention(t *testing.T) {
+	clk := &clock{}
+	clk.ns.Store(time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC).UnixNano())
+	cfg := fastConfig()
+	cfg.Retention = 2 * time.Hour
+	h := newHarnessAt(t, cfg, testRules, clk.now)
+	h.accept(failed("e1"))
+	entries, _ := h.st.Inbox(0, 0)
+	for _, e := range entries {
+		if err := h.p.process(e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.p.Reject(context.Background(), sources.Delivery{ID: "r1", Source: "test", Body: []byte("x")}, 401, "bad signature")
+	h.p.writeRejected(h.p.drainRejects(<-h.p.rejects))
+	if got := len(h.audit(store.AuditQuery{})); got != 2 {
+		t.Fatalf("%d records, want 2", got)
+	}
+	clk.advance(time.Hour)
+	h.p.sweep()
+	if got := len(h.audit(store.AuditQuery{})); got != 2 {
+		t.Fatalf("records swept inside retention: %d left", got)
+	}
+	clk.advance(90 * time.Minute)
+	h.p.sweep()
+	if got := h.audit(store.AuditQuery{}); len(got) != 0 {
+		t.Fatalf("records left after retention: %+v", got)
+	}
+}
+
+func TestEventAndRuleMetrics(t *testing.T) {
+	h := newHarness(t, fastConfig(), testRules)
+	h.run()
+	unknown := failed("e9")
+	unknown.Code = 999999
+	h.accept(failed("e1"), status("e2", "delivered"), unknown, status("e3", "read"))
+	h.idle()
+	tests := []struct {
+		name   string
+		labels []string
+		want   float64
+	}{
+		{"wabridge_events_total", []string{"source", "test", "kind", "status", "code", "131026"}, 1},
+		{"wabridge_events_total", []string{"source", "test", "kind", "status", "code", "none"}, 1},
+		{"wabridge_events_total", []string{"source", "test", "kind", "status", "code", "other"}, 1},
+		{"wabridge_events_total", nil, 3}, // the read status is dropped by the source
+		{"wabridge_rule_matches_total", []string{"rule", "failed"}, 2},
+		{"wabridge_audit_records_total", []string{"kind", "processed"}, 1},
+	}
+	for _, tt := range tests {
+		h.waitFor(tt.name, func() bool { return h.counter(tt.name, tt.labels...) == tt.want })
+	}
+}
+
+func TestCodeLabelIsBounded(t *testing.T) {
+	h := newHarness(t, fastConfig(), testRules)
+	for _, tt := range []struct {
+		code int
+		want string
+	}{{0, "none"}, {131031, "131031"}, {424242, "other"}} {
+		ev := event.Event{Kind: event.KindStatus, Code: tt.code}
+		if got := codeLabel(h.rt, &ev); got != tt.want {
+			t.Errorf("code %d: label %q, want %q", tt.code, got, tt.want)
+		}
+	}
+	if got := codeLabel(nil, &event.Event{Code: 131031}); got != "other" {
+		t.Errorf("without a catalogue: %q", got)
+	}
+}
