@@ -63,6 +63,13 @@ func TestExampleRules(t *testing.T) {
 		t.Errorf("account-blocked actions = %+v", a)
 	}
 
+	ban := s.Rule("account-banned")
+	reinstate := &event.Event{Kind: event.KindAccountUpdate, Status: "disabled_update", WABAID: "1", Attributes: map[string]string{"state": "reinstate"}}
+	banned := &event.Event{Kind: event.KindAccountUpdate, Status: "disabled_update", WABAID: "1", Attributes: map[string]string{"state": "disable"}}
+	if !ban.ResolvedBy(reinstate) || ban.ResolvedBy(banned) || Fingerprint(ban, reinstate) != Fingerprint(ban, banned) {
+		t.Error("account-banned: a reinstate of the same WABA should resolve the ban's incident")
+	}
+
 	inh := s.Inhibits()
 	if len(inh) != 2 {
 		t.Fatalf("inhibits = %d, want 2", len(inh))
