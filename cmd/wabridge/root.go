@@ -69,6 +69,7 @@ what Meta recommends doing about it.`,
 		newCodesCmd(g),
 		newNotifyTestCmd(g),
 		newDLQCmd(g),
+		newSilenceCmd(g),
 		newAuditCmd(g),
 		newVersionCmd(g),
 	)

@@ -1,0 +1,379 @@
+package main
+
+// End-to-end tests of incidents: the real binary, signed Meta deliveries,
+// Slack and Jira faked at the wire.
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// fakeJira speaks the part of Jira's REST API v2 the notifier uses and
+// records what it was asked: issues created, comments, transitions.
+type fakeJira struct {
+	srv *httptest.Server
+
+	mu          sync.Mutex
+	issues      []string // keys, in creation order
+	comments    map[string]int
+	transitions map[string]int
+	resolved    map[string]bool
+}
+
+func newFakeJira(t *testing.T) *fakeJira {
+	f := &fakeJira{comments: map[string]int{}, transitions: map[string]int{}, resolved: map[string]bool{}}
+	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
+	t.Cleanup(f.srv.Close)
+	return f
+}
+
+func (f *fakeJira) serve(w http.ResponseWriter, r *http.Request) {
+	_, _ = io.Copy(io.Discard, r.Body)
+	w.Header().Set("Content-Type", "application/json")
+	path := r.URL.Path
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	switch {
+	case r.Method == http.MethodPost && path == "/rest/api/2/issue":
+		key := fmt.Sprintf("WAOPS-%d", len(f.issues)+1)
+		f.issues = append(f.issues, key)
+		w.WriteHeader(http.StatusCreated)
+		fmt.Fprintf(w, `{"id":"%d","key":%q,"self":"%s/rest/api/2/issue/%d"}`, 10000+len(f.issues), key, f.srv.URL, 10000+len(f.issues))
+	case strings.Contains(path, "/search"):
+		fmt.Fprint(w, `{"startAt":0,"maxResults":50,"total":0,"issues":[]}`)
+	case strings.HasPrefix(path, "/rest/api/2/issue/"):
+		rest := strings.TrimPrefix(path, "/rest/api/2/issue/")
+		key, sub, _ := strings.Cut(rest, "/")
+		switch {
+		case sub == "comment" && r.Method == http.MethodPost:
+			f.comments[key]++
+			w.WriteHeader(http.StatusCreated)
+			fmt.Fprintf(w, `{"id":"%d","body":"x"}`, f.comments[key])
+		case sub == "transitions" && r.Method == http.MethodGet:
+			fmt.Fprint(w, `{"transitions":[{"id":"31","name":"Done"},{"id":"11","name":"Reopen"}]}`)
+		case sub == "transitions" && r.Method == http.MethodPost:
+			f.transitions[key]++
+			f.resolved[key] = true
+			w.WriteHeader(http.StatusNoContent)
+		case sub == "" && r.Method == http.MethodGet:
+			res := "null"
+			if f.resolved[key] {
+				res = `{"name":"Done"}`
+			}
+			fmt.Fprintf(w, `{"id":"1","key":%q,"fields":{"status":{"name":"Open","statusCategory":{"key":"new"}},"resolution":%s}}`, key, res)
+		default:
+			w.WriteHeader(http.StatusNotFound)
+			fmt.Fprint(w, `{"errorMessages":["not found"]}`)
+		}
+	default:
+		w.WriteHeader(http.StatusNotFound)
+		fmt.Fprint(w, `{"errorMessages":["not found"]}`)
+	}
+}
+
+func (f *fakeJira) snapshot() (issues []string, comments int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, n := range f.comments {
+		comments += n
+	}
+	return append([]string(nil), f.issues...), comments
+}
+
+// slackCounts splits Slack's calls: top-level posts, thread replies, updates.
+func slackCounts(f *fakeSlack) (posts, replies, updates int) {
+	for _, c := range f.allCalls() {
+		switch {
+		case c.Method == "chat.postMessage" && c.Form["thread_ts"] != "":
+			replies++
+		case c.Method == "chat.postMessage":
+			posts++
+		case c.Method == "chat.update":
+			updates++
+		}
+	}
+	return
+}
+
+func writeIncidentConfig(t *testing.T, dir, addr, slackURL, jiraURL, rules string) string {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(dir, "rules.yaml"), []byte(rules), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	jira := ""
+	if jiraURL != "" {
+		jira = fmt.Sprintf(`  jira: {url: %q, user: ops@example.com, token: jira-e2e-token, project: WAOPS, api_type: datacenter, resolve_transition: Done, timeout: 2s}`, jiraURL)
+	}
+	cfg := fmt.Sprintf(`
+server: {listen: %q, shutdown_timeout: 5s, admin_token: e2e-admin-token}
+storage: {dir: %q}
+log: {level: debug, format: json}
+sources:
+  - {name: meta, type: meta, app_secret: %q, verify_token: e2e-verify}
+notifiers:
+  slack: {token: xoxb-good, api_url: %q, channel: "#whatsapp-ops", timeout: 2s}
+%s
+pipeline: {backoff_base: 100ms, backoff_max: 1s, max_attempts: 50, max_age: 1h}
+rules: {files: [rules.yaml]}
+`, addr, filepath.Join(dir, "data"), e2eSecret, slackURL+"/api/", jira)
+	p := filepath.Join(dir, "config.yaml")
+	if err := os.WriteFile(p, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// failedFrom is a failed status of one phone number; id makes it unique.
+func failedFrom(id string, phone string, code int) []byte {
+	return []byte(fmt.Sprintf(`{"object":"whatsapp_business_account","entry":[{"id":"102290129340398","changes":[{"value":{"messaging_product":"whatsapp","metadata":{"display_phone_number":"15550783881","phone_number_id":%q},"statuses":[{"id":"wamid.INC-%s","status":"failed","timestamp":"1751142888","recipient_id":"16505557000","errors":[{"code":%d,"title":"Spam rate limit hit","message":"Spam rate limit hit"}]}]},"field":"messages"}]}]}`, phone, id, code))
+}
+
+func banUpdate(state string, at int64) []byte {
+	return []byte(fmt.Sprintf(`{"object":"whatsapp_business_account","entry":[{"id":"102290129340398","time":%d,"changes":[{"value":{"event":"DISABLED_UPDATE","ban_info":{"waba_ban_state":[%q],"waba_ban_date":"April 18, 2025"}},"field":"account_update"}]}]}`, at, state))
+}
+
+// postAll posts bodies with a few concurrent clients.
+func postAll(t *testing.T, addr string, bodies [][]byte) {
+	t.Helper()
+	var wg sync.WaitGroup
+	next := make(chan []byte)
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for b := range next {
+				if code := post(t, addr, b); code != http.StatusOK {
+					t.Errorf("post: status %d", code)
+				}
+			}
+		}()
+	}
+	for _, b := range bodies {
+		next <- b
+	}
+	close(next)
+	wg.Wait()
+}
+
+// settle waits until Slack has been called and then quiet for a while.
+func settle(t *testing.T, slack *fakeSlack, inst *instance) {
+	t.Helper()
+	waitFor(t, "a Slack call", 10*time.Second, func() bool { return len(slack.allCalls()) > 0 }, inst.logs.String)
+	last, since := -1, time.Now()
+	waitFor(t, "Slack to go quiet", 12*time.Second, func() bool {
+		n := len(slack.allCalls())
+		if n != last {
+			last, since = n, time.Now()
+		}
+		return time.Since(since) > 800*time.Millisecond
+	}, inst.logs.String)
+}
+
+const spamE2ERules = `
+rules:
+  - name: spam-and-rate-limits
+    match: {codes: [131048]}
+    group_by: [code, phone_number_id]
+    repeat_interval: 2s
+    actions:
+      - slack: {channel: "#whatsapp-ops"}
+      - jira: {project: WAOPS}
+`
+
+// TestBurstIsOneIncident: 500 spam-limit failures of one number make one
+// Slack message with in-place updates and a few thread summaries, and one
+// Jira ticket with a few comments.
+func TestBurstIsOneIncident(t *testing.T) {
+	slack, jira := newFakeSlack(t), newFakeJira(t)
+	dir, addr := t.TempDir(), freeAddr(t)
+	cfg := writeIncidentConfig(t, dir, addr, slack.srv.URL, jira.srv.URL, spamE2ERules)
+	inst := start(t, cfg, addr)
+	began := time.Now()
+	bodies := make([][]byte, 500)
+	for i := range bodies {
+		bodies[i] = failedFrom(fmt.Sprintf("burst-%d", i), "106540352242922", 131048)
+	}
+	postAll(t, addr, bodies)
+	settle(t, slack, inst)
+	elapsed := time.Since(began)
+	posts, replies, updates := slackCounts(slack)
+	issues, comments := jira.snapshot()
+	t.Logf("500 events in %v: %d Slack posts, %d updates, %d thread replies; %d Jira issues, %d comments",
+		elapsed.Round(time.Millisecond), posts, updates, replies, len(issues), comments)
+	if posts != 1 {
+		t.Errorf("%d top-level Slack messages, want 1", posts)
+	}
+	if updates < 1 || updates >= 500 {
+		t.Errorf("%d chat.update calls, want some and fewer than 500", updates)
+	}
+	// One summary per repeat_interval (2s) at most, for the time it took.
+	maxRepeats := int(elapsed/(2*time.Second)) + 1
+	if replies > maxRepeats {
+		t.Errorf("%d thread replies in %v, want at most %d (one per 2s)", replies, elapsed, maxRepeats)
+	}
+	if len(issues) != 1 {
+		t.Errorf("%d Jira issues, want 1: %v", len(issues), issues)
+	}
+	if comments > maxRepeats {
+		t.Errorf("%d Jira comments, want at most %d", comments, maxRepeats)
+	}
+	inst.stop()
+}
+
+// TestTwoNumbersTwoIncidents: the default grouping is per code and number.
+func TestTwoNumbersTwoIncidents(t *testing.T) {
+	slack, jira := newFakeSlack(t), newFakeJira(t)
+	dir, addr := t.TempDir(), freeAddr(t)
+	cfg := writeIncidentConfig(t, dir, addr, slack.srv.URL, jira.srv.URL, spamE2ERules)
+	inst := start(t, cfg, addr)
+	var bodies [][]byte
+	for i := range 20 {
+		bodies = append(bodies, failedFrom(fmt.Sprintf("a-%d", i), "111111111111111", 131048),
+			failedFrom(fmt.Sprintf("b-%d", i), "222222222222222", 131048))
+	}
+	postAll(t, addr, bodies)
+	settle(t, slack, inst)
+	posts, _, _ := slackCounts(slack)
+	issues, _ := jira.snapshot()
+	if posts != 2 || len(issues) != 2 {
+		t.Errorf("%d Slack messages and %d Jira issues for two numbers, want 2 and 2", posts, len(issues))
+	}
+	inst.stop()
+}
+
+// TestThresholdFiresAtTwentieth: 19 events within the window stay quiet;
+// the 20th opens the incident.
+func TestThresholdFiresAtTwentieth(t *testing.T) {
+	slack := newFakeSlack(t)
+	dir, addr := t.TempDir(), freeAddr(t)
+	cfg := writeIncidentConfig(t, dir, addr, slack.srv.URL, "", `
+rules:
+  - name: undeliverable-bursts
+    match: {codes: [131026]}
+    threshold: {count: 20, within: 10m}
+    actions:
+      - slack: {channel: "#whatsapp-ops"}
+`)
+	inst := start(t, cfg, addr)
+	for i := range 19 {
+		if code := post(t, addr, failedFrom(fmt.Sprintf("t-%d", i), "106540352242922", 131026)); code != 200 {
+			t.Fatal(code)
+		}
+	}
+	time.Sleep(1500 * time.Millisecond)
+	if n := len(slack.allCalls()); n != 0 {
+		t.Fatalf("%d Slack calls after 19 events, want none below the threshold", n)
+	}
+	if code := post(t, addr, failedFrom("t-19", "106540352242922", 131026)); code != 200 {
+		t.Fatal(code)
+	}
+	waitFor(t, "the alert at the 20th event", 10*time.Second, func() bool { p, _, _ := slackCounts(slack); return p == 1 }, inst.logs.String)
+	inst.stop()
+}
+
+// TestSilenceThroughRunningServer: a silence added with the CLI while the
+// server holds the store (so through its admin API) stops notifications;
+// once it expires they resume.
+func TestSilenceThroughRunningServer(t *testing.T) {
+	slack := newFakeSlack(t)
+	dir, addr := t.TempDir(), freeAddr(t)
+	cfg := writeIncidentConfig(t, dir, addr, slack.srv.URL, "", `
+rules:
+  - name: spam
+    match: {codes: [131048]}
+    group_by: [id]
+    actions:
+      - slack: {channel: "#whatsapp-ops"}
+`)
+	inst := start(t, cfg, addr)
+	out, err := exec.Command(binPath, "silence", "add", "--match", "code=131048",
+		"--match", "phone_number_id=~1065.*", "--for", "3s", "--comment", "campaign paused", "--config", cfg).CombinedOutput()
+	if err != nil {
+		t.Fatalf("silence add: %v\n%s", err, out)
+	}
+	added := time.Now()
+	out, err = exec.Command(binPath, "silence", "list", "--json", "--config", cfg).Output()
+	if err != nil {
+		t.Fatalf("silence list: %v", err)
+	}
+	var list []map[string]any
+	if err := json.Unmarshal(out, &list); err != nil || len(list) != 1 || list[0]["comment"] != "campaign paused" {
+		t.Fatalf("silence list = %s (%v)", out, err)
+	}
+	for i := range 5 {
+		if code := post(t, addr, failedFrom(fmt.Sprintf("s-%d", i), "106540352242922", 131048)); code != 200 {
+			t.Fatal(code)
+		}
+	}
+	time.Sleep(time.Second)
+	if n := len(slack.allCalls()); n != 0 {
+		t.Fatalf("%d Slack calls while silenced", n)
+	}
+	time.Sleep(time.Until(added.Add(3*time.Second + 200*time.Millisecond)))
+	if code := post(t, addr, failedFrom("after", "106540352242922", 131048)); code != 200 {
+		t.Fatal(code)
+	}
+	waitFor(t, "notifications to resume after the silence", 10*time.Second, func() bool { return len(slack.posted()) == 1 }, inst.logs.String)
+
+	// Bad input is refused with a message a person can act on.
+	out, err = exec.Command(binPath, "silence", "add", "--match", "code", "--for", "1h", "--config", cfg).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "key=value") {
+		t.Errorf("silence add with a bad matcher: %v\n%s", err, out)
+	}
+	out, err = exec.Command(binPath, "silence", "expire", "42", "--config", cfg).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "no silence") {
+		t.Errorf("silence expire of a missing id: %v\n%s", err, out)
+	}
+	inst.stop()
+}
+
+// TestBanThenReinstateResolves: with the example rules, a ban opens an
+// incident and the reinstate resolves it: the message is updated to
+// resolved and the thread says so.
+func TestBanThenReinstateResolves(t *testing.T) {
+	rulesYAML, err := os.ReadFile(filepath.Join("..", "..", "rules.example.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	slack, jira := newFakeSlack(t), newFakeJira(t)
+	dir, addr := t.TempDir(), freeAddr(t)
+	cfg := writeIncidentConfig(t, dir, addr, slack.srv.URL, jira.srv.URL, string(rulesYAML))
+	inst := start(t, cfg, addr)
+	if code := post(t, addr, banUpdate("DISABLE", 1745001000)); code != 200 {
+		t.Fatal(code)
+	}
+	waitFor(t, "the ban alert", 10*time.Second, func() bool { p, _, _ := slackCounts(slack); return p == 1 }, inst.logs.String)
+	waitFor(t, "the ban ticket", 10*time.Second, func() bool { i, _ := jira.snapshot(); return len(i) == 1 }, inst.logs.String)
+	if code := post(t, addr, banUpdate("REINSTATE", 1745001200)); code != 200 {
+		t.Fatal(code)
+	}
+	resolved := func() bool {
+		for _, c := range slack.allCalls() {
+			if c.Method == "chat.update" && strings.Contains(strings.ToLower(c.Form["text"]+c.Form["blocks"]), "resolved") {
+				return true
+			}
+		}
+		return false
+	}
+	waitFor(t, "the message updated to resolved", 10*time.Second, resolved, inst.logs.String)
+	waitFor(t, "a thread reply", 10*time.Second, func() bool { _, r, _ := slackCounts(slack); return r == 1 }, inst.logs.String)
+	waitFor(t, "the ticket resolved", 10*time.Second, func() bool {
+		jira.mu.Lock()
+		defer jira.mu.Unlock()
+		return jira.transitions["WAOPS-1"] == 1
+	}, inst.logs.String)
+	if p, _, _ := slackCounts(slack); p != 1 {
+		t.Errorf("%d top-level messages, want the one ban alert", p)
+	}
+	inst.stop()
+}
