@@ -354,3 +354,26 @@ func TestWabridgeConfig(t *testing.T) {
 		t.Errorf("config read back as %+v", cfg)
 	}
 }
+
+func TestCollectorWindow(t *testing.T) {
+	from := time.Date(2026, 1, 1, 0, 0, 1, 0, time.UTC)
+	c := &collector{from: from, to: from.Add(10 * time.Second)}
+	late := from.Add(30 * time.Second) // sent late, scheduled in the window
+	c.add([]sample{
+		{seq: 1, at: from.Add(-time.Millisecond), start: from, ok: true}, // warm-up
+		{seq: 2, at: from, start: from, ok: true},
+		{seq: 3, at: from.Add(5 * time.Second), start: late, ok: false},
+		{seq: 4, at: from.Add(10 * time.Second), start: late, ok: true}, // after the window
+	}, "answer 503")
+	c.add(nil, "")
+	if c.res.ok != 1 || c.res.failed != 1 || len(c.res.samples) != 2 {
+		t.Errorf("ok=%d failed=%d samples=%d, want 1, 1, 2", c.res.ok, c.res.failed, len(c.res.samples))
+	}
+	if c.res.firstErr != "answer 503" {
+		t.Errorf("firstErr = %q, want the first reported", c.res.firstErr)
+	}
+	c.res.window = 10 * time.Second
+	if got := c.res.rps(); got != 0.1 {
+		t.Errorf("rps = %v, want 0.1", got)
+	}
+}

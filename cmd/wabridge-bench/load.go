@@ -17,6 +17,7 @@ import (
 // sample is one request of the measured window.
 type sample struct {
 	seq   uint64
+	at    time.Time     // what places it in the window: the send in the closed loop, the schedule in the open loop
 	start time.Time     // when the request was sent (wall clock: the log notifier's lines are compared with it)
 	ack   time.Duration // until the answer was read; in the open loop, counted from the scheduled time
 	ok    bool          // answered 200
@@ -107,7 +108,7 @@ func (c *collector) add(local []sample, firstErr string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, s := range local {
-		if s.start.Before(c.from) || !s.start.Before(c.to) {
+		if s.at.Before(c.from) || !s.at.Before(c.to) {
 			continue
 		}
 		c.res.samples = append(c.res.samples, s)
@@ -142,7 +143,7 @@ func closedLoop(ctx context.Context, t target, g *generator, workers int, warmup
 				n := seq.Add(1)
 				body := g.Body(n)
 				err := t.send(ctx, body)
-				s := sample{seq: n, start: now, ack: time.Since(now), ok: err == nil}
+				s := sample{seq: n, at: now, start: now, ack: time.Since(now), ok: err == nil}
 				if err != nil {
 					if firstErr == "" {
 						firstErr = err.Error()
@@ -190,7 +191,9 @@ func openLoop(ctx context.Context, t target, g *generator, rate int, warmup, dur
 				body := g.Body(j.seq)
 				now := time.Now()
 				err := t.send(ctx, body)
-				s := sample{seq: j.seq, start: now, ack: time.Since(j.due), ok: err == nil}
+				// Counted by its scheduled time: requests a slow server
+				// pushed past the window still belong to it.
+				s := sample{seq: j.seq, at: j.due, start: now, ack: time.Since(j.due), ok: err == nil}
 				if err != nil {
 					if firstErr == "" {
 						firstErr = err.Error()
