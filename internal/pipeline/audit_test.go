@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -14,7 +15,12 @@ import (
 	"github.com/wabridge/wabridge/internal/sources"
 	"github.com/wabridge/wabridge/internal/store"
 	"github.com/wabridge/wabridge/notifiers"
+	"github.com/wabridge/wabridge/rules"
 )
+
+func rulesParse(y string) (*rules.Set, []rules.Problem, error) {
+	return rules.Parse("rules.yaml", []byte(y), rules.Options{})
+}
 
 func (h *harness) audit(q store.AuditQuery) []store.AuditRecord {
 	h.t.Helper()
@@ -217,5 +223,69 @@ func TestCodeLabelIsBounded(t *testing.T) {
 	}
 	if got := codeLabel(nil, &event.Event{Code: 131031}); got != "other" {
 		t.Errorf("without a catalogue: %q", got)
+	}
+}
+
+// plainTx hides a transaction's AuditTx, so the pipeline keeps no trail.
+type plainTx struct{ store.Tx }
+
+type noAuditStore struct{ store.Store }
+
+func (s noAuditStore) Update(fn func(tx store.Tx) error) error {
+	return s.Store.Update(func(tx store.Tx) error { return fn(plainTx{tx}) })
+}
+
+// BenchmarkCommitAudit measures what the audit trail adds to processing:
+// deliveries (one failed status that opens an incident, one routine
+// status) committed in batches, with and without the trail.
+func BenchmarkCommitAudit(b *testing.B) {
+	for _, mode := range []struct {
+		name  string
+		audit bool
+	}{{"audit", true}, {"no_audit", false}} {
+		b.Run(mode.name, func(b *testing.B) {
+			st, err := store.Open(b.TempDir(), store.Options{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer st.Close()
+			var s store.Store = st
+			if !mode.audit {
+				s = noAuditStore{st}
+			}
+			set, _, err := rulesParse(testRules)
+			if err != nil {
+				b.Fatal(err)
+			}
+			rt := &Runtime{Rules: set, Notifiers: map[string]notifiers.Notifier{}}
+			p, err := New(Config{}, Deps{Store: s, Runtime: func() *Runtime { return rt },
+				Sources: func(string) (sources.Source, bool) { return testSource{}, true }})
+			if err != nil {
+				b.Fatal(err)
+			}
+			for i := range b.N {
+				evs := []event.Event{failed(fmt.Sprintf("f%d", i)), status(fmt.Sprintf("d%d", i), "delivered")}
+				evs[0].PhoneNumberID = fmt.Sprintf("PN%d", i) // a new incident each time
+				body, _ := json.Marshal(evs)
+				if err := p.Accept(context.Background(), sources.Delivery{Source: "test", Body: body}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			entries, err := st.Inbox(0, 0)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ResetTimer()
+			for i := 0; i < len(entries); i += DefaultBatchSize {
+				if err := p.commitBatch(entries[i:min(i+DefaultBatchSize, len(entries))]); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "deliveries/s")
+			if size, err := st.Size(); err == nil {
+				b.ReportMetric(float64(size)/float64(b.N), "file-bytes/delivery")
+			}
+		})
 	}
 }
