@@ -133,6 +133,9 @@ type incTx struct {
 	outbox    []store.OutboxEntry
 	decisions []Decision
 	dirty     map[string]*store.Incident
+	// started holds the incidents whose Event changed: written once, not
+	// with every count.
+	started map[string]bool
 }
 
 func (t *incTx) decide(ev *event.Event, r *rules.Rule, fp string, o Outcome, queued int, detail string) {
@@ -154,8 +157,21 @@ func (t *incTx) flush() error {
 		if err := t.tx.PutIncident(inc, until); err != nil {
 			return err
 		}
+		if t.started[inc.Fingerprint] {
+			if err := t.tx.PutIncidentEvent(inc.Fingerprint, &inc.Event); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
+}
+
+// start records that an incident's Event is new.
+func (t *incTx) start(inc *store.Incident) {
+	if t.started == nil {
+		t.started = map[string]bool{}
+	}
+	t.started[inc.Fingerprint] = true
 }
 
 func (t *incTx) touch(inc *store.Incident) {
@@ -232,6 +248,7 @@ func (t *incTx) match(ev *event.Event, r *rules.Rule, silence string) error {
 		inc = &store.Incident{Fingerprint: fp, Rule: r.Name, Status: store.IncidentPending,
 			FirstSeen: seen, Event: *ev, WABAID: ev.WABAID}
 		t.st.byFP[fp] = inc
+		t.start(inc)
 	}
 	t.touch(inc)
 	inc.Touched = t.now
@@ -255,6 +272,7 @@ func (t *incTx) match(ev *event.Event, r *rules.Rule, silence string) error {
 		}
 		if len(w) == 0 {
 			inc.Event, inc.FirstSeen, inc.WABAID = *ev, seen, ev.WABAID
+			t.start(inc)
 		}
 		w = append(w, t.now)
 		if len(w) > th.Count {

@@ -36,7 +36,7 @@ var (
 	bExpiry    = []byte("expiry") // expiry time + kind + key → nothing: what the sweeper walks
 	bRefs      = []byte("refs")
 
-	allBuckets = [][]byte{bInbox, bOutbox, bDead, bDedup, bProcessed, bExpiry, bRefs, bIncidents, bSilences}
+	allBuckets = [][]byte{bInbox, bOutbox, bDead, bDedup, bProcessed, bExpiry, bRefs, bIncidents, bIncidentEvents, bSilences}
 
 	keySchema = []byte("schema")
 )

@@ -51,8 +51,9 @@ type Incident struct {
 	WABAID string    `json:"waba_id,omitempty"`
 	// Event is the event that started the incident: what its messages
 	// show, and what inhibit rules compare with their source_match and
-	// equal fields.
-	Event event.Event `json:"event"`
+	// equal fields. It is stored apart from the counters (PutIncidentEvent),
+	// so counting an event does not encode it again.
+	Event event.Event `json:"event,omitzero"`
 	// Window holds the times of the latest events while a threshold is
 	// not met yet: at most threshold.count of them.
 	Window []time.Time `json:"window,omitempty"`
@@ -102,15 +103,19 @@ type Tx interface {
 	AddOutbox(e OutboxEntry) (OutboxEntry, error)
 	// OutboxHas reports whether an outbox entry is still waiting.
 	OutboxHas(id string) bool
-	// PutIncident writes an incident; a resolved one expires at until.
+	// PutIncident writes an incident's counters and times (not its
+	// Event); a resolved one expires at until.
 	PutIncident(inc *Incident, until time.Time) error
+	// PutIncidentEvent writes the event an incident started with.
+	PutIncidentEvent(fingerprint string, ev *event.Event) error
 	// DeleteIncident removes an incident record.
 	DeleteIncident(fingerprint string) error
 }
 
 var (
-	bIncidents = []byte("incidents")
-	bSilences  = []byte("silences")
+	bIncidents      = []byte("incidents")
+	bIncidentEvents = []byte("incident_events")
+	bSilences       = []byte("silences")
 )
 
 // expIncident marks a resolved incident in the expiry index.
@@ -180,7 +185,9 @@ func (t boltTx) PutIncident(inc *Incident, until time.Time) error {
 	if inc.Fingerprint == "" {
 		return errors.New("incident without a fingerprint")
 	}
-	v, err := json.Marshal(inc)
+	rec := *inc
+	rec.Event = event.Event{}
+	v, err := json.Marshal(&rec)
 	if err != nil {
 		return fmt.Errorf("encode incident %s: %w", inc.Fingerprint, err)
 	}
@@ -193,8 +200,33 @@ func (t boltTx) PutIncident(inc *Incident, until time.Time) error {
 	return nil
 }
 
+func (t boltTx) PutIncidentEvent(fp string, ev *event.Event) error {
+	v, err := json.Marshal(ev)
+	if err != nil {
+		return fmt.Errorf("encode event of incident %s: %w", fp, err)
+	}
+	return t.tx.Bucket(bIncidentEvents).Put([]byte(fp), v)
+}
+
 func (t boltTx) DeleteIncident(fp string) error {
+	if err := t.tx.Bucket(bIncidentEvents).Delete([]byte(fp)); err != nil {
+		return err
+	}
 	return t.tx.Bucket(bIncidents).Delete([]byte(fp))
+}
+
+// readIncident decodes an incident and the event it started with.
+func readIncident(tx *bolt.Tx, fp, v []byte) (Incident, error) {
+	var inc Incident
+	if err := json.Unmarshal(v, &inc); err != nil {
+		return inc, fmt.Errorf("incident %s: %w", fp, err)
+	}
+	if ev := tx.Bucket(bIncidentEvents).Get(fp); ev != nil {
+		if err := json.Unmarshal(ev, &inc.Event); err != nil {
+			return inc, fmt.Errorf("event of incident %s: %w", fp, err)
+		}
+	}
+	return inc, nil
 }
 
 // sweepIncident removes a resolved incident whose expiry came; one that
@@ -211,6 +243,9 @@ func sweepIncident(tx *bolt.Tx, fp []byte) (bool, error) {
 	if err := json.Unmarshal(v, &st); err != nil || st.Status != IncidentResolved {
 		return false, nil
 	}
+	if err := tx.Bucket(bIncidentEvents).Delete(fp); err != nil {
+		return false, err
+	}
 	return true, b.Delete(fp)
 }
 
@@ -220,9 +255,9 @@ func (s *Bolt) Incidents() ([]Incident, error) {
 	var out []Incident
 	err := s.db.View(func(tx *bolt.Tx) error {
 		return tx.Bucket(bIncidents).ForEach(func(k, v []byte) error {
-			var inc Incident
-			if err := json.Unmarshal(v, &inc); err != nil {
-				return fmt.Errorf("incident %s: %w", k, err)
+			inc, err := readIncident(tx, k, v)
+			if err != nil {
+				return err
 			}
 			out = append(out, inc)
 			return nil
@@ -239,7 +274,9 @@ func (s *Bolt) GetIncident(fp string) (Incident, error) {
 		if v == nil {
 			return fmt.Errorf("incident %s: %w", fp, ErrNotFound)
 		}
-		return json.Unmarshal(v, &inc)
+		var err error
+		inc, err = readIncident(tx, []byte(fp), v)
+		return err
 	})
 	return inc, wrap("read incident", err)
 }
