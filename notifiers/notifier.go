@@ -133,15 +133,12 @@ func (e *Error) Retryable() bool {
 }
 
 // Classify returns the classification of err. An error that is not an
-// *Error is treated as transient: an unknown failure is worth a retry, and
-// retries are bounded by the pipeline.
+// *Error (a send cut off by shutdown, say) is treated as transient: an
+// unknown failure is worth a retry, and retries are bounded by the pipeline.
 func Classify(err error) (reason Reason, retryAfter time.Duration, retryable bool) {
 	var ne *Error
 	if errors.As(err, &ne) {
 		return ne.Reason, ne.RetryAfter, ne.Retryable()
-	}
-	if errors.Is(err, context.Canceled) {
-		return ReasonTransient, 0, true
 	}
 	return ReasonTransient, 0, true
 }
