@@ -38,7 +38,7 @@ func newNotifyTestCmd(g *globals) *cobra.Command {
 			}
 			e := rule.SampleEvent()
 			e.ID = fmt.Sprintf("notify-test-%d", time.Now().UnixNano())
-			e.Attributes["notify_test"] = "true"
+			e.SetAttr("notify_test", "true")
 			rt.Catalog.Enrich(&e)
 			failed := 0
 			for _, action := range rule.Actions {
