@@ -28,6 +28,9 @@ func newNotifyTestCmd(g *globals) *cobra.Command {
 				return fail(1, "wabridge notify-test: %s is not valid:\n%v", g.config, err)
 			}
 			defer rt.Close()
+			for _, w := range rt.Warnings {
+				fmt.Fprintln(g.stderr, "warning:", w)
+			}
 			rule := rt.Rules.Rule(ruleName)
 			if rule == nil {
 				var names []string
@@ -59,8 +62,16 @@ func newNotifyTestCmd(g *globals) *cobra.Command {
 					failed++
 					continue
 				}
+				// A notifier without credentials may stand in as the log: saying
+				// "sent" then would tell the team their Slack or Jira wiring works
+				// when nothing reached it.
+				if logN := rt.Notifiers["log"]; action.Notifier != "log" && notifier == logN {
+					fmt.Fprintf(g.stdout, "%s: NOT SENT: no credentials for %s, written to the log notifier instead\n", action.Notifier, action.Notifier)
+					failed++
+					continue
+				}
 				msg, _ := notifier.Render(&n)
-				fmt.Fprintf(g.stdout, "%s: sent to %s %s\n", action.Notifier, msg.Target, res.Ref)
+				fmt.Fprintf(g.stdout, "%s: sent to %s%s\n", action.Notifier, msg.Target, refSuffix(res.Ref))
 			}
 			if failed > 0 {
 				return &exitError{code: 1, err: fmt.Errorf("wabridge notify-test: %d of %d actions failed", failed, len(rule.Actions))}
@@ -72,4 +83,11 @@ func newNotifyTestCmd(g *globals) *cobra.Command {
 	cmd.Flags().DurationVar(&timeout, "timeout", 30*time.Second, "how long each send may take")
 	_ = cmd.MarkFlagRequired("rule")
 	return cmd
+}
+
+func refSuffix(ref string) string {
+	if ref == "" {
+		return ""
+	}
+	return " (" + ref + ")"
 }

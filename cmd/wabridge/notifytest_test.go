@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"os"
 	"strings"
 	"testing"
 )
@@ -47,5 +48,39 @@ func TestNotifyTestReportsFailure(t *testing.T) {
 	}
 	if strings.Contains(stdout.String()+stderr.String(), "xoxb-wrong") {
 		t.Errorf("output leaks the token")
+	}
+}
+
+// TestNotifyTestStandInIsNotSent: with no Slack credentials and
+// notifiers.unconfigured: log, the action lands in the log, and notify-test
+// must not claim it reached Slack.
+func TestNotifyTestStandInIsNotSent(t *testing.T) {
+	dir := t.TempDir()
+	cfg := writeE2EConfig(t, e2eConfig{Dir: dir, Addr: "127.0.0.1:0", SlackURL: "http://127.0.0.1:1", SlackToken: "",
+		Extra: "\n"})
+	// writeE2EConfig always writes a slack block; blank its token and let
+	// the log stand in.
+	b, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.Replace(string(b), "notifiers:\n", "notifiers:\n  unconfigured: log\n", 1)
+	if err := os.WriteFile(cfg, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	var stdout, stderr bytes.Buffer
+	code := run([]string{"notify-test", "--config", cfg, "--rule", "failed-sends"}, strings.NewReader(""), &stdout, &stderr)
+	if code != 1 {
+		t.Fatalf("exit %d, want 1\nstdout: %s\nstderr: %s", code, stdout.String(), stderr.String())
+	}
+	if strings.Contains(stdout.String(), "slack: sent") {
+		t.Errorf("claims Slack got it:\n%s", stdout.String())
+	}
+	if !strings.Contains(stdout.String(), "slack: NOT SENT") {
+		t.Errorf("does not say Slack was not sent to:\n%s", stdout.String())
+	}
+	if !strings.Contains(stderr.String(), "warning: notifiers.slack: no credentials") {
+		t.Errorf("stderr lacks the stand-in warning:\n%s", stderr.String())
 	}
 }

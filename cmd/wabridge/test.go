@@ -37,6 +37,11 @@ Nothing is sent and nothing is stored; signatures are not checked.`,
 				return fail(1, "wabridge test: %s is not valid:\n%v", g.config, err)
 			}
 			defer rt.Close()
+			// stdout is JSON for scripts; the warnings (a notifier standing
+			// in for another) go beside it so a person still sees them.
+			for _, w := range rt.Warnings {
+				fmt.Fprintln(g.stderr, "warning:", w)
+			}
 			src, err := pickSource(srcs, sourceName, cfg.Sources[0].Name)
 			if err != nil {
 				return fail(1, "wabridge test: %v", err)
