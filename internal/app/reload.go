@@ -48,6 +48,7 @@ func (s *Service) watchReload(ctx context.Context) (stop func()) {
 	signal.Notify(hup, syscall.SIGHUP)
 
 	var events <-chan fsnotify.Event
+	var errs <-chan error
 	watcher, err := fsnotify.NewWatcher()
 	if err != nil {
 		s.logger.Warn("file watching is off; reload with SIGHUP", "error", err)
@@ -57,38 +58,53 @@ func (s *Service) watchReload(ctx context.Context) (stop func()) {
 				s.logger.Warn("cannot watch for changes", "dir", dir, "error", err)
 			}
 		}
-		events = watcher.Events
+		events, errs = watcher.Events, watcher.Errors
 	}
 
-	go func() {
-		var debounce <-chan time.Time
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-hup:
-				s.logger.Info("SIGHUP: reloading")
-				_ = s.Reload()
-			case ev, ok := <-events:
-				if !ok {
-					events = nil
-					continue
-				}
-				if s.relevant(ev.Name) {
-					debounce = time.After(300 * time.Millisecond)
-				}
-			case <-debounce:
-				debounce = nil
-				s.logger.Info("rule, template or catalogue files changed: reloading")
-				_ = s.Reload()
-			}
-		}
-	}()
+	go s.reloadLoop(ctx, hup, events, errs, func() { _ = s.Reload() })
 	return func() {
 		cancel()
 		signal.Stop(hup)
 		if watcher != nil {
 			_ = watcher.Close()
+		}
+	}
+}
+
+// reloadLoop calls reload on SIGHUP and, debounced, when a watched file
+// changes. It reads the watcher's errors too: fsnotify blocks its reader
+// until an error is taken, so an unread one (an inotify queue overflow)
+// would stop every later change from being seen. After an error some
+// changes may have been missed, so it reloads to be safe.
+func (s *Service) reloadLoop(ctx context.Context, hup <-chan os.Signal, events <-chan fsnotify.Event, errs <-chan error, reload func()) {
+	const quiet = 300 * time.Millisecond
+	var debounce <-chan time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+			s.logger.Info("SIGHUP: reloading")
+			reload()
+		case ev, ok := <-events:
+			if !ok {
+				events = nil
+				continue
+			}
+			if s.relevant(ev.Name) {
+				debounce = time.After(quiet)
+			}
+		case err, ok := <-errs:
+			if !ok {
+				errs = nil
+				continue
+			}
+			s.logger.Warn("file watcher error; reloading in case a change was missed", "error", err)
+			debounce = time.After(quiet)
+		case <-debounce:
+			debounce = nil
+			s.logger.Info("rule, template or catalogue files changed: reloading")
+			reload()
 		}
 	}
 }
