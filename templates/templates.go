@@ -65,6 +65,24 @@ func (d Data) Title() string {
 	return "WhatsApp event"
 }
 
+// Happened says what the provider told about this occurrence, one text per
+// entry: the message unless it only repeats the title, then the details
+// unless they repeat the message. A template rejection carries its reason
+// in the message and Meta's recommendation in the details, and a status
+// error its title in the message and the specifics in the details: showing
+// only one of the two lost the rejection reason.
+func (d Data) Happened() []string {
+	var out []string
+	msg := strings.TrimSpace(d.Event.Message)
+	if msg != "" && !strings.EqualFold(msg, strings.TrimSpace(d.Event.Title)) && !strings.EqualFold(msg, d.Title()) {
+		out = append(out, msg)
+	}
+	if det := strings.TrimSpace(d.Event.Details); det != "" && !strings.EqualFold(det, msg) {
+		out = append(out, det)
+	}
+	return out
+}
+
 // Actions says what to do: the catalogue's actions, else the event's
 // recommended action. Empty when nobody knows.
 func (d Data) Actions() []string {

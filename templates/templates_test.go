@@ -132,6 +132,43 @@ func TestDefaultContent(t *testing.T) {
 	}
 }
 
+// TestDefaultsShowReasonAndRecommendation: a template rejection carries its
+// reason in Message and Meta's recommendation in Details; the template
+// owners need both, and a status error must not repeat its title.
+func TestDefaultsShowReasonAndRecommendation(t *testing.T) {
+	tm := mustDefault(t)
+	rejected := Data{Event: event.Event{
+		Kind: event.KindTemplate, Status: "rejected", Title: "Template rejected",
+		Message: "Parameters are placed next to each other.",
+		Details: "Separate parameters with descriptive text.",
+	}}
+	failed := Data{Event: event.Event{
+		Kind: event.KindStatus, Status: "failed", Code: 131031, Title: "Business Account locked",
+		Message: "Business Account locked", Details: "Business account has been locked.",
+	}}
+	for _, name := range []string{"slack.text", "jira.description", "log.body"} {
+		out, err := tm.Execute(name, rejected)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		for _, want := range []string{"Parameters are placed next to each other.", "Separate parameters with descriptive text."} {
+			if !strings.Contains(out, want) {
+				t.Errorf("%s of a rejected template lacks %q:\n%s", name, want, out)
+			}
+		}
+		out, err = tm.Execute(name, failed)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if !strings.Contains(out, "Business account has been locked.") {
+			t.Errorf("%s of a failed status lacks its details:\n%s", name, out)
+		}
+		if strings.Contains(out, "> Business Account locked") || strings.Contains(out, "*What happened:* Business Account locked") {
+			t.Errorf("%s repeats the title as what happened:\n%s", name, out)
+		}
+	}
+}
+
 func TestActionsFallBackToRecommendedAction(t *testing.T) {
 	tm := mustDefault(t)
 	d := Data{Event: event.Event{Code: 131048, RecommendedAction: "Slow down sending."}}
