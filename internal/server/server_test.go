@@ -288,3 +288,26 @@ func TestAdminAPIRequiresToken(t *testing.T) {
 		t.Fatalf("drop: %d", rec.Code)
 	}
 }
+
+// TestRemoteAddrIgnoresForwardedHeaders: the remote address goes into the
+// audit trail and the request log, so a client must not choose it by
+// sending X-Forwarded-For or X-Real-IP; only the connection's peer counts.
+func TestRemoteAddrIgnoresForwardedHeaders(t *testing.T) {
+	f := newFixture(t, 0)
+	req := signedPost([]byte(failed131031), whatsapp.Sign([]byte(testSecret), []byte(failed131031)))
+	req.RemoteAddr = "192.0.2.10:40000"
+	req.Header.Set("X-Forwarded-For", "203.0.113.66")
+	req.Header.Set("X-Real-IP", "203.0.113.67")
+	if rec := f.do(req); rec.Code != http.StatusOK {
+		t.Fatalf("status %d: %s", rec.Code, rec.Body)
+	}
+	if len(f.inbox.accepted) != 1 {
+		t.Fatalf("accepted %d deliveries, want 1", len(f.inbox.accepted))
+	}
+	if got := f.inbox.accepted[0].RemoteAddr; got != "192.0.2.10" {
+		t.Fatalf("stored remote address %q, want the peer 192.0.2.10", got)
+	}
+	if strings.Contains(f.logs.String(), "203.0.113.") {
+		t.Fatalf("request log shows a client-chosen address:\n%s", f.logs.String())
+	}
+}
