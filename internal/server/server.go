@@ -162,9 +162,18 @@ func (h *handlers) receive(c *gin.Context) {
 	name := c.Param("source")
 	status := h.receiveStatus(c, name)
 	if h.Observe != nil {
+		if _, ok := h.Sources[name]; !ok {
+			// The path is the caller's choice: one label per name tried
+			// would let anyone grow the metrics without bound.
+			name = UnknownSource
+		}
 		h.Observe(name, status)
 	}
 }
+
+// UnknownSource is the source Observe is told for a request to a source
+// that is not configured. No source name can take this value.
+const UnknownSource = "(unknown)"
 
 func (h *handlers) receiveStatus(c *gin.Context, name string) int {
 	src, ok := h.Sources[name]

@@ -311,3 +311,32 @@ func TestRemoteAddrIgnoresForwardedHeaders(t *testing.T) {
 		t.Fatalf("request log shows a client-chosen address:\n%s", f.logs.String())
 	}
 }
+
+// TestObserveBoundsUnknownSources: the source in the URL is the caller's
+// choice, so requests to sources that are not configured share one label
+// rather than adding a metric series per name tried.
+func TestObserveBoundsUnknownSources(t *testing.T) {
+	meta, err := sources.NewMeta(config.Source{Name: "meta", Type: "meta", AppSecret: testSecret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	seen := map[string]int{}
+	r := NewRouter(Deps{
+		Sources: map[string]sources.Source{"meta": meta},
+		Inbox:   &memInbox{},
+		Observe: func(source string, status int) {
+			mu.Lock()
+			defer mu.Unlock()
+			seen[fmt.Sprintf("%s %d", source, status)]++
+		},
+	})
+	for _, path := range []string{"/webhooks/a1", "/webhooks/b2", "/webhooks/c3"} {
+		r.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodPost, path, strings.NewReader("{}")))
+	}
+	r.ServeHTTP(httptest.NewRecorder(), signedPost([]byte(failed131031), whatsapp.Sign([]byte(testSecret), []byte(failed131031))))
+	want := map[string]int{UnknownSource + " 404": 3, "meta 200": 1}
+	if fmt.Sprint(seen) != fmt.Sprint(want) {
+		t.Fatalf("observed %v, want %v", seen, want)
+	}
+}
