@@ -208,30 +208,48 @@ type adminClient struct {
 	token string
 }
 
+// do calls the admin API without a request body.
 func (c *adminClient) do(method, path string, out any) error {
-	req, err := http.NewRequest(method, c.base+path, bytes.NewReader(nil))
+	return c.request(method, path, nil, out)
+}
+
+// request calls the admin API with an optional JSON body and decodes the
+// answer into out. The timeout leaves room for a replay, which sends.
+func (c *adminClient) request(method, path string, in, out any) error {
+	var body io.Reader = http.NoBody
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return fmt.Errorf("encode request: %w", err)
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, c.base+path, body)
 	if err != nil {
 		return err
 	}
 	req.Header.Set("Authorization", "Bearer "+c.token)
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	client := &http.Client{Timeout: 70 * time.Second}
 	resp, err := client.Do(req)
 	if err != nil {
 		return fmt.Errorf("admin API of the running server at %s: %w", c.base, err)
 	}
 	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	data, _ := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
 	if resp.StatusCode != http.StatusOK {
 		var e struct {
 			Error string `json:"error"`
 		}
-		if json.Unmarshal(body, &e) == nil && e.Error != "" {
+		if json.Unmarshal(data, &e) == nil && e.Error != "" {
 			return errors.New(e.Error)
 		}
 		return fmt.Errorf("admin API answered %s", resp.Status)
 	}
 	if out != nil {
-		return json.Unmarshal(body, out)
+		return json.Unmarshal(data, out)
 	}
 	return nil
 }

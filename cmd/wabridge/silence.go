@@ -1,11 +1,7 @@
 package main
 
 import (
-	"bytes"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"text/tabwriter"
@@ -43,7 +39,7 @@ func newSilenceCmd(g *globals) *cobra.Command {
 				var s pipeline.Silence
 				var err error
 				if op.api != nil {
-					err = requestJSON(op.api, http.MethodPost, "/silences", req, &s)
+					err = op.api.request(http.MethodPost, "/silences", req, &s)
 				} else {
 					p := op.svc.Pipeline()
 					if s, err = app.NewSilence(req, p.Now()); err == nil {
@@ -76,7 +72,7 @@ func newSilenceCmd(g *globals) *cobra.Command {
 				var err error
 				now := time.Now()
 				if op.api != nil {
-					err = requestJSON(op.api, http.MethodGet, "/silences", nil, &l)
+					err = op.api.request(http.MethodGet, "/silences", nil, &l)
 				} else {
 					l, err = op.svc.Pipeline().ListSilences()
 					now = op.svc.Pipeline().Now()
@@ -125,7 +121,7 @@ func newSilenceCmd(g *globals) *cobra.Command {
 			return operate(g, "silence expire", func(op *operator) error {
 				var err error
 				if op.api != nil {
-					err = requestJSON(op.api, http.MethodDelete, "/silences/"+args[0], nil, nil)
+					err = op.api.request(http.MethodDelete, "/silences/"+args[0], nil, nil)
 				} else {
 					_, err = op.svc.Pipeline().ExpireSilence(args[0])
 				}
@@ -139,44 +135,4 @@ func newSilenceCmd(g *globals) *cobra.Command {
 	}
 	cmd.AddCommand(add, list, expire)
 	return cmd
-}
-
-// requestJSON calls the admin API with an optional JSON body.
-func requestJSON(c *adminClient, method, path string, in, out any) error {
-	var body io.Reader = http.NoBody
-	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			return fmt.Errorf("encode request: %w", err)
-		}
-		body = bytes.NewReader(b)
-	}
-	req, err := http.NewRequest(method, c.base+path, body)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Authorization", "Bearer "+c.token)
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	client := &http.Client{Timeout: 30 * time.Second}
-	resp, err := client.Do(req)
-	if err != nil {
-		return fmt.Errorf("admin API of the running server at %s: %w", c.base, err)
-	}
-	defer resp.Body.Close()
-	data, _ := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
-	if resp.StatusCode != http.StatusOK {
-		var e struct {
-			Error string `json:"error"`
-		}
-		if json.Unmarshal(data, &e) == nil && e.Error != "" {
-			return errors.New(e.Error)
-		}
-		return fmt.Errorf("admin API answered %s", resp.Status)
-	}
-	if out != nil {
-		return json.Unmarshal(data, out)
-	}
-	return nil
 }
