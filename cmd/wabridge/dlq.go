@@ -194,10 +194,13 @@ func printDead(g *globals, dead []pipeline.DeadLetter, asJSON bool) error {
 	return tw.Flush()
 }
 
+// oneLine folds s onto one line of at most max runes, for table cells.
+// Provider and Jira error texts are not ASCII only: cutting bytes could
+// split a rune and print garbage.
 func oneLine(s string, max int) string {
 	s = strings.Join(strings.Fields(s), " ")
-	if len(s) > max {
-		return s[:max-1] + "…"
+	if r := []rune(s); len(r) > max && max > 0 {
+		return string(r[:max-1]) + "…"
 	}
 	return s
 }
