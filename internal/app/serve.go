@@ -201,19 +201,22 @@ func (s *Service) Run(ctx context.Context) error {
 		runErr = fmt.Errorf("pipeline stopped: %w", err)
 		pipeDone <- nil
 	}
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), s.cfg.Server.ShutdownTimeout)
-	defer cancel()
 	// Stop accepting first: nothing new is acknowledged after this.
-	if err := s.http.Shutdown(shutdownCtx); err != nil {
+	httpCtx, cancel := context.WithTimeout(context.Background(), s.cfg.Server.ShutdownTimeout)
+	if err := s.http.Shutdown(httpCtx); err != nil {
 		s.logger.Warn("http shutdown", "error", err)
 	}
+	cancel()
+	// The pipeline bounds its own drain by the same timeout; it gets a fresh
+	// one (and a margin) so the store is never closed under a send that is
+	// still finishing, which would send that notification again at start.
 	cancelPipeline()
 	select {
 	case err := <-pipeDone:
 		if err != nil && !errors.Is(err, context.Canceled) {
 			runErr = errors.Join(runErr, err)
 		}
-	case <-shutdownCtx.Done():
+	case <-time.After(s.cfg.Server.ShutdownTimeout + 2*time.Second):
 		s.logger.Warn("pipeline did not stop within the shutdown deadline; what it was sending stays in the outbox")
 	}
 	runErr = errors.Join(runErr, s.Close())
