@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -117,7 +118,7 @@ func newDLQCmd(g *globals) *cobra.Command {
 				var d pipeline.DeadLetter
 				var err error
 				if op.api != nil {
-					err = op.api.do(http.MethodGet, "/dlq/"+args[0], &d)
+					err = op.api.do(http.MethodGet, "/dlq/"+url.PathEscape(args[0]), &d)
 				} else {
 					d, err = op.svc.Pipeline().GetDead(args[0])
 				}
@@ -135,7 +136,7 @@ func newDLQCmd(g *globals) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return operate(g, "dlq replay", func(op *operator) error {
 				if op.api != nil {
-					if err := op.api.do(http.MethodPost, "/dlq/"+args[0]+"/replay", nil); err != nil {
+					if err := op.api.do(http.MethodPost, "/dlq/"+url.PathEscape(args[0])+"/replay", nil); err != nil {
 						return err
 					}
 				} else {
@@ -158,7 +159,7 @@ func newDLQCmd(g *globals) *cobra.Command {
 			return operate(g, "dlq drop", func(op *operator) error {
 				var err error
 				if op.api != nil {
-					err = op.api.do(http.MethodDelete, "/dlq/"+args[0], nil)
+					err = op.api.do(http.MethodDelete, "/dlq/"+url.PathEscape(args[0]), nil)
 				} else {
 					err = op.svc.Pipeline().DropDead(args[0])
 				}

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -121,7 +122,7 @@ func newSilenceCmd(g *globals) *cobra.Command {
 			return operate(g, "silence expire", func(op *operator) error {
 				var err error
 				if op.api != nil {
-					err = op.api.request(http.MethodDelete, "/silences/"+args[0], nil, nil)
+					err = op.api.request(http.MethodDelete, "/silences/"+url.PathEscape(args[0]), nil, nil)
 				} else {
 					_, err = op.svc.Pipeline().ExpireSilence(args[0])
 				}
