@@ -39,9 +39,11 @@ func ValidKind(k Kind) bool {
 	return false
 }
 
-// Severity ranks how urgently a person must act. The first six are the
-// catalogue's classes of Meta error codes; warning is for non-code events
-// (a quality flag, a template paused) that deserve attention.
+// Severity ranks how urgently a person must act. Most catalogue entries use
+// one of critical, throttle, recipient, template, transient and info; warning
+// is for what deserves attention without being an outage: code-less events
+// (a quality flag, a PIN change) and the request errors (100, 131008, 131009,
+// 131053, 135000) that mean the sending integration has a bug to fix.
 type Severity string
 
 const (
