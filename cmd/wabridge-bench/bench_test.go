@@ -236,10 +236,16 @@ func TestCorrelate(t *testing.T) {
 }
 
 func TestParseVmHWM(t *testing.T) {
-	status := "Name:\twabridge\nVmPeak:\t  900000 kB\nVmHWM:\t   51200 kB\nVmRSS:\t   40000 kB\n"
+	status := "Name:\twabridge\nVmPeak:\t  900000 kB\nVmHWM:\t   51200 kB\nVmRSS:\t   40000 kB\nRssAnon:\t   10240 kB\n"
 	got, err := parseVmHWM([]byte(status))
 	if err != nil || got != 50 {
 		t.Errorf("parseVmHWM = %v, %v; want 50 MiB", got, err)
+	}
+	if got, err := statusMiB([]byte(status), "RssAnon"); err != nil || got != 10 {
+		t.Errorf("RssAnon = %v, %v; want 10 MiB", got, err)
+	}
+	if _, err := statusMiB([]byte(status), "RssFile"); err == nil || !strings.Contains(err.Error(), "RssFile") {
+		t.Errorf("missing RssFile: err = %v, want one naming it", err)
 	}
 	for _, bad := range []string{"Name:\tx\n", "VmHWM:\t12 MB\n", "VmHWM:\tlots kB\n"} {
 		if _, err := parseVmHWM([]byte(bad)); err == nil {

@@ -355,9 +355,11 @@ func (b *bench) runPhase(ctx context.Context, p phase) (*phaseResult, error) {
 		r.e2e = &e
 	}
 	// After the drain, so the peak includes working off the backlog.
-	if r.rss, err = srv.peakRSS(); err != nil {
+	mem, err := srv.memory()
+	if err != nil {
 		return nil, err
 	}
+	r.rss = mem.peak
 
 	line := fmt.Sprintf("bench: phase=%s system=%s mode=%s rps=%.0f ack_p50_ms=%s ack_p99_ms=%s ack_max_ms=%s ok=%d failed=%d",
 		p.name, p.system, strings.ReplaceAll(mode, " ", ","), load.rps(), ms(r.ack.p50), ms(r.ack.p99), ms(r.ack.max), load.ok, load.failed)
@@ -365,7 +367,7 @@ func (b *bench) runPhase(ctx context.Context, p phase) (*phaseResult, error) {
 		line += fmt.Sprintf(" e2e_p50_ms=%s e2e_p99_ms=%s e2e_max_ms=%s e2e_n=%d drain_s=%.1f",
 			ms(r.e2e.lat.p50), ms(r.e2e.lat.p99), ms(r.e2e.lat.max), r.e2e.matched, drained.Seconds())
 	}
-	line += fmt.Sprintf(" rss_mb=%.1f", r.rss)
+	line += fmt.Sprintf(" rss_mb=%.1f rss_anon_mb=%.1f rss_file_mb=%.1f", mem.peak, mem.anon, mem.file)
 	fmt.Fprintln(b.out, line)
 	if load.failed > 0 {
 		b.logf("%s: %d requests failed; the first: %s", p.name, load.failed, load.firstErr)

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -106,36 +105,53 @@ func (s *server) alive() error {
 	}
 }
 
-// peakRSS is the process's high-water resident set (VmHWM), in MiB.
-func (s *server) peakRSS() (float64, error) {
+// memory is what /proc/PID/status says of the process, in MiB.
+type memory struct {
+	peak float64 // VmHWM: the high-water resident set
+	anon float64 // RssAnon now: heap and stacks
+	file float64 // RssFile now: mapped files, the bbolt store among them
+}
+
+func (s *server) memory() (memory, error) {
 	path := "/proc/" + strconv.Itoa(s.cmd.Process.Pid) + "/status"
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return 0, fmt.Errorf("%s: read %s: %w", s.name, path, err)
+		return memory{}, fmt.Errorf("%s: read %s: %w", s.name, path, err)
 	}
-	return parseVmHWM(b)
+	var m memory
+	if m.peak, err = statusMiB(b, "VmHWM"); err != nil {
+		return memory{}, err
+	}
+	// The split says whether a high peak is the heap or the store's
+	// mapped pages; kernels without it still give the peak.
+	m.anon, _ = statusMiB(b, "RssAnon")
+	m.file, _ = statusMiB(b, "RssFile")
+	return m, nil
 }
 
 // parseVmHWM reads "VmHWM:   12345 kB" from /proc/PID/status, in MiB.
-func parseVmHWM(status []byte) (float64, error) {
+func parseVmHWM(status []byte) (float64, error) { return statusMiB(status, "VmHWM") }
+
+// statusMiB reads the "NAME:   12345 kB" line of /proc/PID/status, in MiB.
+func statusMiB(status []byte, name string) (float64, error) {
 	sc := bufio.NewScanner(bytes.NewReader(status))
 	for sc.Scan() {
 		line := sc.Text()
-		rest, ok := strings.CutPrefix(line, "VmHWM:")
+		rest, ok := strings.CutPrefix(line, name+":")
 		if !ok {
 			continue
 		}
 		f := strings.Fields(rest)
 		if len(f) != 2 || f[1] != "kB" {
-			return 0, fmt.Errorf("unexpected VmHWM line %q", line)
+			return 0, fmt.Errorf("unexpected %s line %q", name, line)
 		}
 		kb, err := strconv.ParseFloat(f[0], 64)
 		if err != nil {
-			return 0, fmt.Errorf("VmHWM value %q: %w", f[0], err)
+			return 0, fmt.Errorf("%s value %q: %w", name, f[0], err)
 		}
 		return kb / 1024, nil
 	}
-	return 0, errors.New("no VmHWM line in /proc status")
+	return 0, fmt.Errorf("no %s line in /proc status", name)
 }
 
 // stop asks the process to shut down and kills it when it takes longer
