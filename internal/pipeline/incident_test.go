@@ -340,10 +340,13 @@ func TestSilencesMatchAndExpire(t *testing.T) {
 }
 
 func TestSilenceBadInput(t *testing.T) {
-	for _, in := range []string{"", "code", "=131048", "code=~([", "bad key=1"} {
+	for _, in := range []string{"", "code", "=131048", "code=~([", "bad key=1", "phone_number=1555", "attributes.=x"} {
 		if _, err := ParseMatcher(in); err == nil {
 			t.Errorf("ParseMatcher(%q) accepted", in)
 		}
+	}
+	if _, err := ParseMatcher("attributes.template_name=promo"); err != nil {
+		t.Errorf("an attribute matcher was refused: %v", err)
 	}
 	now := time.Now()
 	m := []Matcher{{Name: "code", Value: "1"}}

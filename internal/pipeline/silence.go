@@ -37,11 +37,29 @@ func ParseMatcher(s string) (Matcher, error) {
 	if strings.ContainsAny(name, " \t") {
 		return Matcher{}, fmt.Errorf("matcher %q: the key has spaces", s)
 	}
+	if !knownField(name) {
+		return Matcher{}, fmt.Errorf("matcher %q: %q is not an event field (fields: %s; attributes as attributes.NAME)",
+			s, name, strings.Join(event.FieldNames, ", "))
+	}
 	m := Matcher{Name: name, Value: value}
 	if _, err := compileMatcher(m); err != nil {
 		return Matcher{}, err
 	}
 	return m, nil
+}
+
+// knownField keeps a typo (phone_number=...) from becoming a silence that
+// never matches: attributes must be named as attributes.NAME here.
+func knownField(name string) bool {
+	if strings.HasPrefix(name, "attributes.") && len(name) > len("attributes.") {
+		return true
+	}
+	for _, f := range event.FieldNames {
+		if f == name {
+			return true
+		}
+	}
+	return false
 }
 
 // NewSilence builds a silence starting at now and lasting d, checking what
