@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -227,39 +226,6 @@ func noteFromStored(tx *bolt.Tx, k, v []byte, result string, ref *Ref, at time.T
 		r = ref.Ref
 	}
 	return putNote(tx, &d.OutboxEntry, result, r, "", at)
-}
-
-// auditID is the ID of the commit's audit record, "" without one.
-func (c *Commit) auditID() string {
-	if c.Audit == nil {
-		return ""
-	}
-	if c.Audit.ID != "" {
-		return c.Audit.ID
-	}
-	return AuditID(c.Audit.ReceivedAt, c.Audit.DeliveryID)
-}
-
-// commitAudit writes a commit's audit record: events the store found to be
-// duplicates are marked so, and each notification is recorded as pending.
-// It works on a copy, as bbolt may run a batched commit twice.
-func commitAudit(tx *bolt.Tx, c *Commit, dups []string, outbox []OutboxEntry) error {
-	if c.Audit == nil {
-		return nil
-	}
-	rec := *c.Audit
-	rec.ID = c.auditID()
-	rec.Events = slices.Clone(rec.Events)
-	for _, id := range dups {
-		for i := range rec.Events {
-			if rec.Events[i].ID == id && rec.Events[i].Outcome != EventDuplicate {
-				rec.Events[i].Outcome = EventDuplicate
-				rec.Events[i].Decisions = nil
-				break
-			}
-		}
-	}
-	return writeAudit(tx, &rec, c.AuditBody, c.ProcessedUntil, outbox)
 }
 
 // writeAudit writes a processed delivery's record, links its outbox

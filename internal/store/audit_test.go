@@ -18,7 +18,7 @@ var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 // commitWithAudit stores a delivery and commits it with an audit record of
 // two events (the second a redelivery of an id already seen) and one
 // notification per evaluated event.
-func commitWithAudit(t *testing.T, s *Bolt, id string, at time.Time, code int) (Committed, *AuditRecord) {
+func commitWithAudit(t *testing.T, s *Bolt, id string, at time.Time, code int) (processed, *AuditRecord) {
 	t.Helper()
 	body := []byte(`{"delivery":"` + id + `"}`)
 	e, err := s.AddInbox(context.Background(), sources.Delivery{ID: id, Source: "meta", ReceivedAt: at, Body: body})
@@ -41,14 +41,14 @@ func commitWithAudit(t *testing.T, s *Bolt, id string, at time.Time, code int) (
 			Action: notifiers.Action{Notifier: "slack", Channel: "#ops"},
 		}}
 	}
-	res, err := s.Commit(Commit{
+	res, err := process(s, delivery{
 		Seq: e.Seq, Now: at, DedupUntil: at.Add(time.Hour), ProcessedUntil: at.Add(2 * time.Hour),
 		Processed: Processed{DeliveryID: id, Source: "meta", ReceivedAt: at},
-		Events: []CommitEvent{
+		Events: []testEvent{
 			{ID: id + "-ev", Matched: true, Notifications: []OutboxEntry{note(id)}},
 			{ID: "seen-before", Matched: true, Notifications: []OutboxEntry{note("seen")}},
 		},
-		Audit: rec, AuditBody: body,
+		Audit: rec, Body: body,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -61,8 +61,8 @@ func TestAuditRecordsEveryResult(t *testing.T) {
 	// Make "seen-before" a live dedup record, so the second event of the
 	// next delivery is a duplicate.
 	e, _ := s.AddInbox(context.Background(), sources.Delivery{ID: "d0", Source: "meta", ReceivedAt: t0})
-	if _, err := s.Commit(Commit{Seq: e.Seq, Now: t0, DedupUntil: t0.Add(time.Hour), ProcessedUntil: t0.Add(time.Hour),
-		Events: []CommitEvent{{ID: "seen-before", Matched: true}}}); err != nil {
+	if _, err := process(s, delivery{Seq: e.Seq, Now: t0, DedupUntil: t0.Add(time.Hour), ProcessedUntil: t0.Add(time.Hour),
+		Events: []testEvent{{ID: "seen-before", Matched: true}}}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -92,8 +92,14 @@ func TestAuditRecordsEveryResult(t *testing.T) {
 	}
 
 	ob := res.Outbox[0]
-	if ob.Audit != rec.ID {
-		t.Fatalf("outbox entry audit %q, want %q", ob.Audit, rec.ID)
+	var link string
+	_ = s.db.View(func(tx *bolt.Tx) error {
+		k, _ := idKey(ob.ID)
+		link = string(tx.Bucket(bAuditLinks).Get(k))
+		return nil
+	})
+	if link != rec.ID {
+		t.Fatalf("outbox entry %s links to audit record %q, want %q", ob.ID, link, rec.ID)
 	}
 	steps := []struct {
 		name string

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -176,22 +178,105 @@ func TestClosedStoreErrors(t *testing.T) {
 	}
 }
 
-func TestCommitDedupAndSweep(t *testing.T) {
+// delivery is what the pipeline's committer writes for one inbox entry.
+type delivery struct {
+	Seq            uint64
+	Now            time.Time
+	DedupUntil     time.Time
+	ProcessedUntil time.Time
+	Processed      Processed
+	Events         []testEvent
+	// Audit, when set, is written with Body; events found to be duplicates
+	// are marked so first, as the pipeline does.
+	Audit *AuditRecord
+	Body  []byte
+}
+
+type testEvent struct {
+	ID            string
+	Matched       bool // only a matched event keeps a dedup record
+	Notifications []OutboxEntry
+}
+
+type processed struct {
+	Outbox     []OutboxEntry
+	Duplicates int
+}
+
+// process writes d through Update the way the pipeline's committer does:
+// dedup check, outbox entries, dedup records, audit record, processed
+// record and the removal of the inbox entry, in one transaction.
+func process(s *Bolt, d delivery) (processed, error) {
+	var res processed
+	err := s.Update(func(tx Tx) error {
+		res = processed{}
+		if !tx.InboxHas(d.Seq) {
+			return fmt.Errorf("inbox entry %d: %w", d.Seq, ErrNotFound)
+		}
+		seen := map[string]bool{}
+		dups := map[string]bool{}
+		for _, ev := range d.Events {
+			if ev.ID != "" && (seen[ev.ID] || tx.IsDuplicate(ev.ID, d.Now)) {
+				res.Duplicates++
+				dups[ev.ID] = true
+				continue
+			}
+			for _, n := range ev.Notifications {
+				e, err := tx.AddOutbox(n)
+				if err != nil {
+					return err
+				}
+				res.Outbox = append(res.Outbox, e)
+			}
+			if ev.Matched && ev.ID != "" {
+				seen[ev.ID] = true
+				if err := tx.PutDedup(ev.ID, d.DedupUntil); err != nil {
+					return err
+				}
+			}
+		}
+		if d.Audit != nil {
+			rec := *d.Audit
+			rec.Events = slices.Clone(rec.Events)
+			for i := range rec.Events {
+				if dups[rec.Events[i].ID] {
+					rec.Events[i].Outcome, rec.Events[i].Decisions = EventDuplicate, nil
+					delete(dups, rec.Events[i].ID)
+				}
+			}
+			if err := tx.(AuditTx).PutAudit(&rec, d.Body, d.ProcessedUntil, res.Outbox); err != nil {
+				return err
+			}
+		}
+		p := d.Processed
+		p.Seq, p.Duplicates, p.Notifications = d.Seq, res.Duplicates, len(res.Outbox)
+		if err := tx.PutProcessed(p, d.ProcessedUntil); err != nil {
+			return err
+		}
+		return tx.DeleteInbox(d.Seq)
+	})
+	if err != nil {
+		return processed{}, err
+	}
+	return res, nil
+}
+
+func TestUpdateDedupAndSweep(t *testing.T) {
 	s := open(t, t.TempDir())
 	ctx := context.Background()
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	commit := func(ids ...string) Committed {
+	commit := func(ids ...string) processed {
 		t.Helper()
 		e, err := s.AddInbox(ctx, sources.Delivery{Source: "meta"})
 		if err != nil {
 			t.Fatal(err)
 		}
-		c := Commit{Seq: e.Seq, Now: now, DedupUntil: now.Add(time.Hour), ProcessedUntil: now.Add(2 * time.Hour)}
+		d := delivery{Seq: e.Seq, Now: now, DedupUntil: now.Add(time.Hour), ProcessedUntil: now.Add(2 * time.Hour)}
 		for _, id := range ids {
-			c.Events = append(c.Events, CommitEvent{ID: id, Matched: id != "unmatched",
+			d.Events = append(d.Events, testEvent{ID: id, Matched: id != "unmatched",
 				Notifications: []OutboxEntry{{Notification: notifiers.Notification{Rule: notifiers.RuleRef{Name: "r"}}}}})
 		}
-		res, err := s.Commit(c)
+		res, err := process(s, d)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -223,16 +308,51 @@ func TestCommitDedupAndSweep(t *testing.T) {
 	if c.Dedup != 0 || c.Processed != 0 {
 		t.Fatalf("counts after sweep %+v", c)
 	}
-	// Committing an entry that is gone fails rather than writing twice.
-	if _, err := s.Commit(Commit{Seq: 999}); !errors.Is(err, ErrNotFound) {
+	// Committing an entry that is gone fails rather than writing twice, and
+	// the failed transaction leaves nothing behind.
+	_, err := process(s, delivery{Seq: 999, Now: now, DedupUntil: now.Add(time.Hour),
+		Events: []testEvent{{ID: "late", Matched: true, Notifications: []OutboxEntry{{Key: "k"}}}}})
+	if !errors.Is(err, ErrNotFound) {
 		t.Fatalf("commit of a missing entry: %v", err)
+	}
+	if c, _ := s.Counts(); c.Outbox != 3 || c.Dedup != 0 || c.Processed != 0 {
+		t.Fatalf("a failed update wrote: counts %+v", c)
+	}
+}
+
+// TestUpdateRollsBack proves Update's promise: an error from fn discards
+// everything written through the transaction.
+func TestUpdateRollsBack(t *testing.T) {
+	s := open(t, t.TempDir())
+	e, err := s.AddInbox(context.Background(), sources.Delivery{Source: "meta"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	boom := errors.New("boom")
+	err = s.Update(func(tx Tx) error {
+		if _, err := tx.AddOutbox(OutboxEntry{Key: "k"}); err != nil {
+			return err
+		}
+		if err := tx.PutDedup("x", t0.Add(time.Hour)); err != nil {
+			return err
+		}
+		if err := tx.DeleteInbox(e.Seq); err != nil {
+			return err
+		}
+		return boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("update error %v, want it to wrap fn's", err)
+	}
+	if c, _ := s.Counts(); c.Inbox != 1 || c.Outbox != 0 || c.Dedup != 0 {
+		t.Fatalf("counts after a failed update %+v", c)
 	}
 }
 
 func TestOutboxAndDeadLetters(t *testing.T) {
 	s := open(t, t.TempDir())
 	e, _ := s.AddInbox(context.Background(), sources.Delivery{Source: "meta"})
-	res, err := s.Commit(Commit{Seq: e.Seq, Events: []CommitEvent{{ID: "x", Matched: true,
+	res, err := process(s, delivery{Seq: e.Seq, Events: []testEvent{{ID: "x", Matched: true,
 		Notifications: []OutboxEntry{{Key: "k"}, {Key: "k"}}}}})
 	if err != nil {
 		t.Fatal(err)

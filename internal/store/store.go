@@ -37,10 +37,6 @@ type Store interface {
 	// Inbox returns up to limit entries with a sequence above after, in
 	// receive order.
 	Inbox(after uint64, limit int) ([]InboxEntry, error)
-	// Commit records the outcome of processing one inbox entry: dedup check,
-	// outbox entries, dedup records, processed record and the removal of the
-	// inbox entry, in one transaction.
-	Commit(c Commit) (Committed, error)
 
 	// Outbox returns every outbox entry in creation order.
 	Outbox() ([]OutboxEntry, error)
@@ -121,9 +117,6 @@ type OutboxEntry struct {
 	LastError   string    `json:"last_error,omitempty"`
 	// LastReason classifies LastError (rate_limited, transient, auth ...).
 	LastReason string `json:"last_reason,omitempty"`
-	// Audit is the ID of the audit record of the delivery that produced
-	// the entry; the store records each result there. Set by Commit.
-	Audit string `json:"audit,omitempty"`
 }
 
 // DeadLetter is a notification that failed for good.
@@ -139,39 +132,6 @@ type Ref struct {
 	Key     string    `json:"key"`
 	Ref     string    `json:"ref"`
 	Updated time.Time `json:"updated"`
-}
-
-// Commit is the outcome of processing one inbox entry.
-type Commit struct {
-	Seq       uint64
-	Now       time.Time
-	Processed Processed
-	// Events are the events that reached the rules, in order.
-	Events []CommitEvent
-	// DedupUntil is when the dedup records written now expire.
-	DedupUntil time.Time
-	// ProcessedUntil is when the processed record expires.
-	ProcessedUntil time.Time
-	// Audit, when set, is the delivery's audit record, written in the same
-	// transaction with AuditBody; the store marks duplicate events in it and
-	// records each notification as pending. It expires at ProcessedUntil.
-	Audit     *AuditRecord
-	AuditBody []byte
-}
-
-// CommitEvent is one evaluated event and the notifications it produces.
-type CommitEvent struct {
-	ID string
-	// Matched says a rule matched: only then is a dedup record kept, so
-	// routine statuses do not grow the store.
-	Matched       bool
-	Notifications []OutboxEntry // ID is assigned by the store
-}
-
-// Committed reports what Commit wrote.
-type Committed struct {
-	Outbox     []OutboxEntry
-	Duplicates int
 }
 
 // Processed is the record kept for a delivery after it left the inbox.
