@@ -43,7 +43,7 @@ from the config (catalog.files) are included when --config names a file.`,
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
-	cmd.Flags().StringVar(&namespace, "namespace", "", "meta, twilio, connection or event (default: all, Meta first)")
+	cmd.Flags().StringVar(&namespace, "namespace", "", "meta, twilio, connection or event (default: the first three, Meta first; a lookup also tries event)")
 	return cmd
 }
 
@@ -83,7 +83,9 @@ func findEntry(cat *catalog.Catalog, arg, ns string) (catalog.Entry, bool) {
 }
 
 func listCodes(g *globals, cat *catalog.Catalog, ns string, asJSON bool) error {
-	search := namespaces
+	// The listing is of codes; the guidance for code-less events (keyed
+	// kind/status) is there with --namespace event.
+	search := namespaces[:3]
 	if ns != "" {
 		search = []string{ns}
 	}
