@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -229,8 +230,10 @@ func readIncident(tx *bolt.Tx, fp, v []byte) (Incident, error) {
 	return inc, nil
 }
 
-// sweepIncident removes a resolved incident whose expiry came; one that
-// opened again since is kept.
+// sweepIncident removes a resolved incident whose expiry came, with the
+// refs of its messages and tickets: nothing updates them any more, and a
+// later incident under the same fingerprint finds its Jira ticket again by
+// label. One that opened again since is kept, refs and all.
 func sweepIncident(tx *bolt.Tx, fp []byte) (bool, error) {
 	b := tx.Bucket(bIncidents)
 	v := b.Get(fp)
@@ -243,10 +246,33 @@ func sweepIncident(tx *bolt.Tx, fp []byte) (bool, error) {
 	if err := json.Unmarshal(v, &st); err != nil || st.Status != IncidentResolved {
 		return false, nil
 	}
+	if err := deleteRefs(tx, fp); err != nil {
+		return false, err
+	}
 	if err := tx.Bucket(bIncidentEvents).Delete(fp); err != nil {
 		return false, err
 	}
 	return true, b.Delete(fp)
+}
+
+// deleteRefs removes the refs of one incident: their keys are its
+// fingerprint, a slash, the notifier and the target (pipeline.OrderingKey).
+// Fingerprints are hex and hold no slash, so the prefix matches no other
+// incident's keys.
+func deleteRefs(tx *bolt.Tx, fp []byte) error {
+	refs := tx.Bucket(bRefs)
+	prefix := append(bytes.Clone(fp), '/')
+	var keys [][]byte
+	c := refs.Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		keys = append(keys, bytes.Clone(k))
+	}
+	for _, k := range keys {
+		if err := refs.Delete(k); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Incidents lists every stored incident (pending, open and recently
