@@ -25,6 +25,8 @@ type fakeJira struct {
 
 	mu          sync.Mutex
 	issues      []string // keys, in creation order
+	created     []jiraCreate
+	authHeaders []string
 	comments    map[string]int
 	transitions map[string]int
 	resolved    map[string]bool
@@ -37,14 +39,34 @@ func newFakeJira(t *testing.T) *fakeJira {
 	return f
 }
 
+// jiraCreate is the body of POST /rest/api/2/issue, as go-jira sends it.
+type jiraCreate struct {
+	Fields struct {
+		Project     struct{ Key string }   `json:"project"`
+		IssueType   struct{ Name string }  `json:"issuetype"`
+		Priority    *struct{ Name string } `json:"priority"`
+		Summary     string                 `json:"summary"`
+		Description string                 `json:"description"`
+		Labels      []string               `json:"labels"`
+	} `json:"fields"`
+}
+
 func (f *fakeJira) serve(w http.ResponseWriter, r *http.Request) {
-	_, _ = io.Copy(io.Discard, r.Body)
+	body, _ := io.ReadAll(r.Body)
 	w.Header().Set("Content-Type", "application/json")
 	path := r.URL.Path
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.authHeaders = append(f.authHeaders, r.Header.Get("Authorization"))
 	switch {
 	case r.Method == http.MethodPost && path == "/rest/api/2/issue":
+		var c jiraCreate
+		if err := json.Unmarshal(body, &c); err != nil {
+			w.WriteHeader(http.StatusBadRequest)
+			fmt.Fprintf(w, `{"errorMessages":[%q],"errors":{}}`, err.Error())
+			return
+		}
+		f.created = append(f.created, c)
 		key := fmt.Sprintf("WAOPS-%d", len(f.issues)+1)
 		f.issues = append(f.issues, key)
 		w.WriteHeader(http.StatusCreated)
@@ -376,4 +398,65 @@ func TestBanThenReinstateResolves(t *testing.T) {
 		t.Errorf("%d top-level messages, want the one ban alert", p)
 	}
 	inst.stop()
+}
+
+// TestAccountBlockedReachesSlackAndJira: one signed 131031 delivery through
+// the example's kind of rule gives a Slack alert and a Jira ticket, made by
+// the real slack-go and go-jira clients, that carry the code and Meta's
+// recommended action.
+func TestAccountBlockedReachesSlackAndJira(t *testing.T) {
+	slack := newFakeSlack(t)
+	jira := newFakeJira(t)
+	dir := t.TempDir()
+	addr := freeAddr(t)
+	rules := `
+rules:
+  - name: account-blocked
+    match: {codes: [131031]}
+    actions:
+      - slack: {channel: "#whatsapp-ops"}
+      - jira: {project: WAOPS, issue_type: Incident, priority: Highest, labels: [whatsapp, account-blocked]}
+`
+	inst := start(t, writeIncidentConfig(t, dir, addr, slack.srv.URL, jira.srv.URL, rules), addr)
+	if code := post(t, addr, failedStatus(1, 131031)); code != 200 {
+		t.Fatal(code)
+	}
+	waitFor(t, "the Slack alert and the Jira ticket", 15*time.Second, func() bool {
+		issues, _ := jira.snapshot()
+		return len(slack.posted()) == 1 && len(issues) == 1
+	}, inst.logs.String)
+	inst.stop()
+
+	const action = "Policy Enforcement" // from the catalogue's recommended actions for 131031
+	blocks := slack.posted()[0].Form["blocks"]
+	for _, want := range []string{"131031", action} {
+		if !strings.Contains(blocks, want) {
+			t.Errorf("Slack blocks lack %q: %s", want, blocks)
+		}
+	}
+	jira.mu.Lock()
+	c := jira.created[0]
+	auth := jira.authHeaders[0]
+	jira.mu.Unlock()
+	if c.Fields.Project.Key != "WAOPS" || c.Fields.IssueType.Name != "Incident" || c.Fields.Priority == nil || c.Fields.Priority.Name != "Highest" {
+		t.Errorf("ticket fields: %+v", c.Fields)
+	}
+	for _, want := range []string{"131031", action} {
+		if !strings.Contains(c.Fields.Description, want) {
+			t.Errorf("Jira description lacks %q:\n%s", want, c.Fields.Description)
+		}
+	}
+	if len(c.Fields.Summary) > 255 || !strings.Contains(c.Fields.Summary, "131031") {
+		t.Errorf("summary %q", c.Fields.Summary)
+	}
+	labels := strings.Join(c.Fields.Labels, " ")
+	if !strings.Contains(labels, "wabridge-") || !strings.Contains(labels, "account-blocked") {
+		t.Errorf("labels %v: want the fingerprint label and the rule's labels", c.Fields.Labels)
+	}
+	if strings.Contains(c.Fields.Description, "16505557001") {
+		t.Errorf("the ticket shows the full recipient number")
+	}
+	if !strings.HasPrefix(auth, "Basic ") {
+		t.Errorf("Jira auth header %q, want basic auth with user and token", auth)
+	}
 }
