@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -18,13 +19,18 @@ import (
 )
 
 // Rejected deliveries come from anyone who can reach the webhook, so their
-// audit records are bounded: at most rejectPayloadMax bytes of the payload
-// are kept (the size and hash cover all of it), and at most rejectQueue
-// records wait for the writer; past that they are dropped and counted.
+// audit records are bounded. A 401's payload is not kept at all: nobody
+// proved it came from the provider. Of other rejections (a 400 is mostly a
+// payload of the wrong provider, which an operator needs to see) at most
+// rejectPayloadMax bytes are kept; the size and hash cover all of it. At
+// most Config.RejectAuditRate records are written per second and
+// rejectQueue wait for the writer; past that they are dropped, counted, and
+// logged at most once per dropLogEvery.
 const (
 	rejectPayloadMax = 64 << 10
 	rejectQueue      = 1024
 	rejectBatch      = 128
+	dropLogEvery     = time.Minute
 )
 
 // rejected is one delivery the webhook answered with a 4xx.
@@ -59,7 +65,7 @@ func newAuditMetrics(reg prometheus.Registerer) (*auditMetrics, error) {
 		}, []string{"kind"}),
 		auditDropped: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "wabridge_audit_rejected_dropped_total",
-			Help: "Rejected deliveries not recorded because the audit writer was behind.",
+			Help: "Rejected deliveries not recorded in the audit trail: over the budget of rejected records per second (50 by default) or the audit writer was behind.",
 		}),
 		auditFailures: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "wabridge_audit_write_failures_total",
@@ -170,33 +176,131 @@ func codeLabel(rt *Runtime, ev *event.Event) string {
 
 // Reject records a delivery the webhook answered with a 4xx, for the audit
 // trail. It never blocks the request: the record is queued for the writer,
-// and dropped (and counted) when the writer is behind.
+// and dropped (and counted) when over the budget or the writer is behind.
 func (p *Pipeline) Reject(_ context.Context, d sources.Delivery, status int, reason string) {
+	now := p.now()
 	if d.ReceivedAt.IsZero() {
-		d.ReceivedAt = p.now()
+		d.ReceivedAt = now
+	}
+	if !p.rejectBudget.take(now) {
+		p.dropRejected(now)
+		return
 	}
 	select {
 	case p.rejects <- rejected{d: d, status: status, reason: reason}:
 	default:
-		p.am.auditDropped.Inc()
-		p.log.Warn("audit: writer is behind; a rejected delivery is not recorded",
-			"delivery", d.ID, "source", d.Source, "status", status)
+		p.dropRejected(now)
 	}
+}
+
+// dropRejected counts a rejected delivery that is not recorded. The log
+// says how many at most once per dropLogEvery: a flood of bad requests must
+// not become a flood of log lines.
+func (p *Pipeline) dropRejected(now time.Time) {
+	p.am.auditDropped.Inc()
+	if n, since, ok := p.rejectDrops.add(now); ok {
+		p.logDropped(n, since)
+	}
+}
+
+func (p *Pipeline) logDropped(n int, since time.Time) {
+	p.log.Warn("audit: rejected deliveries not recorded (over the rejected-record budget, or the audit writer is behind)",
+		"dropped", n, "since", since, "budget_per_second", p.cfg.RejectAuditRate)
+}
+
+// flushDropped logs drops not logged yet, once dropLogEvery has passed
+// since the last line (or at once when final).
+func (p *Pipeline) flushDropped(final bool) {
+	if n, since, ok := p.rejectDrops.flush(p.now(), final); ok {
+		p.logDropped(n, since)
+	}
+}
+
+// tokenBucket lets rate events through per second on average, in bursts of
+// at most rate.
+type tokenBucket struct {
+	mu     sync.Mutex
+	rate   float64
+	tokens float64
+	last   time.Time
+}
+
+func newTokenBucket(rate int) *tokenBucket {
+	return &tokenBucket{rate: float64(rate), tokens: float64(rate)}
+}
+
+func (b *tokenBucket) take(now time.Time) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.last.IsZero() && now.After(b.last) {
+		b.tokens = min(b.rate, b.tokens+now.Sub(b.last).Seconds()*b.rate)
+	}
+	if b.last.IsZero() || now.After(b.last) {
+		b.last = now
+	}
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
+}
+
+// dropLog counts drops between log lines.
+type dropLog struct {
+	mu      sync.Mutex
+	n       int
+	first   time.Time // of the drops counted in n
+	lastLog time.Time
+}
+
+// add counts one drop and reports whether to log the drops counted so far
+// (how many, since when): the first drop is logged at once, later ones once
+// dropLogEvery has passed since the last line.
+func (l *dropLog) add(now time.Time) (int, time.Time, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.n == 0 {
+		l.first = now
+	}
+	l.n++
+	return l.takeLocked(now, false)
+}
+
+func (l *dropLog) flush(now time.Time, final bool) (int, time.Time, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.takeLocked(now, final)
+}
+
+func (l *dropLog) takeLocked(now time.Time, final bool) (int, time.Time, bool) {
+	if l.n == 0 || (!final && !l.lastLog.IsZero() && now.Sub(l.lastLog) < dropLogEvery) {
+		return 0, time.Time{}, false
+	}
+	n, first := l.n, l.first
+	l.n, l.lastLog = 0, now
+	return n, first, true
 }
 
 // auditLoop writes rejected deliveries in batches that share a commit.
 // On shutdown it writes what is queued: the HTTP server has stopped by then.
 func (p *Pipeline) auditLoop(ctx context.Context) {
+	// Drops stop as they started, without a request to log them: the
+	// loop logs what the last minute dropped.
+	tick := time.NewTicker(dropLogEvery)
+	defer tick.Stop()
 	for {
 		select {
 		case r := <-p.rejects:
 			p.writeRejected(p.drainRejects(r))
+		case <-tick.C:
+			p.flushDropped(false)
 		case <-ctx.Done():
 			for {
 				select {
 				case r := <-p.rejects:
 					p.writeRejected(p.drainRejects(r))
 				default:
+					p.flushDropped(true)
 					return
 				}
 			}
@@ -242,7 +346,9 @@ func rejectedRecord(r rejected) (store.AuditRecord, []byte) {
 	}
 	sig := store.SignatureValid
 	if r.status == http.StatusUnauthorized {
-		sig = store.SignatureInvalid
+		// Unauthenticated bytes are anyone's: their size and hash say
+		// enough, and keeping them would let anyone fill the disk.
+		sig, body = store.SignatureInvalid, nil
 	}
 	return store.AuditRecord{
 		ID:          store.AuditID(r.d.ReceivedAt, r.d.ID),

@@ -8,6 +8,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -116,15 +119,19 @@ func TestRejectedDeliveriesAreAudited(t *testing.T) {
 		401, "unauthorized: X-Hub-Signature-256 does not match the body")
 	h.p.Reject(context.Background(), sources.Delivery{ID: "r2", Source: "test", Body: []byte("not json")},
 		400, "body is not JSON")
-	h.waitFor("two rejected records", func() bool { return len(h.audit(store.AuditQuery{})) == 2 })
+	h.p.Reject(context.Background(), sources.Delivery{ID: "r3", Source: "test", Body: big},
+		400, "not a payload of this source")
+	h.waitFor("three rejected records", func() bool { return len(h.audit(store.AuditQuery{})) == 3 })
 	byID := map[string]store.AuditRecord{}
 	for _, r := range h.audit(store.AuditQuery{Body: true}) {
 		byID[r.DeliveryID] = r
 	}
-	r1, r2 := byID["r1"], byID["r2"]
+	r1, r2, r3 := byID["r1"], byID["r2"], byID["r3"]
 	sum := sha256.Sum256(big)
+	// An unauthenticated body is nobody's: its size, hash and reason are
+	// kept, not its bytes.
 	if r1.HTTPStatus != 401 || r1.Signature != store.SignatureInvalid || r1.Size != len(big) ||
-		r1.PayloadKept != rejectPayloadMax || len(r1.Payload) != rejectPayloadMax ||
+		r1.PayloadKept != 0 || r1.Payload != "" ||
 		r1.SHA256 != hex.EncodeToString(sum[:]) || r1.RemoteAddr != "10.0.0.9" || r1.Reason == "" {
 		t.Errorf("401 record: status %d sig %s size %d kept %d payload %d reason %q",
 			r1.HTTPStatus, r1.Signature, r1.Size, r1.PayloadKept, len(r1.Payload), r1.Reason)
@@ -132,15 +139,104 @@ func TestRejectedDeliveriesAreAudited(t *testing.T) {
 	if r2.HTTPStatus != 400 || r2.Signature != store.SignatureValid || r2.Payload != "not json" || r2.Reason != "body is not JSON" {
 		t.Errorf("400 record %+v", r2)
 	}
-	if got := h.counter("wabridge_audit_records_total", "kind", "rejected"); got != 2 {
-		t.Errorf("rejected records counted %v, want 2", got)
+	// A 400's payload is kept for the operator, up to the cap.
+	if r3.HTTPStatus != 400 || r3.Size != len(big) || r3.PayloadKept != rejectPayloadMax ||
+		len(r3.Payload) != rejectPayloadMax || r3.SHA256 != hex.EncodeToString(sum[:]) {
+		t.Errorf("large 400 record: status %d size %d kept %d payload %d",
+			r3.HTTPStatus, r3.Size, r3.PayloadKept, len(r3.Payload))
+	}
+	// The counter moves after the commit the records are visible in.
+	h.waitFor("rejected records counted", func() bool {
+		return h.counter("wabridge_audit_records_total", "kind", "rejected") == 3
+	})
+}
+
+// logBuffer collects a pipeline's log lines; it is written from the
+// request path and the audit loop at once.
+type logBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) lines(match string) []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []string
+	for _, line := range strings.Split(l.b.String(), "\n") {
+		if strings.Contains(line, match) {
+			out = append(out, line)
+		}
+	}
+	return out
+}
+
+// A flood of bad requests is bounded twice: at most RejectAuditRate records
+// a second reach the store, and the drops make at most one log line a
+// minute.
+func TestRejectBudget(t *testing.T) {
+	clk := &clock{}
+	clk.ns.Store(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC).UnixNano())
+	cfg := fastConfig()
+	cfg.RejectAuditRate = 10
+	h := newHarnessAt(t, cfg, testRules, clk.now)
+	logs := &logBuffer{}
+	h.p.log = slog.New(slog.NewTextHandler(logs, nil))
+	const dropMsg = "rejected deliveries not recorded"
+	reject := func(n int) {
+		for i := 0; i < n; i++ {
+			h.p.Reject(context.Background(), sources.Delivery{ID: fmt.Sprint("r", i), Source: "test",
+				Body: []byte("forged")}, 401, "bad signature")
+		}
+	}
+
+	reject(25) // one second's budget, 10, is kept
+	if got := h.counter("wabridge_audit_rejected_dropped_total"); got != 15 {
+		t.Errorf("dropped %v, want 15", got)
+	}
+	if got := logs.lines(dropMsg); len(got) != 1 || !strings.Contains(got[0], "dropped=1 ") {
+		t.Errorf("the first drop is logged at once, alone: %q", got)
+	}
+
+	clk.advance(500 * time.Millisecond) // half a second refills half the budget
+	reject(10)
+	if got := h.counter("wabridge_audit_rejected_dropped_total"); got != 20 {
+		t.Errorf("dropped %v after half a second, want 20", got)
+	}
+	if got := logs.lines(dropMsg); len(got) != 1 {
+		t.Errorf("%d drop lines within a minute, want 1: %q", len(got), got)
+	}
+
+	clk.advance(time.Minute)
+	reject(11)
+	got := logs.lines(dropMsg)
+	if len(got) != 2 || !strings.Contains(got[1], "dropped=20 ") {
+		t.Errorf("a minute later the drops since the last line are logged once: %q", got)
+	}
+
+	// Drops that stop are logged when the pipeline stops.
+	clk.advance(time.Second)
+	reject(12)
+	stop := h.run()
+	// Kept: 10 at first, 5 after half a second, 10 and 10 after refills.
+	h.waitFor("the kept rejects", func() bool { return len(h.audit(store.AuditQuery{})) == 35 })
+	stop()
+	if got := logs.lines(dropMsg); len(got) != 3 || !strings.Contains(got[2], "dropped=2 ") {
+		t.Errorf("the last drops are not logged on shutdown: %q", got)
 	}
 }
 
 // Reject runs on the request path: with the writer stopped and its queue
 // full, it must return at once and count what it could not keep.
 func TestRejectNeverBlocks(t *testing.T) {
-	h := newHarness(t, fastConfig(), testRules)
+	cfg := fastConfig()
+	cfg.RejectAuditRate = 1 << 20 // the queue, not the budget, is under test
+	h := newHarness(t, cfg, testRules)
 	start := time.Now()
 	for i := 0; i < rejectQueue+5; i++ {
 		h.p.Reject(context.Background(), sources.Delivery{ID: "r", Source: "test"}, 401, "bad signature")

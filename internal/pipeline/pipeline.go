@@ -47,6 +47,10 @@ type Config struct {
 	// TickInterval is how often pending incidents are checked for
 	// group_wait and open ones for resolve_after.
 	TickInterval time.Duration
+	// RejectAuditRate is how many rejected deliveries (4xx) per second at
+	// most are recorded in the audit trail; anyone can send them, so the
+	// rest are only counted.
+	RejectAuditRate int
 }
 
 // Defaults.
@@ -65,6 +69,7 @@ const (
 	DefaultSweepInterval   = 5 * time.Minute
 	DefaultBatchSize       = 256
 	DefaultTickInterval    = time.Second
+	DefaultRejectAuditRate = 50
 )
 
 // WithDefaults fills every zero (or negative) setting with its default.
@@ -91,6 +96,7 @@ func (c Config) WithDefaults() Config {
 	setDur(&c.SweepInterval, DefaultSweepInterval)
 	setInt(&c.BatchSize, DefaultBatchSize)
 	setDur(&c.TickInterval, DefaultTickInterval)
+	setInt(&c.RejectAuditRate, DefaultRejectAuditRate)
 	if c.BackoffMax < c.BackoffBase {
 		c.BackoffMax = c.BackoffBase
 	}
@@ -132,15 +138,19 @@ type Stats struct {
 
 // Pipeline moves deliveries from the inbox to the notifiers.
 type Pipeline struct {
-	cfg      Config
-	st       store.Store
-	sources  func(string) (sources.Source, bool)
-	runtime  func() *Runtime
-	log      *slog.Logger
-	now      func() time.Time
-	m        *metrics
-	am       *auditMetrics
-	rejects  chan rejected // Reject → auditLoop
+	cfg     Config
+	st      store.Store
+	sources func(string) (sources.Source, bool)
+	runtime func() *Runtime
+	log     *slog.Logger
+	now     func() time.Time
+	m       *metrics
+	am      *auditMetrics
+	rejects chan rejected // Reject → auditLoop
+
+	rejectBudget *tokenBucket
+	rejectDrops  dropLog
+
 	sched    *scheduler
 	running  atomic.Bool
 	runMu    sync.Mutex // one Run at a time
@@ -188,6 +198,7 @@ func New(cfg Config, deps Deps) (*Pipeline, error) {
 		decided:   deps.Decided,
 		rejects:   make(chan rejected, rejectQueue),
 	}
+	p.rejectBudget = newTokenBucket(p.cfg.RejectAuditRate)
 	m, err := newMetrics(deps.Registerer, p)
 	if err != nil {
 		return nil, fmt.Errorf("pipeline: register metrics: %w", err)

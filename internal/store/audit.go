@@ -69,7 +69,8 @@ type AuditRecord struct {
 	Size   int    `json:"size"`
 	SHA256 string `json:"sha256"`
 	// PayloadKept is how many bytes of the payload are kept: all of an
-	// accepted delivery, a bounded prefix of a rejected one.
+	// accepted delivery, a bounded prefix of a rejected one, none of one
+	// rejected as unauthenticated (401).
 	PayloadKept   int                 `json:"payload_kept"`
 	Events        []AuditEvent        `json:"events"`
 	Notifications []AuditNotification `json:"notifications"`
