@@ -94,6 +94,10 @@ func Open(dir string, opts Options) (*Bolt, error) {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
 	db.NoSync = opts.NoSync
+	// Batch's default 10 ms wait puts a floor under every acknowledgement.
+	// A commit here costs about a millisecond, and while one commits the
+	// next batch fills anyway, so a short wait loses no grouping.
+	db.MaxBatchDelay = time.Millisecond
 	s := &Bolt{db: db, path: path}
 	if err := s.init(); err != nil {
 		_ = db.Close()
