@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -78,6 +79,11 @@ func (p *Pipeline) inboxLoop(ctx context.Context) {
 	}
 	for {
 		entries, err := p.st.Inbox(after, p.cfg.BatchSize)
+		if damaged, ok := errors.AsType[*store.DamagedEntryError](err); ok {
+			if err = p.quarantine(damaged); err == nil {
+				continue
+			}
+		}
 		if err == nil && len(entries) > 0 {
 			err = p.commitBatch(entries)
 			if err == nil {
@@ -108,4 +114,17 @@ func (p *Pipeline) inboxLoop(ctx context.Context) {
 			doTick()
 		}
 	}
+}
+
+// quarantine moves an inbox entry that cannot be decoded out of the way:
+// left in place it would fail every read of the inbox, and stop all
+// processing behind it.
+func (p *Pipeline) quarantine(d *store.DamagedEntryError) error {
+	if err := p.st.QuarantineInbox(d.Seq); err != nil {
+		return fmt.Errorf("quarantine damaged inbox entry %d: %w", d.Seq, err)
+	}
+	p.m.quarantined.Inc()
+	p.log.Error("pipeline: inbox entry cannot be decoded; moved to the store's quarantine bucket unprocessed",
+		"seq", d.Seq, "quarantine_key", fmt.Sprintf("inbox/%016x", d.Seq), "err", d.Err)
+	return nil
 }

@@ -14,6 +14,7 @@ type metrics struct {
 	processingErrors *prometheus.CounterVec // stage
 	decisions        *prometheus.CounterVec // rule, outcome
 	duplicates       prometheus.Counter
+	quarantined      prometheus.Counter
 	latency          prometheus.Histogram
 }
 
@@ -47,6 +48,10 @@ func newMetrics(reg prometheus.Registerer, p *Pipeline) (*metrics, error) {
 			Name: "wabridge_duplicates_suppressed_total",
 			Help: "Events not notified again because their id was seen within the dedup window.",
 		}),
+		quarantined: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "wabridge_inbox_quarantined_total",
+			Help: "Inbox entries that could not be decoded (disk damage) and were moved to the store's quarantine bucket, unprocessed.",
+		}),
 		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "wabridge_notification_latency_seconds",
 			Help:    "Time from receiving a delivery to a notification sent for it.",
@@ -61,7 +66,7 @@ func newMetrics(reg prometheus.Registerer, p *Pipeline) (*metrics, error) {
 			func() float64 { return float64(f(p.Stats())) })
 	}
 	for _, c := range []prometheus.Collector{
-		m.notifications, m.deadTotal, m.dropped, m.deliveries, m.processingErrors, m.decisions, m.duplicates, m.latency,
+		m.notifications, m.deadTotal, m.dropped, m.deliveries, m.processingErrors, m.decisions, m.duplicates, m.quarantined, m.latency,
 		gauge("wabridge_inbox_depth", "Deliveries stored and not yet processed.", func(s Stats) int { return s.Inbox }),
 		gauge("wabridge_outbox_depth", "Notifications waiting to be sent or retried.", func(s Stats) int { return s.Outbox }),
 		gauge("wabridge_dead_letters", "Notifications that failed for good and wait for an operator.", func(s Stats) int { return s.Dead }),

@@ -35,8 +35,11 @@ var (
 	bProcessed = []byte("processed")
 	bExpiry    = []byte("expiry") // expiry time + kind + key → nothing: what the sweeper walks
 	bRefs      = []byte("refs")
+	// bQuarantine keeps inbox entries that could not be decoded, as they
+	// were stored, under "inbox/" and their sequence.
+	bQuarantine = []byte("quarantine")
 
-	allBuckets = [][]byte{bInbox, bOutbox, bDead, bDedup, bProcessed, bExpiry, bRefs, bIncidents, bIncidentEvents, bSilences}
+	allBuckets = [][]byte{bInbox, bOutbox, bDead, bDedup, bProcessed, bExpiry, bRefs, bIncidents, bIncidentEvents, bSilences, bQuarantine}
 
 	keySchema = []byte("schema")
 )
@@ -255,13 +258,33 @@ func (s *Bolt) Inbox(after uint64, limit int) ([]InboxEntry, error) {
 			}
 			e := InboxEntry{Seq: binary.BigEndian.Uint64(k)}
 			if err := json.Unmarshal(v, &e.Delivery); err != nil {
-				return fmt.Errorf("inbox entry %d: %w", e.Seq, err)
+				return &DamagedEntryError{Seq: e.Seq, Err: err}
 			}
 			out = append(out, e)
 		}
 		return nil
 	})
 	return out, wrap("read inbox", err)
+}
+
+// QuarantineInbox moves an undecodable inbox entry to the quarantine.
+func (s *Bolt) QuarantineInbox(seq uint64) error {
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		inbox := tx.Bucket(bInbox)
+		v := inbox.Get(u64(seq))
+		if v == nil {
+			return fmt.Errorf("inbox entry %d: %w", seq, ErrNotFound)
+		}
+		var d sources.Delivery
+		if json.Unmarshal(v, &d) == nil {
+			return fmt.Errorf("inbox entry %d decodes: it is not damaged, so it stays in the inbox", seq)
+		}
+		if err := tx.Bucket(bQuarantine).Put(append([]byte("inbox/"), u64(seq)...), v); err != nil {
+			return err
+		}
+		return inbox.Delete(u64(seq))
+	})
+	return wrap("quarantine inbox entry", err)
 }
 
 // live reports whether a dedup value (its expiry) is still in force.

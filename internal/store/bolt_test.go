@@ -397,3 +397,53 @@ func TestOutboxAndDeadLetters(t *testing.T) {
 		t.Fatalf("counts %+v", c)
 	}
 }
+
+func TestDamagedInboxEntryIsQuarantined(t *testing.T) {
+	s := open(t, t.TempDir())
+	for _, id := range []string{"d1", "d2", "d3"} {
+		if _, err := s.AddInbox(context.Background(), sources.Delivery{ID: id, Source: "meta"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	garbage := []byte("\x00\xffnot a delivery")
+	if err := s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bInbox).Put(u64(2), garbage) }); err != nil {
+		t.Fatal(err)
+	}
+
+	_, err := s.Inbox(0, 0)
+	damaged, ok := errors.AsType[*DamagedEntryError](err)
+	if !ok || damaged.Seq != 2 {
+		t.Fatalf("inbox with a damaged entry: %v, want a DamagedEntryError for entry 2", err)
+	}
+	if !strings.Contains(err.Error(), "inbox entry 2") {
+		t.Errorf("error does not name the entry: %v", err)
+	}
+
+	for _, tt := range []struct {
+		name string
+		seq  uint64
+	}{{"an entry that decodes", 1}, {"a missing entry", 99}} {
+		if err := s.QuarantineInbox(tt.seq); err == nil {
+			t.Errorf("quarantine of %s succeeded", tt.name)
+		}
+	}
+	if err := s.QuarantineInbox(99); !errors.Is(err, ErrNotFound) {
+		t.Errorf("quarantine of a missing entry: %v, want ErrNotFound", err)
+	}
+	if err := s.QuarantineInbox(2); err != nil {
+		t.Fatal(err)
+	}
+
+	in, err := s.Inbox(0, 0)
+	if err != nil || len(in) != 2 || in[0].Delivery.ID != "d1" || in[1].Delivery.ID != "d3" {
+		t.Fatalf("inbox after quarantine = %+v, %v; want d1 and d3", in, err)
+	}
+	var kept []byte
+	_ = s.db.View(func(tx *bolt.Tx) error {
+		kept = bytes.Clone(tx.Bucket(bQuarantine).Get(append([]byte("inbox/"), u64(2)...)))
+		return nil
+	})
+	if !bytes.Equal(kept, garbage) {
+		t.Errorf("quarantine holds %q, want the stored bytes %q", kept, garbage)
+	}
+}

@@ -8,6 +8,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/wabridge/wabridge/internal/sources"
@@ -35,8 +36,14 @@ type Store interface {
 	// commits.
 	AddInbox(ctx context.Context, d sources.Delivery) (InboxEntry, error)
 	// Inbox returns up to limit entries with a sequence above after, in
-	// receive order.
+	// receive order. An entry that cannot be decoded stops the read with
+	// a *DamagedEntryError naming it, for QuarantineInbox.
 	Inbox(after uint64, limit int) ([]InboxEntry, error)
+	// QuarantineInbox moves an inbox entry that cannot be decoded out of
+	// the inbox into the quarantine, as it is stored, so the entries after
+	// it can be processed and the bytes stay for an operator. An entry
+	// that decodes is left where it is.
+	QuarantineInbox(seq uint64) error
 
 	// Outbox returns every outbox entry in creation order.
 	Outbox() ([]OutboxEntry, error)
@@ -96,6 +103,19 @@ type Store interface {
 	Check() error
 	Close() error
 }
+
+// DamagedEntryError is an inbox entry whose stored bytes do not decode
+// (disk damage, or a write by something else).
+type DamagedEntryError struct {
+	Seq uint64
+	Err error
+}
+
+func (e *DamagedEntryError) Error() string {
+	return fmt.Sprintf("inbox entry %d cannot be decoded: %v", e.Seq, e.Err)
+}
+
+func (e *DamagedEntryError) Unwrap() error { return e.Err }
 
 // InboxEntry is one stored delivery waiting to be processed.
 type InboxEntry struct {
