@@ -551,7 +551,7 @@ func (s *Bolt) Sweep(now time.Time, limit int) (int, error) {
 				}
 				n++
 			case expIncident:
-				gone, err := sweepIncident(tx, key)
+				gone, err := sweepIncident(tx, key, int64(binary.BigEndian.Uint64(k[:8])))
 				if err != nil {
 					return err
 				}

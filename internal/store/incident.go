@@ -188,7 +188,11 @@ func (t boltTx) PutIncident(inc *Incident, until time.Time) error {
 	}
 	rec := *inc
 	rec.Event = event.Event{}
-	v, err := json.Marshal(&rec)
+	stored := storedIncident{Incident: &rec}
+	if inc.Status == IncidentResolved && !until.IsZero() {
+		stored.Expires = until.UnixNano()
+	}
+	v, err := json.Marshal(stored)
 	if err != nil {
 		return fmt.Errorf("encode incident %s: %w", inc.Fingerprint, err)
 	}
@@ -230,20 +234,30 @@ func readIncident(tx *bolt.Tx, fp, v []byte) (Incident, error) {
 	return inc, nil
 }
 
-// sweepIncident removes a resolved incident whose expiry came, with the
-// refs of its messages and tickets: nothing updates them any more, and a
-// later incident under the same fingerprint finds its Jira ticket again by
-// label. One that opened again since is kept, refs and all.
-func sweepIncident(tx *bolt.Tx, fp []byte) (bool, error) {
+// storedIncident is an incident as stored: with the expiry of its latest
+// resolve, so an older expiry entry in the index cannot sweep it.
+type storedIncident struct {
+	*Incident
+	Expires int64 `json:"expires,omitempty"` // unix nanoseconds
+}
+
+// sweepIncident removes a resolved incident whose expiry, at (unix
+// nanoseconds), came, with the refs of its messages and tickets: nothing
+// updates them any more, and a later incident under the same fingerprint
+// finds its Jira ticket again by label. One that opened again since is
+// kept, refs and all, and so is one resolved again later, until its own
+// expiry.
+func sweepIncident(tx *bolt.Tx, fp []byte, at int64) (bool, error) {
 	b := tx.Bucket(bIncidents)
 	v := b.Get(fp)
 	if v == nil {
 		return false, nil
 	}
 	var st struct {
-		Status string `json:"status"`
+		Status  string `json:"status"`
+		Expires int64  `json:"expires"`
 	}
-	if err := json.Unmarshal(v, &st); err != nil || st.Status != IncidentResolved {
+	if err := json.Unmarshal(v, &st); err != nil || st.Status != IncidentResolved || st.Expires > at {
 		return false, nil
 	}
 	if err := deleteRefs(tx, fp); err != nil {

@@ -86,3 +86,31 @@ func TestSweepRemovesResolvedIncidentsRefs(t *testing.T) {
 		}
 	}
 }
+
+// An incident resolved, opened again and resolved again expires at its
+// last resolve's expiry, not at the first one's still in the index.
+func TestSweepKeepsIncidentResolvedAgain(t *testing.T) {
+	s := open(t, t.TempDir())
+	const fp = "00000000000000dd"
+	key := fp + "/slack/#ops"
+	putRefs(t, s, key)
+	putIncident(t, s, Incident{Fingerprint: fp, Rule: "r", Status: IncidentResolved, ResolvedAt: t0}, t0.Add(time.Hour))
+	putIncident(t, s, Incident{Fingerprint: fp, Rule: "r", Status: IncidentOpen, OpenedAt: t0.Add(time.Minute)}, time.Time{})
+	putIncident(t, s, Incident{Fingerprint: fp, Rule: "r", Status: IncidentResolved, ResolvedAt: t0.Add(2 * time.Hour)}, t0.Add(3*time.Hour))
+
+	if n, err := s.Sweep(t0.Add(2*time.Hour), 0); err != nil || n != 0 {
+		t.Fatalf("sweep at the first expiry removed %d, %v", n, err)
+	}
+	if _, err := s.GetIncident(fp); err != nil {
+		t.Errorf("incident resolved again swept at its first expiry: %v", err)
+	}
+	if _, err := s.GetRef(key); err != nil {
+		t.Errorf("ref of an incident resolved again swept at its first expiry: %v", err)
+	}
+	if n, err := s.Sweep(t0.Add(4*time.Hour), 0); err != nil || n != 1 {
+		t.Fatalf("sweep after the last expiry removed %d, %v", n, err)
+	}
+	if _, err := s.GetRef(key); !errors.Is(err, ErrNotFound) {
+		t.Errorf("ref after the last expiry: %v", err)
+	}
+}
