@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -73,56 +72,52 @@ full records, payloads included.`,
 }
 
 func printAudit(g *globals, recs []store.AuditRecord) error {
-	if len(recs) == 0 {
-		fmt.Fprintln(g.stdout, "no deliveries recorded")
-		return nil
+	return printList(g, recs, false, "no deliveries recorded",
+		[]string{"TIME", "SOURCE", "STATUS", "EVENTS", "CODES", "DECISIONS", "NOTIFICATIONS"}, auditRow)
+}
+
+func auditRow(r store.AuditRecord) []string {
+	var codes, decisions, notes []string
+	events := strconv.Itoa(len(r.Events))
+	dropped, dups := 0, 0
+	for _, e := range r.Events {
+		if e.Code != 0 {
+			codes = appendOnce(codes, strconv.Itoa(e.Code))
+		}
+		switch e.Outcome {
+		case store.EventDropped:
+			dropped++
+		case store.EventDuplicate:
+			dups++
+		}
+		for _, d := range e.Decisions {
+			decisions = appendOnce(decisions, d.Rule+":"+d.Outcome)
+		}
 	}
-	tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "TIME\tSOURCE\tSTATUS\tEVENTS\tCODES\tDECISIONS\tNOTIFICATIONS")
-	for _, r := range recs {
-		var codes, decisions, notes []string
-		events := strconv.Itoa(len(r.Events))
-		dropped, dups := 0, 0
-		for _, e := range r.Events {
-			if e.Code != 0 {
-				codes = appendOnce(codes, strconv.Itoa(e.Code))
-			}
-			switch e.Outcome {
-			case store.EventDropped:
-				dropped++
-			case store.EventDuplicate:
-				dups++
-			}
-			for _, d := range e.Decisions {
-				decisions = appendOnce(decisions, d.Rule+":"+d.Outcome)
-			}
-		}
-		if dropped > 0 {
-			events += fmt.Sprintf(" (%d dropped)", dropped)
-		}
-		if dups > 0 {
-			events += fmt.Sprintf(" (%d duplicate)", dups)
-		}
-		for _, n := range r.Notifications {
-			s := n.Notifier + ":" + n.Result
-			switch {
-			case n.Ref != "":
-				s += " " + n.Ref
-			case n.Reason != "" && n.Result != store.NoteSent:
-				s += " (" + n.Reason + ")"
-			}
-			notes = append(notes, s)
-		}
-		status := strconv.Itoa(r.HTTPStatus)
-		if r.Signature == store.SignatureInvalid {
-			status += " bad signature"
-		} else if r.Reason != "" {
-			status += " " + oneLine(r.Reason, 40)
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ReceivedAt.Local().Format(time.DateTime), r.Source, status,
-			events, dash(codes), dash(decisions), dash(notes))
+	if dropped > 0 {
+		events += fmt.Sprintf(" (%d dropped)", dropped)
 	}
-	return tw.Flush()
+	if dups > 0 {
+		events += fmt.Sprintf(" (%d duplicate)", dups)
+	}
+	for _, n := range r.Notifications {
+		s := n.Notifier + ":" + n.Result
+		switch {
+		case n.Ref != "":
+			s += " " + n.Ref
+		case n.Reason != "" && n.Result != store.NoteSent:
+			s += " (" + n.Reason + ")"
+		}
+		notes = append(notes, s)
+	}
+	status := strconv.Itoa(r.HTTPStatus)
+	if r.Signature == store.SignatureInvalid {
+		status += " bad signature"
+	} else if r.Reason != "" {
+		status += " " + oneLine(r.Reason, 40)
+	}
+	return []string{r.ReceivedAt.Local().Format(time.DateTime), r.Source, status,
+		events, dash(codes), dash(decisions), dash(notes)}
 }
 
 func appendOnce(list []string, s string) []string {

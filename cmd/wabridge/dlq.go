@@ -9,8 +9,8 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -176,23 +176,12 @@ func newDLQCmd(g *globals) *cobra.Command {
 }
 
 func printDead(g *globals, dead []pipeline.DeadLetter, asJSON bool) error {
-	if asJSON {
-		if dead == nil {
-			dead = []pipeline.DeadLetter{}
-		}
-		return writeJSON(g, dead)
-	}
-	if len(dead) == 0 {
-		fmt.Fprintln(g.stdout, "no dead letters")
-		return nil
-	}
-	tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tFAILED\tRULE\tNOTIFIER\tATTEMPTS\tLAST ERROR")
-	for _, d := range dead {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\n", d.ID, d.Died.Format(time.RFC3339), d.Notification.Rule.Name,
-			d.Notification.Action.Notifier, d.Attempts, oneLine(d.LastError, 80))
-	}
-	return tw.Flush()
+	return printList(g, dead, asJSON, "no dead letters",
+		[]string{"ID", "FAILED", "RULE", "NOTIFIER", "ATTEMPTS", "LAST ERROR"},
+		func(d pipeline.DeadLetter) []string {
+			return []string{d.ID, d.Died.Format(time.RFC3339), d.Notification.Rule.Name,
+				d.Notification.Action.Notifier, strconv.Itoa(d.Attempts), oneLine(d.LastError, 80)}
+		})
 }
 
 // oneLine folds s onto one line of at most max runes, for table cells.

@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -81,34 +80,22 @@ func newSilenceCmd(g *globals) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				if asJSON {
-					if l == nil {
-						l = []pipeline.Silence{}
-					}
-					return writeJSON(g, l)
-				}
-				if len(l) == 0 {
-					fmt.Fprintln(g.stdout, "no silences")
-					return nil
-				}
-				tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "ID\tSTATE\tENDS\tMATCHERS\tCOMMENT")
-				for _, s := range l {
-					state := "expired"
-					switch {
-					case s.Active(now):
-						state = "active"
-					case now.Before(s.StartsAt):
-						state = "pending"
-					}
-					ms := make([]string, len(s.Matchers))
-					for i, m := range s.Matchers {
-						ms[i] = m.Name + "=" + m.Value
-					}
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", s.ID, state, s.EndsAt.Format(time.RFC3339),
-						strings.Join(ms, " "), oneLine(s.Comment, 60))
-				}
-				return tw.Flush()
+				return printList(g, l, asJSON, "no silences",
+					[]string{"ID", "STATE", "ENDS", "MATCHERS", "COMMENT"},
+					func(s pipeline.Silence) []string {
+						state := "expired"
+						switch {
+						case s.Active(now):
+							state = "active"
+						case now.Before(s.StartsAt):
+							state = "pending"
+						}
+						ms := make([]string, len(s.Matchers))
+						for i, m := range s.Matchers {
+							ms[i] = m.Name + "=" + m.Value
+						}
+						return []string{s.ID, state, s.EndsAt.Format(time.RFC3339), strings.Join(ms, " "), oneLine(s.Comment, 60)}
+					})
 			})
 		},
 	}
