@@ -270,7 +270,37 @@ func TestTwoNumbersTwoIncidents(t *testing.T) {
 	if posts != 2 || len(issues) != 2 {
 		t.Errorf("%d Slack messages and %d Jira issues for two numbers, want 2 and 2", posts, len(issues))
 	}
+	// The on-call view: through the running server's admin API, then
+	// offline on the store once it stopped; both show the two incidents.
+	checkIncidents := func(where string) {
+		out, err := exec.Command(binPath, "incidents", "--json", "--config", cfg).Output()
+		if err != nil {
+			t.Fatalf("wabridge incidents (%s): %v", where, err)
+		}
+		var list []struct {
+			Rule, Status string
+			Count        int
+			Event        struct {
+				PhoneNumberID string `json:"phone_number_id"`
+			}
+		}
+		if err := json.Unmarshal(out, &list); err != nil {
+			t.Fatalf("incidents --json (%s): %v\n%s", where, err, out)
+		}
+		phones := map[string]int{}
+		for _, inc := range list {
+			if inc.Status != "open" {
+				t.Errorf("%s: incident %+v is not open", where, inc)
+			}
+			phones[inc.Event.PhoneNumberID] = inc.Count
+		}
+		if len(list) != 2 || phones["111111111111111"] != 20 || phones["222222222222222"] != 20 {
+			t.Errorf("%s: incidents %+v, want two open ones with 20 events each", where, list)
+		}
+	}
+	checkIncidents("running server")
 	inst.stop()
+	checkIncidents("offline")
 }
 
 // TestThresholdFiresAtTwentieth: 19 events within the window stay quiet;

@@ -18,7 +18,10 @@ type admin struct {
 	p *pipeline.Pipeline
 }
 
-var _ server.AdminAPI = (*admin)(nil)
+var (
+	_ server.AdminAPI    = (*admin)(nil)
+	_ server.IncidentAPI = (*admin)(nil)
+)
 
 func (a *admin) ListDead(ctx context.Context) (any, error) {
 	dl, err := a.p.ListDead()
@@ -85,6 +88,17 @@ func NewSilence(req SilenceRequest, now time.Time) (pipeline.Silence, error) {
 		return pipeline.Silence{}, errors.Join(errs...)
 	}
 	return pipeline.NewSilence(ms, now, d, req.Comment)
+}
+
+func (a *admin) ListIncidents(ctx context.Context, all bool) (any, error) {
+	list, err := a.p.ListIncidents(all)
+	if err != nil {
+		return nil, err
+	}
+	if list == nil {
+		list = []pipeline.Incident{}
+	}
+	return list, nil
 }
 
 func (a *admin) ListSilences(ctx context.Context) (any, error) {

@@ -43,6 +43,12 @@ type SilenceAPI interface {
 	ExpireSilence(ctx context.Context, id string) (any, error)
 }
 
+// IncidentAPI is implemented by admin APIs that list incidents at
+// GET /api/v1/incidents (?all=true includes resolved ones).
+type IncidentAPI interface {
+	ListIncidents(ctx context.Context, all bool) (any, error)
+}
+
 // maxSilenceBody bounds a POST /api/v1/silences body: a few matchers and
 // a comment.
 const maxSilenceBody = 64 << 10
@@ -65,6 +71,12 @@ func (h *handlers) mountAdmin(api *gin.RouterGroup) {
 	if a, ok := h.Admin.(AuditAPI); ok {
 		api.GET("/audit", func(c *gin.Context) {
 			v, err := a.Audit(c.Request.Context(), c.Request.URL.Query())
+			h.adminResult(c, v, err)
+		})
+	}
+	if a, ok := h.Admin.(IncidentAPI); ok {
+		api.GET("/incidents", func(c *gin.Context) {
+			v, err := a.ListIncidents(c.Request.Context(), c.Query("all") == "true")
 			h.adminResult(c, v, err)
 		})
 	}
