@@ -2,7 +2,6 @@ package pipeline
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"sync"
@@ -20,11 +19,17 @@ const (
 	DeadNoNotifier = "no_notifier"
 )
 
-// item is the scheduler's view of one outbox entry.
+// item is the scheduler's view of one outbox entry. It carries the entry
+// as committed, so a send does not read and decode it again: only its
+// sender changes an outbox entry once it is stored (attempts, last error),
+// and it updates this copy as it updates the store. What others change
+// after the commit (the incident's counts, its ref) fillIncident reads at
+// send time.
 type item struct {
-	id   string
-	key  string
-	next time.Time
+	id    string
+	key   string
+	next  time.Time
+	entry store.OutboxEntry
 }
 
 // scheduler keeps the outbox's order and due times in memory, so picking
@@ -53,7 +58,7 @@ func (s *scheduler) add(entries ...store.OutboxEntry) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, e := range entries {
-		s.queues[e.Key] = append(s.queues[e.Key], &item{id: e.ID, key: e.Key, next: e.NextAttempt})
+		s.queues[e.Key] = append(s.queues[e.Key], &item{id: e.ID, key: e.Key, next: e.NextAttempt, entry: e})
 	}
 }
 
@@ -131,22 +136,20 @@ func (p *Pipeline) sendLoop(ctx context.Context, work chan<- *item) {
 
 // sendItem sends one outbox entry and records the outcome.
 func (p *Pipeline) sendItem(ctx context.Context, it *item) {
-	remove, next := p.sendEntry(ctx, it.id)
+	remove, next := p.sendEntry(ctx, it)
 	p.sched.done(it, remove, next)
 	signal(p.sched.wake)
 }
 
 // sendEntry reports whether the entry left the outbox, and if not, when to
 // try again.
-func (p *Pipeline) sendEntry(ctx context.Context, id string) (remove bool, next time.Time) {
-	e, err := p.st.GetOutbox(id)
-	if errors.Is(err, store.ErrNotFound) {
-		return true, time.Time{}
-	}
-	if err != nil {
-		p.m.processingErrors.WithLabelValues("read_outbox").Inc()
-		p.log.Error("pipeline: read outbox entry", "id", id, "err", err)
-		return false, p.now().Add(p.cfg.BackoffBase)
+func (p *Pipeline) sendEntry(ctx context.Context, it *item) (remove bool, next time.Time) {
+	e := it.entry
+	if inc := e.Notification.Incident; inc != nil {
+		// fillIncident writes into the snapshot: a copy, so the one the
+		// committer built (and the audit trail saw) is never shared.
+		c := *inc
+		e.Notification.Incident = &c
 	}
 	p.fillIncident(&e)
 	n := &e.Notification
@@ -201,6 +204,7 @@ func (p *Pipeline) sendEntry(ctx context.Context, id string) (remove bool, next 
 		return p.buryOrWait(e, DeadMaxAge)
 	}
 	e.NextAttempt = next
+	it.entry = e // what the next attempt starts from, as stored below
 	if err := p.st.UpdateOutbox(e); err != nil {
 		p.m.processingErrors.WithLabelValues("update_outbox").Inc()
 		p.log.Error("pipeline: record failed attempt", "id", e.ID, "err", err)

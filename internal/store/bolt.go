@@ -371,13 +371,17 @@ func (s *Bolt) UpdateOutbox(e OutboxEntry) error {
 	return wrap("update outbox entry", err)
 }
 
-// Sent removes a delivered entry and records its reference.
+// Sent removes a delivered entry and records its reference. Concurrent
+// sends share one commit through bbolt's Batch (with the inbox's writes);
+// Batch may run the function again alone after another in its group
+// failed, which is safe: writing the ref, the note (read from the entry,
+// so skipped once the entry is gone) and deleting the entry are idempotent.
 func (s *Bolt) Sent(id string, ref *Ref) error {
 	k, err := idKey(id)
 	if err != nil {
 		return err
 	}
-	err = s.db.Update(func(tx *bolt.Tx) error {
+	err = s.db.Batch(func(tx *bolt.Tx) error {
 		if err := putRef(tx, ref); err != nil {
 			return err
 		}
