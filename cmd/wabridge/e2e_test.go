@@ -212,8 +212,16 @@ rules: {files: [rules.yaml]}
 
 func start(t *testing.T, config, addr string) *instance {
 	t.Helper()
+	return startUnder(t, config, addr)
+}
+
+// startUnder starts the binary behind a wrapper command (prlimit ...) when
+// one is given.
+func startUnder(t *testing.T, config, addr string, wrapper ...string) *instance {
+	t.Helper()
 	inst := &instance{t: t, addr: addr, logs: &syncBuffer{}, done: make(chan struct{}), config: config}
-	inst.cmd = exec.Command(binPath, "serve", "--config", config)
+	args := append(append([]string(nil), wrapper...), binPath, "serve", "--config", config)
+	inst.cmd = exec.Command(args[0], args[1:]...)
 	inst.cmd.Stdout = inst.logs
 	inst.cmd.Stderr = inst.logs
 	if err := inst.cmd.Start(); err != nil {
