@@ -3,6 +3,7 @@ package whatsapp
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -13,13 +14,16 @@ import (
 // messages reads the "messages" field: incoming messages, statuses of what
 // the business sent, and value-level errors.
 func (p *parser) messages(c *change) error {
-	var v messagesValue
-	if err := json.Unmarshal(c.value, &v); err != nil {
+	v, err := decode(c.value, splitMessagesValue)
+	if err != nil {
 		return err
 	}
 	c.phoneNumberID = strings.TrimSpace(v.Metadata.PhoneNumberID.String())
 	c.displayPhone = strings.TrimSpace(v.Metadata.DisplayPhoneNumber.String())
 	names := contactNames(v.Contacts)
+	// A value carries up to 1000 items: grow the output once rather than
+	// copying every event each time it doubles.
+	p.out = slices.Grow(p.out, len(v.Messages)+len(v.Statuses)+len(v.Errors))
 	for i, raw := range v.Messages {
 		p.incoming(c, i, raw, names)
 	}
@@ -100,9 +104,13 @@ func (p *parser) status(c *change, i int, raw json.RawMessage) {
 		p.out = append(p.out, e)
 		return
 	}
-	for _, apiErr := range s.Errors {
+	for k, apiErr := range s.Errors {
 		ev := e
-		ev.Attributes = cloneAttrs(e.Attributes)
+		// Each error's event gets its own attributes; the last can take e's,
+		// since e is not used after it (a status usually has one error).
+		if k < len(s.Errors)-1 || e.Attributes == nil {
+			ev.Attributes = cloneAttrs(e.Attributes)
+		}
 		applyError(&ev, apiErr)
 		ev.ID = id(ev.Code)
 		p.out = append(p.out, ev)
@@ -206,8 +214,8 @@ func (p *parser) valueError(c *change, i int, raw json.RawMessage) {
 // userPreferences reads the "user_preferences" field: one event per
 // preference (a user stopped or resumed marketing messages).
 func (p *parser) userPreferences(c *change) error {
-	var v messagesValue
-	if err := json.Unmarshal(c.value, &v); err != nil {
+	v, err := decode(c.value, splitMessagesValue)
+	if err != nil {
 		return err
 	}
 	c.phoneNumberID = strings.TrimSpace(v.Metadata.PhoneNumberID.String())

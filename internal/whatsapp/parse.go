@@ -129,8 +129,8 @@ func (p *parser) unknown(c *change, raw json.RawMessage, where, why string) {
 }
 
 func (p *parser) envelope(body []byte) {
-	var env Envelope
-	if err := json.Unmarshal(body, &env); err != nil {
+	env, err := decode(body, splitEnvelope)
+	if err != nil {
 		p.unknown(&change{}, body, "", "body is not a Meta webhook envelope: "+describe(err))
 		return
 	}
@@ -145,8 +145,8 @@ func (p *parser) envelope(body []byte) {
 
 func (p *parser) entry(i int, raw json.RawMessage) {
 	where := fmt.Sprintf("entry[%d]", i)
-	var en Entry
-	if err := json.Unmarshal(raw, &en); err != nil {
+	en, err := decode(raw, splitEntry)
+	if err != nil {
 		p.unknown(&change{}, raw, where, "entry: "+describe(err))
 		return
 	}
@@ -158,8 +158,8 @@ func (p *parser) entry(i int, raw json.RawMessage) {
 		c := &change{wabaID: en.ID.String(), entryTime: int64(en.Time)}
 		cw := fmt.Sprintf("%s.changes[%d]", where, j)
 		c.where = cw
-		var ch Change
-		if err := json.Unmarshal(rc, &ch); err != nil {
+		ch, err := decode(rc, splitChange)
+		if err != nil {
 			p.unknown(c, rc, cw, "change: "+describe(err))
 			continue
 		}

@@ -1,0 +1,292 @@
+package whatsapp
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+)
+
+// The containers of a delivery (envelope, entry, change, messages value) are
+// decoded level by level into json.RawMessage so one bad item costs only
+// itself. With json.Unmarshal at every level, encoding/json validates and
+// scans the same bytes once per level: a status inside a 1000-status batch
+// is scanned about ten times. The functions below read those containers
+// with a plain byte splitter instead, so the leaves are the only values
+// encoding/json decodes.
+//
+// The splitter never decides anything encoding/json would decide
+// differently: whenever a container is not plainly what encoding/json would
+// read the same way (an escaped or non-ASCII key, a key matching a field
+// only case-insensitively, a duplicate key, a value of the wrong type, an
+// Unmarshaler error), it gives up and the caller decodes that container with
+// json.Unmarshal as before. Giving up costs speed, never output.
+// TestSplitMatchesUnmarshal and FuzzSplit hold it to that.
+//
+// The input must be valid JSON (Parse validated the body, and each raw value
+// is an exact part of it); the raw values returned share its bytes.
+
+// decode is json.Unmarshal(data, &v), through split when split can vouch
+// for the result.
+func decode[T any](data []byte, split func([]byte) (T, bool)) (T, error) {
+	if v, ok := split(data); ok {
+		return v, nil
+	}
+	var v T
+	err := json.Unmarshal(data, &v)
+	return v, err
+}
+
+func splitEnvelope(data []byte) (env Envelope, ok bool) {
+	var m [2]json.RawMessage
+	ok = members(data, []string{"object", "entry"}, m[:]) &&
+		flexString(m[0], &env.Object) &&
+		elements(m[1], &env.Entry)
+	return env, ok
+}
+
+func splitEntry(data []byte) (en Entry, ok bool) {
+	var m [3]json.RawMessage
+	ok = members(data, []string{"id", "time", "changes"}, m[:]) &&
+		flexString(m[0], &en.ID) &&
+		flexInt(m[1], &en.Time) &&
+		elements(m[2], &en.Changes)
+	return en, ok
+}
+
+func splitChange(data []byte) (ch Change, ok bool) {
+	var m [2]json.RawMessage
+	ok = members(data, []string{"field", "value"}, m[:]) &&
+		flexString(m[0], &ch.Field)
+	ch.Value = m[1]
+	return ch, ok
+}
+
+// splitMessagesValue leaves metadata and contacts, small and typed, to
+// encoding/json.
+func splitMessagesValue(data []byte) (v messagesValue, ok bool) {
+	var m [6]json.RawMessage
+	ok = members(data, []string{"metadata", "contacts", "messages", "statuses", "errors", "user_preferences"}, m[:]) &&
+		(m[0] == nil || json.Unmarshal(m[0], &v.Metadata) == nil) &&
+		(m[1] == nil || json.Unmarshal(m[1], &v.Contacts) == nil) &&
+		elements(m[2], &v.Messages) &&
+		elements(m[3], &v.Statuses) &&
+		elements(m[4], &v.Errors) &&
+		elements(m[5], &v.UserPreferences)
+	return v, ok
+}
+
+// flexString decodes raw into s the way encoding/json does for a member
+// that is present (it hands the literal, null included, to UnmarshalJSON);
+// absent leaves s alone.
+func flexString(raw json.RawMessage, s *FlexString) bool {
+	return raw == nil || s.UnmarshalJSON(raw) == nil
+}
+
+func flexInt(raw json.RawMessage, n *FlexInt) bool {
+	return raw == nil || n.UnmarshalJSON(raw) == nil
+}
+
+// members stores in vals[k] the raw value of the object member named
+// names[k], nil when absent. names must list every JSON name of the target
+// struct: a key it does not list is one encoding/json ignores. It reports
+// false when encoding/json could read the object differently.
+func members(data []byte, names []string, vals []json.RawMessage) bool {
+	i := skipSpace(data, 0)
+	if i >= len(data) || data[i] != '{' {
+		return false // a type error or null: encoding/json decides
+	}
+	i = skipSpace(data, i+1)
+	if i < len(data) && data[i] == '}' {
+		return skipSpace(data, i+1) == len(data)
+	}
+	for {
+		if i >= len(data) || data[i] != '"' {
+			return false
+		}
+		end, ok := skipString(data, i)
+		if !ok {
+			return false
+		}
+		key := data[i+1 : end-1]
+		if !plainKey(key) {
+			return false // escapes and Unicode folding: encoding/json decides
+		}
+		i = skipSpace(data, end)
+		if i >= len(data) || data[i] != ':' {
+			return false
+		}
+		i = skipSpace(data, i+1)
+		vend, ok := skipValue(data, i)
+		if !ok {
+			return false
+		}
+		matched := false
+		for k, name := range names {
+			if string(key) == name {
+				if vals[k] != nil {
+					return false // a duplicate: encoding/json merges or overwrites
+				}
+				vals[k] = data[i:vend:vend]
+				matched = true
+				break
+			}
+		}
+		if !matched {
+			for _, name := range names {
+				if strings.EqualFold(string(key), name) {
+					return false // encoding/json matches keys case-insensitively
+				}
+			}
+		}
+		i = skipSpace(data, vend)
+		if i >= len(data) {
+			return false
+		}
+		switch data[i] {
+		case ',':
+			i = skipSpace(data, i+1)
+		case '}':
+			return skipSpace(data, i+1) == len(data)
+		default:
+			return false
+		}
+	}
+}
+
+// elements decodes a JSON array into raw elements the way encoding/json
+// fills a []json.RawMessage: null is nil, [] is empty but not nil, absent
+// (raw nil) leaves out alone.
+func elements(raw json.RawMessage, out *[]json.RawMessage) bool {
+	if raw == nil {
+		return true
+	}
+	i := skipSpace(raw, 0)
+	if i >= len(raw) {
+		return false
+	}
+	switch raw[i] {
+	case 'n':
+		if string(bytes.TrimRight(raw[i:], " \t\n\r")) != "null" {
+			return false
+		}
+		*out = nil
+		return true
+	case '[':
+	default:
+		return false
+	}
+	items := []json.RawMessage{}
+	i = skipSpace(raw, i+1)
+	if i < len(raw) && raw[i] == ']' {
+		*out = items
+		return skipSpace(raw, i+1) == len(raw)
+	}
+	for {
+		end, ok := skipValue(raw, i)
+		if !ok {
+			return false
+		}
+		items = append(items, raw[i:end:end])
+		i = skipSpace(raw, end)
+		if i >= len(raw) {
+			return false
+		}
+		switch raw[i] {
+		case ',':
+			i = skipSpace(raw, i+1)
+		case ']':
+			*out = items
+			return skipSpace(raw, i+1) == len(raw)
+		default:
+			return false
+		}
+	}
+}
+
+// plainKey: printable ASCII without escapes, so the key's bytes are its
+// name and encoding/json's case folding is ASCII case folding.
+func plainKey(key []byte) bool {
+	for _, c := range key {
+		if c < 0x20 || c >= 0x80 || c == '\\' {
+			return false
+		}
+	}
+	return true
+}
+
+func skipSpace(data []byte, i int) int {
+	for i < len(data) {
+		switch data[i] {
+		case ' ', '\t', '\n', '\r':
+			i++
+		default:
+			return i
+		}
+	}
+	return i
+}
+
+// skipString returns the index just past the string starting at data[i].
+// Strings are most of a payload's bytes, so it jumps from quote to quote;
+// a quote ends the string unless an odd run of backslashes escapes it.
+func skipString(data []byte, i int) (int, bool) {
+	for i++; ; {
+		q := bytes.IndexByte(data[i:], '"')
+		if q < 0 {
+			return 0, false
+		}
+		i += q
+		n := 0
+		for j := i - 1; j >= 0 && data[j] == '\\'; j-- {
+			n++
+		}
+		i++
+		if n%2 == 0 {
+			return i, true
+		}
+	}
+}
+
+// skipValue returns the index just past the value starting at data[i]. It
+// counts brackets outside strings and does not validate: the data is valid.
+func skipValue(data []byte, i int) (int, bool) {
+	if i >= len(data) {
+		return 0, false
+	}
+	switch data[i] {
+	case '"':
+		return skipString(data, i)
+	case '{', '[':
+		depth := 0
+		for i < len(data) {
+			switch data[i] {
+			case '"':
+				end, ok := skipString(data, i)
+				if !ok {
+					return 0, false
+				}
+				i = end
+				continue
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return i + 1, true
+				}
+			}
+			i++
+		}
+		return 0, false
+	default: // a number, true, false or null runs to the next delimiter
+		start := i
+		for i < len(data) {
+			switch data[i] {
+			case ',', '}', ']', ' ', '\t', '\n', '\r':
+				return i, i > start
+			}
+			i++
+		}
+		return i, i > start
+	}
+}
