@@ -363,7 +363,7 @@ func BenchmarkCommitAudit(b *testing.B) {
 				evs := []event.Event{failed(fmt.Sprintf("f%d", i)), status(fmt.Sprintf("d%d", i), "delivered")}
 				evs[0].PhoneNumberID = fmt.Sprintf("PN%d", i) // a new incident each time
 				body, _ := json.Marshal(evs)
-				if err := p.Accept(context.Background(), sources.Delivery{Source: "test", Body: body}); err != nil {
+				if err := p.Accept(context.Background(), sources.Delivery{Source: "test", Body: body}, nil); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -44,7 +44,7 @@ func BenchmarkAccept(b *testing.B) {
 			b.ResetTimer()
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
-					if err := p.Accept(context.Background(), d); err != nil {
+					if err := p.Accept(context.Background(), d, nil); err != nil {
 						b.Error(err)
 						return
 					}
@@ -144,7 +144,7 @@ func ingest(t testing.TB, n int, span time.Duration) ingestResult {
 					ev.ID, ev.Status, ev.Code = fmt.Sprintf("wamid.%08d/failed", i), "failed", 131026
 				}
 				body, _ := json.Marshal([]event.Event{ev})
-				if err := p.Accept(context.Background(), sources.Delivery{Source: "test", Body: body}); err != nil {
+				if err := p.Accept(context.Background(), sources.Delivery{Source: "test", Body: body}, nil); err != nil {
 					t.Error(err)
 				}
 			}()

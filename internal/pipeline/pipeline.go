@@ -158,6 +158,7 @@ type Pipeline struct {
 	closeErr error
 
 	inboxWake chan struct{} // Accept → inbox loop
+	parsed    *parsedCache  // Accept → committer: events parsed by the webhook
 
 	decided  func([]Decision)
 	silences atomic.Pointer[silences]
@@ -195,6 +196,7 @@ func New(cfg Config, deps Deps) (*Pipeline, error) {
 		now:       deps.Now,
 		sched:     newScheduler(),
 		inboxWake: make(chan struct{}, 1),
+		parsed:    newParsedCache(),
 		decided:   deps.Decided,
 		rejects:   make(chan rejected, rejectQueue),
 	}
@@ -213,11 +215,27 @@ func New(cfg Config, deps Deps) (*Pipeline, error) {
 // Accept stores a delivery in the inbox. It returns nil only once the
 // delivery is on disk; a storage failure returns an error wrapping
 // ErrUnavailable, so nothing half-written is acknowledged.
-func (p *Pipeline) Accept(ctx context.Context, d sources.Delivery) error {
+//
+// events are what d's source parsed from d.Body, when the caller parsed it
+// (the webhook does, to answer 400 to a bad payload); the committer then
+// uses them instead of parsing the body again. nil means not parsed. Only
+// the raw body is stored: after a restart the delivery is parsed from it.
+func (p *Pipeline) Accept(ctx context.Context, d sources.Delivery, events []event.Event) error {
 	if d.ReceivedAt.IsZero() {
 		d.ReceivedAt = p.now()
 	}
+	// Kept before the write, so the committer, which may take the entry as
+	// soon as it is committed, finds them. Without an id the store names
+	// the delivery, too late for that.
+	key, kept := "", false
+	if events != nil && d.ID != "" {
+		key = parsedKey(d.Source, d.ID)
+		kept = p.parsed.put(key, events)
+	}
 	if _, err := p.st.AddInbox(ctx, d); err != nil {
+		if kept {
+			p.parsed.drop(key)
+		}
 		p.m.processingErrors.WithLabelValues("accept").Inc()
 		return fmt.Errorf("accept delivery from %s: %w: %w", d.Source, ErrUnavailable, err)
 	}

@@ -139,6 +139,7 @@ type harness struct {
 	reg   *prometheus.Registry
 	now   func() time.Time
 	cfg   Config
+	src   sources.Source // nil: testSource
 }
 
 func newHarness(t *testing.T, cfg Config, ruleYAML string) *harness {
@@ -172,8 +173,13 @@ func (h *harness) open() {
 	h.st = st
 	h.reg = prometheus.NewRegistry()
 	h.p, err = New(h.cfg, Deps{
-		Store:      st,
-		Sources:    func(name string) (sources.Source, bool) { return testSource{}, name == "test" },
+		Store: st,
+		Sources: func(name string) (sources.Source, bool) {
+			if h.src != nil {
+				return h.src, name == "test"
+			}
+			return testSource{}, name == "test"
+		},
 		Runtime:    func() *Runtime { return h.rt },
 		Logger:     slog.New(slog.DiscardHandler),
 		Now:        h.now,
@@ -207,7 +213,7 @@ func (h *harness) run() (stop func()) {
 func (h *harness) accept(evs ...event.Event) {
 	h.t.Helper()
 	body, _ := json.Marshal(evs)
-	if err := h.p.Accept(context.Background(), sources.Delivery{Source: "test", Body: body, RemoteAddr: "127.0.0.1"}); err != nil {
+	if err := h.p.Accept(context.Background(), sources.Delivery{Source: "test", Body: body, RemoteAddr: "127.0.0.1"}, nil); err != nil {
 		h.t.Fatalf("accept: %v", err)
 	}
 }
@@ -621,7 +627,7 @@ func TestBadDeliveriesAreRecordedNotRetried(t *testing.T) {
 		{Source: "test", Body: []byte("not json")},
 		{Source: "gone", Body: []byte("[]")},
 	} {
-		if err := h.p.Accept(context.Background(), d); err != nil {
+		if err := h.p.Accept(context.Background(), d, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -643,7 +649,7 @@ func TestAcceptOnClosedStoreIsUnavailable(t *testing.T) {
 	if err := h.p.Close(); err != nil {
 		t.Fatal(err)
 	}
-	err := h.p.Accept(context.Background(), sources.Delivery{Source: "test", Body: []byte("[]")})
+	err := h.p.Accept(context.Background(), sources.Delivery{Source: "test", Body: []byte("[]")}, nil)
 	if !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("got %v, want ErrUnavailable", err)
 	}

@@ -45,12 +45,17 @@ func resolvers(set *rules.Set) []*rules.Rule {
 
 // prepare parses a delivery and evaluates the rules for each of its
 // events: everything that needs no state.
-func (p *Pipeline) prepare(rt *Runtime, res []*rules.Rule, e store.InboxEntry, now time.Time) prepared {
+// events, when not nil, are the delivery's events as the webhook parsed
+// them; otherwise the stored body is parsed.
+func (p *Pipeline) prepare(rt *Runtime, res []*rules.Rule, e store.InboxEntry, events []event.Event, now time.Time) prepared {
 	d := e.Delivery
 	pr := prepared{entry: e, processed: store.Processed{
 		Seq: e.Seq, DeliveryID: d.ID, Source: d.Source, ReceivedAt: d.ReceivedAt, ProcessedAt: now,
 	}}
-	events, err := p.parse(d.Source, e)
+	var err error
+	if events == nil {
+		events, err = p.parse(d.Source, e)
+	}
 	if err != nil {
 		pr.processed.Error, pr.processed.Body = err.Error(), d.Body
 		p.log.Warn("pipeline: delivery cannot be parsed; recorded as failed",
@@ -99,11 +104,18 @@ func (p *Pipeline) commitBatch(entries []store.InboxEntry) error {
 	if rt != nil && rt.Rules != nil {
 		res = resolvers(rt.Rules)
 	}
+	parsed := p.parsed.take(entries)
+	eventsOf := func(i int) []event.Event {
+		if parsed == nil {
+			return nil
+		}
+		return parsed[i]
+	}
 	prep := make([]prepared, len(entries))
 	workers := min(p.cfg.Workers, len(entries))
 	if workers <= 1 {
 		for i, e := range entries {
-			prep[i] = p.prepare(rt, res, e, now)
+			prep[i] = p.prepare(rt, res, e, eventsOf(i), now)
 		}
 	} else {
 		var wg sync.WaitGroup
@@ -112,7 +124,7 @@ func (p *Pipeline) commitBatch(entries []store.InboxEntry) error {
 			go func() {
 				defer wg.Done()
 				for i := w; i < len(entries); i += workers {
-					prep[i] = p.prepare(rt, res, entries[i], now)
+					prep[i] = p.prepare(rt, res, entries[i], eventsOf(i), now)
 				}
 			}()
 		}

@@ -17,14 +17,18 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/wabridge/wabridge/internal/event"
 	"github.com/wabridge/wabridge/internal/secret"
 	"github.com/wabridge/wabridge/internal/sources"
 )
 
 // Inbox takes an authenticated delivery and keeps it durably. Accept returns
 // only once the delivery would survive a crash: the 200 is a promise.
+// events are what the source parsed from d.Body (never nil: a payload
+// without events is an empty slice), so the inbox need not parse it again;
+// what the inbox stores is the raw body.
 type Inbox interface {
-	Accept(ctx context.Context, d sources.Delivery) error
+	Accept(ctx context.Context, d sources.Delivery, events []event.Event) error
 }
 
 // Rejecter is implemented by inboxes that keep deliveries answered with a
@@ -218,7 +222,10 @@ func (h *handlers) receiveStatus(c *gin.Context, name string) int {
 		c.JSON(http.StatusBadRequest, gin.H{"error": msg})
 		return http.StatusBadRequest
 	}
-	if err := h.Inbox.Accept(c.Request.Context(), d); err != nil {
+	if events == nil {
+		events = []event.Event{} // parsed, with no events: not "not parsed"
+	}
+	if err := h.Inbox.Accept(c.Request.Context(), d, events); err != nil {
 		c.Set("reason", err.Error())
 		// 503 makes the provider retry: nothing unstored is acknowledged.
 		c.Header("Retry-After", "30")

@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/wabridge/wabridge/internal/config"
+	"github.com/wabridge/wabridge/internal/event"
 	"github.com/wabridge/wabridge/internal/sources"
 	"github.com/wabridge/wabridge/internal/whatsapp"
 )
@@ -28,17 +29,19 @@ const (
 type memInbox struct {
 	mu       sync.Mutex
 	accepted []sources.Delivery
+	events   [][]event.Event // what the handler parsed, per accepted delivery
 	rejected []string
 	failWith error
 }
 
-func (m *memInbox) Accept(ctx context.Context, d sources.Delivery) error {
+func (m *memInbox) Accept(ctx context.Context, d sources.Delivery, events []event.Event) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.failWith != nil {
 		return m.failWith
 	}
 	m.accepted = append(m.accepted, d)
+	m.events = append(m.events, events)
 	return nil
 }
 
@@ -175,6 +178,11 @@ func TestReceive(t *testing.T) {
 				}
 				if got := int(resp["events"].(float64)); got != tt.wantEvents {
 					t.Fatalf("events %d, want %d", got, tt.wantEvents)
+				}
+				// The inbox gets the events parsed here, so it need not
+				// parse the body again.
+				if evs := f.inbox.events[0]; evs == nil || len(evs) != tt.wantEvents {
+					t.Fatalf("inbox was handed %d parsed events (nil: %v), want %d", len(evs), evs == nil, tt.wantEvents)
 				}
 				return
 			}

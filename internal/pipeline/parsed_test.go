@@ -1,0 +1,130 @@
+package pipeline
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"testing"
+
+	"github.com/wabridge/wabridge/internal/event"
+	"github.com/wabridge/wabridge/internal/sources"
+	"github.com/wabridge/wabridge/internal/store"
+)
+
+// countingSource is testSource counting its Parse calls.
+type countingSource struct {
+	testSource
+	parses *atomic.Int64
+}
+
+func (c countingSource) Parse(d sources.Delivery) ([]event.Event, error) {
+	c.parses.Add(1)
+	return c.testSource.Parse(d)
+}
+
+// A delivery handed over with the events the webhook parsed is not parsed
+// again; one handed over without them, or found in the inbox after a
+// restart, is parsed from its stored bytes.
+func TestAcceptedEventsAreParsedOnce(t *testing.T) {
+	tests := []struct {
+		name       string
+		id         string // delivery id; "" lets the store name it
+		withEvents bool
+		restart    bool // close and reopen between Accept and Run
+		wantParses int64
+	}{
+		{name: "parsed by the webhook", id: "d1", withEvents: true, wantParses: 0},
+		{name: "not parsed by the caller", id: "d1", withEvents: false, wantParses: 1},
+		{name: "without an id", id: "", withEvents: true, wantParses: 1},
+		{name: "after a restart", id: "d1", withEvents: true, restart: true, wantParses: 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			parses := &atomic.Int64{}
+			h := newHarness(t, fastConfig(), testRules)
+			h.src = countingSource{parses: parses}
+			if err := h.p.Close(); err != nil {
+				t.Fatal(err)
+			}
+			h.open() // with the counting source
+			body, _ := json.Marshal([]event.Event{failed("e1"), status("e2", "delivered")})
+			d := sources.Delivery{ID: tt.id, Source: "test", Body: body, RemoteAddr: "127.0.0.1"}
+			var events []event.Event
+			if tt.withEvents {
+				var err error
+				if events, err = (testSource{}).Parse(d); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := h.p.Accept(context.Background(), d, events); err != nil {
+				t.Fatal(err)
+			}
+			if tt.restart {
+				if err := h.p.Close(); err != nil {
+					t.Fatal(err)
+				}
+				h.open()
+			}
+			h.run()
+			h.idle()
+			if got := parses.Load(); got != tt.wantParses {
+				t.Errorf("parsed %d times in the pipeline, want %d", got, tt.wantParses)
+			}
+			calls := h.slack.snapshot()
+			if len(calls) != 1 || calls[0].eventID != "e1" {
+				t.Fatalf("calls = %+v, want one for e1", calls)
+			}
+			if n := h.p.parsed.len(); n != 0 {
+				t.Errorf("%d deliveries left waiting with their events after processing", n)
+			}
+			c, err := h.st.Counts()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Processed != 1 {
+				t.Errorf("processed records = %d, want 1", c.Processed)
+			}
+		})
+	}
+}
+
+// A delivery the store refused leaves nothing behind in memory.
+func TestRefusedDeliveryKeepsNoEvents(t *testing.T) {
+	h := newHarness(t, fastConfig(), testRules)
+	if err := h.p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	err := h.p.Accept(context.Background(), sources.Delivery{ID: "d1", Source: "test", Body: []byte("[]")}, []event.Event{})
+	if !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("got %v, want ErrUnavailable", err)
+	}
+	if n := h.p.parsed.len(); n != 0 {
+		t.Errorf("%d deliveries kept with their events after the store refused them", n)
+	}
+}
+
+// The cache is bounded: past maxParsed a delivery is left to be parsed
+// from the inbox, and taking entries frees room.
+func TestParsedCacheIsBounded(t *testing.T) {
+	c := newParsedCache()
+	for i := range maxParsed {
+		if !c.put(parsedKey("test", fmt.Sprint(i)), []event.Event{}) {
+			t.Fatalf("put %d refused below the bound", i)
+		}
+	}
+	if c.put(parsedKey("test", "over"), []event.Event{}) {
+		t.Fatal("put past the bound was kept")
+	}
+	got := c.take([]store.InboxEntry{
+		{Delivery: sources.Delivery{Source: "test", ID: "0"}},
+		{Delivery: sources.Delivery{Source: "other", ID: "1"}}, // another source's id
+	})
+	if got[0] == nil || got[1] != nil {
+		t.Fatalf("take = %v, want events for the first entry only", got)
+	}
+	if !c.put(parsedKey("test", "over"), []event.Event{}) {
+		t.Fatal("put refused after take freed room")
+	}
+}
