@@ -151,11 +151,12 @@ type Pipeline struct {
 	rejectBudget *tokenBucket
 	rejectDrops  dropLog
 
-	sched    *scheduler
-	running  atomic.Bool
-	runMu    sync.Mutex // one Run at a time
-	closeMu  sync.Once
-	closeErr error
+	sched     *scheduler
+	recording sync.WaitGroup // sends whose outbox removal is committing
+	running   atomic.Bool
+	runMu     sync.Mutex // one Run at a time
+	closeMu   sync.Once
+	closeErr  error
 
 	inboxWake chan struct{} // Accept → inbox loop
 	parsed    *parsedCache  // Accept → committer: events parsed by the webhook
@@ -303,7 +304,9 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	p.running.Store(false)
 	loops.Wait() // the loops close the work channels
 	done := make(chan struct{})
-	go func() { workers.Wait(); close(done) }()
+	// Sends whose records are still committing are waited for too: the
+	// store is closed after Run returns.
+	go func() { workers.Wait(); p.recording.Wait(); close(done) }()
 	timer := time.NewTimer(p.cfg.ShutdownTimeout)
 	defer timer.Stop()
 	select {

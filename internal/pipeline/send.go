@@ -134,16 +134,32 @@ func (p *Pipeline) sendLoop(ctx context.Context, work chan<- *item) {
 	}
 }
 
-// sendItem sends one outbox entry and records the outcome.
+// sendItem sends one outbox entry and records the outcome. A sent entry
+// keeps its key busy until its removal from the outbox is committed, so
+// the next entry of the key finds the ref it left; the sender meanwhile
+// moves on to other keys, and the records of concurrent sends share one
+// group commit. Senders thus bounds the notifier calls in flight, not the
+// commits waited for.
 func (p *Pipeline) sendItem(ctx context.Context, it *item) {
-	remove, next := p.sendEntry(ctx, it)
-	p.sched.done(it, remove, next)
-	signal(p.sched.wake)
+	remove, next, record := p.sendEntry(ctx, it)
+	if record == nil {
+		p.sched.done(it, remove, next)
+		signal(p.sched.wake)
+		return
+	}
+	p.recording.Add(1)
+	go func() {
+		defer p.recording.Done()
+		remove, next := record()
+		p.sched.done(it, remove, next)
+		signal(p.sched.wake)
+	}()
 }
 
 // sendEntry reports whether the entry left the outbox, and if not, when to
-// try again.
-func (p *Pipeline) sendEntry(ctx context.Context, it *item) (remove bool, next time.Time) {
+// try again. After a successful send it returns record instead, which
+// removes the entry from the outbox and reports the same.
+func (p *Pipeline) sendEntry(ctx context.Context, it *item) (remove bool, next time.Time, record func() (bool, time.Time)) {
 	e := it.entry
 	if inc := e.Notification.Incident; inc != nil {
 		// fillIncident writes into the snapshot: a copy, so the one the
@@ -158,7 +174,8 @@ func (p *Pipeline) sendEntry(ctx context.Context, it *item) (remove bool, next t
 	if err != nil {
 		e.Attempts++
 		e.LastError = err.Error()
-		return p.buryOrWait(e, DeadNoNotifier)
+		remove, next = p.buryOrWait(e, DeadNoNotifier)
+		return remove, next, nil
 	}
 	res, err := nt.Notify(ctx, n)
 	now := p.now()
@@ -169,23 +186,39 @@ func (p *Pipeline) sendEntry(ctx context.Context, it *item) (remove bool, next t
 		if !e.ReceivedAt.IsZero() {
 			p.m.latency.Observe(now.Sub(e.ReceivedAt).Seconds())
 		}
-		if err := p.st.Sent(e.ID, p.ref(e, res, now)); err != nil {
-			// Sent, but still in the outbox: it will be sent again. At
-			// least once is the promise; say so.
-			p.m.processingErrors.WithLabelValues("record_sent").Inc()
-			p.log.Error("pipeline: notification sent but not removed from the outbox; it may be sent again",
-				"id", e.ID, "notifier", name, "err", err)
-			return false, now.Add(p.cfg.BackoffBase)
-		}
-		p.log.Info("notification sent", "id", e.ID, "rule", n.Rule.Name, "notifier", name,
-			"target", Target(n.Action), "event", n.Event.ID, "attempts", e.Attempts+1)
-		return true, time.Time{}
+		return false, time.Time{}, func() (bool, time.Time) { return p.recordSent(&e, res, now) }
 	}
 	if ctx.Err() != nil {
 		// Cut off by shutdown: not the notifier's fault, so the attempt is
 		// not counted; the entry stays as it was for the next start.
-		return false, now
+		return false, now, nil
 	}
+	remove, next = p.failed(e, it, err, now)
+	return remove, next, nil
+}
+
+// recordSent removes a sent entry from the outbox and keeps its ref.
+func (p *Pipeline) recordSent(e *store.OutboxEntry, res notifiers.Result, now time.Time) (bool, time.Time) {
+	n := &e.Notification
+	name := n.Action.Notifier
+	if err := p.st.Sent(e.ID, p.ref(*e, res, now)); err != nil {
+		// Sent, but still in the outbox: it will be sent again. At
+		// least once is the promise; say so.
+		p.m.processingErrors.WithLabelValues("record_sent").Inc()
+		p.log.Error("pipeline: notification sent but not removed from the outbox; it may be sent again",
+			"id", e.ID, "notifier", name, "err", err)
+		return false, now.Add(p.cfg.BackoffBase)
+	}
+	p.log.Info("notification sent", "id", e.ID, "rule", n.Rule.Name, "notifier", name,
+		"target", Target(n.Action), "event", n.Event.ID, "attempts", e.Attempts+1)
+	return true, time.Time{}
+}
+
+// failed records a failed attempt: the entry waits for its retry, or goes
+// to the dead letters.
+func (p *Pipeline) failed(e store.OutboxEntry, it *item, err error, now time.Time) (remove bool, next time.Time) {
+	n := &e.Notification
+	name := n.Action.Notifier
 	reason, retryAfter, retryable := notifiers.Classify(err)
 	p.m.notifications.WithLabelValues(name, "failed", string(reason)).Inc()
 	e.Attempts++
