@@ -141,7 +141,7 @@ func (p *Pipeline) auditDelivery(tx store.Tx, pr *prepared, ds []Decision, outbo
 		rec.Events = append(rec.Events, ae)
 	}
 	rec.Events = append(rec.Events, pr.dropped...)
-	if err := at.PutAudit(rec, d.Body, now.Add(p.cfg.Retention), outbox); err != nil {
+	if err := at.PutAudit(rec, pr.payload, now.Add(p.cfg.Retention), outbox); err != nil {
 		return fmt.Errorf("audit record of delivery %s: %w", d.ID, err)
 	}
 	return nil

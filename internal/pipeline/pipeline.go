@@ -160,6 +160,7 @@ type Pipeline struct {
 
 	inboxWake chan struct{} // Accept → inbox loop
 	parsed    *parsedCache  // Accept → committer: events parsed by the webhook
+	zip       store.Compressor
 
 	decided  func([]Decision)
 	silences atomic.Pointer[silences]

@@ -459,8 +459,11 @@ func TestDeadLetterReasons(t *testing.T) {
 	}{
 		{name: "attempts exhausted", cfg: func(c *Config) { c.MaxAttempts = 3 }, fail: transient,
 			rules: testRules, reason: DeadAttempts, attempts: 3},
+		// MaxAge is below any backoff (at least 1ns): with 10ms, a backoff
+		// drawn under 10ms minus the first attempt's delay retried once,
+		// legitimately, and the test failed now and then.
 		{name: "too old", cfg: func(c *Config) {
-			c.BackoffBase, c.BackoffMax, c.MaxAge = 200*time.Millisecond, 200*time.Millisecond, 10*time.Millisecond
+			c.BackoffBase, c.BackoffMax, c.MaxAge = 200*time.Millisecond, 200*time.Millisecond, time.Nanosecond
 		}, fail: transient, rules: testRules, reason: DeadMaxAge, attempts: 1},
 		{name: "auth", fail: func(int, *notifiers.Notification) error {
 			return &notifiers.Error{Notifier: "slack", Reason: notifiers.ReasonAuth, Err: errors.New("invalid_auth")}

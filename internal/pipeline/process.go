@@ -24,6 +24,7 @@ type prepared struct {
 	processed store.Processed
 	events    []preparedEvent
 	dropped   []store.AuditEvent // events the accept filter dropped, for the audit trail
+	payload   store.Payload      // the body as the audit trail keeps it
 }
 
 type preparedEvent struct {
@@ -52,6 +53,8 @@ func (p *Pipeline) prepare(rt *Runtime, res []*rules.Rule, e store.InboxEntry, e
 	pr := prepared{entry: e, processed: store.Processed{
 		Seq: e.Seq, DeliveryID: d.ID, Source: d.Source, ReceivedAt: d.ReceivedAt, ProcessedAt: now,
 	}}
+	// Compressed here, in parallel and outside the write transaction.
+	pr.payload = p.zip.Payload(d.Body)
 	var err error
 	if events == nil {
 		events, err = p.parse(d.Source, e)

@@ -27,7 +27,7 @@ var (
 	bAuditNotes = []byte("audit_notes")
 	bAuditLinks = []byte("audit_links") // outbox sequence → record ID
 
-	auditBuckets = [][]byte{bAudit, bAuditBody, bAuditNotes, bAuditLinks}
+	auditBuckets = [][]byte{bAudit, bAuditBody, bAuditBodyZ, bAuditNotes, bAuditLinks}
 )
 
 // expAudit marks audit records in the expiry index.
@@ -142,7 +142,7 @@ func auditIDTime(id []byte) (time.Time, bool) {
 }
 
 // putAudit writes a record, its payload and its expiry entry in tx.
-func putAudit(tx *bolt.Tx, rec *AuditRecord, body []byte, until time.Time) error {
+func putAudit(tx *bolt.Tx, rec *AuditRecord, body Payload, until time.Time) error {
 	if rec.ID == "" {
 		rec.ID = AuditID(rec.ReceivedAt, rec.DeliveryID)
 	}
@@ -156,8 +156,12 @@ func putAudit(tx *bolt.Tx, rec *AuditRecord, body []byte, until time.Time) error
 	if err := tx.Bucket(bAudit).Put(k, v); err != nil {
 		return err
 	}
-	if len(body) > 0 {
-		if err := tx.Bucket(bAuditBody).Put(k, body); err != nil {
+	if len(body.b) > 0 {
+		bucket := bAuditBody
+		if body.deflated {
+			bucket = bAuditBodyZ
+		}
+		if err := tx.Bucket(bucket).Put(k, body.b); err != nil {
 			return err
 		}
 	}
@@ -232,7 +236,7 @@ func noteFromStored(tx *bolt.Tx, k, v []byte, result string, ref *Ref, at time.T
 // writeAudit writes a processed delivery's record, links its outbox
 // entries (stored already, with their ids) to it and records each as
 // pending, in tx.
-func writeAudit(tx *bolt.Tx, rec *AuditRecord, body []byte, until time.Time, outbox []OutboxEntry) error {
+func writeAudit(tx *bolt.Tx, rec *AuditRecord, body Payload, until time.Time, outbox []OutboxEntry) error {
 	if err := putAudit(tx, rec, body, until); err != nil {
 		return err
 	}
@@ -258,7 +262,7 @@ type AuditTx interface {
 	// PutAudit writes rec with its payload, expiring at until, and links
 	// the outbox entries the delivery produced (stored in the same
 	// transaction, with their ids) to it.
-	PutAudit(rec *AuditRecord, body []byte, until time.Time, outbox []OutboxEntry) error
+	PutAudit(rec *AuditRecord, body Payload, until time.Time, outbox []OutboxEntry) error
 }
 
 // deleteAudit removes a record, its payload and its notes.
@@ -267,6 +271,9 @@ func deleteAudit(tx *bolt.Tx, id []byte) error {
 		return err
 	}
 	if err := tx.Bucket(bAuditBody).Delete(id); err != nil {
+		return err
+	}
+	if err := tx.Bucket(bAuditBodyZ).Delete(id); err != nil {
 		return err
 	}
 	notes, links := tx.Bucket(bAuditNotes), tx.Bucket(bAuditLinks)
@@ -294,12 +301,16 @@ func (s *Bolt) AddAudit(recs []AuditRecord, bodies [][]byte, until time.Time) er
 	if len(recs) == 0 {
 		return nil
 	}
+	// Compressed before the transaction, which other writers wait for.
+	payloads := make([]Payload, len(recs))
+	for i := range recs {
+		if i < len(bodies) {
+			payloads[i] = s.zip.Payload(bodies[i])
+		}
+	}
 	err := s.db.Batch(func(tx *bolt.Tx) error {
 		for i := range recs {
-			var body []byte
-			if i < len(bodies) {
-				body = bodies[i]
-			}
+			body := payloads[i]
 			rec := recs[i]
 			if err := putAudit(tx, &rec, body, until); err != nil {
 				return err
@@ -335,7 +346,15 @@ func (s *Bolt) Audit(q AuditQuery) ([]AuditRecord, error) {
 			}
 			rec.Notifications = notes
 			if q.Body {
-				rec.Payload = string(tx.Bucket(bAuditBody).Get(k))
+				if z := tx.Bucket(bAuditBodyZ).Get(k); z != nil {
+					b, err := inflate(z)
+					if err != nil {
+						return fmt.Errorf("audit record %q: %w", k, err)
+					}
+					rec.Payload = string(b)
+				} else {
+					rec.Payload = string(tx.Bucket(bAuditBody).Get(k))
+				}
 			}
 			out = append(out, rec)
 			if q.Limit > 0 && len(out) >= q.Limit {

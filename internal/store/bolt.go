@@ -64,6 +64,7 @@ type Options struct {
 type Bolt struct {
 	db   *bolt.DB
 	path string
+	zip  Compressor // payloads of rejected deliveries
 }
 
 var _ Store = (*Bolt)(nil)

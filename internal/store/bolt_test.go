@@ -244,7 +244,7 @@ func process(s *Bolt, d delivery) (processed, error) {
 					delete(dups, rec.Events[i].ID)
 				}
 			}
-			if err := tx.(AuditTx).PutAudit(&rec, d.Body, d.ProcessedUntil, res.Outbox); err != nil {
+			if err := tx.(AuditTx).PutAudit(&rec, RawPayload(d.Body), d.ProcessedUntil, res.Outbox); err != nil {
 				return err
 			}
 		}
