@@ -22,6 +22,17 @@ func metricsText(t *testing.T, addr string) string {
 	return string(b)
 }
 
+// gauge returns the value of an unlabelled metric from the text format
+// (its HELP line mentions the name too, so a substring match is not enough).
+func gauge(text, name string) string {
+	for _, line := range strings.Split(text, "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}
+
 // TestReloadKeepsOldRulesOnError: a broken rules file written while the
 // server runs is rejected with FILE:LINE in the log and a metric, alerts keep
 // flowing under the old rules, and a fixed file (here through SIGHUP) takes
@@ -49,7 +60,7 @@ func TestReloadKeepsOldRulesOnError(t *testing.T) {
 	if !strings.Contains(inst.logs.String(), "rules.yaml:5") {
 		t.Errorf("the rejected reload does not name FILE:LINE:\n%s", inst.logs.String())
 	}
-	if m := metricsText(t, addr); !strings.Contains(m, "wabridge_config_last_reload_successful 0") {
+	if m := metricsText(t, addr); gauge(m, "wabridge_config_last_reload_successful") != "0" {
 		t.Errorf("reload failure not in metrics")
 	}
 	if code := post(t, addr, failedStatus(2, 131031)); code != 200 {
@@ -68,7 +79,7 @@ func TestReloadKeepsOldRulesOnError(t *testing.T) {
 	}
 	_ = inst.cmd.Process.Signal(syscall.SIGHUP)
 	waitFor(t, "the fixed rules to load", 10*time.Second, func() bool {
-		return strings.Contains(metricsText(t, addr), "wabridge_config_last_reload_successful 1")
+		return gauge(metricsText(t, addr), "wabridge_config_last_reload_successful") == "1"
 	}, inst.logs.String)
 	if code := post(t, addr, failedStatus(3, 131031)); code != 200 {
 		t.Fatal(code)
