@@ -312,18 +312,24 @@ func (s *Bolt) IsDuplicate(eventID string, now time.Time) (bool, error) {
 
 // Outbox lists every outbox entry in creation order.
 func (s *Bolt) Outbox() ([]OutboxEntry, error) {
-	var out []OutboxEntry
-	err := s.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(bOutbox).ForEach(func(k, v []byte) error {
-			var e OutboxEntry
-			if err := json.Unmarshal(v, &e); err != nil {
-				return fmt.Errorf("outbox entry %d: %w", binary.BigEndian.Uint64(k), err)
+	out, err := readAll[OutboxEntry](s.db, bOutbox, "outbox entry")
+	return out, wrap("read outbox", err)
+}
+
+// readAll decodes every record of a bucket keyed by sequence, in key order.
+func readAll[T any](db *bolt.DB, bucket []byte, what string) ([]T, error) {
+	var out []T
+	err := db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucket).ForEach(func(k, v []byte) error {
+			var rec T
+			if err := json.Unmarshal(v, &rec); err != nil {
+				return fmt.Errorf("%s %d: %w", what, binary.BigEndian.Uint64(k), err)
 			}
-			out = append(out, e)
+			out = append(out, rec)
 			return nil
 		})
 	})
-	return out, wrap("read outbox", err)
+	return out, err
 }
 
 // GetOutbox returns one outbox entry.
@@ -443,17 +449,7 @@ func (s *Bolt) Bury(d DeadLetter) error {
 
 // DeadLetters lists dead letters, oldest first.
 func (s *Bolt) DeadLetters() ([]DeadLetter, error) {
-	var out []DeadLetter
-	err := s.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(bDead).ForEach(func(k, v []byte) error {
-			var d DeadLetter
-			if err := json.Unmarshal(v, &d); err != nil {
-				return fmt.Errorf("dead letter %d: %w", binary.BigEndian.Uint64(k), err)
-			}
-			out = append(out, d)
-			return nil
-		})
-	})
+	out, err := readAll[DeadLetter](s.db, bDead, "dead letter")
 	return out, wrap("read dead letters", err)
 }
 
