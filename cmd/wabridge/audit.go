@@ -48,18 +48,8 @@ full records, payloads included.`,
 				if err != nil {
 					return err
 				}
-				if asJSON {
-					if recs == nil {
-						recs = []store.AuditRecord{}
-					}
-					if !q.Body {
-						for i := range recs {
-							recs[i].Payload = ""
-						}
-					}
-					return writeJSON(g, recs)
-				}
-				return printAudit(g, recs)
+				return printList(g, recs, asJSON, "no deliveries recorded",
+					[]string{"TIME", "SOURCE", "STATUS", "EVENTS", "CODES", "DECISIONS", "NOTIFICATIONS"}, auditRow)
 			})
 		},
 	}
@@ -69,11 +59,6 @@ full records, payloads included.`,
 	cmd.Flags().StringVar(&limit, "limit", "", "at most this many deliveries")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the full records as JSON, payloads included")
 	return cmd
-}
-
-func printAudit(g *globals, recs []store.AuditRecord) error {
-	return printList(g, recs, false, "no deliveries recorded",
-		[]string{"TIME", "SOURCE", "STATUS", "EVENTS", "CODES", "DECISIONS", "NOTIFICATIONS"}, auditRow)
 }
 
 func auditRow(r store.AuditRecord) []string {
