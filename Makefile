@@ -7,7 +7,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 BENCH_SECONDS ?= 10
 
-.PHONY: all build run test vet fmt lint bench check clean
+.PHONY: all build run test vet fmt lint tidy bench check clean
 
 all: build
 
@@ -30,7 +30,11 @@ fmt:
 lint: vet
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 
-test: lint
+# tidy fails when go.mod or go.sum is not what `go mod tidy` would write.
+tidy:
+	$(GO) mod tidy -diff
+
+test: lint tidy
 	$(GO) test -race -count=1 ./...
 
 bench: build
