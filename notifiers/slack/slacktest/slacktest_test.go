@@ -1,0 +1,87 @@
+package slacktest
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	goslack "github.com/slack-go/slack"
+)
+
+func TestEnforcesSlackRules(t *testing.T) {
+	s := New(t, Options{})
+	api := goslack.New(DefaultToken, goslack.OptionAPIURL(s.APIURL()))
+	ctx := context.Background()
+	hdr := func(n int) goslack.Block {
+		return goslack.NewHeaderBlock(goslack.NewTextBlockObject(goslack.PlainTextType, strings.Repeat("h", n), false, false))
+	}
+	sec := func(n int) goslack.Block {
+		return goslack.NewSectionBlock(goslack.NewTextBlockObject(goslack.MarkdownType, strings.Repeat("s", n), false, false), nil, nil)
+	}
+	ch, ts, err := api.PostMessageContext(ctx, "#ops", goslack.MsgOptionText("t", false), goslack.MsgOptionBlocks(hdr(150), sec(3000)))
+	if err != nil || ch != DefaultChannelID || ts == "" {
+		t.Fatalf("post: %q %q %v", ch, ts, err)
+	}
+	cases := map[string]struct {
+		err  string
+		opts []goslack.MsgOption
+		ch   string
+	}{
+		"header over 150":   {"invalid_blocks", []goslack.MsgOption{goslack.MsgOptionBlocks(hdr(151))}, "#ops"},
+		"section over 3000": {"invalid_blocks", []goslack.MsgOption{goslack.MsgOptionBlocks(sec(3001))}, "#ops"},
+		"51 blocks":         {"invalid_blocks", []goslack.MsgOption{goslack.MsgOptionBlocks(make51()...)}, "#ops"},
+		"unknown channel":   {"channel_not_found", []goslack.MsgOption{goslack.MsgOptionText("x", false)}, "#nope"},
+		"no text":           {"no_text", nil, "#ops"},
+		"unknown thread":    {"thread_not_found", []goslack.MsgOption{goslack.MsgOptionText("x", false), goslack.MsgOptionTS("1.2")}, "#ops"},
+	}
+	for name, tc := range cases {
+		_, _, err := api.PostMessageContext(ctx, tc.ch, tc.opts...)
+		if err == nil || !strings.Contains(err.Error(), tc.err) {
+			t.Errorf("%s: err = %v, want %s", name, err, tc.err)
+		}
+	}
+	if _, _, err := api.PostMessageContext(ctx, ch, goslack.MsgOptionText("reply", false), goslack.MsgOptionTS(ts)); err != nil {
+		t.Errorf("reply: %v", err)
+	}
+	if _, _, _, err := api.UpdateMessageContext(ctx, ch, "9.9", goslack.MsgOptionText("x", false)); err == nil || !strings.Contains(err.Error(), "message_not_found") {
+		t.Errorf("update of no message: %v", err)
+	}
+	if _, _, _, err := api.UpdateMessageContext(ctx, ch, ts, goslack.MsgOptionText("edited", false)); err != nil {
+		t.Errorf("update: %v", err)
+	}
+	link, err := api.GetPermalinkContext(ctx, &goslack.PermalinkParameters{Channel: ch, Ts: ts})
+	if err != nil || link != s.Permalink(ch, ts) {
+		t.Errorf("permalink %q %v", link, err)
+	}
+	bad := goslack.New("xoxb-wrong", goslack.OptionAPIURL(s.APIURL()))
+	if _, _, err := bad.PostMessageContext(ctx, "#ops", goslack.MsgOptionText("x", false)); err == nil || !strings.Contains(err.Error(), "invalid_auth") {
+		t.Errorf("wrong token: %v", err)
+	}
+	s.RateLimit("chat.postMessage", 1, 3)
+	_, _, err = api.PostMessageContext(ctx, "#ops", goslack.MsgOptionText("x", false))
+	var rl *goslack.RateLimitedError
+	if !errors.As(err, &rl) || rl.RetryAfter.Seconds() != 3 {
+		t.Errorf("rate limit: %v", err)
+	}
+	if got := len(s.Posts()); got != 1 {
+		t.Errorf("%d posts", got)
+	}
+	if got := s.Posts()[0]; got.Text != "edited" || got.Updates != 1 || len(s.Replies(ts)) != 1 {
+		t.Errorf("message %+v, replies %d", got, len(s.Replies(ts)))
+	}
+	if got := len(s.Failed()); got != 8 {
+		t.Errorf("%d refused calls, want 8", got)
+	}
+	if err := goslack.PostWebhookContext(ctx, s.WebhookURL(), &goslack.WebhookMessage{Blocks: &goslack.Blocks{BlockSet: []goslack.Block{hdr(151)}}}); err == nil {
+		t.Error("webhook with a long header was accepted")
+	}
+}
+
+func make51() []goslack.Block {
+	out := make([]goslack.Block, 51)
+	for i := range out {
+		out[i] = goslack.NewDividerBlock()
+	}
+	return out
+}
