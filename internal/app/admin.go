@@ -41,6 +41,9 @@ func (a *admin) GetDead(ctx context.Context, id string) (any, error) {
 
 func (a *admin) ReplayDead(ctx context.Context, id string) error {
 	err := a.p.ReplayDead(ctx, id)
+	if errors.Is(err, pipeline.ErrReplaying) {
+		return conflict{err}
+	}
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("%w: replay of %s failed again: %v", server.ErrConflict, id, err)
 	}
@@ -50,6 +53,13 @@ func (a *admin) ReplayDead(ctx context.Context, id string) error {
 func (a *admin) DropDead(ctx context.Context, id string) error {
 	return notFound(id, a.p.DropDead(id))
 }
+
+// conflict is a 409 whose text is its cause's alone, which already says
+// what is in the way.
+type conflict struct{ err error }
+
+func (c conflict) Error() string   { return c.err.Error() }
+func (c conflict) Unwrap() []error { return []error{c.err, server.ErrConflict} }
 
 func notFound(id string, err error) error {
 	if errors.Is(err, store.ErrNotFound) {

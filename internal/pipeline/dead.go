@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -27,10 +28,40 @@ func (p *Pipeline) DropDead(id string) error {
 	return nil
 }
 
+// ErrReplaying means another replay of the same dead letter is under way;
+// it is not sent a second time.
+var ErrReplaying = errors.New("is already being replayed")
+
+// claimDead claims a dead letter for one replay. Replays run in the process
+// that holds the store (the CLI offline, or the server for the admin API),
+// so a claim in memory is seen by every concurrent replay of it.
+func (p *Pipeline) claimDead(id string) (release func(), err error) {
+	p.replayMu.Lock()
+	defer p.replayMu.Unlock()
+	if since, ok := p.replaying[id]; ok {
+		return nil, fmt.Errorf("dead letter %s %w (since %s): it is sent once; see `wabridge dlq show %s` when that replay is over",
+			id, ErrReplaying, since.Format(time.RFC3339), id)
+	}
+	p.replaying[id] = p.now()
+	return func() {
+		p.replayMu.Lock()
+		delete(p.replaying, id)
+		p.replayMu.Unlock()
+	}, nil
+}
+
 // ReplayDead sends a dead letter again, now, through the current runtime
 // (templates and notifiers as they are after the fix). Success removes it;
-// failure keeps it with the new error and returns that error.
+// failure keeps it with the new error and returns that error. A replay of a
+// dead letter that another replay is sending fails with ErrReplaying.
 func (p *Pipeline) ReplayDead(ctx context.Context, id string) error {
+	// Claimed before it is read: a replay that starts after another
+	// finished reads that it is gone.
+	release, err := p.claimDead(id)
+	if err != nil {
+		return err
+	}
+	defer release()
 	d, err := p.st.GetDead(id)
 	if err != nil {
 		return err

@@ -165,6 +165,9 @@ type Pipeline struct {
 	decided  func([]Decision)
 	silences atomic.Pointer[silences]
 
+	replayMu  sync.Mutex
+	replaying map[string]time.Time // dead letters being replayed, since
+
 	// stateMu serialises the committer and the timer, which alone change
 	// incidents; state is their copy of the open and pending ones.
 	stateMu sync.Mutex
@@ -201,6 +204,7 @@ func New(cfg Config, deps Deps) (*Pipeline, error) {
 		parsed:    newParsedCache(),
 		decided:   deps.Decided,
 		rejects:   make(chan rejected, rejectQueue),
+		replaying: map[string]time.Time{},
 	}
 	p.rejectBudget = newTokenBucket(p.cfg.RejectAuditRate)
 	m, err := newMetrics(deps.Registerer, p)
