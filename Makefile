@@ -4,10 +4,12 @@ GO      ?= go
 BIN     := bin/wabridge
 CONFIG  ?= config.example.yaml
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS := -X main.version=$(VERSION)
+REVISION ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+LDFLAGS := -X main.version=$(VERSION) -X main.revision=$(REVISION)
+RELEASE_PLATFORMS ?= linux/amd64 linux/arm64
 BENCH_SECONDS ?= 10
 
-.PHONY: all build run test vet fmt lint tidy bench check clean
+.PHONY: all build run test vet fmt lint tidy bench check release clean
 
 all: build
 
@@ -41,5 +43,16 @@ bench: build
 	$(GO) test -run '^$$' -bench . -benchmem ./rules/ ./internal/whatsapp/ ./internal/pipeline/
 	BENCH_SECONDS=$(BENCH_SECONDS) $(GO) run ./cmd/wabridge-bench
 
+# release cross-builds static binaries stamped with the version and revision:
+# dist/wabridge-VERSION-linux-amd64 and -arm64, with SHA256SUMS.
+release:
+	@mkdir -p dist
+	@set -e; for p in $(RELEASE_PLATFORMS); do \
+		os=$${p%/*}; arch=$${p#*/}; out=dist/wabridge-$(VERSION)-$$os-$$arch; \
+		echo "building $$out"; \
+		CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build -trimpath -ldflags "-s -w $(LDFLAGS)" -o $$out ./cmd/wabridge; \
+	done
+	cd dist && sha256sum wabridge-$(VERSION)-* > SHA256SUMS
+
 clean:
-	rm -rf bin data
+	rm -rf bin data dist

@@ -6,8 +6,12 @@ import (
 	"os"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
+// version and revision are set at build time with
+// -ldflags "-X main.version=... -X main.revision=..." (make build, make release).
+var (
+	version  = "dev"
+	revision = "unknown"
+)
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))

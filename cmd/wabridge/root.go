@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 
 	"github.com/spf13/cobra"
 )
@@ -83,7 +84,7 @@ func newVersionCmd(g *globals) *cobra.Command {
 		Short: "Print the version",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			fmt.Fprintln(g.stdout, "wabridge", version)
+			fmt.Fprintf(g.stdout, "wabridge %s (revision %s, %s)\n", version, revision, runtime.Version())
 			return nil
 		},
 	}

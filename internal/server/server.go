@@ -89,6 +89,7 @@ func NewRouter(d Deps) *gin.Engine {
 	if d.AdminToken.IsSet() && d.Admin != nil {
 		api := r.Group("/api/v1", h.requireToken)
 		h.mountAdmin(api)
+		h.mountPprof(r)
 	}
 	r.NoRoute(func(c *gin.Context) {
 		c.JSON(http.StatusNotFound, gin.H{"error": "no such endpoint: " + c.Request.Method + " " + c.Request.URL.Path})
