@@ -635,6 +635,11 @@ func TestBadDeliveriesAreRecordedNotRetried(t *testing.T) {
 		}
 	}
 	h.idle()
+	// Counted once the batch committed, which may be just after the inbox
+	// reads empty.
+	h.waitFor("two failed deliveries counted", func() bool {
+		return h.counter("wabridge_deliveries_processed_total", "result", "failed") >= 2
+	})
 	if n := h.slack.count(); n != 0 {
 		t.Fatalf("%d notifications from bad deliveries", n)
 	}
