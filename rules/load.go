@@ -19,6 +19,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/wabridge/wabridge/internal/catalog"
+	"github.com/wabridge/wabridge/internal/duration"
 	"github.com/wabridge/wabridge/internal/event"
 	"github.com/wabridge/wabridge/notifiers"
 )
@@ -335,33 +336,9 @@ func (l *loader) duration(n *yaml.Node, what string) (time.Duration, bool) {
 	return d, true
 }
 
-// parseDuration reads Go durations ("90s", "1h30m") plus whole days and
-// weeks ("2d", "1w"), which Go lacks and repeat intervals want.
+// parseDuration reads wabridge's one duration grammar: 90s, 1h30m, 2d, 1w.
 func parseDuration(s string) (time.Duration, error) {
-	s = strings.TrimSpace(s)
-	bad := fmt.Errorf("%q is not a duration like 30s, 10m, 4h or 2d", s)
-	if s == "" {
-		return 0, bad
-	}
-	if unit := s[len(s)-1]; unit == 'd' || unit == 'w' {
-		n, err := strconv.Atoi(s[:len(s)-1])
-		if err != nil || n < 0 {
-			return 0, bad
-		}
-		per := 24 * time.Hour
-		if unit == 'w' {
-			per *= 7
-		}
-		return time.Duration(n) * per, nil
-	}
-	d, err := time.ParseDuration(s)
-	if err != nil {
-		return 0, bad
-	}
-	if d < 0 {
-		return 0, fmt.Errorf("%q is negative", s)
-	}
-	return d, nil
+	return duration.Parse(s)
 }
 
 func contains(list []string, s string) bool {

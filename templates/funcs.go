@@ -11,6 +11,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/wabridge/wabridge/internal/duration"
 	"github.com/wabridge/wabridge/internal/event"
 )
 
@@ -178,7 +179,7 @@ func humanizeDuration(v any) (string, error) {
 	case float64:
 		d = time.Duration(x * float64(time.Second))
 	case string:
-		p, err := time.ParseDuration(x)
+		p, err := duration.Parse(x)
 		if err != nil {
 			return "", fmt.Errorf("humanizeDuration: %q is not a duration like 90s or 2h", x)
 		}

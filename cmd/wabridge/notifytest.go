@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/wabridge/wabridge/internal/app"
+	"github.com/wabridge/wabridge/internal/duration"
 	"github.com/wabridge/wabridge/notifiers"
 )
 
@@ -80,7 +81,7 @@ func newNotifyTestCmd(g *globals) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&ruleName, "rule", "", "the rule whose actions to exercise")
-	cmd.Flags().DurationVar(&timeout, "timeout", 30*time.Second, "how long each send may take")
+	cmd.Flags().Var(duration.NewValue(&timeout, 30*time.Second), "timeout", "how long each send may take (30s, 2m)")
 	_ = cmd.MarkFlagRequired("rule")
 	return cmd
 }

@@ -1,12 +1,9 @@
 package app
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/wabridge/wabridge/internal/pipeline"
 	"github.com/wabridge/wabridge/internal/server"
@@ -68,38 +65,6 @@ func notFound(id string, err error) error {
 	return err
 }
 
-var _ server.SilenceAPI = (*admin)(nil)
-
-// SilenceRequest is the body of POST /api/v1/silences: what `wabridge
-// silence add` sends.
-type SilenceRequest struct {
-	Matchers []string `json:"matchers"` // key=value or key=~regex
-	For      string   `json:"for"`      // a duration: 2h, 30m
-	Comment  string   `json:"comment,omitempty"`
-}
-
-// NewSilence checks a request and builds the silence it asks for, from now.
-func NewSilence(req SilenceRequest, now time.Time) (pipeline.Silence, error) {
-	var errs []error
-	var ms []pipeline.Matcher
-	for _, s := range req.Matchers {
-		m, err := pipeline.ParseMatcher(s)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		ms = append(ms, m)
-	}
-	d, err := time.ParseDuration(req.For)
-	if err != nil {
-		errs = append(errs, fmt.Errorf("duration %q: want a duration such as 2h or 30m", req.For))
-	}
-	if len(errs) > 0 {
-		return pipeline.Silence{}, errors.Join(errs...)
-	}
-	return pipeline.NewSilence(ms, now, d, req.Comment)
-}
-
 func (a *admin) ListIncidents(ctx context.Context, all bool) (any, error) {
 	list, err := a.p.ListIncidents(all)
 	if err != nil {
@@ -109,37 +74,4 @@ func (a *admin) ListIncidents(ctx context.Context, all bool) (any, error) {
 		list = []pipeline.Incident{}
 	}
 	return list, nil
-}
-
-func (a *admin) ListSilences(ctx context.Context) (any, error) {
-	l, err := a.p.ListSilences()
-	if err != nil {
-		return nil, err
-	}
-	if l == nil {
-		l = []pipeline.Silence{}
-	}
-	return l, nil
-}
-
-func (a *admin) AddSilence(ctx context.Context, body []byte) (any, error) {
-	var req SilenceRequest
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		return nil, fmt.Errorf("%w: silence: want JSON {\"matchers\": [\"code=131048\"], \"for\": \"2h\", \"comment\": \"...\"}: %v", server.ErrBadRequest, err)
-	}
-	s, err := NewSilence(req, a.p.Now())
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", server.ErrBadRequest, err)
-	}
-	return a.p.AddSilence(s)
-}
-
-func (a *admin) ExpireSilence(ctx context.Context, id string) (any, error) {
-	s, err := a.p.ExpireSilence(id)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, fmt.Errorf("%w: no silence %q", server.ErrNotFound, id)
-	}
-	return s, err
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wabridge/wabridge/internal/duration"
 	"github.com/wabridge/wabridge/internal/server"
 	"github.com/wabridge/wabridge/internal/store"
 )
@@ -34,10 +35,10 @@ func ParseAuditQuery(since, code, source, limit string, now time.Time) (store.Au
 	if since != "" {
 		if t, err := time.Parse(time.RFC3339, since); err == nil {
 			q.Since = t
-		} else if d, err := parseDays(since); err == nil && d > 0 {
+		} else if d, err := duration.Parse(since); err == nil && d > 0 {
 			q.Since = now.Add(-d)
 		} else {
-			problems = append(problems, fmt.Sprintf("since %q: want a duration back from now (30m, 1h, 7d) or an RFC 3339 time", since))
+			problems = append(problems, fmt.Sprintf("since %q: want a duration back from now (%s) or an RFC 3339 time", since, duration.Form))
 		}
 	}
 	if code != "" {
@@ -59,17 +60,4 @@ func ParseAuditQuery(since, code, source, limit string, now time.Time) (store.Au
 		return store.AuditQuery{}, fmt.Errorf("audit query: %s", strings.Join(problems, "; "))
 	}
 	return q, nil
-}
-
-// parseDays is time.ParseDuration that also reads whole days ("7d"), as
-// retention is usually thought of in days.
-func parseDays(s string) (time.Duration, error) {
-	if d, ok := strings.CutSuffix(s, "d"); ok {
-		n, err := strconv.Atoi(d)
-		if err != nil || n < 0 {
-			return 0, fmt.Errorf("bad day count %q", s)
-		}
-		return time.Duration(n) * 24 * time.Hour, nil
-	}
-	return time.ParseDuration(s)
 }

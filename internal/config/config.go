@@ -18,6 +18,7 @@ import (
 	"github.com/go-viper/mapstructure/v2"
 	"github.com/spf13/viper"
 
+	"github.com/wabridge/wabridge/internal/duration"
 	"github.com/wabridge/wabridge/internal/secret"
 	jiranotifier "github.com/wabridge/wabridge/notifiers/jira"
 	lognotifier "github.com/wabridge/wabridge/notifiers/log"
@@ -187,7 +188,7 @@ func parse(path string, raw []byte) (*Config, error) {
 	cfg.Sources, cfg.Rules.Files, cfg.Catalog.Files = nil, nil, nil
 	err := v.UnmarshalExact(&cfg, func(dc *mapstructure.DecoderConfig) {
 		dc.DecodeHook = mapstructure.ComposeDecodeHookFunc(
-			mapstructure.StringToTimeDurationHookFunc(),
+			durationHook,
 			mapstructure.StringToSliceHookFunc(","),
 		)
 	})
@@ -196,6 +197,18 @@ func parse(path string, raw []byte) (*Config, error) {
 	}
 	cfg.File = path
 	return &cfg, nil
+}
+
+// durationHook reads every duration key with the one duration grammar.
+func durationHook(from, to reflect.Type, data any) (any, error) {
+	if to != reflect.TypeOf(time.Duration(0)) || from.Kind() != reflect.String {
+		return data, nil
+	}
+	d, err := duration.Parse(data.(string))
+	if err != nil {
+		return nil, err
+	}
+	return d, nil
 }
 
 // setDefaults registers every leaf key of the defaults with viper: viper

@@ -294,7 +294,7 @@ func TestSilencesMatchAndExpire(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sil, err := NewSilence([]Matcher{m1, m2}, h.clk.now(), 2*time.Hour, "maintenance")
+	sil, err := NewSilence([]Matcher{m1, m2}, h.clk.now(), 2*time.Hour, "maintenance", "ops")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -320,7 +320,10 @@ func TestSilencesMatchAndExpire(t *testing.T) {
 		t.Errorf("after expiry outcomes = %v, want the PN1 incident opened", o)
 	}
 	// Expiring by hand ends one at once.
-	sil2, _ := NewSilence([]Matcher{{Name: "phone_number_id", Value: "PN7"}}, h.clk.now(), time.Hour, "")
+	sil2, err := NewSilence([]Matcher{{Name: "phone_number_id", Value: "PN7"}}, h.clk.now(), time.Hour, "PN7 moves", "ops")
+	if err != nil {
+		t.Fatal(err)
+	}
 	sil2, _ = h.p.AddSilence(sil2)
 	h.send(spam("e", "PN7"))
 	if _, err := h.p.ExpireSilence(sil2.ID); err != nil {
@@ -349,7 +352,7 @@ func TestSilenceBadInput(t *testing.T) {
 		t.Errorf("an attribute matcher was refused: %v", err)
 	}
 	now := time.Now()
-	m := []Matcher{{Name: "code", Value: "1"}}
+	m := []Matcher{{Name: "code", Value: "131048"}}
 	tests := []struct {
 		name string
 		ms   []Matcher
@@ -362,7 +365,7 @@ func TestSilenceBadInput(t *testing.T) {
 		{"bad regex", []Matcher{{Name: "code", Value: "~("}}, time.Hour},
 	}
 	for _, tt := range tests {
-		if _, err := NewSilence(tt.ms, now, tt.d, ""); err == nil {
+		if _, err := NewSilence(tt.ms, now, tt.d, "why", "ops"); err == nil {
 			t.Errorf("%s: NewSilence accepted", tt.name)
 		}
 	}

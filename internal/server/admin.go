@@ -35,10 +35,12 @@ type AuditAPI interface {
 var ErrBadRequest = errors.New("bad request")
 
 // SilenceAPI is implemented by admin APIs that serve silences at
-// GET/POST /api/v1/silences and DELETE /api/v1/silences/:id (expire). A
-// silence it cannot accept is an error wrapping ErrBadRequest (400).
+// GET /api/v1/silences (?match=&state=&text= filter), POST (one silence, or
+// a list; with an id it replaces that silence) and DELETE
+// /api/v1/silences/:id (expire). A silence it cannot accept is an error
+// wrapping ErrBadRequest (400).
 type SilenceAPI interface {
-	ListSilences(ctx context.Context) (any, error)
+	ListSilences(ctx context.Context, q url.Values) (any, error)
 	AddSilence(ctx context.Context, body []byte) (any, error)
 	ExpireSilence(ctx context.Context, id string) (any, error)
 }
@@ -49,9 +51,9 @@ type IncidentAPI interface {
 	ListIncidents(ctx context.Context, all bool) (any, error)
 }
 
-// maxSilenceBody bounds a POST /api/v1/silences body: a few matchers and
-// a comment.
-const maxSilenceBody = 64 << 10
+// maxSilenceBody bounds a POST /api/v1/silences body: one silence is a
+// few matchers and a comment; an import is a list of them.
+const maxSilenceBody = 1 << 20
 
 func (h *handlers) mountAdmin(api *gin.RouterGroup) {
 	api.GET("/dlq", func(c *gin.Context) {
@@ -82,7 +84,7 @@ func (h *handlers) mountAdmin(api *gin.RouterGroup) {
 	}
 	if s, ok := h.Admin.(SilenceAPI); ok {
 		api.GET("/silences", func(c *gin.Context) {
-			v, err := s.ListSilences(c.Request.Context())
+			v, err := s.ListSilences(c.Request.Context(), c.Request.URL.Query())
 			h.adminResult(c, v, err)
 		})
 		api.POST("/silences", func(c *gin.Context) {

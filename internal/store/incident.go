@@ -65,24 +65,44 @@ type Incident struct {
 }
 
 // Silence suppresses the events its matchers all match between StartsAt
-// and EndsAt.
+// and EndsAt. It is the one shape the admin API takes and returns, so a
+// silence listed as JSON can be imported or posted back as it is.
 type Silence struct {
-	ID       string    `json:"id"`
+	ID       string    `json:"id,omitempty"`
 	Matchers []Matcher `json:"matchers"`
-	StartsAt time.Time `json:"starts_at"`
-	EndsAt   time.Time `json:"ends_at"`
-	Comment  string    `json:"comment,omitempty"`
-	Created  time.Time `json:"created"`
+	StartsAt time.Time `json:"starts_at,omitzero"`
+	EndsAt   time.Time `json:"ends_at,omitzero"`
+	Comment  string    `json:"comment"`
+	Author   string    `json:"author,omitempty"`
+	Created  time.Time `json:"created,omitzero"`
+	Updated  time.Time `json:"updated,omitzero"`
+	// State (active, pending, expired) is filled when silences are listed;
+	// it is ignored on input.
+	State string `json:"state,omitempty"`
 }
 
 // Active reports whether the silence is in force at t.
 func (s Silence) Active(t time.Time) bool { return !t.Before(s.StartsAt) && t.Before(s.EndsAt) }
 
+// StateAt is active, pending (it starts later) or expired at t.
+func (s Silence) StateAt(t time.Time) string {
+	switch {
+	case s.Active(t):
+		return "active"
+	case t.Before(s.StartsAt):
+		return "pending"
+	}
+	return "expired"
+}
+
 // Matcher is one condition of a silence: the event field Name (as
-// event.Event.Field names it) equals Value, or matches it as a regular
-// expression when Value starts with "~".
+// event.Event.Field names it) compared with Value by Op: "=" equal, "!="
+// not equal, "=~" matches the regular expression as a whole, "!~" does not.
+// Silences stored before Op existed have no Op, and a Value starting with
+// "~" for a regular expression.
 type Matcher struct {
 	Name  string `json:"name"`
+	Op    string `json:"op,omitempty"`
 	Value string `json:"value"`
 }
 
@@ -330,6 +350,7 @@ func (s *Bolt) AddSilence(sil Silence) (Silence, error) {
 			return err
 		}
 		sil.ID = strconv.FormatUint(seq, 10)
+		sil.State = ""
 		v, err := json.Marshal(sil)
 		if err != nil {
 			return fmt.Errorf("encode silence: %w", err)
@@ -340,6 +361,27 @@ func (s *Bolt) AddSilence(sil Silence) (Silence, error) {
 		return Silence{}, wrap("add silence", err)
 	}
 	return sil, nil
+}
+
+// PutSilence replaces a stored silence (an update keeps its id).
+func (s *Bolt) PutSilence(sil Silence) error {
+	k, err := idKey(sil.ID)
+	if err != nil {
+		return wrap("update silence", err)
+	}
+	sil.State = ""
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bSilences)
+		if b.Get(k) == nil {
+			return fmt.Errorf("silence %s: %w", sil.ID, ErrNotFound)
+		}
+		v, err := json.Marshal(sil)
+		if err != nil {
+			return fmt.Errorf("encode silence: %w", err)
+		}
+		return b.Put(k, v)
+	})
+	return wrap("update silence", err)
 }
 
 // Silences lists every silence, oldest first, expired ones included.

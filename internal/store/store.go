@@ -83,6 +83,8 @@ type Store interface {
 
 	// AddSilence stores a silence and returns it with its id.
 	AddSilence(s Silence) (Silence, error)
+	// PutSilence replaces a stored silence; a missing id is ErrNotFound.
+	PutSilence(s Silence) error
 	// Silences lists every silence, expired ones included.
 	Silences() ([]Silence, error)
 	// ExpireSilence ends a silence at the given time.
