@@ -76,64 +76,92 @@ func TestSummarizeSortsAndKeepsInput(t *testing.T) {
 
 func TestGeneratorSignsAndParses(t *testing.T) {
 	secret := []byte("bench-secret")
-	g := &generator{tag: "test", timestamp: 1751142888}
-	shapes := map[string]int{}
-	ids := map[string]uint64{}
-	codes := map[int]bool{}
-	for seq := uint64(1); seq <= 600; seq++ {
-		body := g.Body(seq)
-		if !bytes.Equal(body, g.Body(seq)) {
-			t.Fatalf("delivery %d differs between two calls; the e2e correlation relies on it", seq)
-		}
-		if err := whatsapp.VerifySignature(secret, body, whatsapp.Sign(secret, body)); err != nil {
-			t.Fatalf("delivery %d: signature does not verify: %v", seq, err)
-		}
-		if err := whatsapp.VerifySignature([]byte("other"), body, whatsapp.Sign(secret, body)); err == nil {
-			t.Fatalf("delivery %d verifies with the wrong secret", seq)
-		}
-		events, err := whatsapp.Parse("meta", body, time.Now())
-		if err != nil {
-			t.Fatalf("delivery %d does not parse: %v\n%s", seq, err, body)
-		}
-		shape := g.shape(seq)
-		shapes[shape]++
-		want := 1
-		if shape == shapeBatch {
-			want = batchSize
-		}
-		if len(events) != want {
-			t.Fatalf("delivery %d (%s) has %d events, want %d", seq, shape, len(events), want)
-		}
-		for _, e := range events {
-			if e.Kind != event.KindStatus {
-				t.Fatalf("delivery %d: event of kind %s (%s), want status: the generator wrote a shape the parser does not know",
-					seq, e.Kind, e.Attributes[whatsapp.AttrParseError])
-			}
-			if e.Status == "failed" && e.Code == 0 {
-				t.Fatalf("delivery %d: failed status without a code", seq)
-			}
-			if e.PhoneNumberID == "" || e.WABAID == "" || e.RecipientID == "" || e.MessageID == "" {
-				t.Fatalf("delivery %d: event misses ids: %+v", seq, e)
-			}
-			if (e.Code == 131031) != (e.WABAID == blockedWABA) {
-				t.Fatalf("delivery %d: code %d from account %s; 131031 must come only from the locked account", seq, e.Code, e.WABAID)
-			}
-			if prev, dup := ids[e.ID]; dup {
-				t.Fatalf("event id %s of delivery %d repeats delivery %d: the server would drop it as a redelivery", e.ID, seq, prev)
-			}
-			ids[e.ID] = seq
-			codes[e.Code] = true
-		}
+	kinds := map[string]event.Kind{
+		shapeOK: event.KindStatus, shapeFailed: event.KindStatus, shapeBatch: event.KindStatus, shapeBlocked: event.KindStatus,
+		shapeIncoming: event.KindMessage, shapeAccount: event.KindAccountUpdate, shapeTemplate: event.KindTemplate,
 	}
-	for _, s := range []string{shapeFailed, shapeOK, shapeBatch, shapeBlocked} {
-		if shapes[s] == 0 {
-			t.Errorf("600 deliveries have no %s shape: %v", s, shapes)
-		}
+	for _, m := range mixes {
+		t.Run(m.name, func(t *testing.T) {
+			total := 0
+			for _, w := range m.shapes {
+				total += w.weight
+			}
+			if total != 1000 {
+				t.Fatalf("weights add up to %d per thousand, want 1000", total)
+			}
+			g := &generator{tag: "test", timestamp: 1751142888, mix: m}
+			const n = 4000
+			shapes := map[string]int{}
+			ids := map[string]uint64{}
+			codes := map[int]bool{}
+			for seq := uint64(1); seq <= n; seq++ {
+				body := g.Body(seq)
+				if !bytes.Equal(body, g.Body(seq)) {
+					t.Fatalf("delivery %d differs between two calls; the e2e correlation relies on it", seq)
+				}
+				if err := whatsapp.VerifySignature(secret, body, whatsapp.Sign(secret, body)); err != nil {
+					t.Fatalf("delivery %d: signature does not verify: %v", seq, err)
+				}
+				evs, err := whatsapp.Parse("meta", body, time.Now())
+				if err != nil {
+					t.Fatalf("delivery %d does not parse: %v\n%s", seq, err, body)
+				}
+				shape := g.shape(seq)
+				shapes[shape]++
+				if len(evs) != events(shape) {
+					t.Fatalf("delivery %d (%s) has %d events, want %d", seq, shape, len(evs), events(shape))
+				}
+				for _, e := range evs {
+					if want, ok := kinds[shape]; ok && e.Kind != want {
+						t.Fatalf("delivery %d (%s): event of kind %s (%s), want %s: the generator wrote a shape the parser does not know\n%s",
+							seq, shape, e.Kind, e.Attributes[whatsapp.AttrParseError], want, body)
+					}
+					if e.Kind == event.KindStatus {
+						if e.Status == "failed" && e.Code == 0 {
+							t.Fatalf("delivery %d: failed status without a code", seq)
+						}
+						if e.PhoneNumberID == "" || e.RecipientID == "" || e.MessageID == "" {
+							t.Fatalf("delivery %d: event misses ids: %+v", seq, e)
+						}
+					}
+					if e.WABAID == "" {
+						t.Fatalf("delivery %d: event without its account: %+v", seq, e)
+					}
+					if (e.Code == 131031) != (e.WABAID == blockedWABA) {
+						t.Fatalf("delivery %d: code %d from account %s; 131031 must come only from the locked account", seq, e.Code, e.WABAID)
+					}
+					if prev, dup := ids[e.ID]; dup {
+						t.Fatalf("event id %s of delivery %d repeats delivery %d: the server would drop it as a redelivery", e.ID, seq, prev)
+					}
+					ids[e.ID] = seq
+					codes[e.Code] = true
+				}
+			}
+			// Each shape's share is its weight, within a few points.
+			for _, w := range m.shapes {
+				got := float64(shapes[w.shape]) / n * 1000
+				if d := got - float64(w.weight); d > 15 || d < -15 || shapes[w.shape] == 0 {
+					t.Errorf("shape %s: %.0f per thousand, want about %d", w.shape, got, w.weight)
+				}
+			}
+			for _, c := range []int{0, 131026, 131048, 130429} {
+				if !codes[c] {
+					t.Errorf("%d deliveries never carry code %d", n, c)
+				}
+			}
+		})
 	}
-	for _, c := range []int{0, 131026, 131031, 131048, 130429} {
-		if !codes[c] {
-			t.Errorf("600 deliveries never carry code %d", c)
-		}
+}
+
+func TestMixNamed(t *testing.T) {
+	if m, err := mixNamed("outage"); err != nil || m.name != "outage" {
+		t.Errorf("mixNamed(outage) = %v, %v", m.name, err)
+	}
+	if _, err := mixNamed("busy"); err == nil || !strings.Contains(err.Error(), "realistic, outage") {
+		t.Errorf("mixNamed(busy): err = %v, want one listing the mixes", err)
+	}
+	if (&generator{}).shape(1) == "" {
+		t.Error("the zero generator picks no shape")
 	}
 }
 
@@ -149,35 +177,72 @@ func TestGeneratorTagSeparatesPhases(t *testing.T) {
 
 func TestFinalLineFormat(t *testing.T) {
 	s := summary{
-		bareRPS: 7294.4, wabridgeRPS: 3650.6,
+		mix: "realistic", bareRPS: 7294.4, wabridgeRPS: 3650.6, sustainedRPS: 2500.2,
 		p99Ack: 4567 * time.Microsecond, e2eP99: 81234 * time.Microsecond,
-		rssMB: 47.55, durableRPS: 3650.6, nosyncRPS: 5000,
+		rssMB: 47.55, rssAnonMB: 30.25, rssFileMB: 17.25, durableRPS: 3650.6, nosyncRPS: 5000,
 	}
 	got := finalLine(s)
-	want := "bench: bare_rps=7294 wabridge_rps=3651 ratio=0.50 p99_ack_ms=4.57 e2e_p99_ms=81.23 rss_mb=47.5"
+	want := "bench: bare_rps=7294 wabridge_rps=3651 ratio=0.50 sustained_rps=2500 sustained_ratio=0.34 p99_ack_ms=4.57 e2e_p99_ms=81.23 rss_mb=47.5 mix=realistic"
 	if got != want && got != strings.Replace(want, "47.5", "47.6", 1) {
 		t.Errorf("finalLine =\n%s\nwant\n%s", got, want)
 	}
-	re := regexp.MustCompile(`^bench: bare_rps=\d+ wabridge_rps=\d+ ratio=\d+\.\d\d p99_ack_ms=\d+\.\d\d e2e_p99_ms=\d+\.\d\d rss_mb=\d+\.\d$`)
+	re := regexp.MustCompile(`^bench: bare_rps=\d+ wabridge_rps=\d+ ratio=\d+\.\d\d sustained_rps=\d+ sustained_ratio=\d+\.\d\d p99_ack_ms=\d+\.\d\d e2e_p99_ms=\d+\.\d\d rss_mb=\d+\.\d mix=[a-z]+$`)
 	if !re.MatchString(got) {
 		t.Errorf("finalLine %q does not match %s", got, re)
 	}
 	if got, want := syncLine(s), "bench: durable_rps=3651 nosync_rps=5000 durable_vs_nosync=0.73"; got != want {
 		t.Errorf("syncLine = %q, want %q", got, want)
 	}
-	if got := finalLine(summary{}); !strings.Contains(got, "ratio=0.00") {
+	if got, want := memoryLine(s), "bench: mix=realistic rss_peak_mb=47.5 rss_anon_peak_mb=30.2 rss_file_peak_mb=17.2"; got != strings.Replace(want, "47.5", "47.6", 1) && got != want {
+		t.Errorf("memoryLine = %q, want %q", got, want)
+	}
+	if got := finalLine(summary{}); !strings.Contains(got, "ratio=0.00") || !strings.Contains(got, "sustained_ratio=0.00") {
 		t.Errorf("finalLine with no bare figure = %q, want ratio=0.00 rather than NaN", got)
 	}
 }
 
 func TestGoals(t *testing.T) {
-	ok := summary{bareRPS: 100, wabridgeRPS: 60, p99Ack: 5 * time.Millisecond, e2eP99: 50 * time.Millisecond, rssMB: 40}
+	ok := summary{mix: "realistic", bareRPS: 100, wabridgeRPS: 60, sustainedRPS: 40, p99Ack: 5 * time.Millisecond, e2eP99: 50 * time.Millisecond, rssMB: 40}
 	if m := goals(ok); len(m) != 0 {
 		t.Errorf("goals(%+v) = %v, want none missed", ok, m)
 	}
-	bad := summary{bareRPS: 100, wabridgeRPS: 10, p99Ack: 10 * time.Millisecond, e2eP99: 2 * time.Second, rssMB: 150}
-	if m := goals(bad); len(m) != 4 {
-		t.Errorf("goals(%+v) = %v, want all four missed", bad, m)
+	bad := summary{mix: "realistic", bareRPS: 100, wabridgeRPS: 10, sustainedRPS: 30, p99Ack: 10 * time.Millisecond, e2eP99: 2 * time.Second, rssMB: 150}
+	if m := goals(bad); len(m) != 5 {
+		t.Errorf("goals(%+v) = %v, want all five missed", bad, m)
+	}
+	// The outage mix is held to its sustained rate only.
+	outage := summary{mix: "outage", bareRPS: 100, wabridgeRPS: 10, sustainedRPS: 26, p99Ack: time.Second, rssMB: 500}
+	if m := goals(outage); len(m) != 0 {
+		t.Errorf("goals(%+v) = %v, want none missed", outage, m)
+	}
+	outage.sustainedRPS = 24
+	if m := goals(outage); len(m) != 1 || !strings.Contains(m[0], "outage mix: sustained ratio 0.24 < 0.25") {
+		t.Errorf("goals(%+v) = %v, want the outage sustained ratio missed", outage, m)
+	}
+}
+
+func TestParseProgress(t *testing.T) {
+	text := `# HELP wabridge_deliveries_processed_total Deliveries taken out of the inbox.
+# TYPE wabridge_deliveries_processed_total counter
+wabridge_deliveries_processed_total{result="failed"} 2
+wabridge_deliveries_processed_total{result="processed"} 1.234e+06
+wabridge_deliveries_processed_totally 99
+wabridge_inbox_depth 7
+wabridge_outbox_depth 0
+wabridge_outbox_depth_other 5
+`
+	p, err := parseProgress([]byte(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.processed != 1234002 || p.inbox != 7 || p.outbox != 0 {
+		t.Errorf("parseProgress = %+v, want processed 1234002, inbox 7, outbox 0", p)
+	}
+	if _, err := parseProgress([]byte("go_goroutines 12\n")); err == nil {
+		t.Error("metrics without the depths accepted")
+	}
+	if _, err := parseProgress([]byte("wabridge_inbox_depth x\nwabridge_outbox_depth 0\n")); err == nil {
+		t.Error("a depth that is not a number accepted")
 	}
 }
 
@@ -302,6 +367,13 @@ func TestParseOptions(t *testing.T) {
 	if o.seconds != 3*time.Second || o.concurrency != 8 || o.rate != 500 || o.warmup != time.Second {
 		t.Errorf("options = %+v", o)
 	}
+	if len(o.mixes) != 2 || o.mixes[0].name != "realistic" || o.mixes[1].name != "outage" {
+		t.Errorf("default mixes = %v, want realistic and outage", o.mixes)
+	}
+	o, err = parseOptions([]string{"-mix", "outage"}, env(map[string]string{"BENCH_MIX": "realistic"}), io.Discard)
+	if err != nil || len(o.mixes) != 1 || o.mixes[0].name != "outage" {
+		t.Errorf("-mix outage: %v, %v", o.mixes, err)
+	}
 	o, err = parseOptions([]string{"-duration", "2s", "-rate", "100"}, env(map[string]string{"BENCH_RATE": "500"}), io.Discard)
 	if err != nil || o.seconds != 2*time.Second || o.rate != 100 {
 		t.Errorf("flags should win over the environment: %+v, %v", o, err)
@@ -316,6 +388,7 @@ func TestParseOptions(t *testing.T) {
 		{"zero flags", []string{"-concurrency", "0", "-rate", "0"}, nil, []string{"concurrency 0", "rate 0"}},
 		{"stray argument", []string{"serve"}, nil, []string{`unexpected argument "serve"`}},
 		{"bad warmup", nil, map[string]string{"BENCH_WARMUP": "soon"}, []string{"BENCH_WARMUP"}},
+		{"unknown mix", []string{"-mix", "realistic,busy"}, nil, []string{`mix "busy"`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := parseOptions(tc.args, env(tc.env), io.Discard)

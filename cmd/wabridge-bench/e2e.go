@@ -2,11 +2,16 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/wabridge/wabridge/internal/whatsapp"
@@ -122,4 +127,93 @@ func measureE2E(path string, samples []sample, g *generator) (e2eResult, error) 
 		return e2eResult{}, err
 	}
 	return e2eResult{lat: summarize(d), lines: lines, matched: len(d)}, nil
+}
+
+// progress is what wabridge's metrics say of its backlog.
+type progress struct {
+	processed float64 // deliveries taken out of the inbox, parsed or not
+	inbox     float64
+	outbox    float64
+}
+
+// parseProgress reads the deliveries-processed counters and the inbox and
+// outbox depths from a Prometheus text exposition.
+func parseProgress(text []byte) (progress, error) {
+	var p progress
+	seen := 0
+	sc := bufio.NewScanner(bytes.NewReader(text))
+	sc.Buffer(make([]byte, 64<<10), 4<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.HasPrefix(line, "#") {
+			continue
+		}
+		name, value, ok := strings.Cut(line, " ")
+		if !ok {
+			continue
+		}
+		var dst *float64
+		switch {
+		case strings.HasPrefix(name, "wabridge_deliveries_processed_total{"):
+			dst = &p.processed
+		case name == "wabridge_inbox_depth":
+			dst = &p.inbox
+		case name == "wabridge_outbox_depth":
+			dst = &p.outbox
+		default:
+			continue
+		}
+		v, err := strconv.ParseFloat(strings.TrimSpace(value), 64)
+		if err != nil {
+			return progress{}, fmt.Errorf("metric line %q: %w", line, err)
+		}
+		*dst += v
+		seen++
+	}
+	if err := sc.Err(); err != nil {
+		return progress{}, fmt.Errorf("read metrics: %w", err)
+	}
+	if seen < 2 {
+		return progress{}, errors.New("metrics lack wabridge_inbox_depth or wabridge_outbox_depth")
+	}
+	return p, nil
+}
+
+// waitDrained polls wabridge's metrics until every one of the acked
+// deliveries was processed and the inbox and the outbox are empty, at
+// most limit. It returns when that was seen first, or the zero time when
+// the limit passed.
+func waitDrained(ctx context.Context, addr string, acked int64, limit time.Duration) (time.Time, error) {
+	deadline := time.Now().Add(limit)
+	client := &http.Client{Timeout: 5 * time.Second}
+	url := "http://" + addr + "/metrics"
+	for time.Now().Before(deadline) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return time.Time{}, fmt.Errorf("metrics request: %w", err)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			return time.Time{}, fmt.Errorf("read metrics: %w", err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			return time.Time{}, fmt.Errorf("read metrics: %w", err)
+		}
+		at := time.Now()
+		p, err := parseProgress(body)
+		if err != nil {
+			return time.Time{}, err
+		}
+		if p.processed >= float64(acked) && p.inbox == 0 && p.outbox == 0 {
+			return at, nil
+		}
+		select {
+		case <-ctx.Done():
+			return time.Time{}, ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	return time.Time{}, nil
 }

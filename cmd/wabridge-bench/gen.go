@@ -1,7 +1,9 @@
 package main
 
 import (
+	"fmt"
 	"strconv"
+	"strings"
 )
 
 // batchSize is how many statuses a batch delivery carries. Meta groups
@@ -9,13 +11,74 @@ import (
 // 3 MiB limit while making its parse cost visible.
 const batchSize = 50
 
-// Delivery shapes of the mix, in the order the generator picks them.
+// Delivery shapes, one per kind of POST the bench sends.
 const (
-	shapeFailed  = "failed"  // one failed status with one error code
-	shapeOK      = "ok"      // one sent, delivered or read status
-	shapeBatch   = "batch"   // batchSize statuses, every tenth failed
-	shapeBlocked = "blocked" // 131031 from the account Meta locked
+	shapeFailed   = "failed"   // one failed status with one error code
+	shapeOK       = "ok"       // one sent, delivered or read status
+	shapeBatch    = "batch"    // batchSize statuses, a few of them failed
+	shapeBlocked  = "blocked"  // 131031 from the account Meta locked
+	shapeIncoming = "incoming" // one message a customer sent
+	shapeAccount  = "account"  // an account_update (policy violation)
+	shapeTemplate = "template" // a template status or quality update
 )
+
+// mixSpec is a traffic mix: shapes with their weight per thousand
+// deliveries, and how often a status in a batch failed.
+type mixSpec struct {
+	name string
+	// shapes are in the order the weights are cumulated; weights add up
+	// to 1000.
+	shapes []weighted
+	// batchFailEvery: every n-th status of a batch failed.
+	batchFailEvery int
+}
+
+type weighted struct {
+	shape  string
+	weight int // per thousand
+}
+
+// The mixes. Realistic is what a business that sends notifications sees:
+// each message it sends comes back as three statuses (sent, delivered,
+// read), almost all of them one per POST, and a few percent of its
+// messages fail; customers reply now and then; account and template
+// events are rare.
+//
+//	realistic (per thousand deliveries)
+//	  880 ok        single sent/delivered/read: the bulk of the webhook traffic
+//	   40 failed    single failed status: 2-5% of sent messages fail, most as
+//	                131026 (undeliverable), some spam and rate limits
+//	   40 batch     50 statuses in one POST (Meta batches busy numbers), one
+//	                in 25 failed
+//	   30 incoming  a customer's text message
+//	    5 account   account_update (policy violation): a few a day in real
+//	                life, over-represented so the path is measured at all
+//	    5 template  template rejected or quality changed: likewise
+//
+// Outage is the mix of an outage of Meta or of a number: 45% single
+// failures in bursts of one code, 12% batches with every tenth status
+// failed, 3% from a locked account, the rest single successes.
+var (
+	mixRealistic = mixSpec{name: "realistic", batchFailEvery: 25, shapes: []weighted{
+		{shapeOK, 880}, {shapeFailed, 40}, {shapeBatch, 40}, {shapeIncoming, 30}, {shapeAccount, 5}, {shapeTemplate, 5},
+	}}
+	mixOutage = mixSpec{name: "outage", batchFailEvery: 10, shapes: []weighted{
+		{shapeFailed, 450}, {shapeOK, 400}, {shapeBatch, 120}, {shapeBlocked, 30},
+	}}
+	mixes = []mixSpec{mixRealistic, mixOutage}
+)
+
+// mixNamed returns the mix called name.
+func mixNamed(name string) (mixSpec, error) {
+	var names []string
+	for _, m := range mixes {
+		if m.name == name {
+			return m, nil
+		}
+		names = append(names, m.name)
+	}
+	return mixSpec{}, fmt.Errorf("mix %q: want one of %s", name, strings.Join(names, ", "))
+}
 
 // failure is one error code of the mix with the title Meta sends.
 type failure struct {
@@ -57,6 +120,15 @@ const (
 type generator struct {
 	tag       string // distinguishes phases, so message ids never repeat across them
 	timestamp int64  // unix seconds written into every status
+	mix       mixSpec
+}
+
+// spec is the generator's mix; the zero generator sends the realistic one.
+func (g *generator) spec() *mixSpec {
+	if len(g.mix.shapes) == 0 {
+		return &mixRealistic
+	}
+	return &g.mix
 }
 
 // mix returns a well-spread 64-bit value for seq (splitmix64), so the
@@ -68,19 +140,25 @@ func mix(seq uint64) uint64 {
 	return z ^ (z >> 31)
 }
 
-// shape picks the delivery shape of seq: 45% single failures, 40% single
-// delivered/read/sent, 12% batches, 3% account locked.
+// shape picks the delivery shape of seq by the mix's weights.
 func (g *generator) shape(seq uint64) string {
-	switch r := mix(seq) % 100; {
-	case r < 45:
-		return shapeFailed
-	case r < 85:
-		return shapeOK
-	case r < 97:
-		return shapeBatch
-	default:
-		return shapeBlocked
+	s := g.spec()
+	r := int(mix(seq) % 1000)
+	for _, w := range s.shapes {
+		if r < w.weight {
+			return w.shape
+		}
+		r -= w.weight
 	}
+	return s.shapes[len(s.shapes)-1].shape
+}
+
+// events is how many events the delivery of a shape carries.
+func events(shape string) int {
+	if shape == shapeBatch {
+		return batchSize
+	}
+	return 1
 }
 
 // Body returns the delivery for seq.
@@ -90,8 +168,11 @@ func (g *generator) Body(seq uint64) []byte {
 	waba := 1 + int(h>>8)%wabaCount
 	wabaID := "1022901293400" + pad(waba, 2)
 	phone := waba*numbersPerWABA + int(h>>16)%numbersPerWABA
-	if shape == shapeBlocked {
+	switch shape {
+	case shapeBlocked:
 		wabaID, phone = blockedWABA, 0
+	case shapeAccount, shapeTemplate:
+		return g.accountLevel(shape, seq, h, wabaID)
 	}
 	b := make([]byte, 0, g.sizeHint(shape))
 	b = append(b, `{"object":"whatsapp_business_account","entry":[{"id":"`...)
@@ -100,6 +181,21 @@ func (g *generator) Body(seq uint64) []byte {
 	b = append(b, pad(phone, 4)...)
 	b = append(b, `","phone_number_id":"10654035224`...)
 	b = append(b, pad(phone, 4)...)
+	if shape == shapeIncoming {
+		from := "1555" + pad(int((seq*31)%10_000_000), 7)
+		b = append(b, `"},"contacts":[{"profile":{"name":"Bench Customer"},"wa_id":"`...)
+		b = append(b, from...)
+		b = append(b, `"}],"messages":[{"from":"`...)
+		b = append(b, from...)
+		b = append(b, `","id":"wamid.HBgLBENCHIN`...)
+		b = append(b, g.tag...)
+		b = append(b, '.')
+		b = strconv.AppendUint(b, seq, 10)
+		b = append(b, `","timestamp":"`...)
+		b = strconv.AppendInt(b, g.timestamp, 10)
+		b = append(b, `","type":"text","text":{"body":"Hello, is my order on its way?"}}]},"field":"messages"}]}]}`...)
+		return b
+	}
 	b = append(b, `"},"statuses":[`...)
 	switch shape {
 	case shapeFailed:
@@ -110,12 +206,13 @@ func (g *generator) Body(seq uint64) []byte {
 	case shapeBlocked:
 		b = g.status(b, seq, 0, "failed", failure{131031, "Business Account locked"})
 	case shapeBatch:
+		every := g.spec().batchFailEvery
 		for i := range batchSize {
 			if i > 0 {
 				b = append(b, ',')
 			}
 			hi := mix(seq<<8 | uint64(i))
-			if i%10 == 9 {
+			if every > 0 && i%every == every-1 {
 				b = g.status(b, seq, i, "failed", failures[int(hi>>24)%len(failures)])
 				continue
 			}
@@ -123,6 +220,41 @@ func (g *generator) Body(seq uint64) []byte {
 		}
 	}
 	b = append(b, `]},"field":"messages"}]}]}`...)
+	return b
+}
+
+// templateNames are the templates whose status and quality change.
+var templateNames = [...]string{"order_update", "shipping_notice", "abandoned_cart", "otp_login"}
+
+// accountLevel builds an account_update or a template event. Such events
+// carry no id of their own: Meta's entry time tells repeats apart, so it
+// is the run's time stamp in milliseconds plus seq, which keeps each
+// delivery's events new.
+func (g *generator) accountLevel(shape string, seq, h uint64, wabaID string) []byte {
+	b := make([]byte, 0, 512)
+	b = append(b, `{"object":"whatsapp_business_account","entry":[{"id":"`...)
+	b = append(b, wabaID...)
+	b = append(b, `","time":`...)
+	b = strconv.AppendInt(b, g.timestamp*1000+int64(seq), 10)
+	b = append(b, `,"changes":[{"value":`...)
+	if shape == shapeAccount {
+		b = append(b, `{"event":"ACCOUNT_VIOLATION","violation_info":{"violation_type":"SCAM"}},"field":"account_update"}]}]}`...)
+		return b
+	}
+	name := templateNames[int(h>>24)%len(templateNames)]
+	if h>>32&1 == 0 {
+		b = append(b, `{"event":"REJECTED","message_template_id":`...)
+		b = strconv.AppendUint(b, 1689556908000000+uint64(int(h>>24)%len(templateNames)), 10)
+		b = append(b, `,"message_template_name":"`...)
+		b = append(b, name...)
+		b = append(b, `","message_template_language":"en","reason":"INVALID_FORMAT","message_template_category":"UTILITY"},"field":"message_template_status_update"}]}]}`...)
+		return b
+	}
+	b = append(b, `{"previous_quality_score":"GREEN","new_quality_score":"YELLOW","message_template_id":`...)
+	b = strconv.AppendUint(b, 1689556908000000+uint64(int(h>>24)%len(templateNames)), 10)
+	b = append(b, `,"message_template_name":"`...)
+	b = append(b, name...)
+	b = append(b, `","message_template_language":"en"},"field":"message_template_quality_update"}]}]}`...)
 	return b
 }
 

@@ -55,6 +55,7 @@ type target struct {
 	url    string
 	secret []byte
 	client *http.Client
+	acked  *atomic.Int64 // every 200, warm-up included: what the drain waits for
 }
 
 func newTarget(addr string, secret []byte, conns int) target {
@@ -69,6 +70,7 @@ func newTarget(addr string, secret []byte, conns int) target {
 		url:    "http://" + addr + "/webhooks/meta",
 		secret: secret,
 		client: &http.Client{Transport: tr, Timeout: 10 * time.Second},
+		acked:  new(atomic.Int64),
 	}
 }
 
@@ -94,6 +96,7 @@ func (t target) send(ctx context.Context, body []byte) error {
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("answer %d", resp.StatusCode)
 	}
+	t.acked.Add(1)
 	return nil
 }
 

@@ -1,9 +1,16 @@
 // Command wabridge-bench measures wabridge against the bare limit: a gin
 // receiver that only checks the signature, and wabridge with its durable
 // store, the example rules and the log notifier, under the same signed
-// Meta load. `make bench` runs it; the last line it prints is
+// Meta load. `make bench` runs it; each mix (gen.go says what is in each
+// and why) ends with the line
 //
-//	bench: bare_rps=N wabridge_rps=N ratio=R p99_ack_ms=X e2e_p99_ms=Y rss_mb=Z
+//	bench: bare_rps=N wabridge_rps=N ratio=R sustained_rps=N sustained_ratio=R p99_ack_ms=X e2e_p99_ms=Y rss_mb=Z mix=M
+//
+// and the realistic mix's line is the last one printed. wabridge_rps is
+// what the closed loop got acknowledged; sustained_rps is what wabridge
+// fully processed (rules, incidents, outbox, audit, and every notification
+// sent) per second, from the first request of the closed-loop phase until
+// its backlog drained.
 //
 // Each system runs as a child process on a free loopback port, so its peak
 // RSS is its own; everything it creates lives in one temporary directory
@@ -11,6 +18,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -22,6 +30,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -71,6 +80,7 @@ type options struct {
 	wabridge    string // a built binary; "" = go build into the temp dir
 	root        string // the module root; "" = from go env GOMOD
 	keep        bool   // keep the temp dir, to read logs after a surprise
+	mixes       []mixSpec
 }
 
 func parseOptions(args []string, env func(string) (string, bool), stderr io.Writer) (options, error) {
@@ -87,6 +97,10 @@ func parseOptions(args []string, env func(string) (string, bool), stderr io.Writ
 		}
 	}
 	secs := 10
+	mixNames := "realistic,outage"
+	if v, ok := env("BENCH_MIX"); ok && strings.TrimSpace(v) != "" {
+		mixNames = strings.TrimSpace(v)
+	}
 	envInt("BENCH_SECONDS", &secs)
 	envInt("BENCH_CONCURRENCY", &o.concurrency)
 	envInt("BENCH_RATE", &o.rate)
@@ -112,8 +126,17 @@ func parseOptions(args []string, env func(string) (string, bool), stderr io.Writ
 	fs.StringVar(&o.wabridge, "wabridge", "", "wabridge binary to run (default: go build ./cmd/wabridge into the temp dir)")
 	fs.StringVar(&o.root, "root", "", "module root with rules.example.yaml and bench/ (default: from go env GOMOD)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temp dir (configs, process logs, notification files)")
+	fs.StringVar(&mixNames, "mix", mixNames, "traffic mixes to run, comma-separated: realistic, outage (env BENCH_MIX)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
+	}
+	for _, name := range strings.Split(mixNames, ",") {
+		m, err := mixNamed(strings.TrimSpace(name))
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		o.mixes = append(o.mixes, m)
 	}
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected argument %q; the only subcommand is the internal \"bare\"", fs.Arg(0))
@@ -144,10 +167,11 @@ func (o options) drain() time.Duration {
 	return max(drainLimit, 8*(o.warmup+o.seconds))
 }
 
-// limit bounds the whole run: four phases, their drains, a build and
-// process start-ups, with room for a loaded machine.
+// limit bounds the whole run: four phases per mix, their drains, a build
+// and process start-ups, with room for a loaded machine.
 func (o options) limit() time.Duration {
-	return 4*(o.warmup+o.seconds) + 3*o.drain() + 5*time.Minute
+	n := time.Duration(max(len(o.mixes), 1))
+	return n*(4*(o.warmup+o.seconds)+3*o.drain()) + 5*time.Minute
 }
 
 type bench struct {
@@ -166,18 +190,38 @@ func (b *bench) logf(format string, args ...any) {
 
 // phase is one system under one load.
 type phase struct {
-	name   string // bare, durable, durable-rate, nosync
+	name   string // bare, durable, durable-rate, nosync; prefixed with the mix but for the realistic one
 	system string // bare or wabridge
 	noSync bool
 	open   bool // open loop at opts.rate; else closed loop at opts.concurrency
+	mix    mixSpec
 }
 
 // phaseResult is what a phase printed.
 type phaseResult struct {
-	load *loadResult
-	ack  latencies
-	e2e  *e2eResult
-	rss  float64
+	load      *loadResult
+	ack       latencies
+	e2e       *e2eResult
+	mem       memory
+	sustained float64 // deliveries fully processed per second, until drained
+}
+
+// phasesOf lists the phases of one mix. The no-sync comparison runs
+// for the realistic mix only.
+func phasesOf(m mixSpec) []phase {
+	prefix := ""
+	if m.name != mixRealistic.name {
+		prefix = m.name + "-"
+	}
+	ps := []phase{
+		{name: prefix + "bare", system: "bare", mix: m},
+		{name: prefix + "durable", system: "wabridge", mix: m},
+		{name: prefix + "durable-rate", system: "wabridge", open: true, mix: m},
+	}
+	if m.name == mixRealistic.name {
+		ps = append(ps, phase{name: "nosync", system: "wabridge", noSync: true, mix: m})
+	}
+	return ps
 }
 
 func (b *bench) run(ctx context.Context) error {
@@ -195,41 +239,60 @@ func (b *bench) run(ctx context.Context) error {
 		return err
 	}
 
-	phases := []phase{
-		{name: "bare", system: "bare"},
-		{name: "durable", system: "wabridge"},
-		{name: "durable-rate", system: "wabridge", open: true},
-		{name: "nosync", system: "wabridge", noSync: true},
-	}
-	res := make(map[string]*phaseResult, len(phases))
-	for _, p := range phases {
-		r, err := b.runPhase(ctx, p)
-		if err != nil {
-			return fmt.Errorf("phase %s: %w", p.name, err)
+	// The realistic mix runs last, so its line is the last one printed.
+	ordered := slices.Clone(b.opts.mixes)
+	slices.SortStableFunc(ordered, func(a, c mixSpec) int {
+		return cmp.Compare(boolInt(a.name == mixRealistic.name), boolInt(c.name == mixRealistic.name))
+	})
+	var lines []string
+	for _, m := range ordered {
+		res := make(map[string]*phaseResult)
+		for _, p := range phasesOf(m) {
+			r, err := b.runPhase(ctx, p)
+			if err != nil {
+				return fmt.Errorf("phase %s: %w", p.name, err)
+			}
+			res[strings.TrimPrefix(p.name, m.name+"-")] = r
 		}
-		res[p.name] = r
+		s := summary{
+			mix:          m.name,
+			bareRPS:      res["bare"].load.rps(),
+			wabridgeRPS:  res["durable"].load.rps(),
+			sustainedRPS: res["durable"].sustained,
+			p99Ack:       res["durable-rate"].ack.p99,
+			e2eP99:       res["durable-rate"].e2e.lat.p99,
+			rssMB:        max(res["durable"].mem.peak, res["durable-rate"].mem.peak),
+			rssAnonMB:    max(res["durable"].mem.peakAnon, res["durable-rate"].mem.peakAnon),
+			rssFileMB:    max(res["durable"].mem.peakFile, res["durable-rate"].mem.peakFile),
+			durableRPS:   res["durable"].load.rps(),
+		}
+		if res["durable-rate"].e2e.lat.n == 0 {
+			return fmt.Errorf("no notification of the fixed-rate phase of the %s mix could be matched to a request: "+
+				"check that the rules still match the generated failures (codes 131026, 131031, 131048 ...)", m.name)
+		}
+		if ns, ok := res["nosync"]; ok {
+			s.nosyncRPS = ns.load.rps()
+			fmt.Fprintf(b.out, "bench: nosync %s\n", ns.ack)
+			fmt.Fprintln(b.out, syncLine(s))
+		}
+		fmt.Fprintln(b.out, memoryLine(s))
+		for _, g := range goals(s) {
+			fmt.Fprintf(b.out, "bench: goal missed: %s\n", g)
+		}
+		lines = append(lines, finalLine(s))
 	}
-
-	s := summary{
-		bareRPS:     res["bare"].load.rps(),
-		wabridgeRPS: res["durable"].load.rps(),
-		p99Ack:      res["durable-rate"].ack.p99,
-		e2eP99:      res["durable-rate"].e2e.lat.p99,
-		rssMB:       max(res["durable"].rss, res["durable-rate"].rss),
-		durableRPS:  res["durable"].load.rps(),
-		nosyncRPS:   res["nosync"].load.rps(),
+	// Every mix's line at the end, together, the realistic one last.
+	for _, l := range lines {
+		fmt.Fprintln(b.out, l)
 	}
-	if res["durable-rate"].e2e.lat.n == 0 {
-		return errors.New("no notification of the fixed-rate phase could be matched to a request: " +
-			"check that the rules still match the generated failures (codes 131026, 131031, 131048 ...)")
-	}
-	fmt.Fprintf(b.out, "bench: nosync %s\n", res["nosync"].ack)
-	fmt.Fprintln(b.out, syncLine(s))
-	for _, m := range goals(s) {
-		fmt.Fprintf(b.out, "bench: goal missed: %s\n", m)
-	}
-	fmt.Fprintln(b.out, finalLine(s))
 	return nil
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // prepare makes the secret, finds the rules and builds wabridge.
@@ -313,15 +376,16 @@ func (b *bench) runPhase(ctx context.Context, p phase) (*phaseResult, error) {
 
 	t := newTarget(addr, []byte(b.secret), max(b.opts.concurrency, openLoopWorkers))
 	defer t.close()
-	g := &generator{tag: strings.ReplaceAll(p.name, "-", ""), timestamp: time.Now().Unix()}
+	g := &generator{tag: strings.ReplaceAll(p.name, "-", ""), timestamp: time.Now().Unix(), mix: p.mix}
 	var load *loadResult
 	mode := fmt.Sprintf("closed workers=%d", b.opts.concurrency)
+	loadStart := time.Now()
 	if p.open {
 		mode = fmt.Sprintf("open rate=%d", b.opts.rate)
-		b.logf("%s: %s for %s after a %s warm-up", p.name, mode, b.opts.seconds, b.opts.warmup)
+		b.logf("%s: %s mix, %s for %s after a %s warm-up", p.name, p.mix.name, mode, b.opts.seconds, b.opts.warmup)
 		load, err = openLoop(ctx, t, g, b.opts.rate, b.opts.warmup, b.opts.seconds)
 	} else {
-		b.logf("%s: %s for %s after a %s warm-up", p.name, mode, b.opts.seconds, b.opts.warmup)
+		b.logf("%s: %s mix, %s for %s after a %s warm-up", p.name, p.mix.name, mode, b.opts.seconds, b.opts.warmup)
 		load, err = closedLoop(ctx, t, g, b.opts.concurrency, b.opts.warmup, b.opts.seconds)
 	}
 	if err != nil {
@@ -339,14 +403,21 @@ func (b *bench) runPhase(ctx context.Context, p phase) (*phaseResult, error) {
 
 	if p.system == "wabridge" {
 		drainStart := time.Now()
-		quiet, err := waitQuiet(ctx, notes, 2*time.Second, b.opts.drain())
+		acked := t.acked.Load()
+		done, err := waitDrained(ctx, addr, acked, b.opts.drain())
 		if err != nil {
 			return nil, err
 		}
 		drained = time.Since(drainStart)
-		if !quiet {
-			b.logf("%s: notifications still being written %s after the load; e2e counts what arrived, so it is a lower bound",
+		if done.IsZero() {
+			b.logf("%s: the backlog was not worked off %s after the load; sustained and e2e count what was done, so they are upper and lower bounds",
 				p.name, b.opts.drain())
+			done = time.Now()
+		}
+		r.sustained = float64(acked) / done.Sub(loadStart).Seconds()
+		// The outbox is empty; the notifier's file may still be flushing.
+		if _, err := waitQuiet(ctx, notes, 500*time.Millisecond, 10*time.Second); err != nil {
+			return nil, err
 		}
 		e, err := measureE2E(notes, load.samples, g)
 		if err != nil {
@@ -355,19 +426,17 @@ func (b *bench) runPhase(ctx context.Context, p phase) (*phaseResult, error) {
 		r.e2e = &e
 	}
 	// After the drain, so the peak includes working off the backlog.
-	mem, err := srv.memory()
-	if err != nil {
+	if r.mem, err = srv.memory(); err != nil {
 		return nil, err
 	}
-	r.rss = mem.peak
 
-	line := fmt.Sprintf("bench: phase=%s system=%s mode=%s rps=%.0f ack_p50_ms=%s ack_p99_ms=%s ack_max_ms=%s ok=%d failed=%d",
-		p.name, p.system, strings.ReplaceAll(mode, " ", ","), load.rps(), ms(r.ack.p50), ms(r.ack.p99), ms(r.ack.max), load.ok, load.failed)
+	line := fmt.Sprintf("bench: phase=%s system=%s mix=%s mode=%s rps=%.0f ack_p50_ms=%s ack_p99_ms=%s ack_max_ms=%s ok=%d failed=%d",
+		p.name, p.system, p.mix.name, strings.ReplaceAll(mode, " ", ","), load.rps(), ms(r.ack.p50), ms(r.ack.p99), ms(r.ack.max), load.ok, load.failed)
 	if r.e2e != nil {
-		line += fmt.Sprintf(" e2e_p50_ms=%s e2e_p99_ms=%s e2e_max_ms=%s e2e_n=%d drain_s=%.1f",
-			ms(r.e2e.lat.p50), ms(r.e2e.lat.p99), ms(r.e2e.lat.max), r.e2e.matched, drained.Seconds())
+		line += fmt.Sprintf(" sustained_rps=%.0f e2e_p50_ms=%s e2e_p99_ms=%s e2e_max_ms=%s e2e_n=%d drain_s=%.1f",
+			r.sustained, ms(r.e2e.lat.p50), ms(r.e2e.lat.p99), ms(r.e2e.lat.max), r.e2e.matched, drained.Seconds())
 	}
-	line += fmt.Sprintf(" rss_mb=%.1f rss_anon_mb=%.1f rss_file_mb=%.1f", mem.peak, mem.anon, mem.file)
+	line += fmt.Sprintf(" rss_mb=%.1f rss_anon_peak_mb=%.1f rss_file_peak_mb=%.1f", r.mem.peak, r.mem.peakAnon, r.mem.peakFile)
 	fmt.Fprintln(b.out, line)
 	if load.failed > 0 {
 		b.logf("%s: %d requests failed; the first: %s", p.name, load.failed, load.firstErr)

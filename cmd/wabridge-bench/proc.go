@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -24,6 +25,9 @@ type server struct {
 	cmd     *exec.Cmd
 	done    chan struct{}
 	waitErr error
+
+	peakMu             sync.Mutex
+	peakAnon, peakFile float64 // the highest RssAnon and RssFile sampled
 }
 
 // freeAddr returns a loopback address with a port nobody listens on now.
@@ -66,6 +70,7 @@ func startServer(ctx context.Context, name, addr, path string, args, env []strin
 		s.stop()
 		return nil, err
 	}
+	go s.samplePeaks()
 	return s, nil
 }
 
@@ -110,6 +115,29 @@ type memory struct {
 	peak float64 // VmHWM: the high-water resident set
 	anon float64 // RssAnon now: heap and stacks
 	file float64 // RssFile now: mapped files, the bbolt store among them
+	// The highest RssAnon and RssFile sampled every 100 ms: the kernel
+	// keeps a high-water mark of the sum only.
+	peakAnon, peakFile float64
+}
+
+// samplePeaks keeps the highest anonymous and file-backed resident sizes
+// until the process exits.
+func (s *server) samplePeaks() {
+	path := "/proc/" + strconv.Itoa(s.cmd.Process.Pid) + "/status"
+	for {
+		if b, err := os.ReadFile(path); err == nil {
+			anon, _ := statusMiB(b, "RssAnon")
+			file, _ := statusMiB(b, "RssFile")
+			s.peakMu.Lock()
+			s.peakAnon, s.peakFile = max(s.peakAnon, anon), max(s.peakFile, file)
+			s.peakMu.Unlock()
+		}
+		select {
+		case <-s.done:
+			return
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 func (s *server) memory() (memory, error) {
@@ -126,6 +154,9 @@ func (s *server) memory() (memory, error) {
 	// mapped pages; kernels without it still give the peak.
 	m.anon, _ = statusMiB(b, "RssAnon")
 	m.file, _ = statusMiB(b, "RssFile")
+	s.peakMu.Lock()
+	m.peakAnon, m.peakFile = max(s.peakAnon, m.anon), max(s.peakFile, m.file)
+	s.peakMu.Unlock()
 	return m, nil
 }
 
