@@ -58,7 +58,9 @@ YAML rules and sends Slack alerts and Jira tickets that say what happened and
 what Meta recommends doing about it.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       version,
 	}
+	root.SetVersionTemplate(versionLine() + "\n")
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
@@ -84,8 +86,13 @@ func newVersionCmd(g *globals) *cobra.Command {
 		Short: "Print the version",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			fmt.Fprintf(g.stdout, "wabridge %s (revision %s, %s)\n", version, revision, runtime.Version())
+			fmt.Fprintln(g.stdout, versionLine())
 			return nil
 		},
 	}
+}
+
+// versionLine is what `wabridge version` and `wabridge --version` print.
+func versionLine() string {
+	return fmt.Sprintf("wabridge %s (revision %s, %s)", version, revision, runtime.Version())
 }

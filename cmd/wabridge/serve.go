@@ -18,6 +18,7 @@ func newServeCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return fail(1, "wabridge: cannot start:\n%v", err)
 			}
+			svc.SetBuildInfo(version, revision)
 			if err := svc.Run(context.Background()); err != nil {
 				return fail(1, "wabridge: %v", err)
 			}

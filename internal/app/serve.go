@@ -73,7 +73,9 @@ type Service struct {
 	registry *prometheus.Registry
 	runtime  atomic.Pointer[Runtime]
 	reloadMu sync.Mutex
-	metrics  *serviceMetrics
+	// httpReload is set while POST /-/reload runs.
+	httpReload atomic.Bool
+	metrics    *serviceMetrics
 
 	listener net.Listener
 	http     *http.Server
@@ -145,6 +147,7 @@ func (s *Service) Handler() http.Handler {
 		Admin:        &admin{p: s.pipeline},
 		AdminToken:   s.cfg.Server.AdminToken,
 		Observe:      s.metrics.observeDelivery,
+		Reload:       s.reloadRequest,
 	})
 }
 

@@ -51,6 +51,8 @@ type Deps struct {
 	// Admin serves /api/v1/ when AdminToken is set.
 	Admin      AdminAPI
 	AdminToken secret.Secret
+	// Reload, when set with AdminToken, serves POST /-/reload.
+	Reload ReloadFunc
 	// Observe, when set, is told the outcome of every webhook request
 	// (source, HTTP status) for metrics.
 	Observe func(source string, status int)
@@ -90,6 +92,9 @@ func NewRouter(d Deps) *gin.Engine {
 		api := r.Group("/api/v1", h.requireToken)
 		h.mountAdmin(api)
 		h.mountPprof(r)
+	}
+	if d.AdminToken.IsSet() && d.Reload != nil {
+		h.mountReload(r)
 	}
 	r.NoRoute(func(c *gin.Context) {
 		c.JSON(http.StatusNotFound, gin.H{"error": "no such endpoint: " + c.Request.Method + " " + c.Request.URL.Path})
