@@ -124,6 +124,10 @@ func (l *loader) warnf(n *yaml.Node, format string, a ...any) {
 	l.warns = append(l.warns, Problem{File: l.file, Line: n.Line, Message: l.ctx + fmt.Sprintf(format, a...)})
 }
 
+// noRulesKey is the problem of a rules file without a rules: key: empty,
+// truncated or half-written. Only an explicit `rules: []` means no rules.
+const noRulesKey = "no rules: key; a file with no rules says rules: []"
+
 var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
 func (l *loader) parseFile(name string, data []byte) {
@@ -134,7 +138,11 @@ func (l *loader) parseFile(name string, data []byte) {
 	var doc yaml.Node
 	if err := dec.Decode(&doc); err != nil {
 		if err == io.EOF {
-			return // an empty file: no rules
+			// An empty file is what `: > rules.yaml`, a truncated copy or
+			// an editor's first write leaves; taking it as "no rules" would
+			// silently stop all alerting.
+			l.fileProblem(name, noRulesKey+" (the file is empty)")
+			return
 		}
 		l.yamlError(err)
 		return
@@ -145,16 +153,22 @@ func (l *loader) parseFile(name string, data []byte) {
 	} else if err != io.EOF {
 		l.yamlError(err)
 	}
-	root := resolve(&doc)
-	if len(doc.Content) > 0 {
-		root = resolve(doc.Content[0])
+	if len(doc.Content) == 0 {
+		l.fileProblem(name, noRulesKey+" (the file is empty)")
+		return
 	}
+	root := resolve(doc.Content[0])
 	f, ok := l.mapping(root, "rules file", nil, "defaults", "rules", "inhibit")
 	if !ok {
 		return
 	}
 	d := l.parseDefaults(f.get("defaults"))
-	if n := f.get("rules"); n != nil {
+	switch n := f.get("rules"); {
+	case n == nil:
+		l.errs = append(l.errs, Problem{File: name, Line: root.Line, Message: noRulesKey})
+	case isNull(n):
+		l.errorf(n, "rules: holds nothing (a file cut short?); write rules: [] for a file with no rules")
+	default:
 		for i, item := range l.seq(n, "rules") {
 			l.parseRule(item, i+1, d)
 		}

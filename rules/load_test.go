@@ -67,7 +67,18 @@ rules: []
 		{"unknown top-level key", `
 rule:
   - name: a
-`, []string{`r.yaml:2: unknown key "rule" in rules file (known: defaults, rules, inhibit)`}},
+`, []string{
+			`r.yaml:2: unknown key "rule" in rules file (known: defaults, rules, inhibit)`,
+			`r.yaml:2: no rules: key; a file with no rules says rules: []`,
+		}},
+		{"empty file", ``, []string{`r.yaml: no rules: key; a file with no rules says rules: [] (the file is empty)`}},
+		{"comments only", "# rules go here\n", []string{`r.yaml: no rules: key; a file with no rules says rules: [] (the file is empty)`}},
+		{"cut after rules:", "defaults:\n  slack_channel: \"#ops\"\nrules:\n", []string{
+			`r.yaml:3: rules: holds nothing (a file cut short?); write rules: [] for a file with no rules`,
+		}},
+		{"cut before rules:", "defaults:\n  slack_channel: \"#ops\"\n", []string{
+			`r.yaml:1: no rules: key; a file with no rules says rules: []`,
+		}},
 		{"rules not a list", `
 rules: {name: a}
 `, []string{`r.yaml:2: rules must be a list, not a mapping`}},
@@ -318,6 +329,7 @@ rules: []
 			`r.yaml:7: unknown key "jira_priority" in defaults (known: slack_channel, jira_project, jira_issue_type, group_by, repeat_interval)`,
 		}},
 		{"inhibit", `
+rules: []
 inhibit:
   - source_match: {kinds: [account_update]}
     equal: [waba_id, wabaid]
@@ -325,11 +337,11 @@ inhibit:
     target_match: {codes: [x]}
     only_when: open
 `, []string{
-			`r.yaml:3: inhibit #1: inhibit rule needs target_match`,
-			`r.yaml:4: inhibit #1: equal: unknown field "wabaid" (use one of id, source, kind, status, code, title, message, details, severity, recommended_action, phone_number_id, display_phone_number, waba_id, recipient_id, message_id, or attributes.NAME)`,
-			`r.yaml:5: inhibit #2: source_match is empty: it would match every event`,
-			`r.yaml:6: inhibit #2: target_match.codes: "x" is not a code or a range like 200-299`,
-			`r.yaml:7: inhibit #2: unknown key "only_when" in inhibit rule (known: source_match, target_match, equal)`,
+			`r.yaml:4: inhibit #1: inhibit rule needs target_match`,
+			`r.yaml:5: inhibit #1: equal: unknown field "wabaid" (use one of id, source, kind, status, code, title, message, details, severity, recommended_action, phone_number_id, display_phone_number, waba_id, recipient_id, message_id, or attributes.NAME)`,
+			`r.yaml:6: inhibit #2: source_match is empty: it would match every event`,
+			`r.yaml:7: inhibit #2: target_match.codes: "x" is not a code or a range like 200-299`,
+			`r.yaml:8: inhibit #2: unknown key "only_when" in inhibit rule (known: source_match, target_match, equal)`,
 		}},
 		{"empty template name; a bare log: is fine", `
 rules:

@@ -140,7 +140,7 @@ func scanMatch(s *Set, e *event.Event) []*Rule {
 }
 
 func TestMatchEmptySet(t *testing.T) {
-	for _, src := range []string{"", "# nothing yet\n", "rules: []\n", "rules:\n"} {
+	for _, src := range []string{"rules: []\n", "# nothing yet\nrules: []\n", "rules: []\ninhibit: []\n"} {
 		s := mustParse(t, src)
 		if got := s.Match(&event.Event{Code: 131031}); len(got) != 0 {
 			t.Errorf("%q: Match = %v, want nothing", src, names(got))

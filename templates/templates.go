@@ -195,6 +195,16 @@ func Load(dir string, opts ...Option) (*Templates, error) {
 				continue
 			}
 			text := string(b)
+			if len(defines(text)) == 0 {
+				// An emptied or half-written override would otherwise be
+				// dropped in silence and the defaults used instead.
+				what := "defines no template"
+				if strings.TrimSpace(text) == "" {
+					what = "is empty"
+				}
+				errs = append(errs, fmt.Errorf(`%s: template file %s; an override file holds {{define "NAME"}}...{{end}} blocks`, path, what))
+				continue
+			}
 			// Two user files defining one name is almost always a copy
 			// left behind; saying so beats silently picking one.
 			dup := false

@@ -211,11 +211,27 @@ func writeFiles(t *testing.T, files map[string]string) string {
 	return dir
 }
 
+// An emptied or half-written override file is a load error, so a reload
+// keeps the templates that work instead of quietly falling back.
+func TestEmptyOverrideFileIsAnError(t *testing.T) {
+	for name, body := range map[string]string{
+		"empty":        "",
+		"blank":        "\n  \n",
+		"comment only": "{{/* only a comment */}}",
+		"no define":    "OURS {{ .Event.Code }}",
+	} {
+		dir := writeFiles(t, map[string]string{"slack.tmpl": body})
+		_, err := Load(dir)
+		if err == nil || !strings.Contains(err.Error(), filepath.Join(dir, "slack.tmpl")+": template file ") {
+			t.Errorf("%s: Load = %v, want an error naming the file", name, err)
+		}
+	}
+}
+
 func TestOverrideWins(t *testing.T) {
 	dir := writeFiles(t, map[string]string{
-		"ours.tmpl":  `{{ define "slack.title" }}OURS {{ .Event.Code }}{{ end }}{{ define "my.title" }}mine: {{ .Rule.Name }}{{ end }}`,
-		"notes.txt":  `{{ define "slack.text" }}ignored{{ end }}`,
-		"other.tmpl": "{{/* only a comment */}}",
+		"ours.tmpl": `{{ define "slack.title" }}OURS {{ .Event.Code }}{{ end }}{{ define "my.title" }}mine: {{ .Rule.Name }}{{ end }}`,
+		"notes.txt": `{{ define "slack.text" }}ignored{{ end }}`,
 	})
 	tm, err := Load(dir)
 	if err != nil {

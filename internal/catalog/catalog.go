@@ -235,6 +235,10 @@ func (c *Catalog) add(path string, b []byte) []error {
 	default:
 		return []error{fmt.Errorf("%s: unknown namespace %q (want meta, twilio, connection or event)", path, f.Namespace)}
 	}
+	if (f.Codes.Kind == 0 || f.Codes.Tag == "!!null") && (f.Keys.Kind == 0 || f.Keys.Tag == "!!null") {
+		// A truncated or half-written file must not pass as "no entries".
+		return []error{fmt.Errorf("%s: catalogue file has no entries (no codes: or keys: section)", path)}
+	}
 	var errs []error
 	for _, sec := range []struct {
 		node  *yaml.Node

@@ -350,6 +350,8 @@ func TestBrokenUserFiles(t *testing.T) {
 		{"duplicate alias", "namespace: connection\nkeys:\n  a: {title: x, actions: [y]}\n  b: {title: x, actions: [y], aliases: [a]}\n", []string{":4: key b: key \"a\" already used at line 3"}},
 		{"keys in meta", "namespace: meta\nkeys:\n  a: {title: x, actions: [y]}\n", []string{":3: keys: namespace meta has codes only"}},
 		{"empty file", "", []string{": catalogue file is empty"}},
+		{"namespace only", "namespace: meta\n", []string{": catalogue file has no entries (no codes: or keys: section)"}},
+		{"cut after codes:", "namespace: meta\ncodes:\n", []string{": catalogue file has no entries"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
