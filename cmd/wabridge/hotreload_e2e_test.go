@@ -6,7 +6,9 @@ package main
 
 import (
 	"fmt"
+	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -78,5 +80,128 @@ func TestEmptiedRulesFileKeepsOldRules(t *testing.T) {
 	if !strings.Contains(inst.logs.String(), `"rules":0`) {
 		t.Errorf("rules: [] did not load as no rules:\n%s", inst.logs.String())
 	}
+	inst.stop()
+}
+
+// startIn starts `wabridge serve --config config` with dir as its working
+// directory, so config can be a bare file name as `make run` passes it.
+func startIn(t *testing.T, dir, config, addr string) *instance {
+	t.Helper()
+	inst := &instance{t: t, addr: addr, logs: &syncBuffer{}, done: make(chan struct{}), config: config}
+	inst.cmd = exec.Command(binPath, "serve", "--config", config)
+	inst.cmd.Dir = dir
+	inst.cmd.Stdout = inst.logs
+	inst.cmd.Stderr = inst.logs
+	if err := inst.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = inst.cmd.Wait(); close(inst.done) }()
+	t.Cleanup(func() { inst.kill() })
+	waitFor(t, "wabridge to be ready", 20*time.Second, func() bool {
+		select {
+		case <-inst.done:
+			t.Fatalf("wabridge exited at start:\n%s", inst.logs.String())
+		default:
+		}
+		resp, err := http.Get("http://" + addr + "/readyz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	}, inst.logs.String)
+	return inst
+}
+
+func rulesTo(channel string) string { return ruleFor("failed-sends", 131031, channel) }
+
+func ruleFor(name string, code int, channel string) string {
+	return fmt.Sprintf("rules:\n  - name: %s\n    match: {codes: [%d]}\n    group_by: [id]\n    actions:\n      - slack: {channel: %q}\n", name, code, channel)
+}
+
+// TestWatcherSeesEditsWithoutSIGHUP: with --config a bare file name (as
+// `make run` starts it), an edit to rules.yaml is picked up by the file
+// watcher alone; so is a Kubernetes ConfigMap update, where the rules file
+// is a symlink through ..data and the update swaps ..data to a new
+// directory without touching the file's own name.
+func TestWatcherSeesEditsWithoutSIGHUP(t *testing.T) {
+	slack := newFakeSlack(t)
+	dir := t.TempDir()
+	addr := freeAddr(t)
+	// The ConfigMap volume: cm/rules.yaml -> ..data/rules.yaml, ..data -> ..2026_a.
+	cm := filepath.Join(dir, "cm")
+	if err := os.MkdirAll(filepath.Join(cm, "..2026_a"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(cm, "..2026_a", "rules.yaml"), []byte(ruleFor("cm", 131026, "#cm-one")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for link, target := range map[string]string{"..data": "..2026_a", "rules.yaml": "..data/rules.yaml"} {
+		if err := os.Symlink(target, filepath.Join(cm, link)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeE2EConfig(t, e2eConfig{Dir: dir, Addr: addr, SlackURL: slack.srv.URL, SlackToken: "xoxb-good",
+		Rules: rulesTo("#one")})
+	// This config also reads the ConfigMap's file, and its paths are
+	// relative to the working directory.
+	cfgText, err := os.ReadFile(filepath.Join(dir, "config.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfgText = []byte(strings.Replace(string(cfgText), "rules: {files: [rules.yaml]}", "rules: {files: [rules.yaml, cm/rules.yaml]}", 1))
+	cfgText = []byte(strings.Replace(string(cfgText), fmt.Sprintf("%q", filepath.Join(dir, "data")), "./data", 1))
+	if err := os.WriteFile(filepath.Join(dir, "config.yaml"), cfgText, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	inst := startIn(t, dir, "config.yaml", addr)
+
+	n := 0
+	alertTo := func(code int, want string) {
+		t.Helper()
+		n++
+		if code := post(t, addr, failedStatus(n, code)); code != 200 {
+			t.Fatal(code)
+		}
+		waitFor(t, fmt.Sprintf("alert %d", n), 15*time.Second, func() bool { return len(slack.posted()) >= n }, inst.logs.String)
+		if got := slack.posted()[n-1].Form["channel"]; got != want {
+			t.Fatalf("alert %d went to %q, want %q\n%s", n, got, want, inst.logs.String())
+		}
+	}
+	reloadsOK := func() float64 {
+		return scrape(t, addr, "wabridge_config_reloads_total", map[string]string{"result": "success"})
+	}
+	waitReload := func(what string, before float64) {
+		t.Helper()
+		waitFor(t, what, 15*time.Second, func() bool { return reloadsOK() > before }, inst.logs.String)
+	}
+	alertTo(131031, "#one")
+	alertTo(131026, "#cm-one")
+
+	before := reloadsOK()
+	if err := os.WriteFile(filepath.Join(dir, "rules.yaml"), []byte(rulesTo("#two")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	waitReload("the edit of rules.yaml to be reloaded by the watcher", before)
+	alertTo(131031, "#two")
+
+	before = reloadsOK()
+	if err := os.MkdirAll(filepath.Join(cm, "..2026_b"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(cm, "..2026_b", "rules.yaml"), []byte(ruleFor("cm", 131026, "#cm-two")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("..2026_b", filepath.Join(cm, "..data_tmp")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(filepath.Join(cm, "..data_tmp"), filepath.Join(cm, "..data")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(filepath.Join(cm, "..2026_a")); err != nil {
+		t.Fatal(err)
+	}
+	waitReload("the ConfigMap ..data swap to be reloaded by the watcher", before)
+	alertTo(131026, "#cm-two")
 	inst.stop()
 }
