@@ -258,8 +258,8 @@ rules:
     group_wait: -1m
     resolve_after: 0s
 `, []string{
-			`r.yaml:5: rule "a": group_by: unknown field "phone" (use one of id, source, kind, status, code, title, message, details, severity, recommended_action, phone_number_id, display_phone_number, waba_id, recipient_id, message_id, or attributes.NAME)`,
-			`r.yaml:5: rule "a": group_by: unknown field "attributes." (use one of id, source, kind, status, code, title, message, details, severity, recommended_action, phone_number_id, display_phone_number, waba_id, recipient_id, message_id, or attributes.NAME)`,
+			`r.yaml:5: rule "a": group_by: unknown field "phone" (use one of id, source, kind, status, code, title, message, details, severity, recommended_action, phone_number_id, display_phone_number, waba_id, recipient_id, recipient_user_id, message_id, or attributes.NAME)`,
+			`r.yaml:5: rule "a": group_by: unknown field "attributes." (use one of id, source, kind, status, code, title, message, details, severity, recommended_action, phone_number_id, display_phone_number, waba_id, recipient_id, recipient_user_id, message_id, or attributes.NAME)`,
 			`r.yaml:6: rule "a": repeat_interval: "4 hours" is not a duration; use a number and a unit, largest first: 90s, 15m, 1h30m, 7d, 1w (units ms, s, m, h, d, w, y)`,
 			`r.yaml:7: rule "a": group_wait: "-1m" is not a duration; use a number and a unit, largest first: 90s, 15m, 1h30m, 7d, 1w (units ms, s, m, h, d, w, y)`,
 			`r.yaml:8: rule "a": resolve_after must be longer than 0`,
@@ -324,7 +324,7 @@ rules: []
 `, []string{
 			`r.yaml:3: defaults.slack_channel is empty; quote channel names ("#ops"): an unquoted # starts a YAML comment`,
 			`r.yaml:4: defaults.jira_project is empty`,
-			`r.yaml:5: defaults.group_by: unknown field "nope" (use one of id, source, kind, status, code, title, message, details, severity, recommended_action, phone_number_id, display_phone_number, waba_id, recipient_id, message_id, or attributes.NAME)`,
+			`r.yaml:5: defaults.group_by: unknown field "nope" (use one of id, source, kind, status, code, title, message, details, severity, recommended_action, phone_number_id, display_phone_number, waba_id, recipient_id, recipient_user_id, message_id, or attributes.NAME)`,
 			`r.yaml:6: defaults.repeat_interval: "soon" is not a duration; use a number and a unit, largest first: 90s, 15m, 1h30m, 7d, 1w (units ms, s, m, h, d, w, y)`,
 			`r.yaml:7: unknown key "jira_priority" in defaults (known: slack_channel, jira_project, jira_issue_type, group_by, repeat_interval)`,
 		}},
@@ -338,7 +338,7 @@ inhibit:
     only_when: open
 `, []string{
 			`r.yaml:4: inhibit #1: inhibit rule needs target_match`,
-			`r.yaml:5: inhibit #1: equal: unknown field "wabaid" (use one of id, source, kind, status, code, title, message, details, severity, recommended_action, phone_number_id, display_phone_number, waba_id, recipient_id, message_id, or attributes.NAME)`,
+			`r.yaml:5: inhibit #1: equal: unknown field "wabaid" (use one of id, source, kind, status, code, title, message, details, severity, recommended_action, phone_number_id, display_phone_number, waba_id, recipient_id, recipient_user_id, message_id, or attributes.NAME)`,
 			`r.yaml:6: inhibit #2: source_match is empty: it would match every event`,
 			`r.yaml:7: inhibit #2: target_match.codes: "x" is not a code or a range like 200-299`,
 			`r.yaml:8: inhibit #2: unknown key "only_when" in inhibit rule (known: source_match, target_match, equal)`,

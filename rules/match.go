@@ -226,6 +226,7 @@ type exprEnv struct {
 	DisplayPhoneNumber string            `expr:"display_phone_number"`
 	WABAID             string            `expr:"waba_id"`
 	RecipientID        string            `expr:"recipient_id"`
+	RecipientUserID    string            `expr:"recipient_user_id"`
 	MessageID          string            `expr:"message_id"`
 	Attributes         map[string]string `expr:"attributes"`
 	Timestamp          time.Time         `expr:"timestamp"`
@@ -237,7 +238,7 @@ func (x *exprEnv) fill(e *event.Event) {
 		Severity: string(e.Severity), Title: e.Title, Message: e.Message, Details: e.Details,
 		RecommendedAction: e.RecommendedAction, PhoneNumberID: e.PhoneNumberID,
 		DisplayPhoneNumber: e.DisplayPhoneNumber, WABAID: e.WABAID, RecipientID: e.RecipientID,
-		MessageID: e.MessageID, Attributes: e.Attributes, Timestamp: e.Timestamp,
+		RecipientUserID: e.RecipientUserID, MessageID: e.MessageID, Attributes: e.Attributes, Timestamp: e.Timestamp,
 	}
 }
 

@@ -70,9 +70,61 @@ func ValidSeverity(s Severity) bool {
 	return false
 }
 
+// Rank orders severities by urgency: 0 is critical, higher is less urgent;
+// an unknown severity ranks after info.
+func Rank(s Severity) int {
+	for i, v := range Severities {
+		if v == s {
+			return i
+		}
+	}
+	return len(Severities)
+}
+
+// Stricter returns the more urgent of two severities; an empty or unknown
+// one never wins.
+func Stricter(a, b Severity) Severity {
+	if Rank(b) < Rank(a) {
+		return b
+	}
+	return a
+}
+
+// failureStatuses are the status words that mean an outgoing message did not
+// arrive, across providers (Meta failed, Twilio undelivered, gateways error
+// and not_found).
+var failureStatuses = map[string]bool{
+	"failed": true, "error": true, "undelivered": true, "not_found": true,
+	"rejected": true, "expired": true, "no_account": true, "invalid_number": true,
+}
+
+// IsFailure reports whether the event says something failed: a value-level
+// error, or a status whose word is a failure. A failure is never info.
+func (e *Event) IsFailure() bool {
+	switch e.Kind {
+	case KindError:
+		return true
+	case KindStatus:
+		return failureStatuses[strings.ToLower(e.Status)]
+	}
+	return false
+}
+
+// Recipient names who the event is about for a person: the phone number,
+// else the WhatsApp user id. (A value method, so templates can call it.)
+func (e Event) Recipient() string {
+	if e.RecipientID != "" {
+		return e.RecipientID
+	}
+	return e.RecipientUserID
+}
+
 // Event is one thing a provider told us. Every field is in the JSON contract
 // (DESIGN.md); Attributes carries what is particular to one kind (template
-// name, ban state, violation type, limits ...).
+// name, ban state, violation type, limits ...). RecipientUserID is the
+// customer's WhatsApp user id (Meta's business-scoped user id,
+// "US.13491208655302741918"), kept apart from the phone number in
+// RecipientID: a customer with a username may come with either or both.
 type Event struct {
 	ID                 string            `json:"id"`
 	Source             string            `json:"source"`
@@ -88,6 +140,7 @@ type Event struct {
 	DisplayPhoneNumber string            `json:"display_phone_number"`
 	WABAID             string            `json:"waba_id"`
 	RecipientID        string            `json:"recipient_id"`
+	RecipientUserID    string            `json:"recipient_user_id"`
 	MessageID          string            `json:"message_id"`
 	Timestamp          time.Time         `json:"timestamp"`
 	Attributes         map[string]string `json:"attributes"`
@@ -146,6 +199,8 @@ func (e *Event) Field(name string) string {
 		return e.WABAID
 	case "recipient_id":
 		return e.RecipientID
+	case "recipient_user_id":
+		return e.RecipientUserID
 	case "message_id":
 		return e.MessageID
 	}
@@ -158,7 +213,7 @@ func (e *Event) Field(name string) string {
 // FieldNames are the names Field understands besides attributes.
 var FieldNames = []string{"id", "source", "kind", "status", "code", "title", "message", "details",
 	"severity", "recommended_action", "phone_number_id", "display_phone_number", "waba_id",
-	"recipient_id", "message_id"}
+	"recipient_id", "recipient_user_id", "message_id"}
 
 // AttributeKeys returns the attribute keys in sorted order.
 func (e *Event) AttributeKeys() []string {
@@ -195,4 +250,20 @@ func MaskPhone(s string) string {
 	}
 	keep := 4
 	return strings.Repeat("*", len(r)-keep) + string(r[len(r)-keep:])
+}
+
+// RedeliveryWindow is how far apart two deliveries of an event that carries
+// neither a provider id nor a time of its own may arrive and still be taken
+// for one occurrence. Providers redeliver within minutes (Meta retries at
+// once, and sends the same notification to every subscribed app); the same
+// error reported again later is a new occurrence and must not be dropped as a
+// duplicate.
+const RedeliveryWindow = 15 * time.Minute
+
+// OccurrenceBucket names the redelivery window a delivery received at t falls
+// in, for the ids of events without a provider id or timestamp. Two
+// deliveries on either side of a window's edge get different ids, so the cost
+// of a boundary is at worst one duplicate, never a lost event.
+func OccurrenceBucket(t time.Time) string {
+	return "w" + strconv.FormatInt(t.UTC().Truncate(RedeliveryWindow).Unix(), 10)
 }

@@ -80,7 +80,7 @@ func fields(nt *notifiers.Notification, f form) []*goslack.TextBlockObject {
 		{"Phone number", phone},
 		{"WABA", orDash(templates.SlackEscape(e.WABAID))},
 		// A support channel is wide: never the customer's full number.
-		{"Recipient", orDash(event.MaskPhone(e.RecipientID))},
+		{"Recipient", orDash(event.MaskPhone(e.Recipient()))},
 		{"Time", slackDate(e.Timestamp)},
 		{"Severity", string(d.Severity())},
 	}
