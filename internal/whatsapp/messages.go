@@ -20,7 +20,7 @@ func (p *parser) messages(c *change) error {
 	}
 	c.phoneNumberID = strings.TrimSpace(v.Metadata.PhoneNumberID.String())
 	c.displayPhone = strings.TrimSpace(v.Metadata.DisplayPhoneNumber.String())
-	names := contactNames(v.Contacts)
+	names := contactIndex(v.Contacts)
 	// A value carries up to 1000 items: grow the output once rather than
 	// copying every event each time it doubles.
 	p.out = slices.Grow(p.out, len(v.Messages)+len(v.Statuses)+len(v.Errors))
@@ -36,27 +36,81 @@ func (p *parser) messages(c *change) error {
 	return nil
 }
 
-func contactNames(cs []contact) map[string]string {
+// contactInfo is what contacts[] says about one customer.
+type contactInfo struct {
+	name, username, waID, userID, parentUserID string
+}
+
+// contacts indexes contacts[] by wa_id and by user id: a username user may
+// come with either.
+type contacts struct {
+	byID map[string]*contactInfo
+	all  []*contactInfo
+}
+
+func contactIndex(cs []contact) *contacts {
 	if len(cs) == 0 {
 		return nil
 	}
-	names := make(map[string]string, len(cs))
+	idx := &contacts{byID: make(map[string]*contactInfo, 2*len(cs))}
 	for _, ct := range cs {
-		if n := strings.TrimSpace(ct.Profile.Name.String()); n != "" {
-			names[strings.TrimSpace(ct.WaID.String())] = n
+		ci := &contactInfo{
+			name:         strings.TrimSpace(ct.Profile.Name.String()),
+			username:     strings.TrimSpace(first(ct.Profile.Username.String(), ct.Username.String())),
+			waID:         strings.TrimSpace(ct.WaID.String()),
+			userID:       strings.TrimSpace(ct.UserID.String()),
+			parentUserID: strings.TrimSpace(ct.ParentUserID.String()),
+		}
+		idx.all = append(idx.all, ci)
+		for _, id := range []string{ci.waID, ci.userID} {
+			if id != "" {
+				idx.byID[id] = ci
+			}
 		}
 	}
-	return names
+	return idx
 }
 
-// contactName finds the profile name of waID; a lone contact without a
-// wa_id is taken to be the sender.
-func contactName(names map[string]string, waID string) string {
-	if n, ok := names[waID]; ok {
-		return n
+// find returns the contact of a sender, by phone or user id; a lone contact
+// naming neither is taken to be the sender.
+func (idx *contacts) find(waID, userID string) *contactInfo {
+	if idx == nil {
+		return nil
 	}
-	if n, ok := names[""]; ok && len(names) == 1 {
-		return n
+	for _, id := range []string{waID, userID} {
+		if ci, ok := idx.byID[id]; ok && id != "" {
+			return ci
+		}
+	}
+	if len(idx.all) == 1 && idx.all[0].waID == "" && idx.all[0].userID == "" {
+		return idx.all[0]
+	}
+	return nil
+}
+
+// applyContact fills the sender's names and ids the message itself left out.
+func applyContact(e *event.Event, ci *contactInfo) {
+	if ci == nil {
+		return
+	}
+	if e.RecipientID == "" {
+		e.RecipientID = ci.waID
+	}
+	if e.RecipientUserID == "" {
+		e.RecipientUserID = ci.userID
+	}
+	e.SetAttr("contact_name", ci.name)
+	e.SetAttr("username", ci.username)
+	if e.Attr("parent_user_id") == "" {
+		e.SetAttr("parent_user_id", ci.parentUserID)
+	}
+}
+
+func first(vals ...string) string {
+	for _, v := range vals {
+		if strings.TrimSpace(v) != "" {
+			return v
+		}
 	}
 	return ""
 }
@@ -73,6 +127,8 @@ func (p *parser) status(c *change, i int, raw json.RawMessage) {
 	e := p.base(c, event.KindStatus, st)
 	e.MessageID = strings.TrimSpace(s.ID.String())
 	e.RecipientID = strings.TrimSpace(s.RecipientID.String())
+	e.RecipientUserID = strings.TrimSpace(s.RecipientUserID.String())
+	setAttr(&e, "parent_user_id", s.RecipientParentUserID)
 	e.Timestamp = c.at(s.Timestamp.String(), p.receivedAt)
 	e.Severity = statusSeverity(st)
 	setAttr(&e, "recipient_type", s.RecipientType)
@@ -119,23 +175,29 @@ func (p *parser) status(c *change, i int, raw json.RawMessage) {
 
 // incoming reads one messages[] item. Unsupported messages carry their
 // 131051/131060 error as the event's code.
-func (p *parser) incoming(c *change, i int, raw json.RawMessage, names map[string]string) {
+func (p *parser) incoming(c *change, i int, raw json.RawMessage, names *contacts) {
 	var m message
 	if err := json.Unmarshal(raw, &m); err != nil {
 		p.unknown(c, raw, c.item("messages", i), "message: "+describe(err))
 		return
 	}
+	// Every provider reports an incoming message as received; what kind of
+	// message it is goes in message_type.
 	typ := lower(m.Type)
-	e := p.base(c, event.KindMessage, typ)
+	e := p.base(c, event.KindMessage, "received")
 	e.MessageID = strings.TrimSpace(m.ID.String())
 	e.RecipientID = strings.TrimSpace(m.From.String())
+	e.RecipientUserID = strings.TrimSpace(m.FromUserID.String())
+	setAttr(&e, "parent_user_id", m.FromParentUserID)
 	e.Timestamp = c.at(m.Timestamp.String(), p.receivedAt)
 	e.Severity = event.SeverityInfo
 	e.SetAttr("message_type", typ)
-	e.SetAttr("contact_name", contactName(names, e.RecipientID))
+	e.SetAttr("direction", "incoming")
+	applyContact(&e, names.find(e.RecipientID, e.RecipientUserID))
 	if ctx := m.Context; ctx != nil {
 		setAttr(&e, "context_message_id", ctx.ID)
 		setAttr(&e, "context_from", ctx.From)
+		setAttr(&e, "context_from_user_id", ctx.FromUserID)
 		setAttr(&e, "forwarded", ctx.Forwarded)
 	}
 	if ref := m.Referral; ref != nil {
@@ -170,6 +232,7 @@ func (p *parser) incoming(c *change, i int, raw json.RawMessage, names map[strin
 			newID = m.System.NewWaID
 		}
 		setAttr(&e, "new_wa_id", newID)
+		setAttr(&e, "new_user_id", m.System.UserID)
 	case m.Unsupported != nil:
 		setAttr(&e, "unsupported_type", m.Unsupported.Type)
 	case m.media() != nil:
@@ -190,7 +253,7 @@ func (p *parser) incoming(c *change, i int, raw json.RawMessage, names map[strin
 	if e.MessageID != "" {
 		e.ID = hashID(prefixMessage, e.MessageID)
 	} else {
-		e.ID = c.contentID(fmt.Sprintf("messages[%d]", i))
+		e.ID = c.contentIDAt(fmt.Sprintf("messages[%d]", i), m.Timestamp.String())
 	}
 	p.out = append(p.out, e)
 }
@@ -220,7 +283,7 @@ func (p *parser) userPreferences(c *change) error {
 	}
 	c.phoneNumberID = strings.TrimSpace(v.Metadata.PhoneNumberID.String())
 	c.displayPhone = strings.TrimSpace(v.Metadata.DisplayPhoneNumber.String())
-	names := contactNames(v.Contacts)
+	names := contactIndex(v.Contacts)
 	for i, raw := range v.UserPreferences {
 		var up userPreference
 		if err := json.Unmarshal(raw, &up); err != nil {
@@ -229,13 +292,14 @@ func (p *parser) userPreferences(c *change) error {
 		}
 		e := p.base(c, event.KindAccountAlert, lower(up.Value))
 		e.RecipientID = strings.TrimSpace(up.WaID.String())
+		e.RecipientUserID = strings.TrimSpace(up.UserID.String())
 		e.Timestamp = c.at(up.Timestamp.String(), p.receivedAt)
 		e.Message = up.Detail.String()
 		e.Severity = event.SeverityInfo
 		setAttr(&e, "category", up.Category)
 		e.SetAttr(AttrState, lower(up.Category))
-		e.SetAttr("contact_name", contactName(names, e.RecipientID))
-		e.ID = c.contentID(fmt.Sprintf("user_preferences[%d]", i))
+		applyContact(&e, names.find(e.RecipientID, e.RecipientUserID))
+		e.ID = c.contentIDAt(fmt.Sprintf("user_preferences[%d]", i), up.Timestamp.String())
 		p.out = append(p.out, e)
 	}
 	return nil

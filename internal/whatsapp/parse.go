@@ -43,7 +43,7 @@ func Parse(source string, body []byte, receivedAt time.Time) ([]event.Event, err
 		}
 		return nil, fmt.Errorf("%w: %w", ErrNotJSON, err)
 	}
-	p := &parser{source: source, receivedAt: receivedAt.UTC()}
+	p := &parser{source: source, receivedAt: receivedAt.UTC(), bucket: event.OccurrenceBucket(receivedAt)}
 	p.envelope(body)
 	return p.out, nil
 }
@@ -52,6 +52,7 @@ func Parse(source string, body []byte, receivedAt time.Time) ([]event.Event, err
 type parser struct {
 	source     string
 	receivedAt time.Time
+	bucket     string
 	out        []event.Event
 }
 
@@ -65,6 +66,9 @@ type change struct {
 	value         json.RawMessage
 	where         string // "entry[0].changes[1]", for unknown events
 	canon         string // canonical value, computed on first use
+	// bucket is the delivery's redelivery window, for ids of changes that
+	// carry no time at all (value-level errors, entries without time).
+	bucket string
 }
 
 // item names an item of the value for an unknown event's path.
@@ -81,9 +85,28 @@ func (c *change) canonical() string {
 }
 
 // contentID hashes what identifies a change without an id of its own; what
-// tells apart several events of one change.
+// tells apart several events of one change. The entry's time tells apart two
+// occurrences of the same change; without one, the delivery's redelivery
+// window does, so the same error reported again an hour later is a new event
+// while a redelivery is still a duplicate.
 func (c *change) contentID(what string) string {
+	return hashID(prefixEvent, c.wabaID, c.field, c.canonical(), c.occurrence(), what)
+}
+
+// contentIDAt is contentID for an item with a time of its own (ts), which
+// tells its occurrences apart better than any delivery window.
+func (c *change) contentIDAt(what, ts string) string {
+	if strings.TrimSpace(ts) == "" {
+		return c.contentID(what)
+	}
 	return hashID(prefixEvent, c.wabaID, c.field, c.canonical(), strconv.FormatInt(c.entryTime, 10), what)
+}
+
+func (c *change) occurrence() string {
+	if c.entryTime > 0 {
+		return strconv.FormatInt(c.entryTime, 10)
+	}
+	return c.bucket
 }
 
 // at returns the event time: the item's own timestamp, else the entry's
@@ -155,7 +178,7 @@ func (p *parser) entry(i int, raw json.RawMessage) {
 		return
 	}
 	for j, rc := range en.Changes {
-		c := &change{wabaID: en.ID.String(), entryTime: int64(en.Time)}
+		c := &change{wabaID: en.ID.String(), entryTime: int64(en.Time), bucket: p.bucket}
 		cw := fmt.Sprintf("%s.changes[%d]", where, j)
 		c.where = cw
 		ch, err := decode(rc, splitChange)

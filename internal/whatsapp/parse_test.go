@@ -284,14 +284,14 @@ func TestIDsDeterministic(t *testing.T) {
 			t.Fatal(err)
 		}
 		a, _ := Parse("meta", body, received)
-		// A redelivery arrives later, possibly re-serialized by Meta with other
-		// spacing; it must yield the same ids.
+		// A redelivery arrives a little later, possibly re-serialized by Meta
+		// with other spacing; it must yield the same ids.
 		var v any
 		if err := json.Unmarshal(body, &v); err != nil {
 			t.Fatal(err)
 		}
 		compact, _ := json.Marshal(v)
-		b, _ := Parse("meta", compact, received.Add(time.Hour))
+		b, _ := Parse("meta", compact, received.Add(time.Minute))
 		if len(a) != len(b) {
 			t.Fatalf("%s: %d vs %d events", path, len(a), len(b))
 		}
@@ -338,5 +338,58 @@ func TestIDsDiffer(t *testing.T) {
 	two, _ := Parse("meta", []byte(batch), received)
 	if one[0].ID != two[1].ID {
 		t.Errorf("status id depends on the batch: %s vs %s", one[0].ID, two[1].ID)
+	}
+}
+
+// WhatsApp usernames: a customer may come with a business-scoped user id,
+// a phone number or both; the two stay apart, and neither is lost.
+func TestUserIDsKeptApartFromPhone(t *testing.T) {
+	cases := []struct {
+		fixture         string
+		phone, userID   string
+		wantMessageType string
+	}{
+		{"status_failed_username", "", "US.13491208655302741918", ""},
+		{"message_username", "", "US.13491208655302741918", "text"},
+		{"message_username_and_phone", "16505551234", "US.22918377465501928374", "button"},
+		{"message_text", "16505551234", "", "text"},
+	}
+	for _, tc := range cases {
+		body, err := os.ReadFile(filepath.Join("testdata", tc.fixture+".json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		evs, err := Parse("meta", body, received)
+		if err != nil || len(evs) != 1 {
+			t.Fatalf("%s: %d events, err %v", tc.fixture, len(evs), err)
+		}
+		e := evs[0]
+		if e.RecipientID != tc.phone || e.RecipientUserID != tc.userID {
+			t.Errorf("%s: recipient_id %q recipient_user_id %q, want %q and %q", tc.fixture, e.RecipientID, e.RecipientUserID, tc.phone, tc.userID)
+		}
+		if e.Recipient() == "" {
+			t.Errorf("%s: the event names no recipient at all", tc.fixture)
+		}
+		if e.Kind == event.KindMessage && (e.Status != "received" || e.Attr("message_type") != tc.wantMessageType) {
+			t.Errorf("%s: status %q message_type %q, want received and %q", tc.fixture, e.Status, e.Attr("message_type"), tc.wantMessageType)
+		}
+	}
+}
+
+// A redelivery of a value-level error (which has no time of its own) is a
+// duplicate; the same error reported again later is a new occurrence.
+func TestValueErrorOccurrences(t *testing.T) {
+	body, err := os.ReadFile(filepath.Join("testdata", "value_errors_130429.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, _ := Parse("meta", body, received)
+	redelivery, _ := Parse("meta", body, received.Add(time.Minute))
+	later, _ := Parse("meta", body, received.Add(2*time.Hour))
+	if first[0].ID != redelivery[0].ID {
+		t.Errorf("redelivery a minute later: id %s, want %s", redelivery[0].ID, first[0].ID)
+	}
+	if first[0].ID == later[0].ID {
+		t.Errorf("the same error two hours later kept id %s: it would be dropped as a duplicate", later[0].ID)
 	}
 }

@@ -31,11 +31,18 @@ type metadata struct {
 	PhoneNumberID      FlexString `json:"phone_number_id"`
 }
 
+// contact is one contacts[] item. Since WhatsApp usernames (2026) a contact
+// may carry a business-scoped user id (user_id), its portfolio-level parent
+// (parent_user_id) and a username, with or without a wa_id.
 type contact struct {
 	Profile struct {
-		Name FlexString `json:"name"`
+		Name     FlexString `json:"name"`
+		Username FlexString `json:"username"`
 	} `json:"profile"`
-	WaID FlexString `json:"wa_id"`
+	WaID         FlexString `json:"wa_id"`
+	UserID       FlexString `json:"user_id"`
+	ParentUserID FlexString `json:"parent_user_id"`
+	Username     FlexString `json:"username"`
 }
 
 // messagesValue is the value of the "messages" field, and of
@@ -66,6 +73,8 @@ type status struct {
 	Status                 FlexString `json:"status"`
 	Timestamp              FlexString `json:"timestamp"`
 	RecipientID            FlexString `json:"recipient_id"`
+	RecipientUserID        FlexString `json:"recipient_user_id"`
+	RecipientParentUserID  FlexString `json:"recipient_parent_user_id"`
 	RecipientType          FlexString `json:"recipient_type"`
 	RecipientParticipantID FlexString `json:"recipient_participant_id"`
 	BizOpaqueCallbackData  FlexString `json:"biz_opaque_callback_data"`
@@ -91,14 +100,17 @@ type media struct {
 }
 
 type message struct {
-	From      FlexString `json:"from"`
-	ID        FlexString `json:"id"`
-	Timestamp FlexString `json:"timestamp"`
-	Type      FlexString `json:"type"`
-	Context   *struct {
-		From      FlexString `json:"from"`
-		ID        FlexString `json:"id"`
-		Forwarded FlexString `json:"forwarded"`
+	From             FlexString `json:"from"`
+	FromUserID       FlexString `json:"from_user_id"`
+	FromParentUserID FlexString `json:"from_parent_user_id"`
+	ID               FlexString `json:"id"`
+	Timestamp        FlexString `json:"timestamp"`
+	Type             FlexString `json:"type"`
+	Context          *struct {
+		From       FlexString `json:"from"`
+		FromUserID FlexString `json:"from_user_id"`
+		ID         FlexString `json:"id"`
+		Forwarded  FlexString `json:"forwarded"`
 	} `json:"context"`
 	Referral *struct {
 		SourceType FlexString `json:"source_type"`
@@ -134,6 +146,7 @@ type message struct {
 	System   *struct {
 		Body     FlexString `json:"body"`
 		WaID     FlexString `json:"wa_id"`
+		UserID   FlexString `json:"user_id"`
 		NewWaID  FlexString `json:"new_wa_id"` // older shape of user_changed_number
 		Type     FlexString `json:"type"`
 		Customer FlexString `json:"customer"`
@@ -156,6 +169,7 @@ func (m *message) media() *media {
 
 type userPreference struct {
 	WaID      FlexString `json:"wa_id"`
+	UserID    FlexString `json:"user_id"`
 	Detail    FlexString `json:"detail"`
 	Category  FlexString `json:"category"`
 	Value     FlexString `json:"value"`
