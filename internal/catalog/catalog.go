@@ -721,20 +721,68 @@ func (c *Catalog) forStatus(e *event.Event) (Entry, bool) {
 
 // Enrich fills an event's severity and recommended action from its entry.
 // A severity the adapter already set is kept only when no entry exists: the
-// catalogue is the one place that ranks codes.
+// catalogue is the one place that ranks codes. Two rules stand above the
+// entries: a failure is never info (a failure whose code nobody knows gets
+// warning and an action saying where to look the code up), and a severity
+// the provider itself stated (attribute alert_severity, as Meta's account
+// alerts carry, or provider_severity) wins when it is stricter.
 func (c *Catalog) Enrich(e *event.Event) {
 	ent, ok := c.ForEvent(e)
-	if !ok {
-		if e.Severity == "" {
-			e.Severity = event.SeverityInfo
+	switch {
+	case ok:
+		e.Severity = ent.Severity
+		if e.RecommendedAction == "" {
+			e.RecommendedAction = ent.RecommendedAction()
 		}
-		return
+		if e.Title == "" {
+			e.Title = ent.Title
+		}
+	case e.Severity == "":
+		e.Severity = event.SeverityInfo
 	}
-	e.Severity = ent.Severity
-	if e.RecommendedAction == "" {
-		e.RecommendedAction = ent.RecommendedAction()
+	if e.IsFailure() {
+		if event.Rank(e.Severity) >= event.Rank(event.SeverityInfo) {
+			e.Severity = event.SeverityWarning
+		}
+		if e.RecommendedAction == "" {
+			e.RecommendedAction = unknownFailureAction(e)
+		}
 	}
-	if e.Title == "" {
-		e.Title = ent.Title
+	e.Severity = event.Stricter(e.Severity, ProviderSeverity(e))
+}
+
+// ProviderSeverity reads the severity a provider stated for an event, ""
+// when it stated none: Meta's alert_severity (CRITICAL, WARNING,
+// INFORMATIONAL) or a provider_severity attribute a mapping filled.
+func ProviderSeverity(e *event.Event) event.Severity {
+	v := e.Attr("provider_severity")
+	if v == "" {
+		v = e.Attr("alert_severity")
 	}
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "critical", "fatal", "high", "urgent", "emergency":
+		return event.SeverityCritical
+	case "warning", "warn", "medium", "error":
+		return event.SeverityWarning
+	}
+	if sev := event.Severity(strings.ToLower(strings.TrimSpace(v))); event.ValidSeverity(sev) {
+		return sev
+	}
+	return ""
+}
+
+// unknownFailureAction is the action of a failure the catalogue cannot
+// explain: it names the code and where to look it up.
+func unknownFailureAction(e *event.Event) string {
+	if e.Code == 0 {
+		return fmt.Sprintf("The provider reported %q without an error code: read the event's message and details, and look the message up in the provider's console or logs.", e.Status)
+	}
+	where := "the provider's error-code documentation"
+	switch {
+	case e.Attr("provider") == NamespaceTwilio:
+		where = fmt.Sprintf("Twilio's error reference (twilio.com/docs/api/errors/%d)", e.Code)
+	case e.Attr("provider") == "" || e.Attr("provider") == NamespaceMeta:
+		where = "Meta's error-code reference (developers.facebook.com/documentation/business-messaging/whatsapp/support/error-codes) or the provider's own"
+	}
+	return fmt.Sprintf("Code %d is not in wabridge's catalogue: look it up in %s, read the event's details, and add it to a catalogue file (`wabridge codes %d` shows what is known).", e.Code, where, e.Code)
 }

@@ -3,6 +3,7 @@ package catalog
 import (
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -444,7 +445,7 @@ func TestForEventAndEnrich(t *testing.T) {
 		{"twilio code", event.Event{Kind: event.KindStatus, Status: "undelivered", Code: 63016, Attributes: map[string]string{"provider": "twilio"}},
 			true, "63016", NamespaceTwilio, event.SeverityRecipient, "Outside messaging window"},
 		{"twilio code without provider", event.Event{Kind: event.KindStatus, Status: "failed", Code: 63016},
-			false, "", "", event.SeverityInfo, ""},
+			false, "", "", event.SeverityWarning, ""},
 		{"twilio provider, meta code", event.Event{Kind: event.KindStatus, Status: "failed", Code: 131047, Attributes: map[string]string{"provider": "twilio"}},
 			true, "131047", NamespaceMeta, event.SeverityRecipient, "Re-engagement message"},
 		{"connection by reason key", event.Event{Kind: event.KindConnection, Status: "close", Attributes: map[string]string{"reason": "logged_out"}},
@@ -476,7 +477,11 @@ func TestForEventAndEnrich(t *testing.T) {
 		{"no entry", event.Event{Kind: event.KindMessage, Status: "text"},
 			false, "", "", event.SeverityInfo, ""},
 		{"unknown meta code", event.Event{Kind: event.KindStatus, Status: "failed", Code: 987654},
-			false, "", "", event.SeverityInfo, ""},
+			false, "", "", event.SeverityWarning, ""},
+		{"failure without a code", event.Event{Kind: event.KindStatus, Status: "undelivered"},
+			false, "", "", event.SeverityWarning, ""},
+		{"provider severity stricter", event.Event{Kind: event.KindAccountAlert, Status: "profile_picture_lost", Attributes: map[string]string{"alert_severity": "CRITICAL"}},
+			true, "account_alert/profile_picture_lost", NamespaceEvent, event.SeverityCritical, "Profile picture lost"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -498,8 +503,12 @@ func TestForEventAndEnrich(t *testing.T) {
 			if ok && ev.RecommendedAction != ent.RecommendedAction() {
 				t.Errorf("Enrich action = %q, want %q", ev.RecommendedAction, ent.RecommendedAction())
 			}
-			if !ok && ev.RecommendedAction != "" {
+			switch {
+			case !ok && !ev.IsFailure() && ev.RecommendedAction != "":
 				t.Errorf("Enrich invented an action: %q", ev.RecommendedAction)
+			case !ok && ev.IsFailure() && !strings.Contains(ev.RecommendedAction, ev.Status) &&
+				!strings.Contains(ev.RecommendedAction, strconv.Itoa(ev.Code)):
+				t.Errorf("failure action %q names neither the code nor the status", ev.RecommendedAction)
 			}
 		})
 	}
