@@ -126,3 +126,62 @@ func TestVersion(t *testing.T) {
 		t.Fatalf("version: %d %q", code, out)
 	}
 }
+
+// The dry run drops what the source's accept filter drops, as serve does,
+// and says so: a dropped event is listed apart and sends nothing.
+func TestDryRunAcceptFilter(t *testing.T) {
+	dir := t.TempDir()
+	rules := filepath.Join(dir, "rules.yaml")
+	if err := os.WriteFile(rules, []byte(`rules:
+  - name: every-status
+    match: {kinds: [status]}
+    actions:
+      - log: {}
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(dir, "config.yaml")
+	if err := os.WriteFile(cfg, []byte(`storage: {dir: `+filepath.Join(dir, "data")+`}
+sources:
+  - name: gw
+    type: status
+    accept: [error]
+    auth: {type: none, insecure: true}
+notifiers:
+  log: {path: ""}
+rules: {files: [`+rules+`]}
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	payload := `[{"event":"delivered","message_id":"m-1","timestamp":1763770000},{"event":"error","message_id":"m-2","timestamp":1763770001,"error":{"code":470,"message":"window closed"}}]`
+	code, out, errOut := cli(t, "test", "--config", cfg, "--source", "gw", payload)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var res struct {
+		Events  []struct{ Status, MessageID string } `json:"events"`
+		Dropped []struct {
+			Event  struct{ Status, ID string } `json:"event"`
+			Reason string                       `json:"reason"`
+		} `json:"dropped"`
+		Notifications []struct{ Rule, EventID string } `json:"notifications"`
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, out)
+	}
+	if len(res.Events) != 1 || res.Events[0].Status != "error" {
+		t.Errorf("events %+v, want only the error", res.Events)
+	}
+	if len(res.Dropped) != 1 || res.Dropped[0].Event.Status != "delivered" ||
+		!strings.Contains(res.Dropped[0].Reason, "accept") || !strings.Contains(res.Dropped[0].Reason, "gw") {
+		t.Errorf("dropped %+v, want the delivered status with a reason naming the filter and the source", res.Dropped)
+	}
+	if len(res.Notifications) != 1 {
+		t.Fatalf("notifications %+v, want one, for the error", res.Notifications)
+	}
+	for _, d := range res.Dropped {
+		if res.Notifications[0].EventID == d.Event.ID {
+			t.Errorf("the dropped event would alert: %+v", res.Notifications[0])
+		}
+	}
+}

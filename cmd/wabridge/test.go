@@ -25,7 +25,9 @@ func newTestCmd(g *globals) *cobra.Command {
 		Short: "Dry run: print the events a payload becomes and the notifications they would send; sends nothing",
 		Long: `Dry run: parse PAYLOAD (a file, - for standard input, or inline JSON) as the
 named source would, then print {"events": [...], "notifications": [...]}.
-Nothing is sent and nothing is stored; signatures are not checked.`,
+Events the source's accept filter drops are listed under "dropped" with the
+reason, as serve drops them before the rules. Nothing is sent and nothing is
+stored; signatures are not checked.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			body, err := readPayload(args[0], g.stdin)
@@ -65,18 +67,37 @@ Nothing is sent and nothing is stored; signatures are not checked.`,
 			if planned == nil {
 				planned = []app.Planned{}
 			}
+			// As serve does, the source's accept filter drops events before
+			// the rules: they are shown apart, with why, not as if they
+			// would alert.
+			kept, dropped := []event.Event{}, []droppedEvent{}
+			for _, e := range events {
+				if src.Accept(&e) {
+					kept = append(kept, e)
+					continue
+				}
+				dropped = append(dropped, droppedEvent{Event: e,
+					Reason: fmt.Sprintf("status %q is not in source %s's accept list", e.Status, src.Name())})
+			}
 			enc := json.NewEncoder(g.stdout)
 			enc.SetIndent("", "  ")
 			enc.SetEscapeHTML(false)
 			return enc.Encode(struct {
-				Events        []event.Event `json:"events"`
-				Notifications []app.Planned `json:"notifications"`
-			}{events, planned})
+				Events        []event.Event  `json:"events"`
+				Dropped       []droppedEvent `json:"dropped"`
+				Notifications []app.Planned  `json:"notifications"`
+			}{kept, dropped, planned})
 		},
 	}
 	cmd.Flags().StringVar(&sourceName, "source", "", "source name from the config (default: the first source)")
 	cmd.Flags().StringVar(&contentType, "content-type", "", "content type of the payload (default: JSON, form data for twilio)")
 	return cmd
+}
+
+// droppedEvent is an event the source's accept filter drops, and why.
+type droppedEvent struct {
+	Event  event.Event `json:"event"`
+	Reason string      `json:"reason"`
 }
 
 func readPayload(arg string, stdin io.Reader) ([]byte, error) {
