@@ -162,7 +162,7 @@ rules: {files: [`+rules+`]}
 		Events  []struct{ Status, MessageID string } `json:"events"`
 		Dropped []struct {
 			Event  struct{ Status, ID string } `json:"event"`
-			Reason string                       `json:"reason"`
+			Reason string                      `json:"reason"`
 		} `json:"dropped"`
 		Notifications []struct{ Rule, EventID string } `json:"notifications"`
 	}
