@@ -185,3 +185,19 @@ rules: {files: [`+rules+`]}
 		}
 	}
 }
+
+// check and serve refuse an admin token shorter than 32 characters.
+func TestShortAdminTokenRefused(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "config.yaml")
+	body := "server: {listen: \"127.0.0.1:0\", admin_token: \"abc\"}\nstorage: {dir: " + filepath.Join(dir, "data") + "}\nsources: [{name: meta, type: meta, app_secret: s}]\n"
+	if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, cmd := range []string{"check", "serve"} {
+		code, _, errOut := cli(t, cmd, "--config", cfg)
+		if code != 1 || !strings.Contains(errOut, "server.admin_token") || !strings.Contains(errOut, "at least 32") {
+			t.Errorf("%s with a 3-character admin token: exit %d\n%s", cmd, code, errOut)
+		}
+	}
+}

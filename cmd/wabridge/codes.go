@@ -103,7 +103,8 @@ func listCodes(g *globals, cat *catalog.Catalog, ns string, asJSON bool) error {
 		if e.Namespace == catalog.NamespaceEvent || (e.Key != "" && e.Code == 0) {
 			id = e.Key
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", e.Namespace, id, e.Severity, e.Title)
+		// Entries can come from the operator's catalogue files.
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", printable(e.Namespace, false), printable(id, false), printable(string(e.Severity), false), printable(e.Title, false))
 	}
 	return tw.Flush()
 }

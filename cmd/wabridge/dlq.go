@@ -56,7 +56,11 @@ func openOperator(g *globals) (*operator, error) {
 		if !cfg.Server.AdminToken.IsSet() {
 			return nil, fail(1, "wabridge: the store in %s is in use by a running server, and server.admin_token is not set, so its admin API is off: set it and restart the server, or stop the server", cfg.Storage.Dir)
 		}
-		op.api = &adminClient{base: "http://" + cfg.Server.Listen + "/api/v1", token: cfg.Server.AdminToken.Value()}
+		addr := cfg.Server.Listen
+		if cfg.Server.AdminListen != "" {
+			addr = cfg.Server.AdminListen
+		}
+		op.api = &adminClient{base: "http://" + addr + "/api/v1", token: cfg.Server.AdminToken.Value()}
 		return op, nil
 	default:
 		return nil, fail(1, "wabridge: %v", err)
@@ -125,7 +129,7 @@ func newDLQCmd(g *globals) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				return writeJSON(g, d)
+				return writeJSON(g, app.MaskDead(d))
 			})
 		},
 	}
@@ -176,6 +180,9 @@ func newDLQCmd(g *globals) *cobra.Command {
 }
 
 func printDead(g *globals, dead []pipeline.DeadLetter, asJSON bool) error {
+	for i := range dead {
+		dead[i] = app.MaskDead(dead[i])
+	}
 	return printList(g, dead, asJSON, "no dead letters",
 		[]string{"ID", "FAILED", "RULE", "NOTIFIER", "ATTEMPTS", "LAST ERROR"},
 		func(d pipeline.DeadLetter) []string {

@@ -193,7 +193,7 @@ rules:
 		t.Fatal(err)
 	}
 	cfg := fmt.Sprintf(`
-server: {listen: %q, shutdown_timeout: 5s, admin_token: e2e-admin-token}
+server: {listen: %q, shutdown_timeout: 5s, admin_token: e2e-admin-token-0123456789abcdef0123}
 storage: {dir: %q}
 log: {level: debug, format: json}
 sources:
@@ -418,7 +418,21 @@ func TestDeadLetterReplayAfterFix(t *testing.T) {
 	if calls != 1 {
 		t.Fatalf("a permanent failure must not be retried: %d calls", calls)
 	}
+	// The recipient's number is masked in what the operator sees, through
+	// the running server and offline; the replay below still reaches Slack.
+	masked := func(where string, args ...string) {
+		out, err := exec.Command(binPath, append(args, "--config", cfg)...).Output()
+		if err != nil {
+			t.Fatalf("%v (%s): %v", args, where, err)
+		}
+		if strings.Contains(string(out), "16505557003") || !strings.Contains(string(out), "*******7003") {
+			t.Errorf("%v (%s) does not mask the recipient:\n%s", args, where, out)
+		}
+	}
+	masked("running server", "dlq", "list", "--json")
+	masked("running server", "dlq", "show", fmt.Sprint(dead[0]["id"]))
 	inst.stop()
+	masked("offline", "dlq", "list", "--json")
 
 	// Fix the token and replay offline (the server is stopped).
 	cfg = writeE2EConfig(t, e2eConfig{Dir: dir, Addr: addr, SlackURL: slack.srv.URL, SlackToken: "xoxb-good"})

@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/wabridge/wabridge/internal/app"
 	"github.com/wabridge/wabridge/internal/pipeline"
 )
 
@@ -34,6 +35,9 @@ and, with --all, resolved ones not yet swept.`,
 				}
 				if err != nil {
 					return err
+				}
+				for i := range list {
+					list[i] = app.MaskIncident(list[i])
 				}
 				return printList(g, list, asJSON, "no incidents",
 					[]string{"FINGERPRINT", "RULE", "STATUS", "COUNT", "FIRST SEEN", "LAST SEEN", "WHAT"},

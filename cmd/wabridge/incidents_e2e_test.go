@@ -137,7 +137,7 @@ func writeIncidentConfig(t *testing.T, dir, addr, slackURL, jiraURL, rules strin
 		jira = fmt.Sprintf(`  jira: {url: %q, user: ops@example.com, token: jira-e2e-token, project: WAOPS, api_type: datacenter, resolve_transition: Done, timeout: 2s}`, jiraURL)
 	}
 	cfg := fmt.Sprintf(`
-server: {listen: %q, shutdown_timeout: 5s, admin_token: e2e-admin-token}
+server: {listen: %q, shutdown_timeout: 5s, admin_token: e2e-admin-token-0123456789abcdef0123}
 storage: {dir: %q}
 log: {level: debug, format: json}
 sources:
@@ -286,6 +286,10 @@ func TestTwoNumbersTwoIncidents(t *testing.T) {
 		}
 		if err := json.Unmarshal(out, &list); err != nil {
 			t.Fatalf("incidents --json (%s): %v\n%s", where, err, out)
+		}
+		// The recipient's number is masked, as in every alert and log.
+		if strings.Contains(string(out), "16505557000") || !strings.Contains(string(out), "*******7000") {
+			t.Errorf("incidents --json (%s) does not mask the recipient:\n%s", where, out)
 		}
 		phones := map[string]int{}
 		for _, inc := range list {

@@ -59,7 +59,7 @@ func newNotifyTestCmd(g *globals) *cobra.Command {
 				cancel()
 				if err != nil {
 					reason, _, _ := notifiers.Classify(err)
-					fmt.Fprintf(g.stdout, "%s: FAILED (%s): %v\n", action.Notifier, reason, err)
+					fmt.Fprintf(g.stdout, "%s: FAILED (%s): %s\n", action.Notifier, reason, printable(err.Error(), false))
 					failed++
 					continue
 				}

@@ -31,7 +31,7 @@ const (
 	opsVerifyToken = "ops-verify-token-19ab4e"
 	opsSlackToken  = "xoxb-ops-slack-token-3c9d2f"
 	opsJiraToken   = "ops-jira-token-8e4f6b"
-	opsAdminToken  = "ops-admin-token-5f2e90"
+	opsAdminToken  = "ops-admin-token-5f2e90-0123456789abcdef"
 )
 
 // Phone numbers in the payloads: display number, recipient id, wa_id.

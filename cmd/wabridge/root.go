@@ -32,11 +32,12 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	var ee *exitError
 	if errors.As(err, &ee) {
 		if ee.err != nil && ee.err.Error() != "" {
-			fmt.Fprintln(stderr, ee.err)
+			// Errors carry texts from Slack, Jira and the admin API.
+			fmt.Fprintln(stderr, printable(ee.err.Error(), true))
 		}
 		return ee.code
 	}
-	fmt.Fprintln(stderr, "wabridge:", err)
+	fmt.Fprintln(stderr, "wabridge:", printable(err.Error(), true))
 	return 2
 }
 

@@ -28,12 +28,28 @@ func (a *admin) ListDead(ctx context.Context) (any, error) {
 	if dl == nil {
 		dl = []pipeline.DeadLetter{}
 	}
+	for i := range dl {
+		dl[i] = MaskDead(dl[i])
+	}
 	return dl, nil
 }
 
 func (a *admin) GetDead(ctx context.Context, id string) (any, error) {
 	d, err := a.p.GetDead(id)
-	return d, notFound(id, err)
+	return MaskDead(d), notFound(id, err)
+}
+
+// MaskDead masks the recipient's number in a dead letter shown to a person;
+// the stored one, which a replay sends, keeps it.
+func MaskDead(d pipeline.DeadLetter) pipeline.DeadLetter {
+	d.Notification.Event = d.Notification.Event.Masked()
+	return d
+}
+
+// MaskIncident masks the recipient's number in an incident shown to a person.
+func MaskIncident(inc pipeline.Incident) pipeline.Incident {
+	inc.Event = inc.Event.Masked()
+	return inc
 }
 
 func (a *admin) ReplayDead(ctx context.Context, id string) error {
@@ -72,6 +88,9 @@ func (a *admin) ListIncidents(ctx context.Context, all bool) (any, error) {
 	}
 	if list == nil {
 		list = []pipeline.Incident{}
+	}
+	for i := range list {
+		list[i] = MaskIncident(list[i])
 	}
 	return list, nil
 }

@@ -58,6 +58,7 @@ func PipelineConfig(cfg *config.Config) pipeline.Config {
 		BackoffMax:      cfg.Pipeline.BackoffMax,
 		DedupWindow:     cfg.Storage.DedupWindow,
 		Retention:       cfg.Storage.Retention,
+		RejectAuditRate: cfg.Storage.RejectAuditRate,
 		ShutdownTimeout: cfg.Server.ShutdownTimeout,
 	}.WithDefaults()
 }
@@ -79,6 +80,10 @@ type Service struct {
 
 	listener net.Listener
 	http     *http.Server
+	// adminListener and adminHTTP serve the admin API when
+	// server.admin_listen is set.
+	adminListener net.Listener
+	adminHTTP     *http.Server
 }
 
 // Open builds a service from a config file without starting it. The store
@@ -137,7 +142,16 @@ func (s *Service) Close() error {
 
 // Handler builds the router over this service.
 func (s *Service) Handler() http.Handler {
-	return server.NewRouter(server.Deps{
+	return server.NewRouter(s.deps())
+}
+
+// AdminHandler builds the router for server.admin_listen.
+func (s *Service) AdminHandler() http.Handler {
+	return server.NewAdminRouter(s.deps())
+}
+
+func (s *Service) deps() server.Deps {
+	return server.Deps{
 		Sources:      s.sources,
 		Inbox:        s.pipeline,
 		MaxBodyBytes: s.cfg.Server.MaxBodyBytes,
@@ -148,7 +162,9 @@ func (s *Service) Handler() http.Handler {
 		AdminToken:   s.cfg.Server.AdminToken,
 		Observe:      s.metrics.observeDelivery,
 		Reload:       s.reloadRequest,
-	})
+
+		AdminListenerOwn: s.cfg.Server.AdminListen != "",
+	}
 }
 
 func (s *Service) ready() error {
@@ -172,13 +188,17 @@ func (s *Service) Run(ctx context.Context) error {
 		return fmt.Errorf("server.listen %s: %w", s.cfg.Server.Listen, err)
 	}
 	s.listener = ln
-	s.http = &http.Server{
-		Handler:           s.Handler(),
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       s.cfg.Server.ReadTimeout,
-		WriteTimeout:      s.cfg.Server.WriteTimeout,
-		IdleTimeout:       s.cfg.Server.IdleTimeout,
-		ErrorLog:          slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn),
+	s.http = s.httpServer(s.Handler())
+	var adminLn net.Listener
+	if s.cfg.Server.AdminListen != "" {
+		adminLn, err = net.Listen("tcp", s.cfg.Server.AdminListen)
+		if err != nil {
+			_ = ln.Close()
+			_ = s.Close()
+			return fmt.Errorf("server.admin_listen %s: %w", s.cfg.Server.AdminListen, err)
+		}
+		s.adminListener = adminLn
+		s.adminHTTP = s.httpServer(s.AdminHandler())
 	}
 
 	pctx, cancelPipeline := context.WithCancel(context.WithoutCancel(ctx))
@@ -186,8 +206,12 @@ func (s *Service) Run(ctx context.Context) error {
 	pipeDone := make(chan error, 1)
 	go func() { pipeDone <- s.pipeline.Run(pctx) }()
 
-	httpDone := make(chan error, 1)
+	httpDone := make(chan error, 2)
 	go func() { httpDone <- s.http.Serve(ln) }()
+	if adminLn != nil {
+		go func() { httpDone <- s.adminHTTP.Serve(adminLn) }()
+		s.logger.Info("admin API listening", "addr", adminLn.Addr().String())
+	}
 	s.logger.Info("wabridge listening", "addr", ln.Addr().String(), "sources", len(s.sources),
 		"rules", s.Runtime().Rules.Len(), "notifiers", strings.Join(s.Runtime().NotifierNames(), ","))
 
@@ -209,6 +233,11 @@ func (s *Service) Run(ctx context.Context) error {
 	if err := s.http.Shutdown(httpCtx); err != nil {
 		s.logger.Warn("http shutdown", "error", err)
 	}
+	if s.adminHTTP != nil {
+		if err := s.adminHTTP.Shutdown(httpCtx); err != nil {
+			s.logger.Warn("admin http shutdown", "error", err)
+		}
+	}
 	cancel()
 	// The pipeline bounds its own drain by the same timeout; it gets a fresh
 	// one (and a margin) so the store is never closed under a send that is
@@ -225,6 +254,17 @@ func (s *Service) Run(ctx context.Context) error {
 	runErr = errors.Join(runErr, s.Close())
 	s.logger.Info("stopped")
 	return runErr
+}
+
+func (s *Service) httpServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       s.cfg.Server.ReadTimeout,
+		WriteTimeout:      s.cfg.Server.WriteTimeout,
+		IdleTimeout:       s.cfg.Server.IdleTimeout,
+		ErrorLog:          slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn),
+	}
 }
 
 // Addr is the address the server listens on, once Run has started.

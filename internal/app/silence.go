@@ -82,26 +82,21 @@ func (in SilenceInput) Build(now time.Time) (pipeline.Silence, error) {
 	return pipeline.CheckSilence(s, now)
 }
 
-// DecodeSilences reads one SilenceInput or a JSON list of them, strictly.
+// DecodeSilences reads one SilenceInput or a JSON list of them, strictly:
+// unknown fields and anything after the value are refused.
 func DecodeSilences(body []byte) ([]SilenceInput, error) {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
 	var list []SilenceInput
 	if t := bytes.TrimSpace(body); len(t) > 0 && t[0] == '[' {
-		if err := dec.Decode(&list); err != nil {
+		if err := server.DecodeJSON(body, &list); err != nil {
 			return nil, fmt.Errorf("silences: want a JSON list of silences: %w", err)
 		}
-	} else {
-		var one SilenceInput
-		if err := dec.Decode(&one); err != nil {
-			return nil, fmt.Errorf("silence: want JSON {\"matchers\": [\"code=131048\"], \"for\": \"2h\", \"comment\": \"...\", \"author\": \"...\"}: %w", err)
-		}
-		list = []SilenceInput{one}
+		return list, nil
 	}
-	if dec.More() {
-		return nil, errors.New("silence: trailing data after the JSON value")
+	var one SilenceInput
+	if err := server.DecodeJSON(body, &one); err != nil {
+		return nil, fmt.Errorf("silence: want JSON {\"matchers\": [\"code=131048\"], \"for\": \"2h\", \"comment\": \"...\", \"author\": \"...\"}: %w", err)
 	}
-	return list, nil
+	return []SilenceInput{one}, nil
 }
 
 // SaveSilences checks every input first and stores them only when all are

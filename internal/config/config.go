@@ -25,6 +25,10 @@ import (
 	slacknotifier "github.com/wabridge/wabridge/notifiers/slack"
 )
 
+// MinAdminTokenLen is the shortest server.admin_token accepted: 32 random
+// characters cannot be guessed at any request rate.
+const MinAdminTokenLen = 32
+
 // EnvPrefix prefixes every environment override: WABRIDGE_SERVER_LISTEN.
 const EnvPrefix = "WABRIDGE"
 
@@ -55,7 +59,11 @@ type Server struct {
 	IdleTimeout     time.Duration `mapstructure:"idle_timeout" json:"idle_timeout"`
 	ShutdownTimeout time.Duration `mapstructure:"shutdown_timeout" json:"shutdown_timeout"`
 	// AdminToken enables the admin API under /api/v1/ (bearer token); empty = off.
+	// It must be at least 32 characters.
 	AdminToken secret.Secret `mapstructure:"admin_token" json:"admin_token"`
+	// AdminListen, when set, serves the admin API on its own listener (and
+	// not on Listen), so the webhook port can be public and the admin port not.
+	AdminListen string `mapstructure:"admin_listen" json:"admin_listen"`
 }
 
 // Storage is where durable state lives.
@@ -69,6 +77,10 @@ type Storage struct {
 	DedupWindow time.Duration `mapstructure:"dedup_window" json:"dedup_window"`
 	// Retention is how long processed deliveries are kept for the audit trail.
 	Retention time.Duration `mapstructure:"retention" json:"retention"`
+	// RejectAuditRate is how many rejected deliveries (401, 400, 413) per
+	// second at most are kept in the audit trail; anyone can send them, so
+	// the rest are only counted.
+	RejectAuditRate int `mapstructure:"reject_audit_rate" json:"reject_audit_rate"`
 }
 
 // Log is wabridge's own process log.
@@ -128,6 +140,8 @@ func Defaults() Config {
 			Dir:         "./data",
 			DedupWindow: 8 * 24 * time.Hour,
 			Retention:   72 * time.Hour,
+			// RejectAuditRate 50/s: see the README for what it costs in disk.
+			RejectAuditRate: 50,
 		},
 		Log: Log{Level: "info", Format: "text"},
 		Notifiers: Notifiers{
@@ -265,6 +279,22 @@ func (c *Config) Validate() error {
 	}
 	if c.Server.MaxBodyBytes <= 0 {
 		add("server.max_body_bytes: must be positive, got %d", c.Server.MaxBodyBytes)
+	}
+	if c.Server.AdminListen != "" {
+		if _, _, err := net.SplitHostPort(c.Server.AdminListen); err != nil {
+			add("server.admin_listen: %q is not host:port (%v)", c.Server.AdminListen, err)
+		} else if c.Server.AdminListen == c.Server.Listen {
+			add("server.admin_listen: %q is server.listen too; give the admin API another port, or leave admin_listen empty to serve it on server.listen", c.Server.AdminListen)
+		}
+		if !c.Server.AdminToken.IsSet() {
+			add("server.admin_listen: set, but server.admin_token is empty, so the admin API is off")
+		}
+	}
+	if n := len(c.Server.AdminToken.Value()); n > 0 && n < MinAdminTokenLen {
+		add("server.admin_token: %d characters is too short to resist guessing; use at least %d random characters (openssl rand -hex 16)", n, MinAdminTokenLen)
+	}
+	if c.Storage.RejectAuditRate < 1 {
+		add("storage.reject_audit_rate: must be at least 1 record per second, got %d", c.Storage.RejectAuditRate)
 	}
 	for _, d := range []struct {
 		key string

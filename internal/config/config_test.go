@@ -214,3 +214,64 @@ func TestExpand(t *testing.T) {
 		}
 	}
 }
+
+// A short admin token is refused: a one-character token was guessed in 11
+// requests. The message names the key and the minimum, never the token.
+func TestAdminTokenAndListenValidated(t *testing.T) {
+	base := "sources: [{name: m, type: meta, app_secret: s}]\n"
+	for _, tt := range []struct {
+		server string
+		want   []string // problems expected; none means valid
+	}{
+		{`{admin_token: "x"}`, []string{"server.admin_token", "at least 32"}},
+		{`{admin_token: "0123456789abcdef0123456789abcde"}`, []string{"31 characters"}},
+		{`{admin_token: "0123456789abcdef0123456789abcdef"}`, nil},
+		{`{}`, nil},
+		{`{admin_token: "0123456789abcdef0123456789abcdef", admin_listen: "127.0.0.1:9090"}`, nil},
+		{`{admin_token: "0123456789abcdef0123456789abcdef", admin_listen: "nowhere"}`, []string{"server.admin_listen", "host:port"}},
+		{`{admin_token: "0123456789abcdef0123456789abcdef", listen: "127.0.0.1:8080", admin_listen: "127.0.0.1:8080"}`, []string{"server.admin_listen", "another port"}},
+		{`{admin_listen: "127.0.0.1:9090"}`, []string{"server.admin_listen", "admin_token is empty"}},
+	} {
+		cfg, err := Load(writeConfig(t, "server: "+tt.server+"\n"+base))
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = cfg.Validate()
+		if len(tt.want) == 0 {
+			if err != nil {
+				t.Errorf("server %s: %v", tt.server, err)
+			}
+			continue
+		}
+		if err == nil {
+			t.Errorf("server %s: valid, want %v", tt.server, tt.want)
+			continue
+		}
+		for _, w := range tt.want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("server %s: %q lacks %q", tt.server, err, w)
+			}
+		}
+		if strings.Contains(err.Error(), "0123456789abcde") {
+			t.Errorf("the error shows the token: %v", err)
+		}
+	}
+}
+
+func TestRejectAuditRateKey(t *testing.T) {
+	cfg, err := Load(writeConfig(t, "storage: {reject_audit_rate: 5}\nsources: [{name: m, type: meta, app_secret: s}]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Storage.RejectAuditRate != 5 {
+		t.Fatalf("reject_audit_rate = %d, want 5", cfg.Storage.RejectAuditRate)
+	}
+	t.Setenv("WABRIDGE_STORAGE_REJECT_AUDIT_RATE", "7")
+	cfg, err = Load(writeConfig(t, "sources: [{name: m, type: meta, app_secret: s}]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Storage.RejectAuditRate != 7 {
+		t.Fatalf("from the environment: %d, want 7", cfg.Storage.RejectAuditRate)
+	}
+}

@@ -267,3 +267,11 @@ const RedeliveryWindow = 15 * time.Minute
 func OccurrenceBucket(t time.Time) string {
 	return "w" + strconv.FormatInt(t.UTC().Truncate(RedeliveryWindow).Unix(), 10)
 }
+
+// Masked returns the event with the recipient's number masked (MaskPhone),
+// for what is shown to people: lists, JSON output of the operator
+// commands and the admin API. The business's own numbers stay whole.
+func (e Event) Masked() Event {
+	e.RecipientID = MaskPhone(e.RecipientID)
+	return e
+}

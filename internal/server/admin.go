@@ -1,7 +1,9 @@
 package server
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -134,6 +136,26 @@ func (h *handlers) adminError(c *gin.Context, err error) {
 		status = http.StatusBadRequest
 	}
 	c.JSON(status, gin.H{"error": err.Error()})
+}
+
+// DecodeJSON reads body as exactly one JSON value into v: a field v does
+// not have, or anything after the value, is an error wrapping
+// ErrBadRequest. Admin requests change state, so a typo'd field must not
+// be ignored, and trailing bytes mean the body is not what the client
+// meant to send.
+func DecodeJSON(body []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("%w: %v", ErrBadRequest, err)
+	}
+	if tok, err := dec.Token(); err != io.EOF {
+		if err == nil {
+			err = fmt.Errorf("unexpected %v", tok)
+		}
+		return fmt.Errorf("%w: after the JSON value: %v", ErrBadRequest, err)
+	}
+	return nil
 }
 
 // ErrConflict is what AdminAPI implementations wrap when an operation cannot

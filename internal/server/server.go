@@ -5,14 +5,14 @@ package server
 import (
 	"context"
 	"crypto/rand"
-	"crypto/subtle"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
-	"strings"
+	"os"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -53,6 +53,9 @@ type Deps struct {
 	AdminToken secret.Secret
 	// Reload, when set with AdminToken, serves POST /-/reload.
 	Reload ReloadFunc
+	// AdminListenerOwn means the admin API is served by NewAdminRouter on
+	// a listener of its own, so NewRouter leaves it out.
+	AdminListenerOwn bool
 	// Observe, when set, is told the outcome of every webhook request
 	// (source, HTTP status) for metrics.
 	Observe func(source string, status int)
@@ -61,12 +64,35 @@ type Deps struct {
 // handlers holds the dependencies of every handler.
 type handlers struct {
 	Deps
+	authThrottle *authThrottle
 }
 
 // NewRouter builds the gin engine. gin.New, not gin.Default: our own
 // recovery and slog middleware, and no query strings in logs (the
-// handshake's verify token travels in one).
+// handshake's verify token travels in one). The admin API is mounted here
+// unless d.AdminListenerOwn says it has a listener of its own
+// (NewAdminRouter).
 func NewRouter(d Deps) *gin.Engine {
+	h, r := newEngine(d)
+	r.GET("/webhooks/:source", h.verify)
+	r.POST("/webhooks/:source", h.receive)
+	h.mountProbes(r)
+	if !d.AdminListenerOwn {
+		h.mountAdminAPI(r)
+	}
+	return r
+}
+
+// NewAdminRouter builds the engine for server.admin_listen: the admin API
+// and the probes and metrics, no webhooks.
+func NewAdminRouter(d Deps) *gin.Engine {
+	h, r := newEngine(d)
+	h.mountProbes(r)
+	h.mountAdminAPI(r)
+	return r
+}
+
+func newEngine(d Deps) (*handlers, *gin.Engine) {
 	if d.Logger == nil {
 		d.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -76,30 +102,40 @@ func NewRouter(d Deps) *gin.Engine {
 	if d.MaxBodyBytes <= 0 {
 		d.MaxBodyBytes = 3 << 20
 	}
-	h := &handlers{Deps: d}
+	h := &handlers{Deps: d, authThrottle: newAuthThrottle()}
 	r := gin.New()
 	// gin trusts X-Forwarded-For from any peer by default, which would let
 	// any client write the remote address kept in the audit trail and the
 	// log. Trusting no proxy makes it the connection's peer; nil cannot fail.
 	_ = r.SetTrustedProxies(nil)
 	r.Use(h.recovery, h.accessLog)
-	r.GET("/webhooks/:source", h.verify)
-	r.POST("/webhooks/:source", h.receive)
+	// Another method on a known path is 405 with Allow naming the ones
+	// served (gin fills it in), not 404: the path is right.
+	r.HandleMethodNotAllowed = true
+	r.NoMethod(func(c *gin.Context) {
+		c.JSON(http.StatusMethodNotAllowed, gin.H{"error": "method " + c.Request.Method + " is not allowed on " + c.Request.URL.Path + "; allowed: " + c.Writer.Header().Get("Allow")})
+	})
+	r.NoRoute(func(c *gin.Context) {
+		c.JSON(http.StatusNotFound, gin.H{"error": "no such endpoint: " + c.Request.Method + " " + c.Request.URL.Path})
+	})
+	return h, r
+}
+
+func (h *handlers) mountProbes(r *gin.Engine) {
 	r.GET("/healthz", h.healthz)
 	r.GET("/readyz", h.readyz)
 	r.GET("/metrics", h.metrics)
-	if d.AdminToken.IsSet() && d.Admin != nil {
+}
+
+func (h *handlers) mountAdminAPI(r *gin.Engine) {
+	if h.AdminToken.IsSet() && h.Admin != nil {
 		api := r.Group("/api/v1", h.requireToken)
 		h.mountAdmin(api)
 		h.mountPprof(r)
 	}
-	if d.AdminToken.IsSet() && d.Reload != nil {
+	if h.AdminToken.IsSet() && h.Reload != nil {
 		h.mountReload(r)
 	}
-	r.NoRoute(func(c *gin.Context) {
-		c.JSON(http.StatusNotFound, gin.H{"error": "no such endpoint: " + c.Request.Method + " " + c.Request.URL.Path})
-	})
-	return r
 }
 
 func init() { gin.SetMode(gin.ReleaseMode) }
@@ -200,6 +236,13 @@ func (h *handlers) receiveStatus(c *gin.Context, name string) int {
 		if errors.As(err, &tooBig) {
 			return h.tooLarge(c)
 		}
+		if isTimeout(err) {
+			// The client did not send its body within server.read_timeout.
+			c.Set("reason", "reading body: "+err.Error())
+			c.Header("Connection", "close")
+			c.JSON(http.StatusRequestTimeout, gin.H{"error": "the request body did not arrive within server.read_timeout"})
+			return http.StatusRequestTimeout
+		}
 		c.Set("reason", "reading body: "+err.Error())
 		c.JSON(http.StatusBadRequest, gin.H{"error": "could not read the request body"})
 		return http.StatusBadRequest
@@ -277,13 +320,10 @@ func (h *handlers) metrics(c *gin.Context) {
 	h.Metrics.ServeHTTP(c.Writer, c.Request)
 }
 
-func (h *handlers) requireToken(c *gin.Context) {
-	got, ok := strings.CutPrefix(c.GetHeader("Authorization"), "Bearer ")
-	if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(h.AdminToken.Value())) != 1 {
-		c.AbortWithStatusJSON(http.StatusUnauthorized, gin.H{"error": "admin API needs Authorization: Bearer <server.admin_token>"})
-		return
-	}
-	c.Next()
+// isTimeout reports whether a read failed on the connection's deadline.
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.Is(err, os.ErrDeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout())
 }
 
 // newDeliveryID is time-ordered (so the inbox drains in arrival order) and
