@@ -193,7 +193,7 @@ rules:
 		t.Fatal(err)
 	}
 	cfg := fmt.Sprintf(`
-server: {listen: %q, shutdown_timeout: 5s, admin_token: e2e-admin-token-0123456789abcdef0123}
+server: {listen: %q, shutdown_timeout: 5s, admin_token: %q}
 storage: {dir: %q}
 log: {level: debug, format: json}
 sources:
@@ -202,7 +202,7 @@ notifiers:
   slack: {token: %q, api_url: %q, channel: "#whatsapp-ops", timeout: 2s}
 pipeline: {backoff_base: 100ms, backoff_max: 1s, max_attempts: 50, max_age: 1h}
 rules: {files: [rules.yaml]}
-%s`, c.Addr, filepath.Join(c.Dir, "data"), e2eSecret, c.SlackToken, c.SlackURL+"/api/", c.Extra)
+%s`, c.Addr, e2eAdminToken, filepath.Join(c.Dir, "data"), e2eSecret, c.SlackToken, c.SlackURL+"/api/", c.Extra)
 	p := filepath.Join(c.Dir, "config.yaml")
 	if err := os.WriteFile(p, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)

@@ -71,7 +71,7 @@ func TestConcurrentReplaySendsOnce(t *testing.T) {
 	waitFor(t, "a replay to reach Slack", 20*time.Second, func() bool { return arrived.Load() > arrivedBefore }, inst.logs.String)
 	func() {
 		req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/api/v1/dlq/"+id+"/replay", nil)
-		req.Header.Set("Authorization", "Bearer e2e-admin-token")
+		req.Header.Set("Authorization", "Bearer "+e2eAdminToken)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
