@@ -60,7 +60,7 @@ rules:
 	if code, _ := postReload(t, addr, ""); code != http.StatusUnauthorized {
 		t.Errorf("reload without the token: %d", code)
 	}
-	if code, out := postReload(t, addr, "e2e-admin-token"); code != 200 || out["status"] != "success" || out["rules"] != 1.0 {
+	if code, out := postReload(t, addr, e2eAdminToken); code != 200 || out["status"] != "success" || out["rules"] != 1.0 {
 		t.Errorf("reload of good files: %d %v", code, out)
 	}
 
@@ -69,7 +69,7 @@ rules:
 	if err := os.WriteFile(rulesFile, []byte(broken), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	code, out := postReload(t, addr, "e2e-admin-token")
+	code, out := postReload(t, addr, e2eAdminToken)
 	problems, _ := json.Marshal(out["problems"])
 	if code != http.StatusUnprocessableEntity || out["status"] != "failure" || !strings.Contains(string(problems), rulesFile+":5:") || out["rules"] != 1.0 {
 		t.Fatalf("reload of a broken file: %d %v", code, out)
@@ -83,7 +83,7 @@ rules:
 	if err := os.WriteFile(rulesFile, []byte(fixed), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if code, out := postReload(t, addr, "e2e-admin-token"); code != 200 || out["rules"] != 2.0 {
+	if code, out := postReload(t, addr, e2eAdminToken); code != 200 || out["rules"] != 2.0 {
 		t.Errorf("reload of a fixed file: %d %v", code, out)
 	}
 }
