@@ -1,7 +1,9 @@
 package app
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -12,7 +14,8 @@ import (
 
 // admin serves the operator API over the pipeline.
 type admin struct {
-	p *pipeline.Pipeline
+	p   *pipeline.Pipeline
+	svc *Service // nil in tests that serve the pipeline alone
 }
 
 var (
@@ -93,4 +96,25 @@ func (a *admin) ListIncidents(ctx context.Context, all bool) (any, error) {
 		list[i] = MaskIncident(list[i])
 	}
 	return list, nil
+}
+
+var _ server.DryRunAPI = (*admin)(nil)
+
+// DryRun serves POST /api/v1/test: `wabridge test --state` while a server
+// holds the store.
+func (a *admin) DryRun(ctx context.Context, body []byte) (any, error) {
+	if a.svc == nil {
+		return nil, fmt.Errorf("%w: dry runs are not served here", server.ErrNotFound)
+	}
+	var req DryRunRequest
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		return nil, fmt.Errorf("%w: dry run: want JSON {\"source\": \"meta\", \"payload\": \"...\", \"render\": true}: %v", server.ErrBadRequest, err)
+	}
+	rep, err := a.svc.RunDryRun(ctx, req)
+	if _, ok := errors.AsType[badInput](err); ok {
+		return nil, fmt.Errorf("%w: %w", server.ErrBadRequest, err)
+	}
+	return rep, err
 }

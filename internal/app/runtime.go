@@ -212,6 +212,14 @@ type Planned struct {
 	Body     string `json:"body"`
 	EventID  string `json:"event_id"`
 	Error    string `json:"error,omitempty"`
+	// Op and Fingerprint say what the notification does to which
+	// incident (open, update, repeat, resolve).
+	Op          string `json:"op,omitempty"`
+	Fingerprint string `json:"fingerprint,omitempty"`
+	// Requests are the exact HTTP requests the notifier would send
+	// (wabridge test --render); RenderError is what it would report.
+	Requests    []Request `json:"requests,omitempty"`
+	RenderError string    `json:"render_error,omitempty"`
 }
 
 // Plan evaluates events against the runtime's rules without sending or

@@ -158,7 +158,7 @@ func (s *Service) deps() server.Deps {
 		Logger:       s.logger,
 		Ready:        s.ready,
 		Metrics:      promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{Registry: s.registry}),
-		Admin:        &admin{p: s.pipeline},
+		Admin:        &admin{p: s.pipeline, svc: s},
 		AdminToken:   s.cfg.Server.AdminToken,
 		Observe:      s.metrics.observeDelivery,
 		Reload:       s.reloadRequest,

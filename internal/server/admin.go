@@ -47,6 +47,17 @@ type SilenceAPI interface {
 	ExpireSilence(ctx context.Context, id string) (any, error)
 }
 
+// DryRunAPI is implemented by admin APIs that evaluate a payload against
+// the server's state without sending or changing anything, at POST
+// /api/v1/test (what `wabridge test --state` calls).
+type DryRunAPI interface {
+	DryRun(ctx context.Context, body []byte) (any, error)
+}
+
+// maxDryRunBody bounds a POST /api/v1/test body: a payload of Meta's
+// maximum size, escaped in JSON.
+const maxDryRunBody = 8 << 20
+
 // IncidentAPI is implemented by admin APIs that list incidents at
 // GET /api/v1/incidents (?all=true includes resolved ones).
 type IncidentAPI interface {
@@ -102,6 +113,19 @@ func (h *handlers) mountAdmin(api *gin.RouterGroup) {
 		})
 		api.DELETE("/silences/:id", func(c *gin.Context) {
 			v, err := s.ExpireSilence(c.Request.Context(), c.Param("id"))
+			h.adminResult(c, v, err)
+		})
+	}
+	if d, ok := h.Admin.(DryRunAPI); ok {
+		api.POST("/test", func(c *gin.Context) {
+			body, err := io.ReadAll(io.LimitReader(c.Request.Body, maxDryRunBody+1))
+			if err == nil && len(body) > maxDryRunBody {
+				err = fmt.Errorf("%w: dry run body is over %d bytes", ErrBadRequest, maxDryRunBody)
+			}
+			var v any
+			if err == nil {
+				v, err = d.DryRun(c.Request.Context(), body)
+			}
 			h.adminResult(c, v, err)
 		})
 	}

@@ -593,3 +593,13 @@ func (s *Bolt) Check() error {
 	})
 	return wrap("write check", err)
 }
+
+// Snapshot writes a consistent copy of the store to dir/wabridge.db from
+// one read transaction: writers go on meanwhile, and nothing in the store
+// changes. A dry run evaluates against the copy.
+func (s *Bolt) Snapshot(dir string) error {
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.CopyFile(filepath.Join(dir, FileName), 0o600)
+	})
+	return wrap("snapshot", err)
+}

@@ -1,0 +1,210 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// wireRecorder is Slack and Jira at the wire: it records each request's
+// method, path and exact body, and answers as the services do.
+type wireRecorder struct {
+	srv *httptest.Server
+	mu  sync.Mutex
+	got []recorded
+}
+
+type recorded struct{ method, path, body string }
+
+func newWireRecorder(t *testing.T) *wireRecorder {
+	w := &wireRecorder{}
+	w.srv = httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		w.mu.Lock()
+		w.got = append(w.got, recorded{r.Method, r.URL.Path, string(b)})
+		w.mu.Unlock()
+		rw.Header().Set("Content-Type", "application/json")
+		switch {
+		case strings.HasPrefix(r.URL.Path, "/slack/"):
+			fmt.Fprint(rw, `{"ok":true,"channel":"C1","ts":"1751142888.000100"}`)
+		case r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/issue"):
+			rw.WriteHeader(http.StatusCreated)
+			fmt.Fprint(rw, `{"id":"10001","key":"WAOPS-1"}`)
+		case strings.Contains(r.URL.Path, "/search"):
+			fmt.Fprint(rw, `{"startAt":0,"maxResults":10,"total":0,"issues":[]}`)
+		default:
+			fmt.Fprint(rw, `{}`)
+		}
+	}))
+	t.Cleanup(w.srv.Close)
+	return w
+}
+
+func (w *wireRecorder) posts() []recorded {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var out []recorded
+	for _, r := range w.got {
+		if r.method == http.MethodPost {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+type dryReport struct {
+	Notifications []struct {
+		Rule, Notifier, Target, Op string
+		Requests                   []struct {
+			Method, URL, Body string
+		}
+	}
+	Evaluations []struct {
+		EventID   string `json:"event_id"`
+		Decisions []struct{ Outcome, Text string }
+	}
+}
+
+const wireSlackToken = "xoxb-wire-test-token"
+
+func writeWireConfig(t *testing.T, dir, addr, base string) string {
+	t.Helper()
+	rules := `
+rules:
+  - name: account-blocked
+    match: {codes: [131031]}
+    group_by: [code, waba_id]
+    actions:
+      - slack: {channel: "#whatsapp-ops"}
+      - jira: {project: WAOPS, issue_type: Incident, priority: Highest, labels: [whatsapp]}
+`
+	if err := os.WriteFile(filepath.Join(dir, "rules.yaml"), []byte(rules), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := fmt.Sprintf(`
+server: {listen: %q, shutdown_timeout: 5s, admin_token: dry-run-admin-token-0123456789abcdef}
+storage: {dir: %q}
+sources:
+  - {name: meta, type: meta, app_secret: %q}
+notifiers:
+  slack: {token: %s, api_url: %q, channel: "#whatsapp-ops", timeout: 2s}
+  jira: {url: %q, token: jira-wire-token, project: WAOPS, api_type: datacenter, timeout: 2s}
+pipeline: {backoff_base: 100ms, backoff_max: 1s}
+rules: {files: [rules.yaml]}
+`, addr, filepath.Join(dir, "data"), e2eSecret, wireSlackToken, base+"/slack/", base+"/jira")
+	p := filepath.Join(dir, "config.yaml")
+	if err := os.WriteFile(p, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestRenderIsWhatServeSends: `wabridge test --render` prints, byte for
+// byte, the bodies the Slack and Jira servers receive when serve gets the
+// same payload (the Slack token, which travels in the body, printed as
+// <secret> on both sides of the comparison).
+func TestRenderIsWhatServeSends(t *testing.T) {
+	wire := newWireRecorder(t)
+	dir, addr := t.TempDir(), freeAddr(t)
+	cfg := writeWireConfig(t, dir, addr, wire.srv.URL)
+	payload := failedStatus(1, 131031)
+	pfile := filepath.Join(dir, "payload.json")
+	if err := os.WriteFile(pfile, payload, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(binPath, "test", "--render", "--config", cfg, pfile).Output()
+	if err != nil {
+		t.Fatalf("test --render: %v\n%s", err, out)
+	}
+	if strings.Contains(string(out), wireSlackToken) || strings.Contains(string(out), "jira-wire-token") {
+		t.Fatal("test --render printed a token")
+	}
+	var rep dryReport
+	if err := json.Unmarshal(out, &rep); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	var rendered []recorded
+	for _, n := range rep.Notifications {
+		for _, r := range n.Requests {
+			if r.Method == http.MethodPost {
+				rendered = append(rendered, recorded{r.Method, r.URL, r.Body})
+			}
+		}
+	}
+	if len(rendered) != 2 {
+		t.Fatalf("rendered POSTs = %+v, want chat.postMessage and an issue", rendered)
+	}
+	if got := len(wire.posts()); got != 0 {
+		t.Fatalf("test --render sent %d requests", got)
+	}
+
+	inst := start(t, cfg, addr)
+	defer inst.stop()
+	if code := post(t, addr, payload); code != 200 {
+		t.Fatal(code)
+	}
+	waitFor(t, "Slack and Jira to receive the alert", 15*time.Second, func() bool { return len(wire.posts()) >= 2 }, inst.logs.String)
+	sent := wire.posts()
+	for i, r := range rendered {
+		s := sent[i]
+		body := strings.ReplaceAll(s.body, wireSlackToken, "<secret>")
+		if !strings.HasSuffix(r.path, s.path) {
+			t.Errorf("request %d: rendered %s, serve sent %s", i, r.path, s.path)
+		}
+		if body != r.body {
+			t.Errorf("request %d (%s): rendered body differs from what serve sent\nrendered: %s\nsent:     %s", i, s.path, r.body, body)
+		}
+	}
+}
+
+// TestStateSeesSilence: `test --state` evaluates against the store: after
+// `silence add`, it reports the event silenced by that silence's id, both
+// offline and through a running server's admin API, and changes nothing.
+func TestStateSeesSilence(t *testing.T) {
+	wire := newWireRecorder(t)
+	dir, addr := t.TempDir(), freeAddr(t)
+	cfg := writeWireConfig(t, dir, addr, wire.srv.URL)
+	payload := string(failedStatus(2, 131031))
+
+	add := runCLI(t, "silence", "add", "--config", cfg, "--match", "code=131031", "--for", "1h", "--comment", "known outage")
+	id := regexp.MustCompile(`silence (\d+) added`).FindStringSubmatch(add)
+	if id == nil {
+		t.Fatalf("silence add: %s", add)
+	}
+	want := "silenced by " + id[1]
+	if out := runCLI(t, "test", "--state", "--output", "text", "--config", cfg, payload); !strings.Contains(out, want) || !strings.Contains(out, "no notifications") {
+		t.Errorf("offline test --state:\n%s\nwant %q", out, want)
+	}
+	if out := runCLI(t, "test", "--output", "text", "--config", cfg, payload); !strings.Contains(out, "opened") {
+		t.Errorf("test without --state ignores the store's silences:\n%s", out)
+	}
+
+	inst := start(t, cfg, addr)
+	defer inst.stop()
+	out := runCLI(t, "test", "--state", "--config", cfg, payload)
+	var rep dryReport
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if len(rep.Evaluations) != 1 || len(rep.Evaluations[0].Decisions) != 1 || rep.Evaluations[0].Decisions[0].Text != want || len(rep.Notifications) != 0 {
+		t.Errorf("test --state through the admin API: %s", out)
+	}
+	// Evaluated twice, yet nothing was stored: the real event still opens
+	// nothing (silenced) and the audit trail holds no dry run.
+	if out := runCLI(t, "audit", "--config", cfg, "--json"); strings.Contains(out, "dry-run") {
+		t.Errorf("a dry run reached the audit trail: %s", out)
+	}
+	if n := len(wire.posts()); n != 0 {
+		t.Errorf("%d requests sent by dry runs", n)
+	}
+}
