@@ -21,6 +21,14 @@ const (
 	OpUpdate  Op = "update"  // counters changed: edit the message in place (Slack chat.update)
 	OpRepeat  Op = "repeat"  // a repeat summary: a thread reply, a Jira comment
 	OpResolve Op = "resolve" // the incident ended: mark the message resolved, transition the ticket
+	// OpEscalate: it got worse (a higher severity, a later state): edit the
+	// message, say how in its thread, comment on the ticket and raise its
+	// priority when the rule says. Sent at once, whatever repeat_interval.
+	OpEscalate Op = "escalate"
+	// OpOpenResolved tells an incident that was already over when it could
+	// first be told (its recovery arrived first, or it opened and resolved
+	// while the rule was muted): one new message and ticket, resolved.
+	OpOpenResolved Op = "open_resolved"
 )
 
 // Action is one action of a rule, as written in the rules file
@@ -39,6 +47,9 @@ type Action struct {
 	Labels     []string       `yaml:"labels,omitempty" json:"labels,omitempty"`
 	Components []string       `yaml:"components,omitempty" json:"components,omitempty"`
 	Fields     map[string]any `yaml:"fields,omitempty" json:"fields,omitempty"` // any Jira field; string values are templates
+	// EscalatePriority is the priority the ticket is raised to when its
+	// incident escalates (the rule's escalate.priority); "" leaves it.
+	EscalatePriority string `yaml:"-" json:"escalate_priority,omitempty"`
 
 	// Templates replaces default template names for this action, keyed by
 	// role: slack uses "title" and "text", jira "summary" and "description".
@@ -65,6 +76,10 @@ type Incident struct {
 	// Ref is what the notifier returned when the incident opened:
 	// "CHANNEL/TS" for Slack, the issue key for Jira.
 	Ref string `json:"ref,omitempty"`
+	// Note is what this notification tells beyond the event: how the
+	// incident escalated, what happened while the rule was muted, that it
+	// is already resolved, or that the rule is past max_open_incidents.
+	Note string `json:"note,omitempty"`
 }
 
 // Notification is one thing to send. It is stored in the outbox as JSON and

@@ -97,7 +97,9 @@ rules:
 		same bool // same fingerprint as base under the rule
 	}{
 		{"identical", "default-group", other(func(e *event.Event) {}), true},
-		{"other fields ignored", "default-group", other(func(e *event.Event) { e.ID, e.Message, e.WABAID = "b", "y", "78" }), true},
+		{"other fields ignored", "default-group", other(func(e *event.Event) { e.ID, e.Message, e.RecipientID = "b", "y", "78" }), true},
+		{"account differs", "default-group", other(func(e *event.Event) { e.WABAID = "78" }), false},
+		{"display number differs", "default-group", other(func(e *event.Event) { e.DisplayPhoneNumber = "1555" }), false},
 		{"code differs", "default-group", other(func(e *event.Event) { e.Code = 131048 }), false},
 		{"phone differs", "default-group", other(func(e *event.Event) { e.PhoneNumberID = "1066" }), false},
 		{"attribute differs", "by-template", other(func(e *event.Event) { e.Attributes["template_name"] = "welcome" }), false},
@@ -120,9 +122,9 @@ rules:
 		t.Error("rules with the same group_by share a fingerprint")
 	}
 	// Stored incidents are keyed by it, so the value must never change; this
-	// one is FNV-1a 64 of "default-group\x00code=131031\x00phone_number_id=1065",
-	// computed outside Go.
-	if got, want := Fingerprint(s.Rule("default-group"), &base), "9af6b6f760c03be4"; got != want {
+	// one is FNV-1a 64 of "default-group\x00waba_id=77\x00phone_number_id=1065
+	// \x00display_phone_number=\x00code=131031", computed outside Go.
+	if got, want := Fingerprint(s.Rule("default-group"), &base), "d0d88c7a225d8ef0"; got != want {
 		t.Errorf("fingerprint = %s, want %s (changing it orphans stored incidents)", got, want)
 	}
 	// Separators keep values from sliding into each other.

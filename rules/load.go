@@ -371,17 +371,32 @@ type fileDefaults struct {
 	jiraProject    string
 	jiraIssueType  string
 	groupBy        []string
+	groupByNode    *yaml.Node // where the file set group_by; nil: the built-in default
 	repeatInterval time.Duration
+	resolveAfter   time.Duration
+	maxOpen        int
 }
 
 func (l *loader) parseDefaults(n *yaml.Node) *fileDefaults {
-	d := &fileDefaults{groupBy: DefaultGroupBy(), repeatInterval: DefaultRepeatInterval}
+	d := &fileDefaults{groupBy: DefaultGroupBy(), repeatInterval: DefaultRepeatInterval,
+		resolveAfter: DefaultResolveAfter, maxOpen: DefaultMaxOpenIncidents}
 	if n == nil {
 		return d
 	}
-	f, ok := l.mapping(n, "defaults", nil, "slack_channel", "jira_project", "jira_issue_type", "group_by", "repeat_interval")
+	f, ok := l.mapping(n, "defaults", nil, "slack_channel", "jira_project", "jira_issue_type", "group_by",
+		"repeat_interval", "resolve_after", "max_open_incidents")
 	if !ok {
 		return d
+	}
+	if v := f.get("resolve_after"); v != nil {
+		if ra, ok := l.resolveAfter(v, "defaults.resolve_after"); ok {
+			d.resolveAfter = ra
+		}
+	}
+	if v := f.get("max_open_incidents"); v != nil {
+		if m, ok := l.count(v, "defaults.max_open_incidents"); ok {
+			d.maxOpen = m
+		}
 	}
 	if v := f.get("slack_channel"); v != nil {
 		d.slackChannel, _ = l.channel(v, "defaults.slack_channel")
@@ -393,7 +408,7 @@ func (l *loader) parseDefaults(n *yaml.Node) *fileDefaults {
 		d.jiraIssueType, _ = l.nonEmpty(v, "defaults.jira_issue_type")
 	}
 	if v := f.get("group_by"); v != nil {
-		d.groupBy = l.fieldList(v, "defaults.group_by")
+		d.groupBy, d.groupByNode = l.fieldList(v, "defaults.group_by"), v
 	}
 	if v := f.get("repeat_interval"); v != nil {
 		if iv, ok := l.positive(v, "defaults.repeat_interval"); ok {
@@ -412,6 +427,30 @@ func (l *loader) channel(n *yaml.Node, what string) (string, bool) {
 		return "", false
 	}
 	return s, ok
+}
+
+// resolveAfter reads a resolve_after: a duration, or never.
+func (l *loader) resolveAfter(n *yaml.Node, what string) (time.Duration, bool) {
+	if s, ok := l.str(n, what); ok && strings.EqualFold(strings.TrimSpace(s), "never") {
+		return 0, true
+	}
+	d, ok := l.duration(n, what)
+	if ok && d == 0 {
+		l.errorf(n, "%s must be longer than 0; write never to keep incidents open until resolve_when or a person resolves them", what)
+		return 0, false
+	}
+	return d, ok
+}
+
+// count reads a whole number of at least 1.
+func (l *loader) count(n *yaml.Node, what string) (int, bool) {
+	n = resolve(n)
+	c, err := strconv.Atoi(strings.TrimSpace(n.Value))
+	if n.Kind != yaml.ScalarNode || err != nil || c < 1 {
+		l.errorf(n, "%s must be a whole number of at least 1, not %s", what, describe(n))
+		return 0, false
+	}
+	return c, true
 }
 
 func (l *loader) positive(n *yaml.Node, what string) (time.Duration, bool) {
@@ -451,7 +490,7 @@ func validField(s string) bool {
 
 var ruleKeys = []string{"name", "description", "enabled", "match", "when", "actions", "continue",
 	"group_by", "repeat_interval", "group_wait", "threshold", "resolve_when", "resolve_after",
-	"active_time", "mute_time"}
+	"active_time", "mute_time", "escalate", "max_open_incidents"}
 
 // parseRule compiles one rule; pos is its place in the file's list, naming
 // it in problems until its name is known.
@@ -461,7 +500,9 @@ func (l *loader) parseRule(n *yaml.Node, pos int, d *fileDefaults) {
 	r := &Rule{
 		Enabled: true, File: l.file, Line: n.Line,
 		GroupBy: d.groupBy, RepeatInterval: d.repeatInterval,
+		ResolveAfter: d.resolveAfter, MaxOpen: d.maxOpen,
 	}
+	groupByNode := d.groupByNode
 	// A bad name is reported, and the rule is still checked so every other
 	// problem shows up in the same run; it just is not added.
 	if nameNode := resolve(n); nameNode.Kind == yaml.MappingNode {
@@ -517,7 +558,7 @@ func (l *loader) parseRule(n *yaml.Node, pos int, d *fileDefaults) {
 		l.errorf(n, "rule has no actions; add actions, or write actions: [] for a rule that only stops evaluation")
 	}
 	if v := f.get("group_by"); v != nil {
-		r.GroupBy = l.fieldList(v, "group_by")
+		r.GroupBy, groupByNode = l.fieldList(v, "group_by"), v
 	}
 	if v := f.get("repeat_interval"); v != nil {
 		r.RepeatInterval, _ = l.positive(v, "repeat_interval")
@@ -526,7 +567,13 @@ func (l *loader) parseRule(n *yaml.Node, pos int, d *fileDefaults) {
 		r.GroupWait, _ = l.duration(v, "group_wait")
 	}
 	if v := f.get("resolve_after"); v != nil {
-		r.ResolveAfter, _ = l.positive(v, "resolve_after")
+		r.ResolveAfter, _ = l.resolveAfter(v, "resolve_after")
+	}
+	if v := f.get("max_open_incidents"); v != nil {
+		r.MaxOpen, _ = l.count(v, "max_open_incidents")
+	}
+	if v := f.get("escalate"); v != nil {
+		r.Escalate = l.parseEscalate(v)
 	}
 	if v := f.get("threshold"); v != nil {
 		r.Threshold = l.parseThreshold(v)
@@ -545,10 +592,71 @@ func (l *loader) parseRule(n *yaml.Node, pos int, d *fileDefaults) {
 	if v := f.get("mute_time"); v != nil {
 		r.mute = l.parseIntervals(v, "mute_time")
 	}
+	if r.Escalate.Priority != "" {
+		jira := false
+		for i := range r.Actions {
+			if r.Actions[i].Notifier == NotifierJira {
+				r.Actions[i].EscalatePriority, jira = r.Escalate.Priority, true
+			}
+		}
+		if !jira {
+			l.errorf(f.get("escalate"), "escalate.priority is a Jira priority, and the rule has no jira action")
+		}
+	}
+	if groupByNode != nil && len(r.Actions) > 0 {
+		l.checkGroupBy(groupByNode, r)
+	}
 	if valid {
 		l.names[r.Name] = r
 		l.rules = append(l.rules, r)
 	}
+}
+
+// checkGroupBy warns about group_by fields that no event of the kinds the
+// rule matches carries: they are empty for every event, so they group
+// nothing apart (a quality update has no phone_number_id, and every
+// number's downgrade would join one incident). The built-in default is not
+// checked: it lists every identity field on purpose.
+func (l *loader) checkGroupBy(n *yaml.Node, r *Rule) {
+	kinds := r.m.kindList()
+	if len(kinds) == 0 {
+		return // any kind: some kind carries every field
+	}
+	for _, f := range r.GroupBy {
+		carried := false
+		for _, k := range kinds {
+			if event.Carries(k, f) {
+				carried = true
+				break
+			}
+		}
+		if !carried {
+			names := make([]string, len(kinds))
+			for i, k := range kinds {
+				names[i] = string(k)
+			}
+			l.warnf(n, "group_by field %q is never set on %s events, so it tells no incidents apart; group by a field they carry (%s)",
+				f, strings.Join(names, ", "), strings.Join(event.CarriedFields(kinds), ", "))
+		}
+	}
+}
+
+func (l *loader) parseEscalate(n *yaml.Node) Escalation {
+	var e Escalation
+	f, ok := l.mapping(n, "escalate", nil, "priority", "order")
+	if !ok {
+		return e
+	}
+	if v := f.get("priority"); v != nil {
+		e.Priority, _ = l.nonEmpty(v, "escalate.priority")
+	}
+	if v := f.get("order"); v != nil {
+		e.Order = []string{}
+		for _, s := range l.strList(v, "escalate.order") {
+			e.Order = append(e.Order, strings.ToLower(s))
+		}
+	}
+	return e
 }
 
 func (l *loader) parseThreshold(n *yaml.Node) *Threshold {

@@ -89,7 +89,7 @@ rules:
 `, []string{
 			`r.yaml:3: rule #1: rule has no name; every rule needs a unique name`,
 			`r.yaml:3: rule #1: rule has no actions; add actions, or write actions: [] for a rule that only stops evaluation`,
-			`r.yaml:4: rule #1: unknown key "chanel" in rule (known: name, description, enabled, match, when, actions, continue, group_by, repeat_interval, group_wait, threshold, resolve_when, resolve_after, active_time, mute_time)`,
+			`r.yaml:4: rule #1: unknown key "chanel" in rule (known: name, description, enabled, match, when, actions, continue, group_by, repeat_interval, group_wait, threshold, resolve_when, resolve_after, active_time, mute_time, escalate, max_open_incidents)`,
 		}},
 		{"empty name", `
 rules:
@@ -262,7 +262,7 @@ rules:
 			`r.yaml:5: rule "a": group_by: unknown field "attributes." (use one of id, source, kind, status, code, title, message, details, severity, recommended_action, phone_number_id, display_phone_number, waba_id, recipient_id, recipient_user_id, message_id, or attributes.NAME)`,
 			`r.yaml:6: rule "a": repeat_interval: "4 hours" is not a duration; use a number and a unit, largest first: 90s, 15m, 1h30m, 7d, 1w (units ms, s, m, h, d, w, y)`,
 			`r.yaml:7: rule "a": group_wait: "-1m" is not a duration; use a number and a unit, largest first: 90s, 15m, 1h30m, 7d, 1w (units ms, s, m, h, d, w, y)`,
-			`r.yaml:8: rule "a": resolve_after must be longer than 0`,
+			`r.yaml:8: rule "a": resolve_after must be longer than 0; write never to keep incidents open until resolve_when or a person resolves them`,
 		}},
 		{"threshold", `
 rules:
@@ -326,7 +326,7 @@ rules: []
 			`r.yaml:4: defaults.jira_project is empty`,
 			`r.yaml:5: defaults.group_by: unknown field "nope" (use one of id, source, kind, status, code, title, message, details, severity, recommended_action, phone_number_id, display_phone_number, waba_id, recipient_id, recipient_user_id, message_id, or attributes.NAME)`,
 			`r.yaml:6: defaults.repeat_interval: "soon" is not a duration; use a number and a unit, largest first: 90s, 15m, 1h30m, 7d, 1w (units ms, s, m, h, d, w, y)`,
-			`r.yaml:7: unknown key "jira_priority" in defaults (known: slack_channel, jira_project, jira_issue_type, group_by, repeat_interval)`,
+			`r.yaml:7: unknown key "jira_priority" in defaults (known: slack_channel, jira_project, jira_issue_type, group_by, repeat_interval, resolve_after, max_open_incidents)`,
 		}},
 		{"inhibit", `
 rules: []
@@ -519,7 +519,7 @@ rules:
 	if !reflect.DeepEqual(a.GroupBy, []string{"waba_id"}) || a.RepeatInterval != 24*time.Hour {
 		t.Errorf("file defaults: group_by %v, repeat %v", a.GroupBy, a.RepeatInterval)
 	}
-	if a.GroupWait != 0 || a.ResolveAfter != 0 || a.Threshold != nil || a.HasResolveWhen() || !a.Enabled || a.Continue {
+	if a.GroupWait != 0 || a.ResolveAfter != DefaultResolveAfter || a.MaxOpen != DefaultMaxOpenIncidents || a.Threshold != nil || a.HasResolveWhen() || !a.Enabled || a.Continue {
 		t.Errorf("unset fields: %+v", a)
 	}
 	if a.File != "r.yaml" || a.Line != 9 {
@@ -552,10 +552,11 @@ rules:
 		t.Errorf("Ref = %+v", got)
 	}
 
-	// Without file defaults: [code, phone_number_id] and 4h.
+	// Without file defaults: every identity field, 4h, resolved after 24h.
 	s = mustParse(t, "rules:\n  - {name: x, description: d, actions: [{slack: {}}]}\n")
 	x := s.Rule("x")
-	if !reflect.DeepEqual(x.GroupBy, []string{"code", "phone_number_id"}) || x.RepeatInterval != 4*time.Hour ||
+	if !reflect.DeepEqual(x.GroupBy, []string{"waba_id", "phone_number_id", "display_phone_number", "code"}) || x.RepeatInterval != 4*time.Hour ||
+		x.ResolveAfter != 24*time.Hour ||
 		x.Actions[0].Channel != "" || x.Ref() != (notifiers.RuleRef{Name: "x", Description: "d"}) {
 		t.Errorf("built-in defaults: %+v", x)
 	}

@@ -71,6 +71,18 @@ func (s set) compile() *strSet {
 }
 
 // hasCode reports whether the matcher restricts codes at all.
+// kindList is the kinds the matcher accepts, nil for any.
+func (m *matcher) kindList() []event.Kind {
+	if m.kinds == nil {
+		return nil
+	}
+	out := make([]event.Kind, len(m.kinds.vals))
+	for i, v := range m.kinds.vals {
+		out[i] = event.Kind(v)
+	}
+	return out
+}
+
 func (m *matcher) hasCode() bool { return len(m.codes) > 0 || len(m.ranges) > 0 }
 
 func (m *matcher) matchCode(code int) bool {

@@ -19,11 +19,28 @@ import (
 // Defaults that apply when neither the rule nor its file's defaults say.
 const (
 	DefaultRepeatInterval = 4 * time.Hour
+	// DefaultResolveAfter resolves an incident after a day without events.
+	// Most of what WhatsApp reports is one-shot (a failed send, a rate
+	// limit, a quality change) and repeats with every attempt while it
+	// lasts: a day of quiet covers a night and a weekend morning of low
+	// traffic, and means the next occurrence pages afresh instead of
+	// joining an incident nobody looks at any more. A state that lasts
+	// without repeating (a ban) wants resolve_when, or resolve_after: never.
+	DefaultResolveAfter = 24 * time.Hour
+	// DefaultMaxOpenIncidents bounds the open (and pending) incidents of one
+	// rule; past it, new groups join the rule's overflow incident.
+	DefaultMaxOpenIncidents = 1000
 )
 
 // DefaultGroupBy is the group_by of a rule whose file sets none: one incident
-// per error code and phone number. A function, so callers cannot change it.
-func DefaultGroupBy() []string { return []string{"code", "phone_number_id"} }
+// per account, phone number and error code. Every field that names the
+// account or the number is listed, because providers carry different ones:
+// a failed status has phone_number_id, a quality or name update only
+// display_phone_number, a ban only waba_id. Fields an event lacks are empty,
+// so they group nothing apart. A function, so callers cannot change it.
+func DefaultGroupBy() []string {
+	return []string{"waba_id", "phone_number_id", "display_phone_number", "code"}
+}
 
 // Notifier names an action can use.
 const (
@@ -100,10 +117,15 @@ type Rule struct {
 	GroupBy        []string
 	RepeatInterval time.Duration
 	GroupWait      time.Duration
-	ResolveAfter   time.Duration
-	Threshold      *Threshold // nil: every event counts
-	File           string
-	Line           int
+	// ResolveAfter resolves an incident quiet for that long; 0 is never
+	// (resolve_after: never), so only resolve_when or a person ends it.
+	ResolveAfter time.Duration
+	// MaxOpen bounds the rule's open and pending incidents.
+	MaxOpen   int
+	Escalate  Escalation
+	Threshold *Threshold // nil: every event counts
+	File      string
+	Line      int
 
 	m       *matcher // match + when
 	resolve *matcher // resolve_when; nil when absent
@@ -168,6 +190,18 @@ func Fingerprint(r *Rule, e *event.Event) string {
 		h.Write([]byte{'='})
 		h.Write([]byte(e.Field(f)))
 	}
+	var sum [8]byte
+	return hex.EncodeToString(h.Sum(sum[:0]))
+}
+
+// OverflowFingerprint is the fingerprint of the incident a rule's events
+// join once it has MaxOpen incidents open: no group_by value can produce it,
+// since group_by fields are hashed with a name and "=".
+func OverflowFingerprint(r *Rule) string {
+	h := fnv.New64a()
+	h.Write([]byte(r.Name))
+	h.Write([]byte{0})
+	h.Write([]byte("max_open_incidents"))
 	var sum [8]byte
 	return hex.EncodeToString(h.Sum(sum[:0]))
 }

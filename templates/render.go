@@ -16,16 +16,16 @@ func NamesFor(notifier string, op notifiers.Op, a notifiers.Action) (summary str
 	case "slack":
 		summary = Role(a, "title", "slack.title")
 		switch op {
-		case notifiers.OpRepeat:
+		case notifiers.OpRepeat, notifiers.OpEscalate:
 			return summary, []string{Role(a, "repeat", "slack.repeat")}
-		case notifiers.OpResolve:
+		case notifiers.OpResolve, notifiers.OpOpenResolved:
 			return summary, []string{Role(a, "resolved", "slack.resolved")}
 		}
 		return summary, []string{Role(a, "text", "slack.text"), Role(a, "actions", "slack.actions")}
 	case "jira":
 		summary = Role(a, "summary", "jira.summary")
 		switch op {
-		case notifiers.OpRepeat:
+		case notifiers.OpRepeat, notifiers.OpEscalate:
 			return summary, []string{Role(a, "comment", "jira.comment")}
 		case notifiers.OpResolve:
 			return summary, []string{Role(a, "resolved", "jira.resolved")}
@@ -44,7 +44,10 @@ func (t *Templates) Render(notifier string, n *notifiers.Notification) (summary,
 	if err != nil {
 		return "", "", err
 	}
-	parts := make([]string, 0, len(bodyNames))
+	parts := make([]string, 0, len(bodyNames)+1)
+	if n.Incident != nil && strings.TrimSpace(n.Incident.Note) != "" {
+		parts = append(parts, strings.TrimSpace(n.Incident.Note))
+	}
 	for _, name := range bodyNames {
 		s, err := t.Execute(name, d)
 		if err != nil {

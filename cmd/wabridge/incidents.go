@@ -1,7 +1,9 @@
 package main
 
 import (
+	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 
@@ -57,5 +59,39 @@ and, with --all, resolved ones not yet swept.`,
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	cmd.Flags().BoolVar(&all, "all", false, "include resolved incidents")
+	cmd.AddCommand(newIncidentResolveCmd(g))
 	return cmd
+}
+
+func newIncidentResolveCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "resolve FINGERPRINT",
+		Short: "Resolve an incident by hand: its message and ticket say resolved, and the next event pages again",
+		Long: `Resolve an open or pending incident now, as its rule would: the Slack
+message is marked resolved, the Jira ticket takes resolve_transition, and the
+next event of the kind opens a new incident and pages again. FINGERPRINT is
+the first column of wabridge incidents. Through the running server's admin
+API when one holds the store; otherwise on the store, and the notifications
+are sent when the server starts.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return operate(g, "incidents resolve", func(op *operator) error {
+				var res app.Resolved
+				if op.api != nil {
+					if err := op.api.request(http.MethodPost, "/incidents/"+url.PathEscape(args[0])+"/resolve", nil, &res); err != nil {
+						return err
+					}
+					fmt.Fprintf(g.stdout, "resolved incident %s (rule %s): %d notification(s) queued\n", res.Fingerprint, res.Rule, res.Notifications)
+					return nil
+				}
+				inc, n, err := op.svc.Pipeline().ResolveIncident(args[0])
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(g.stdout, "resolved incident %s (rule %s): %d notification(s) queued; no server is running, so they are sent when it starts\n",
+					inc.Fingerprint, inc.Rule, n)
+				return nil
+			})
+		},
+	}
 }

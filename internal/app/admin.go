@@ -118,3 +118,26 @@ func (a *admin) DryRun(ctx context.Context, body []byte) (any, error) {
 	}
 	return rep, err
 }
+
+var _ server.IncidentResolver = (*admin)(nil)
+
+// Resolved is what resolving an incident by hand answers.
+type Resolved struct {
+	Status        string `json:"status"`
+	Fingerprint   string `json:"fingerprint"`
+	Rule          string `json:"rule"`
+	Notifications int    `json:"notifications"`
+}
+
+func (a *admin) ResolveIncident(ctx context.Context, fp string) (any, error) {
+	inc, n, err := a.p.ResolveIncident(fp)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return nil, fmt.Errorf("%w: %v", server.ErrNotFound, err)
+	case errors.Is(err, pipeline.ErrAlreadyResolved):
+		return nil, fmt.Errorf("%w: %v", server.ErrConflict, err)
+	case err != nil:
+		return nil, err
+	}
+	return Resolved{Status: "resolved", Fingerprint: inc.Fingerprint, Rule: inc.Rule, Notifications: n}, nil
+}

@@ -275,3 +275,57 @@ func (e Event) Masked() Event {
 	e.RecipientID = MaskPhone(e.RecipientID)
 	return e
 }
+
+// identityFields are the fields that some kinds never carry; every other
+// field (id, source, status, severity, texts, attributes) may be set on any.
+var identityFields = []string{"code", "phone_number_id", "display_phone_number", "waba_id", "recipient_id", "recipient_user_id", "message_id"}
+
+// carried lists, per kind, the identity fields the built-in sources set.
+// A quality or name update names its number only by display_phone_number;
+// a ban or a template names the account alone. Kind unknown may carry
+// anything, and so may a mapped source that maps the field.
+var carried = map[Kind][]string{
+	KindStatus:        identityFields,
+	KindMessage:       identityFields,
+	KindError:         {"code", "phone_number_id", "display_phone_number", "waba_id"},
+	KindAccountUpdate: {"display_phone_number", "waba_id"},
+	KindAccountAlert:  {"phone_number_id", "display_phone_number", "waba_id"},
+	KindQuality:       {"display_phone_number", "waba_id"},
+	KindTemplate:      {"waba_id"},
+	KindConnection:    {"code", "phone_number_id", "display_phone_number"},
+	KindUnknown:       identityFields,
+}
+
+// Carries reports whether events of kind k can have field (as Field names
+// it) set by a built-in source.
+func Carries(k Kind, field string) bool {
+	if !contains(identityFields, field) {
+		return true
+	}
+	c, ok := carried[k]
+	return !ok || contains(c, field)
+}
+
+// CarriedFields lists the identity fields that events of any of kinds can
+// carry, in identityFields order.
+func CarriedFields(kinds []Kind) []string {
+	var out []string
+	for _, f := range identityFields {
+		for _, k := range kinds {
+			if Carries(k, f) {
+				out = append(out, f)
+				break
+			}
+		}
+	}
+	return out
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}

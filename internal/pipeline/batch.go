@@ -34,15 +34,19 @@ func (p *Pipeline) Tick() error {
 		return fmt.Errorf("load incidents: %w", err)
 	}
 	now := p.now()
-	due := false
-	for _, inc := range state.byFP {
-		if inc.Status == store.IncidentPending || rt.Rules.Rule(inc.Rule) == nil ||
-			rt.Rules.Rule(inc.Rule).ResolveAfter > 0 {
-			due = true
+	// Most ticks find nothing to do: a write transaction only when one does.
+	busy := false
+	for _, inc := range state.held {
+		if busy = due(inc, rt.Rules.Rule(inc.Rule), now); busy {
 			break
 		}
 	}
-	if !due {
+	for _, inc := range state.byFP {
+		if busy = busy || due(inc, rt.Rules.Rule(inc.Rule), now); busy {
+			break
+		}
+	}
+	if !busy {
 		return nil
 	}
 	var t *incTx

@@ -18,6 +18,9 @@ const (
 	OutcomeMuted          Outcome = "muted"           // the rule is outside active_time or inside mute_time
 	OutcomeResolved       Outcome = "resolved"        // the event (or quiet) resolved an incident
 	OutcomeDuplicate      Outcome = "duplicate"       // the event id was seen within the dedup window
+	OutcomeIgnored        Outcome = "ignored"         // the rule has no actions: it only stops evaluation
+	OutcomeEscalated      Outcome = "escalated"       // the event made an open incident worse: told at once
+	OutcomeLate           Outcome = "late"            // older than the recovery that resolved its incident
 )
 
 // Decision is one decision about one event and rule: the single place the
@@ -37,6 +40,9 @@ type Decision struct {
 	Detail string `json:"detail,omitempty"`
 	// Notifications is how many outbox entries the decision queued.
 	Notifications int `json:"notifications,omitempty"`
+	// Capped: the rule had max_open_incidents open, so the event went to
+	// its overflow incident (counted in wabridge_incidents_capped_total).
+	Capped bool `json:"capped,omitempty"`
 }
 
 // decide counts decisions once their transaction committed and hands them
@@ -44,6 +50,9 @@ type Decision struct {
 func (p *Pipeline) decide(ds []Decision) {
 	for i := range ds {
 		p.m.decisions.WithLabelValues(ds[i].Rule, string(ds[i].Outcome)).Inc()
+		if ds[i].Capped {
+			p.m.capped.WithLabelValues(ds[i].Rule).Inc()
+		}
 	}
 	if p.decided != nil && len(ds) > 0 {
 		p.decided(ds)

@@ -21,6 +21,12 @@ type Incident = store.Incident
 // committer's transactions, and dropped when one fails.
 type incidentState struct {
 	byFP map[string]*store.Incident
+	// perRule counts the pending and open incidents of each rule, for
+	// max_open_incidents.
+	perRule map[string]int
+	// held are resolved incidents with a deferred story to tell once their
+	// rule may notify again.
+	held map[string]*store.Incident
 
 	// set is the rule set the inhibit index was built for; a reload that
 	// swaps the set rebuilds it.
@@ -35,13 +41,34 @@ func (p *Pipeline) loadIncidents() (*incidentState, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &incidentState{byFP: make(map[string]*store.Incident, len(all))}
+	s := &incidentState{byFP: make(map[string]*store.Incident, len(all)),
+		perRule: map[string]int{}, held: map[string]*store.Incident{}}
 	for i := range all {
-		if all[i].Status != store.IncidentResolved {
-			s.byFP[all[i].Fingerprint] = &all[i]
+		switch {
+		case all[i].Status != store.IncidentResolved:
+			s.add(&all[i])
+		case all[i].Deferred != nil:
+			s.held[all[i].Fingerprint] = &all[i]
 		}
 	}
 	return s, nil
+}
+
+// add tracks a pending or open incident.
+func (s *incidentState) add(inc *store.Incident) {
+	s.byFP[inc.Fingerprint] = inc
+	s.perRule[inc.Rule]++
+}
+
+// remove stops tracking an incident (resolved or forgotten).
+func (s *incidentState) remove(inc *store.Incident) {
+	if s.byFP[inc.Fingerprint] != inc {
+		return
+	}
+	delete(s.byFP, inc.Fingerprint)
+	if s.perRule[inc.Rule]--; s.perRule[inc.Rule] <= 0 {
+		delete(s.perRule, inc.Rule)
+	}
 }
 
 // incidents returns the state, loading it when needed, with the inhibit
@@ -136,6 +163,10 @@ type incTx struct {
 	// started holds the incidents whose Event changed: written once, not
 	// with every count.
 	started map[string]bool
+	// holding is set while applying an event or the timer to a rule that
+	// may not notify now (mute_time, outside active_time): what would be
+	// sent is recorded in the incident's Deferred instead.
+	holding bool
 }
 
 func (t *incTx) decide(ev *event.Event, r *rules.Rule, fp string, o Outcome, queued int, detail string) {
@@ -181,7 +212,7 @@ func (t *incTx) touch(inc *store.Incident) {
 	t.dirty[inc.Fingerprint] = inc
 }
 
-func (t *incTx) enqueue(r *rules.Rule, a notifiers.Action, op notifiers.Op, inc *store.Incident) (store.OutboxEntry, error) {
+func (t *incTx) enqueue(r *rules.Rule, a notifiers.Action, op notifiers.Op, inc *store.Incident, note string) (store.OutboxEntry, error) {
 	var entry catalog.Entry
 	if t.rt != nil && t.rt.Catalog != nil {
 		entry, _ = t.rt.Catalog.ForEvent(&inc.Event)
@@ -192,7 +223,7 @@ func (t *incTx) enqueue(r *rules.Rule, a notifiers.Action, op notifiers.Op, inc 
 		Op:       op,
 		Event:    inc.Event,
 		Catalog:  entry,
-		Incident: snapshot(inc),
+		Incident: snapshot(inc, note),
 	}
 	e, err := t.tx.AddOutbox(store.OutboxEntry{
 		Notification: n,
@@ -208,11 +239,57 @@ func (t *incTx) enqueue(r *rules.Rule, a notifiers.Action, op notifiers.Op, inc 
 	return e, nil
 }
 
-func snapshot(inc *store.Incident) *notifiers.Incident {
+func snapshot(inc *store.Incident, note string) *notifiers.Incident {
+	if note == "" && inc.Overflow {
+		note = overflowNote
+	}
 	return &notifiers.Incident{
 		Fingerprint: inc.Fingerprint, Status: incidentStatus(inc.Status), Count: inc.Count,
 		NewSince: inc.NewSince, FirstSeen: inc.FirstSeen, LastSeen: inc.LastSeen, SinceTime: inc.SinceTime,
+		Note: note,
 	}
+}
+
+// overflowNote says why an incident gathers events of many groups.
+const overflowNote = "This rule has reached its max_open_incidents: events that would open further incidents are counted in this one until some resolve."
+
+// send queues one notification per action of the rule, or, while holding,
+// nothing. It returns how many it queued.
+func (t *incTx) send(r *rules.Rule, inc *store.Incident, op notifiers.Op, note string) (int, error) {
+	if t.holding || r == nil {
+		return 0, nil
+	}
+	for _, a := range r.Actions {
+		if _, err := t.enqueue(r, a, op, inc, note); err != nil {
+			return 0, err
+		}
+	}
+	return len(r.Actions), nil
+}
+
+// hold records that a muted rule held back an event of inc.
+func (t *incTx) hold(inc *store.Incident) {
+	if inc.Deferred == nil {
+		inc.Deferred = &store.Deferred{From: t.now}
+	}
+	inc.Deferred.Count++
+	inc.Deferred.Last = t.now
+}
+
+// stored returns the incident record under fp as this transaction sees it:
+// changed in it, held, or on disk; nil when there is none.
+func (t *incTx) stored(fp string) (*store.Incident, error) {
+	if inc := t.dirty[fp]; inc != nil {
+		return inc, nil
+	}
+	if inc := t.st.held[fp]; inc != nil {
+		return inc, nil
+	}
+	inc, ok, err := t.tx.Incident(fp)
+	if err != nil || !ok {
+		return nil, err
+	}
+	return &inc, nil
 }
 
 // incidentStatus is what notifiers see: open until resolved.
@@ -225,9 +302,10 @@ func incidentStatus(s string) string {
 
 // match applies one event to one rule that matched it: silences,
 // inhibition, threshold, group_wait, and the open or join of its incident.
+// A rule without actions only stops evaluation: it opens no incident.
 func (t *incTx) match(ev *event.Event, r *rules.Rule, silence string) error {
-	if !r.Active(t.now) {
-		t.decide(ev, r, "", OutcomeMuted, 0, "outside active_time or inside mute_time")
+	if len(r.Actions) == 0 {
+		t.decide(ev, r, "", OutcomeIgnored, 0, "the rule has no actions: it only stops evaluation")
 		return nil
 	}
 	fp := rules.Fingerprint(r, ev)
@@ -239,26 +317,53 @@ func (t *incTx) match(ev *event.Event, r *rules.Rule, silence string) error {
 		t.decide(ev, r, fp, OutcomeInhibited, 0, "open incident "+src)
 		return nil
 	}
+	t.holding = !r.Active(t.now)
+	defer func() { t.holding = false }()
 	seen := ev.Timestamp
 	if seen.IsZero() {
 		seen = t.now
 	}
 	inc := t.st.byFP[fp]
+	capped := false
+	if inc == nil {
+		prev, err := t.stored(fp)
+		if err != nil {
+			return err
+		}
+		if prev != nil && prev.Status == store.IncidentResolved && prev.Recovered != nil &&
+			!ev.Timestamp.IsZero() && ev.Timestamp.Before(prev.Recovered.At) {
+			return t.late(ev, r, prev, seen)
+		}
+		if t.st.perRule[r.Name] >= r.MaxOpen {
+			capped = true
+			fp = rules.OverflowFingerprint(r)
+			inc = t.st.byFP[fp]
+		}
+	}
 	if inc == nil {
 		inc = &store.Incident{Fingerprint: fp, Rule: r.Name, Status: store.IncidentPending,
-			FirstSeen: seen, Event: *ev, WABAID: ev.WABAID}
-		t.st.byFP[fp] = inc
+			FirstSeen: seen, Event: *ev, WABAID: ev.WABAID, Overflow: capped}
+		if held := t.st.held[fp]; held != nil {
+			// Resolved while muted and back before it could be told: the
+			// new incident tells both.
+			inc.Deferred = held.Deferred
+			delete(t.st.held, fp)
+		}
+		t.st.add(inc)
 		t.start(inc)
+	}
+	if t.holding {
+		t.hold(inc)
 	}
 	t.touch(inc)
 	inc.Touched = t.now
 	if inc.Status == store.IncidentOpen {
-		return t.join(ev, r, inc, seen)
+		return t.join(ev, r, inc, seen, capped)
 	}
 	inc.LastSeen = seen
 	if !inc.OpenAt.IsZero() {
 		inc.Count++
-		t.decide(ev, r, fp, OutcomeJoined, 0, fmt.Sprintf("pending until %s (group_wait), %d events", inc.OpenAt.Format(time.RFC3339), inc.Count))
+		t.decideHeld(ev, r, fp, OutcomeJoined, 0, fmt.Sprintf("pending until %s (group_wait), %d events", inc.OpenAt.Format(time.RFC3339), inc.Count), capped)
 		return nil
 	}
 	if th := r.Threshold; th != nil {
@@ -281,7 +386,7 @@ func (t *incTx) match(ev *event.Event, r *rules.Rule, silence string) error {
 		inc.Window = w
 		if len(w) < th.Count {
 			inc.Count = len(w)
-			t.decide(ev, r, fp, OutcomeBelowThreshold, 0, fmt.Sprintf("%d of %d within %s", len(w), th.Count, th.Within))
+			t.decideHeld(ev, r, fp, OutcomeBelowThreshold, 0, fmt.Sprintf("%d of %d within %s", len(w), th.Count, th.Within), capped)
 			return nil
 		}
 		inc.Window, inc.Count = nil, th.Count
@@ -290,38 +395,111 @@ func (t *incTx) match(ev *event.Event, r *rules.Rule, silence string) error {
 	}
 	if r.GroupWait > 0 {
 		inc.OpenAt = t.now.Add(r.GroupWait)
-		t.decide(ev, r, fp, OutcomeMatched, 0, "opens at "+inc.OpenAt.Format(time.RFC3339)+" (group_wait)")
+		t.decideHeld(ev, r, fp, OutcomeMatched, 0, "opens at "+inc.OpenAt.Format(time.RFC3339)+" (group_wait)", capped)
 		return nil
 	}
-	n, err := t.open(r, inc)
+	n, err := t.open(r, inc, "")
 	if err != nil {
 		return err
 	}
-	t.decide(ev, r, fp, OutcomeOpened, n, fmt.Sprintf("%d events", inc.Count))
+	t.decideHeld(ev, r, fp, OutcomeOpened, n, fmt.Sprintf("%d events", inc.Count), capped)
 	return nil
 }
 
+// decideHeld records a decision, saying when it was held by a mute or
+// counted past the rule's max_open_incidents.
+func (t *incTx) decideHeld(ev *event.Event, r *rules.Rule, fp string, o Outcome, queued int, detail string, capped bool) {
+	if t.holding {
+		o = OutcomeMuted
+		detail = "held while outside active_time or inside mute_time (told when the rule may notify): " + detail
+	}
+	if capped {
+		detail = fmt.Sprintf("over max_open_incidents (%d): counted in the rule's overflow incident; ", r.MaxOpen) + detail
+	}
+	t.decide(ev, r, fp, o, queued, detail)
+	if capped {
+		t.decisions[len(t.decisions)-1].Capped = true
+	}
+}
+
+// late applies an event older than the recovery that resolved its
+// incident. When that incident never opened (the recovery came first), it
+// is told now, once, as already resolved; otherwise it was told already.
+func (t *incTx) late(ev *event.Event, r *rules.Rule, prev *store.Incident, seen time.Time) error {
+	rec := prev.Recovered
+	if !rec.Orphan {
+		t.decide(ev, r, prev.Fingerprint, OutcomeLate, 0, fmt.Sprintf("older than %s at %s, which resolved its incident: nothing sent",
+			rec.What, rec.At.Format(time.RFC3339)))
+		return nil
+	}
+	prev.Event, prev.WABAID, prev.Rule = *ev, ev.WABAID, r.Name
+	prev.Count, prev.FirstSeen, prev.LastSeen, prev.Touched = 1, seen, seen, t.now
+	prev.OpenedAt, prev.ResolvedAt, prev.Status = t.now, t.now, store.IncidentResolved
+	rec.Orphan = false
+	t.start(prev)
+	t.touch(prev)
+	note := fmt.Sprintf("Already resolved: %s at %s, then %s at %s. The recovery arrived first; nothing is open.",
+		describe(ev), seen.UTC().Format(time.RFC3339), rec.What, rec.At.UTC().Format(time.RFC3339))
+	if t.holding {
+		t.hold(prev)
+		prev.Deferred.Opened, prev.Deferred.Resolved = true, true
+		t.st.held[prev.Fingerprint] = prev
+	}
+	n, err := t.send(r, prev, notifiers.OpOpenResolved, note)
+	if err != nil {
+		return err
+	}
+	t.decideHeld(ev, r, prev.Fingerprint, OutcomeLate, n, "its recovery arrived first: told once, as already resolved", false)
+	return nil
+}
+
+// describe names an event in a few words for notes: "account_update
+// disabled_update (reinstate)".
+func describe(ev *event.Event) string {
+	s := string(ev.Kind)
+	if ev.Status != "" {
+		s += " " + ev.Status
+	}
+	if st := ev.Attr("state"); st != "" && st != ev.Status {
+		s += " (" + st + ")"
+	}
+	if ev.Code != 0 {
+		s += fmt.Sprintf(" code %d", ev.Code)
+	}
+	return s
+}
+
 // open sends the incident's first message and ticket.
-func (t *incTx) open(r *rules.Rule, inc *store.Incident) (int, error) {
+func (t *incTx) open(r *rules.Rule, inc *store.Incident, note string) (int, error) {
 	inc.Status, inc.OpenedAt, inc.LastRepeat = store.IncidentOpen, t.now, t.now
 	inc.NewSince, inc.SinceTime, inc.OpenAt, inc.Pending, inc.ResolvedAt = 0, t.now, time.Time{}, nil, time.Time{}
 	t.touch(inc)
 	t.st.indexInhibit(inc, true)
-	for _, a := range r.Actions {
-		if _, err := t.enqueue(r, a, notifiers.OpOpen, inc); err != nil {
-			return 0, err
+	if t.holding {
+		if inc.Deferred == nil {
+			inc.Deferred = &store.Deferred{From: t.now, Last: t.now}
 		}
+		inc.Deferred.Opened = true
+		return 0, nil
 	}
-	return len(r.Actions), nil
+	return t.send(r, inc, notifiers.OpOpen, note)
 }
 
-// join counts an event into an open incident: one waiting update per
-// action, and a repeat summary at most once per repeat_interval.
-func (t *incTx) join(ev *event.Event, r *rules.Rule, inc *store.Incident, seen time.Time) error {
+// join counts an event into an open incident: an escalation at once, one
+// waiting update per action, and a repeat summary at most once per
+// repeat_interval.
+func (t *incTx) join(ev *event.Event, r *rules.Rule, inc *store.Incident, seen time.Time, capped bool) error {
 	inc.Count++
 	inc.NewSince++
 	if seen.After(inc.LastSeen) {
 		inc.LastSeen = seen
+	}
+	if worse, how := r.Escalates(&inc.Event, ev); worse && !inc.Overflow {
+		return t.escalate(ev, r, inc, how)
+	}
+	if t.holding {
+		t.decideHeld(ev, r, inc.Fingerprint, OutcomeJoined, 0, fmt.Sprintf("count %d", inc.Count), capped)
+		return nil
 	}
 	queued, coalesced := 0, 0
 	for _, a := range r.Actions {
@@ -333,7 +511,7 @@ func (t *incTx) join(ev *event.Event, r *rules.Rule, inc *store.Incident, seen t
 			coalesced++
 			continue
 		}
-		e, err := t.enqueue(r, a, notifiers.OpUpdate, inc)
+		e, err := t.enqueue(r, a, notifiers.OpUpdate, inc, "")
 		if err != nil {
 			return err
 		}
@@ -345,68 +523,218 @@ func (t *incTx) join(ev *event.Event, r *rules.Rule, inc *store.Incident, seen t
 	}
 	detail := fmt.Sprintf("count %d", inc.Count)
 	if r.RepeatInterval > 0 && t.now.Sub(inc.LastRepeat) >= r.RepeatInterval {
-		for _, a := range r.Actions {
-			if _, err := t.enqueue(r, a, notifiers.OpRepeat, inc); err != nil {
-				return err
-			}
-			queued++
+		n, err := t.send(r, inc, notifiers.OpRepeat, "")
+		if err != nil {
+			return err
 		}
+		queued += n
 		detail += fmt.Sprintf(", repeat summary of %d since %s", inc.NewSince, inc.SinceTime.Format(time.RFC3339))
 		inc.NewSince, inc.SinceTime, inc.LastRepeat = 0, t.now, t.now
 	}
 	if coalesced > 0 {
 		detail += fmt.Sprintf(", %d update(s) already waiting", coalesced)
 	}
-	t.decide(ev, r, inc.Fingerprint, OutcomeJoined, queued, detail)
+	t.decideHeld(ev, r, inc.Fingerprint, OutcomeJoined, queued, detail, capped)
 	return nil
 }
 
+// escalate makes ev the event an open incident shows and tells at once
+// that it got worse.
+func (t *incTx) escalate(ev *event.Event, r *rules.Rule, inc *store.Incident, how string) error {
+	t.st.indexInhibit(inc, false)
+	inc.Event, inc.WABAID = *ev, ev.WABAID
+	t.start(inc)
+	t.st.indexInhibit(inc, true)
+	note := "Escalated: " + how + "."
+	if t.holding {
+		inc.Deferred.Escalated = joinNote(inc.Deferred.Escalated, how)
+		t.decideHeld(ev, r, inc.Fingerprint, OutcomeEscalated, 0, how, false)
+		return nil
+	}
+	n, err := t.send(r, inc, notifiers.OpEscalate, note)
+	if err != nil {
+		return err
+	}
+	inc.NewSince, inc.SinceTime, inc.LastRepeat = 0, t.now, t.now
+	t.decide(ev, r, inc.Fingerprint, OutcomeEscalated, n, how)
+	return nil
+}
+
+func joinNote(a, b string) string {
+	if a == "" {
+		return b
+	}
+	return a + ", then " + b
+}
+
 // resolve ends an incident: a resolved message and ticket for each action.
-// A pending incident sent nothing, so it just goes.
-func (t *incTx) resolve(r *rules.Rule, inc *store.Incident) (int, error) {
+// A pending incident sent nothing, so it just goes. by is the event that
+// resolved it (resolve_when), nil for quiet or a person.
+func (t *incTx) resolve(r *rules.Rule, inc *store.Incident, by *event.Event, note string) (int, error) {
 	wasOpen := inc.Status == store.IncidentOpen
 	if wasOpen {
 		t.st.indexInhibit(inc, false)
 	}
 	inc.Status, inc.ResolvedAt, inc.Pending, inc.Window, inc.OpenAt = store.IncidentResolved, t.now, nil, nil, time.Time{}
-	delete(t.st.byFP, inc.Fingerprint)
+	if by != nil && !by.Timestamp.IsZero() {
+		inc.Recovered = &store.Recovery{At: by.Timestamp, What: describe(by)}
+	}
+	t.st.remove(inc)
 	t.touch(inc)
 	if !wasOpen {
 		return 0, nil
 	}
-	for _, a := range r.Actions {
-		if _, err := t.enqueue(r, a, notifiers.OpResolve, inc); err != nil {
-			return 0, err
+	if t.holding {
+		if inc.Deferred == nil {
+			inc.Deferred = &store.Deferred{From: t.now, Last: t.now}
 		}
+		inc.Deferred.Resolved = true
+		t.st.held[inc.Fingerprint] = inc
+		return 0, nil
 	}
-	return len(r.Actions), nil
+	if inc.Deferred != nil {
+		// Held back by a mute that is over: the resolve tells it all.
+		note = joinSentences(deferredNote(inc.Deferred), note)
+		if inc.Deferred.Opened {
+			inc.Deferred = nil
+			return t.send(r, inc, notifiers.OpOpenResolved, note)
+		}
+		inc.Deferred = nil
+	}
+	return t.send(r, inc, notifiers.OpResolve, note)
+}
+
+func joinSentences(a, b string) string {
+	switch {
+	case a == "":
+		return b
+	case b == "":
+		return a
+	}
+	return a + " " + b
 }
 
 // resolveBy resolves the incident a resolve_when rule's fingerprint names.
+// Without one open, the recovery is remembered by its time, so the event it
+// recovers from, arriving late, does not open an incident for a state that
+// is already over.
 func (t *incTx) resolveBy(ev *event.Event, r *rules.Rule) error {
 	fp := rules.Fingerprint(r, ev)
 	inc := t.st.byFP[fp]
 	if inc == nil {
+		if ev.Timestamp.IsZero() {
+			return nil
+		}
+		prev, err := t.stored(fp)
+		if err != nil {
+			return err
+		}
+		if prev == nil {
+			prev = &store.Incident{Fingerprint: fp, Rule: r.Name, Status: store.IncidentResolved,
+				ResolvedAt: t.now, Touched: t.now, WABAID: ev.WABAID}
+		}
+		if prev.Status != store.IncidentResolved {
+			return nil
+		}
+		if prev.Recovered == nil || ev.Timestamp.After(prev.Recovered.At) {
+			prev.Recovered = &store.Recovery{At: ev.Timestamp, What: describe(ev), Orphan: true}
+			t.touch(prev)
+		}
+		t.decide(ev, r, fp, OutcomeResolved, 0, "resolve_when: nothing open; remembered, so an older event of this incident that arrives later is told as already resolved")
 		return nil
 	}
+	t.holding = !r.Active(t.now)
+	defer func() { t.holding = false }()
 	was := inc.Status
-	n, err := t.resolve(r, inc)
+	n, err := t.resolve(r, inc, ev, fmt.Sprintf("Resolved by %s at %s.", describe(ev), ev.Timestamp.UTC().Format(time.RFC3339)))
 	if err != nil {
 		return err
 	}
 	detail := "resolve_when"
 	if was != store.IncidentOpen {
 		detail += ": it had not opened yet, nothing was sent"
+	} else if t.holding || n == 0 && inc.Deferred != nil {
+		detail += ": held while the rule is muted"
 	}
 	t.decide(ev, r, fp, OutcomeResolved, n, detail)
 	return nil
 }
 
+// deferredNote says what a mute held back.
+func deferredNote(d *store.Deferred) string {
+	if d == nil || d.Count == 0 && d.Escalated == "" && !d.Resolved {
+		return ""
+	}
+	s := fmt.Sprintf("While the rule was muted (mute_time or outside active_time), %d event%s arrived", d.Count, plural(d.Count))
+	if !d.From.IsZero() {
+		s += fmt.Sprintf(" between %s and %s", d.From.UTC().Format(time.RFC3339), d.Last.UTC().Format(time.RFC3339))
+	}
+	if d.Escalated != "" {
+		s += "; it escalated: " + d.Escalated
+	}
+	if d.Resolved {
+		s += "; it was resolved"
+	}
+	return s + "."
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}
+
+// release tells, in one notification per action, what a mute held back of
+// an incident whose rule may notify again.
+func (t *incTx) release(r *rules.Rule, inc *store.Incident) (int, string, error) {
+	d := inc.Deferred
+	inc.Deferred = nil
+	t.touch(inc)
+	note := deferredNote(d)
+	var op notifiers.Op
+	switch {
+	case d.Opened && inc.Status == store.IncidentResolved:
+		op = notifiers.OpOpenResolved
+	case d.Opened:
+		op = notifiers.OpOpen
+	case inc.Status == store.IncidentResolved:
+		op = notifiers.OpResolve
+	case d.Escalated != "":
+		op = notifiers.OpEscalate
+	default:
+		op = notifiers.OpRepeat
+	}
+	if inc.Status == store.IncidentResolved {
+		delete(t.st.held, inc.Fingerprint)
+	} else {
+		inc.NewSince, inc.SinceTime, inc.LastRepeat = 0, t.now, t.now
+	}
+	n, err := t.send(r, inc, op, note)
+	return n, string(op), err
+}
+
 // tick does what time alone decides: pending incidents whose group_wait
-// is over open, open incidents quiet for resolve_after resolve, and
-// threshold windows that emptied are forgotten.
+// is over open, open incidents quiet for resolve_after resolve, threshold
+// windows that emptied are forgotten, and what a mute held back is told
+// once the rule may notify.
 func (t *incTx) tick() error {
 	set := t.rt.Rules
+	for fp, inc := range t.st.held {
+		r := set.Rule(inc.Rule)
+		switch {
+		case r == nil || !r.Enabled:
+			delete(t.st.held, fp)
+			inc.Deferred = nil
+			t.touch(inc)
+		case r.Active(t.now):
+			n, op, err := t.release(r, inc)
+			if err != nil {
+				return err
+			}
+			t.decide(&inc.Event, r, fp, OutcomeResolved, n, "the rule may notify again: told what its mute held back ("+op+")")
+		}
+	}
 	for fp, inc := range t.st.byFP {
 		r := set.Rule(inc.Rule)
 		switch {
@@ -414,7 +742,7 @@ func (t *incTx) tick() error {
 			if inc.Status == store.IncidentPending {
 				// Its rule was removed or disabled by a reload: nothing
 				// will ever open it.
-				delete(t.st.byFP, fp)
+				t.st.remove(inc)
 				if err := t.tx.DeleteIncident(fp); err != nil {
 					return err
 				}
@@ -423,7 +751,9 @@ func (t *incTx) tick() error {
 			if t.now.Before(inc.OpenAt) {
 				continue
 			}
-			n, err := t.open(r, inc)
+			t.holding = !r.Active(t.now)
+			n, err := t.open(r, inc, "")
+			t.holding = false
 			if err != nil {
 				return err
 			}
@@ -432,20 +762,53 @@ func (t *incTx) tick() error {
 			if r.Threshold != nil && len(inc.Window) > 0 && t.now.Sub(inc.Window[len(inc.Window)-1]) < r.Threshold.Within {
 				continue
 			}
-			delete(t.st.byFP, fp)
+			t.st.remove(inc)
 			delete(t.dirty, fp)
 			if err := t.tx.DeleteIncident(fp); err != nil {
 				return err
 			}
 		case r.ResolveAfter > 0 && t.now.Sub(inc.Touched) >= r.ResolveAfter:
-			n, err := t.resolve(r, inc)
+			t.holding = !r.Active(t.now)
+			n, err := t.resolve(r, inc, nil, "Resolved after "+humanDuration(r.ResolveAfter)+" without events (resolve_after).")
+			t.holding = false
 			if err != nil {
 				return err
 			}
 			t.decide(&inc.Event, r, fp, OutcomeResolved, n, "resolve_after: quiet for "+r.ResolveAfter.String())
+		case inc.Deferred != nil && r.Active(t.now):
+			n, op, err := t.release(r, inc)
+			if err != nil {
+				return err
+			}
+			t.decide(&inc.Event, r, fp, OutcomeJoined, n, "the rule may notify again: told what its mute held back ("+op+")")
 		}
 	}
 	return nil
+}
+
+// due reports whether tick has anything to do for inc at now.
+func due(inc *store.Incident, r *rules.Rule, now time.Time) bool {
+	switch {
+	case r == nil || !r.Enabled:
+		return inc.Status == store.IncidentPending || inc.Deferred != nil
+	case inc.Status == store.IncidentResolved:
+		return inc.Deferred != nil && r.Active(now)
+	case inc.Status == store.IncidentPending && !inc.OpenAt.IsZero():
+		return !now.Before(inc.OpenAt)
+	case inc.Status == store.IncidentPending:
+		return r.Threshold == nil || len(inc.Window) == 0 || now.Sub(inc.Window[len(inc.Window)-1]) >= r.Threshold.Within
+	case r.ResolveAfter > 0 && now.Sub(inc.Touched) >= r.ResolveAfter:
+		return true
+	}
+	return inc.Deferred != nil && r.Active(now)
+}
+
+// humanDuration writes whole days as days: "24h0m0s" reads worse than "1d".
+func humanDuration(d time.Duration) string {
+	if d >= 24*time.Hour && d%(24*time.Hour) == 0 {
+		return fmt.Sprintf("%dd", d/(24*time.Hour))
+	}
+	return d.String()
 }
 
 // fillIncident brings a notification's incident up to date at send time:

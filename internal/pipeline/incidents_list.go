@@ -1,9 +1,14 @@
 package pipeline
 
 import (
+	"errors"
+	"fmt"
 	"sort"
+	"strings"
+	"time"
 
 	"github.com/wabridge/wabridge/internal/store"
+	"github.com/wabridge/wabridge/rules"
 )
 
 // ListIncidents returns the incidents in the store, the most recently active
@@ -22,4 +27,66 @@ func (p *Pipeline) ListIncidents(all bool) ([]Incident, error) {
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].LastSeen.After(out[j].LastSeen) })
 	return out, nil
+}
+
+// ErrAlreadyResolved is returned by ResolveIncident for an incident that is
+// no longer open.
+var ErrAlreadyResolved = errors.New("incident is already resolved")
+
+// ResolveIncident resolves an open (or pending) incident by hand, as its
+// rule's resolve would: the Slack message is marked resolved, the ticket
+// takes resolve_transition, and the next event of the kind opens a new
+// incident and pages again. An unknown fingerprint is store.ErrNotFound.
+// It returns the incident as resolved and the notifications queued; while
+// no server runs on the store they are sent when one starts.
+func (p *Pipeline) ResolveIncident(fp string) (Incident, int, error) {
+	fp = strings.TrimSpace(fp)
+	rt := p.runtime()
+	var set *rules.Set
+	if rt != nil {
+		set = rt.Rules
+	}
+	p.stateMu.Lock()
+	defer p.stateMu.Unlock()
+	state, err := p.incidents(set)
+	if err != nil {
+		return Incident{}, 0, fmt.Errorf("load incidents: %w", err)
+	}
+	inc := state.byFP[fp]
+	if inc == nil {
+		stored, err := p.st.GetIncident(fp)
+		if err != nil {
+			if errors.Is(err, store.ErrNotFound) {
+				return Incident{}, 0, fmt.Errorf("no incident %q (wabridge incidents --all lists them): %w", fp, store.ErrNotFound)
+			}
+			return Incident{}, 0, err
+		}
+		return stored, 0, fmt.Errorf("incident %s (rule %s) was resolved at %s: %w", fp, stored.Rule,
+			stored.ResolvedAt.Local().Format(time.DateTime), ErrAlreadyResolved)
+	}
+	r := set.Rule(inc.Rule)
+	now := p.now()
+	var t *incTx
+	var queued int
+	err = p.st.Update(func(tx store.Tx) error {
+		t = &incTx{p: p, tx: tx, st: state, rt: rt, now: now, received: now}
+		t.holding = r != nil && !r.Active(now)
+		n, err := t.resolve(r, inc, nil, "Resolved by hand (wabridge incidents resolve).")
+		if err != nil {
+			return err
+		}
+		queued = n
+		detail := "resolved by hand"
+		if r == nil {
+			detail += "; its rule is gone, so nothing was sent"
+		}
+		t.decide(&inc.Event, r, fp, OutcomeResolved, n, detail)
+		return t.flush()
+	})
+	if err != nil {
+		p.state = nil
+		return Incident{}, 0, err
+	}
+	p.committed(t)
+	return *inc, queued, nil
 }

@@ -13,6 +13,7 @@ type metrics struct {
 	deliveries       *prometheus.CounterVec // result (processed, failed)
 	processingErrors *prometheus.CounterVec // stage
 	decisions        *prometheus.CounterVec // rule, outcome
+	capped           *prometheus.CounterVec // rule
 	duplicates       prometheus.Counter
 	quarantined      prometheus.Counter
 	latency          prometheus.Histogram
@@ -42,8 +43,12 @@ func newMetrics(reg prometheus.Registerer, p *Pipeline) (*metrics, error) {
 		}, []string{"stage"}),
 		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "wabridge_rule_decisions_total",
-			Help: "Decisions per event and rule, by outcome: matched, opened, joined, silenced, inhibited, below_threshold, muted, resolved, duplicate.",
+			Help: "Decisions per event and rule, by outcome: matched, opened, joined, escalated, silenced, inhibited, below_threshold, muted, resolved, late, ignored, duplicate.",
 		}, []string{"rule", "outcome"}),
+		capped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "wabridge_incidents_capped_total",
+			Help: "Events that would have opened an incident while their rule had max_open_incidents open; they join the rule's overflow incident instead.",
+		}, []string{"rule"}),
 		duplicates: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "wabridge_duplicates_suppressed_total",
 			Help: "Events not notified again because their id was seen within the dedup window.",
@@ -66,7 +71,7 @@ func newMetrics(reg prometheus.Registerer, p *Pipeline) (*metrics, error) {
 			func() float64 { return float64(f(p.Stats())) })
 	}
 	for _, c := range []prometheus.Collector{
-		m.notifications, m.deadTotal, m.dropped, m.deliveries, m.processingErrors, m.decisions, m.duplicates, m.quarantined, m.latency,
+		m.notifications, m.deadTotal, m.dropped, m.deliveries, m.processingErrors, m.decisions, m.capped, m.duplicates, m.quarantined, m.latency,
 		gauge("wabridge_inbox_depth", "Deliveries stored and not yet processed.", func(s Stats) int { return s.Inbox }),
 		gauge("wabridge_outbox_depth", "Notifications waiting to be sent or retried.", func(s Stats) int { return s.Outbox }),
 		gauge("wabridge_dead_letters", "Notifications that failed for good and wait for an operator.", func(s Stats) int { return s.Dead }),

@@ -64,6 +64,14 @@ type IncidentAPI interface {
 	ListIncidents(ctx context.Context, all bool) (any, error)
 }
 
+// IncidentResolver is implemented by admin APIs that resolve an incident by
+// hand at POST /api/v1/incidents/:fingerprint/resolve. An unknown
+// fingerprint wraps ErrNotFound (404), one already resolved ErrConflict
+// (409).
+type IncidentResolver interface {
+	ResolveIncident(ctx context.Context, fingerprint string) (any, error)
+}
+
 // maxSilenceBody bounds a POST /api/v1/silences body: one silence is a
 // few matchers and a comment; an import is a list of them.
 const maxSilenceBody = 1 << 20
@@ -92,6 +100,12 @@ func (h *handlers) mountAdmin(api *gin.RouterGroup) {
 	if a, ok := h.Admin.(IncidentAPI); ok {
 		api.GET("/incidents", func(c *gin.Context) {
 			v, err := a.ListIncidents(c.Request.Context(), c.Query("all") == "true")
+			h.adminResult(c, v, err)
+		})
+	}
+	if a, ok := h.Admin.(IncidentResolver); ok {
+		api.POST("/incidents/:fingerprint/resolve", func(c *gin.Context) {
+			v, err := a.ResolveIncident(c.Request.Context(), c.Param("fingerprint"))
 			h.adminResult(c, v, err)
 		})
 	}

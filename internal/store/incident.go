@@ -62,6 +62,38 @@ type Incident struct {
 	// that is still waiting to be sent, so a burst adds one update, not one
 	// per event.
 	Pending map[string]string `json:"pending,omitempty"`
+	// Deferred is what happened while the rule was muted (mute_time, or
+	// outside active_time): told in one notification when it may notify.
+	Deferred *Deferred `json:"deferred,omitempty"`
+	// Recovered is the provider's event that resolved the incident
+	// (resolve_when), by its own time: an older event of the incident that
+	// arrives after it belongs to a state already over.
+	Recovered *Recovery `json:"recovered,omitempty"`
+	// Overflow marks the incident a rule's events join once it has
+	// max_open_incidents open.
+	Overflow bool `json:"overflow,omitempty"`
+}
+
+// Deferred counts what a muted rule held back for one incident.
+type Deferred struct {
+	Count int       `json:"count"`
+	From  time.Time `json:"from"`
+	Last  time.Time `json:"last"`
+	// Opened: the incident opened while muted, so nothing was sent yet.
+	Opened bool `json:"opened,omitempty"`
+	// Resolved: the incident was resolved while muted.
+	Resolved bool `json:"resolved,omitempty"`
+	// Escalated says how it got worse while muted, "" when it did not.
+	Escalated string `json:"escalated,omitempty"`
+}
+
+// Recovery is the event that ended an incident, as its provider dated it.
+type Recovery struct {
+	At   time.Time `json:"at"`
+	What string    `json:"what"`
+	// Orphan: nothing was open to resolve, so the event it recovers from
+	// has not been told; when it arrives, it is told as already resolved.
+	Orphan bool `json:"orphan,omitempty"`
 }
 
 // Silence suppresses the events its matchers all match between StartsAt
@@ -131,6 +163,9 @@ type Tx interface {
 	PutIncidentEvent(fingerprint string, ev *event.Event) error
 	// DeleteIncident removes an incident record.
 	DeleteIncident(fingerprint string) error
+	// Incident reads a stored incident with its event, as of the start of
+	// the transaction's writes (the pipeline writes incidents at its end).
+	Incident(fingerprint string) (Incident, bool, error)
 }
 
 var (
@@ -238,6 +273,15 @@ func (t boltTx) DeleteIncident(fp string) error {
 		return err
 	}
 	return t.tx.Bucket(bIncidents).Delete([]byte(fp))
+}
+
+func (t boltTx) Incident(fp string) (Incident, bool, error) {
+	v := t.tx.Bucket(bIncidents).Get([]byte(fp))
+	if v == nil {
+		return Incident{}, false, nil
+	}
+	inc, err := readIncident(t.tx, []byte(fp), v)
+	return inc, err == nil, err
 }
 
 // readIncident decodes an incident and the event it started with.

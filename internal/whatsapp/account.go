@@ -105,6 +105,11 @@ func (p *parser) accountAlerts(c *change) error {
 	}
 	e := p.base(c, event.KindAccountAlert, lower(info.AlertType))
 	e.Message = strings.TrimSpace(info.AlertDescription.String())
+	// The alert names what it is about; a number's alert is that number's,
+	// so it groups apart from the account's other numbers.
+	if id := strings.TrimSpace(v.EntityID.String()); id != "" && lower(v.EntityType) == "phone_number" && e.PhoneNumberID == "" {
+		e.PhoneNumberID = id
+	}
 	setAttr(&e, "entity_type", v.EntityType)
 	setAttr(&e, "entity_id", v.EntityID)
 	setAttr(&e, "alert_severity", info.AlertSeverity)

@@ -147,7 +147,7 @@ func (n *Notifier) Render(no *notifiers.Notification) (notifiers.Message, error)
 	}
 	role := templateDesc
 	switch no.Op {
-	case notifiers.OpRepeat:
+	case notifiers.OpRepeat, notifiers.OpEscalate:
 		role = templateComment
 	case notifiers.OpResolve:
 		role = templateResolved
@@ -175,9 +175,90 @@ func (n *Notifier) Notify(ctx context.Context, no *notifiers.Notification) (noti
 		return n.repeat(ctx, no, d)
 	case notifiers.OpResolve:
 		return n.resolve(ctx, no, d)
+	case notifiers.OpEscalate:
+		return n.escalate(ctx, no, d)
+	case notifiers.OpOpenResolved:
+		// Over before it could be told: the ticket the open would use,
+		// then resolved at once.
+		res, err := n.open(ctx, no, d)
+		if err != nil {
+			return res, err
+		}
+		with := *no
+		inc := *no.Incident
+		inc.Ref = res.Ref
+		with.Incident = &inc
+		return n.resolve(ctx, &with, d)
 	default:
-		return notifiers.Result{}, permanent(fmt.Errorf("unknown op %q (want open, update, repeat or resolve)", no.Op))
+		return notifiers.Result{}, permanent(fmt.Errorf("unknown op %q (want open, update, repeat, escalate, resolve or open_resolved)", no.Op))
 	}
+}
+
+// escalate comments on the incident's ticket that it got worse and raises
+// its priority to the action's EscalatePriority, when set and higher than
+// the ticket's. The priority is checked first, so an unknown one fails
+// before anything is written and a replay after the fix writes it once.
+func (n *Notifier) escalate(ctx context.Context, no *notifiers.Notification, d templates.Data) (notifiers.Result, error) {
+	key := ref(no)
+	if key == "" {
+		n.logger.Warn("jira escalation without a ticket key: looking for the incident's ticket",
+			"rule", no.Rule.Name, "fingerprint", fingerprint(no))
+		return n.open(ctx, no, d)
+	}
+	raise := ""
+	if want := strings.TrimSpace(no.Action.EscalatePriority); want != "" {
+		var err error
+		if raise, err = n.priorityToRaise(ctx, no, key, want); err != nil {
+			return notifiers.Result{}, err
+		}
+	}
+	if err := n.comment(ctx, no, d, key, templateComment); err != nil {
+		return notifiers.Result{}, err
+	}
+	if raise != "" {
+		fields := map[string]any{"fields": map[string]any{"priority": map[string]any{"name": raise}}}
+		resp, err := n.client.Issue.UpdateIssueWithContext(ctx, key, fields)
+		if err != nil {
+			return notifiers.Result{}, n.fail(no, fmt.Sprintf("raise priority of %s to %q", key, raise), resp, err)
+		}
+		resp.Body.Close() // go-jira leaves the body of an answer it does not decode open
+		n.logger.Info("jira ticket priority raised", "key", key, "priority", raise, "rule", no.Rule.Name)
+	}
+	return notifiers.Result{Ref: key}, nil
+}
+
+// priorityToRaise returns the Jira name of the priority want when it ranks
+// above the ticket's current one, "" when the ticket is already there or
+// higher. Jira lists priorities highest first. A name Jira does not know
+// is a permanent error that lists the ones it does.
+func (n *Notifier) priorityToRaise(ctx context.Context, no *notifiers.Notification, key, want string) (string, error) {
+	list, resp, err := n.client.Priority.GetListWithContext(ctx)
+	if err != nil {
+		return "", n.fail(no, "list priorities", resp, err)
+	}
+	target, names := -1, make([]string, len(list))
+	for i, p := range list {
+		names[i] = p.Name
+		if target < 0 && strings.EqualFold(strings.TrimSpace(p.Name), want) {
+			target = i
+		}
+	}
+	if target < 0 {
+		return "", permanent(fmt.Errorf("rule %s: escalate.priority %q is not a priority this Jira has (it has: %s); fix the rule, then replay this dead letter",
+			no.Rule.Name, want, strings.Join(names, ", ")))
+	}
+	is, resp, err := n.client.Issue.GetWithContext(ctx, key, &gojira.GetQueryOptions{Fields: "priority"})
+	if err != nil {
+		return "", n.fail(no, "get issue "+key, resp, err)
+	}
+	if is.Fields != nil && is.Fields.Priority != nil {
+		for i, p := range list {
+			if strings.EqualFold(p.Name, is.Fields.Priority.Name) && i <= target {
+				return "", nil // already as high
+			}
+		}
+	}
+	return list[target].Name, nil
 }
 
 // open creates the incident's ticket unless one already exists: the store's
@@ -567,6 +648,11 @@ func (n *Notifier) text(no *notifiers.Notification, d templates.Data, role strin
 	s, err := n.tmpl.Execute(templateName(no, role), d)
 	if err != nil {
 		return "", fmt.Errorf("render %s: %w", role, err)
+	}
+	if no.Incident != nil && strings.TrimSpace(no.Incident.Note) != "" {
+		// What the pipeline has to say (an escalation, a mute's story, an
+		// incident already over) comes first.
+		s = "*" + templates.JiraEscape(strings.TrimSpace(no.Incident.Note)) + "*\n\n" + s
 	}
 	return truncate(s, maxText, textMarker), nil
 }

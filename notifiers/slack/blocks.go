@@ -46,6 +46,8 @@ func buildBlocks(nt *notifiers.Notification, c content, f form) []goslack.Block 
 	blocks := []goslack.Block{goslack.NewHeaderBlock(plain(templates.Truncate(header, maxHeader)))}
 	if (f == formRepeat || f == formResolved) && c.extra != "" {
 		blocks = append(blocks, section(c.extra))
+	} else if note := noteOf(nt); note != "" {
+		blocks = append(blocks, section(":pushpin: "+templates.SlackEscape(note)))
 	}
 	if f != formRepeat {
 		if c.text != "" {

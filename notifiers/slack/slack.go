@@ -148,10 +148,27 @@ func (n *Notifier) render(nt *notifiers.Notification) (content, error) {
 	switch nt.Op {
 	case notifiers.OpRepeat:
 		c.extra, err = exec("repeat", "slack.repeat")
-	case notifiers.OpResolve:
+	case notifiers.OpResolve, notifiers.OpOpenResolved:
 		c.extra, err = exec("resolved", "slack.resolved")
 	}
+	if note := noteOf(nt); note != "" && err == nil {
+		switch nt.Op {
+		case notifiers.OpRepeat, notifiers.OpResolve, notifiers.OpOpenResolved:
+			c.extra = joinNonEmpty("\n", c.extra, templates.SlackEscape(note))
+		case notifiers.OpEscalate:
+			c.extra = ":arrow_double_up: " + templates.SlackEscape(note)
+		}
+	}
 	return c, err
+}
+
+// noteOf is what the pipeline has to say beyond the event (an escalation,
+// a mute's story, an incident already resolved), or "".
+func noteOf(nt *notifiers.Notification) string {
+	if nt.Incident == nil {
+		return ""
+	}
+	return strings.TrimSpace(nt.Incident.Note)
 }
 
 // Render renders the notification as Slack would show it, without sending.
@@ -189,20 +206,26 @@ func (n *Notifier) Notify(ctx context.Context, nt *notifiers.Notification) (noti
 		return notifiers.Result{}, n.fail(notifiers.ReasonPermanent, fmt.Errorf("rule %s: %w", nt.Rule.Name, err))
 	}
 	switch nt.Op {
-	case "", notifiers.OpOpen, notifiers.OpUpdate, notifiers.OpRepeat, notifiers.OpResolve:
+	case "", notifiers.OpOpen, notifiers.OpUpdate, notifiers.OpRepeat, notifiers.OpResolve,
+		notifiers.OpEscalate, notifiers.OpOpenResolved:
 	default:
 		return notifiers.Result{}, n.fail(notifiers.ReasonPermanent, fmt.Errorf("rule %s: unknown op %q", nt.Rule.Name, nt.Op))
 	}
 	if n.api == nil {
 		return n.notifyWebhook(ctx, nt, c)
 	}
-	if c.channel == "" && (nt.Op == "" || nt.Op == notifiers.OpOpen) {
+	fresh := nt.Op == "" || nt.Op == notifiers.OpOpen || nt.Op == notifiers.OpOpenResolved
+	if c.channel == "" && fresh {
 		return notifiers.Result{}, n.fail(notifiers.ReasonPermanent,
 			fmt.Errorf("rule %s: no channel: set channel on the rule's slack action or notifiers.slack.channel", nt.Rule.Name))
 	}
 
 	if nt.Op == "" || nt.Op == notifiers.OpOpen {
 		return n.post(ctx, nt, c.channel, c.title, buildBlocks(nt, c, formOpen))
+	}
+	if nt.Op == notifiers.OpOpenResolved {
+		// Over before it could be told: one new message, already resolved.
+		return n.post(ctx, nt, c.channel, "Resolved: "+c.title, buildBlocks(nt, c, formResolved))
 	}
 	channel, ts, ok := refOf(nt.Incident)
 	if !ok {
@@ -216,7 +239,7 @@ func (n *Notifier) Notify(ctx context.Context, nt *notifiers.Notification) (noti
 		}
 		form := formOpen
 		switch nt.Op {
-		case notifiers.OpUpdate:
+		case notifiers.OpUpdate, notifiers.OpEscalate:
 			form = formUpdate
 		case notifiers.OpResolve:
 			form = formResolved
@@ -232,6 +255,15 @@ func (n *Notifier) Notify(ctx context.Context, nt *notifiers.Notification) (noti
 			return notifiers.Result{}, err
 		}
 	case notifiers.OpRepeat:
+		if err := n.reply(ctx, nt, channel, ts, c.extra); err != nil {
+			return notifiers.Result{}, err
+		}
+	case notifiers.OpEscalate:
+		// The message shows the worse state; the thread says what changed,
+		// which notifies the thread's followers. Update first, as resolve.
+		if err := n.update(ctx, nt, channel, ts, c.title, buildBlocks(nt, c, formUpdate)); err != nil {
+			return notifiers.Result{}, err
+		}
 		if err := n.reply(ctx, nt, channel, ts, c.extra); err != nil {
 			return notifiers.Result{}, err
 		}
@@ -308,7 +340,9 @@ func (n *Notifier) notifyWebhook(ctx context.Context, nt *notifiers.Notification
 		return notifiers.Result{}, nil
 	case notifiers.OpRepeat:
 		form = formRepeat
-	case notifiers.OpResolve:
+	case notifiers.OpEscalate:
+		form = formUpdate // it cannot edit, and an escalation must be seen
+	case notifiers.OpResolve, notifiers.OpOpenResolved:
 		form, fallback = formResolved, "Resolved: "+c.title
 	}
 	msg := &goslack.WebhookMessage{
