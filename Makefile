@@ -38,6 +38,7 @@ tidy:
 
 test: lint tidy
 	$(GO) test -race -count=1 ./...
+	$(GO) run ./cmd/wabridge test rules --config config.example.yaml rules.example.tests.yaml
 
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem ./rules/ ./internal/whatsapp/ ./internal/pipeline/

@@ -66,6 +66,7 @@ Nothing is sent and nothing in the store changes; signatures are not checked.`,
 	cmd.Flags().BoolVar(&render, "render", false, "show the exact Slack and Jira requests that would be sent")
 	cmd.Flags().BoolVar(&state, "state", false, "evaluate against the store's incidents, silences and dedup records")
 	cmd.Flags().StringVarP(&output, "output", "o", "json", "json, or text for people")
+	cmd.AddCommand(newTestRulesCmd(g))
 	return cmd
 }
 
