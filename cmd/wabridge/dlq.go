@@ -133,48 +133,32 @@ func newDLQCmd(g *globals) *cobra.Command {
 			})
 		},
 	}
-	replay := &cobra.Command{
-		Use:   "replay ID",
-		Short: "Send a dead letter again through the current templates and notifiers",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return operate(g, "dlq replay", func(op *operator) error {
-				if op.api != nil {
-					if err := op.api.do(http.MethodPost, "/dlq/"+url.PathEscape(args[0])+"/replay", nil); err != nil {
-						return err
-					}
-				} else {
-					ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-					defer cancel()
-					if err := op.svc.Pipeline().ReplayDead(ctx, args[0]); err != nil {
-						return err
-					}
-				}
-				fmt.Fprintf(g.stdout, "%s: sent\n", args[0])
-				return nil
-			})
-		},
+	replayOne := func(op *operator, id string) error {
+		if op.api != nil {
+			return op.api.do(http.MethodPost, "/dlq/"+url.PathEscape(id)+"/replay", nil)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		return op.svc.Pipeline().ReplayDead(ctx, id)
 	}
-	drop := &cobra.Command{
-		Use:   "drop ID",
-		Short: "Delete a dead letter",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return operate(g, "dlq drop", func(op *operator) error {
-				var err error
-				if op.api != nil {
-					err = op.api.do(http.MethodDelete, "/dlq/"+url.PathEscape(args[0]), nil)
-				} else {
-					err = op.svc.Pipeline().DropDead(args[0])
-				}
-				if err != nil {
-					return err
-				}
-				fmt.Fprintf(g.stdout, "%s: dropped\n", args[0])
-				return nil
-			})
-		},
+	dropOne := func(op *operator, id string) error {
+		if op.api != nil {
+			return op.api.do(http.MethodDelete, "/dlq/"+url.PathEscape(id), nil)
+		}
+		return op.svc.Pipeline().DropDead(id)
 	}
+	replay := newDLQBulkCmd(g, "replay", "sent",
+		"Send dead letters again, rendered with the current rules, templates and notifiers",
+		`Send a dead letter again, rendered with the rules, templates and notifiers as
+they are now: fixing a rule's channel fixes the replay. A dead letter whose
+rule was deleted (or no longer has an action for that notifier) is not sent
+and says so. --all replays every dead letter matching --reason and
+--notifier; it needs --yes, and prints how many it would replay without it.`,
+		replayOne)
+	drop := newDLQBulkCmd(g, "drop", "dropped", "Delete dead letters",
+		`Delete a dead letter for good. --all deletes every dead letter matching
+--reason and --notifier; it needs --yes, and prints how many it would
+delete without it.`, dropOne)
 	cmd.AddCommand(list, show, replay, drop)
 	return cmd
 }
@@ -252,4 +236,81 @@ func (c *adminClient) request(method, path string, in, out any) error {
 		return json.Unmarshal(data, out)
 	}
 	return nil
+}
+
+// newDLQBulkCmd builds dlq replay and dlq drop: one ID, or --all with
+// filters, a count and a confirmation flag.
+func newDLQBulkCmd(g *globals, verb, done, short, long string, one func(op *operator, id string) error) *cobra.Command {
+	var (
+		all              bool
+		yes              bool
+		reason, notifier string
+	)
+	cmd := &cobra.Command{
+		Use:   verb + " ID | " + verb + " --all [--reason R] [--notifier N] --yes",
+		Short: short,
+		Long:  long,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name := "dlq " + verb
+			switch {
+			case all && len(args) > 0:
+				return fail(1, "wabridge %s: give an ID or --all, not both", name)
+			case !all && len(args) != 1:
+				return fail(1, "wabridge %s: give one ID, or --all (with --reason, --notifier)", name)
+			case !all && (reason != "" || notifier != ""):
+				return fail(1, "wabridge %s: --reason and --notifier select dead letters for --all", name)
+			}
+			return operate(g, name, func(op *operator) error {
+				if !all {
+					if err := one(op, args[0]); err != nil {
+						return err
+					}
+					fmt.Fprintf(g.stdout, "%s: %s\n", args[0], done)
+					return nil
+				}
+				var dead []pipeline.DeadLetter
+				var err error
+				if op.api != nil {
+					err = op.api.do(http.MethodGet, "/dlq", &dead)
+				} else {
+					dead, err = op.svc.Pipeline().ListDead()
+				}
+				if err != nil {
+					return err
+				}
+				var ids []string
+				for _, d := range dead {
+					if (reason == "" || d.Reason == reason) && (notifier == "" || d.Notification.Action.Notifier == notifier) {
+						ids = append(ids, d.ID)
+					}
+				}
+				if !yes {
+					fmt.Fprintf(g.stdout, "%d dead letters match; add --yes to %s them\n", len(ids), verb)
+					if len(ids) == 0 {
+						return nil
+					}
+					return errors.New("not confirmed: nothing was changed")
+				}
+				failed := 0
+				for _, id := range ids {
+					if err := one(op, id); err != nil {
+						failed++
+						fmt.Fprintf(g.stdout, "%s: not %s: %s\n", id, done, oneLine(err.Error(), 200))
+						continue
+					}
+					fmt.Fprintf(g.stdout, "%s: %s\n", id, done)
+				}
+				fmt.Fprintf(g.stdout, "%d of %d dead letters %s\n", len(ids)-failed, len(ids), done)
+				if failed > 0 {
+					return fmt.Errorf("%d of %d failed", failed, len(ids))
+				}
+				return nil
+			})
+		},
+	}
+	cmd.Flags().BoolVar(&all, "all", false, "every dead letter matching --reason and --notifier")
+	cmd.Flags().BoolVar(&yes, "yes", false, "confirm --all")
+	cmd.Flags().StringVar(&reason, "reason", "", "with --all: only this reason (auth, permanent, transient, rate_limited, no_notifier ...)")
+	cmd.Flags().StringVar(&notifier, "notifier", "", "with --all: only dead letters for this notifier (slack, jira ...)")
+	return cmd
 }

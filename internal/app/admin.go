@@ -57,7 +57,7 @@ func MaskIncident(inc pipeline.Incident) pipeline.Incident {
 
 func (a *admin) ReplayDead(ctx context.Context, id string) error {
 	err := a.p.ReplayDead(ctx, id)
-	if errors.Is(err, pipeline.ErrReplaying) {
+	if errors.Is(err, pipeline.ErrReplaying) || errors.Is(err, pipeline.ErrRuleGone) {
 		return conflict{err}
 	}
 	if err != nil && !errors.Is(err, store.ErrNotFound) {

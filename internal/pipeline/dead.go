@@ -50,8 +50,47 @@ func (p *Pipeline) claimDead(id string) (release func(), err error) {
 	}, nil
 }
 
-// ReplayDead sends a dead letter again, now, through the current runtime
-// (templates and notifiers as they are after the fix). Success removes it;
+// ErrRuleGone means a dead letter's rule (or its action for that notifier)
+// no longer exists, so there is nothing current to render it with.
+var ErrRuleGone = errors.New("no longer exists")
+
+// currentRule renders a replay with the rules as they are now: the rule's
+// current action for the same notifier (so fixing a rule's channel fixes
+// the replay), its description and the catalogue's current entry. A rule
+// that was deleted, or no longer sends to that notifier, is ErrRuleGone.
+func (p *Pipeline) currentRule(n *notifiers.Notification) error {
+	rt := p.runtime()
+	if rt == nil || rt.Rules == nil {
+		return nil
+	}
+	r := rt.Rules.Rule(n.Rule.Name)
+	if r == nil {
+		return fmt.Errorf("rule %q %w in the current rules (deleted or renamed): restore it to replay this dead letter, or drop it", n.Rule.Name, ErrRuleGone)
+	}
+	var same []notifiers.Action
+	for _, a := range r.Actions {
+		if a.Notifier == n.Action.Notifier {
+			same = append(same, a)
+		}
+	}
+	if len(same) == 0 {
+		return fmt.Errorf("rule %q's action for %s %w: add it back to replay this dead letter, or drop it", r.Name, n.Action.Notifier, ErrRuleGone)
+	}
+	a := same[0]
+	for _, c := range same { // several actions for one notifier: the same target
+		if Target(c) == Target(n.Action) {
+			a = c
+		}
+	}
+	n.Action, n.Rule = a, r.Ref()
+	if rt.Catalog != nil {
+		n.Catalog, _ = rt.Catalog.ForEvent(&n.Event)
+	}
+	return nil
+}
+
+// ReplayDead sends a dead letter again, now, rendered with the current
+// rules, templates and notifiers (as they are after the fix). Success removes it;
 // failure keeps it with the new error and returns that error. A replay of a
 // dead letter that another replay is sending fails with ErrReplaying.
 func (p *Pipeline) ReplayDead(ctx context.Context, id string) error {
@@ -65,6 +104,9 @@ func (p *Pipeline) ReplayDead(ctx context.Context, id string) error {
 	d, err := p.st.GetDead(id)
 	if err != nil {
 		return err
+	}
+	if err := p.currentRule(&d.Notification); err != nil {
+		return fmt.Errorf("replay dead letter %s: %w", id, err)
 	}
 	p.fillIncident(&d.OutboxEntry)
 	name := d.Notification.Action.Notifier
