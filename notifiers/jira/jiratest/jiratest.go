@@ -462,6 +462,14 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request, body []byte) {
 		}
 		s.search(w, r)
 		return
+	case (path == "/rest/api/2/priority" || path == "/rest/api/3/priority" && s.opts.Cloud) && r.Method == http.MethodGet:
+		// Jira lists its priorities highest first.
+		list := make([]map[string]any, len(s.opts.Priorities))
+		for i, p := range s.opts.Priorities {
+			list[i] = map[string]any{"self": fmt.Sprintf("%s%s/%d", s.URL, path, i+1), "id": strconv.Itoa(i + 1), "name": p}
+		}
+		answer(w, http.StatusOK, list)
+		return
 	}
 	m := issuePath.FindStringSubmatch(path)
 	if m == nil {
