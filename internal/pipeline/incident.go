@@ -443,6 +443,7 @@ func (t *incTx) late(ev *event.Event, r *rules.Rule, prev *store.Incident, seen 
 	if t.holding {
 		t.hold(prev)
 		prev.Deferred.Opened, prev.Deferred.Resolved = true, true
+		prev.Deferred.Note = joinSentences(prev.Deferred.Note, note)
 		t.st.held[prev.Fingerprint] = prev
 	}
 	n, err := t.send(r, prev, notifiers.OpOpenResolved, note)
@@ -675,7 +676,7 @@ func deferredNote(d *store.Deferred) string {
 	if d.Resolved {
 		s += "; it was resolved"
 	}
-	return s + "."
+	return joinSentences(s+".", d.Note)
 }
 
 func plural(n int) string {

@@ -350,3 +350,27 @@ func TestMuteOverAnOpenIncidentTellsWhatHappened(t *testing.T) {
 		t.Fatalf("when the mute ended: %v, want one repeat telling the 4 held events", notes)
 	}
 }
+
+func TestLateEventDuringMuteIsToldOnceWhenItEnds(t *testing.T) {
+	h := newIncidentHarness(t, mutedRules)
+	t1 := h.clk.now().Add(-10 * time.Minute)
+	recovered := spam("ok1", "PN1")
+	recovered.Code, recovered.Timestamp = 131026, t1.Add(5*time.Minute)
+	h.send(recovered)
+	late := spam("m1", "PN1")
+	late.Timestamp = t1
+	h.send(late)
+	if n := len(h.outbox()); n != 0 {
+		t.Fatalf("notified inside mute_time: %v", h.ops())
+	}
+	h.clk.advance(time.Hour)
+	h.tick()
+	notes := h.notes()
+	if len(notes) != 1 || !strings.HasPrefix(notes[0], "slack:open_resolved") ||
+		!strings.Contains(notes[0], "Already resolved") || !strings.Contains(notes[0], "muted") {
+		t.Fatalf("when the mute ended: %v, want one already-resolved notification telling both", notes)
+	}
+	if open := h.openIncidents(); len(open) != 0 {
+		t.Fatalf("open incidents: %+v", open)
+	}
+}

@@ -85,6 +85,9 @@ type Deferred struct {
 	Resolved bool `json:"resolved,omitempty"`
 	// Escalated says how it got worse while muted, "" when it did not.
 	Escalated string `json:"escalated,omitempty"`
+	// Note is what the held notification had to say besides (an incident
+	// already over when its event arrived).
+	Note string `json:"note,omitempty"`
 }
 
 // Recovery is the event that ended an incident, as its provider dated it.
