@@ -365,3 +365,41 @@ func TestReinstateBeforeBanLeavesNoOpenIncident(t *testing.T) {
 	}
 	inst.stop()
 }
+
+// TestOpenIncidentsPastTheCapAreToldNotDropped: a rule that groups by
+// message id and may keep 2 open: the third and later groups join one
+// overflow incident, whose message says so, and the metrics count them.
+func TestOpenIncidentsPastTheCapAreToldNotDropped(t *testing.T) {
+	slack := newFakeSlack(t)
+	dir, addr := t.TempDir(), freeAddr(t)
+	cfg := writeIncidentConfig(t, dir, addr, slack.srv.URL, "", `
+rules:
+  - name: per-message
+    match: {codes: [131048]}
+    group_by: [id]
+    max_open_incidents: 2
+    actions:
+      - slack: {channel: "#whatsapp-ops"}
+`)
+	inst := start(t, cfg, addr)
+	for i := range 6 {
+		if code := post(t, addr, failedFrom(fmt.Sprintf("cap-%d", i), "106540352242922", 131048)); code != 200 {
+			t.Fatal(code)
+		}
+	}
+	waitFor(t, "three Slack messages", 10*time.Second, func() bool { return len(slack.posted()) == 3 }, inst.logs.String)
+	settle(t, slack, inst)
+	if n := len(slack.posted()); n != 3 {
+		t.Fatalf("%d messages, want two incidents and the overflow one", n)
+	}
+	if b := slack.posted()[2].Form["blocks"]; !strings.Contains(b, "max_open_incidents") {
+		t.Errorf("the overflow message does not say why: %s", b)
+	}
+	if v := scrape(t, addr, "wabridge_incidents_capped_total", map[string]string{"rule": "per-message"}); v != 4 {
+		t.Errorf("wabridge_incidents_capped_total = %v, want 4", v)
+	}
+	if v := scrape(t, addr, "wabridge_incidents_open", map[string]string{"rule": "per-message"}); v != 3 {
+		t.Errorf("wabridge_incidents_open = %v, want 3", v)
+	}
+	inst.stop()
+}

@@ -12,6 +12,13 @@ import (
 // committed hands what a transaction queued to the senders and its
 // decisions to the metrics and the audit trail.
 func (p *Pipeline) committed(t *incTx) {
+	if t.st != nil {
+		// Under stateMu, like every change of the counts.
+		p.m.open.Reset()
+		for rule, n := range t.st.perRule {
+			p.m.open.WithLabelValues(rule).Set(float64(n))
+		}
+	}
 	if len(t.outbox) > 0 {
 		p.sched.add(t.outbox...)
 		signal(p.sched.wake)

@@ -168,6 +168,21 @@ rules:
 	if got := h.counter("wabridge_incidents_capped_total", "rule", "per-message"); got != 3 {
 		t.Errorf("wabridge_incidents_capped_total = %v, want 3", got)
 	}
+	if got := h.counter("wabridge_incidents_open", "rule", "per-message"); got != 3 {
+		t.Errorf("wabridge_incidents_open = %v, want 3", got)
+	}
+	// Once they resolve, the cap has room again and the gauge says so.
+	h.sendAll()
+	h.clk.advance(rules.DefaultResolveAfter + time.Minute)
+	h.tick()
+	if got := h.counter("wabridge_incidents_open", "rule", "per-message"); got != 0 {
+		t.Errorf("wabridge_incidents_open after the resolves = %v, want 0", got)
+	}
+	h.sendAll()
+	h.send(spam("again", "PN1"))
+	if out := h.outbox(); len(out) != 1 || out[0].Notification.Incident.Note != "" {
+		t.Errorf("after the resolves a new group queued %v, want its own open", h.notes())
+	}
 }
 
 func banAt(id, state string, at time.Time) event.Event {
