@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/wabridge/wabridge/internal/server"
 )
 
 // serviceMetrics are the metrics the HTTP edge and reloads own; the
@@ -42,7 +44,11 @@ func newServiceMetrics(reg prometheus.Registerer) *serviceMetrics {
 }
 
 func (m *serviceMetrics) observeDelivery(source string, status int) {
-	m.deliveries.WithLabelValues(source, strconv.Itoa(status)).Inc()
+	code := strconv.Itoa(status)
+	if status == server.StatusNotDelivered {
+		code = "not_delivered" // the answer could not be written
+	}
+	m.deliveries.WithLabelValues(source, code).Inc()
 }
 
 func (m *serviceMetrics) reloadOK(t time.Time) {

@@ -163,6 +163,9 @@ func (s *Service) deps() server.Deps {
 		Observe:      s.metrics.observeDelivery,
 		Reload:       s.reloadRequest,
 
+		MaxUnauthenticatedBytes: s.cfg.Server.MaxUnauthenticatedBytes,
+		MaxEvents:               s.cfg.Server.MaxEvents,
+
 		AdminListenerOwn: s.cfg.Server.AdminListen != "",
 	}
 }
@@ -187,6 +190,7 @@ func (s *Service) Run(ctx context.Context) error {
 		_ = s.Close()
 		return fmt.Errorf("server.listen %s: %w", s.cfg.Server.Listen, err)
 	}
+	ln = server.LimitListener(ln, s.cfg.Server.MaxConnections)
 	s.listener = ln
 	s.http = s.httpServer(s.Handler())
 	var adminLn net.Listener

@@ -64,6 +64,15 @@ type Server struct {
 	// AdminListen, when set, serves the admin API on its own listener (and
 	// not on Listen), so the webhook port can be public and the admin port not.
 	AdminListen string `mapstructure:"admin_listen" json:"admin_listen"`
+	// MaxUnauthenticatedBytes bounds the request bodies held in memory, across
+	// all connections, before their signature is checked; past it a webhook
+	// gets 503 with Retry-After.
+	MaxUnauthenticatedBytes int64 `mapstructure:"max_unauthenticated_bytes" json:"max_unauthenticated_bytes"`
+	// MaxConnections bounds the open connections to Listen; one more is
+	// answered 503 with Retry-After and closed.
+	MaxConnections int `mapstructure:"max_connections" json:"max_connections"`
+	// MaxEvents is the most events one delivery may hold; more is 413.
+	MaxEvents int `mapstructure:"max_events" json:"max_events"`
 }
 
 // Storage is where durable state lives.
@@ -135,6 +144,13 @@ func Defaults() Config {
 			WriteTimeout:    10 * time.Second,
 			IdleTimeout:     60 * time.Second,
 			ShutdownTimeout: 15 * time.Second,
+			// Ten 3 MiB bodies, or hundreds of typical ones.
+			MaxUnauthenticatedBytes: 32 << 20,
+			MaxConnections:          1024,
+			// Meta batches at most 1000 changes per delivery; ten times that
+			// leaves room for gateways that batch more, and bounds what one
+			// delivery can cost.
+			MaxEvents: 10000,
 		},
 		Storage: Storage{
 			Dir:         "./data",
@@ -292,6 +308,15 @@ func (c *Config) Validate() error {
 	}
 	if n := len(c.Server.AdminToken.Value()); n > 0 && n < MinAdminTokenLen {
 		add("server.admin_token: %d characters is too short to resist guessing; use at least %d random characters (openssl rand -hex 16)", n, MinAdminTokenLen)
+	}
+	if c.Server.MaxUnauthenticatedBytes < c.Server.MaxBodyBytes {
+		add("server.max_unauthenticated_bytes: %d is below server.max_body_bytes (%d): the largest delivery could never be read", c.Server.MaxUnauthenticatedBytes, c.Server.MaxBodyBytes)
+	}
+	if c.Server.MaxConnections < 1 {
+		add("server.max_connections: must be at least 1, got %d", c.Server.MaxConnections)
+	}
+	if c.Server.MaxEvents < 1 {
+		add("server.max_events: must be at least 1, got %d", c.Server.MaxEvents)
 	}
 	if c.Storage.RejectAuditRate < 1 {
 		add("storage.reject_audit_rate: must be at least 1 record per second, got %d", c.Storage.RejectAuditRate)

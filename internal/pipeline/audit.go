@@ -35,9 +35,11 @@ const (
 
 // rejected is one delivery the webhook answered with a 4xx.
 type rejected struct {
-	d      sources.Delivery
+	d      sources.Delivery // Body: only what is kept (see Reject)
 	status int
 	reason string
+	size   int
+	sum    [sha256.Size]byte
 }
 
 // auditMetrics are the metrics of the audit trail and the event flow.
@@ -186,8 +188,20 @@ func (p *Pipeline) Reject(_ context.Context, d sources.Delivery, status int, rea
 		p.dropRejected(now)
 		return
 	}
+	// The queue holds what the record keeps, not the body: a 401's body is
+	// anyone's and up to server.max_body_bytes, and a queue of them would
+	// hold hundreds of MB the request already let go of.
+	r := rejected{status: status, reason: reason, size: len(d.Body), sum: sha256.Sum256(d.Body)}
+	kept := d.Body
+	if status == http.StatusUnauthorized {
+		kept = nil
+	} else if len(kept) > rejectPayloadMax {
+		kept = kept[:rejectPayloadMax]
+	}
+	d.Body = append([]byte(nil), kept...)
+	r.d = d
 	select {
-	case p.rejects <- rejected{d: d, status: status, reason: reason}:
+	case p.rejects <- r:
 	default:
 		p.dropRejected(now)
 	}
@@ -339,11 +353,8 @@ func (p *Pipeline) writeRejected(batch []rejected) {
 }
 
 func rejectedRecord(r rejected) (store.AuditRecord, []byte) {
-	sum := sha256.Sum256(r.d.Body)
+	sum := r.sum
 	body := r.d.Body
-	if len(body) > rejectPayloadMax {
-		body = body[:rejectPayloadMax]
-	}
 	sig := store.SignatureValid
 	if r.status == http.StatusUnauthorized {
 		// Unauthenticated bytes are anyone's: their size and hash say
@@ -359,7 +370,7 @@ func rejectedRecord(r rejected) (store.AuditRecord, []byte) {
 		Signature:   sig,
 		HTTPStatus:  r.status,
 		Reason:      r.reason,
-		Size:        len(r.d.Body),
+		Size:        r.size,
 		SHA256:      hex.EncodeToString(sum[:]),
 		PayloadKept: len(body),
 		Events:      []store.AuditEvent{},

@@ -8,7 +8,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -42,8 +41,14 @@ type Deps struct {
 	Sources      map[string]sources.Source
 	Inbox        Inbox
 	MaxBodyBytes int64
-	Logger       *slog.Logger
-	Now          func() time.Time
+	// MaxUnauthenticatedBytes bounds the bodies held, across requests,
+	// before their signature is checked; 0 = DefaultMaxUnauthenticatedBytes.
+	MaxUnauthenticatedBytes int64
+	// MaxEvents is the most events one delivery may make; more is 413.
+	// 0 = DefaultMaxEvents.
+	MaxEvents int
+	Logger    *slog.Logger
+	Now       func() time.Time
 	// Ready reports why the service cannot take traffic; nil means ready.
 	Ready func() error
 	// Metrics serves /metrics; nil answers 404.
@@ -65,6 +70,7 @@ type Deps struct {
 type handlers struct {
 	Deps
 	authThrottle *authThrottle
+	budget       *byteBudget
 }
 
 // NewRouter builds the gin engine. gin.New, not gin.Default: our own
@@ -102,7 +108,16 @@ func newEngine(d Deps) (*handlers, *gin.Engine) {
 	if d.MaxBodyBytes <= 0 {
 		d.MaxBodyBytes = 3 << 20
 	}
-	h := &handlers{Deps: d, authThrottle: newAuthThrottle()}
+	if d.MaxUnauthenticatedBytes <= 0 {
+		d.MaxUnauthenticatedBytes = DefaultMaxUnauthenticatedBytes
+	}
+	if d.MaxUnauthenticatedBytes < d.MaxBodyBytes {
+		d.MaxUnauthenticatedBytes = d.MaxBodyBytes
+	}
+	if d.MaxEvents <= 0 {
+		d.MaxEvents = DefaultMaxEvents
+	}
+	h := &handlers{Deps: d, authThrottle: newAuthThrottle(), budget: &byteBudget{max: d.MaxUnauthenticatedBytes}}
 	r := gin.New()
 	// gin trusts X-Forwarded-For from any peer by default, which would let
 	// any client write the remote address kept in the audit trail and the
@@ -154,10 +169,16 @@ func (h *handlers) accessLog(c *gin.Context) {
 	start := h.Now()
 	c.Next()
 	// The path only: queries carry the verify token, and bodies carry phone numbers.
+	status := c.Writer.Status()
+	failed, _ := c.Get(answerFailedKey)
+	if failed != nil {
+		// The client got nothing: say so, not the status that was meant.
+		status = StatusNotDelivered
+	}
 	attrs := []any{
 		"method", c.Request.Method,
 		"path", c.Request.URL.Path,
-		"status", c.Writer.Status(),
+		"status", status,
 		"duration", time.Since(start).Round(time.Microsecond).String(),
 		"remote", c.ClientIP(),
 		"bytes_in", c.Request.ContentLength,
@@ -168,8 +189,13 @@ func (h *handlers) accessLog(c *gin.Context) {
 	if reason, ok := c.Get("reason"); ok {
 		attrs = append(attrs, "reason", reason)
 	}
+	if failed != nil {
+		attrs = append(attrs, "error", failed)
+	}
 	level := slog.LevelInfo
 	switch {
+	case failed != nil:
+		level = slog.LevelError
 	case c.Request.URL.Path == "/healthz" || c.Request.URL.Path == "/readyz" || c.Request.URL.Path == "/metrics":
 		level = slog.LevelDebug
 	case c.Writer.Status() >= 500:
@@ -224,28 +250,33 @@ const UnknownSource = "(unknown)"
 func (h *handlers) receiveStatus(c *gin.Context, name string) int {
 	src, ok := h.Sources[name]
 	if !ok {
-		c.JSON(http.StatusNotFound, gin.H{"error": fmt.Sprintf("no source named %q is configured", name)})
-		return http.StatusNotFound
+		return h.answer(c, http.StatusNotFound, gin.H{"error": fmt.Sprintf("no source named %q is configured", name)})
 	}
 	if c.Request.ContentLength > h.MaxBodyBytes {
 		return h.tooLarge(c)
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, h.MaxBodyBytes))
+	body, held, err := h.readBody(c.Request, c.Writer, h.MaxBodyBytes)
+	defer func() { h.budget.release(held) }()
 	if err != nil {
 		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
+		switch {
+		case errors.Is(err, errBudget):
+			// Too many bodies are being read and not yet authenticated:
+			// refuse now rather than hold more. The provider retries.
+			c.Set("reason", "server.max_unauthenticated_bytes in use by bodies not yet authenticated")
+			c.Header("Retry-After", "5")
+			c.Header("Connection", "close")
+			return h.answer(c, http.StatusServiceUnavailable, gin.H{"error": "too many deliveries being received at once, retry later"})
+		case errors.As(err, &tooBig):
 			return h.tooLarge(c)
-		}
-		if isTimeout(err) {
+		case isTimeout(err):
 			// The client did not send its body within server.read_timeout.
 			c.Set("reason", "reading body: "+err.Error())
 			c.Header("Connection", "close")
-			c.JSON(http.StatusRequestTimeout, gin.H{"error": "the request body did not arrive within server.read_timeout"})
-			return http.StatusRequestTimeout
+			return h.answer(c, http.StatusRequestTimeout, gin.H{"error": "the request body did not arrive within server.read_timeout"})
 		}
 		c.Set("reason", "reading body: "+err.Error())
-		c.JSON(http.StatusBadRequest, gin.H{"error": "could not read the request body"})
-		return http.StatusBadRequest
+		return h.answer(c, http.StatusBadRequest, gin.H{"error": "could not read the request body"})
 	}
 	d := sources.Delivery{
 		ID:          newDeliveryID(h.Now()),
@@ -256,20 +287,29 @@ func (h *handlers) receiveStatus(c *gin.Context, name string) int {
 		Body:        body,
 	}
 	c.Set("delivery_id", d.ID)
-	if err := src.Authenticate(c.Request, body); err != nil {
-		msg := err.Error()
+	authErr := src.Authenticate(c.Request, body)
+	// The bound is on bodies nobody vouched for; from here on, a 401's
+	// body is garbage and an authenticated one is the provider's traffic.
+	h.budget.release(held)
+	held = 0
+	if authErr != nil {
+		msg := authErr.Error()
 		c.Set("reason", msg)
 		h.reject(c, d, http.StatusUnauthorized, msg)
-		c.JSON(http.StatusUnauthorized, gin.H{"error": msg})
-		return http.StatusUnauthorized
+		return h.answer(c, http.StatusUnauthorized, gin.H{"error": msg})
+	}
+	if tooManyElements(body, elementsPerEvent*h.MaxEvents) {
+		return h.tooManyEvents(c, d, fmt.Sprintf("more than %d array elements", elementsPerEvent*h.MaxEvents))
 	}
 	events, err := src.Parse(d)
 	if err != nil {
 		msg := err.Error()
 		c.Set("reason", msg)
 		h.reject(c, d, http.StatusBadRequest, msg)
-		c.JSON(http.StatusBadRequest, gin.H{"error": msg})
-		return http.StatusBadRequest
+		return h.answer(c, http.StatusBadRequest, gin.H{"error": msg})
+	}
+	if len(events) > h.MaxEvents {
+		return h.tooManyEvents(c, d, fmt.Sprintf("%d events", len(events)))
 	}
 	if events == nil {
 		events = []event.Event{} // parsed, with no events: not "not parsed"
@@ -278,18 +318,27 @@ func (h *handlers) receiveStatus(c *gin.Context, name string) int {
 		c.Set("reason", err.Error())
 		// 503 makes the provider retry: nothing unstored is acknowledged.
 		c.Header("Retry-After", "30")
-		c.JSON(http.StatusServiceUnavailable, gin.H{"error": "delivery not stored, retry later"})
-		return http.StatusServiceUnavailable
+		return h.answer(c, http.StatusServiceUnavailable, gin.H{"error": "delivery not stored, retry later"})
 	}
-	c.JSON(http.StatusOK, gin.H{"status": "accepted", "delivery_id": d.ID, "events": len(events)})
-	return http.StatusOK
+	return h.answer(c, http.StatusOK, gin.H{"status": "accepted", "delivery_id": d.ID, "events": len(events)})
+}
+
+// elementsPerEvent is how many array elements per allowed event a body may
+// hold before it is refused unparsed: events carry arrays of their own
+// (errors, components), so the count of elements is a loose upper bound.
+const elementsPerEvent = 4
+
+func (h *handlers) tooManyEvents(c *gin.Context, d sources.Delivery, what string) int {
+	msg := fmt.Sprintf("delivery holds %s; at most %d events are taken in one delivery (server.max_events): send it in smaller batches", what, h.MaxEvents)
+	c.Set("reason", msg)
+	h.reject(c, d, http.StatusRequestEntityTooLarge, msg)
+	return h.answer(c, http.StatusRequestEntityTooLarge, gin.H{"error": msg})
 }
 
 func (h *handlers) tooLarge(c *gin.Context) int {
 	msg := fmt.Sprintf("body is larger than server.max_body_bytes (%d bytes)", h.MaxBodyBytes)
 	c.Set("reason", msg)
-	c.JSON(http.StatusRequestEntityTooLarge, gin.H{"error": msg})
-	return http.StatusRequestEntityTooLarge
+	return h.answer(c, http.StatusRequestEntityTooLarge, gin.H{"error": msg})
 }
 
 func (h *handlers) reject(c *gin.Context, d sources.Delivery, status int, reason string) {
