@@ -26,8 +26,8 @@ func loadConfig(g *globals) (*config.Config, error) {
 	if err != nil {
 		return nil, fail(1, "wabridge: %v", err)
 	}
-	if err := cfg.Validate(); err != nil {
-		return nil, fail(1, "wabridge: %s is not valid:\n%v", g.config, err)
+	if problems := cfg.Problems(); len(problems) > 0 {
+		return nil, fail(1, "wabridge: %s is not valid:\n%s", g.config, strings.Join(problems, "\n"))
 	}
 	return cfg, nil
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"runtime"
 
 	"github.com/spf13/cobra"
@@ -65,7 +66,12 @@ what Meta recommends doing about it.`,
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.PersistentFlags().StringVarP(&g.config, "config", "c", "config.yaml", "config file")
+	// WABRIDGE_CONFIG names the file when --config does not.
+	defConfig := "config.yaml"
+	if v := os.Getenv("WABRIDGE_CONFIG"); v != "" {
+		defConfig = v
+	}
+	root.PersistentFlags().StringVarP(&g.config, "config", "c", defConfig, "config file (default: $WABRIDGE_CONFIG, else config.yaml)")
 	root.AddCommand(
 		newServeCmd(g),
 		newCheckCmd(g),
@@ -77,6 +83,7 @@ what Meta recommends doing about it.`,
 		newSilenceCmd(g),
 		newAuditCmd(g),
 		newVersionCmd(g),
+		newConfigCmd(g),
 	)
 	return root
 }

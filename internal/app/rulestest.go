@@ -120,9 +120,7 @@ func RunRulesTests(ctx context.Context, cfgPath, testsPath string) ([]RulesCaseR
 		}
 	}
 	var problems Problems
-	if err := cfg.Validate(); err != nil {
-		problems = append(problems, splitLines(err)...)
-	}
+	problems = append(problems, cfg.Problems()...)
 	srcs, err := BuildSources(cfg)
 	if err != nil {
 		problems = append(problems, splitLines(err)...)

@@ -167,11 +167,7 @@ func Load(path string, logger *slog.Logger) (*config.Config, map[string]sources.
 		return nil, nil, nil, Problems{err.Error()}
 	}
 	var problems Problems
-	if err := cfg.Validate(); err != nil {
-		for _, line := range splitLines(err) {
-			problems = append(problems, path+": "+line)
-		}
-	}
+	problems = append(problems, cfg.Problems()...)
 	srcs, err := BuildSources(cfg)
 	if err != nil {
 		problems = append(problems, splitLines(err)...)

@@ -48,6 +48,8 @@ type Config struct {
 	// File is the path the config was loaded from; relative paths in the
 	// config (rules, templates, storage, catalogue) are relative to its directory.
 	File string `mapstructure:"-" json:"-"`
+
+	origin *origins
 }
 
 // Server is the HTTP listener.
@@ -214,6 +216,8 @@ func parse(path string, raw []byte) (*Config, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	cfg := Defaults()
+	cfg.File = path
+	cfg.origin = &origins{file: path, lines: keyLines([]byte(expanded)), env: map[string]string{}}
 	// Lists are replaced whole, not merged with the defaults.
 	cfg.Sources, cfg.Rules.Files, cfg.Catalog.Files = nil, nil, nil
 	err := v.UnmarshalExact(&cfg, func(dc *mapstructure.DecoderConfig) {
@@ -223,9 +227,15 @@ func parse(path string, raw []byte) (*Config, error) {
 		)
 	})
 	if err != nil {
-		return nil, fmt.Errorf("%s: %s", path, friendlyDecodeError(err))
+		msg := friendlyDecodeError(err)
+		if strings.HasPrefix(msg, "unknown keys") {
+			return nil, fmt.Errorf("%s: %s", path, msg)
+		}
+		return nil, errors.New(strings.Join(cfg.decodeProblems(msg), "\n"))
 	}
-	cfg.File = path
+	if problems := applySourceEnv(&cfg); len(problems) > 0 {
+		return nil, errors.New(strings.Join(problems, "\n"))
+	}
 	return &cfg, nil
 }
 
