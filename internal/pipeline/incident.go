@@ -326,13 +326,16 @@ func (t *incTx) match(ev *event.Event, r *rules.Rule, silence string) error {
 	inc := t.st.byFP[fp]
 	capped := false
 	if inc == nil {
-		prev, err := t.stored(fp)
-		if err != nil {
-			return err
-		}
-		if prev != nil && prev.Status == store.IncidentResolved && prev.Recovered != nil &&
-			!ev.Timestamp.IsZero() && ev.Timestamp.Before(prev.Recovered.At) {
-			return t.late(ev, r, prev, seen)
+		// Only resolve_when remembers recoveries: other rules need no read.
+		if r.HasResolveWhen() && !ev.Timestamp.IsZero() {
+			prev, err := t.stored(fp)
+			if err != nil {
+				return err
+			}
+			if prev != nil && prev.Status == store.IncidentResolved && prev.Recovered != nil &&
+				ev.Timestamp.Before(prev.Recovered.At) {
+				return t.late(ev, r, prev, seen)
+			}
 		}
 		if t.st.perRule[r.Name] >= r.MaxOpen {
 			capped = true
