@@ -730,3 +730,58 @@ func BenchmarkLoad(b *testing.B) {
 		}
 	}
 }
+
+// Every code the catalogue knows, reported on a failed message, ranks above
+// info; the entries that are info themselves are the ones Meta sends on
+// incoming messages or for requests that need no action, never as the reason
+// an outgoing message failed.
+func TestEveryFailureCodeIsAboveInfo(t *testing.T) {
+	c := mustLoad(t)
+	notFailures := map[int]bool{131051: true, 131060: true, 1752041: true}
+	for _, ns := range []string{NamespaceMeta, NamespaceTwilio} {
+		for _, ent := range c.Entries(ns) {
+			if ent.Severity == event.SeverityInfo && !(ns == NamespaceMeta && notFailures[ent.Code]) {
+				t.Errorf("%s %s (%s) is info: a failure with this code would not be seen", ns, ent.Range(), ent.Title)
+			}
+			for _, st := range []string{"failed", "undelivered", "error"} {
+				e := event.Event{Kind: event.KindStatus, Status: st, Code: ent.Code}
+				if ns == NamespaceTwilio {
+					e.Attributes = map[string]string{"provider": NamespaceTwilio}
+				}
+				c.Enrich(&e)
+				if e.Severity == event.SeverityInfo || e.Severity == "" || e.RecommendedAction == "" {
+					t.Errorf("%s %d on a %s status: severity %q, action %q", ns, ent.Code, st, e.Severity, e.RecommendedAction)
+				}
+			}
+		}
+	}
+	e := event.Event{Kind: event.KindError, Code: 999999}
+	c.Enrich(&e)
+	if e.Severity != event.SeverityWarning || !strings.Contains(e.RecommendedAction, "999999") {
+		t.Errorf("unknown value-level error: severity %q action %q", e.Severity, e.RecommendedAction)
+	}
+}
+
+// The codes the providers document and wabridge must explain.
+func TestCatalogueCoversProviderTables(t *testing.T) {
+	c := mustLoad(t)
+	for _, code := range []int{131058, 131026, 131031, 131047, 131048, 131049, 131050, 131056, 138006, 141014} {
+		if _, ok := c.Lookup(code); !ok {
+			t.Errorf("meta %d missing", code)
+		}
+	}
+	for _, code := range []int{30001, 30002, 30003, 30004, 30005, 30006, 30007, 30008, 30009, 30010,
+		63001, 63003, 63005, 63007, 63012, 63013, 63014, 63016, 63018, 63020, 63024, 63027, 63028, 63032, 63038, 63049, 63112} {
+		ent, ok := c.LookupIn(NamespaceTwilio, code)
+		if !ok {
+			t.Errorf("twilio %d missing", code)
+			continue
+		}
+		if len(ent.Reasons) == 0 || len(ent.Actions) == 0 || ent.Description == "" {
+			t.Errorf("twilio %d lacks reasons, actions or a description", code)
+		}
+	}
+	if ent, _ := c.LookupIn(NamespaceTwilio, 63112); ent.Severity != event.SeverityCritical {
+		t.Errorf("twilio 63112 (Meta disabled the account) is %s, want critical", ent.Severity)
+	}
+}
