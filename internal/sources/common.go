@@ -171,6 +171,22 @@ const (
 	maxUnix = 32503680000
 )
 
+// timeLayouts are the text times providers send: RFC 3339, and the numeric
+// offsets without a colon ("2025-11-22T10:00:00.000+0000", Infobip and
+// Java-based platforms), with or without a T, fraction or zone.
+var timeLayouts = []string{
+	time.RFC3339Nano,
+	"2006-01-02T15:04:05.999999999Z0700",
+	"2006-01-02T15:04:05.999999999",
+	"2006-01-02 15:04:05.999999999Z07:00",
+	"2006-01-02 15:04:05.999999999Z0700",
+	"2006-01-02 15:04:05.999999999 Z0700",
+	"2006-01-02 15:04:05.999999999 Z07:00",
+	"2006-01-02 15:04:05.999999999",
+	time.RFC1123Z,
+	time.RFC1123,
+}
+
 // parseTime reads Unix seconds, milliseconds or microseconds (as a number or
 // a numeric string) or an RFC 3339 text. Providers mix all of them.
 func parseTime(r gjson.Result) (time.Time, bool) {
@@ -184,7 +200,7 @@ func parseTime(r gjson.Result) (time.Time, bool) {
 			t = unixAny(f)
 			break
 		}
-		for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05.999999999", "2006-01-02 15:04:05", "2006-01-02 15:04:05Z07:00"} {
+		for _, layout := range timeLayouts {
 			if p, err := time.Parse(layout, s); err == nil {
 				t = p
 				break
@@ -222,6 +238,16 @@ func setTime(e *event.Event, r gjson.Result, paths ...string) {
 			return
 		}
 	}
+}
+
+// hasTime reports whether any of paths holds a readable time.
+func hasTime(r gjson.Result, paths ...string) bool {
+	for _, p := range paths {
+		if _, ok := parseTime(r.Get(p)); ok {
+			return true
+		}
+	}
+	return false
 }
 
 // jidNumber turns a WhatsApp JID ("5511999999999:12@s.whatsapp.net") into

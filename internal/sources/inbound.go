@@ -60,45 +60,79 @@ func (s *Inbound) Parse(d Delivery) ([]event.Event, error) {
 	return out, nil
 }
 
+// isChatwoot tells Chatwoot's webhook bodies apart: an event name and the
+// objects Chatwoot puts beside it, or one of its event names. Chatwoot adds
+// event kinds over time; every one of them must be read as Chatwoot's.
+func isChatwoot(r gjson.Result) bool {
+	ev := r.Get("event")
+	if ev.Type != gjson.String {
+		return false
+	}
+	for _, k := range []string{"conversation", "account", "inbox", "sender", "contact", "current_conversation", "contact_inbox"} {
+		if r.Get(k).Exists() {
+			return true
+		}
+	}
+	name := strings.ToLower(ev.Str)
+	for _, p := range []string{"message_", "conversation_", "contact_", "webwidget_"} {
+		if strings.HasPrefix(name, p) {
+			return true
+		}
+	}
+	return false
+}
+
 func (s *Inbound) recognised(r gjson.Result) bool {
-	if r.Get("event").Exists() && (r.Get("conversation").Exists() || r.Get("account").Exists()) {
-		return true // Chatwoot
+	if isChatwoot(r) {
+		return true
 	}
 	if strings.HasSuffix(str(r, "type"), "boundMessage") {
 		return true // GoHighLevel
 	}
-	return str(r, "phone_number", "phone", "phoneNumber", "wa_id", "last_user_message", "lastUserMessage") != "" ||
+	return str(r, inboundPhone...) != "" || str(r, "last_user_message", "lastUserMessage") != "" ||
+		str(r, inboundUserID...) != "" ||
 		r.Get("recent_messages").Exists() || r.Get("recentMessages").Exists()
 }
 
+// The spellings the inbound type reads for each field, snake_case and
+// camelCase, as aggregators document them.
+var (
+	inboundPhone       = []string{"phone_number", "phoneNumber", "phone", "wa_id", "waId", "from", "whatsapp_number", "whatsappNumber", "contact.phone_number", "contact.phoneNumber"}
+	inboundUserMessage = []string{"last_user_message", "lastUserMessage", "last_message", "lastMessage", "message", "text", "body"}
+	inboundUserID      = []string{"business_scoped_user_id", "businessScopedUserId", "whatsapp_user_id", "whatsappUserId", "bsuid"}
+)
+
 func (s *Inbound) item(d Delivery, r gjson.Result) event.Event {
 	switch {
-	case r.Get("event").Exists() && (r.Get("conversation").Exists() || r.Get("account").Exists()):
+	case isChatwoot(r):
 		return s.chatwoot(d, r)
 	case strings.HasSuffix(str(r, "type"), "boundMessage"):
 		return s.highLevel(d, r)
 	}
 	e := s.newEvent(d, event.KindMessage, "received")
-	e.MessageID = str(r, "message_id", "messageId", "last_message_id")
-	e.RecipientID = phoneDigits(str(r, "phone_number", "phone", "phoneNumber", "wa_id", "from", "whatsapp_number"))
-	e.Message = str(r, "last_user_message", "lastUserMessage", "last_message", "message", "text")
+	e.MessageID = str(r, "message_id", "messageId", "last_message_id", "lastMessageId", "wamid")
+	e.RecipientID = phoneDigits(str(r, inboundPhone...))
+	e.RecipientUserID = str(r, inboundUserID...)
+	e.Message = str(r, inboundUserMessage...)
 	e.SetAttr("direction", "incoming")
-	e.SetAttr("name", str(r, "name", "contact_name", "customer_name", "profile_name", "profileName"))
-	e.SetAttr("user_id", str(r, "user_id", "userId", "contact_id", "contactId", "external_id"))
-	e.SetAttr("conversation_id", str(r, "conversation_id", "conversationId"))
+	e.SetAttr("name", str(r, "name", "contact_name", "contactName", "customer_name", "customerName", "profile_name", "profileName", "contact.name"))
+	e.SetAttr("username", str(r, "username", "user_name", "userName"))
+	e.SetAttr("user_id", str(r, "user_id", "userId", "contact_id", "contactId", "external_id", "externalId", "customer_id", "customerId"))
+	e.SetAttr("conversation_id", str(r, "conversation_id", "conversationId", "conversation.id"))
 	e.SetAttr("summary", str(r, "summary", "conversation_summary", "conversationSummary"))
 	e.SetAttr("last_user_message", e.Message)
-	e.SetAttr("last_system_message", str(r, "last_system_message", "lastSystemMessage", "last_bot_message", "last_agent_message"))
-	e.SetAttr("message_type", strings.ToLower(str(r, "message_type", "messageType")))
-	e.SetAttr("media_url", str(r, "media_url", "mediaUrl"))
+	e.SetAttr("last_system_message", str(r, "last_system_message", "lastSystemMessage", "last_bot_message", "lastBotMessage", "last_agent_message", "lastAgentMessage"))
+	e.SetAttr("message_type", strings.ToLower(str(r, "message_type", "messageType", "type")))
+	e.SetAttr("media_url", str(r, "media_url", "mediaUrl", "mediaURL"))
 	e.SetAttr("notes", str(r, "notes", "note", "custom_note", "customNote"))
-	e.SetAttr("automation_notes", str(r, "automation_notes", "automationNotes", "automation_note"))
+	e.SetAttr("automation_notes", str(r, "automation_notes", "automationNotes", "automation_note", "automationNote"))
 	e.SetAttr("labels", joinList(first2(r, "labels", "tags")))
 	e.SetAttr("recent_messages", recentMessages(first2(r, "recent_messages", "recentMessages")))
-	if t, ok := parseTime(first2(r, "last_system_message_at", "last_system_message_timestamp", "lastSystemMessageTimestamp")); ok {
+	if t, ok := parseTime(first2(r, "last_system_message_at", "lastSystemMessageAt", "last_system_message_timestamp", "lastSystemMessageTimestamp")); ok {
 		e.SetAttr("last_system_message_at", t.Format("2006-01-02T15:04:05Z07:00"))
 	}
-	setTime(&e, r, "last_user_message_at", "last_user_message_timestamp", "lastUserMessageTimestamp", "timestamp")
+	setTime(&e, r, "last_user_message_at", "lastUserMessageAt", "last_user_message_timestamp", "lastUserMessageTimestamp",
+		"timestamp", "created_at", "createdAt")
 	e.ID = s.itemID(e.MessageID, r)
 	return e
 }

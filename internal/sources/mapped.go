@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/tidwall/gjson"
 	"gopkg.in/yaml.v3"
@@ -483,6 +484,7 @@ func (s *Mapped) item(d Delivery, item gjson.Result) event.Event {
 	e := s.newEvent(d, s.m.kind, "")
 	found := false
 	kindFound := false
+	timeFound := false
 	var idValue string
 	for _, fp := range s.m.fields {
 		v, ok := s.value(item, fp)
@@ -546,6 +548,7 @@ func (s *Mapped) item(d Delivery, item gjson.Result) event.Event {
 		case "timestamp":
 			if t, ok := parseTime(item.Get(fp.path)); ok {
 				e.Timestamp = t
+				timeFound = true
 			}
 		}
 	}
@@ -574,12 +577,26 @@ func (s *Mapped) item(d Delivery, item gjson.Result) event.Event {
 	if e.Kind == event.KindConnection && e.Status == "logout" && e.Attr("reason") == "" {
 		e.SetAttr("reason", "logged_out")
 	}
-	if idValue != "" {
-		// The id path may name something shared by many events (a session):
-		// status and code keep an open and the logout after it apart.
-		e.ID = s.id("id", idValue, e.Status, strconv.Itoa(e.Code))
-	} else {
-		e.ID = s.id("item", canonical([]byte(item.Raw)))
-	}
+	e.ID = s.itemID(d, item, e, idValue, timeFound)
 	return e
+}
+
+// itemID derives a mapped event's id. The id path may name something shared
+// by many events (a session): status and code keep an open and the logout
+// after it apart, and the provider's time (else the delivery's redelivery
+// window) keeps the second logout after a reconnect from being taken for a
+// redelivery of the first. Without an id path the whole item identifies the
+// event, again with the window when the item has no time of its own.
+func (s *Mapped) itemID(d Delivery, item gjson.Result, e event.Event, idValue string, timeFound bool) string {
+	when := event.OccurrenceBucket(d.ReceivedAt)
+	if timeFound {
+		when = e.Timestamp.UTC().Format(time.RFC3339Nano)
+	}
+	if idValue != "" {
+		return s.id("id", idValue, e.Status, strconv.Itoa(e.Code), when)
+	}
+	if timeFound {
+		return s.id("item", canonical([]byte(item.Raw)))
+	}
+	return s.id("item", canonical([]byte(item.Raw)), when)
 }

@@ -152,8 +152,11 @@ func (s *StatusGateway) item(d Delivery, item gjson.Result) (event.Event, bool) 
 	}
 	if e.MessageID != "" {
 		e.ID = s.id(e.MessageID, status, strconv.Itoa(e.Code))
-	} else {
+	} else if hasTime(item, "timestamp", "time", "date", "created_at", "momment") {
 		e.ID = s.id(canonical([]byte(item.Raw)))
+	} else {
+		// Nothing in the item tells this logout from the next one.
+		e.ID = s.id(canonical([]byte(item.Raw)), event.OccurrenceBucket(d.ReceivedAt))
 	}
 	return e, true
 }
