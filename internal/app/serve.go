@@ -56,6 +56,7 @@ func PipelineConfig(cfg *config.Config) pipeline.Config {
 		MaxAge:          cfg.Pipeline.MaxAge,
 		BackoffBase:     cfg.Pipeline.BackoffBase,
 		BackoffMax:      cfg.Pipeline.BackoffMax,
+		RateLimitPace:   cfg.Pipeline.RateLimitPace,
 		DedupWindow:     cfg.Storage.DedupWindow,
 		Retention:       cfg.Storage.Retention,
 		RejectAuditRate: cfg.Storage.RejectAuditRate,

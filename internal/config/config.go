@@ -134,6 +134,9 @@ type Pipeline struct {
 	MaxAge      time.Duration `mapstructure:"max_age" json:"max_age"`
 	BackoffBase time.Duration `mapstructure:"backoff_base" json:"backoff_base"`
 	BackoffMax  time.Duration `mapstructure:"backoff_max" json:"backoff_max"`
+	// RateLimitPace spaces a notifier's sends once a 429's Retry-After
+	// is over, for a minute.
+	RateLimitPace time.Duration `mapstructure:"rate_limit_pace" json:"rate_limit_pace"`
 }
 
 // Defaults returns the configuration used for every key a file leaves out.
@@ -168,12 +171,13 @@ func Defaults() Config {
 			Unconfigured: "error",
 		},
 		Pipeline: Pipeline{
-			Workers:     4,
-			Senders:     4,
-			MaxAttempts: 12,
-			MaxAge:      24 * time.Hour,
-			BackoffBase: time.Second,
-			BackoffMax:  5 * time.Minute,
+			Workers:       4,
+			Senders:       4,
+			MaxAttempts:   12,
+			MaxAge:        24 * time.Hour,
+			BackoffBase:   time.Second,
+			BackoffMax:    5 * time.Minute,
+			RateLimitPace: time.Second,
 		},
 	}
 }
@@ -339,6 +343,7 @@ func (c *Config) Validate() error {
 		{"server.shutdown_timeout", c.Server.ShutdownTimeout}, {"storage.dedup_window", c.Storage.DedupWindow},
 		{"storage.retention", c.Storage.Retention}, {"pipeline.max_age", c.Pipeline.MaxAge},
 		{"pipeline.backoff_base", c.Pipeline.BackoffBase}, {"pipeline.backoff_max", c.Pipeline.BackoffMax},
+		{"pipeline.rate_limit_pace", c.Pipeline.RateLimitPace},
 	} {
 		if d.v <= 0 {
 			add("%s: must be a positive duration such as 10s, got %v", d.key, d.v)

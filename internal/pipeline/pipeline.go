@@ -28,9 +28,11 @@ var ErrUnavailable = errors.New("storage unavailable")
 
 // Config tunes the pipeline. Zero values take the defaults of WithDefaults.
 type Config struct {
-	Workers     int // goroutines processing the inbox
-	Senders     int // goroutines sending the outbox
-	MaxAttempts int // attempts before a notification is dead-lettered
+	Workers int // goroutines processing the inbox
+	Senders int // sends in flight at most per notifier and target
+	// RateLimitPace spaces a notifier's sends after a rate limit's pause.
+	RateLimitPace time.Duration
+	MaxAttempts   int // attempts before a notification is dead-lettered
 
 	MaxAge      time.Duration // a notification older than this is dead-lettered
 	BackoffBase time.Duration
@@ -59,6 +61,7 @@ const (
 	// waiting for its commit to join a group commit, not on the CPU.
 	DefaultWorkers         = 8
 	DefaultSenders         = 4
+	DefaultRateLimitPace   = time.Second // Slack's chat.postMessage: one a second per channel
 	DefaultMaxAttempts     = 12
 	DefaultMaxAge          = 24 * time.Hour
 	DefaultBackoffBase     = time.Second
@@ -86,6 +89,7 @@ func (c Config) WithDefaults() Config {
 	}
 	setInt(&c.Workers, DefaultWorkers)
 	setInt(&c.Senders, DefaultSenders)
+	setDur(&c.RateLimitPace, DefaultRateLimitPace)
 	setInt(&c.MaxAttempts, DefaultMaxAttempts)
 	setDur(&c.MaxAge, DefaultMaxAge)
 	setDur(&c.BackoffBase, DefaultBackoffBase)
@@ -199,13 +203,13 @@ func New(cfg Config, deps Deps) (*Pipeline, error) {
 		runtime:   deps.Runtime,
 		log:       deps.Logger,
 		now:       deps.Now,
-		sched:     newScheduler(),
 		inboxWake: make(chan struct{}, 1),
 		parsed:    newParsedCache(),
 		decided:   deps.Decided,
 		rejects:   make(chan rejected, rejectQueue),
 		replaying: map[string]time.Time{},
 	}
+	p.sched = newScheduler(p.cfg.Senders, p.cfg.RateLimitPace)
 	p.rejectBudget = newTokenBucket(p.cfg.RejectAuditRate)
 	m, err := newMetrics(deps.Registerer, p)
 	if err != nil {
@@ -284,30 +288,20 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWork()
 
-	sendWork := make(chan *item)
 	var loops, workers sync.WaitGroup
 	loops.Add(3)
 	go func() { defer loops.Done(); p.inboxLoop(ctx) }()
-	go func() { defer loops.Done(); p.sendLoop(ctx, sendWork) }()
+	go func() { defer loops.Done(); p.sendLoop(ctx, workCtx, &workers) }()
 	go func() { defer loops.Done(); p.sweepLoop(ctx) }()
 	loops.Add(1)
 	go func() { defer loops.Done(); p.auditLoop(ctx) }()
-	for range p.cfg.Senders {
-		workers.Add(1)
-		go func() {
-			defer workers.Done()
-			for it := range sendWork {
-				p.sendItem(workCtx, it)
-			}
-		}()
-	}
 	p.running.Store(true)
 	p.log.Info("pipeline running", "workers", p.cfg.Workers, "senders", p.cfg.Senders,
 		"batch", p.cfg.BatchSize, "outbox", len(out))
 
 	<-ctx.Done()
 	p.running.Store(false)
-	loops.Wait() // the loops close the work channels
+	loops.Wait() // no send starts after this
 	done := make(chan struct{})
 	// Sends whose records are still committing are waited for too: the
 	// store is closed after Run returns.

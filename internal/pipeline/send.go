@@ -30,26 +30,50 @@ type item struct {
 	key   string
 	next  time.Time
 	entry store.OutboxEntry
+	// lane is the notifier and target the entry goes to; limit is the
+	// notifier, whose rate limit covers every lane of it.
+	lane, limit string
+}
+
+// lane bounds the sends in flight to one notifier and target, so a slow
+// or failing one holds its own senders only.
+type lane struct {
+	inFlight int
+}
+
+// limit is what a notifier's 429 set: nothing of that notifier is sent
+// until pausedUntil, then one send per pace until pacedUntil.
+type limit struct {
+	pausedUntil time.Time
+	pacedUntil  time.Time
+	nextSlot    time.Time
 }
 
 // scheduler keeps the outbox's order and due times in memory, so picking
 // work never scans the store. Each ordering key is a FIFO queue whose head
-// alone may be sent, and only by one sender at a time.
+// alone may be sent, and only by one sender at a time. Heads are sent at
+// most perLane at a time per lane, and not while their notifier is paused
+// by a rate limit.
 type scheduler struct {
-	mu     sync.Mutex
-	queues map[string][]*item
-	busy   map[string]bool
-	wake   chan struct{}
+	mu      sync.Mutex
+	queues  map[string][]*item
+	busy    map[string]bool
+	lanes   map[string]*lane
+	limits  map[string]*limit
+	perLane int
+	pace    time.Duration
+	wake    chan struct{}
 }
 
-func newScheduler() *scheduler {
-	return &scheduler{queues: map[string][]*item{}, busy: map[string]bool{}, wake: make(chan struct{}, 1)}
+func newScheduler(perLane int, pace time.Duration) *scheduler {
+	return &scheduler{queues: map[string][]*item{}, busy: map[string]bool{}, lanes: map[string]*lane{},
+		limits: map[string]*limit{}, perLane: perLane, pace: pace, wake: make(chan struct{}, 1)}
 }
 
 // reset loads the outbox as stored, in creation order.
 func (s *scheduler) reset(entries []store.OutboxEntry) {
 	s.mu.Lock()
-	s.queues, s.busy = map[string][]*item{}, map[string]bool{}
+	s.queues, s.busy, s.lanes = map[string][]*item{}, map[string]bool{}, map[string]*lane{}
 	s.mu.Unlock()
 	s.add(entries...)
 }
@@ -58,30 +82,99 @@ func (s *scheduler) add(entries ...store.OutboxEntry) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, e := range entries {
-		s.queues[e.Key] = append(s.queues[e.Key], &item{id: e.ID, key: e.Key, next: e.NextAttempt, entry: e})
+		a := e.Notification.Action
+		s.queues[e.Key] = append(s.queues[e.Key], &item{id: e.ID, key: e.Key, next: e.NextAttempt, entry: e,
+			lane: a.Notifier + "/" + Target(a), limit: a.Notifier})
 	}
 }
 
 // due marks and returns the heads that may be sent at now, and says when
-// the earliest other head becomes due (zero when none waits).
+// the earliest other head becomes due (zero when none waits; a head held
+// back by a full lane is woken by that lane's next finished send).
 func (s *scheduler) due(now time.Time) (ready []*item, wakeAt time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	later := func(t time.Time) {
+		if wakeAt.IsZero() || t.Before(wakeAt) {
+			wakeAt = t
+		}
+	}
 	for key, q := range s.queues {
 		if s.busy[key] || len(q) == 0 {
 			continue
 		}
 		head := q[0]
-		if !head.next.After(now) {
-			s.busy[key] = true
-			ready = append(ready, head)
+		if head.next.After(now) {
+			later(head.next)
 			continue
 		}
-		if wakeAt.IsZero() || head.next.Before(wakeAt) {
-			wakeAt = head.next
+		ln := s.lanes[head.lane]
+		if ln == nil {
+			ln = &lane{}
+			s.lanes[head.lane] = ln
 		}
+		if ln.inFlight >= s.perLane {
+			continue
+		}
+		if l := s.limits[head.limit]; l != nil {
+			if now.Before(l.pausedUntil) {
+				later(l.pausedUntil)
+				continue
+			}
+			if now.Before(l.pacedUntil) {
+				if now.Before(l.nextSlot) {
+					later(l.nextSlot)
+					continue
+				}
+				l.nextSlot = now.Add(s.pace)
+			}
+		}
+		ln.inFlight++
+		s.busy[key] = true
+		ready = append(ready, head)
 	}
 	return ready, wakeAt
+}
+
+// pacedFor is how long sends stay paced after a rate limit's pause: Slack's
+// and Jira's limits are counted per minute.
+const pacedFor = time.Minute
+
+// rateLimited pauses every entry of a notifier until until, then paces
+// them for pacedFor.
+func (s *scheduler) rateLimited(notifier string, until time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l := s.limits[notifier]
+	if l == nil {
+		l = &limit{}
+		s.limits[notifier] = l
+	}
+	if until.After(l.pausedUntil) {
+		l.pausedUntil, l.nextSlot = until, until
+	}
+	if p := l.pausedUntil.Add(pacedFor); p.After(l.pacedUntil) {
+		l.pacedUntil = p
+	}
+}
+
+// paused reports until when a notifier's sends wait for its rate limit.
+func (s *scheduler) paused(notifier string, now time.Time) (time.Time, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if l := s.limits[notifier]; l != nil && now.Before(l.pausedUntil) {
+		return l.pausedUntil, true
+	}
+	return time.Time{}, false
+}
+
+// returned frees the lane slot of a send whose notifier call is over.
+func (s *scheduler) returned(it *item) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if ln := s.lanes[it.lane]; ln != nil && ln.inFlight > 0 {
+		ln.inFlight--
+	}
 }
 
 // done releases a key after a send: remove drops the head (sent or dead),
@@ -105,20 +198,20 @@ func (s *scheduler) done(it *item, remove bool, next time.Time) {
 	s.queues[it.key] = q[1:]
 }
 
-// sendLoop hands due entries to the senders: woken by new entries, by a
-// finished send, and by a timer for the next retry.
-func (p *Pipeline) sendLoop(ctx context.Context, work chan<- *item) {
-	defer close(work)
+// sendLoop starts a send for each due entry: woken by new entries, by a
+// finished send, and by a timer for the next retry. Each send runs in its
+// own goroutine; the lanes bound how many run at once.
+func (p *Pipeline) sendLoop(ctx, workCtx context.Context, sends *sync.WaitGroup) {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
 		ready, wakeAt := p.sched.due(p.now())
 		for _, it := range ready {
-			select {
-			case work <- it:
-			case <-ctx.Done():
-				return
-			}
+			sends.Add(1)
+			go func() {
+				defer sends.Done()
+				p.sendItem(workCtx, it)
+			}()
 		}
 		wait := time.Hour
 		if !wakeAt.IsZero() {
@@ -136,24 +229,24 @@ func (p *Pipeline) sendLoop(ctx context.Context, work chan<- *item) {
 
 // sendItem sends one outbox entry and records the outcome. A sent entry
 // keeps its key busy until its removal from the outbox is committed, so
-// the next entry of the key finds the ref it left; the sender meanwhile
-// moves on to other keys, and the records of concurrent sends share one
-// group commit. Senders thus bounds the notifier calls in flight, not the
-// commits waited for.
+// the next entry of the key finds the ref it left; its lane slot is free
+// as soon as the notifier answered, and the records of concurrent sends
+// share one group commit. Senders thus bounds the notifier calls in flight
+// per lane, not the commits waited for.
 func (p *Pipeline) sendItem(ctx context.Context, it *item) {
 	remove, next, record := p.sendEntry(ctx, it)
+	p.sched.returned(it)
 	if record == nil {
 		p.sched.done(it, remove, next)
 		signal(p.sched.wake)
 		return
 	}
+	signal(p.sched.wake)
 	p.recording.Add(1)
-	go func() {
-		defer p.recording.Done()
-		remove, next := record()
-		p.sched.done(it, remove, next)
-		signal(p.sched.wake)
-	}()
+	defer p.recording.Done()
+	remove, next = record()
+	p.sched.done(it, remove, next)
+	signal(p.sched.wake)
 }
 
 // sendEntry reports whether the entry left the outbox, and if not, when to
@@ -230,6 +323,14 @@ func (p *Pipeline) failed(e store.OutboxEntry, it *item, err error, now time.Tim
 		return p.buryOrWait(e, DeadAttempts)
 	}
 	next = now.Add(p.backoff(e.Attempts))
+	if reason == notifiers.ReasonRateLimited {
+		// The limit covers every entry bound for this notifier (Slack's
+		// workspace, Jira's host), not this entry alone: pause them all.
+		until := now.Add(max(retryAfter, p.cfg.BackoffBase))
+		p.sched.rateLimited(name, until)
+		p.log.Warn("notifier rate limited: its sends pause, then go paced", "notifier", name,
+			"until", until, "pace", p.cfg.RateLimitPace)
+	}
 	if floor := now.Add(retryAfter); next.Before(floor) {
 		next = floor
 	}

@@ -116,6 +116,8 @@ type Request struct {
 	Query  string
 	Header http.Header
 	Body   []byte
+	// At is when the request arrived.
+	At time.Time
 	// Status is what the server answered.
 	Status int
 }
@@ -386,7 +388,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	rec := &recorder{ResponseWriter: w}
 	s.mu.Lock()
 	idx := len(s.reqs)
-	s.reqs = append(s.reqs, Request{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Header: r.Header.Clone(), Body: body})
+	s.reqs = append(s.reqs, Request{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Header: r.Header.Clone(), Body: body, At: time.Now()})
 	var override http.Handler
 	if s.overrideN > 0 {
 		if h, pattern := s.overrides.Handler(r); pattern != "" {
