@@ -47,7 +47,7 @@ func deliveryConfig(t *testing.T, dir, addr, slackURL, jiraURL, rules, pipeline 
 		jira = fmt.Sprintf(`  jira: {url: %q, user: %s, token: %s, project: WAOPS, api_type: datacenter, timeout: 2s}`, jiraURL, jiraUser, jiraToken)
 	}
 	cfg := fmt.Sprintf(`
-server: {listen: %q, shutdown_timeout: 5s, admin_token: e2e-admin-token}
+server: {listen: %q, shutdown_timeout: 5s, admin_token: %q}
 storage: {dir: %q}
 log: {level: debug, format: json}
 sources:
@@ -57,7 +57,7 @@ notifiers:
 %s
 pipeline: {backoff_base: 100ms, backoff_max: 1s, max_attempts: 50, max_age: 1h%s}
 rules: {files: [rules.yaml]}
-`, addr, filepath.Join(dir, "data"), e2eSecret, slackURL, deliveryChannel, jira, pipeline)
+`, addr, e2eAdminToken, filepath.Join(dir, "data"), e2eSecret, slackURL, deliveryChannel, jira, pipeline)
 	p := filepath.Join(dir, "config.yaml")
 	if err := os.WriteFile(p, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
