@@ -212,3 +212,28 @@ func TestStateSeesSilence(t *testing.T) {
 		t.Errorf("%d requests sent by dry runs", n)
 	}
 }
+
+// TestStateWithoutAdminToken: with a server holding the store and no admin
+// API, `test --state` says what to do, exits 1, and changes nothing.
+func TestStateWithoutAdminToken(t *testing.T) {
+	wire := newWireRecorder(t)
+	dir, addr := t.TempDir(), freeAddr(t)
+	cfg := writeWireConfig(t, dir, addr, wire.srv.URL)
+	b, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cfg, []byte(strings.Replace(string(b), ", admin_token: dry-run-admin-token-0123456789abcdef", "", 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	inst := start(t, cfg, addr)
+	defer inst.stop()
+	out, err := exec.Command(binPath, "test", "--state", "--config", cfg, string(failedStatus(3, 131031))).CombinedOutput()
+	if exitCode(err) != 1 || !strings.Contains(string(out), "in use by a running server, and server.admin_token is not set") {
+		t.Errorf("test --state on a held store without the admin API: %v\n%s", err, out)
+	}
+	// Without --state it needs no store and runs.
+	if out := runCLI(t, "test", "--config", cfg, string(failedStatus(3, 131031))); !strings.Contains(out, `"opened"`) {
+		t.Errorf("test without --state while a server runs:\n%s", out)
+	}
+}
