@@ -199,7 +199,7 @@ func splitLines(err error) []string {
 	return out
 }
 
-// Planned is one notification a dry run would send, rendered.
+// Planned is one notification a dry run would queue, rendered.
 type Planned struct {
 	Rule     string `json:"rule"`
 	Notifier string `json:"notifier"`
@@ -216,38 +216,6 @@ type Planned struct {
 	// (wabridge test --render); RenderError is what it would report.
 	Requests    []Request `json:"requests,omitempty"`
 	RenderError string    `json:"render_error,omitempty"`
-}
-
-// Plan evaluates events against the runtime's rules without sending or
-// storing anything: what `wabridge test` prints. Events are enriched in place.
-func (r *Runtime) Plan(src sources.Source, events []event.Event) []Planned {
-	var out []Planned
-	for i := range events {
-		e := &events[i]
-		r.Catalog.Enrich(e)
-		if src != nil && !src.Accept(e) {
-			continue
-		}
-		for _, rule := range r.Rules.Match(e) {
-			for _, action := range rule.Actions {
-				n := NotificationFor(r.Catalog, rule, action, *e)
-				p := Planned{Rule: rule.Name, Notifier: action.Notifier, EventID: e.ID}
-				notifier, ok := r.Notifiers[action.Notifier]
-				if !ok {
-					p.Error = fmt.Sprintf("notifier %q is not configured", action.Notifier)
-					out = append(out, p)
-					continue
-				}
-				msg, err := notifier.Render(&n)
-				if err != nil {
-					p.Error = err.Error()
-				}
-				p.Target, p.Summary, p.Body = msg.Target, msg.Summary, msg.Body
-				out = append(out, p)
-			}
-		}
-	}
-	return out
 }
 
 // NotificationFor builds the notification that opens an incident for an
