@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -17,6 +18,17 @@ import (
 func bigFailedStatus(n, size int) []byte {
 	pad := strings.Repeat("x", size)
 	return []byte(fmt.Sprintf(`{"object":"whatsapp_business_account","entry":[{"id":"102290129340398","changes":[{"value":{"messaging_product":"whatsapp","metadata":{"display_phone_number":"15550783881","phone_number_id":"106540352242922"},"statuses":[{"id":"wamid.FULL-%d","status":"failed","timestamp":"1751142888","recipient_id":"1650555%04d","biz_opaque_callback_data":%q,"errors":[{"code":131031,"title":"Business Account locked","message":"Business Account locked"}]}]},"field":"messages"}]}]}`, n, 7000+n, pad))
+}
+
+func readyz(t *testing.T, addr string) (int, string) {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + "/readyz")
+	if err != nil {
+		t.Fatalf("readyz: %v", err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
 }
 
 // TestDiskFullAnswers503AndLosesNothing runs the binary with a file size
@@ -64,12 +76,24 @@ func TestDiskFullAnswers503AndLosesNothing(t *testing.T) {
 		t.Fatalf("wabridge exited when the disk filled:\n%s", inst.logs.String())
 	default:
 	}
+	// Readiness says what the webhooks see: a heartbeat still commits on
+	// a full disk, a delivery does not.
+	code, reason := readyz(t, addr)
+	if code != http.StatusServiceUnavailable || !strings.Contains(reason, "last write failed") {
+		t.Fatalf("/readyz while deliveries get 503: %d %s", code, reason)
+	}
 
 	// Room again: lift the limit on the running process, and the provider
 	// retries what was refused.
 	if out, err := exec.Command(prlimit, "--pid", strconv.Itoa(inst.cmd.Process.Pid), "--fsize=unlimited:unlimited").CombinedOutput(); err != nil {
 		t.Fatalf("lift the limit: %v %s", err, out)
 	}
+	// Ready again once the store can write, before any delivery succeeds:
+	// a load balancer sends nothing to an instance that is not ready.
+	waitFor(t, "/readyz 200 once the disk has room", 15*time.Second, func() bool {
+		code, _ := readyz(t, addr)
+		return code == http.StatusOK
+	}, inst.logs.String)
 	for _, i := range refused {
 		deadline := time.Now().Add(10 * time.Second)
 		for post(t, addr, bigFailedStatus(i, 100<<10)) != http.StatusOK {

@@ -60,6 +60,7 @@ func PipelineConfig(cfg *config.Config) pipeline.Config {
 		DedupWindow:     cfg.Storage.DedupWindow,
 		Retention:       cfg.Storage.Retention,
 		RejectAuditRate: cfg.Storage.RejectAuditRate,
+		ProbeBytes:      int(cfg.Server.MaxBodyBytes),
 		ShutdownTimeout: cfg.Server.ShutdownTimeout,
 	}.WithDefaults()
 }

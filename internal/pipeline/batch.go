@@ -103,6 +103,7 @@ func (p *Pipeline) inboxLoop(ctx context.Context) {
 		}
 		if err != nil {
 			p.m.processingErrors.WithLabelValues("commit").Inc()
+			p.writes.fail(err, p.now())
 			p.log.Error("pipeline: process deliveries; they stay in the inbox", "count", len(entries), "err", err)
 			select {
 			case <-ctx.Done():

@@ -53,6 +53,9 @@ type Config struct {
 	// most are recorded in the audit trail; anyone can send them, so the
 	// rest are only counted.
 	RejectAuditRate int
+	// ProbeBytes is the size of the write readiness probes the store with
+	// after a write failed: the largest delivery.
+	ProbeBytes int
 }
 
 // Defaults.
@@ -101,6 +104,7 @@ func (c Config) WithDefaults() Config {
 	setInt(&c.BatchSize, DefaultBatchSize)
 	setDur(&c.TickInterval, DefaultTickInterval)
 	setInt(&c.RejectAuditRate, DefaultRejectAuditRate)
+	setInt(&c.ProbeBytes, 3<<20)
 	if c.BackoffMax < c.BackoffBase {
 		c.BackoffMax = c.BackoffBase
 	}
@@ -165,6 +169,8 @@ type Pipeline struct {
 	inboxWake chan struct{} // Accept → inbox loop
 	parsed    *parsedCache  // Accept → committer: events parsed by the webhook
 	zip       store.Compressor
+
+	writes writeHealth // the store's last write failure, for Ready
 
 	decided  func([]Decision)
 	silences atomic.Pointer[silences]
@@ -247,8 +253,10 @@ func (p *Pipeline) Accept(ctx context.Context, d sources.Delivery, events []even
 			p.parsed.drop(key)
 		}
 		p.m.processingErrors.WithLabelValues("accept").Inc()
+		p.writes.fail(err, p.now())
 		return fmt.Errorf("accept delivery from %s: %w: %w", d.Source, ErrUnavailable, err)
 	}
+	p.writes.ok()
 	signal(p.inboxWake)
 	return nil
 }
@@ -339,6 +347,9 @@ func (p *Pipeline) Stats() Stats {
 func (p *Pipeline) Ready() error {
 	if err := p.st.Check(); err != nil {
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	if err := p.checkWrites(); err != nil {
+		return err
 	}
 	if !p.running.Load() {
 		return errors.New("pipeline workers are not running")

@@ -603,3 +603,20 @@ func (s *Bolt) Snapshot(dir string) error {
 	})
 	return wrap("snapshot", err)
 }
+
+// Probe proves the store has room for n more bytes: it commits a value of
+// that size, then removes it. Check's heartbeat rewrites a page in place
+// and passes on a full disk; this needs the room a delivery of n bytes
+// would, so readiness can say when writes will succeed again.
+func (s *Bolt) Probe(n int) error {
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bMeta).Put([]byte("probe"), make([]byte, n))
+	})
+	if err != nil {
+		return wrap("write probe", err)
+	}
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bMeta).Delete([]byte("probe"))
+	})
+	return wrap("remove probe", err)
+}
