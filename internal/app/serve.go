@@ -103,7 +103,7 @@ func Open(configPath string, logw io.Writer) (*Service, error) {
 	for _, w := range rt.Warnings {
 		logger.Warn("config warning", "warning", w)
 	}
-	st, err := store.Open(cfg.Resolve(cfg.Storage.Dir), store.Options{NoSync: cfg.Storage.NoSync})
+	st, err := store.Open(cfg.Resolve(cfg.Storage.Dir), store.Options{NoSync: cfg.Storage.NoSync, Retention: cfg.Storage.Retention})
 	if err != nil {
 		_ = rt.Close()
 		return nil, err

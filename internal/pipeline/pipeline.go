@@ -336,7 +336,7 @@ func (p *Pipeline) Close() error {
 
 // Stats reports the sizes of the inbox, outbox and dead letters.
 func (p *Pipeline) Stats() Stats {
-	c, err := p.st.Counts()
+	c, err := p.st.Depths()
 	if err != nil {
 		p.log.Warn("pipeline: read store counts", "err", err)
 	}

@@ -53,8 +53,14 @@ func (p *Pipeline) prepare(rt *Runtime, res []*rules.Rule, e store.InboxEntry, e
 	pr := prepared{entry: e, processed: store.Processed{
 		Seq: e.Seq, DeliveryID: d.ID, Source: d.Source, ReceivedAt: d.ReceivedAt, ProcessedAt: now,
 	}}
-	// Compressed here, in parallel and outside the write transaction.
-	pr.payload = p.zip.Payload(d.Body)
+	// The inbox log keeps the payload: the audit record refers to it. An
+	// entry from elsewhere is compressed here, in parallel and outside the
+	// write transaction.
+	if e.Location.Length > 0 {
+		pr.payload = store.LoggedPayload(e.Location)
+	} else {
+		pr.payload = p.zip.Payload(d.Body)
+	}
 	var err error
 	if events == nil {
 		events, err = p.parse(d.Source, e)
@@ -196,9 +202,6 @@ func (p *Pipeline) commitBatch(entries []store.InboxEntry) error {
 			}
 			pr.processed.Duplicates, pr.processed.Notifications = dups, len(t.outbox)-before
 			duplicates += dups
-			if err := tx.PutProcessed(pr.processed, now.Add(p.cfg.Retention)); err != nil {
-				return err
-			}
 			if err := p.auditDelivery(tx, pr, t.decisions[decided:], t.outbox[before:], now); err != nil {
 				return err
 			}

@@ -3,15 +3,36 @@ package pipeline
 import (
 	"encoding/binary"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
-
-	bolt "go.etcd.io/bbolt"
-
-	"github.com/wabridge/wabridge/internal/store"
 )
+
+// damageInboxRecord flips a byte in the body of the n-th record (from 1)
+// of the inbox log's only segment, as disk damage would. Records start
+// with a 4-byte magic, a 4-byte length of the rest and a 4-byte checksum.
+func damageInboxRecord(t *testing.T, dir string, n int) {
+	t.Helper()
+	segs, err := filepath.Glob(filepath.Join(dir, "inbox", "*.seg"))
+	if err != nil || len(segs) != 1 {
+		t.Fatalf("inbox segments %v, %v; want one", segs, err)
+	}
+	b, err := os.ReadFile(segs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	off := 0
+	for range n - 1 {
+		off += 12 + int(binary.BigEndian.Uint32(b[off+4:]))
+	}
+	end := off + 12 + int(binary.BigEndian.Uint32(b[off+4:]))
+	b[end-2] ^= 0xff
+	if err := os.WriteFile(segs[0], b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
 
 // A damaged inbox entry (disk damage) fails every read of the inbox; it is
 // moved aside, and the deliveries around it are processed.
@@ -25,17 +46,7 @@ func TestDamagedInboxEntryDoesNotStopProcessing(t *testing.T) {
 	if err := h.p.Close(); err != nil {
 		t.Fatal(err)
 	}
-	db, err := bolt.Open(filepath.Join(h.dir, store.FileName), 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	key := binary.BigEndian.AppendUint64(nil, 2)
-	if err := db.Update(func(tx *bolt.Tx) error { return tx.Bucket([]byte("inbox")).Put(key, []byte("{\"id\":")) }); err != nil {
-		t.Fatal(err)
-	}
-	if err := db.Close(); err != nil {
-		t.Fatal(err)
-	}
+	damageInboxRecord(t, h.dir, 2)
 
 	h.open()
 	logs := &logBuffer{}

@@ -26,8 +26,11 @@ var (
 	bAuditBody  = []byte("audit_body")
 	bAuditNotes = []byte("audit_notes")
 	bAuditLinks = []byte("audit_links") // outbox sequence → record ID
+	// bAuditRefs maps a record to its payload in the inbox log: segment,
+	// offset and length, 20 bytes instead of a copy.
+	bAuditRefs = []byte("audit_refs")
 
-	auditBuckets = [][]byte{bAudit, bAuditBody, bAuditBodyZ, bAuditNotes, bAuditLinks}
+	auditBuckets = [][]byte{bAudit, bAuditBody, bAuditBodyZ, bAuditNotes, bAuditLinks, bAuditRefs}
 )
 
 // expAudit marks audit records in the expiry index.
@@ -156,7 +159,11 @@ func putAudit(tx *bolt.Tx, rec *AuditRecord, body Payload, until time.Time) erro
 	if err := tx.Bucket(bAudit).Put(k, v); err != nil {
 		return err
 	}
-	if len(body.b) > 0 {
+	if body.ref != nil {
+		if err := tx.Bucket(bAuditRefs).Put(k, encodeLocation(*body.ref)); err != nil {
+			return err
+		}
+	} else if len(body.b) > 0 {
 		bucket := bAuditBody
 		if body.deflated {
 			bucket = bAuditBodyZ
@@ -276,6 +283,9 @@ func deleteAudit(tx *bolt.Tx, id []byte) error {
 	if err := tx.Bucket(bAuditBodyZ).Delete(id); err != nil {
 		return err
 	}
+	if err := tx.Bucket(bAuditRefs).Delete(id); err != nil {
+		return err
+	}
 	notes, links := tx.Bucket(bAuditNotes), tx.Bucket(bAuditLinks)
 	prefix := append(bytes.Clone(id), 0)
 	var keys [][]byte
@@ -346,7 +356,9 @@ func (s *Bolt) Audit(q AuditQuery) ([]AuditRecord, error) {
 			}
 			rec.Notifications = notes
 			if q.Body {
-				if z := tx.Bucket(bAuditBodyZ).Get(k); z != nil {
+				if ref := tx.Bucket(bAuditRefs).Get(k); ref != nil {
+					rec.Payload = s.loggedPayload(ref, rec.DeliveryID)
+				} else if z := tx.Bucket(bAuditBodyZ).Get(k); z != nil {
 					b, err := inflate(z)
 					if err != nil {
 						return fmt.Errorf("audit record %q: %w", k, err)
@@ -367,6 +379,36 @@ func (s *Bolt) Audit(q AuditQuery) ([]AuditRecord, error) {
 		return nil, wrap("read audit trail", err)
 	}
 	return out, nil
+}
+
+func encodeLocation(loc Location) []byte {
+	b := make([]byte, 0, 20)
+	b = binary.BigEndian.AppendUint64(b, loc.Segment)
+	b = binary.BigEndian.AppendUint64(b, uint64(loc.Offset))
+	return binary.BigEndian.AppendUint32(b, uint32(loc.Length))
+}
+
+func decodeLocation(b []byte) (Location, bool) {
+	if len(b) != 20 {
+		return Location{}, false
+	}
+	return Location{Segment: binary.BigEndian.Uint64(b), Offset: int64(binary.BigEndian.Uint64(b[8:])),
+		Length: int32(binary.BigEndian.Uint32(b[16:]))}, true
+}
+
+// loggedPayload reads a record's payload from the inbox log. A record
+// whose segment is gone, or that is not the delivery's (never expected),
+// gives no payload rather than someone else's.
+func (s *Bolt) loggedPayload(ref []byte, deliveryID string) string {
+	loc, ok := decodeLocation(ref)
+	if !ok {
+		return ""
+	}
+	rec, err := s.log.readAt(loc)
+	if err != nil || rec.d.ID != deliveryID {
+		return ""
+	}
+	return string(rec.d.Body)
 }
 
 func (r *AuditRecord) matches(q AuditQuery) bool {

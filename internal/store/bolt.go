@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -23,8 +24,13 @@ import (
 const FileName = "wabridge.db"
 
 // schema identifies a wabridge store and the layout of its buckets. A file
-// with another value is refused rather than migrated blindly.
-const schema = "wabridge/1"
+// with another value is refused rather than migrated blindly; a file of
+// schemaV1 (inbox entries as JSON documents in the inbox bucket) is
+// migrated when opened, once (migrate.go).
+const (
+	schema   = "wabridge/2"
+	schemaV1 = "wabridge/1"
+)
 
 var (
 	bMeta      = []byte("meta")
@@ -39,9 +45,19 @@ var (
 	// were stored, under "inbox/" and their sequence.
 	bQuarantine = []byte("quarantine")
 
-	allBuckets = [][]byte{bInbox, bOutbox, bDead, bDedup, bProcessed, bExpiry, bRefs, bIncidents, bIncidentEvents, bSilences, bQuarantine}
+	allBuckets = [][]byte{bInbox, bOutbox, bDead, bDedup, bProcessed, bExpiry, bRefs, bIncidents, bIncidentEvents, bSilences, bQuarantine,
+		bInboxSkips, bInboxSegments}
 
 	keySchema = []byte("schema")
+	// keyInboxDone is the inbox log's watermark: every delivery with a
+	// sequence up to it was processed (or quarantined).
+	keyInboxDone = []byte("inbox_done")
+	// bInboxSkips keeps the damaged byte ranges of the inbox log that
+	// were quarantined: segment + offset → end.
+	bInboxSkips = []byte("inbox_skips")
+	// bInboxSegments records when each processed segment of the inbox
+	// log was first seen drained: segment → unix nanoseconds.
+	bInboxSegments = []byte("inbox_segments")
 )
 
 // Kinds of records in the expiry index.
@@ -58,13 +74,26 @@ type Options struct {
 	// LockTimeout is how long Open waits for another process to release the
 	// file before returning ErrLocked (default 1s).
 	LockTimeout time.Duration
+	// Retention is how long a processed segment of the inbox log is kept,
+	// for the audit trail's payloads (default DefaultRetention).
+	Retention time.Duration
 }
 
-// Bolt is the embedded store: one bbolt file in storage.dir.
+// DefaultRetention is how long processed deliveries are kept by default.
+const DefaultRetention = 7 * 24 * time.Hour
+
+// Bolt is the embedded store: one bbolt file in storage.dir for the state,
+// and the inbox log beside it for the deliveries as received.
 type Bolt struct {
-	db   *bolt.DB
-	path string
-	zip  Compressor // payloads of rejected deliveries
+	db        *bolt.DB
+	path      string
+	zip       Compressor // payloads of rejected deliveries
+	log       *inboxLog
+	retention time.Duration
+	done      atomic.Uint64 // the inbox watermark as last committed
+	// The sizes of the outbox and the dead letters, kept as they change so
+	// that metrics never walk a bucket.
+	outboxN, deadN atomic.Int64
 }
 
 var _ Store = (*Bolt)(nil)
@@ -78,6 +107,9 @@ func Open(dir string, opts Options) (*Bolt, error) {
 	}
 	if opts.LockTimeout <= 0 {
 		opts.LockTimeout = time.Second
+	}
+	if opts.Retention <= 0 {
+		opts.Retention = DefaultRetention
 	}
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("storage.dir %s: cannot create it: %w", dir, err)
@@ -102,10 +134,24 @@ func Open(dir string, opts Options) (*Bolt, error) {
 	// A commit here costs about a millisecond, and while one commits the
 	// next batch fills anyway, so a short wait loses no grouping.
 	db.MaxBatchDelay = time.Millisecond
-	s := &Bolt{db: db, path: path}
-	if err := s.init(); err != nil {
+	s := &Bolt{db: db, path: path, retention: opts.Retention}
+	legacy, err := s.init()
+	if err != nil {
 		_ = db.Close()
 		return nil, err
+	}
+	if err := s.openLog(dir, opts.NoSync, legacy); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	err = db.View(func(tx *bolt.Tx) error {
+		s.outboxN.Store(int64(tx.Bucket(bOutbox).Stats().KeyN))
+		s.deadN.Store(int64(tx.Bucket(bDead).Stats().KeyN))
+		return nil
+	})
+	if err != nil {
+		_ = s.Close()
+		return nil, fmt.Errorf("read store %s: %w", path, err)
 	}
 	return s, nil
 }
@@ -128,10 +174,10 @@ func probeWritable(dir string) error {
 // init creates the buckets of a new store, or checks that an existing file
 // is ours. A bbolt file with buckets but no schema belongs to something else
 // and is refused, never rewritten.
-func (s *Bolt) init() error {
+func (s *Bolt) init() (legacy bool, err error) {
 	var empty, foreign bool
 	var found string
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err = s.db.View(func(tx *bolt.Tx) error {
 		n := 0
 		_ = tx.ForEach(func([]byte, *bolt.Bucket) error { n++; return nil })
 		empty = n == 0
@@ -143,13 +189,14 @@ func (s *Bolt) init() error {
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("read store %s: %w", s.path, err)
+		return false, fmt.Errorf("read store %s: %w", s.path, err)
 	}
 	if foreign {
-		return fmt.Errorf("%s is %w: it has no wabridge meta bucket (the file was left as it is)", s.path, ErrCorrupt)
+		return false, fmt.Errorf("%s is %w: it has no wabridge meta bucket (the file was left as it is)", s.path, ErrCorrupt)
 	}
-	if !empty && found != schema {
-		return fmt.Errorf("%s is %w: schema %q, want %q (the file was left as it is)", s.path, ErrCorrupt, found, schema)
+	legacy = !empty && found == schemaV1
+	if !empty && found != schema && !legacy {
+		return false, fmt.Errorf("%s is %w: schema %q, want %q (the file was left as it is)", s.path, ErrCorrupt, found, schema)
 	}
 	err = s.db.Update(func(tx *bolt.Tx) error {
 		m, err := tx.CreateBucketIfNotExists(bMeta)
@@ -169,18 +216,22 @@ func (s *Bolt) init() error {
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("initialise store %s: %w", s.path, err)
+		return false, fmt.Errorf("initialise store %s: %w", s.path, err)
 	}
-	return nil
+	return legacy, nil
 }
 
 // Path is the store file.
 func (s *Bolt) Path() string { return s.path }
 
-// Close closes the file; in-progress transactions finish first.
+// Close closes the files; in-progress transactions finish first.
 func (s *Bolt) Close() error {
+	lerr := s.log.close()
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("close store %s: %w", s.path, err)
+	}
+	if lerr != nil {
+		return fmt.Errorf("close inbox log: %w", lerr)
 	}
 	return nil
 }
@@ -219,73 +270,69 @@ func wrap(what string, err error) error {
 	return fmt.Errorf("store: %s: %w", what, err)
 }
 
-// AddInbox stores a delivery through bbolt's Batch, so concurrent requests
-// share one fsync.
+// AddInbox appends a delivery to the inbox log; concurrent calls share
+// one write and one fdatasync.
 func (s *Bolt) AddInbox(ctx context.Context, d sources.Delivery) (InboxEntry, error) {
 	if err := ctx.Err(); err != nil {
 		return InboxEntry{}, fmt.Errorf("store: add to inbox: %w", err)
 	}
-	var e InboxEntry
-	err := s.db.Batch(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bInbox)
-		seq, err := b.NextSequence()
-		if err != nil {
-			return err
-		}
-		e = InboxEntry{Seq: seq, Delivery: d}
-		if e.Delivery.ID == "" {
-			e.Delivery.ID = strconv.FormatUint(seq, 10)
-		}
-		v, err := json.Marshal(e.Delivery)
-		if err != nil {
-			return err
-		}
-		return b.Put(u64(seq), v)
-	})
+	seq, loc, err := s.log.append(d)
 	if err != nil {
 		return InboxEntry{}, wrap("add to inbox", err)
 	}
-	return e, nil
+	if d.ID == "" {
+		d.ID = strconv.FormatUint(seq, 10)
+	}
+	return InboxEntry{Seq: seq, Delivery: d, Location: loc}, nil
 }
 
 // Inbox lists entries after a sequence number, in receive order.
 func (s *Bolt) Inbox(after uint64, limit int) ([]InboxEntry, error) {
-	var out []InboxEntry
-	err := s.db.View(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bInbox).Cursor()
-		for k, v := c.Seek(u64(after + 1)); k != nil; k, v = c.Next() {
-			if limit > 0 && len(out) >= limit {
-				break
-			}
-			e := InboxEntry{Seq: binary.BigEndian.Uint64(k)}
-			if err := json.Unmarshal(v, &e.Delivery); err != nil {
-				return &DamagedEntryError{Seq: e.Seq, Err: err}
-			}
-			out = append(out, e)
-		}
-		return nil
-	})
+	if err := s.open(); err != nil {
+		return nil, wrap("read inbox", err)
+	}
+	out, err := s.log.read(max(after, s.done.Load()), limit, nil)
+	if _, ok := errors.AsType[*DamagedEntryError](err); ok {
+		return out, err
+	}
 	return out, wrap("read inbox", err)
 }
 
-// QuarantineInbox moves an undecodable inbox entry to the quarantine.
+// open reports ErrClosed once the store was closed.
+func (s *Bolt) open() error {
+	return s.db.View(func(*bolt.Tx) error { return nil })
+}
+
+// QuarantineInbox moves the damaged record a read reported for seq out of
+// the way: its bytes go to the quarantine bucket and reads skip them.
 func (s *Bolt) QuarantineInbox(seq uint64) error {
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		inbox := tx.Bucket(bInbox)
-		v := inbox.Get(u64(seq))
-		if v == nil {
-			return fmt.Errorf("inbox entry %d: %w", seq, ErrNotFound)
+	loc, ok := s.log.damagedAt(seq)
+	if !ok {
+		if seq <= s.done.Load() || seq > s.log.last() {
+			return wrap("quarantine inbox entry", fmt.Errorf("inbox entry %d: %w", seq, ErrNotFound))
 		}
-		var d sources.Delivery
-		if json.Unmarshal(v, &d) == nil {
-			return fmt.Errorf("inbox entry %d decodes: it is not damaged, so it stays in the inbox", seq)
-		}
-		if err := tx.Bucket(bQuarantine).Put(append([]byte("inbox/"), u64(seq)...), v); err != nil {
+		return wrap("quarantine inbox entry", fmt.Errorf("inbox entry %d decodes: it is not damaged, so it stays in the inbox", seq))
+	}
+	raw, end, err := s.log.rawAt(loc)
+	if err != nil {
+		return wrap("quarantine inbox entry", err)
+	}
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		if err := tx.Bucket(bQuarantine).Put(append([]byte("inbox/"), u64(seq)...), raw); err != nil {
 			return err
 		}
-		return inbox.Delete(u64(seq))
+		return tx.Bucket(bInboxSkips).Put(skipKeyBytes(loc), u64(uint64(end)))
 	})
-	return wrap("quarantine inbox entry", err)
+	if err != nil {
+		return wrap("quarantine inbox entry", err)
+	}
+	s.log.skip(loc, end)
+	return nil
+}
+
+func skipKeyBytes(loc Location) []byte {
+	k := binary.BigEndian.AppendUint64(nil, loc.Segment)
+	return binary.BigEndian.AppendUint64(k, uint64(loc.Offset))
 }
 
 // live reports whether a dedup value (its expiry) is still in force.
@@ -388,16 +435,22 @@ func (s *Bolt) Sent(id string, ref *Ref) error {
 	if err != nil {
 		return err
 	}
+	var existed bool
 	err = s.db.Batch(func(tx *bolt.Tx) error {
 		if err := putRef(tx, ref); err != nil {
 			return err
 		}
 		b := tx.Bucket(bOutbox)
-		if err := noteFromStored(tx, k, b.Get(k), NoteSent, ref, time.Now()); err != nil {
+		v := b.Get(k)
+		existed = v != nil
+		if err := noteFromStored(tx, k, v, NoteSent, ref, time.Now()); err != nil {
 			return err
 		}
 		return b.Delete(k)
 	})
+	if err == nil && existed {
+		s.outboxN.Add(-1)
+	}
 	return wrap("remove sent outbox entry", err)
 }
 
@@ -435,7 +488,9 @@ func (s *Bolt) Bury(d DeadLetter) error {
 	if err != nil {
 		return fmt.Errorf("store: encode dead letter %s: %w", d.ID, err)
 	}
+	var wasOut, wasDead bool
 	err = s.db.Update(func(tx *bolt.Tx) error {
+		wasOut, wasDead = tx.Bucket(bOutbox).Get(k) != nil, tx.Bucket(bDead).Get(k) != nil
 		if err := tx.Bucket(bDead).Put(k, v); err != nil {
 			return err
 		}
@@ -444,6 +499,14 @@ func (s *Bolt) Bury(d DeadLetter) error {
 		}
 		return tx.Bucket(bOutbox).Delete(k)
 	})
+	if err == nil {
+		if wasOut {
+			s.outboxN.Add(-1)
+		}
+		if !wasDead {
+			s.deadN.Add(1)
+		}
+	}
 	return wrap("move outbox entry to dead letters", err)
 }
 
@@ -506,6 +569,9 @@ func (s *Bolt) DeleteDead(id string, ref *Ref) error {
 		}
 		return b.Delete(k)
 	})
+	if err == nil {
+		s.deadN.Add(-1)
+	}
 	return wrap("remove dead letter", err)
 }
 
@@ -569,18 +635,80 @@ func (s *Bolt) Sweep(now time.Time, limit int) (int, error) {
 	if err != nil {
 		return 0, wrap("sweep expired records", err)
 	}
-	return n, nil
+	removed, err := s.sweepSegments(now)
+	if err != nil {
+		return n, wrap("sweep inbox log", err)
+	}
+	return n + removed, nil
 }
 
-// Counts reports the size of each list.
+// sweepSegments removes the inbox log's segments that were processed
+// longer than the retention ago: the audit records that refer to their
+// payloads have expired by then. A segment is stamped the first time a
+// sweep finds it processed, so it outlives its last record by at most a
+// sweep interval, never less.
+func (s *Bolt) sweepSegments(now time.Time) (int, error) {
+	segs := s.log.removable(s.done.Load())
+	if len(segs) == 0 {
+		return 0, nil
+	}
+	var gone []uint64
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		gone = gone[:0]
+		b := tx.Bucket(bInboxSegments)
+		for _, seg := range segs {
+			k := u64(seg.first)
+			v := b.Get(k)
+			if len(v) != 8 {
+				if err := b.Put(k, u64(uint64(now.UnixNano()))); err != nil {
+					return err
+				}
+				continue
+			}
+			if now.Sub(time.Unix(0, int64(binary.BigEndian.Uint64(v)))) >= s.retention {
+				gone = append(gone, seg.first)
+				if err := b.Delete(k); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	for _, first := range gone {
+		if err := s.log.remove(first); err != nil {
+			return 0, err
+		}
+	}
+	return len(gone), nil
+}
+
+// Depths reports the sizes of the inbox, the outbox and the dead letters
+// from counts kept as they change: cheap enough for every metrics scrape.
+func (s *Bolt) Depths() (Counts, error) {
+	if err := s.open(); err != nil {
+		return Counts{}, wrap("count records", err)
+	}
+	last := s.log.last()
+	return Counts{
+		Inbox:  int(last - min(s.done.Load(), last)),
+		Outbox: int(s.outboxN.Load()),
+		Dead:   int(s.deadN.Load()),
+	}, nil
+}
+
+// Counts reports the size of each list, walking the buckets of the dedup
+// records and the audit trail: for tests and diagnostics, not metrics.
 func (s *Bolt) Counts() (Counts, error) {
-	var c Counts
-	err := s.db.View(func(tx *bolt.Tx) error {
-		c.Inbox = tx.Bucket(bInbox).Stats().KeyN
-		c.Outbox = tx.Bucket(bOutbox).Stats().KeyN
-		c.Dead = tx.Bucket(bDead).Stats().KeyN
+	c, err := s.Depths()
+	if err != nil {
+		return c, err
+	}
+	err = s.db.View(func(tx *bolt.Tx) error {
 		c.Dedup = tx.Bucket(bDedup).Stats().KeyN
-		c.Processed = tx.Bucket(bProcessed).Stats().KeyN
+		c.Processed = tx.Bucket(bAudit).Stats().KeyN
 		return nil
 	})
 	return c, wrap("count records", err)

@@ -248,11 +248,6 @@ func process(s *Bolt, d delivery) (processed, error) {
 				return err
 			}
 		}
-		p := d.Processed
-		p.Seq, p.Duplicates, p.Notifications = d.Seq, res.Duplicates, len(res.Outbox)
-		if err := tx.PutProcessed(p, d.ProcessedUntil); err != nil {
-			return err
-		}
 		return tx.DeleteInbox(d.Seq)
 	})
 	if err != nil {
@@ -289,7 +284,7 @@ func TestUpdateDedupAndSweep(t *testing.T) {
 		t.Fatalf("second commit: %d outbox, %d duplicates", len(r.Outbox), r.Duplicates)
 	}
 	c, _ := s.Counts()
-	if c.Dedup != 2 || c.Processed != 2 || c.Inbox != 0 || c.Outbox != 3 {
+	if c.Dedup != 2 || c.Inbox != 0 || c.Outbox != 3 {
 		t.Fatalf("counts %+v", c)
 	}
 	if dup, _ := s.IsDuplicate("unmatched", now); dup {
@@ -301,11 +296,8 @@ func TestUpdateDedupAndSweep(t *testing.T) {
 	if n, _ := s.Sweep(now.Add(90*time.Minute), 0); n != 2 {
 		t.Fatalf("swept %d dedup records, want 2", n)
 	}
-	if n, _ := s.Sweep(now.Add(3*time.Hour), 0); n != 2 {
-		t.Fatalf("swept %d processed records, want 2", n)
-	}
 	c, _ = s.Counts()
-	if c.Dedup != 0 || c.Processed != 0 {
+	if c.Dedup != 0 {
 		t.Fatalf("counts after sweep %+v", c)
 	}
 	// Committing an entry that is gone fails rather than writing twice, and
@@ -399,18 +391,35 @@ func TestOutboxAndDeadLetters(t *testing.T) {
 }
 
 func TestDamagedInboxEntryIsQuarantined(t *testing.T) {
-	s := open(t, t.TempDir())
+	dir := t.TempDir()
+	s := open(t, dir)
+	var locs []Location
 	for _, id := range []string{"d1", "d2", "d3"} {
-		if _, err := s.AddInbox(context.Background(), sources.Delivery{ID: id, Source: "meta"}); err != nil {
+		e, err := s.AddInbox(context.Background(), sources.Delivery{ID: id, Source: "meta", Body: []byte(`{"n":"` + id + `"}`)})
+		if err != nil {
 			t.Fatal(err)
 		}
+		locs = append(locs, e.Location)
 	}
-	garbage := []byte("\x00\xffnot a delivery")
-	if err := s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bInbox).Put(u64(2), garbage) }); err != nil {
+	// Disk damage in the middle of the second record's body.
+	seg := filepath.Join(dir, inboxDirName, segmentName(locs[1].Segment))
+	f, err := os.OpenFile(seg, os.O_RDWR, 0)
+	if err != nil {
 		t.Fatal(err)
 	}
+	at := locs[1].Offset + int64(locs[1].Length) - 3
+	if _, err := f.WriteAt([]byte{0xff}, at); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	stored := make([]byte, locs[1].Length)
+	if b, err := os.ReadFile(seg); err != nil {
+		t.Fatal(err)
+	} else {
+		copy(stored, b[locs[1].Offset:])
+	}
 
-	_, err := s.Inbox(0, 0)
+	_, err = s.Inbox(0, 0)
 	damaged, ok := errors.AsType[*DamagedEntryError](err)
 	if !ok || damaged.Seq != 2 {
 		t.Fatalf("inbox with a damaged entry: %v, want a DamagedEntryError for entry 2", err)
@@ -443,7 +452,17 @@ func TestDamagedInboxEntryIsQuarantined(t *testing.T) {
 		kept = bytes.Clone(tx.Bucket(bQuarantine).Get(append([]byte("inbox/"), u64(2)...)))
 		return nil
 	})
-	if !bytes.Equal(kept, garbage) {
-		t.Errorf("quarantine holds %q, want the stored bytes %q", kept, garbage)
+	if !bytes.Equal(kept, stored) {
+		t.Errorf("quarantine holds %q, want the stored bytes %q", kept, stored)
+	}
+
+	// The skip holds after a restart.
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = open(t, dir)
+	in, err = s.Inbox(0, 0)
+	if err != nil || len(in) != 2 || in[1].Delivery.ID != "d3" {
+		t.Fatalf("inbox after reopening = %+v, %v; want d1 and d3", in, err)
 	}
 }

@@ -152,9 +152,6 @@ type Tx interface {
 	IsDuplicate(eventID string, now time.Time) bool
 	// PutDedup remembers an event id until the given time.
 	PutDedup(eventID string, until time.Time) error
-	// PutProcessed records a delivery that left the inbox, kept until the
-	// given time.
-	PutProcessed(p Processed, until time.Time) error
 	// AddOutbox stores a notification and returns it with its id.
 	AddOutbox(e OutboxEntry) (OutboxEntry, error)
 	// OutboxHas reports whether an outbox entry is still waiting.
@@ -180,26 +177,56 @@ var (
 // expIncident marks a resolved incident in the expiry index.
 const expIncident byte = 'i'
 
-type boltTx struct{ tx *bolt.Tx }
+type boltTx struct {
+	tx *bolt.Tx
+	s  *Bolt
+	// done is the inbox watermark as this transaction leaves it.
+	done uint64
+	// outboxAdded counts the entries AddOutbox stored.
+	outboxAdded int64
+}
 
-var _ Tx = boltTx{}
+var _ Tx = (*boltTx)(nil)
 
 // Update runs fn in one write transaction. It is not batched with other
 // writers: the pipeline calls it from one committer that already groups
 // many deliveries per transaction.
 func (s *Bolt) Update(fn func(tx Tx) error) error {
-	return wrap("commit", s.db.Update(func(tx *bolt.Tx) error { return fn(boltTx{tx}) }))
+	var t *boltTx
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		t = &boltTx{tx: tx, s: s, done: s.done.Load()}
+		if err := fn(t); err != nil {
+			return err
+		}
+		if t.done != s.done.Load() {
+			return tx.Bucket(bMeta).Put(keyInboxDone, u64(t.done))
+		}
+		return nil
+	})
+	if err != nil {
+		return wrap("commit", err)
+	}
+	s.done.Store(t.done)
+	s.outboxN.Add(t.outboxAdded)
+	return nil
 }
 
-func (t boltTx) InboxHas(seq uint64) bool { return t.tx.Bucket(bInbox).Get(u64(seq)) != nil }
+// InboxHas reports whether seq is above the watermark: the inbox log is
+// processed in order.
+func (t *boltTx) InboxHas(seq uint64) bool { return seq > t.done && seq <= t.s.log.last() }
 
-func (t boltTx) DeleteInbox(seq uint64) error { return t.tx.Bucket(bInbox).Delete(u64(seq)) }
+// DeleteInbox moves the watermark to seq: the committer takes entries in
+// order, so everything below it is done too.
+func (t *boltTx) DeleteInbox(seq uint64) error {
+	t.done = max(t.done, seq)
+	return nil
+}
 
-func (t boltTx) IsDuplicate(id string, now time.Time) bool {
+func (t *boltTx) IsDuplicate(id string, now time.Time) bool {
 	return id != "" && live(t.tx.Bucket(bDedup).Get([]byte(id)), now)
 }
 
-func (t boltTx) PutDedup(id string, until time.Time) error {
+func (t *boltTx) PutDedup(id string, until time.Time) error {
 	if id == "" {
 		return nil
 	}
@@ -209,18 +236,7 @@ func (t boltTx) PutDedup(id string, until time.Time) error {
 	return t.tx.Bucket(bExpiry).Put(expiryKey(until, expDedup, []byte(id)), nil)
 }
 
-func (t boltTx) PutProcessed(p Processed, until time.Time) error {
-	v, err := json.Marshal(p)
-	if err != nil {
-		return fmt.Errorf("encode processed record: %w", err)
-	}
-	if err := t.tx.Bucket(bProcessed).Put(u64(p.Seq), v); err != nil {
-		return err
-	}
-	return t.tx.Bucket(bExpiry).Put(expiryKey(until, expProcessed, u64(p.Seq)), nil)
-}
-
-func (t boltTx) AddOutbox(e OutboxEntry) (OutboxEntry, error) {
+func (t *boltTx) AddOutbox(e OutboxEntry) (OutboxEntry, error) {
 	b := t.tx.Bucket(bOutbox)
 	seq, err := b.NextSequence()
 	if err != nil {
@@ -232,15 +248,19 @@ func (t boltTx) AddOutbox(e OutboxEntry) (OutboxEntry, error) {
 	if err != nil {
 		return OutboxEntry{}, fmt.Errorf("encode outbox entry: %w", err)
 	}
-	return e, b.Put(u64(seq), v)
+	if err := b.Put(u64(seq), v); err != nil {
+		return OutboxEntry{}, err
+	}
+	t.outboxAdded++
+	return e, nil
 }
 
-func (t boltTx) OutboxHas(id string) bool {
+func (t *boltTx) OutboxHas(id string) bool {
 	k, err := idKey(id)
 	return err == nil && t.tx.Bucket(bOutbox).Get(k) != nil
 }
 
-func (t boltTx) PutIncident(inc *Incident, until time.Time) error {
+func (t *boltTx) PutIncident(inc *Incident, until time.Time) error {
 	if inc.Fingerprint == "" {
 		return errors.New("incident without a fingerprint")
 	}
@@ -263,7 +283,7 @@ func (t boltTx) PutIncident(inc *Incident, until time.Time) error {
 	return nil
 }
 
-func (t boltTx) PutIncidentEvent(fp string, ev *event.Event) error {
+func (t *boltTx) PutIncidentEvent(fp string, ev *event.Event) error {
 	v, err := json.Marshal(ev)
 	if err != nil {
 		return fmt.Errorf("encode event of incident %s: %w", fp, err)
@@ -271,7 +291,7 @@ func (t boltTx) PutIncidentEvent(fp string, ev *event.Event) error {
 	return t.tx.Bucket(bIncidentEvents).Put([]byte(fp), v)
 }
 
-func (t boltTx) DeleteIncident(fp string) error {
+func (t *boltTx) DeleteIncident(fp string) error {
 	if err := t.tx.Bucket(bIncidentEvents).Delete([]byte(fp)); err != nil {
 		return err
 	}

@@ -22,10 +22,16 @@ const minDeflate = 256
 type Payload struct {
 	b        []byte
 	deflated bool
+	// ref, when set, is the delivery's record in the inbox log: the audit
+	// trail reads the payload there instead of keeping a copy.
+	ref *Location
 }
 
 // RawPayload stores body as it is.
 func RawPayload(body []byte) Payload { return Payload{b: body} }
+
+// LoggedPayload refers to the payload of the inbox log's record at loc.
+func LoggedPayload(loc Location) Payload { return Payload{ref: &loc} }
 
 // maxIdleWriters bounds the writers a Compressor keeps between uses.
 const maxIdleWriters = 4

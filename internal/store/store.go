@@ -93,8 +93,11 @@ type Store interface {
 	// Sweep removes dedup and processed records that expired before now,
 	// at most limit of them, and reports how many it removed.
 	Sweep(now time.Time, limit int) (int, error)
-	// Counts reports the size of each list.
+	// Counts reports the size of each list, walking what it must.
 	Counts() (Counts, error)
+	// Depths reports the sizes of the inbox, outbox and dead letters only,
+	// without walking anything: what metrics read.
+	Depths() (Counts, error)
 	// AddAudit stores audit records of deliveries that never reached the
 	// inbox (rejected ones), with their payloads as kept, until the given time.
 	AddAudit(recs []AuditRecord, bodies [][]byte, until time.Time) error
@@ -123,6 +126,9 @@ func (e *DamagedEntryError) Unwrap() error { return e.Err }
 type InboxEntry struct {
 	Seq      uint64           `json:"seq"`
 	Delivery sources.Delivery `json:"delivery"`
+	// Location is where the entry's record is in the inbox log: what the
+	// audit trail keeps instead of a copy of the payload.
+	Location Location `json:"-"`
 }
 
 // OutboxEntry is one notification waiting to be sent.
@@ -175,9 +181,11 @@ type Processed struct {
 
 // Counts is the size of each list.
 type Counts struct {
-	Inbox     int `json:"inbox"`
-	Outbox    int `json:"outbox"`
-	Dead      int `json:"dead"`
-	Dedup     int `json:"dedup"`
+	Inbox  int `json:"inbox"`
+	Outbox int `json:"outbox"`
+	Dead   int `json:"dead"`
+	Dedup  int `json:"dedup"`
+	// Processed counts the audit records kept (one per delivery within
+	// storage.retention; they replaced the processed records).
 	Processed int `json:"processed"`
 }
