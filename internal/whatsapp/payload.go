@@ -69,29 +69,33 @@ type apiError struct {
 }
 
 type status struct {
-	ID                     FlexString `json:"id"`
-	Status                 FlexString `json:"status"`
-	Timestamp              FlexString `json:"timestamp"`
-	RecipientID            FlexString `json:"recipient_id"`
-	RecipientUserID        FlexString `json:"recipient_user_id"`
-	RecipientParentUserID  FlexString `json:"recipient_parent_user_id"`
-	RecipientType          FlexString `json:"recipient_type"`
-	RecipientParticipantID FlexString `json:"recipient_participant_id"`
-	BizOpaqueCallbackData  FlexString `json:"biz_opaque_callback_data"`
-	Conversation           *struct {
-		ID                  FlexString `json:"id"`
-		ExpirationTimestamp FlexString `json:"expiration_timestamp"`
-		Origin              struct {
-			Type FlexString `json:"type"`
-		} `json:"origin"`
-	} `json:"conversation"`
-	Pricing *struct {
-		Billable     FlexString `json:"billable"`
-		PricingModel FlexString `json:"pricing_model"`
-		Type         FlexString `json:"type"`
-		Category     FlexString `json:"category"`
-	} `json:"pricing"`
-	Errors []apiError `json:"errors"`
+	ID                     FlexString    `json:"id"`
+	Status                 FlexString    `json:"status"`
+	Timestamp              FlexString    `json:"timestamp"`
+	RecipientID            FlexString    `json:"recipient_id"`
+	RecipientUserID        FlexString    `json:"recipient_user_id"`
+	RecipientParentUserID  FlexString    `json:"recipient_parent_user_id"`
+	RecipientType          FlexString    `json:"recipient_type"`
+	RecipientParticipantID FlexString    `json:"recipient_participant_id"`
+	BizOpaqueCallbackData  FlexString    `json:"biz_opaque_callback_data"`
+	Conversation           *conversation `json:"conversation"`
+	Pricing                *pricing      `json:"pricing"`
+	Errors                 []apiError    `json:"errors"`
+}
+
+type conversation struct {
+	ID                  FlexString `json:"id"`
+	ExpirationTimestamp FlexString `json:"expiration_timestamp"`
+	Origin              struct {
+		Type FlexString `json:"type"`
+	} `json:"origin"`
+}
+
+type pricing struct {
+	Billable     FlexString `json:"billable"`
+	PricingModel FlexString `json:"pricing_model"`
+	Type         FlexString `json:"type"`
+	Category     FlexString `json:"category"`
 }
 
 type media struct {

@@ -290,3 +290,83 @@ func skipValue(data []byte, i int) (int, bool) {
 		return i, i > start
 	}
 }
+
+// isNull reports whether raw is the literal null.
+func isNull(raw json.RawMessage) bool {
+	return string(bytes.TrimSpace(raw)) == "null"
+}
+
+// splitStatus reads one statuses[] item: the bulk of what Meta sends, so
+// the one leaf decoded without reflection.
+func splitStatus(data []byte) (s status, ok bool) {
+	var m [12]json.RawMessage
+	ok = members(data, []string{"id", "status", "timestamp", "recipient_id", "recipient_type",
+		"recipient_participant_id", "biz_opaque_callback_data", "conversation", "pricing", "errors",
+		"recipient_user_id", "recipient_parent_user_id"}, m[:]) &&
+		flexString(m[0], &s.ID) && flexString(m[1], &s.Status) && flexString(m[2], &s.Timestamp) &&
+		flexString(m[3], &s.RecipientID) && flexString(m[4], &s.RecipientType) &&
+		flexString(m[5], &s.RecipientParticipantID) && flexString(m[6], &s.BizOpaqueCallbackData) &&
+		flexString(m[10], &s.RecipientUserID) && flexString(m[11], &s.RecipientParentUserID)
+	if !ok {
+		return s, false
+	}
+	if m[7] != nil && !isNull(m[7]) {
+		var c [3]json.RawMessage
+		cv := &conversation{}
+		if !members(m[7], []string{"id", "expiration_timestamp", "origin"}, c[:]) ||
+			!flexString(c[0], &cv.ID) || !flexString(c[1], &cv.ExpirationTimestamp) {
+			return s, false
+		}
+		if c[2] != nil && !isNull(c[2]) {
+			var o [1]json.RawMessage
+			if !members(c[2], []string{"type"}, o[:]) || !flexString(o[0], &cv.Origin.Type) {
+				return s, false
+			}
+		}
+		s.Conversation = cv
+	}
+	if m[8] != nil && !isNull(m[8]) {
+		var p [4]json.RawMessage
+		pr := &pricing{}
+		if !members(m[8], []string{"billable", "pricing_model", "type", "category"}, p[:]) ||
+			!flexString(p[0], &pr.Billable) || !flexString(p[1], &pr.PricingModel) ||
+			!flexString(p[2], &pr.Type) || !flexString(p[3], &pr.Category) {
+			return s, false
+		}
+		s.Pricing = pr
+	}
+	if m[9] != nil {
+		var raws []json.RawMessage
+		if !elements(m[9], &raws) {
+			return s, false
+		}
+		if raws != nil {
+			s.Errors = make([]apiError, len(raws))
+		}
+		for i, raw := range raws {
+			if !splitAPIError(raw, &s.Errors[i]) {
+				return s, false
+			}
+		}
+	}
+	return s, true
+}
+
+func splitAPIError(data []byte, e *apiError) bool {
+	if isNull(data) {
+		return true // encoding/json leaves the element zero
+	}
+	var m [5]json.RawMessage
+	if !members(data, []string{"code", "title", "message", "error_data", "href"}, m[:]) ||
+		!flexInt(m[0], &e.Code) || !flexString(m[1], &e.Title) || !flexString(m[2], &e.Message) ||
+		!flexString(m[4], &e.Href) {
+		return false
+	}
+	if m[3] != nil && !isNull(m[3]) {
+		var d [1]json.RawMessage
+		if !members(m[3], []string{"details"}, d[:]) || !flexString(d[0], &e.ErrorData.Details) {
+			return false
+		}
+	}
+	return true
+}

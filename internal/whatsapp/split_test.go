@@ -29,6 +29,14 @@ var splitCases = []string{
 	`{"contacts":{}}`, `{"contacts":[{"wa_id":{}}]}`, `{"statuses":{"id":"x"}}`, `{"Statuses":[{}]}`,
 	`{"user_preferences":[{"wa_id":"1"}],"messaging_product":"whatsapp"}`,
 	`{"statuses":[{"id":"a\\\\"},{"id":"\"]"}]}`, "{\n\t\"statuses\" :\r\n[ {} ,\n{} ]\n}\n",
+	`{"id":"w","status":"failed","errors":[{"code":131026,"title":"x","error_data":{"details":"d"}}]}`,
+	`{"id":"w","errors":null}`, `{"id":"w","errors":[]}`, `{"id":"w","errors":[null,{}]}`, `{"errors":[{"code":"131026"}]}`,
+	`{"errors":[{"code":1.5}]}`, `{"errors":[{"error_data":null}]}`, `{"errors":[{"error_data":"x"}]}`, `{"errors":{}}`,
+	`{"conversation":null,"pricing":null}`, `{"conversation":{"origin":null}}`, `{"conversation":{"origin":{"type":"utility"},"id":7}}`,
+	`{"conversation":"x"}`, `{"conversation":{"origin":"x"}}`, `{"pricing":{"billable":true,"category":null}}`, `{"pricing":[]}`,
+	`{"Status":"sent"}`, `{"status":"sent","status":"read"}`, `{"timestamp":1700000000,"recipient_id":16505551234}`,
+	`{"conversation":{"id":"a"},"conversation":{"origin":{"type":"b"}}}`, `{"errors":[{"code":1,"code":2}]}`,
+	`{"id":"w","recipient_user_id":"US.1","recipient_parent_user_id":"US.2","status":"read"}`,
 }
 
 // checkSplit holds each splitter to json.Unmarshal on one value.
@@ -38,6 +46,7 @@ func checkSplit(t *testing.T, data []byte) {
 	checkSplitOf(t, data, splitEntry)
 	checkSplitOf(t, data, splitChange)
 	checkSplitOf(t, data, splitMessagesValue)
+	checkSplitOf(t, data, splitStatus)
 }
 
 func checkSplitOf[T any](t *testing.T, data []byte, split func([]byte) (T, bool)) {
