@@ -1,6 +1,10 @@
 package config
 
-import "github.com/wabridge/wabridge/internal/secret"
+import (
+	"time"
+
+	"github.com/wabridge/wabridge/internal/secret"
+)
 
 // Source is one entry of `sources`: a provider endpoint at /webhooks/{name}.
 type Source struct {
@@ -29,6 +33,10 @@ type Source struct {
 	// Mapping describes any JSON (type mapped), inline or in MappingFile.
 	Mapping     Mapping `mapstructure:"mapping" json:"mapping"`
 	MappingFile string  `mapstructure:"mapping_file" json:"mapping_file"`
+	// Preset names a shipped mapping for a BSP's own shape (type mapped):
+	// gupshup, infobip, twilio-event-streams, green-api, wati, ycloud.
+	// A mapping or mapping_file given as well overrides it.
+	Preset string `mapstructure:"preset" json:"preset"`
 }
 
 // Auth is a source's authentication scheme.
@@ -50,6 +58,15 @@ type Auth struct {
 	Password secret.Secret `mapstructure:"password" json:"password"`
 	// Insecure must be true for type none.
 	Insecure bool `mapstructure:"insecure" json:"insecure"`
+	// TimestampHeader carries the signing time for hmac_timestamp (the
+	// signature covers timestamp + "." + body); empty means the time is in
+	// the signature header itself, as "t=...,s=...".
+	TimestampHeader string `mapstructure:"timestamp_header" json:"timestamp_header"`
+	// Tolerance bounds how far a signed time (hmac_timestamp, jwt) may be
+	// from now: older is a replay. Default 5m.
+	Tolerance time.Duration `mapstructure:"tolerance" json:"tolerance"`
+	// Issuer, when set, must equal a jwt's iss claim.
+	Issuer string `mapstructure:"issuer" json:"issuer"`
 }
 
 // Mapping turns any JSON into events with gjson paths.

@@ -8,6 +8,7 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"hash"
@@ -16,7 +17,9 @@ import (
 	"net/http"
 	"net/url"
 	"sort"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/wabridge/wabridge/internal/config"
 )
@@ -28,7 +31,16 @@ const (
 	AuthBasic  = "basic"
 	AuthTwilio = "twilio"
 	AuthNone   = "none"
+	// AuthHMACTimestamp: HMAC over timestamp + "." + body, the time checked
+	// against a tolerance window (YCloud, and the Stripe-style schemes).
+	AuthHMACTimestamp = "hmac_timestamp"
+	// AuthJWT: an HS256 JSON Web Token in a header, whose payload_hash claim
+	// covers the body (Vonage, Bird/MessageBird).
+	AuthJWT = "jwt"
 )
+
+// defaultTolerance is how old a signed time may be before it is a replay.
+const defaultTolerance = 5 * time.Minute
 
 // TwilioSignatureHeader is the header Twilio signs its requests with.
 const TwilioSignatureHeader = "X-Twilio-Signature"
@@ -51,7 +63,7 @@ func buildAuth(a config.Auth, publicURL, sourceType string) (authenticator, []er
 	}
 	switch strings.ToLower(a.Type) {
 	case "":
-		add("auth: required for type %s: set auth.type to hmac, token, basic or twilio (or none with insecure: true)", sourceType)
+		add("auth: required for type %s: set auth.type to hmac, hmac_timestamp, jwt, token, basic or twilio (or none with insecure: true)", sourceType)
 		return nil, errs
 	case AuthNone:
 		if !a.Insecure {
@@ -115,8 +127,46 @@ func buildAuth(a config.Auth, publicURL, sourceType string) (authenticator, []er
 			return nil, errs
 		}
 		return twilioAuth{token: []byte(a.Secret.Value()), publicURL: publicURL}, nil
+	case AuthHMACTimestamp:
+		if a.Header == "" {
+			add("auth.header: required for hmac_timestamp (the header that carries the signature, e.g. YCloud-Signature)")
+		}
+		newHash, ok := hashFunc(a.Algorithm)
+		if !ok {
+			add("auth.algorithm: %q is not sha256, sha1 or sha512", a.Algorithm)
+		}
+		enc := strings.ToLower(a.Encoding)
+		if enc == "" {
+			enc = "hex"
+		}
+		if enc != "hex" && enc != "base64" {
+			add("auth.encoding: %q is not hex or base64", a.Encoding)
+		}
+		if a.Tolerance < 0 {
+			add("auth.tolerance: must not be negative")
+		}
+		needSecret()
+		if len(errs) > 0 {
+			return nil, errs
+		}
+		return hmacTimestampAuth{header: a.Header, tsHeader: a.TimestampHeader, prefix: a.Prefix, newHash: newHash,
+			encoding: enc, secret: []byte(a.Secret.Value()), tolerance: tolerance(a.Tolerance), now: time.Now}, nil
+	case AuthJWT:
+		header := a.Header
+		if header == "" {
+			header = "Authorization"
+		}
+		if a.Tolerance < 0 {
+			add("auth.tolerance: must not be negative")
+		}
+		needSecret()
+		if len(errs) > 0 {
+			return nil, errs
+		}
+		return jwtAuth{header: header, prefix: a.Prefix, secret: []byte(a.Secret.Value()), issuer: a.Issuer,
+			tolerance: tolerance(a.Tolerance), now: time.Now}, nil
 	default:
-		add("auth.type: %q is not hmac, token, basic, twilio or none", a.Type)
+		add("auth.type: %q is not hmac, hmac_timestamp, jwt, token, basic, twilio or none", a.Type)
 		return nil, errs
 	}
 }
@@ -395,4 +445,208 @@ func urlWithoutQuery(raw string) string {
 func isForm(contentType string) bool {
 	mt, _, err := mime.ParseMediaType(contentType)
 	return err == nil && mt == "application/x-www-form-urlencoded"
+}
+
+func tolerance(d time.Duration) time.Duration {
+	if d == 0 {
+		return defaultTolerance
+	}
+	return d
+}
+
+// hmacTimestampAuth checks an HMAC over timestamp + "." + body. The time is
+// in its own header, or in the signature header as "t=1654084800,s=<sig>"
+// (also "v1=" as Stripe-style schemes name it). A time outside the tolerance
+// window is a replay, however good the signature.
+type hmacTimestampAuth struct {
+	header    string
+	tsHeader  string
+	prefix    string
+	newHash   func() hash.Hash
+	encoding  string
+	secret    []byte
+	tolerance time.Duration
+	now       func() time.Time
+}
+
+func (a hmacTimestampAuth) verify(r *http.Request, body []byte) error {
+	v := strings.TrimSpace(r.Header.Get(a.header))
+	if v == "" {
+		return Unauthorized("missing header %s", a.header)
+	}
+	var ts string
+	var sigs []string
+	if a.tsHeader != "" {
+		ts = strings.TrimSpace(r.Header.Get(a.tsHeader))
+		if ts == "" {
+			return Unauthorized("missing header %s", a.tsHeader)
+		}
+		if a.prefix != "" {
+			if len(v) < len(a.prefix) || !strings.EqualFold(v[:len(a.prefix)], a.prefix) {
+				return Unauthorized("header %s does not start with %q", a.header, a.prefix)
+			}
+			v = v[len(a.prefix):]
+		}
+		sigs = []string{v}
+	} else {
+		for _, part := range strings.Split(v, ",") {
+			k, val, ok := strings.Cut(strings.TrimSpace(part), "=")
+			if !ok {
+				continue
+			}
+			switch strings.ToLower(strings.TrimSpace(k)) {
+			case "t", "ts", "timestamp":
+				ts = strings.TrimSpace(val)
+			case "s", "v1", "sig", "signature":
+				sigs = append(sigs, strings.TrimSpace(val))
+			}
+		}
+		if ts == "" || len(sigs) == 0 {
+			return Unauthorized("header %s lacks t=TIMESTAMP and s=SIGNATURE", a.header)
+		}
+	}
+	sec, err := strconv.ParseInt(ts, 10, 64)
+	if err != nil {
+		return Unauthorized("timestamp %q is not Unix seconds", truncateText(ts, 20))
+	}
+	if sec > 1e12 { // milliseconds
+		sec /= 1000
+	}
+	if d := a.now().Sub(time.Unix(sec, 0)); d > a.tolerance || d < -a.tolerance {
+		return Unauthorized("signed timestamp is %s from now, outside the %s tolerance (a replay, or a clock out of step)",
+			d.Round(time.Second), a.tolerance)
+	}
+	mac := hmac.New(a.newHash, a.secret)
+	mac.Write([]byte(ts))
+	mac.Write([]byte("."))
+	mac.Write(body)
+	want := mac.Sum(nil)
+	for _, sig := range sigs {
+		got, err := decodeSignature(sig, a.encoding)
+		if err == nil && hmac.Equal(want, got) {
+			return nil
+		}
+	}
+	return Unauthorized("signature mismatch in header %s", a.header)
+}
+
+// jwtAuth checks a JSON Web Token signed with HMAC (HS256, HS384, HS512)
+// and a shared secret: the signature in constant time, exp and nbf (and iat
+// not in the future) within the tolerance, iss when configured, and a
+// payload_hash claim, when present or when there is a body, equal to the
+// SHA-256 of the raw body, so a token cannot be replayed with another body.
+type jwtAuth struct {
+	header    string
+	prefix    string
+	secret    []byte
+	issuer    string
+	tolerance time.Duration
+	now       func() time.Time
+}
+
+func (a jwtAuth) verify(r *http.Request, body []byte) error {
+	v := strings.TrimSpace(r.Header.Get(a.header))
+	if v == "" {
+		return Unauthorized("missing header %s", a.header)
+	}
+	for _, p := range []string{a.prefix, "Bearer "} {
+		if p != "" && len(v) >= len(p) && strings.EqualFold(v[:len(p)], p) {
+			v = strings.TrimSpace(v[len(p):])
+			break
+		}
+	}
+	parts := strings.Split(v, ".")
+	if len(parts) != 3 {
+		return Unauthorized("header %s is not a JSON Web Token", a.header)
+	}
+	rawHeader, err1 := base64.RawURLEncoding.DecodeString(parts[0])
+	rawClaims, err2 := base64.RawURLEncoding.DecodeString(parts[1])
+	sig, err3 := base64.RawURLEncoding.DecodeString(parts[2])
+	if err1 != nil || err2 != nil || err3 != nil {
+		return Unauthorized("header %s is not a JSON Web Token (bad base64url)", a.header)
+	}
+	var hdr struct {
+		Alg string `json:"alg"`
+	}
+	if json.Unmarshal(rawHeader, &hdr) != nil {
+		return Unauthorized("header %s: token header is not JSON", a.header)
+	}
+	var newHash func() hash.Hash
+	switch hdr.Alg {
+	case "HS256":
+		newHash = sha256.New
+	case "HS384":
+		newHash = sha512.New384
+	case "HS512":
+		newHash = sha512.New
+	default:
+		// "none" and public-key algorithms are refused: the secret is shared.
+		return Unauthorized("header %s: token algorithm %q is not HS256, HS384 or HS512", a.header, truncateText(hdr.Alg, 10))
+	}
+	mac := hmac.New(newHash, a.secret)
+	mac.Write([]byte(parts[0] + "." + parts[1]))
+	if !hmac.Equal(mac.Sum(nil), sig) {
+		return Unauthorized("token signature mismatch in header %s (signed with another key?)", a.header)
+	}
+	var claims struct {
+		Exp         *json.Number `json:"exp"`
+		Nbf         *json.Number `json:"nbf"`
+		Iat         *json.Number `json:"iat"`
+		Iss         string       `json:"iss"`
+		PayloadHash *string      `json:"payload_hash"`
+	}
+	dec := json.NewDecoder(strings.NewReader(string(rawClaims)))
+	dec.UseNumber()
+	if dec.Decode(&claims) != nil {
+		return Unauthorized("header %s: token claims are not JSON", a.header)
+	}
+	now := a.now()
+	at := func(n *json.Number) (time.Time, bool) {
+		if n == nil {
+			return time.Time{}, false
+		}
+		f, err := n.Float64()
+		if err != nil {
+			return time.Time{}, false
+		}
+		return time.Unix(int64(f), 0), true
+	}
+	if t, ok := at(claims.Exp); ok && now.After(t.Add(a.tolerance)) {
+		return Unauthorized("token in header %s expired %s ago", a.header, now.Sub(t).Round(time.Second))
+	}
+	if t, ok := at(claims.Nbf); ok && now.Add(a.tolerance).Before(t) {
+		return Unauthorized("token in header %s is not valid before %s", a.header, t.UTC().Format(time.RFC3339))
+	}
+	if t, ok := at(claims.Iat); ok {
+		if now.Add(a.tolerance).Before(t) {
+			return Unauthorized("token in header %s was issued in the future (%s)", a.header, t.UTC().Format(time.RFC3339))
+		}
+		if claims.Exp == nil && now.Sub(t) > a.tolerance {
+			return Unauthorized("token in header %s was issued %s ago, outside the %s tolerance (a replay?)", a.header, now.Sub(t).Round(time.Second), a.tolerance)
+		}
+	}
+	if claims.Exp == nil && claims.Iat == nil {
+		return Unauthorized("token in header %s has neither exp nor iat: its age cannot be checked", a.header)
+	}
+	if a.issuer != "" && subtle.ConstantTimeCompare([]byte(claims.Iss), []byte(a.issuer)) != 1 {
+		return Unauthorized("token in header %s has another issuer", a.header)
+	}
+	if claims.PayloadHash != nil || len(body) > 0 {
+		if claims.PayloadHash == nil {
+			return Unauthorized("token in header %s has no payload_hash claim for the body", a.header)
+		}
+		sum := sha256.Sum256(body)
+		if subtle.ConstantTimeCompare([]byte(strings.ToLower(*claims.PayloadHash)), []byte(hex.EncodeToString(sum[:]))) != 1 {
+			return Unauthorized("body does not match the payload_hash of the token in header %s", a.header)
+		}
+	}
+	return nil
+}
+
+// truncateText keeps what an error echoes of a request short.
+func truncateText(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
 }
