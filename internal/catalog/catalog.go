@@ -690,10 +690,16 @@ func (c *Catalog) ForEvent(e *event.Event) (Entry, bool) {
 	if e.Code == 0 {
 		return c.forStatus(e)
 	}
-	if e.Attr("provider") == NamespaceTwilio {
+	switch e.Attr("provider") {
+	case NamespaceTwilio:
 		if ent, ok := c.LookupIn(NamespaceTwilio, e.Code); ok {
 			return ent, true
 		}
+	case "gupshup", "infobip":
+		// Their codes are their own (Gupshup 1002, Infobip 7004), not
+		// Meta's: a Meta entry of the same number would explain the wrong
+		// thing.
+		return Entry{}, false
 	}
 	return c.Lookup(e.Code)
 }

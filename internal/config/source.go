@@ -81,4 +81,7 @@ type Mapping struct {
 	Fields map[string]string `mapstructure:"fields" yaml:"fields" json:"fields"`
 	// Values renames values per field: {status: {desconnectedMobile: logout}}.
 	Values map[string]map[string]string `mapstructure:"values" yaml:"values" json:"values"`
+	// Require lists paths every item of this provider's payload has; a body
+	// where no item has them all is another provider's (400).
+	Require []string `mapstructure:"require" yaml:"require" json:"require"`
 }

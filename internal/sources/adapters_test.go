@@ -118,6 +118,17 @@ func TestGolden(t *testing.T) {
 		{"wppconnect", "wppconnect_open.json"},
 		{"wppconnect", "wppconnect_other.json"},
 		{"wppfile", "wppconnect.json"},
+		{"gupshup", "presets/gupshup_failed.json"},
+		{"gupshup", "presets/gupshup_message.json"},
+		{"infobip", "presets/infobip_dlr.json"},
+		{"infobip", "presets/infobip_inbound.json"},
+		{"twilio-es", "presets/twilio_es_failed.json"},
+		{"greenapi", "presets/green_api_status.json"},
+		{"greenapi", "presets/green_api_state.json"},
+		{"wati", "presets/wati_failed.json"},
+		{"wati", "presets/wati_message.json"},
+		{"ycloud", "presets/ycloud_failed.json"},
+		{"ycloud", "presets/ycloud_inbound.json"},
 	}
 	sources := exampleSources(t)
 	for _, tc := range cases {
@@ -136,7 +147,7 @@ func TestGolden(t *testing.T) {
 				t.Fatal(err)
 			}
 			got = append(got, '\n')
-			golden := filepath.Join("testdata", "golden", tc.source+"_"+strings.TrimSuffix(tc.fixture, filepath.Ext(tc.fixture))+".json")
+			golden := filepath.Join("testdata", "golden", tc.source+"_"+strings.TrimSuffix(filepath.Base(tc.fixture), filepath.Ext(tc.fixture))+".json")
 			if *update {
 				if err := os.MkdirAll(filepath.Dir(golden), 0o755); err != nil {
 					t.Fatal(err)

@@ -91,6 +91,9 @@ func build(cfg config.Source) (Source, []error) {
 		}
 	}
 	add(b.buildStatusMap(cfg.StatusMap)...)
+	if cfg.Preset != "" && typ != TypeMapped {
+		add(fmt.Errorf("preset: only type mapped takes a preset (write type: mapped, preset: %s)", cfg.Preset))
+	}
 
 	var src Source
 	switch typ {

@@ -29,7 +29,7 @@ var _ Source = (*Mapped)(nil)
 // mappingFields are the event fields a mapping can fill, besides attributes.X.
 func mappingFields() []string {
 	return []string{"id", "kind", "status", "code", "title", "message", "details", "severity",
-		"phone_number_id", "display_phone_number", "waba_id", "recipient_id", "message_id", "timestamp"}
+		"phone_number_id", "display_phone_number", "waba_id", "recipient_id", "recipient_user_id", "message_id", "timestamp"}
 }
 
 const attrPrefix = "attributes."
@@ -58,13 +58,44 @@ type fieldPath struct {
 	field string // event field, or "attributes.X"
 	attr  string // X for attributes
 	path  string
+	alts  []string // the path's alternatives ("a || b"), first found wins
+	lit   string   // a literal value ("=twilio"), when the path is one
+	isLit bool
+}
+
+// splitAlternatives reads a field's path: "a || b" tries a, then b; "=text"
+// is the literal text (a preset's provider name).
+func splitAlternatives(p string) (alts []string, lit string, isLit bool) {
+	if strings.HasPrefix(p, "=") {
+		return nil, p[1:], true
+	}
+	for _, a := range strings.Split(p, "||") {
+		alts = append(alts, strings.TrimSpace(a))
+	}
+	return alts, "", false
+}
+
+// validPaths checks each alternative of a field's path.
+func validPaths(p string) error {
+	alts, _, isLit := splitAlternatives(p)
+	if isLit {
+		return nil
+	}
+	for _, a := range alts {
+		if err := validPath(a); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 type compiledMapping struct {
-	items  string
-	kind   event.Kind
-	fields []fieldPath
-	values map[string]map[string]string // field → lowercased provider value → ours
+	preset  string
+	require []string
+	items   string
+	kind    event.Kind
+	fields  []fieldPath
+	values  map[string]map[string]string // field → lowercased provider value → ours
 }
 
 // fileError is an error located in a mapping file; build does not prefix
@@ -78,7 +109,9 @@ type fileError struct {
 func (e *fileError) Error() string { return fmt.Sprintf("%s:%d: %s", e.file, e.line, e.msg) }
 
 func compileSourceMapping(cfg config.Source) (*compiledMapping, []error) {
-	inline := cfg.Mapping.Items != "" || cfg.Mapping.Kind != "" || len(cfg.Mapping.Fields) > 0 || len(cfg.Mapping.Values) > 0
+	inline := cfg.Mapping.Items != "" || cfg.Mapping.Kind != "" || len(cfg.Mapping.Fields) > 0 || len(cfg.Mapping.Values) > 0 || len(cfg.Mapping.Require) > 0
+	var user config.Mapping
+	where := func(key string) string { return "mapping." + key }
 	switch {
 	case inline && cfg.MappingFile != "":
 		return nil, []error{errors.New("mapping and mapping_file are both set: keep one")}
@@ -87,12 +120,25 @@ func compileSourceMapping(cfg config.Source) (*compiledMapping, []error) {
 		if err != nil {
 			return nil, splitJoined(err)
 		}
-		cm, errs := compileMapping(m, func(key string) string { return "mapping_file " + cfg.MappingFile + ": " + key })
-		return cm, errs
-	case !inline:
-		return nil, []error{errors.New("mapping: type mapped needs mapping: {fields: {...}} or mapping_file: FILE")}
+		user = m
+		where = func(key string) string { return "mapping_file " + cfg.MappingFile + ": " + key }
+	case inline:
+		user = cfg.Mapping
+	case cfg.Preset == "":
+		return nil, []error{fmt.Errorf("mapping: type mapped needs preset: NAME (%s), mapping: {fields: {...}} or mapping_file: FILE", strings.Join(Presets(), ", "))}
 	}
-	return compileMapping(cfg.Mapping, func(key string) string { return "mapping." + key })
+	if cfg.Preset == "" {
+		return compileMapping(user, where)
+	}
+	p, err := presetMapping(cfg.Preset)
+	if err != nil {
+		return nil, []error{err}
+	}
+	cm, errs := compileMapping(overlay(p, user), func(key string) string { return "preset " + cfg.Preset + ": " + where(key) })
+	if cm != nil {
+		cm.preset = strings.ToLower(strings.TrimSpace(cfg.Preset))
+	}
+	return cm, errs
 }
 
 func splitJoined(err error) []error {
@@ -135,11 +181,12 @@ func compileMapping(m config.Mapping, where func(key string) string) (*compiledM
 			continue
 		}
 		path := m.Fields[f]
-		if err := validPath(path); err != nil {
+		if err := validPaths(path); err != nil {
 			add("fields."+f, "%v", err)
 			continue
 		}
 		fp := fieldPath{field: strings.ToLower(f), path: path}
+		fp.alts, fp.lit, fp.isLit = splitAlternatives(path)
 		if a, ok := attrName(f); ok {
 			fp.field, fp.attr = attrPrefix+a, a
 		}
@@ -163,6 +210,12 @@ func compileMapping(m config.Mapping, where func(key string) string) (*compiledM
 			cm.values[key][strings.ToLower(from)] = to
 		}
 	}
+	for i, r := range m.Require {
+		if err := validPath(r); err != nil {
+			add(fmt.Sprintf("require[%d]", i), "%v", err)
+		}
+	}
+	cm.require = m.Require
 	if len(errs) > 0 {
 		return nil, errs
 	}
@@ -299,11 +352,16 @@ func validPath(p string) error {
 // wrapped in a top-level `mapping:` key). Every problem is reported as
 // FILE:LINE: message, so `wabridge check` points at the line to fix.
 func LoadMapping(path string) (config.Mapping, error) {
-	var m config.Mapping
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return m, fmt.Errorf("mapping_file: read %s: %w", path, err)
+		return config.Mapping{}, fmt.Errorf("mapping_file: read %s: %w", path, err)
 	}
+	return parseMapping(path, b)
+}
+
+// parseMapping reads the YAML of a mapping file or an embedded preset.
+func parseMapping(path string, b []byte) (config.Mapping, error) {
+	var m config.Mapping
 	var doc yaml.Node
 	if err := yaml.Unmarshal(b, &doc); err != nil {
 		return m, &fileError{file: path, line: yamlErrLine(err), msg: "invalid YAML: " + yamlErrText(err)}
@@ -369,7 +427,7 @@ func LoadMapping(path string) (config.Mapping, error) {
 				if !ok {
 					continue
 				}
-				if err := validPath(s); err != nil {
+				if err := validPaths(s); err != nil {
 					at(fv, "fields.%s: %v", fk.Value, err)
 					continue
 				}
@@ -406,8 +464,22 @@ func LoadMapping(path string) (config.Mapping, error) {
 				}
 				m.Values[fk.Value] = vals
 			}
+		case "require":
+			if v.Kind != yaml.SequenceNode {
+				at(v, "require: must be a list of gjson paths")
+				continue
+			}
+			for _, n := range v.Content {
+				if s, ok := scalar(n, "require"); ok {
+					if err := validPath(s); err != nil {
+						at(n, "require: %v", err)
+						continue
+					}
+					m.Require = append(m.Require, s)
+				}
+			}
 		default:
-			at(k, "unknown key %q (want items, kind, fields, values)", k.Value)
+			at(k, "unknown key %q (want items, kind, fields, values, require)", k.Value)
 		}
 	}
 	if len(errs) == 0 && len(m.Fields) == 0 {
@@ -450,11 +522,17 @@ func (s *Mapped) Parse(d Delivery) ([]event.Event, error) {
 	if s.m.items != "" {
 		r := root.Get(s.m.items)
 		if !r.Exists() || r.Type == gjson.Null {
+			if len(s.m.require) > 0 {
+				return nil, s.notOurs()
+			}
 			e := s.unknown(d, "", []byte(root.Raw))
 			e.SetAttr("unmapped", "true")
 			return []event.Event{e}, nil
 		}
 		items = itemsOf(r)
+	}
+	if len(s.m.require) > 0 && !s.anyRequired(items) {
+		return nil, s.notOurs()
 	}
 	out := make([]event.Event, 0, len(items))
 	for _, item := range items {
@@ -463,10 +541,40 @@ func (s *Mapped) Parse(d Delivery) ([]event.Event, error) {
 	return out, nil
 }
 
+// anyRequired reports whether some item has every required path.
+func (s *Mapped) anyRequired(items []gjson.Result) bool {
+	for _, it := range items {
+		ok := true
+		for _, p := range s.m.require {
+			if !it.Get(p).Exists() {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			return true
+		}
+	}
+	return false
+}
+
+// notOurs is the 400 for another provider's body on a preset source.
+func (s *Mapped) notOurs() error {
+	what := "this mapping"
+	if s.m.preset != "" {
+		what = "preset " + s.m.preset
+	}
+	return fmt.Errorf("source %s: %w %s: the body lacks %s, which every %s payload has (is this another provider's webhook?)",
+		s.name, ErrBadPayload, TypeMapped, strings.Join(s.m.require, ", "), what)
+}
+
 // value reads one mapped field: objects and arrays as compact JSON, other
 // values as text, after the mapping's values renames.
 func (s *Mapped) value(item gjson.Result, fp fieldPath) (string, bool) {
-	r := item.Get(fp.path)
+	if fp.isLit {
+		return fp.lit, fp.lit != ""
+	}
+	r := s.get(item, fp)
 	if !r.Exists() || r.Type == gjson.Null {
 		return "", false
 	}
@@ -478,6 +586,16 @@ func (s *Mapped) value(item gjson.Result, fp fieldPath) (string, bool) {
 		return to, true
 	}
 	return v, true
+}
+
+// get returns the first alternative of a field's path that finds a value.
+func (s *Mapped) get(item gjson.Result, fp fieldPath) gjson.Result {
+	for _, a := range fp.alts {
+		if r := item.Get(a); r.Exists() && r.Type != gjson.Null && !(r.Type == gjson.String && strings.TrimSpace(r.Str) == "") {
+			return r
+		}
+	}
+	return gjson.Result{}
 }
 
 func (s *Mapped) item(d Delivery, item gjson.Result) event.Event {
@@ -529,6 +647,8 @@ func (s *Mapped) item(d Delivery, item gjson.Result) event.Event {
 		case "details":
 			e.Details = v
 		case "severity":
+			// The provider's own word; the catalogue keeps it when stricter.
+			e.SetAttr("provider_severity", v)
 			if sev := event.Severity(strings.ToLower(v)); event.ValidSeverity(sev) {
 				e.Severity = sev
 			}
@@ -539,14 +659,13 @@ func (s *Mapped) item(d Delivery, item gjson.Result) event.Event {
 		case "waba_id":
 			e.WABAID = v
 		case "recipient_id":
-			e.RecipientID = v
-			if strings.Contains(v, "@") {
-				e.RecipientID = jidNumber(v)
-			}
+			e.RecipientID = phoneDigits(v)
+		case "recipient_user_id":
+			e.RecipientUserID = v
 		case "message_id":
 			e.MessageID = v
 		case "timestamp":
-			if t, ok := parseTime(item.Get(fp.path)); ok {
+			if t, ok := parseTime(s.get(item, fp)); ok {
 				e.Timestamp = t
 				timeFound = true
 			}
@@ -570,6 +689,14 @@ func (s *Mapped) item(d Delivery, item gjson.Result) event.Event {
 	}
 	if e.Kind == "" {
 		e.Kind = event.KindUnknown
+	}
+	if e.Kind == event.KindMessage && e.Status != "received" {
+		// An incoming message is received, from every provider; the word
+		// the provider put there is the message's type.
+		if e.Attr("message_type") == "" {
+			e.SetAttr("message_type", strings.ToLower(e.Status))
+		}
+		e.Status = "received"
 	}
 	if e.Kind == event.KindUnknown {
 		e.Raw = compact([]byte(item.Raw))
