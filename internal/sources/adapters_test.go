@@ -122,6 +122,7 @@ func TestGolden(t *testing.T) {
 		{"gupshup", "presets/gupshup_message.json"},
 		{"infobip", "presets/infobip_dlr.json"},
 		{"infobip", "presets/infobip_inbound.json"},
+		{"infobip", "presets/infobip_seen.json"},
 		{"twilio-es", "presets/twilio_es_failed.json"},
 		{"greenapi", "presets/green_api_status.json"},
 		{"greenapi", "presets/green_api_state.json"},

@@ -82,6 +82,9 @@ func validPaths(p string) error {
 		return nil
 	}
 	for _, a := range alts {
+		if strings.HasPrefix(a, "=") {
+			continue
+		}
 		if err := validPath(a); err != nil {
 			return err
 		}
@@ -588,9 +591,14 @@ func (s *Mapped) value(item gjson.Result, fp fieldPath) (string, bool) {
 	return v, true
 }
 
-// get returns the first alternative of a field's path that finds a value.
+// get returns the first alternative of a field's path that finds a value;
+// an alternative "=text" is that text.
 func (s *Mapped) get(item gjson.Result, fp fieldPath) gjson.Result {
 	for _, a := range fp.alts {
+		if strings.HasPrefix(a, "=") {
+			// A literal as the last resort: "status || =seen".
+			return gjson.Parse(strconv.Quote(a[1:]))
+		}
 		if r := item.Get(a); r.Exists() && r.Type != gjson.Null && !(r.Type == gjson.String && strings.TrimSpace(r.Str) == "") {
 			return r
 		}

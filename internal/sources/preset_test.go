@@ -13,7 +13,7 @@ import (
 
 var presetFixtures = map[string][]string{
 	"gupshup":              {"gupshup_failed.json", "gupshup_message.json"},
-	"infobip":              {"infobip_dlr.json", "infobip_inbound.json"},
+	"infobip":              {"infobip_dlr.json", "infobip_inbound.json", "infobip_seen.json"},
 	"twilio-event-streams": {"twilio_es_failed.json"},
 	"green-api":            {"green_api_status.json", "green_api_state.json"},
 	"wati":                 {"wati_failed.json", "wati_message.json"},
