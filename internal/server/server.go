@@ -175,6 +175,22 @@ func (h *handlers) accessLog(c *gin.Context) {
 		// The client got nothing: say so, not the status that was meant.
 		status = StatusNotDelivered
 	}
+	level := slog.LevelInfo
+	switch {
+	case failed != nil:
+		level = slog.LevelError
+	case c.Request.URL.Path == "/healthz" || c.Request.URL.Path == "/readyz" || c.Request.URL.Path == "/metrics":
+		level = slog.LevelDebug
+	case c.Writer.Status() >= 500:
+		level = slog.LevelError
+	case c.Writer.Status() >= 400:
+		level = slog.LevelWarn
+	}
+	// Most requests are logged at info, which a busy server usually does
+	// not keep: build nothing for a line nobody will see.
+	if !h.Logger.Enabled(c.Request.Context(), level) {
+		return
+	}
 	attrs := []any{
 		"method", c.Request.Method,
 		"path", c.Request.URL.Path,
@@ -191,17 +207,6 @@ func (h *handlers) accessLog(c *gin.Context) {
 	}
 	if failed != nil {
 		attrs = append(attrs, "error", failed)
-	}
-	level := slog.LevelInfo
-	switch {
-	case failed != nil:
-		level = slog.LevelError
-	case c.Request.URL.Path == "/healthz" || c.Request.URL.Path == "/readyz" || c.Request.URL.Path == "/metrics":
-		level = slog.LevelDebug
-	case c.Writer.Status() >= 500:
-		level = slog.LevelError
-	case c.Writer.Status() >= 400:
-		level = slog.LevelWarn
 	}
 	h.Logger.Log(c.Request.Context(), level, "http request", attrs...)
 }
