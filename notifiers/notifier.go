@@ -157,3 +157,17 @@ func Classify(err error) (reason Reason, retryAfter time.Duration, retryable boo
 	}
 	return ReasonTransient, 0, true
 }
+
+// Finder is implemented by notifiers that can find again what an open
+// created when the pipeline cannot know whether it went out: the process
+// died during the send, or the request timed out. The pipeline asks before
+// sending such an open again, so it does not create a second message or
+// ticket.
+type Finder interface {
+	// Find looks for the message or ticket an open of n created at or
+	// after since; found false means none is visible now.
+	Find(ctx context.Context, n *Notification, since time.Time) (res Result, found bool, err error)
+	// FindWindow is how long after a send started what it created may
+	// still become visible (the request's timeout, a search index's delay).
+	FindWindow() time.Duration
+}

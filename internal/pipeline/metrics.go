@@ -14,6 +14,7 @@ type metrics struct {
 	processingErrors *prometheus.CounterVec // stage
 	decisions        *prometheus.CounterVec // rule, outcome
 	capped           *prometheus.CounterVec // rule
+	reconciled       *prometheus.CounterVec // notifier, result (found, not_found, failed)
 	open             *prometheus.GaugeVec   // rule
 	duplicates       prometheus.Counter
 	quarantined      prometheus.Counter
@@ -50,6 +51,10 @@ func newMetrics(reg prometheus.Registerer, p *Pipeline) (*metrics, error) {
 			Name: "wabridge_incidents_capped_total",
 			Help: "Events that would have opened an incident while their rule had max_open_incidents open; they join the rule's overflow incident instead.",
 		}, []string{"rule"}),
+		reconciled: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "wabridge_notifications_reconciled_total",
+			Help: "Opens whose earlier send was interrupted (a crash, a timeout), looked for before sending again, by result: found (not sent again), not_found, failed (the look-up failed).",
+		}, []string{"notifier", "result"}),
 		open: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "wabridge_incidents_open",
 			Help: "Open and pending incidents per rule, as of the last transaction that changed incidents; at most the rule's max_open_incidents plus its overflow incident.",
@@ -76,7 +81,7 @@ func newMetrics(reg prometheus.Registerer, p *Pipeline) (*metrics, error) {
 			func() float64 { return float64(f(p.Stats())) })
 	}
 	for _, c := range []prometheus.Collector{
-		m.notifications, m.deadTotal, m.dropped, m.deliveries, m.processingErrors, m.decisions, m.capped, m.open, m.duplicates, m.quarantined, m.latency,
+		m.notifications, m.deadTotal, m.dropped, m.deliveries, m.processingErrors, m.decisions, m.capped, m.reconciled, m.open, m.duplicates, m.quarantined, m.latency,
 		gauge("wabridge_inbox_depth", "Deliveries stored and not yet processed.", func(s Stats) int { return s.Inbox }),
 		gauge("wabridge_outbox_depth", "Notifications waiting to be sent or retried.", func(s Stats) int { return s.Outbox }),
 		gauge("wabridge_dead_letters", "Notifications that failed for good and wait for an operator.", func(s Stats) int { return s.Dead }),

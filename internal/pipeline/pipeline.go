@@ -283,7 +283,11 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("pipeline: load outbox: %w", err)
 	}
-	p.sched.reset(out)
+	inFlight, err := p.st.InFlight()
+	if err != nil {
+		return fmt.Errorf("pipeline: load in-flight marks: %w", err)
+	}
+	p.sched.reset(out, inFlight)
 	p.stateMu.Lock()
 	p.state = nil // read incidents afresh: the store is the truth
 	p.stateMu.Unlock()

@@ -33,6 +33,10 @@ type item struct {
 	// lane is the notifier and target the entry goes to; limit is the
 	// notifier, whose rate limit covers every lane of it.
 	lane, limit string
+	// inFlight is when the last send started, as marked in the store;
+	// uncertain says its outcome is unknown (it may have gone out).
+	inFlight  time.Time
+	uncertain bool
 }
 
 // lane bounds the sends in flight to one notifier and target, so a slow
@@ -70,12 +74,22 @@ func newScheduler(perLane int, pace time.Duration) *scheduler {
 		limits: map[string]*limit{}, perLane: perLane, pace: pace, wake: make(chan struct{}, 1)}
 }
 
-// reset loads the outbox as stored, in creation order.
-func (s *scheduler) reset(entries []store.OutboxEntry) {
+// reset loads the outbox as stored, in creation order, with the entries
+// whose send had started when the last process stopped.
+func (s *scheduler) reset(entries []store.OutboxEntry, inFlight map[string]time.Time) {
 	s.mu.Lock()
 	s.queues, s.busy, s.lanes = map[string][]*item{}, map[string]bool{}, map[string]*lane{}
 	s.mu.Unlock()
 	s.add(entries...)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, q := range s.queues {
+		for _, it := range q {
+			if at, ok := inFlight[it.id]; ok {
+				it.inFlight, it.uncertain = at, true
+			}
+		}
+	}
 }
 
 func (s *scheduler) add(entries ...store.OutboxEntry) {
@@ -270,8 +284,40 @@ func (p *Pipeline) sendEntry(ctx context.Context, it *item) (remove bool, next t
 		remove, next = p.buryOrWait(e, DeadNoNotifier)
 		return remove, next, nil
 	}
-	res, err := nt.Notify(ctx, n)
+	var res notifiers.Result
+	finder, _ := nt.(notifiers.Finder)
+	if !opens(n) {
+		finder = nil
+	}
+	if finder != nil && it.uncertain {
+		r, found, wait := p.reconcile(ctx, finder, it, n)
+		switch {
+		case found:
+			now := p.now()
+			return false, time.Time{}, func() (bool, time.Time) { return p.recordSent(&e, r, now) }
+		case !wait.IsZero():
+			return false, wait, nil
+		}
+	}
+	if finder != nil {
+		// Durably in flight before it goes: after a crash, the next
+		// process looks for what this send created before sending again.
+		at := p.now()
+		if err := p.st.MarkInFlight(e.ID, at); err != nil {
+			p.m.processingErrors.WithLabelValues("mark_in_flight").Inc()
+			p.log.Error("pipeline: cannot mark the notification in flight; not sending it yet", "id", e.ID, "err", err)
+			return false, at.Add(p.cfg.BackoffBase), nil
+		}
+		it.inFlight, it.uncertain = at, true
+	}
+	res, err = nt.Notify(ctx, n)
 	now := p.now()
+	if finder != nil && err != nil {
+		// A timeout or a 5xx may have created it all the same; a 429 or
+		// a refusal did not.
+		reason, _, _ := notifiers.Classify(err)
+		it.uncertain = reason == notifiers.ReasonTransient
+	}
 	if err == nil {
 		// Counted before the bookkeeping: the notification went out
 		// whatever happens to the store next.
@@ -399,4 +445,58 @@ func (p *Pipeline) bury(e store.OutboxEntry, reason string) bool {
 		"notifier", n.Action.Notifier, "target", Target(n.Action), "event", n.Event.ID,
 		"recipient", event.MaskPhone(n.Event.RecipientID), "attempts", e.Attempts, "err", e.LastError)
 	return true
+}
+
+// opens reports whether a notification creates the incident's message or
+// ticket: what a second send would duplicate.
+func opens(n *notifiers.Notification) bool {
+	return n.Op == notifiers.OpOpen || n.Op == ""
+}
+
+// findStep is how often an uncertain open is looked for while what it
+// created may still appear.
+const findStep = time.Second
+
+// reconcile looks for what an earlier, uncertain send of an open created.
+// found: it went out, res says where. Otherwise wait, when not zero, is
+// when to look again; zero means send now (nothing appeared within the
+// notifier's window, or it cannot be looked for).
+func (p *Pipeline) reconcile(ctx context.Context, f notifiers.Finder, it *item, n *notifiers.Notification) (res notifiers.Result, found bool, wait time.Time) {
+	name := n.Action.Notifier
+	// Clocks differ between here and Slack or Jira: look a little earlier.
+	res, found, err := f.Find(ctx, n, it.inFlight.Add(-time.Minute))
+	now := p.now()
+	deadline := it.inFlight.Add(f.FindWindow())
+	switch {
+	case err != nil:
+		p.m.reconciled.WithLabelValues(name, "failed").Inc()
+		if now.Before(deadline) {
+			p.log.Warn("pipeline: cannot look for what an interrupted send created; looking again", "id", it.id,
+				"notifier", name, "err", err)
+			return res, false, earliest(now.Add(findStep), deadline)
+		}
+		p.log.Warn("pipeline: cannot look for what an interrupted send created; sending it again, it may show twice",
+			"id", it.id, "notifier", name, "err", err)
+		it.uncertain = false
+		return res, false, time.Time{}
+	case found:
+		p.m.reconciled.WithLabelValues(name, "found").Inc()
+		p.log.Info("pipeline: an interrupted send had gone out; not sending it again", "id", it.id,
+			"notifier", name, "ref", res.Ref, "started", it.inFlight)
+		return res, true, time.Time{}
+	case now.Before(deadline):
+		return res, false, earliest(now.Add(findStep), deadline)
+	}
+	p.m.reconciled.WithLabelValues(name, "not_found").Inc()
+	p.log.Info("pipeline: an interrupted send had not gone out; sending it", "id", it.id, "notifier", name,
+		"started", it.inFlight)
+	it.uncertain = false
+	return res, false, time.Time{}
+}
+
+func earliest(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
 }

@@ -44,9 +44,12 @@ var (
 	// bQuarantine keeps inbox entries that could not be decoded, as they
 	// were stored, under "inbox/" and their sequence.
 	bQuarantine = []byte("quarantine")
+	// bInFlight marks outbox entries whose send has started: outbox id →
+	// when. A marked entry found at start may have gone out already.
+	bInFlight = []byte("inflight")
 
 	allBuckets = [][]byte{bInbox, bOutbox, bDead, bDedup, bProcessed, bExpiry, bRefs, bIncidents, bIncidentEvents, bSilences, bQuarantine,
-		bInboxSkips, bInboxSegments}
+		bInboxSkips, bInboxSegments, bInFlight}
 
 	keySchema = []byte("schema")
 	// keyInboxDone is the inbox log's watermark: every delivery with a
@@ -446,6 +449,9 @@ func (s *Bolt) Sent(id string, ref *Ref) error {
 		if err := noteFromStored(tx, k, v, NoteSent, ref, time.Now()); err != nil {
 			return err
 		}
+		if err := tx.Bucket(bInFlight).Delete(k); err != nil {
+			return err
+		}
 		return b.Delete(k)
 	})
 	if err == nil && existed {
@@ -495,6 +501,9 @@ func (s *Bolt) Bury(d DeadLetter) error {
 			return err
 		}
 		if err := putNote(tx, &d.OutboxEntry, NoteDead, "", d.Reason, d.Died); err != nil {
+			return err
+		}
+		if err := tx.Bucket(bInFlight).Delete(k); err != nil {
 			return err
 		}
 		return tx.Bucket(bOutbox).Delete(k)
@@ -747,4 +756,35 @@ func (s *Bolt) Probe(n int) error {
 		return tx.Bucket(bMeta).Delete([]byte("probe"))
 	})
 	return wrap("remove probe", err)
+}
+
+// MarkInFlight records durably that the send of an outbox entry starts at
+// at; concurrent marks share one commit.
+func (s *Bolt) MarkInFlight(id string, at time.Time) error {
+	k, err := idKey(id)
+	if err != nil {
+		return err
+	}
+	err = s.db.Batch(func(tx *bolt.Tx) error {
+		if tx.Bucket(bOutbox).Get(k) == nil {
+			return fmt.Errorf("outbox %s: %w", id, ErrNotFound)
+		}
+		return tx.Bucket(bInFlight).Put(k, u64(uint64(at.UnixNano())))
+	})
+	return wrap("mark outbox entry in flight", err)
+}
+
+// InFlight returns the outbox entries whose send started and has no
+// recorded outcome, with when it started.
+func (s *Bolt) InFlight() (map[string]time.Time, error) {
+	out := map[string]time.Time{}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bInFlight).ForEach(func(k, v []byte) error {
+			if len(k) == 8 && len(v) == 8 {
+				out[strconv.FormatUint(binary.BigEndian.Uint64(k), 10)] = time.Unix(0, int64(binary.BigEndian.Uint64(v)))
+			}
+			return nil
+		})
+	})
+	return out, wrap("read in-flight marks", err)
 }

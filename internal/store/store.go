@@ -56,6 +56,12 @@ type Store interface {
 	Sent(id string, ref *Ref) error
 	// Bury moves an outbox entry to the dead letters.
 	Bury(d DeadLetter) error
+	// MarkInFlight records, durably, that a send of the entry starts:
+	// after a crash the pipeline looks for what it created before sending
+	// it again. Sent and Bury clear the mark.
+	MarkInFlight(id string, at time.Time) error
+	// InFlight returns the marked entries' ids with their marks.
+	InFlight() (map[string]time.Time, error)
 
 	// DeadLetters returns every dead letter, oldest first.
 	DeadLetters() ([]DeadLetter, error)

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	goslack "github.com/slack-go/slack"
@@ -48,6 +49,9 @@ type Notifier struct {
 	api     *goslack.Client // nil in incoming-webhook mode
 	http    *http.Client
 	webhook string // the incoming webhook URL; a credential, never logged
+	// channels maps the channel names posted to onto their IDs, which
+	// conversations.history wants.
+	channels sync.Map
 }
 
 // New builds a Slack notifier. With a bot token it uses the Web API (at
@@ -295,13 +299,15 @@ func refOf(inc *notifiers.Incident) (channel, ts string, ok bool) {
 func (n *Notifier) post(ctx context.Context, nt *notifiers.Notification, channel, fallback string, blocks []goslack.Block) (notifiers.Result, error) {
 	ch, ts, err := n.api.PostMessageContext(ctx, channel,
 		goslack.MsgOptionText(fallbackText(fallback), false),
-		goslack.MsgOptionBlocks(blocks...))
+		goslack.MsgOptionBlocks(blocks...),
+		goslack.MsgOptionMetadata(metadata(nt)))
 	if err != nil {
 		return notifiers.Result{}, n.classified(nt, "post to "+channel, channel, err)
 	}
 	if ch == "" {
 		ch = channel
 	}
+	n.channels.Store(channel, ch)
 	return notifiers.Result{Ref: ch + "/" + ts}, nil
 }
 

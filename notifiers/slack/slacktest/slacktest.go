@@ -19,6 +19,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -83,10 +84,13 @@ type Server struct {
 	*httptest.Server
 	opts Options
 
+	delay atomic.Int64 // nanoseconds each API call waits before it is handled
+
 	mu       sync.Mutex
 	calls    []Call
 	messages []*Message
 	seq      int
+	lastTS   int64 // microseconds of the last ts given
 	faults   []*fault
 }
 
@@ -124,6 +128,11 @@ func NewServer(opts Options) *Server {
 	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
 	return s
 }
+
+// SetDelay makes every Web API call wait d before Slack handles it: a slow
+// Slack. A client that gives up meanwhile does not stop the call, as it
+// would not stop Slack.
+func (s *Server) SetDelay(d time.Duration) { s.delay.Store(int64(d)) }
 
 // APIURL is the base to give slack.OptionAPIURL (ends in a slash).
 func (s *Server) APIURL() string { return s.URL + "/api/" }
@@ -246,6 +255,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	method := r.URL.Path[strings.LastIndex(r.URL.Path, "/")+1:]
 	_ = r.ParseForm()
+	if d := time.Duration(s.delay.Load()); d > 0 {
+		time.Sleep(d)
+	}
 	form := r.Form
 	if strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
 		// Slack takes JSON bodies too; flatten the top level into a form.
@@ -344,7 +356,7 @@ func (s *Server) findLocked(channel, ts string) *Message {
 
 func (s *Server) apiLocked(method string, r *http.Request, form url.Values) map[string]any {
 	switch method {
-	case "chat.postMessage", "chat.update", "chat.getPermalink", "conversations.history", "auth.test":
+	case "chat.postMessage", "chat.update", "chat.getPermalink", "conversations.history", "conversations.list", "auth.test":
 	default:
 		return fail("unknown_method")
 	}
@@ -369,6 +381,8 @@ func (s *Server) apiLocked(method string, r *http.Request, form url.Values) map[
 		return map[string]any{"ok": true, "channel": id, "permalink": s.Permalink(id, form.Get("message_ts"))}
 	case "conversations.history":
 		return s.historyLocked(form)
+	case "conversations.list":
+		return s.listLocked()
 	}
 	return fail("unknown_method")
 }
@@ -424,8 +438,11 @@ func (s *Server) postLocked(form url.Values) map[string]any {
 		}
 	}
 	s.seq++
+	// Slack's ts is the posting time in microseconds, unique per channel.
+	us := max(time.Now().UnixMicro(), s.lastTS+1)
+	s.lastTS = us
 	m := &Message{
-		Channel: id, TS: fmt.Sprintf("1700000000.%06d", s.seq), ThreadTS: thread,
+		Channel: id, TS: fmt.Sprintf("%d.%06d", us/1e6, us%1e6), ThreadTS: thread,
 		Text: form.Get("text"), Blocks: rawOrNil(form.Get("blocks")), Metadata: rawOrNil(form.Get("metadata")),
 	}
 	s.messages = append(s.messages, m)
@@ -461,16 +478,31 @@ func (s *Server) updateLocked(form url.Values) map[string]any {
 	return map[string]any{"ok": true, "channel": id, "ts": ts, "text": m.Text}
 }
 
+// historyLocked serves conversations.history: newest first, after oldest,
+// at most limit (default 100, at most 999). Like Slack it takes a
+// conversation ID only, never a "#name".
 func (s *Server) historyLocked(form url.Values) map[string]any {
-	id, ok := s.channelID(form.Get("channel"))
-	if !ok {
+	id := form.Get("channel")
+	if known, ok := s.channelID(id); !ok || known != id {
 		return fail("channel_not_found")
 	}
 	withMeta := form.Get("include_all_metadata") == "true" || form.Get("include_all_metadata") == "1"
+	oldest, _ := strconv.ParseFloat(form.Get("oldest"), 64)
+	limit := 100
+	if v := form.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return fail("invalid_limit")
+		}
+		limit = min(n, 999)
+	}
 	var msgs []map[string]any
-	for i := len(s.messages) - 1; i >= 0; i-- {
+	for i := len(s.messages) - 1; i >= 0 && len(msgs) < limit; i-- {
 		m := s.messages[i]
 		if m.Channel != id || m.ThreadTS != "" {
+			continue
+		}
+		if ts, _ := strconv.ParseFloat(m.TS, 64); ts < oldest {
 			continue
 		}
 		e := map[string]any{"type": "message", "ts": m.TS, "text": m.Text}
@@ -483,6 +515,16 @@ func (s *Server) historyLocked(form url.Values) map[string]any {
 		msgs = []map[string]any{}
 	}
 	return map[string]any{"ok": true, "messages": msgs, "has_more": false}
+}
+
+// listLocked serves conversations.list: every channel the server knows,
+// in one page.
+func (s *Server) listLocked() map[string]any {
+	var chs []map[string]any
+	for name, id := range s.opts.Channels {
+		chs = append(chs, map[string]any{"id": id, "name": strings.TrimPrefix(name, "#"), "is_channel": true})
+	}
+	return map[string]any{"ok": true, "channels": chs, "response_metadata": map[string]any{"next_cursor": ""}}
 }
 
 func rawOrNil(s string) json.RawMessage {
