@@ -43,7 +43,7 @@ from the config (catalog.files) are included when --config names a file.`,
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
-	cmd.Flags().StringVar(&namespace, "namespace", "", "meta, twilio, connection or event (default: the first three, Meta first; a lookup also tries event)")
+	cmd.Flags().StringVar(&namespace, "namespace", "", "meta, twilio, connection, gupshup or event (default: the first four, Meta first; a lookup also tries event)")
 	return cmd
 }
 
@@ -62,7 +62,7 @@ func loadCatalog(g *globals, fromConfig bool) (*catalog.Catalog, error) {
 	return catalog.Load(files...)
 }
 
-var namespaces = []string{catalog.NamespaceMeta, catalog.NamespaceTwilio, catalog.NamespaceConnection, catalog.NamespaceEvent}
+var namespaces = []string{catalog.NamespaceMeta, catalog.NamespaceTwilio, catalog.NamespaceConnection, catalog.NamespaceGupshup, catalog.NamespaceEvent}
 
 func findEntry(cat *catalog.Catalog, arg, ns string) (catalog.Entry, bool) {
 	search := namespaces
@@ -85,7 +85,7 @@ func findEntry(cat *catalog.Catalog, arg, ns string) (catalog.Entry, bool) {
 func listCodes(g *globals, cat *catalog.Catalog, ns string, asJSON bool) error {
 	// The listing is of codes; the guidance for code-less events (keyed
 	// kind/status) is there with --namespace event.
-	search := namespaces[:3]
+	search := namespaces[:4]
 	if ns != "" {
 		search = []string{ns}
 	}

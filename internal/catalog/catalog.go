@@ -31,6 +31,7 @@ var embedded embed.FS
 const (
 	NamespaceMeta       = "meta"       // Meta Cloud API error codes
 	NamespaceTwilio     = "twilio"     // Twilio error codes (63016 ...)
+	NamespaceGupshup    = "gupshup"    // Gupshup's own failure codes (1002 ...)
 	NamespaceConnection = "connection" // gateway disconnect reasons (Baileys, whatsmeow)
 	// NamespaceEvent explains events that carry no code (a ban, a template
 	// rejection, a quality flag), keyed "kind/status" or, more specific,
@@ -231,9 +232,9 @@ func (c *Catalog) add(path string, b []byte) []error {
 		f.Namespace = NamespaceMeta
 	}
 	switch f.Namespace {
-	case NamespaceMeta, NamespaceTwilio, NamespaceConnection, NamespaceEvent:
+	case NamespaceMeta, NamespaceTwilio, NamespaceGupshup, NamespaceConnection, NamespaceEvent:
 	default:
-		return []error{fmt.Errorf("%s: unknown namespace %q (want meta, twilio, connection or event)", path, f.Namespace)}
+		return []error{fmt.Errorf("%s: unknown namespace %q (want meta, twilio, gupshup, connection or event)", path, f.Namespace)}
 	}
 	if (f.Codes.Kind == 0 || f.Codes.Tag == "!!null") && (f.Keys.Kind == 0 || f.Keys.Tag == "!!null") {
 		// A truncated or half-written file must not pass as "no entries".
@@ -255,7 +256,7 @@ func (c *Catalog) add(path string, b []byte) []error {
 			errs = append(errs, fmt.Errorf("%s:%d: %s must be a mapping of entries", path, sec.node.Line, sec.name))
 			continue
 		}
-		if sec.name == "keys" && (f.Namespace == NamespaceMeta || f.Namespace == NamespaceTwilio) {
+		if sec.name == "keys" && (f.Namespace == NamespaceMeta || f.Namespace == NamespaceTwilio || f.Namespace == NamespaceGupshup) {
 			errs = append(errs, fmt.Errorf("%s:%d: keys: namespace %s has codes only", path, sec.node.Line, f.Namespace))
 			continue
 		}
@@ -553,7 +554,7 @@ func (c *Catalog) Find(ns, text string) (Entry, bool) {
 
 // Namespaces lists the namespaces in the order `wabridge codes` shows them.
 func Namespaces() []string {
-	return []string{NamespaceMeta, NamespaceTwilio, NamespaceConnection, NamespaceEvent}
+	return []string{NamespaceMeta, NamespaceTwilio, NamespaceConnection, NamespaceGupshup, NamespaceEvent}
 }
 
 // Entries lists every entry of a namespace once: entries with a code ordered
@@ -695,10 +696,12 @@ func (c *Catalog) ForEvent(e *event.Event) (Entry, bool) {
 		if ent, ok := c.LookupIn(NamespaceTwilio, e.Code); ok {
 			return ent, true
 		}
-	case "gupshup", "infobip":
-		// Their codes are their own (Gupshup 1002, Infobip 7004), not
-		// Meta's: a Meta entry of the same number would explain the wrong
-		// thing.
+	case NamespaceGupshup:
+		// Gupshup's codes are its own (1002 ...), not Meta's.
+		return c.LookupIn(NamespaceGupshup, e.Code)
+	case "infobip":
+		// Infobip's error ids (7004 ...) are its own too; a Meta entry of
+		// the same number would explain the wrong thing.
 		return Entry{}, false
 	}
 	return c.Lookup(e.Code)

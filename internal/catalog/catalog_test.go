@@ -785,3 +785,23 @@ func TestCatalogueCoversProviderTables(t *testing.T) {
 		t.Errorf("twilio 63112 (Meta disabled the account) is %s, want critical", ent.Severity)
 	}
 }
+
+// Gupshup's own codes are explained from its namespace, never from Meta's.
+func TestGupshupCodes(t *testing.T) {
+	c := mustLoad(t)
+	e := event.Event{Kind: event.KindStatus, Status: "failed", Code: 1002, Attributes: map[string]string{"provider": "gupshup"}}
+	c.Enrich(&e)
+	if e.Severity != event.SeverityRecipient || e.Title != "Number does not exist on WhatsApp" {
+		t.Errorf("gupshup 1002: %s %q", e.Severity, e.Title)
+	}
+	e = event.Event{Kind: event.KindStatus, Status: "failed", Code: 1003, Attributes: map[string]string{"provider": "gupshup"}}
+	c.Enrich(&e)
+	if e.Severity != event.SeverityCritical {
+		t.Errorf("gupshup 1003 (wallet empty): %s", e.Severity)
+	}
+	for _, ent := range c.Entries(NamespaceGupshup) {
+		if ent.Severity == event.SeverityInfo {
+			t.Errorf("gupshup %d is info", ent.Code)
+		}
+	}
+}
