@@ -3,8 +3,12 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/wabridge/wabridge/notifiers/jira/jiratest"
 )
 
 // TestCrashWhileSlackIsSlowPostsOnce: SIGKILL while Slack is slow, with
@@ -75,5 +79,79 @@ func TestCrashWhileSlackIsSlowPostsOnce(t *testing.T) {
 		if json.Unmarshal(m.Metadata, &md) != nil || md.EventType == "" {
 			t.Fatalf("a message without wabridge's metadata: %s", m.Metadata)
 		}
+	}
+}
+
+// TestCrashWhileJiraIsSlowCreatesOnce: SIGKILL while a slow Jira, whose
+// search shows a new issue only 3s after it was created, has creates in
+// flight; after the restart each interrupted open searches for the
+// incident's label until search_delay (5s) past its timeout before it
+// creates again.
+func TestCrashWhileJiraIsSlowCreatesOnce(t *testing.T) {
+	const (
+		rounds   = 2
+		perRound = 8
+	)
+	slack := newDeliverySlack(t)
+	jira := jiratest.New(t, jiratest.Options{User: jiraUser, Token: jiraToken, SearchDelay: 3 * time.Second})
+	dir, addr := t.TempDir(), freeAddr(t)
+	cfg := deliveryConfig(t, dir, addr, slack.APIURL(), jira.URL, fmt.Sprintf(oneIncidentPerEvent, jiraAction()), "")
+	inst := start(t, cfg, addr)
+	defer func() { inst.stop() }()
+
+	for r := range rounds {
+		jira.SetDelay(time.Second) // within the 2s client timeout
+		before := len(jira.Issues())
+		for i := range perRound {
+			if code := post(t, addr, failedStatus(2000+r*perRound+i, 131031)); code != 200 {
+				t.Fatalf("round %d: post %d: %d", r, i, code)
+			}
+		}
+		// Kill while creates are on their way: Jira has them, not answered.
+		waitFor(t, "creates in flight", 30*time.Second, func() bool {
+			waiting := 0
+			for _, r := range jira.Find(http.MethodPost, "/rest/api/2/issue") {
+				if r.Status == 0 {
+					waiting++
+				}
+			}
+			return waiting >= 2
+		}, inst.logs.String)
+		inst.kill()
+		jira.SetDelay(0)
+		inst = start(t, cfg, addr)
+		waitFor(t, "every ticket of the round", 90*time.Second, func() bool { return len(jira.Issues()) >= before+perRound }, inst.logs.String)
+		waitFor(t, "the outbox to empty", 90*time.Second, func() bool {
+			return scrape(t, addr, "wabridge_outbox_depth", nil) == 0
+		}, inst.logs.String)
+		// The killed process's creates land late; count after them.
+		waitFor(t, "every create answered", 30*time.Second, func() bool {
+			for _, r := range jira.Find(http.MethodPost, "/rest/api/2/issue") {
+				if r.Status == 0 {
+					return false
+				}
+			}
+			return true
+		}, inst.logs.String)
+	}
+	perIncident := map[string]int{}
+	for _, is := range jira.Issues() {
+		for _, l := range is.Labels {
+			if strings.HasPrefix(l, "wabridge-") {
+				perIncident[l]++
+			}
+		}
+	}
+	dups := 0
+	for _, c := range perIncident {
+		dups += c - 1
+	}
+	t.Logf("%d crashes with creates in flight to a slow Jira (search 3s behind): %d tickets for %d incidents, %d duplicates (%.1f per crash)",
+		rounds, len(jira.Issues()), len(perIncident), dups, float64(dups)/rounds)
+	if len(perIncident) != rounds*perRound {
+		t.Errorf("%d incidents have tickets, want %d", len(perIncident), rounds*perRound)
+	}
+	if dups > 0 {
+		t.Errorf("%d duplicate Jira tickets over %d crashes, want none", dups, rounds)
 	}
 }

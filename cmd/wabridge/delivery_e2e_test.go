@@ -44,7 +44,7 @@ func deliveryConfig(t *testing.T, dir, addr, slackURL, jiraURL, rules, pipeline 
 	}
 	jira := ""
 	if jiraURL != "" {
-		jira = fmt.Sprintf(`  jira: {url: %q, user: %s, token: %s, project: WAOPS, api_type: datacenter, timeout: 2s}`, jiraURL, jiraUser, jiraToken)
+		jira = fmt.Sprintf(`  jira: {url: %q, user: %s, token: %s, project: WAOPS, api_type: datacenter, timeout: 2s, search_delay: 5s}`, jiraURL, jiraUser, jiraToken)
 	}
 	cfg := fmt.Sprintf(`
 server: {listen: %q, shutdown_timeout: 5s, admin_token: %q}

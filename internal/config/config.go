@@ -167,7 +167,7 @@ func Defaults() Config {
 		Log: Log{Level: "info", Format: "text"},
 		Notifiers: Notifiers{
 			Slack:        slacknotifier.Config{Timeout: 10 * time.Second},
-			Jira:         jiranotifier.Config{IssueType: "Task", APIType: "auto", Timeout: 15 * time.Second, WontFixResolution: "Won't Fix"},
+			Jira:         jiranotifier.Config{IssueType: "Task", APIType: "auto", Timeout: 15 * time.Second, SearchDelay: 30 * time.Second, WontFixResolution: "Won't Fix"},
 			Unconfigured: "error",
 		},
 		Pipeline: Pipeline{

@@ -22,6 +22,11 @@ type Config struct {
 	// APIType is auto, cloud or datacenter; auto means *.atlassian.net is cloud.
 	APIType string        `mapstructure:"api_type" json:"api_type"`
 	Timeout time.Duration `mapstructure:"timeout" json:"timeout"`
+	// SearchDelay is how long a new issue may take to show in a search
+	// (Jira Cloud's index is eventually consistent): an open interrupted
+	// by a crash or a timeout is looked for that long before it is sent
+	// again.
+	SearchDelay time.Duration `mapstructure:"search_delay" json:"search_delay"`
 
 	// Lifecycle of incident tickets.
 	ReopenTransition  string        `mapstructure:"reopen_transition" json:"reopen_transition"`
@@ -43,6 +48,7 @@ const (
 // Defaults applied by New to settings left empty.
 const (
 	DefaultTimeout           = 15 * time.Second
+	DefaultSearchDelay       = 30 * time.Second
 	DefaultIssueType         = "Task"
 	DefaultWontFixResolution = "Won't Fix"
 	// DefaultReopenWindow only matters once ReopenTransition is set: without
@@ -57,6 +63,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.Timeout == 0 {
 		c.Timeout = DefaultTimeout
+	}
+	if c.SearchDelay == 0 {
+		c.SearchDelay = DefaultSearchDelay
 	}
 	if c.IssueType == "" {
 		c.IssueType = DefaultIssueType

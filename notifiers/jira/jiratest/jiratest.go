@@ -20,6 +20,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -66,6 +67,9 @@ type Options struct {
 	Components []string
 	// Now replaces time.Now for created, updated and resolution dates.
 	Now func() time.Time
+	// SearchDelay hides an issue from searches until that long after it
+	// was created, as Jira Cloud's eventually consistent index does.
+	SearchDelay time.Duration
 }
 
 // Comment is one comment as the server keeps it.
@@ -127,6 +131,8 @@ type Server struct {
 	*httptest.Server
 	opts Options
 
+	delay atomic.Int64 // nanoseconds each request waits before it is handled
+
 	mu        sync.Mutex
 	issues    map[string]*Issue
 	order     []string
@@ -177,6 +183,11 @@ func NewServer(opts Options) *Server {
 	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
 	return s
 }
+
+// SetDelay makes every request wait d before Jira handles it: a slow Jira.
+// A client that gives up meanwhile does not stop the request, as it would
+// not stop Jira.
+func (s *Server) SetDelay(d time.Duration) { s.delay.Store(int64(d)) }
 
 // Override answers requests matching pattern (a net/http ServeMux pattern
 // such as "POST /rest/api/2/issue/{key}/comment") with h instead of the
@@ -404,6 +415,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	s.mu.Unlock()
+	if d := time.Duration(s.delay.Load()); d > 0 {
+		time.Sleep(d) // recorded as it arrived, answered late
+	}
 	switch {
 	case override != nil:
 		override.ServeHTTP(rec, r)
@@ -1097,7 +1111,7 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request) {
 	var found []*Issue
 	for _, k := range s.order {
 		is := s.issues[k]
-		if !is.deleted && contains(is.Labels, label) {
+		if !is.deleted && contains(is.Labels, label) && !s.opts.Now().Before(is.Created.Add(s.opts.SearchDelay)) {
 			found = append(found, is)
 		}
 	}
