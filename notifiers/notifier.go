@@ -29,6 +29,10 @@ const (
 	// first be told (its recovery arrived first, or it opened and resolved
 	// while the rule was muted): one new message and ticket, resolved.
 	OpOpenResolved Op = "open_resolved"
+	// OpNote tells what a person did to an open incident (silenced it from
+	// Slack): the message shows the note, and a thread reply records it.
+	// Only Slack actions are sent it.
+	OpNote Op = "note"
 )
 
 // Action is one action of a rule, as written in the rules file

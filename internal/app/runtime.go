@@ -92,6 +92,9 @@ func BuildRuntime(cfg *config.Config, logger *slog.Logger) (*Runtime, error) {
 			rt.Warnings = append(rt.Warnings, fmt.Sprintf("notifiers.%s: no credentials; its actions go to the log notifier (notifiers.unconfigured: log)", name))
 		}
 	}
+	if sc := cfg.Notifiers.Slack; sc.SigningSecret.IsSet() && !sc.Token.IsSet() {
+		rt.Warnings = append(rt.Warnings, "notifiers.slack.signing_secret: set, but without notifiers.slack.token messages carry no buttons and POST /slack/interactions is off: a click needs chat.update, which an incoming webhook cannot do")
+	}
 	if cfg.Notifiers.Slack.Configured() {
 		n, err := slack.New(cfg.Notifiers.Slack, tmpl, logger.With("notifier", "slack"))
 		if err != nil {

@@ -40,6 +40,13 @@ var ErrAlreadyResolved = errors.New("incident is already resolved")
 // It returns the incident as resolved and the notifications queued; while
 // no server runs on the store they are sent when one starts.
 func (p *Pipeline) ResolveIncident(fp string) (Incident, int, error) {
+	return p.ResolveIncidentBy(fp, "Resolved by hand (wabridge incidents resolve).", "resolved by hand")
+}
+
+// ResolveIncidentBy is ResolveIncident with what its resolve message says
+// (note: who resolved it, from where) and what the audit trail records
+// (detail).
+func (p *Pipeline) ResolveIncidentBy(fp, note, detail string) (Incident, int, error) {
 	fp = strings.TrimSpace(fp)
 	rt := p.runtime()
 	var set *rules.Set
@@ -71,12 +78,11 @@ func (p *Pipeline) ResolveIncident(fp string) (Incident, int, error) {
 	err = p.st.Update(func(tx store.Tx) error {
 		t = &incTx{p: p, tx: tx, st: state, rt: rt, now: now, received: now}
 		t.holding = r != nil && !r.Active(now)
-		n, err := t.resolve(r, inc, nil, "Resolved by hand (wabridge incidents resolve).")
+		n, err := t.resolve(r, inc, nil, note)
 		if err != nil {
 			return err
 		}
 		queued = n
-		detail := "resolved by hand"
 		if r == nil {
 			detail += "; its rule is gone, so nothing was sent"
 		}

@@ -64,6 +64,9 @@ type Deps struct {
 	// Observe, when set, is told the outcome of every webhook request
 	// (source, HTTP status) for metrics.
 	Observe func(source string, status int)
+	// Slack, when set with a signing secret, serves POST
+	// /slack/interactions: the incident buttons of Slack messages.
+	Slack *SlackInteractions
 }
 
 // handlers holds the dependencies of every handler.
@@ -71,6 +74,7 @@ type handlers struct {
 	Deps
 	authThrottle *authThrottle
 	budget       *byteBudget
+	slackSeen    slackSeen
 }
 
 // NewRouter builds the gin engine. gin.New, not gin.Default: our own
@@ -83,6 +87,7 @@ func NewRouter(d Deps) *gin.Engine {
 	r.GET("/webhooks/:source", h.verify)
 	r.POST("/webhooks/:source", h.receive)
 	h.mountProbes(r)
+	h.mountSlack(r)
 	if !d.AdminListenerOwn {
 		h.mountAdminAPI(r)
 	}

@@ -17,7 +17,18 @@ type Config struct {
 	APIURL  string        `mapstructure:"api_url" json:"api_url"`
 	Channel string        `mapstructure:"channel" json:"channel"`
 	Timeout time.Duration `mapstructure:"timeout" json:"timeout"`
+	// SigningSecret is the Slack app's signing secret: with it (and a
+	// token, for chat.update) messages carry buttons, and POST
+	// /slack/interactions takes their clicks, verifying Slack's signature.
+	SigningSecret secret.Secret `mapstructure:"signing_secret" json:"signing_secret"`
+	// AllowedUsers, when set, are the Slack user ids whose clicks count.
+	AllowedUsers []string `mapstructure:"allowed_users" json:"allowed_users"`
 }
+
+// Buttons reports whether messages carry the incident buttons: clicks need
+// the signing secret to be verified and a bot token for the message to be
+// updated and the thread told.
+func (c Config) Buttons() bool { return c.Token.IsSet() && c.SigningSecret.IsSet() }
 
 // Configured reports whether Slack has credentials to send with.
 func (c Config) Configured() bool { return c.Token.IsSet() || c.WebhookURL.IsSet() }

@@ -161,6 +161,8 @@ func (n *Notifier) render(nt *notifiers.Notification) (content, error) {
 			c.extra = joinNonEmpty("\n", c.extra, templates.SlackEscape(note))
 		case notifiers.OpEscalate:
 			c.extra = ":arrow_double_up: " + templates.SlackEscape(note)
+		case notifiers.OpNote:
+			c.extra = templates.SlackEscape(note)
 		}
 	}
 	return c, err
@@ -211,7 +213,7 @@ func (n *Notifier) Notify(ctx context.Context, nt *notifiers.Notification) (noti
 	}
 	switch nt.Op {
 	case "", notifiers.OpOpen, notifiers.OpUpdate, notifiers.OpRepeat, notifiers.OpResolve,
-		notifiers.OpEscalate, notifiers.OpOpenResolved:
+		notifiers.OpEscalate, notifiers.OpOpenResolved, notifiers.OpNote:
 	default:
 		return notifiers.Result{}, n.fail(notifiers.ReasonPermanent, fmt.Errorf("rule %s: unknown op %q", nt.Rule.Name, nt.Op))
 	}
@@ -225,7 +227,7 @@ func (n *Notifier) Notify(ctx context.Context, nt *notifiers.Notification) (noti
 	}
 
 	if nt.Op == "" || nt.Op == notifiers.OpOpen {
-		return n.post(ctx, nt, c.channel, c.title, buildBlocks(nt, c, formOpen))
+		return n.post(ctx, nt, c.channel, c.title, n.withButtons(nt, buildBlocks(nt, c, formOpen)))
 	}
 	if nt.Op == notifiers.OpOpenResolved {
 		// Over before it could be told: one new message, already resolved.
@@ -243,19 +245,31 @@ func (n *Notifier) Notify(ctx context.Context, nt *notifiers.Notification) (noti
 		}
 		form := formOpen
 		switch nt.Op {
-		case notifiers.OpUpdate, notifiers.OpEscalate:
+		case notifiers.OpUpdate, notifiers.OpEscalate, notifiers.OpNote:
 			form = formUpdate
 		case notifiers.OpResolve:
 			form = formResolved
 		case notifiers.OpRepeat:
 			form = formRepeat
 		}
-		return n.post(ctx, nt, c.channel, c.title, buildBlocks(nt, c, form))
+		blocks := buildBlocks(nt, c, form)
+		if form != formResolved {
+			blocks = n.withButtons(nt, blocks)
+		}
+		return n.post(ctx, nt, c.channel, c.title, blocks)
 	}
 	ref := notifiers.Result{Ref: nt.Incident.Ref}
 	switch nt.Op {
 	case notifiers.OpUpdate:
-		if err := n.update(ctx, nt, channel, ts, c.title, buildBlocks(nt, c, formUpdate)); err != nil {
+		if err := n.update(ctx, nt, channel, ts, c.title, n.withButtons(nt, buildBlocks(nt, c, formUpdate))); err != nil {
+			return notifiers.Result{}, err
+		}
+	case notifiers.OpNote:
+		// The message shows what was done; the thread records who did it.
+		if err := n.update(ctx, nt, channel, ts, c.title, n.withButtons(nt, buildBlocks(nt, c, formUpdate))); err != nil {
+			return notifiers.Result{}, err
+		}
+		if err := n.reply(ctx, nt, channel, ts, c.extra); err != nil {
 			return notifiers.Result{}, err
 		}
 	case notifiers.OpRepeat:
@@ -265,7 +279,7 @@ func (n *Notifier) Notify(ctx context.Context, nt *notifiers.Notification) (noti
 	case notifiers.OpEscalate:
 		// The message shows the worse state; the thread says what changed,
 		// which notifies the thread's followers. Update first, as resolve.
-		if err := n.update(ctx, nt, channel, ts, c.title, buildBlocks(nt, c, formUpdate)); err != nil {
+		if err := n.update(ctx, nt, channel, ts, c.title, n.withButtons(nt, buildBlocks(nt, c, formUpdate))); err != nil {
 			return notifiers.Result{}, err
 		}
 		if err := n.reply(ctx, nt, channel, ts, c.extra); err != nil {
@@ -341,7 +355,7 @@ func (n *Notifier) notifyWebhook(ctx context.Context, nt *notifiers.Notification
 	form := formOpen
 	fallback := c.title
 	switch nt.Op {
-	case notifiers.OpUpdate:
+	case notifiers.OpUpdate, notifiers.OpNote:
 		n.logger.Debug("slack: incoming webhooks cannot edit messages; update skipped", "rule", nt.Rule.Name)
 		return notifiers.Result{}, nil
 	case notifiers.OpRepeat:

@@ -1,0 +1,107 @@
+package pipeline
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/wabridge/wabridge/internal/store"
+	"github.com/wabridge/wabridge/notifiers"
+	"github.com/wabridge/wabridge/rules"
+)
+
+// openIncident returns the open (or pending) incident under fp with its
+// rule, or an error: store.ErrNotFound for an unknown fingerprint,
+// ErrAlreadyResolved (with the stored incident) for one that is over.
+// The caller holds stateMu.
+func (p *Pipeline) openIncident(fp string) (*incidentState, *Incident, *rules.Rule, *Runtime, error) {
+	rt := p.runtime()
+	var set *rules.Set
+	if rt != nil {
+		set = rt.Rules
+	}
+	state, err := p.incidents(set)
+	if err != nil {
+		return nil, nil, nil, rt, fmt.Errorf("load incidents: %w", err)
+	}
+	if inc := state.byFP[fp]; inc != nil {
+		return state, inc, set.Rule(inc.Rule), rt, nil
+	}
+	stored, err := p.st.GetIncident(fp)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return state, nil, nil, rt, fmt.Errorf("no incident %q (wabridge incidents --all lists them): %w", fp, store.ErrNotFound)
+		}
+		return state, nil, nil, rt, err
+	}
+	return state, &stored, nil, rt, fmt.Errorf("incident %s (rule %s) was resolved at %s: %w", fp, stored.Rule,
+		stored.ResolvedAt.UTC().Format(time.RFC3339), ErrAlreadyResolved)
+}
+
+// NoteIncident tells what a person did to an open incident on its Slack
+// messages (the message shows the note, its thread records it), through
+// the outbox like every notification. Jira actions are not told: a ticket
+// learns of silences and acknowledgements from the people who work it.
+// It returns the incident and the notifications queued; an incident that
+// is over is ErrAlreadyResolved and nothing is queued.
+func (p *Pipeline) NoteIncident(fp, note string) (Incident, int, error) {
+	fp = strings.TrimSpace(fp)
+	p.stateMu.Lock()
+	defer p.stateMu.Unlock()
+	state, inc, r, rt, err := p.openIncident(fp)
+	if err != nil {
+		if inc != nil {
+			return *inc, 0, err
+		}
+		return Incident{}, 0, err
+	}
+	if r == nil || inc.Status != store.IncidentOpen {
+		// A pending incident sent nothing yet; a rule that is gone has
+		// no actions to tell.
+		return *inc, 0, nil
+	}
+	now := p.now()
+	var t *incTx
+	err = p.st.Update(func(tx store.Tx) error {
+		t = &incTx{p: p, tx: tx, st: state, rt: rt, now: now, received: now}
+		for _, a := range r.Actions {
+			if a.Notifier != rules.NotifierSlack {
+				continue
+			}
+			if _, err := t.enqueue(r, a, notifiers.OpNote, inc, note); err != nil {
+				return err
+			}
+		}
+		t.decide(&inc.Event, r, fp, OutcomeJoined, len(t.outbox), note)
+		return nil
+	})
+	if err != nil {
+		p.state = nil
+		return Incident{}, 0, err
+	}
+	p.committed(t)
+	return *inc, len(t.outbox), nil
+}
+
+// IncidentSilence is a silence of an open incident's group: one matcher
+// per group_by field of its rule, with the value of the event that started
+// it, so the silence holds back what would join this incident and nothing
+// else the rule matches.
+func (p *Pipeline) IncidentSilence(fp string, d time.Duration, comment, author string) (Silence, error) {
+	fp = strings.TrimSpace(fp)
+	p.stateMu.Lock()
+	_, inc, r, _, err := p.openIncident(fp)
+	p.stateMu.Unlock()
+	if err != nil {
+		return Silence{}, err
+	}
+	if r == nil {
+		return Silence{}, fmt.Errorf("incident %s: its rule %s is no longer loaded, so its group is unknown", fp, inc.Rule)
+	}
+	var ms []Matcher
+	for _, f := range r.GroupBy {
+		ms = append(ms, Matcher{Name: f, Op: OpEqual, Value: inc.Event.Field(f)})
+	}
+	return NewSilence(ms, p.now(), d, comment, author)
+}

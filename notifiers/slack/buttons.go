@@ -1,0 +1,53 @@
+package slack
+
+import (
+	goslack "github.com/slack-go/slack"
+
+	"github.com/wabridge/wabridge/notifiers"
+)
+
+// The action_id of each incident button; its value is the incident's
+// fingerprint. POST /slack/interactions acts on them.
+const (
+	ActionResolve    = "resolve"
+	ActionSilence1h  = "silence_1h"
+	ActionSilence24h = "silence_24h"
+)
+
+// ButtonsBlockID names the actions block, so a click can be told from
+// other blocks' elements.
+const ButtonsBlockID = "wabridge_incident"
+
+// maxButtonValue is Slack's limit on a button's value.
+const maxButtonValue = 2000
+
+// withButtons adds the incident buttons before the context line, when
+// clicks can be taken (Config.Buttons) and the notification is of an open
+// incident. The message stays within Slack's 50 blocks.
+func (n *Notifier) withButtons(nt *notifiers.Notification, blocks []goslack.Block) []goslack.Block {
+	inc := nt.Incident
+	if !n.cfg.Buttons() || inc == nil || inc.Fingerprint == "" || len(inc.Fingerprint) > maxButtonValue ||
+		inc.Status == "resolved" || len(blocks) == 0 {
+		return blocks
+	}
+	fp := inc.Fingerprint
+	resolve := goslack.NewButtonBlockElement(ActionResolve, fp, plain("Resolve"))
+	resolve.Style = goslack.StylePrimary
+	resolve.Confirm = goslack.NewConfirmationBlockObject(plain("Resolve this incident?"),
+		plain("The message is marked resolved, and the next event of its kind opens a new incident."),
+		plain("Resolve"), plain("Cancel"))
+	actions := goslack.NewActionBlock(ButtonsBlockID,
+		resolve,
+		goslack.NewButtonBlockElement(ActionSilence1h, fp, plain("Silence 1h")),
+		goslack.NewButtonBlockElement(ActionSilence24h, fp, plain("Silence 24h")),
+	)
+	if len(blocks) >= maxBlocks {
+		// Make room by dropping the block before the last, which is
+		// content; the last is the context line or the truncation note.
+		blocks = append(blocks[:maxBlocks-2:maxBlocks-2], blocks[len(blocks)-1])
+	}
+	last := blocks[len(blocks)-1]
+	out := make([]goslack.Block, 0, len(blocks)+1)
+	out = append(out, blocks[:len(blocks)-1]...)
+	return append(out, actions, last)
+}
