@@ -78,6 +78,26 @@ func ValidateBlocks(raw []byte) []string {
 			if len(elems) == 0 || len(elems) > 25 {
 				add(p+"/elements", "must have between 1 and 25 items")
 			}
+			actionIDs := map[string]bool{}
+			for j, e := range elems {
+				ep := fmt.Sprintf("%s/elements/%d", p, j)
+				m, _ := e.(map[string]any)
+				if m["type"] != "button" {
+					continue
+				}
+				textObject(add, ep+"/text", m["text"], 75, true)
+				id, _ := m["action_id"].(string)
+				if utf8.RuneCountInString(id) > 255 {
+					add(ep+"/action_id", "must be less than 256 characters")
+				}
+				if id != "" && actionIDs[id] {
+					add(ep+"/action_id", "duplicate action_id")
+				}
+				actionIDs[id] = true
+				if v, _ := m["value"].(string); utf8.RuneCountInString(v) > 2000 {
+					add(ep+"/value", "must be less than 2001 characters")
+				}
+			}
 		case "rich_text", "image", "markdown":
 		case "":
 			add(p+"/type", "missing required field: type")

@@ -5,7 +5,7 @@
 // conversations.history, refusing what Slack refuses (a wrong or missing
 // token, an unknown channel, a thread_ts or ts of no message, more than 50
 // blocks, a section text over 3,000 characters, a header over 150,
-// malformed blocks). Tests run the real slack-go client against it.
+// malformed blocks, buttons Slack refuses). Tests run the real slack-go client against it.
 package slacktest
 
 import (

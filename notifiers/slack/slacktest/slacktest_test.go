@@ -85,3 +85,22 @@ func make51() []goslack.Block {
 	}
 	return out
 }
+
+func TestValidateBlocksButtons(t *testing.T) {
+	long := strings.Repeat("x", 76)
+	raw := `[{"type":"actions","elements":[` +
+		`{"type":"button","action_id":"resolve","value":"fp","text":{"type":"plain_text","text":"Resolve"}},` +
+		`{"type":"button","action_id":"resolve","value":"fp","text":{"type":"mrkdwn","text":"` + long + `"}}]}]`
+	got := strings.Join(ValidateBlocks([]byte(raw)), "\n")
+	for _, want := range []string{"duplicate action_id [json-pointer:/blocks/0/elements/1/action_id]",
+		`must be "plain_text" [json-pointer:/blocks/0/elements/1/text/type]`,
+		"must be less than 76 characters [json-pointer:/blocks/0/elements/1/text/text]"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("ValidateBlocks = %s\nwant %s", got, want)
+		}
+	}
+	ok := `[{"type":"actions","elements":[{"type":"button","action_id":"a","value":"v","text":{"type":"plain_text","text":"A"}}]}]`
+	if errs := ValidateBlocks([]byte(ok)); len(errs) != 0 {
+		t.Errorf("a good button refused: %v", errs)
+	}
+}
