@@ -33,6 +33,11 @@ const (
 	// Slack): the message shows the note, and a thread reply records it.
 	// Only Slack actions are sent it.
 	OpNote Op = "note"
+	// OpLink tells an incident's message or ticket where the incident's
+	// other one is, once that exists: the Jira ticket's link in the Slack
+	// thread, the Slack message's permalink on the Jira ticket. Incident.Links
+	// carries it.
+	OpLink Op = "link"
 )
 
 // Action is one action of a rule, as written in the rules file
@@ -84,6 +89,10 @@ type Incident struct {
 	// incident escalated, what happened while the rule was muted, that it
 	// is already resolved, or that the rule is past max_open_incidents.
 	Note string `json:"note,omitempty"`
+	// Links are the URLs a person opens for what the incident's other
+	// actions made, by notifier name: "jira" is the ticket's browse URL,
+	// "slack" the message's permalink. Filled at send time.
+	Links map[string]string `json:"links,omitempty"`
 }
 
 // Notification is one thing to send. It is stored in the outbox as JSON and
@@ -113,6 +122,13 @@ type Result struct {
 	// a Slack message, the issue key for Jira; empty when nothing can be
 	// updated (incoming webhooks, the log).
 	Ref string `json:"ref,omitempty"`
+	// Link is the URL a person opens to see it: a Slack permalink, a Jira
+	// browse URL; empty when there is none.
+	Link string `json:"link,omitempty"`
+	// Logged says the notification was only written to the log, standing
+	// in for the notifier the action names: nothing reached that service.
+	// It is reported as "logged", never "sent".
+	Logged bool `json:"logged,omitempty"`
 }
 
 // Notifier sends notifications. Implementations are safe for concurrent use

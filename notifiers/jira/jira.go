@@ -5,6 +5,7 @@ package jira
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -66,7 +67,7 @@ func WithClock(now func() time.Time) Option {
 // for concurrent use.
 type Notifier struct {
 	cfg    Config
-	cloud  bool
+	cloud  bool // Jira Cloud: REST API v3 with ADF for descriptions and comments
 	client *gojira.Client
 	tmpl   *templates.Templates
 	logger *slog.Logger
@@ -145,6 +146,13 @@ func (n *Notifier) Render(no *notifiers.Notification) (notifiers.Message, error)
 	if err != nil {
 		return notifiers.Message{}, fmt.Errorf("jira: %w", err)
 	}
+	if no.Op == notifiers.OpLink {
+		link := ""
+		if no.Incident != nil {
+			link = no.Incident.Links["slack"]
+		}
+		return notifiers.Message{Notifier: name, Target: n.project(no), Summary: summary, Body: "Slack message of the incident: " + link}, nil
+	}
 	role := templateDesc
 	switch no.Op {
 	case notifiers.OpRepeat, notifiers.OpEscalate:
@@ -189,8 +197,10 @@ func (n *Notifier) Notify(ctx context.Context, no *notifiers.Notification) (noti
 		inc.Ref = res.Ref
 		with.Incident = &inc
 		return n.resolve(ctx, &with, d)
+	case notifiers.OpLink:
+		return n.link(ctx, no)
 	default:
-		return notifiers.Result{}, permanent(fmt.Errorf("unknown op %q (want open, update, repeat, escalate, resolve or open_resolved)", no.Op))
+		return notifiers.Result{}, permanent(fmt.Errorf("unknown op %q (want open, update, repeat, escalate, resolve, open_resolved or link)", no.Op))
 	}
 }
 
@@ -203,6 +213,13 @@ func (n *Notifier) escalate(ctx context.Context, no *notifiers.Notification, d t
 	if key == "" {
 		n.logger.Warn("jira escalation without a ticket key: looking for the incident's ticket",
 			"rule", no.Rule.Name, "fingerprint", fingerprint(no))
+		return n.open(ctx, no, d)
+	}
+	// A ticket closed or deleted in Jira is reopened or replaced, as for a
+	// repeat: an escalation is never a comment nobody reads.
+	if t, err := n.get(ctx, no, key); err != nil {
+		return notifiers.Result{}, err
+	} else if t == nil || t.resolved {
 		return n.open(ctx, no, d)
 	}
 	raise := ""
@@ -224,7 +241,7 @@ func (n *Notifier) escalate(ctx context.Context, no *notifiers.Notification, d t
 		resp.Body.Close() // go-jira leaves the body of an answer it does not decode open
 		n.logger.Info("jira ticket priority raised", "key", key, "priority", raise, "rule", no.Rule.Name)
 	}
-	return notifiers.Result{Ref: key}, nil
+	return notifiers.Result{Ref: key, Link: n.browse(key)}, nil
 }
 
 // priorityToRaise returns the Jira name of the priority want when it ranks
@@ -270,49 +287,104 @@ func (n *Notifier) open(ctx context.Context, no *notifiers.Notification, d templ
 	}
 	if t != nil {
 		key, reused, err := n.reuse(ctx, no, d, t)
-		if err != nil || reused {
-			return notifiers.Result{Ref: key}, err
+		if err != nil {
+			return notifiers.Result{}, err
+		}
+		if reused {
+			return notifiers.Result{Ref: key, Link: n.browse(key)}, nil
 		}
 	}
 	key, err := n.create(ctx, no, d)
-	return notifiers.Result{Ref: key}, err
+	if err != nil {
+		return notifiers.Result{}, err
+	}
+	return notifiers.Result{Ref: key, Link: n.browse(key)}, nil
 }
 
+// repeat comments on the incident's ticket, after looking at it: a ticket
+// closed in Jira is reopened or replaced, a deleted one recreated, so a
+// repeat never lands as a comment nobody reads.
 func (n *Notifier) repeat(ctx context.Context, no *notifiers.Notification, d templates.Data) (notifiers.Result, error) {
-	if key := ref(no); key != "" {
-		if err := n.comment(ctx, no, d, key, templateComment); err != nil {
-			return notifiers.Result{}, err
-		}
+	if ref(no) == "" {
+		n.logger.Warn("jira repeat without a ticket key: looking for the incident's ticket",
+			"rule", no.Rule.Name, "fingerprint", fingerprint(no))
+	}
+	return n.open(ctx, no, d)
+}
+
+// link puts the incident's Slack message on its ticket as a remote link.
+func (n *Notifier) link(ctx context.Context, no *notifiers.Notification) (notifiers.Result, error) {
+	key := ref(no)
+	if key == "" || no.Incident == nil || no.Incident.Links["slack"] == "" {
 		return notifiers.Result{Ref: key}, nil
 	}
-	n.logger.Warn("jira repeat without a ticket key: looking for the incident's ticket",
-		"rule", no.Rule.Name, "fingerprint", fingerprint(no))
-	return n.open(ctx, no, d)
+	if err := n.addSlackLink(ctx, no, key); err != nil {
+		return notifiers.Result{}, err
+	}
+	return notifiers.Result{Ref: key, Link: n.browse(key)}, nil
+}
+
+// addSlackLink adds (or, with the same global id, updates) the remote link
+// to the incident's Slack message.
+func (n *Notifier) addSlackLink(ctx context.Context, no *notifiers.Notification, key string) error {
+	link := no.Incident.Links["slack"]
+	body := map[string]any{
+		"globalId": "wabridge:" + fingerprint(no) + ":slack",
+		"object":   map[string]any{"url": link, "title": "Slack message of the incident"},
+	}
+	if err := n.do(ctx, http.MethodPost, "issue/"+key+"/remotelink", body, nil); err != nil {
+		return n.fail(no, "link the Slack message to "+key, err.resp, err.err)
+	}
+	return nil
+}
+
+// browse is the ticket's URL for a person.
+func (n *Notifier) browse(key string) string {
+	if key == "" {
+		return ""
+	}
+	return strings.TrimRight(n.cfg.URL, "/") + "/browse/" + key
 }
 
 func (n *Notifier) resolve(ctx context.Context, no *notifiers.Notification, d templates.Data) (notifiers.Result, error) {
 	key := ref(no)
+	var t *ticket
 	if key == "" {
 		n.logger.Warn("jira resolve without a ticket key: looking for the incident's ticket",
 			"rule", no.Rule.Name, "fingerprint", fingerprint(no))
-		t, err := n.search(ctx, fingerprint(no))
+		found, err := n.search(ctx, fingerprint(no))
 		if err != nil {
 			return notifiers.Result{}, err
 		}
-		switch {
-		case t != nil && t.resolved:
-			return notifiers.Result{Ref: t.key}, nil
-		case t != nil:
-			key = t.key
-		default:
+		if found == nil {
 			// Nothing to resolve in Jira: open one so the incident leaves a
 			// trace, then resolve it below.
 			n.logger.Warn("jira found no ticket to resolve: creating one", "rule", no.Rule.Name)
-			key, err = n.create(ctx, no, d)
+			created, err := n.create(ctx, no, d)
 			if err != nil {
 				return notifiers.Result{}, err
 			}
+			found = &ticket{key: created}
 		}
+		t, key = found, found.key
+	} else {
+		// Look at the ticket first: one deleted in Jira has nothing to
+		// resolve, one closed there is left as the person closed it.
+		got, err := n.get(ctx, no, key)
+		if err != nil {
+			return notifiers.Result{}, err
+		}
+		if got == nil {
+			n.logger.Warn("jira ticket of the incident was deleted in Jira (404): nothing to resolve", "key", key,
+				"rule", no.Rule.Name, "fingerprint", fingerprint(no))
+			return notifiers.Result{}, nil
+		}
+		t = got
+	}
+	if t.resolved {
+		n.logger.Info("jira ticket of the incident is already closed in Jira: left as it is", "key", key,
+			"rule", no.Rule.Name, "resolution", t.resolution)
+		return notifiers.Result{Ref: key, Link: n.browse(key)}, nil
 	}
 	// Find the transition before commenting, so a failure leaves no comment
 	// behind for a retry to repeat.
@@ -332,7 +404,7 @@ func (n *Notifier) resolve(ctx context.Context, no *notifiers.Notification, d te
 			return notifiers.Result{}, n.fail(no, fmt.Sprintf("resolve %s with transition %q", key, n.cfg.ResolveTransition), resp, err)
 		}
 	}
-	return notifiers.Result{Ref: key}, nil
+	return notifiers.Result{Ref: key, Link: n.browse(key)}, nil
 }
 
 // ticket is what wabridge needs to know about an existing issue.
@@ -371,17 +443,27 @@ func toTicket(is *gojira.Issue) *ticket {
 // existing returns the incident's ticket, or nil when it has none.
 func (n *Notifier) existing(ctx context.Context, no *notifiers.Notification) (*ticket, error) {
 	if key := ref(no); key != "" {
-		is, resp, err := n.client.Issue.GetWithContext(ctx, key, &gojira.GetQueryOptions{Fields: strings.Join(lifecycleFields, ",")})
-		if err == nil {
-			return toTicket(is), nil
+		t, err := n.get(ctx, no, key)
+		if err == nil && t == nil {
+			n.logger.Warn("jira ticket of the incident was deleted in Jira (404): opening a new one", "key", key,
+				"rule", no.Rule.Name, "fingerprint", fingerprint(no))
 		}
-		if statusOf(resp) == http.StatusNotFound {
-			n.logger.Warn("jira ticket of the incident is gone: opening a new one", "key", key, "rule", no.Rule.Name)
-			return nil, nil
-		}
-		return nil, n.fail(no, "get issue "+key, resp, err)
+		return t, err
 	}
 	return n.search(ctx, fingerprint(no))
+}
+
+// get reads a ticket's status; nil without an error when Jira answers 404
+// (someone deleted it, or the account lost sight of it).
+func (n *Notifier) get(ctx context.Context, no *notifiers.Notification, key string) (*ticket, error) {
+	is, resp, err := n.client.Issue.GetWithContext(ctx, key, &gojira.GetQueryOptions{Fields: strings.Join(lifecycleFields, ",")})
+	if err == nil {
+		return toTicket(is), nil
+	}
+	if statusOf(resp) == http.StatusNotFound {
+		return nil, nil
+	}
+	return nil, n.fail(no, "get issue "+key, resp, err)
 }
 
 // search finds the newest ticket labelled with the fingerprint, preferring
@@ -437,16 +519,16 @@ func (n *Notifier) reuse(ctx context.Context, no *notifiers.Notification, d temp
 		n.logger.Info("jira commented on the open ticket of the incident", "key", t.key, "rule", no.Rule.Name)
 		return t.key, true, nil
 	}
-	log := n.logger.With("key", t.key, "rule", no.Rule.Name, "resolution", t.resolution)
+	log := n.logger.With("key", t.key, "rule", no.Rule.Name, "resolution", t.resolution, "fingerprint", fingerprint(no))
 	switch {
 	case n.cfg.ReopenTransition == "":
-		log.Info("jira ticket is resolved and reopen_transition is not set: opening a new one")
+		log.Info("jira ticket was closed in Jira and reopen_transition is not set: opening a new one")
 		return "", false, nil
 	case strings.EqualFold(t.resolution, n.cfg.WontFixResolution):
-		log.Info("jira ticket was closed as won't fix: opening a new one")
+		log.Info("jira ticket was closed in Jira as won't fix: opening a new one")
 		return "", false, nil
 	case t.resolvedAt.IsZero() || n.now().Sub(t.resolvedAt) > n.cfg.ReopenWindow:
-		log.Info("jira ticket was resolved before the reopen window: opening a new one", "reopen_window", n.cfg.ReopenWindow)
+		log.Info("jira ticket was closed in Jira before the reopen window: opening a new one", "reopen_window", n.cfg.ReopenWindow)
 		return "", false, nil
 	}
 	id, err := n.transition(ctx, t.key, n.cfg.ReopenTransition)
@@ -454,6 +536,8 @@ func (n *Notifier) reuse(ctx context.Context, no *notifiers.Notification, d temp
 		return "", false, err
 	}
 	if id == "" {
+		log.Warn("jira ticket was closed in Jira and cannot be reopened from its status: opening a new one",
+			"reopen_transition", n.cfg.ReopenTransition)
 		return "", false, nil
 	}
 	if resp, err := n.client.Issue.DoTransitionWithContext(ctx, t.key, id); err != nil {
@@ -490,8 +574,50 @@ func (n *Notifier) comment(ctx context.Context, no *notifiers.Notification, d te
 	if err != nil {
 		return permanent(err)
 	}
-	if _, resp, err := n.client.Issue.AddCommentWithContext(ctx, key, &gojira.Comment{Body: body}); err != nil {
-		return n.fail(no, "comment on "+key, resp, err)
+	// Not go-jira's AddComment: its Comment sends empty author,
+	// updateAuthor and visibility objects, which Jira refuses with 400.
+	if err := n.do(ctx, http.MethodPost, "issue/"+key+"/comment", map[string]any{"body": n.doc(body)}, nil); err != nil {
+		return n.fail(no, "comment on "+key, err.resp, err.err)
+	}
+	return nil
+}
+
+// doc is a description or comment as the API version wants it: wiki text
+// on v2, an ADF document on v3.
+func (n *Notifier) doc(text string) any {
+	if n.cloud {
+		return wikiToADF(text)
+	}
+	return text
+}
+
+// api is the REST API path for rest on the configured API version.
+func (n *Notifier) api(rest string) string {
+	if n.cloud {
+		return "rest/api/3/" + rest
+	}
+	return "rest/api/2/" + rest
+}
+
+// callError is a failed request with the answer, if any, for fail.
+type callError struct {
+	resp *gojira.Response
+	err  error
+}
+
+// do sends a request of our own through the go-jira client (its auth,
+// Accept-Language and timeout) and decodes the answer into out.
+func (n *Notifier) do(ctx context.Context, method, rest string, body, out any) *callError {
+	req, err := n.client.NewRequestWithContext(ctx, method, n.api(rest), body)
+	if err != nil {
+		return &callError{err: err}
+	}
+	resp, err := n.client.Do(req, out)
+	if err != nil {
+		if resp != nil && resp.Response != nil && (resp.StatusCode < 200 || resp.StatusCode > 299) {
+			err = gojira.NewJiraError(resp, err)
+		}
+		return &callError{resp: resp, err: err}
 	}
 	return nil
 }
@@ -502,17 +628,46 @@ func (n *Notifier) create(ctx context.Context, no *notifiers.Notification, d tem
 		return "", permanent(err)
 	}
 	project := issue.Fields.Project.Key
-	created, resp, err := n.client.Issue.CreateWithContext(ctx, issue)
-	if err != nil {
-		return "", n.fail(no, "create issue in "+project, resp, err)
+	var created gojira.Issue
+	if cerr := n.do(ctx, http.MethodPost, "issue", n.createBody(issue), &created); cerr != nil {
+		return "", n.fail(no, "create issue in "+project, cerr.resp, cerr.err)
 	}
-	if created == nil || created.Key == "" {
+	if created.Key == "" {
 		// Retrying could open a second ticket: let a person look.
 		return "", permanent(fmt.Errorf("create issue in %s: jira answered without an issue key", project))
 	}
 	n.logger.Info("jira ticket created", "key", created.Key, "project", project, "rule", no.Rule.Name,
 		"code", no.Event.Code, "phone_number", maskedPhone(no))
+	if no.Incident != nil && no.Incident.Links["slack"] != "" {
+		// The ticket exists: a failed link must not fail the create, or
+		// the retry would open a second ticket.
+		if err := n.addSlackLink(ctx, no, created.Key); err != nil {
+			n.logger.Warn("jira could not link the Slack message to the new ticket", "key", created.Key, "err", err)
+		}
+	}
 	return created.Key, nil
+}
+
+// createBody is the create request as JSON fields, with the description
+// as the API version wants it.
+func (n *Notifier) createBody(issue *gojira.Issue) any {
+	if !n.cloud {
+		return issue
+	}
+	b, err := json.Marshal(issue)
+	if err != nil {
+		return issue
+	}
+	var m map[string]any
+	if json.Unmarshal(b, &m) != nil {
+		return issue
+	}
+	if f, ok := m["fields"].(map[string]any); ok {
+		if d, ok := f["description"].(string); ok {
+			f["description"] = wikiToADF(d)
+		}
+	}
+	return m
 }
 
 // issue builds the create request.

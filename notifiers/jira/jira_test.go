@@ -23,26 +23,16 @@ import (
 	"github.com/wabridge/wabridge/internal/catalog"
 	"github.com/wabridge/wabridge/internal/event"
 	"github.com/wabridge/wabridge/notifiers"
+	"github.com/wabridge/wabridge/notifiers/jira/jiratest"
 	"github.com/wabridge/wabridge/templates"
 )
 
 const testToken = "tok-SECRET-42"
 
-// recorded is one request the fake Jira received.
-type recorded struct {
-	Method string
-	Path   string
-	Query  string
-	Header http.Header
-	Body   []byte
-}
-
-// fakeJira speaks enough of Jira's REST API for the notifier, on 127.0.0.1,
-// and records every request. routes override the default answers.
+// fakeJira is the strict fake Jira every test runs the real client against.
 type fakeJira struct {
-	srv  *httptest.Server
-	mu   sync.Mutex
-	reqs []recorded
+	*jiratest.Server
+	srv *jiratest.Server
 }
 
 func jsonAnswer(status int, body string) http.HandlerFunc {
@@ -53,63 +43,48 @@ func jsonAnswer(status int, body string) http.HandlerFunc {
 	}
 }
 
-func newFake(t *testing.T, routes map[string]http.HandlerFunc) *fakeJira {
+// newFake starts a Data Center fake taking testToken as Bearer; routes
+// answer instead of the fake for what a test provokes.
+func newFake(t testing.TB, routes map[string]http.HandlerFunc) *fakeJira {
 	t.Helper()
-	f := &fakeJira{}
-	defaults := map[string]http.HandlerFunc{
-		"POST /rest/api/2/issue":                      jsonAnswer(201, `{"id":"10001","key":"WAOPS-1","self":"http://127.0.0.1/rest/api/2/issue/10001"}`),
-		"GET /rest/api/2/issue/{key}":                 jsonAnswer(200, `{"id":"10001","key":"WAOPS-1","fields":{"resolution":null,"status":{"name":"Open","statusCategory":{"key":"new"}}}}`),
-		"POST /rest/api/2/issue/{key}/comment":        jsonAnswer(201, `{"id":"20001","body":"ok"}`),
-		"GET /rest/api/2/issue/{key}/transitions":     jsonAnswer(200, `{"transitions":[{"id":"11","name":"Reopen Issue"},{"id":"31","name":"Done"}]}`),
-		"POST /rest/api/2/issue/{key}/transitions":    func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) },
-		"GET /rest/api/2/search/jql":                  jsonAnswer(200, `{"issues":[],"isLast":true}`),
-		"GET /rest/api/3/search/jql":                  jsonAnswer(200, `{"issues":[],"isLast":true}`),
-		"GET /rest/api/2/search":                      jsonAnswer(200, `{"startAt":0,"maxResults":10,"total":0,"issues":[]}`),
-		"GET /rest/api/2/issue/{key}/comment/{id}":    jsonAnswer(404, `{"errorMessages":["not here"],"errors":{}}`),
-		"DELETE /rest/api/2/issue/{key}/comment/{id}": jsonAnswer(404, `{}`),
-	}
-	for k, h := range routes {
-		defaults[k] = h
-	}
-	mux := http.NewServeMux()
-	for pattern, h := range defaults {
-		mux.HandleFunc(pattern, h)
-	}
-	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		f.mu.Lock()
-		f.reqs = append(f.reqs, recorded{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Header: r.Header.Clone(), Body: body})
-		f.mu.Unlock()
-		r.Body = io.NopCloser(bytes.NewReader(body))
-		mux.ServeHTTP(w, r)
-	}))
-	t.Cleanup(f.srv.Close)
-	return f
+	return newFakeWith(t, jiratest.Options{Token: testToken}, routes)
 }
 
-func (f *fakeJira) requests() []recorded {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]recorded(nil), f.reqs...)
+// newCloudFake is Jira Cloud with ops@example.com's API token.
+func newCloudFake(t testing.TB, routes map[string]http.HandlerFunc) *fakeJira {
+	t.Helper()
+	return newFakeWith(t, jiratest.Options{Cloud: true, User: "ops@example.com", Token: testToken}, routes)
 }
 
-// find returns the requests with that method and path.
-func (f *fakeJira) find(method, path string) []recorded {
-	var out []recorded
-	for _, r := range f.requests() {
-		if r.Method == method && r.Path == path {
-			out = append(out, r)
-		}
+func newFakeWith(t testing.TB, opts jiratest.Options, routes map[string]http.HandlerFunc) *fakeJira {
+	t.Helper()
+	s := jiratest.New(t, opts)
+	for pattern, h := range routes {
+		s.Override(pattern, h)
 	}
-	return out
+	return &fakeJira{Server: s, srv: s}
 }
 
-func (f *fakeJira) calls() []string {
-	var out []string
-	for _, r := range f.requests() {
-		out = append(out, r.Method+" "+r.Path)
+func (f *fakeJira) requests() []jiratest.Request { return f.Requests() }
+
+func (f *fakeJira) find(method, path string) []jiratest.Request { return f.Find(method, path) }
+
+func (f *fakeJira) calls() []string { return f.Calls() }
+
+// seed adds open issues by key.
+func (f *fakeJira) seed(keys ...string) {
+	for _, k := range keys {
+		f.Seed(jiratest.Issue{Key: k, Summary: "seeded", Type: "Task"})
 	}
-	return out
+}
+
+// checkAccepted fails the test when the fake refused a request on its own
+// rules: what real Jira would have refused.
+func (f *fakeJira) checkAccepted(t *testing.T) {
+	t.Helper()
+	for _, r := range f.Rejected() {
+		t.Errorf("Jira would refuse %s %s (%d): %s", r.Method, r.Path, r.Status, r.Body)
+	}
 }
 
 func testTemplates(t testing.TB) *templates.Templates {
@@ -193,7 +168,7 @@ func sample(t testing.TB) *notifiers.Notification {
 // createFields decodes the fields of the recorded create request.
 func createFields(t *testing.T, f *fakeJira) map[string]any {
 	t.Helper()
-	creates := f.find("POST", "/rest/api/2/issue")
+	creates := append(f.find("POST", "/rest/api/2/issue"), f.find("POST", "/rest/api/3/issue")...)
 	if len(creates) != 1 {
 		t.Fatalf("want 1 create request, got %d: %v", len(creates), f.calls())
 	}
@@ -269,17 +244,19 @@ func TestConfigCloudDetection(t *testing.T) {
 func TestCreateIssue(t *testing.T) {
 	cases := []struct {
 		name     string
+		opts     jiratest.Options
 		cfg      func(url string) Config
 		wantAuth string
 	}{
-		{"datacenter bearer", dcConfig, "Bearer " + testToken},
-		{"cloud basic", cloudConfig, "Basic " + base64.StdEncoding.EncodeToString([]byte("ops@example.com:"+testToken))},
-		{"datacenter basic with a user", func(url string) Config {
+		{"datacenter bearer", jiratest.Options{Token: testToken}, dcConfig, "Bearer " + testToken},
+		{"cloud basic", jiratest.Options{Cloud: true, User: "ops@example.com", Token: testToken}, cloudConfig,
+			"Basic " + base64.StdEncoding.EncodeToString([]byte("ops@example.com:"+testToken))},
+		{"datacenter basic with a user", jiratest.Options{User: "svc-wabridge", Token: testToken}, func(url string) Config {
 			c := dcConfig(url)
 			c.User = "svc-wabridge"
 			return c
 		}, "Basic " + base64.StdEncoding.EncodeToString([]byte("svc-wabridge:"+testToken))},
-		{"auto on a private host is datacenter", func(url string) Config {
+		{"auto on a private host is datacenter", jiratest.Options{Token: testToken}, func(url string) Config {
 			c := dcConfig(url)
 			c.APIType = ""
 			return c
@@ -287,7 +264,7 @@ func TestCreateIssue(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			f := newFake(t, nil)
+			f := newFakeWith(t, tc.opts, nil)
 			n := newNotifier(t, tc.cfg(f.srv.URL), nil, nil)
 			no := sample(t)
 			no.Incident = &notifiers.Incident{Fingerprint: "fp123abc", Ref: ""}
@@ -323,6 +300,14 @@ func TestCreateIssue(t *testing.T) {
 				t.Errorf("summary %q: want one non-empty line", summary)
 			}
 			desc, _ := fields["description"].(string)
+			if tc.opts.Cloud {
+				// REST API v3: the description is an ADF document.
+				if err := jiratest.ValidateADF(fields["description"]); err != nil {
+					t.Errorf("description is not ADF: %v", err)
+				}
+				desc = jiratest.ADFText(fields["description"])
+			}
+			f.checkAccepted(t)
 			if !strings.Contains(desc, "131031") {
 				t.Errorf("description does not carry the code:\n%s", desc)
 			}
@@ -406,82 +391,72 @@ func TestCreateTruncatesToJiraLimits(t *testing.T) {
 	}
 }
 
-// issueJSON is an issue as a search answers it.
-func issueJSON(key, resolution string, resolved time.Time) string {
-	res, cat, date := "null", "new", "null"
-	if resolution != "" {
-		res = fmt.Sprintf(`{"id":"1","name":%q}`, resolution)
-		cat = "done"
-		date = `"` + resolved.Format("2006-01-02T15:04:05.000-0700") + `"`
-	}
-	return fmt.Sprintf(`{"id":"1","key":%q,"fields":{"resolution":%s,"resolutiondate":%s,"status":{"name":"x","statusCategory":{"key":%q}}}}`,
-		key, res, date, cat)
+// labelled is an issue of the sample incident as someone left it in Jira:
+// open without a resolution, else closed with it at resolved. created
+// orders a search's answer, newest first.
+func labelled(key, resolution string, resolved, created time.Time) jiratest.Issue {
+	return jiratest.Issue{Key: key, Summary: "seeded", Type: "Task", Labels: []string{"wabridge", "wabridge-fp123abc"},
+		Resolution: resolution, Resolved: resolved, Created: created}
 }
 
 func TestOpenRecoversTicketByLabel(t *testing.T) {
 	now := time.Date(2025, 3, 4, 12, 0, 0, 0, time.UTC)
+	older, newer := now.Add(-100*time.Hour), now.Add(-90*time.Hour)
 	cases := []struct {
 		name      string
-		issues    []string
+		issues    []jiratest.Issue
 		wantRef   string
 		wantCalls []string
 	}{
 		{
 			name:      "open ticket gets a comment",
-			issues:    []string{issueJSON("WAOPS-7", "", time.Time{})},
+			issues:    []jiratest.Issue{labelled("WAOPS-7", "", time.Time{}, older)},
 			wantRef:   "WAOPS-7",
-			wantCalls: []string{"SEARCH", "POST /rest/api/2/issue/WAOPS-7/comment"},
+			wantCalls: []string{"SEARCH", "POST /rest/api/V/issue/WAOPS-7/comment"},
 		},
 		{
 			name:    "recently resolved ticket is reopened",
-			issues:  []string{issueJSON("WAOPS-8", "Done", now.Add(-time.Hour))},
+			issues:  []jiratest.Issue{labelled("WAOPS-8", "Done", now.Add(-time.Hour), older)},
 			wantRef: "WAOPS-8",
 			wantCalls: []string{"SEARCH", "GET /rest/api/2/issue/WAOPS-8/transitions",
-				"POST /rest/api/2/issue/WAOPS-8/transitions", "POST /rest/api/2/issue/WAOPS-8/comment"},
+				"POST /rest/api/2/issue/WAOPS-8/transitions", "POST /rest/api/V/issue/WAOPS-8/comment"},
 		},
 		{
 			name:      "won't fix gets a new ticket",
-			issues:    []string{issueJSON("WAOPS-9", "won't fix", now.Add(-time.Hour))},
+			issues:    []jiratest.Issue{labelled("WAOPS-9", "Won't Fix", now.Add(-time.Hour), older)},
 			wantRef:   "WAOPS-1",
-			wantCalls: []string{"SEARCH", "POST /rest/api/2/issue"},
+			wantCalls: []string{"SEARCH", "POST /rest/api/V/issue"},
 		},
 		{
 			name:      "resolved long ago gets a new ticket",
-			issues:    []string{issueJSON("WAOPS-10", "Done", now.Add(-72*time.Hour))},
+			issues:    []jiratest.Issue{labelled("WAOPS-10", "Done", now.Add(-72*time.Hour), older)},
 			wantRef:   "WAOPS-1",
-			wantCalls: []string{"SEARCH", "POST /rest/api/2/issue"},
+			wantCalls: []string{"SEARCH", "POST /rest/api/V/issue"},
 		},
 		{
-			name:      "an open ticket wins over a newer resolved one",
-			issues:    []string{issueJSON("WAOPS-12", "Done", now.Add(-72*time.Hour)), issueJSON("WAOPS-11", "", time.Time{})},
+			name: "an open ticket wins over a newer resolved one",
+			issues: []jiratest.Issue{labelled("WAOPS-12", "Done", now.Add(-72*time.Hour), newer),
+				labelled("WAOPS-11", "", time.Time{}, older)},
 			wantRef:   "WAOPS-11",
-			wantCalls: []string{"SEARCH", "POST /rest/api/2/issue/WAOPS-11/comment"},
+			wantCalls: []string{"SEARCH", "POST /rest/api/V/issue/WAOPS-11/comment"},
 		},
 		{
 			name:      "nothing found gets a new ticket",
 			wantRef:   "WAOPS-1",
-			wantCalls: []string{"SEARCH", "POST /rest/api/2/issue"},
+			wantCalls: []string{"SEARCH", "POST /rest/api/V/issue"},
 		},
 	}
 	for _, api := range []string{APICloud, APIDataCenter} {
 		for _, tc := range cases {
 			t.Run(api+"/"+tc.name, func(t *testing.T) {
-				issues := "[" + strings.Join(tc.issues, ",") + "]"
-				searchPath := "/rest/api/2/search"
-				routes := map[string]http.HandlerFunc{
-					"GET /rest/api/2/search": jsonAnswer(200, `{"startAt":0,"maxResults":10,"total":1,"issues":`+issues+`}`),
-				}
-				cfg := dcConfig("")
+				f, cfg, searchPath, version := newFake(t, nil), dcConfig(""), "/rest/api/2/search", "2"
 				if api == APICloud {
-					searchPath = "/rest/api/2/search/jql"
-					routes = map[string]http.HandlerFunc{
-						// The old endpoint is gone on Cloud.
-						"GET /rest/api/2/search":     jsonAnswer(410, `{"errorMessages":["gone"]}`),
-						"GET /rest/api/2/search/jql": jsonAnswer(200, `{"isLast":true,"issues":`+issues+`}`),
-					}
-					cfg = cloudConfig("")
+					// The old endpoint is gone on Cloud: the fake answers 410.
+					f, cfg, searchPath, version = newCloudFake(t, nil), cloudConfig(""), "/rest/api/2/search/jql", "3"
 				}
-				f := newFake(t, routes)
+				for _, is := range tc.issues {
+					f.Seed(is)
+				}
 				cfg.URL = f.srv.URL
 				cfg.ReopenTransition = "reopen issue"
 				n := newNotifier(t, cfg, nil, nil, WithClock(func() time.Time { return now }))
@@ -493,8 +468,12 @@ func TestOpenRecoversTicketByLabel(t *testing.T) {
 				if res.Ref != tc.wantRef {
 					t.Errorf("Ref = %q, want %q", res.Ref, tc.wantRef)
 				}
+				if want := f.srv.URL + "/browse/" + tc.wantRef; res.Link != want {
+					t.Errorf("Link = %q, want %q", res.Link, want)
+				}
 				want := strings.Join(tc.wantCalls, "\n")
 				want = strings.Replace(want, "SEARCH", "GET "+searchPath, 1)
+				want = strings.ReplaceAll(want, "/api/V/", "/api/"+version+"/")
 				if got := strings.Join(f.calls(), "\n"); got != want {
 					t.Errorf("calls:\n%s\nwant:\n%s", got, want)
 				}
@@ -504,6 +483,10 @@ func TestOpenRecoversTicketByLabel(t *testing.T) {
 				}
 				if tr := f.find("POST", "/rest/api/2/issue/WAOPS-8/transitions"); len(tr) == 1 && !strings.Contains(string(tr[0].Body), `"id":"11"`) {
 					t.Errorf("reopen used the wrong transition: %s", tr[0].Body)
+				}
+				f.checkAccepted(t)
+				if is, _ := f.Issue(tc.wantRef); is.Category == jiratest.CategoryDone {
+					t.Errorf("%s is still closed", tc.wantRef)
 				}
 			})
 		}
@@ -523,18 +506,22 @@ func TestOpenWithStoredRef(t *testing.T) {
 	now := time.Date(2025, 3, 4, 12, 0, 0, 0, time.UTC)
 	cases := []struct {
 		name      string
-		get       http.HandlerFunc
+		deleted   bool
 		wantRef   string
 		wantCalls []string
 	}{
-		{"open ticket", jsonAnswer(200, issueJSON("WAOPS-5", "", time.Time{})), "WAOPS-5",
+		{"open ticket", false, "WAOPS-5",
 			[]string{"GET /rest/api/2/issue/WAOPS-5", "POST /rest/api/2/issue/WAOPS-5/comment"}},
-		{"deleted ticket", jsonAnswer(404, `{"errorMessages":["Issue does not exist or you do not have permission to see it."],"errors":{}}`), "WAOPS-1",
+		{"deleted ticket", true, "WAOPS-1",
 			[]string{"GET /rest/api/2/issue/WAOPS-5", "POST /rest/api/2/issue"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			f := newFake(t, map[string]http.HandlerFunc{"GET /rest/api/2/issue/{key}": tc.get})
+			f := newFake(t, nil)
+			f.seed("WAOPS-5")
+			if tc.deleted {
+				f.Delete("WAOPS-5")
+			}
 			n := newNotifier(t, dcConfig(f.srv.URL), nil, nil, WithClock(func() time.Time { return now }))
 			no := sample(t)
 			no.Incident.Ref = "WAOPS-5"
@@ -548,32 +535,127 @@ func TestOpenWithStoredRef(t *testing.T) {
 			if got, want := strings.Join(f.calls(), "\n"), strings.Join(tc.wantCalls, "\n"); got != want {
 				t.Errorf("calls:\n%s\nwant:\n%s", got, want)
 			}
+			f.checkAccepted(t)
 		})
 	}
 }
 
 func TestRepeatComments(t *testing.T) {
-	f := newFake(t, nil)
-	n := newNotifier(t, dcConfig(f.srv.URL), nil, nil)
-	no := sample(t)
-	no.Op = notifiers.OpRepeat
-	no.Incident.Ref = "WAOPS-3"
-	no.Incident.Count = 42
-	res, err := n.Notify(context.Background(), no)
-	if err != nil {
-		t.Fatalf("Notify: %v", err)
+	for _, api := range []string{APIDataCenter, APICloud} {
+		t.Run(api, func(t *testing.T) {
+			f, cfg, version := newFake(t, nil), dcConfig(""), "2"
+			if api == APICloud {
+				f, cfg, version = newCloudFake(t, nil), cloudConfig(""), "3"
+			}
+			cfg.URL = f.srv.URL
+			f.seed("WAOPS-3")
+			n := newNotifier(t, cfg, nil, nil)
+			no := sample(t)
+			no.Op = notifiers.OpRepeat
+			no.Incident.Ref = "WAOPS-3"
+			no.Incident.Count = 42
+			res, err := n.Notify(context.Background(), no)
+			if err != nil {
+				t.Fatalf("Notify: %v", err)
+			}
+			if res.Ref != "WAOPS-3" {
+				t.Errorf("Ref = %q", res.Ref)
+			}
+			want := "GET /rest/api/2/issue/WAOPS-3\nPOST /rest/api/" + version + "/issue/WAOPS-3/comment"
+			if got := strings.Join(f.calls(), "\n"); got != want {
+				t.Fatalf("calls:\n%s\nwant:\n%s", got, want)
+			}
+			f.checkAccepted(t)
+			// Exactly {"body": ...}: nothing Jira would refuse.
+			var c map[string]json.RawMessage
+			if err := json.Unmarshal(f.find("POST", "/rest/api/"+version+"/issue/WAOPS-3/comment")[0].Body, &c); err != nil || len(c) != 1 || c["body"] == nil {
+				t.Errorf("comment body %v: %v", c, err)
+			}
+			is, _ := f.Issue("WAOPS-3")
+			if len(is.Comments) != 1 || !strings.Contains(is.Comments[0].Text, "42 in total") {
+				t.Errorf("comments: %+v", is.Comments)
+			}
+		})
 	}
-	if res.Ref != "WAOPS-3" {
-		t.Errorf("Ref = %q", res.Ref)
+}
+
+// TestRepeatOnTicketClosedInJira is the repeat after someone closed or
+// deleted the ticket: never a comment on a closed ticket alone.
+func TestRepeatOnTicketClosedInJira(t *testing.T) {
+	now := time.Date(2025, 3, 4, 12, 0, 0, 0, time.UTC)
+	cases := []struct {
+		name       string
+		resolution string // closes WAOPS-3 with it; "-" deletes it
+		closedAgo  time.Duration
+		reopen     string
+		wantRef    string
+		wantLog    string
+	}{
+		{"closed recently is reopened", "Done", time.Hour, jiratest.TransitionReopen, "WAOPS-3", "reopened"},
+		{"closed as won't fix gets a new ticket", "Won't Fix", time.Hour, jiratest.TransitionReopen, "WAOPS-1", "won't fix"},
+		{"closed before the window gets a new ticket", "Done", 48 * time.Hour, jiratest.TransitionReopen, "WAOPS-1", "before the reopen window"},
+		{"closed without reopen_transition gets a new ticket", "Done", time.Hour, "", "WAOPS-1", "reopen_transition is not set"},
+		{"closed and the reopen is not offered gets a new ticket", "Done", time.Hour, "Back to work", "WAOPS-1", "cannot be reopened"},
+		{"deleted is recreated", "-", 0, jiratest.TransitionReopen, "WAOPS-1", "deleted in Jira (404)"},
 	}
-	comments := f.find("POST", "/rest/api/2/issue/WAOPS-3/comment")
-	if len(comments) != 1 || len(f.requests()) != 1 {
-		t.Fatalf("want exactly one comment, got %v", f.calls())
+	for _, api := range []string{APIDataCenter, APICloud} {
+		for _, tc := range cases {
+			t.Run(api+"/"+tc.name, func(t *testing.T) {
+				f, cfg := newFake(t, nil), dcConfig("")
+				if api == APICloud {
+					f, cfg = newCloudFake(t, nil), cloudConfig("")
+				}
+				cfg.URL, cfg.ReopenTransition = f.srv.URL, tc.reopen
+				f.seed("WAOPS-3")
+				if tc.resolution == "-" {
+					f.Delete("WAOPS-3")
+				} else {
+					f.CloseIssue("WAOPS-3", tc.resolution)
+					f.SetResolved("WAOPS-3", now.Add(-tc.closedAgo))
+				}
+				var logs bytes.Buffer
+				n := newNotifier(t, cfg, nil, slog.New(slog.NewTextHandler(&logs, nil)), WithClock(func() time.Time { return now }))
+				no := sample(t)
+				no.Op = notifiers.OpRepeat
+				no.Incident.Ref = "WAOPS-3"
+				res, err := n.Notify(context.Background(), no)
+				if err != nil {
+					t.Fatalf("Notify: %v", err)
+				}
+				if res.Ref != tc.wantRef {
+					t.Errorf("Ref = %q, want %q", res.Ref, tc.wantRef)
+				}
+				f.checkAccepted(t)
+				if !strings.Contains(logs.String(), tc.wantLog) {
+					t.Errorf("log does not say %q:\n%s", tc.wantLog, logs.String())
+				}
+				for _, is := range f.Issues() {
+					for _, c := range is.Comments {
+						if c.Category == jiratest.CategoryDone {
+							t.Errorf("a comment landed on %s while it was closed: %s", is.Key, c.Text)
+						}
+					}
+				}
+				got, _ := f.Issue(tc.wantRef)
+				if got.Category == jiratest.CategoryDone {
+					t.Errorf("the incident's ticket %s is closed", tc.wantRef)
+				}
+				if tc.wantRef == "WAOPS-3" && len(got.Comments) != 1 {
+					t.Errorf("the reopened ticket has %d comments, want 1", len(got.Comments))
+				}
+				if n := len(f.Keys()); tc.wantRef == "WAOPS-1" && n != 1+btoi(tc.resolution != "-") {
+					t.Errorf("issues %v: want one new ticket", f.Keys())
+				}
+			})
+		}
 	}
-	var c struct{ Body string }
-	if err := json.Unmarshal(comments[0].Body, &c); err != nil || strings.TrimSpace(c.Body) == "" {
-		t.Errorf("comment body %s: %v", comments[0].Body, err)
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
 	}
+	return 0
 }
 
 func TestRepeatWithoutRefSearchesThenCreates(t *testing.T) {
@@ -598,30 +680,35 @@ func TestResolve(t *testing.T) {
 		name       string
 		transition string
 		ref        string
-		search     string
+		seed       *jiratest.Issue
 		wantRef    string
 		wantCalls  []string
 	}{
-		{"comment and transition", "done", "WAOPS-3", "", "WAOPS-3", []string{
+		{"comment and transition", "done", "WAOPS-3", nil, "WAOPS-3", []string{"GET /rest/api/2/issue/WAOPS-3",
 			"GET /rest/api/2/issue/WAOPS-3/transitions", "POST /rest/api/2/issue/WAOPS-3/comment", "POST /rest/api/2/issue/WAOPS-3/transitions"}},
-		{"comment only without a transition", "", "WAOPS-3", "", "WAOPS-3", []string{"POST /rest/api/2/issue/WAOPS-3/comment"}},
-		{"transition not offered still comments", "Close", "WAOPS-3", "", "WAOPS-3", []string{
+		{"comment only without a transition", "", "WAOPS-3", nil, "WAOPS-3", []string{"GET /rest/api/2/issue/WAOPS-3", "POST /rest/api/2/issue/WAOPS-3/comment"}},
+		{"transition not offered still comments", "Close", "WAOPS-3", nil, "WAOPS-3", []string{"GET /rest/api/2/issue/WAOPS-3",
 			"GET /rest/api/2/issue/WAOPS-3/transitions", "POST /rest/api/2/issue/WAOPS-3/comment"}},
-		{"no ref finds the open ticket", "Done", "", issueJSON("WAOPS-4", "", time.Time{}), "WAOPS-4", []string{
+		{"closed in Jira is left alone", "Done", "WAOPS-3", &jiratest.Issue{Key: "WAOPS-3", Resolution: "Done"}, "WAOPS-3",
+			[]string{"GET /rest/api/2/issue/WAOPS-3"}},
+		{"deleted in Jira is nothing to resolve", "Done", "WAOPS-9", nil, "", []string{"GET /rest/api/2/issue/WAOPS-9"}},
+		{"no ref finds the open ticket", "Done", "", &jiratest.Issue{Key: "WAOPS-4", Labels: []string{"wabridge-fp123abc"}}, "WAOPS-4", []string{
 			"GET /rest/api/2/search", "GET /rest/api/2/issue/WAOPS-4/transitions", "POST /rest/api/2/issue/WAOPS-4/comment", "POST /rest/api/2/issue/WAOPS-4/transitions"}},
-		{"no ref and already resolved", "Done", "", issueJSON("WAOPS-4", "Done", time.Now()), "WAOPS-4", []string{"GET /rest/api/2/search"}},
-		{"no ref and no ticket creates then resolves", "Done", "", "", "WAOPS-1", []string{
+		{"no ref and already resolved", "Done", "", &jiratest.Issue{Key: "WAOPS-4", Labels: []string{"wabridge-fp123abc"}, Resolution: "Done"}, "WAOPS-4",
+			[]string{"GET /rest/api/2/search"}},
+		{"no ref and no ticket creates then resolves", "Done", "", nil, "WAOPS-1", []string{
 			"GET /rest/api/2/search", "POST /rest/api/2/issue", "GET /rest/api/2/issue/WAOPS-1/transitions", "POST /rest/api/2/issue/WAOPS-1/comment", "POST /rest/api/2/issue/WAOPS-1/transitions"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			issues := "[]"
-			if tc.search != "" {
-				issues = "[" + tc.search + "]"
+			f := newFake(t, nil)
+			switch {
+			case tc.seed != nil:
+				tc.seed.Summary, tc.seed.Type = "seeded", "Task"
+				f.Seed(*tc.seed)
+			case tc.ref == "WAOPS-3":
+				f.seed("WAOPS-3")
 			}
-			f := newFake(t, map[string]http.HandlerFunc{
-				"GET /rest/api/2/search": jsonAnswer(200, `{"startAt":0,"maxResults":10,"total":1,"issues":`+issues+`}`),
-			})
 			cfg := dcConfig(f.srv.URL)
 			cfg.ResolveTransition = tc.transition
 			n := newNotifier(t, cfg, nil, nil)
@@ -642,6 +729,12 @@ func TestResolve(t *testing.T) {
 			for _, tr := range f.find("POST", "/rest/api/2/issue/"+tc.wantRef+"/transitions") {
 				if !strings.Contains(string(tr.Body), `"id":"31"`) {
 					t.Errorf("resolve used the wrong transition: %s", tr.Body)
+				}
+			}
+			f.checkAccepted(t)
+			if tc.transition != "" && tc.transition != "Close" && tc.wantRef != "" {
+				if is, _ := f.Issue(tc.wantRef); is.Category != jiratest.CategoryDone {
+					t.Errorf("%s is %s, want done", tc.wantRef, is.Category)
 				}
 			}
 		})
@@ -720,11 +813,12 @@ func TestFailuresAreClassified(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			f := newFake(t, map[string]http.HandlerFunc{tc.route: tc.answer})
-			cfg := dcConfig(f.srv.URL)
+			f, cfg := newFake(t, map[string]http.HandlerFunc{tc.route: tc.answer}), dcConfig("")
 			if tc.api == APICloud {
-				cfg = cloudConfig(f.srv.URL)
+				f, cfg = newCloudFake(t, map[string]http.HandlerFunc{tc.route: tc.answer}), cloudConfig("")
 			}
+			cfg.URL = f.srv.URL
+			f.seed("WAOPS-3")
 			cfg.ResolveTransition = "Done"
 			var logs bytes.Buffer
 			n := newNotifier(t, cfg, nil, slog.New(slog.NewTextHandler(&logs, nil)))
@@ -814,6 +908,7 @@ func TestNetworkFailuresAreTransient(t *testing.T) {
 			},
 		})
 		defer close(release)
+		f.seed("WAOPS-3")
 		cfg := dcConfig(f.srv.URL)
 		cfg.Timeout = 100 * time.Millisecond
 		n := newNotifier(t, cfg, nil, nil)
@@ -905,6 +1000,9 @@ func TestLabelsFromFieldsJoinOurs(t *testing.T) {
 
 func TestConcurrentNotify(t *testing.T) {
 	f := newFake(t, nil)
+	for i := 1; i <= 8; i++ {
+		f.seed(fmt.Sprintf("WAOPS-%d", i))
+	}
 	n := newNotifier(t, dcConfig(f.srv.URL), nil, nil)
 	var wg sync.WaitGroup
 	errs := make(chan error, 8)
@@ -913,7 +1011,7 @@ func TestConcurrentNotify(t *testing.T) {
 		go func(i int) {
 			defer wg.Done()
 			no := sample(t)
-			no.Incident.Ref = fmt.Sprintf("WAOPS-%d", i)
+			no.Incident.Ref = fmt.Sprintf("WAOPS-%d", i+1)
 			no.Op = notifiers.OpRepeat
 			if _, err := n.Notify(context.Background(), no); err != nil {
 				errs <- err
@@ -925,24 +1023,20 @@ func TestConcurrentNotify(t *testing.T) {
 	for err := range errs {
 		t.Error(err)
 	}
-	if got := len(f.requests()); got != 8 {
-		t.Errorf("got %d requests, want 8", got)
+	if got := len(f.requests()); got != 16 {
+		t.Errorf("got %d requests, want 16 (a look at each ticket, then its comment)", got)
+	}
+	f.checkAccepted(t)
+	if got := f.Comments(); got != 8 {
+		t.Errorf("%d comments, want 8", got)
 	}
 }
 
 func BenchmarkNotifyOpen(b *testing.B) {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.Copy(io.Discard, r.Body)
-		switch {
-		case r.Method == "GET":
-			jsonAnswer(200, `{"startAt":0,"maxResults":10,"total":0,"issues":[]}`)(w, r)
-		default:
-			jsonAnswer(201, `{"id":"10001","key":"WAOPS-1"}`)(w, r)
-		}
-	}))
-	defer srv.Close()
-	n := newNotifier(b, dcConfig(srv.URL), nil, nil)
+	f := newFake(b, nil)
+	n := newNotifier(b, dcConfig(f.srv.URL), nil, nil)
 	no := sample(b)
+	no.Incident = nil // a create each time, not a search of all the earlier ones
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -966,7 +1060,6 @@ func BenchmarkRender(b *testing.B) {
 
 func TestReopenEdges(t *testing.T) {
 	now := time.Date(2025, 3, 4, 12, 0, 0, 0, time.UTC)
-	recent := issueJSON("WAOPS-8", "Done", now.Add(-time.Hour))
 	cases := []struct {
 		name       string
 		transition string
@@ -988,13 +1081,8 @@ func TestReopenEdges(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			routes := map[string]http.HandlerFunc{
-				"GET /rest/api/2/search": jsonAnswer(200, `{"startAt":0,"maxResults":10,"total":1,"issues":[`+recent+`]}`),
-			}
-			for k, v := range tc.routes {
-				routes[k] = v
-			}
-			f := newFake(t, routes)
+			f := newFake(t, tc.routes)
+			f.Seed(labelled("WAOPS-8", "Done", now.Add(-time.Hour), now.Add(-2*time.Hour)))
 			cfg := dcConfig(f.srv.URL)
 			cfg.ReopenTransition = tc.transition
 			n := newNotifier(t, cfg, nil, nil, WithClock(func() time.Time { return now }))

@@ -174,8 +174,15 @@ func flatten(b *strings.Builder, v any) {
 	}
 	content, _ := n["content"].([]any)
 	for i, c := range content {
-		if t == "tableRow" && i > 0 {
-			b.WriteString(" | ")
+		if t == "tableRow" {
+			// A row reads "a | b" on one line.
+			if i > 0 {
+				b.WriteString(" | ")
+			}
+			var cell strings.Builder
+			flatten(&cell, c)
+			b.WriteString(strings.TrimSpace(cell.String()))
+			continue
 		}
 		flatten(b, c)
 	}

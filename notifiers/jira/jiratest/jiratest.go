@@ -86,7 +86,7 @@ type Comment struct {
 
 // RemoteLink is a link added through /issue/{key}/remotelink.
 type RemoteLink struct {
-	URL, Title string
+	GlobalID, URL, Title string
 }
 
 // Issue is one issue as the server keeps it.
@@ -124,6 +124,8 @@ type Request struct {
 	At time.Time
 	// Status is what the server answered.
 	Status int
+	// Injected says Fail or Override answered it.
+	Injected bool
 }
 
 // Server is the fake Jira. It is safe for concurrent use.
@@ -361,12 +363,14 @@ func (s *Server) Calls() []string {
 	return out
 }
 
-// Rejected returns the requests answered with a 4xx by the fake's own
-// rules (not by Fail or Override): what real Jira would have refused.
+// Rejected returns the requests the fake refused by its own rules (not by
+// Fail or Override) as malformed, unauthenticated or not allowed: what
+// real Jira would have refused. A 404 for a deleted issue or a 410 for the
+// retired search are answers about state, not refusals.
 func (s *Server) Rejected() []Request {
 	var out []Request
 	for _, r := range s.Requests() {
-		if r.Status >= 400 && r.Status < 500 {
+		if r.Status >= 400 && r.Status < 500 && r.Status != http.StatusNotFound && r.Status != http.StatusGone && !r.Injected {
 			out = append(out, r)
 		}
 	}
@@ -432,7 +436,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		s.handle(rec, r, body)
 	}
 	s.mu.Lock()
-	s.reqs[idx].Status = rec.status
+	s.reqs[idx].Status, s.reqs[idx].Injected = rec.status, override != nil || f != nil
 	s.mu.Unlock()
 }
 
@@ -1086,8 +1090,19 @@ func (s *Server) remoteLink(w http.ResponseWriter, key string, body []byte) {
 		jiraError(w, http.StatusNotFound, []string{issueDoesNotExist}, nil)
 		return
 	}
-	is.Links = append(is.Links, RemoteLink{URL: u, Title: title})
-	n := len(is.Links)
+	// As in Jira, a link with the global id of one the issue has
+	// replaces it.
+	gid, _ := top["globalId"].(string)
+	n := 0
+	for i, l := range is.Links {
+		if gid != "" && l.GlobalID == gid {
+			is.Links[i], n = RemoteLink{GlobalID: gid, URL: u, Title: title}, i+1
+		}
+	}
+	if n == 0 {
+		is.Links = append(is.Links, RemoteLink{GlobalID: gid, URL: u, Title: title})
+		n = len(is.Links)
+	}
 	s.mu.Unlock()
 	answer(w, http.StatusCreated, map[string]any{"id": 10000 + n, "self": s.URL + "/rest/api/2/issue/" + key + "/remotelink/" + strconv.Itoa(10000+n)})
 }
