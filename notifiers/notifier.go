@@ -89,6 +89,9 @@ type Incident struct {
 	// incident escalated, what happened while the rule was muted, that it
 	// is already resolved, or that the rule is past max_open_incidents.
 	Note string `json:"note,omitempty"`
+	// Link is the URL of that message or ticket, when the notifier gave
+	// one; filled at send time with Ref.
+	Link string `json:"link,omitempty"`
 	// Links are the URLs a person opens for what the incident's other
 	// actions made, by notifier name: "jira" is the ticket's browse URL,
 	// "slack" the message's permalink. Filled at send time.
@@ -105,7 +108,14 @@ type Notification struct {
 	Event    event.Event   `json:"event"`
 	Catalog  catalog.Entry `json:"catalog"` // zero when the event has no catalogue entry
 	Incident *Incident     `json:"incident,omitempty"`
+	// Test marks a notification of `wabridge notify-test`: its Slack title
+	// and Jira summary start with TestMarker, so nobody takes it for an
+	// incident.
+	Test bool `json:"test,omitempty"`
 }
+
+// TestMarker starts the title of a test notification.
+const TestMarker = "[TEST] "
 
 // Message is a notification rendered for one notifier, without sending it:
 // what `wabridge test` prints and the audit trail keeps.

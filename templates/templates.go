@@ -95,6 +95,126 @@ func (d Data) Actions() []string {
 	return nil
 }
 
+// Facts name the thing the event is about, each a short phrase a person
+// can act on: the business number (a customer's is masked), the template
+// and its reason, the gateway instance, the ban or disable date, the old
+// and new limit or quality. Only what the event carries; never a blank.
+func (d Data) Facts() []string {
+	a := d.Event.Attributes
+	var out []string
+	add := func(s string) {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	switch {
+	case d.Event.DisplayPhoneNumber != "":
+		add("on " + d.Event.DisplayPhoneNumber)
+	case d.Event.PhoneNumberID != "":
+		add("on number id " + d.Event.PhoneNumberID)
+	case d.Event.WABAID != "":
+		add("on WABA " + d.Event.WABAID)
+	}
+	if name := a["template_name"]; name != "" {
+		t := "template " + name
+		if lang := a["template_language"]; lang != "" {
+			t += " (" + lang + ")"
+		}
+		if r := firstNonEmpty(a["reason"], a["rejection_reason"]); r != "" && !strings.EqualFold(r, "none") {
+			t += ": " + r
+		}
+		add(t)
+	} else if r := a["rejection_reason"]; r != "" && !strings.EqualFold(r, "none") {
+		add("rejected: " + r)
+	}
+	add(prefixed("instance ", a["instance"]))
+	if d.Severity() == event.SeverityRecipient && d.Event.Recipient() != "" {
+		add("to " + event.MaskPhone(d.Event.Recipient()))
+	}
+	add(prefixed("ban date ", a["ban_date"]))
+	add(prefixed("disable date ", a["disable_date"]))
+	add(change("limit", a["old_limit"], a["current_limit"]))
+	add(change("quality", a["previous_quality"], a["new_quality"]))
+	add(change("category", a["previous_category"], a["new_category"]))
+	return out
+}
+
+// Subject is the title with the code and the facts: what a Slack header
+// and a Jira summary say.
+func (d Data) Subject() string {
+	s := d.Title()
+	if d.Event.Code != 0 {
+		s += " (" + strconv.Itoa(d.Event.Code) + ")"
+	}
+	for _, f := range d.Facts() {
+		if strings.HasPrefix(f, "on ") {
+			s += " " + f // "Business account locked (131031) on 15550783881"
+			continue
+		}
+		s += " · " + f
+	}
+	return s
+}
+
+// Link is a named URL a person can open.
+type Link struct {
+	Name string
+	URL  string
+}
+
+// Links are the incident's Jira ticket and Slack message (once they
+// exist), the provider's documentation of the code and the team's
+// runbook, each only when known.
+func (d Data) Links() []Link {
+	var out []Link
+	if d.Incident != nil {
+		if u := d.Incident.Links["jira"]; u != "" {
+			name := "Jira ticket"
+			if i := strings.LastIndex(u, "/browse/"); i >= 0 {
+				name += " " + u[i+len("/browse/"):]
+			}
+			out = append(out, Link{name, u})
+		}
+		if u := d.Incident.Links["slack"]; u != "" {
+			out = append(out, Link{"Slack message", u})
+		}
+	}
+	if u := d.Catalog.RunbookURL; u != "" {
+		out = append(out, Link{"Runbook", u})
+	}
+	if u := d.Catalog.DocsURL; u != "" {
+		out = append(out, Link{"Provider docs", u})
+	}
+	return out
+}
+
+func firstNonEmpty(list ...string) string {
+	for _, s := range list {
+		if strings.TrimSpace(s) != "" {
+			return s
+		}
+	}
+	return ""
+}
+
+func prefixed(prefix, v string) string {
+	if strings.TrimSpace(v) == "" {
+		return ""
+	}
+	return prefix + v
+}
+
+// change says "what old → new", or only the side that is known.
+func change(what, old, cur string) string {
+	switch {
+	case old != "" && cur != "":
+		return what + " " + old + " → " + cur
+	case cur != "":
+		return what + " " + cur
+	}
+	return ""
+}
+
 // Severity is the event's severity, else the catalogue's, else info.
 func (d Data) Severity() event.Severity {
 	if d.Event.Severity != "" {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -45,9 +46,14 @@ func newNotifyTestCmd(g *globals) *cobra.Command {
 			e.SetAttr("notify_test", "true")
 			rt.Catalog.Enrich(&e)
 			failed := 0
+			// A fingerprint of its own: the sample event's would be a real
+			// incident's, and Jira would comment on that incident's ticket.
+			fp := notifyTestFingerprint(rule.Name)
 			for _, action := range rule.Actions {
 				n := app.NotificationFor(rt.Catalog, rule, action, e)
 				n.ID = e.ID + "/" + action.Notifier
+				n.Test = true
+				n.Incident.Fingerprint = fp
 				notifier, ok := rt.Notifiers[action.Notifier]
 				if !ok {
 					fmt.Fprintf(g.stdout, "%s: not configured\n", action.Notifier)
@@ -72,7 +78,8 @@ func newNotifyTestCmd(g *globals) *cobra.Command {
 					continue
 				}
 				msg, _ := notifier.Render(&n)
-				fmt.Fprintf(g.stdout, "%s: sent to %s%s\n", action.Notifier, msg.Target, refSuffix(res.Ref))
+				fmt.Fprintf(g.stdout, "%s: sent to %s%s, marked %q, with fingerprint %s (a test's own, not a real incident's)\n",
+					action.Notifier, msg.Target, refSuffix(res.Ref), strings.TrimSpace(notifiers.TestMarker), fp)
 			}
 			if failed > 0 {
 				return &exitError{code: 1, err: fmt.Errorf("wabridge notify-test: %d of %d actions failed", failed, len(rule.Actions))}
@@ -84,6 +91,21 @@ func newNotifyTestCmd(g *globals) *cobra.Command {
 	cmd.Flags().Var(duration.NewValue(&timeout, 30*time.Second), "timeout", "how long each send may take (30s, 2m)")
 	_ = cmd.MarkFlagRequired("rule")
 	return cmd
+}
+
+// notifyTestFingerprint is the fingerprint notify-test gives a rule's test
+// notifications: the same on every run, so a second run finds the first
+// run's Slack message and Jira ticket rather than a real incident's.
+func notifyTestFingerprint(rule string) string {
+	var b strings.Builder
+	for _, r := range strings.ToLower(rule) {
+		if (r >= 'a' && r <= 'z') || (r >= '0' && r <= '9') || r == '-' || r == '_' {
+			b.WriteRune(r)
+		} else {
+			b.WriteRune('_')
+		}
+	}
+	return "notify-test-" + b.String()
 }
 
 func refSuffix(ref string) string {

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net/url"
 	"os"
 	"regexp"
 	"sort"
@@ -58,6 +59,10 @@ type Entry struct {
 	Retryable   bool           `json:"retryable" yaml:"retryable"`
 	// MetaCodes lists the Meta codes a Twilio code corresponds to.
 	MetaCodes []int `json:"meta_codes,omitempty" yaml:"meta_codes"`
+	// DocsURL is the provider's documentation of the code; RunbookURL is
+	// the team's own page on what to do. Both optional, shown as links.
+	DocsURL    string `json:"docs_url,omitempty" yaml:"docs_url"`
+	RunbookURL string `json:"runbook_url,omitempty" yaml:"runbook_url"`
 }
 
 // Range renders the code or the range as users write it: "131031", "200-299".
@@ -105,9 +110,12 @@ func (e Entry) RecommendedAction() string { return strings.Join(e.Actions, " ") 
 // kept as nodes so entries are read in file order and every problem carries
 // its line.
 type file struct {
-	Namespace string    `yaml:"namespace"`
-	Codes     yaml.Node `yaml:"codes"`
-	Keys      yaml.Node `yaml:"keys"`
+	Namespace string `yaml:"namespace"`
+	// DocsURL is the docs_url of every entry of the file that has none;
+	// "{code}" in it becomes the entry's code.
+	DocsURL string    `yaml:"docs_url"`
+	Codes   yaml.Node `yaml:"codes"`
+	Keys    yaml.Node `yaml:"keys"`
 }
 
 // Catalog is immutable once loaded and safe for concurrent use.
@@ -196,7 +204,7 @@ func yamlErrors(path string, err error) []error {
 // that would otherwise vanish silently (yaml.Node.Decode has no KnownFields).
 func entryField(name string) bool {
 	switch name {
-	case "key", "aliases", "title", "description", "reasons", "actions", "severity", "retryable", "meta_codes":
+	case "key", "aliases", "title", "description", "reasons", "actions", "severity", "retryable", "meta_codes", "docs_url", "runbook_url":
 		return true
 	}
 	return false
@@ -240,6 +248,9 @@ func (c *Catalog) add(path string, b []byte) []error {
 		// A truncated or half-written file must not pass as "no entries".
 		return []error{fmt.Errorf("%s: catalogue file has no entries (no codes: or keys: section)", path)}
 	}
+	if f.DocsURL != "" && !httpURL(strings.ReplaceAll(f.DocsURL, "{code}", "0")) {
+		return []error{fmt.Errorf("%s: docs_url %q must be an absolute http or https URL", path, f.DocsURL)}
+	}
 	var errs []error
 	for _, sec := range []struct {
 		node  *yaml.Node
@@ -260,13 +271,13 @@ func (c *Catalog) add(path string, b []byte) []error {
 			errs = append(errs, fmt.Errorf("%s:%d: keys: namespace %s has codes only", path, sec.node.Line, f.Namespace))
 			continue
 		}
-		errs = append(errs, c.addSection(path, f.Namespace, sec.node, sec.keyed)...)
+		errs = append(errs, c.addSection(path, f.Namespace, f.DocsURL, sec.node, sec.keyed)...)
 	}
 	return errs
 }
 
 // addSection reads one codes: or keys: mapping.
-func (c *Catalog) addSection(path, ns string, m *yaml.Node, keyed bool) []error {
+func (c *Catalog) addSection(path, ns, docsURL string, m *yaml.Node, keyed bool) []error {
 	var errs []error
 	seenName := map[string]int{} // name → line, to catch duplicates in one file
 	seenKey := map[string]int{}
@@ -301,6 +312,9 @@ func (c *Catalog) addSection(path, ns string, m *yaml.Node, keyed bool) []error 
 				continue
 			}
 			e.Code, e.CodeTo = lo, hi
+		}
+		if e.DocsURL == "" && docsURL != "" {
+			e.DocsURL = strings.ReplaceAll(docsURL, "{code}", name)
 		}
 		bad := false
 		for _, k := range append([]string{e.Key}, e.Aliases...) {
@@ -353,7 +367,7 @@ func decodeEntry(node *yaml.Node) (Entry, []problem) {
 	}
 	for i := 0; i+1 < len(node.Content); i += 2 {
 		if k := node.Content[i]; !entryField(k.Value) {
-			add(k.Line, "unknown field %q (want key, aliases, title, description, reasons, actions, severity, retryable, meta_codes)", k.Value)
+			add(k.Line, "unknown field %q (want key, aliases, title, description, reasons, actions, severity, retryable, meta_codes, docs_url, runbook_url)", k.Value)
 		}
 	}
 	if err := node.Decode(&e); err != nil {
@@ -388,6 +402,15 @@ func decodeEntry(node *yaml.Node) (Entry, []problem) {
 	if len(e.Actions) == 0 {
 		add(node.Line, "at least one action is required: say what the person on duty should do")
 	}
+	for _, f := range []struct{ name, url string }{{"docs_url", e.DocsURL}, {"runbook_url", e.RunbookURL}} {
+		if f.url != "" && !httpURL(f.url) {
+			line := node.Line
+			if n := fieldNode(node, f.name); n != nil {
+				line = n.Line
+			}
+			add(line, "%s %q must be an absolute http or https URL", f.name, f.url)
+		}
+	}
 	for _, list := range [][]string{e.Reasons, e.Actions} {
 		for _, s := range list {
 			if strings.TrimSpace(s) == "" {
@@ -405,6 +428,13 @@ func severityList() string {
 		s[i] = string(v)
 	}
 	return strings.Join(s, ", ")
+}
+
+// httpURL reports whether s is an absolute http(s) URL: what a link in
+// Slack or Jira can open.
+func httpURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
 }
 
 // fieldNode returns the value node of a field of a mapping node, or nil.

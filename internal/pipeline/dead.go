@@ -119,7 +119,7 @@ func (p *Pipeline) ReplayDead(ctx context.Context, id string) error {
 			if err := p.st.DeleteDead(id, p.ref(d.OutboxEntry, res, now)); err != nil {
 				return fmt.Errorf("replay dead letter %s: sent, but not removed from the dead letters: %w", id, err)
 			}
-			p.m.notifications.WithLabelValues(name, "sent", "").Inc()
+			p.m.notifications.WithLabelValues(name, resultOf(res), "").Inc()
 			p.log.Info("dead letter replayed", "id", id, "rule", d.Notification.Rule.Name, "notifier", name)
 			return nil
 		}

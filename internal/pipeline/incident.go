@@ -213,15 +213,21 @@ func (t *incTx) touch(inc *store.Incident) {
 }
 
 func (t *incTx) enqueue(r *rules.Rule, a notifiers.Action, op notifiers.Op, inc *store.Incident, note string) (store.OutboxEntry, error) {
+	return t.enqueueEvent(r, a, op, inc, note, &inc.Event)
+}
+
+// enqueueEvent is enqueue telling of ev rather than the incident's event:
+// a repeat names the latest event, not the first.
+func (t *incTx) enqueueEvent(r *rules.Rule, a notifiers.Action, op notifiers.Op, inc *store.Incident, note string, ev *event.Event) (store.OutboxEntry, error) {
 	var entry catalog.Entry
 	if t.rt != nil && t.rt.Catalog != nil {
-		entry, _ = t.rt.Catalog.ForEvent(&inc.Event)
+		entry, _ = t.rt.Catalog.ForEvent(ev)
 	}
 	n := notifiers.Notification{
 		Rule:     r.Ref(),
 		Action:   a,
 		Op:       op,
-		Event:    inc.Event,
+		Event:    *ev,
 		Catalog:  entry,
 		Incident: snapshot(inc, note),
 	}
@@ -256,11 +262,16 @@ const overflowNote = "This rule has reached its max_open_incidents: events that 
 // send queues one notification per action of the rule, or, while holding,
 // nothing. It returns how many it queued.
 func (t *incTx) send(r *rules.Rule, inc *store.Incident, op notifiers.Op, note string) (int, error) {
+	return t.sendEvent(r, inc, op, note, &inc.Event)
+}
+
+// sendEvent is send telling of ev (a repeat's latest event).
+func (t *incTx) sendEvent(r *rules.Rule, inc *store.Incident, op notifiers.Op, note string, ev *event.Event) (int, error) {
 	if t.holding || r == nil {
 		return 0, nil
 	}
 	for _, a := range r.Actions {
-		if _, err := t.enqueue(r, a, op, inc, note); err != nil {
+		if _, err := t.enqueueEvent(r, a, op, inc, note, ev); err != nil {
 			return 0, err
 		}
 	}
@@ -527,7 +538,7 @@ func (t *incTx) join(ev *event.Event, r *rules.Rule, inc *store.Incident, seen t
 	}
 	detail := fmt.Sprintf("count %d", inc.Count)
 	if r.RepeatInterval > 0 && t.now.Sub(inc.LastRepeat) >= r.RepeatInterval {
-		n, err := t.send(r, inc, notifiers.OpRepeat, "")
+		n, err := t.sendEvent(r, inc, notifiers.OpRepeat, "", ev)
 		if err != nil {
 			return err
 		}
@@ -815,6 +826,36 @@ func humanDuration(d time.Duration) string {
 	return d.String()
 }
 
+// fillLinks adds the links of what the incident's other actions made (the
+// Jira ticket for the Slack message, the Slack message for the ticket).
+func (p *Pipeline) fillLinks(e *store.OutboxEntry) {
+	n := &e.Notification
+	rt := p.runtime()
+	if rt == nil || rt.Rules == nil || !linkable(n.Action.Notifier) {
+		return
+	}
+	r := rt.Rules.Rule(n.Rule.Name)
+	if r == nil {
+		return
+	}
+	for _, a := range r.Actions {
+		if a.Notifier == n.Action.Notifier || !linkable(a.Notifier) {
+			continue
+		}
+		if _, known := n.Incident.Links[a.Notifier]; known {
+			continue
+		}
+		ref, err := p.st.GetRef(OrderingKey(n.Incident.Fingerprint, a))
+		if err != nil || ref.Link == "" {
+			continue
+		}
+		if n.Incident.Links == nil {
+			n.Incident.Links = map[string]string{}
+		}
+		n.Incident.Links[a.Notifier] = ref.Link
+	}
+}
+
 // fillIncident brings a notification's incident up to date at send time:
 // the reference its message or ticket got (the refs are the one record of
 // them), and for open and update the latest counts, so a coalesced update
@@ -825,8 +866,9 @@ func (p *Pipeline) fillIncident(e *store.OutboxEntry) {
 		return
 	}
 	if ref, err := p.st.GetRef(e.Key); err == nil {
-		inc.Ref = ref.Ref
+		inc.Ref, inc.Link = ref.Ref, ref.Link
 	}
+	p.fillLinks(e)
 	switch e.Notification.Op {
 	case notifiers.OpOpen, notifiers.OpUpdate:
 	default:

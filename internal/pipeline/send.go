@@ -321,7 +321,7 @@ func (p *Pipeline) sendEntry(ctx context.Context, it *item) (remove bool, next t
 	if err == nil {
 		// Counted before the bookkeeping: the notification went out
 		// whatever happens to the store next.
-		p.m.notifications.WithLabelValues(name, "sent", "").Inc()
+		p.m.notifications.WithLabelValues(name, resultOf(res), "").Inc()
 		if !e.ReceivedAt.IsZero() {
 			p.m.latency.Observe(now.Sub(e.ReceivedAt).Seconds())
 		}
@@ -340,7 +340,7 @@ func (p *Pipeline) sendEntry(ctx context.Context, it *item) (remove bool, next t
 func (p *Pipeline) recordSent(e *store.OutboxEntry, res notifiers.Result, now time.Time) (bool, time.Time) {
 	n := &e.Notification
 	name := n.Action.Notifier
-	if err := p.st.Sent(e.ID, p.ref(*e, res, now)); err != nil {
+	if err := p.st.SentAs(e.ID, p.ref(*e, res, now), resultOf(res)); err != nil {
 		// Sent, but still in the outbox: it will be sent again. At
 		// least once is the promise; say so.
 		p.m.processingErrors.WithLabelValues("record_sent").Inc()
@@ -348,10 +348,81 @@ func (p *Pipeline) recordSent(e *store.OutboxEntry, res notifiers.Result, now ti
 			"id", e.ID, "notifier", name, "err", err)
 		return false, now.Add(p.cfg.BackoffBase)
 	}
-	p.log.Info("notification sent", "id", e.ID, "rule", n.Rule.Name, "notifier", name,
-		"target", Target(n.Action), "event", n.Event.ID, "attempts", e.Attempts+1)
+	if res.Logged {
+		p.log.Info("notification logged: "+name+" is not configured, so the log stood in and nothing reached it",
+			"id", e.ID, "rule", n.Rule.Name, "notifier", name, "result", store.NoteLogged,
+			"target", Target(n.Action), "event", n.Event.ID, "attempts", e.Attempts+1)
+	} else {
+		p.log.Info("notification sent", "id", e.ID, "rule", n.Rule.Name, "notifier", name, "result", store.NoteSent,
+			"target", Target(n.Action), "event", n.Event.ID, "attempts", e.Attempts+1)
+	}
+	p.linkOthers(e, res, now)
 	return true, time.Time{}
 }
+
+// resultOf is how a successful send is reported: "logged" when the log
+// stood in for the notifier, "sent" otherwise.
+func resultOf(res notifiers.Result) string {
+	if res.Logged {
+		return store.NoteLogged
+	}
+	return store.NoteSent
+}
+
+// linkOthers tells the incident's other messages and tickets where a new
+// one is: the Slack thread gets the Jira ticket's link, the Jira ticket
+// the Slack message's permalink. A link notification queues behind its
+// action's open under the same ordering key, so it finds what it links to.
+// Only a new ref (a first post, a new or recreated ticket) is announced.
+func (p *Pipeline) linkOthers(e *store.OutboxEntry, res notifiers.Result, now time.Time) {
+	n := &e.Notification
+	inc := n.Incident
+	if res.Link == "" || inc == nil || inc.Fingerprint == "" || res.Ref == inc.Ref || n.Op == notifiers.OpLink {
+		return
+	}
+	rt := p.runtime()
+	if rt == nil || rt.Rules == nil {
+		return
+	}
+	r := rt.Rules.Rule(n.Rule.Name)
+	if r == nil {
+		return
+	}
+	var added []store.OutboxEntry
+	err := p.st.Update(func(tx store.Tx) error {
+		for _, a := range r.Actions {
+			if a.Notifier == n.Action.Notifier || !linkable(a.Notifier) {
+				continue
+			}
+			c := *inc
+			c.Ref, c.Link, c.Links = "", "", map[string]string{n.Action.Notifier: res.Link}
+			le, err := tx.AddOutbox(store.OutboxEntry{
+				Notification: notifiers.Notification{Rule: n.Rule, Action: a, Op: notifiers.OpLink, Event: n.Event, Catalog: n.Catalog, Incident: &c},
+				Key:          OrderingKey(inc.Fingerprint, a),
+				Created:      now,
+				NextAttempt:  now,
+			})
+			if err != nil {
+				return err
+			}
+			added = append(added, le)
+		}
+		return nil
+	})
+	if err != nil {
+		// The message and the ticket exist; only the cross link is lost.
+		p.m.processingErrors.WithLabelValues("queue_link").Inc()
+		p.log.Error("pipeline: queue the link to the new "+n.Action.Notifier+" ref", "id", e.ID, "err", err)
+		return
+	}
+	if len(added) > 0 {
+		p.sched.add(added...)
+		signal(p.sched.wake)
+	}
+}
+
+// linkable names the notifiers that show another's link.
+func linkable(notifier string) bool { return notifier == "slack" || notifier == "jira" }
 
 // failed records a failed attempt: the entry waits for its retry, or goes
 // to the dead letters.
@@ -418,7 +489,11 @@ func (p *Pipeline) ref(e store.OutboxEntry, res notifiers.Result, now time.Time)
 	if res.Ref == "" {
 		return nil
 	}
-	return &store.Ref{Key: e.Key, Ref: res.Ref, Updated: now}
+	link := res.Link
+	if inc := e.Notification.Incident; link == "" && inc != nil && inc.Ref == res.Ref {
+		link = inc.Link // the same message or ticket: keep its link
+	}
+	return &store.Ref{Key: e.Key, Ref: res.Ref, Link: link, Updated: now}
 }
 
 // buryOrWait buries an entry; when the store cannot, the entry stays and is

@@ -53,6 +53,7 @@ const (
 const (
 	NotePending = "pending" // in the outbox, not attempted yet
 	NoteSent    = "sent"
+	NoteLogged  = "logged" // written to the log standing in for an unconfigured notifier: nothing was sent
 	NoteFailed  = "failed" // an attempt failed; it will be retried
 	NoteDead    = "dead"   // dead-lettered
 )
@@ -213,7 +214,7 @@ func putNote(tx *bolt.Tx, e *OutboxEntry, result, ref, reason string, at time.Ti
 	if note.Target == "" {
 		note.Target = n.Action.Project
 	}
-	if result != NoteSent && result != NotePending {
+	if result != NoteSent && result != NoteLogged && result != NotePending {
 		note.Error = e.LastError
 	}
 	v, err := json.Marshal(note)

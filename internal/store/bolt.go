@@ -433,7 +433,10 @@ func (s *Bolt) UpdateOutbox(e OutboxEntry) error {
 // Batch may run the function again alone after another in its group
 // failed, which is safe: writing the ref, the note (read from the entry,
 // so skipped once the entry is gone) and deleting the entry are idempotent.
-func (s *Bolt) Sent(id string, ref *Ref) error {
+func (s *Bolt) Sent(id string, ref *Ref) error { return s.SentAs(id, ref, NoteSent) }
+
+// SentAs is Sent recording result in the audit trail.
+func (s *Bolt) SentAs(id string, ref *Ref, result string) error {
 	k, err := idKey(id)
 	if err != nil {
 		return err
@@ -446,7 +449,7 @@ func (s *Bolt) Sent(id string, ref *Ref) error {
 		b := tx.Bucket(bOutbox)
 		v := b.Get(k)
 		existed = v != nil
-		if err := noteFromStored(tx, k, v, NoteSent, ref, time.Now()); err != nil {
+		if err := noteFromStored(tx, k, v, result, ref, time.Now()); err != nil {
 			return err
 		}
 		if err := tx.Bucket(bInFlight).Delete(k); err != nil {

@@ -54,6 +54,9 @@ type Store interface {
 	// Sent removes a delivered outbox entry and records the reference the
 	// notifier returned, when there is one.
 	Sent(id string, ref *Ref) error
+	// SentAs is Sent with the result the audit trail records: NoteSent,
+	// or NoteLogged when the log stood in for the notifier.
+	SentAs(id string, ref *Ref, result string) error
 	// Bury moves an outbox entry to the dead letters.
 	Bury(d DeadLetter) error
 	// MarkInFlight records, durably, that a send of the entry starts:
@@ -163,8 +166,11 @@ type DeadLetter struct {
 // Ref is what a notifier returned for an incident, under the incident's
 // ordering key, so later updates can find the message or ticket.
 type Ref struct {
-	Key     string    `json:"key"`
-	Ref     string    `json:"ref"`
+	Key string `json:"key"`
+	Ref string `json:"ref"`
+	// Link is the URL a person opens for it (a Slack permalink, a Jira
+	// browse URL), when the notifier gave one.
+	Link    string    `json:"link,omitempty"`
 	Updated time.Time `json:"updated"`
 }
 

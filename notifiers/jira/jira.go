@@ -42,6 +42,7 @@ const (
 // the second finds the incident's ticket when the store has lost its key.
 const (
 	baseLabel          = "wabridge"
+	testLabel          = "wabridge-test" // on notify-test's tickets, besides their own fingerprint label
 	fingerprintPrefix  = "wabridge-"
 	searchMaxResults   = 10
 	templateSummary    = "summary"
@@ -727,6 +728,9 @@ func (n *Notifier) issue(no *notifiers.Notification, d templates.Data) (*gojira.
 		labels = append(labels, out)
 	}
 	labels = append(labels, baseLabel)
+	if no.Test {
+		labels = append(labels, testLabel)
+	}
 	if fp := fingerprint(no); fp != "" {
 		labels = append(labels, fingerprintLabel(fp))
 	}
@@ -796,6 +800,9 @@ func (n *Notifier) summary(no *notifiers.Notification, d templates.Data) (string
 	}
 	// Jira refuses a summary with line breaks.
 	s = strings.Join(strings.Fields(s), " ")
+	if no.Test {
+		s = notifiers.TestMarker + s
+	}
 	return truncate(s, maxSummary, summaryMarker), nil
 }
 

@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -136,9 +137,24 @@ func (n *Notifier) Render(nt *notifiers.Notification) (notifiers.Message, error)
 	if nt == nil {
 		return notifiers.Message{}, errors.New("log notifier: nil notification")
 	}
+	if nt.Op == notifiers.OpLink {
+		// A link to the incident's other message or ticket has no template.
+		var parts []string
+		if nt.Incident != nil {
+			for _, k := range []string{"slack", "jira"} {
+				if u := nt.Incident.Links[k]; u != "" {
+					parts = append(parts, k+": "+u)
+				}
+			}
+		}
+		return notifiers.Message{Notifier: Name, Target: n.targetFor(nt.Action), Summary: "link", Body: strings.Join(parts, "\n")}, nil
+	}
 	summary, body, err := n.tmpl.Render(nt.Action.Notifier, nt)
 	if err != nil {
 		return notifiers.Message{}, fmt.Errorf("log notifier: rule %s: %w", nt.Rule.Name, err)
+	}
+	if nt.Test {
+		summary = notifiers.TestMarker + summary
 	}
 	return notifiers.Message{Notifier: Name, Target: n.targetFor(nt.Action), Summary: summary, Body: body}, nil
 }
@@ -197,5 +213,7 @@ func (n *Notifier) Notify(ctx context.Context, nt *notifiers.Notification) (noti
 		n.logger.Warn("log notifier: write failed", "target", n.target, "rule", nt.Rule.Name, "error", err)
 		return notifiers.Result{}, &notifiers.Error{Notifier: Name, Reason: notifiers.ReasonTransient, Err: fmt.Errorf("write to %s: %w", n.target, err)}
 	}
-	return notifiers.Result{}, nil
+	// Standing in for Slack or Jira, the line is all that happened: the
+	// result says "logged", never "sent".
+	return notifiers.Result{Logged: l.StandInFor != ""}, nil
 }

@@ -53,10 +53,15 @@ func buildBlocks(nt *notifiers.Notification, c content, f form) []goslack.Block 
 		if c.text != "" {
 			blocks = append(blocks, section(c.text))
 		}
-		blocks = append(blocks, goslack.NewSectionBlock(nil, fields(nt, f), nil))
+		if fs := fields(nt, f); len(fs) > 0 {
+			blocks = append(blocks, goslack.NewSectionBlock(nil, fs, nil))
+		}
 		if f != formResolved && c.actions != "" {
 			blocks = append(blocks, section(c.actions))
 		}
+	}
+	if l := linksLine(nt); l != "" && f != formRepeat {
+		blocks = append(blocks, goslack.NewContextBlock("", mrkdwn(templates.Truncate(l, maxSection))))
 	}
 	blocks = append(blocks, goslack.NewContextBlock("", mrkdwn(templates.Truncate(contextLine(nt), maxSection))))
 	return limitBlocks(blocks)
@@ -65,11 +70,7 @@ func buildBlocks(nt *notifiers.Notification, c content, f form) []goslack.Block 
 func fields(nt *notifiers.Notification, f form) []*goslack.TextBlockObject {
 	e := nt.Event
 	d := templates.DataFor(nt)
-	code := "—"
-	if e.Code != 0 {
-		code = "`" + strconv.Itoa(e.Code) + "`"
-	}
-	phone := orDash(templates.SlackEscape(e.DisplayPhoneNumber))
+	phone := templates.SlackEscape(e.DisplayPhoneNumber)
 	if e.PhoneNumberID != "" && e.PhoneNumberID != e.DisplayPhoneNumber {
 		if e.DisplayPhoneNumber == "" {
 			phone = "id " + templates.SlackEscape(e.PhoneNumberID)
@@ -77,14 +78,31 @@ func fields(nt *notifiers.Notification, f form) []*goslack.TextBlockObject {
 			phone += " (id " + templates.SlackEscape(e.PhoneNumberID) + ")"
 		}
 	}
+	code := ""
+	if e.Code != 0 {
+		code = "`" + strconv.Itoa(e.Code) + "`"
+	}
+	a := e.Attributes
+	tmpl := templates.SlackEscape(a["template_name"])
+	if tmpl != "" && a["template_language"] != "" {
+		tmpl += " (" + templates.SlackEscape(a["template_language"]) + ")"
+	}
+	// Only what the event carries: an empty field ("Code —") says
+	// nothing and pushes the facts that matter out of view.
 	pairs := [][2]string{
+		{"Severity", string(d.Severity())},
 		{"Code", code},
 		{"Phone number", phone},
-		{"WABA", orDash(templates.SlackEscape(e.WABAID))},
+		{"WABA", templates.SlackEscape(e.WABAID)},
+		{"Instance", templates.SlackEscape(a["instance"])},
+		{"Template", tmpl},
+		{"Reason", templates.SlackEscape(firstNonEmpty(a["reason"], a["rejection_reason"]))},
+		{"Ban date", templates.SlackEscape(a["ban_date"])},
+		{"Messaging limit", templates.SlackEscape(arrow(a["old_limit"], a["current_limit"]))},
+		{"Quality", templates.SlackEscape(arrow(a["previous_quality"], a["new_quality"]))},
 		// A support channel is wide: never the customer's full number.
-		{"Recipient", orDash(event.MaskPhone(e.Recipient()))},
+		{"Recipient", event.MaskPhone(e.Recipient())},
 		{"Time", slackDate(e.Timestamp)},
-		{"Severity", string(d.Severity())},
 	}
 	if inc := nt.Incident; inc != nil && (f == formUpdate || f == formResolved) {
 		pairs = append(pairs,
@@ -92,14 +110,67 @@ func fields(nt *notifiers.Notification, f form) []*goslack.TextBlockObject {
 			[2]string{"Last seen", slackDate(inc.LastSeen)})
 	}
 	out := make([]*goslack.TextBlockObject, 0, maxFields)
-	for _, p := range pairs[:min(len(pairs), maxFields)] {
+	for _, p := range pairs {
+		if p[1] == "" || strings.EqualFold(p[1], "none") || len(out) == maxFields {
+			continue
+		}
 		out = append(out, mrkdwn(templates.Truncate("*"+p[0]+"*\n"+p[1], maxField)))
 	}
 	return out
 }
 
+func firstNonEmpty(list ...string) string {
+	for _, s := range list {
+		if strings.TrimSpace(s) != "" {
+			return s
+		}
+	}
+	return ""
+}
+
+// arrow says "old → new", or the side that is known.
+func arrow(old, cur string) string {
+	switch {
+	case old != "" && cur != "":
+		return old + " → " + cur
+	case cur != "":
+		return cur
+	}
+	return ""
+}
+
+// linksLine shows the incident's links (its Jira ticket, the provider's
+// docs, the runbook) as Slack links; empty when there are none.
+func linksLine(nt *notifiers.Notification) string {
+	links := templates.DataFor(nt).Links()
+	if len(links) == 0 {
+		return ""
+	}
+	parts := make([]string, 0, len(links))
+	for _, l := range links {
+		if l.Name == "Slack message" {
+			continue // this is the Slack message
+		}
+		parts = append(parts, slackLink(l.URL, l.Name))
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return ":link: " + strings.Join(parts, " · ")
+}
+
+// slackLink writes <url|text> with the characters that would end the link
+// early encoded.
+func slackLink(u, text string) string {
+	u = strings.NewReplacer("|", "%7C", ">", "%3E", "<", "%3C", " ", "%20").Replace(u)
+	return "<" + u + "|" + templates.SlackEscape(text) + ">"
+}
+
 func contextLine(nt *notifiers.Notification) string {
 	parts := []string{}
+	if nt.Test {
+		parts = append(parts, "*Test notification* from `wabridge notify-test`: not a real incident")
+	}
 	if nt.Rule.Name != "" {
 		parts = append(parts, "Rule *"+templates.SlackEscape(nt.Rule.Name)+"*")
 	}
@@ -119,16 +190,9 @@ func contextLine(nt *notifiers.Notification) string {
 // fallback for clients that cannot.
 func slackDate(t time.Time) string {
 	if t.IsZero() {
-		return "—"
+		return ""
 	}
 	return fmt.Sprintf("<!date^%d^{date_short_pretty} {time_secs}|%s>", t.Unix(), t.UTC().Format("2006-01-02 15:04:05 UTC"))
-}
-
-func orDash(s string) string {
-	if s == "" {
-		return "—"
-	}
-	return s
 }
 
 // limitBlocks keeps a message within Slack's 50 blocks, saying how many were

@@ -143,6 +143,9 @@ func (n *Notifier) render(nt *notifiers.Notification) (content, error) {
 	if c.title == "" {
 		c.title = d.Title()
 	}
+	if nt.Test {
+		c.title = notifiers.TestMarker + c.title
+	}
 	if c.text, err = exec("text", "slack.text"); err != nil {
 		return c, err
 	}
@@ -213,9 +216,12 @@ func (n *Notifier) Notify(ctx context.Context, nt *notifiers.Notification) (noti
 	}
 	switch nt.Op {
 	case "", notifiers.OpOpen, notifiers.OpUpdate, notifiers.OpRepeat, notifiers.OpResolve,
-		notifiers.OpEscalate, notifiers.OpOpenResolved, notifiers.OpNote:
+		notifiers.OpEscalate, notifiers.OpOpenResolved, notifiers.OpNote, notifiers.OpLink:
 	default:
 		return notifiers.Result{}, n.fail(notifiers.ReasonPermanent, fmt.Errorf("rule %s: unknown op %q", nt.Rule.Name, nt.Op))
+	}
+	if nt.Op == notifiers.OpLink {
+		return n.link(ctx, nt)
 	}
 	if n.api == nil {
 		return n.notifyWebhook(ctx, nt, c)
@@ -258,7 +264,7 @@ func (n *Notifier) Notify(ctx context.Context, nt *notifiers.Notification) (noti
 		}
 		return n.post(ctx, nt, c.channel, c.title, blocks)
 	}
-	ref := notifiers.Result{Ref: nt.Incident.Ref}
+	ref := notifiers.Result{Ref: nt.Incident.Ref, Link: nt.Incident.Link}
 	switch nt.Op {
 	case notifiers.OpUpdate:
 		if err := n.update(ctx, nt, channel, ts, c.title, n.withButtons(nt, buildBlocks(nt, c, formUpdate))); err != nil {
@@ -321,8 +327,44 @@ func (n *Notifier) post(ctx context.Context, nt *notifiers.Notification, channel
 	if ch == "" {
 		ch = channel
 	}
+	// The permalink goes on the incident's Jira ticket. The message is
+	// posted: a failure here must not fail the send, or the retry would
+	// post it twice.
+	link, err := n.api.GetPermalinkContext(ctx, &goslack.PermalinkParameters{Channel: ch, Ts: ts})
+	if err != nil {
+		n.logger.Warn("slack: no permalink for the new message; the Jira ticket will not link to it",
+			"rule", nt.Rule.Name, "channel", ch, "ts", ts, "err", err)
+		link = ""
+	}
 	n.channels.Store(channel, ch)
-	return notifiers.Result{Ref: ch + "/" + ts}, nil
+	return notifiers.Result{Ref: ch + "/" + ts, Link: link}, nil
+}
+
+// link replies in the incident's thread with its Jira ticket, once the
+// ticket exists (or when a new one replaced it). Without a message there
+// is no thread: a link is not worth a message of its own.
+func (n *Notifier) link(ctx context.Context, nt *notifiers.Notification) (notifiers.Result, error) {
+	channel, ts, ok := refOf(nt.Incident)
+	if !ok || n.api == nil || nt.Incident.Links["jira"] == "" {
+		return notifiers.Result{Ref: refString(nt.Incident)}, nil
+	}
+	u := nt.Incident.Links["jira"]
+	key := u
+	if i := strings.LastIndex(u, "/browse/"); i >= 0 {
+		key = u[i+len("/browse/"):]
+	}
+	text := "Jira ticket " + slackLink(u, key) + " tracks this incident."
+	if err := n.reply(ctx, nt, channel, ts, text); err != nil {
+		return notifiers.Result{}, err
+	}
+	return notifiers.Result{Ref: nt.Incident.Ref, Link: nt.Incident.Link}, nil
+}
+
+func refString(inc *notifiers.Incident) string {
+	if inc == nil {
+		return ""
+	}
+	return inc.Ref
 }
 
 func (n *Notifier) update(ctx context.Context, nt *notifiers.Notification, channel, ts, fallback string, blocks []goslack.Block) error {

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -23,16 +22,16 @@ import (
 	"github.com/wabridge/wabridge/internal/event"
 	"github.com/wabridge/wabridge/internal/secret"
 	"github.com/wabridge/wabridge/notifiers"
+	"github.com/wabridge/wabridge/notifiers/slack/slacktest"
 	"github.com/wabridge/wabridge/templates"
 )
 
 const (
 	token    = "xoxb-1111-2222-s3cr3tT0k3n"
 	hookPath = "/services/T000/B000/h00kS3cr3t"
-	okPost   = `{"ok":true,"channel":"C123","ts":"1700000000.000100"}`
 )
 
-// request is what the fake Slack received.
+// request is what the fake Slack received, as the tests read it.
 type request struct {
 	Path   string
 	Form   url.Values // Web API calls
@@ -40,60 +39,66 @@ type request struct {
 	Header http.Header
 }
 
-// fakeSlack speaks Slack's wire format: form-encoded Web API calls answered
-// with {"ok":...} JSON, webhooks answered with "ok".
+// existingTS is the message the update, repeat and resolve notifications
+// of these tests refer to ("C123/" + existingTS).
+const existingTS = "1700000000.000100"
+
+// fakeSlack is the strict fake Slack every test runs slack-go against.
 type fakeSlack struct {
-	*httptest.Server
-	mu      sync.Mutex
-	reqs    []request
-	respond func(path string) (status int, header http.Header, body string)
+	*slacktest.Server
 }
 
 func newFakeSlack(t testing.TB) *fakeSlack {
 	t.Helper()
-	f := &fakeSlack{}
-	f.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		req := request{Path: r.URL.Path, Body: body, Header: r.Header.Clone()}
-		if strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-www-form-urlencoded") {
-			req.Form, _ = url.ParseQuery(string(body))
-		}
-		f.mu.Lock()
-		f.reqs = append(f.reqs, req)
-		respond := f.respond
-		f.mu.Unlock()
-		status, header, out := http.StatusOK, http.Header{}, okPost
-		switch {
-		case respond != nil:
-			status, header, out = respond(r.URL.Path)
-		case strings.HasPrefix(r.URL.Path, "/services/"):
-			out = "ok"
-		case r.URL.Path == "/chat.update":
-			out = fmt.Sprintf(`{"ok":true,"channel":%q,"ts":%q}`, req.Form.Get("channel"), req.Form.Get("ts"))
-		}
-		for k, v := range header {
-			w.Header()[k] = v
-		}
-		if strings.HasPrefix(out, "{") {
-			w.Header().Set("Content-Type", "application/json")
-		}
-		w.WriteHeader(status)
-		_, _ = io.WriteString(w, out)
-	}))
-	t.Cleanup(f.Close)
-	return f
+	s := slacktest.New(t, slacktest.Options{
+		Token:       token,
+		WebhookPath: hookPath,
+		Channels:    map[string]string{"#whatsapp-ops": "C123", "#default": "C0DEF", "#c": "C0C"},
+	})
+	s.Seed("C123", existingTS)
+	return &fakeSlack{Server: s}
 }
 
+// requests are the calls that carry a message, in order: chat.getPermalink
+// (asked after each post) is left out and checked on its own.
 func (f *fakeSlack) requests() []request {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]request(nil), f.reqs...)
+	var out []request
+	for _, c := range f.Calls() {
+		switch c.Method {
+		case "chat.getPermalink":
+			continue
+		case "webhook":
+			out = append(out, request{Path: hookPath, Body: c.Body, Header: c.Header})
+		default:
+			out = append(out, request{Path: "/" + c.Method, Form: c.Form, Body: c.Body, Header: c.Header})
+		}
+	}
+	return out
 }
 
+// setRespond answers every later call with exactly what fn says.
 func (f *fakeSlack) setRespond(fn func(path string) (int, http.Header, string)) {
-	f.mu.Lock()
-	f.respond = fn
-	f.mu.Unlock()
+	f.ClearFaults()
+	status, header, body := fn("")
+	f.FailRaw("", 1<<20, status, header, body)
+}
+
+// checkAccepted fails the test when Slack would have refused a call.
+func (f *fakeSlack) checkAccepted(t *testing.T) {
+	t.Helper()
+	for _, c := range f.Failed() {
+		t.Errorf("Slack would refuse %s: %s %v", c.Method, c.Error, c.Form)
+	}
+}
+
+// posted is the ref of the n-th top-level message the fake holds, counting
+// the seeded one as 0.
+func (f *fakeSlack) posted(n int) string {
+	p := f.Posts()
+	if n >= len(p) {
+		return ""
+	}
+	return p[n].Channel + "/" + p[n].TS
 }
 
 // logBuffer captures the notifier's logs at debug level, to prove what they
@@ -153,7 +158,7 @@ func notification(op notifiers.Op) *notifiers.Notification {
 		Incident: &notifiers.Incident{
 			Fingerprint: "fp-131031", Status: "open", Count: 313, NewSince: 312,
 			FirstSeen: first, SinceTime: first.Add(64 * time.Minute), LastSeen: first.Add(90 * time.Minute),
-			Ref: "C123/1700000000.000100",
+			Ref: "C123/" + existingTS,
 		},
 	}
 }
@@ -187,8 +192,13 @@ func TestOpenPostsBlocks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Ref != "C123/1700000000.000100" {
-		t.Errorf("ref = %q", res.Ref)
+	f.checkAccepted(t)
+	if res.Ref != f.posted(1) || res.Ref == "" {
+		t.Errorf("ref = %q, want %q", res.Ref, f.posted(1))
+	}
+	ch, ts, _ := strings.Cut(res.Ref, "/")
+	if want := f.Permalink(ch, ts); res.Link != want || len(f.CallsOf("chat.getPermalink")) != 1 {
+		t.Errorf("link = %q, want the permalink %q", res.Link, want)
 	}
 	reqs := f.requests()
 	if len(reqs) != 1 || reqs[0].Path != "/chat.postMessage" {
@@ -277,6 +287,7 @@ func TestUpdateRepeatResolve(t *testing.T) {
 			if res.Ref != "C123/1700000000.000100" {
 				t.Errorf("ref = %q", res.Ref)
 			}
+			f.checkAccepted(t)
 			reqs := f.requests()
 			var paths []string
 			for _, r := range reqs {
@@ -307,9 +318,10 @@ func TestMissingRefPostsNewMessage(t *testing.T) {
 					reqs[0].Form.Get("channel") != "#whatsapp-ops" {
 					t.Fatalf("requests = %+v", reqs)
 				}
-				if res.Ref != "C123/1700000000.000100" {
-					t.Errorf("ref = %q", res.Ref)
+				if res.Ref != f.posted(1) || res.Ref == "" {
+					t.Errorf("ref = %q, want the new message %q", res.Ref, f.posted(1))
 				}
+				f.checkAccepted(t)
 				mustContain(t, "debug log", logs.String(), "posting a new one")
 			})
 		}
@@ -403,6 +415,7 @@ func TestTruncation(t *testing.T) {
 	if _, err := n.Notify(context.Background(), nt); err != nil {
 		t.Fatal(err)
 	}
+	f.checkAccepted(t)
 	r := f.requests()[0]
 	if got := r.Form.Get("text"); len(got) > maxText || !strings.HasSuffix(got, templates.TruncationMarker) {
 		t.Errorf("fallback text is %d bytes, want <= %d ending with the marker", len(got), maxText)

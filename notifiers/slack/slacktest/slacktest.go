@@ -100,6 +100,12 @@ type fault struct {
 	status     int
 	retryAfter int
 	apiErr     string
+	raw        *rawAnswer
+}
+
+type rawAnswer struct {
+	header http.Header
+	body   string
 }
 
 // New starts a server on 127.0.0.1, closed when the test ends.
@@ -168,6 +174,23 @@ func (s *Server) FailHTTP(method string, n, status int) {
 func (s *Server) FailAPI(method string, n int, apiErr string) {
 	s.mu.Lock()
 	s.faults = append(s.faults, &fault{method: method, left: n, status: http.StatusOK, apiErr: apiErr})
+	s.mu.Unlock()
+}
+
+// FailRaw answers the next n calls of method ("" for any, "webhook" for
+// the incoming webhook) with exactly status, header and body: a proxy's
+// HTML page, an empty 503.
+func (s *Server) FailRaw(method string, n, status int, header http.Header, body string) {
+	s.mu.Lock()
+	s.faults = append(s.faults, &fault{method: method, left: n, status: status, raw: &rawAnswer{header: header, body: body}})
+	s.mu.Unlock()
+}
+
+// Seed adds a message as if it had been posted before, so updates and
+// replies to it are accepted.
+func (s *Server) Seed(channelID, ts string) {
+	s.mu.Lock()
+	s.messages = append(s.messages, &Message{Channel: channelID, TS: ts, Text: "seeded"})
 	s.mu.Unlock()
 }
 
@@ -291,6 +314,15 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	var status int
 	var out map[string]any
 	switch {
+	case f != nil && f.raw != nil:
+		call.Status, call.Fault, call.Error = f.status, true, "raw answer"
+		s.calls = append(s.calls, call)
+		for k, v := range f.raw.header {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(f.status)
+		io.WriteString(w, f.raw.body)
+		return
 	case f != nil:
 		status, out = f.status, map[string]any{"ok": false, "error": f.apiErr}
 		if f.retryAfter > 0 {
@@ -564,6 +596,13 @@ func (s *Server) webhook(w http.ResponseWriter, r *http.Request, body []byte) {
 		io.WriteString(w, text)
 	}
 	switch {
+	case f != nil && f.raw != nil:
+		for k, v := range f.raw.header {
+			w.Header()[k] = v
+		}
+		call.Fault = true
+		reply(f.status, f.raw.body)
+		return
 	case f != nil:
 		if f.retryAfter > 0 {
 			w.Header().Set("Retry-After", strconv.Itoa(f.retryAfter))
