@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -24,6 +23,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/wabridge/wabridge/notifiers/slack/slacktest"
 )
 
 var binPath string
@@ -48,93 +49,66 @@ func TestMain(m *testing.M) {
 
 const e2eSecret = "e2e-app-secret"
 
-// fakeSlack records chat.postMessage / chat.update calls and answers as
-// Slack's Web API does; behaviour can be switched while a test runs.
+// fakeSlack is the strict fake Slack (slacktest) the binary's real
+// slack-go client talks to, with the views these tests read.
 type fakeSlack struct {
-	srv *httptest.Server
-
-	mu      sync.Mutex
-	fail    int    // HTTP status to answer with while non-zero
-	apiErr  string // Slack error to answer with (ok:false) while non-empty
-	retry   int    // seconds of Retry-After for the next 429s
-	n429    int    // how many 429s remain
-	calls   []slackCall
-	goodTok string
+	*slacktest.Server
+	srv *slacktest.Server
 }
 
 type slackCall struct {
 	Method string
 	At     time.Time
 	Form   map[string]string
+	Error  string
 }
+
+// e2eChannels are the channels the tests' rules post to.
+var e2eChannels = map[string]string{"#whatsapp-ops": "C0OPS", "#whatsapp-inbox": "C0INBOX", "#escalations": "C0ESC"}
 
 func newFakeSlack(t *testing.T) *fakeSlack {
-	f := &fakeSlack{goodTok: "xoxb-good"}
-	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
-	t.Cleanup(f.srv.Close)
-	return f
+	s := slacktest.New(t, slacktest.Options{Token: "xoxb-good", Channels: e2eChannels})
+	return &fakeSlack{Server: s, srv: s}
 }
 
-func (f *fakeSlack) serve(w http.ResponseWriter, r *http.Request) {
-	_ = r.ParseForm()
-	method := r.URL.Path[strings.LastIndex(r.URL.Path, "/")+1:]
+func toCall(c slacktest.Call) slackCall {
 	form := map[string]string{}
-	for k := range r.Form {
-		form[k] = r.Form.Get(k)
+	for k := range c.Form {
+		form[k] = c.Form.Get(k)
 	}
-	tok := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if tok == "" {
-		tok = form["token"]
-	}
-	f.mu.Lock()
-	f.calls = append(f.calls, slackCall{Method: method, At: time.Now(), Form: form})
-	n := len(f.calls)
-	fail, apiErr, n429, retry, good := f.fail, f.apiErr, f.n429, f.retry, f.goodTok
-	if n429 > 0 {
-		f.n429--
-	}
-	f.mu.Unlock()
-	w.Header().Set("Content-Type", "application/json")
-	switch {
-	case n429 > 0:
-		w.Header().Set("Retry-After", strconv.Itoa(retry))
-		w.WriteHeader(http.StatusTooManyRequests)
-		fmt.Fprint(w, `{"ok":false,"error":"ratelimited"}`)
-	case fail != 0:
-		w.WriteHeader(fail)
-		fmt.Fprint(w, `{"ok":false,"error":"internal_error"}`)
-	case tok != good:
-		fmt.Fprint(w, `{"ok":false,"error":"invalid_auth"}`)
-	case apiErr != "":
-		fmt.Fprintf(w, `{"ok":false,"error":%q}`, apiErr)
-	default:
-		fmt.Fprintf(w, `{"ok":true,"channel":"C0OPS","ts":"1700000000.%06d","message":{"text":"x"}}`, n)
-	}
+	return slackCall{Method: c.Method, At: c.At, Form: form, Error: c.Error}
 }
 
-func (f *fakeSlack) set(fn func(f *fakeSlack)) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	fn(f)
-}
-
-// posted returns the successful chat.postMessage calls' rendered content.
+// posted returns the top-level messages Slack accepted, as sent.
 func (f *fakeSlack) posted() []slackCall {
-	f.mu.Lock()
-	defer f.mu.Unlock()
 	var out []slackCall
-	for _, c := range f.calls {
-		if c.Method == "chat.postMessage" {
-			out = append(out, c)
+	for _, c := range f.CallsOf("chat.postMessage") {
+		if c.Error == "" && c.Form.Get("thread_ts") == "" {
+			out = append(out, toCall(c))
 		}
 	}
 	return out
 }
 
+// allCalls returns every call, refused ones included.
 func (f *fakeSlack) allCalls() []slackCall {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]slackCall(nil), f.calls...)
+	var out []slackCall
+	for _, c := range f.Calls() {
+		out = append(out, toCall(c))
+	}
+	return out
+}
+
+// checkAccepted fails the test when Slack would have refused a call by its
+// own rules (faults the test injected aside).
+func (f *fakeSlack) checkAccepted(t *testing.T) {
+	t.Helper()
+	for _, c := range f.Failed() {
+		if c.Error == "invalid_auth" || c.Error == "token_revoked" {
+			continue // the tests that use a wrong token mean it
+		}
+		t.Errorf("Slack would refuse %s: %s", c.Method, c.Error)
+	}
 }
 
 type instance struct {
@@ -306,7 +280,7 @@ func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool,
 // down survive a SIGKILL and are all sent once Slack is back.
 func TestCrashLosesNothingAcknowledged(t *testing.T) {
 	slack := newFakeSlack(t)
-	slack.set(func(f *fakeSlack) { f.fail = http.StatusInternalServerError })
+	slack.FailHTTP("", 1<<20, http.StatusInternalServerError)
 	dir := t.TempDir()
 	addr := freeAddr(t)
 	cfg := writeE2EConfig(t, e2eConfig{Dir: dir, Addr: addr, SlackURL: slack.srv.URL, SlackToken: "xoxb-good"})
@@ -322,7 +296,7 @@ func TestCrashLosesNothingAcknowledged(t *testing.T) {
 	waitFor(t, "a failed attempt", 10*time.Second, func() bool { return len(slack.allCalls()) > 0 }, inst.logs.String)
 	inst.kill()
 
-	slack.set(func(f *fakeSlack) { f.fail = 0 })
+	slack.ClearFaults()
 	inst = start(t, cfg, addr)
 	seen := func() map[string]bool {
 		got := map[string]bool{}
@@ -376,7 +350,7 @@ func TestRedeliveryNotifiesOnce(t *testing.T) {
 // by at least that long, and the alert is still delivered.
 func TestRateLimitIsWaitedOut(t *testing.T) {
 	slack := newFakeSlack(t)
-	slack.set(func(f *fakeSlack) { f.n429, f.retry = 1, 2 })
+	slack.RateLimit("", 1, 2)
 	dir := t.TempDir()
 	addr := freeAddr(t)
 	cfg := writeE2EConfig(t, e2eConfig{Dir: dir, Addr: addr, SlackURL: slack.srv.URL, SlackToken: "xoxb-good"})
@@ -441,7 +415,8 @@ func TestDeadLetterReplayAfterFix(t *testing.T) {
 	if err != nil {
 		t.Fatalf("dlq replay: %v\n%s", err, out)
 	}
-	if len(slack.posted()) != 2 {
+	// posted counts what Slack accepted: the refused first try is not one.
+	if len(slack.posted()) != 1 {
 		t.Fatalf("replay did not send: %d posts", len(slack.posted()))
 	}
 	out, _ = exec.Command(binPath, "dlq", "list", "--json", "--config", cfg).Output()

@@ -6,9 +6,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,106 +14,42 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/wabridge/wabridge/notifiers/jira/jiratest"
 )
 
-// fakeJira speaks the part of Jira's REST API v2 the notifier uses and
-// records what it was asked: issues created, comments, transitions.
+// fakeJira is the strict fake Jira (jiratest) the binary's real go-jira
+// client talks to: Data Center, basic auth as ops@example.com.
 type fakeJira struct {
-	srv *httptest.Server
-
-	mu          sync.Mutex
-	issues      []string // keys, in creation order
-	created     []jiraCreate
-	authHeaders []string
-	comments    map[string]int
-	transitions map[string]int
-	resolved    map[string]bool
+	*jiratest.Server
+	srv *jiratest.Server
 }
 
 func newFakeJira(t *testing.T) *fakeJira {
-	f := &fakeJira{comments: map[string]int{}, transitions: map[string]int{}, resolved: map[string]bool{}}
-	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
-	t.Cleanup(f.srv.Close)
-	return f
+	s := jiratest.New(t, jiratest.Options{User: "ops@example.com", Token: "jira-e2e-token"})
+	return &fakeJira{Server: s, srv: s}
 }
 
-// jiraCreate is the body of POST /rest/api/2/issue, as go-jira sends it.
-type jiraCreate struct {
-	Fields struct {
-		Project     struct{ Key string }   `json:"project"`
-		IssueType   struct{ Name string }  `json:"issuetype"`
-		Priority    *struct{ Name string } `json:"priority"`
-		Summary     string                 `json:"summary"`
-		Description string                 `json:"description"`
-		Labels      []string               `json:"labels"`
-	} `json:"fields"`
-}
-
-func (f *fakeJira) serve(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(r.Body)
-	w.Header().Set("Content-Type", "application/json")
-	path := r.URL.Path
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.authHeaders = append(f.authHeaders, r.Header.Get("Authorization"))
-	switch {
-	case r.Method == http.MethodPost && path == "/rest/api/2/issue":
-		var c jiraCreate
-		if err := json.Unmarshal(body, &c); err != nil {
-			w.WriteHeader(http.StatusBadRequest)
-			fmt.Fprintf(w, `{"errorMessages":[%q],"errors":{}}`, err.Error())
-			return
-		}
-		f.created = append(f.created, c)
-		key := fmt.Sprintf("WAOPS-%d", len(f.issues)+1)
-		f.issues = append(f.issues, key)
-		w.WriteHeader(http.StatusCreated)
-		fmt.Fprintf(w, `{"id":"%d","key":%q,"self":"%s/rest/api/2/issue/%d"}`, 10000+len(f.issues), key, f.srv.URL, 10000+len(f.issues))
-	case strings.Contains(path, "/search"):
-		fmt.Fprint(w, `{"startAt":0,"maxResults":50,"total":0,"issues":[]}`)
-	case strings.HasPrefix(path, "/rest/api/2/issue/"):
-		rest := strings.TrimPrefix(path, "/rest/api/2/issue/")
-		key, sub, _ := strings.Cut(rest, "/")
-		switch {
-		case sub == "comment" && r.Method == http.MethodPost:
-			f.comments[key]++
-			w.WriteHeader(http.StatusCreated)
-			fmt.Fprintf(w, `{"id":"%d","body":"x"}`, f.comments[key])
-		case sub == "transitions" && r.Method == http.MethodGet:
-			fmt.Fprint(w, `{"transitions":[{"id":"31","name":"Done"},{"id":"11","name":"Reopen"}]}`)
-		case sub == "transitions" && r.Method == http.MethodPost:
-			f.transitions[key]++
-			f.resolved[key] = true
-			w.WriteHeader(http.StatusNoContent)
-		case sub == "" && r.Method == http.MethodGet:
-			res := "null"
-			if f.resolved[key] {
-				res = `{"name":"Done"}`
-			}
-			fmt.Fprintf(w, `{"id":"1","key":%q,"fields":{"status":{"name":"Open","statusCategory":{"key":"new"}},"resolution":%s}}`, key, res)
-		default:
-			w.WriteHeader(http.StatusNotFound)
-			fmt.Fprint(w, `{"errorMessages":["not found"]}`)
-		}
-	default:
-		w.WriteHeader(http.StatusNotFound)
-		fmt.Fprint(w, `{"errorMessages":["not found"]}`)
-	}
-}
-
+// snapshot is the issues (not deleted) and the comments they hold.
 func (f *fakeJira) snapshot() (issues []string, comments int) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	for _, n := range f.comments {
-		comments += n
+	return f.Keys(), f.Comments()
+}
+
+// checkAccepted fails the test when Jira would have refused a request.
+func (f *fakeJira) checkAccepted(t *testing.T) {
+	t.Helper()
+	for _, r := range f.Rejected() {
+		t.Errorf("Jira would refuse %s %s (%d): %s", r.Method, r.Path, r.Status, r.Body)
 	}
-	return append([]string(nil), f.issues...), comments
 }
 
 // slackCounts splits Slack's calls: top-level posts, thread replies, updates.
 func slackCounts(f *fakeSlack) (posts, replies, updates int) {
 	for _, c := range f.allCalls() {
 		switch {
+		case c.Error != "":
+		case c.Method == "chat.postMessage" && strings.HasPrefix(c.Form["text"], "Jira ticket "):
+			// The thread's link to the ticket, not a repeat or resolution.
 		case c.Method == "chat.postMessage" && c.Form["thread_ts"] != "":
 			replies++
 		case c.Method == "chat.postMessage":
@@ -424,9 +358,8 @@ func TestBanThenReinstateResolves(t *testing.T) {
 	waitFor(t, "the message updated to resolved", 10*time.Second, resolved, inst.logs.String)
 	waitFor(t, "a thread reply", 10*time.Second, func() bool { _, r, _ := slackCounts(slack); return r == 1 }, inst.logs.String)
 	waitFor(t, "the ticket resolved", 10*time.Second, func() bool {
-		jira.mu.Lock()
-		defer jira.mu.Unlock()
-		return jira.transitions["WAOPS-1"] == 1
+		is, _ := jira.Issue("WAOPS-1")
+		return len(is.Transitions) == 1
 	}, inst.logs.String)
 	if p, _, _ := slackCounts(slack); p != 1 {
 		t.Errorf("%d top-level messages, want the one ban alert", p)
@@ -459,7 +392,7 @@ rules:
 		issues, _ := jira.snapshot()
 		return len(slack.posted()) == 1 && len(issues) == 1
 	}, inst.logs.String)
-	inst.stop()
+	defer inst.stop()
 
 	const action = "Policy Enforcement" // from the catalogue's recommended actions for 131031
 	blocks := slack.posted()[0].Form["blocks"]
@@ -468,28 +401,38 @@ rules:
 			t.Errorf("Slack blocks lack %q: %s", want, blocks)
 		}
 	}
-	jira.mu.Lock()
-	c := jira.created[0]
-	auth := jira.authHeaders[0]
-	jira.mu.Unlock()
-	if c.Fields.Project.Key != "WAOPS" || c.Fields.IssueType.Name != "Incident" || c.Fields.Priority == nil || c.Fields.Priority.Name != "Highest" {
-		t.Errorf("ticket fields: %+v", c.Fields)
+	jira.checkAccepted(t)
+	slack.checkAccepted(t)
+	c, _ := jira.Issue("WAOPS-1")
+	auth := jira.Requests()[0].Header.Get("Authorization")
+	desc, _ := c.Description.(string)
+	if c.Project != "WAOPS" || c.Type != "Incident" || c.Priority != "Highest" {
+		t.Errorf("ticket fields: %+v", c)
 	}
 	for _, want := range []string{"131031", action} {
-		if !strings.Contains(c.Fields.Description, want) {
-			t.Errorf("Jira description lacks %q:\n%s", want, c.Fields.Description)
+		if !strings.Contains(desc, want) {
+			t.Errorf("Jira description lacks %q:\n%s", want, desc)
 		}
 	}
-	if len(c.Fields.Summary) > 255 || !strings.Contains(c.Fields.Summary, "131031") {
-		t.Errorf("summary %q", c.Fields.Summary)
+	if len(c.Summary) > 255 || !strings.Contains(c.Summary, "131031") {
+		t.Errorf("summary %q", c.Summary)
 	}
-	labels := strings.Join(c.Fields.Labels, " ")
+	labels := strings.Join(c.Labels, " ")
 	if !strings.Contains(labels, "wabridge-") || !strings.Contains(labels, "account-blocked") {
-		t.Errorf("labels %v: want the fingerprint label and the rule's labels", c.Fields.Labels)
+		t.Errorf("labels %v: want the fingerprint label and the rule's labels", c.Labels)
 	}
-	if strings.Contains(c.Fields.Description, "16505557001") {
+	if strings.Contains(desc, "16505557001") {
 		t.Errorf("the ticket shows the full recipient number")
 	}
+	// Each side links to the other once both exist.
+	waitFor(t, "the ticket linked to the Slack message", 10*time.Second, func() bool {
+		is, _ := jira.Issue("WAOPS-1")
+		return len(is.Links) == 1 && strings.Contains(is.Links[0].URL, "/archives/C0OPS/p")
+	}, inst.logs.String)
+	waitFor(t, "the Slack thread linked to the ticket", 10*time.Second, func() bool {
+		p := slack.Posts()
+		return len(p) == 1 && len(slack.Replies(p[0].TS)) == 1 && strings.Contains(slack.Replies(p[0].TS)[0].Text, jira.URL+"/browse/WAOPS-1")
+	}, inst.logs.String)
 	if !strings.HasPrefix(auth, "Basic ") {
 		t.Errorf("Jira auth header %q, want basic auth with user and token", auth)
 	}

@@ -14,15 +14,15 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/wabridge/wabridge/notifiers/jira/jiratest"
 )
 
 // Secrets the ops test configures; none may reach the process output.
@@ -36,34 +36,6 @@ const (
 
 // Phone numbers in the payloads: display number, recipient id, wa_id.
 var opsPhones = []string{"15550783881", "16505557001", "5511987654321"}
-
-// fakeJiraDC answers the Jira Data Center calls an open makes, on loopback.
-func fakeJiraDC(t *testing.T) *httptest.Server {
-	var mu sync.Mutex
-	n := 0
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.Copy(io.Discard, r.Body)
-		w.Header().Set("Content-Type", "application/json")
-		switch {
-		case r.Method == http.MethodPost && r.URL.Path == "/rest/api/2/issue":
-			mu.Lock()
-			n++
-			key := fmt.Sprintf("WAOPS-%d", n)
-			mu.Unlock()
-			w.WriteHeader(http.StatusCreated)
-			fmt.Fprintf(w, `{"id":"1000%d","key":%q,"self":"http://127.0.0.1/rest/api/2/issue/1"}`, n, key)
-		case strings.Contains(r.URL.Path, "/search"):
-			fmt.Fprint(w, `{"startAt":0,"maxResults":10,"total":0,"issues":[],"isLast":true}`)
-		case r.Method == http.MethodPost:
-			w.WriteHeader(http.StatusCreated)
-			fmt.Fprint(w, `{"id":"20001"}`)
-		default:
-			fmt.Fprint(w, `{}`)
-		}
-	}))
-	t.Cleanup(srv.Close)
-	return srv
-}
 
 func writeOpsConfig(t *testing.T, dir, addr, format, slackURL, jiraURL string) string {
 	t.Helper()
@@ -192,8 +164,8 @@ func TestOpsMetricsAuditAndCleanLogs(t *testing.T) {
 
 func opsFlow(t *testing.T, format string) {
 	slack := newFakeSlack(t)
-	slack.set(func(f *fakeSlack) { f.goodTok = opsSlackToken })
-	jira := fakeJiraDC(t)
+	slack.SetToken(opsSlackToken)
+	jira := jiratest.New(t, jiratest.Options{Token: opsJiraToken})
 	dir := t.TempDir()
 	addr := freeAddr(t)
 	cfg := writeOpsConfig(t, dir, addr, format, slack.srv.URL, jira.URL)
