@@ -36,7 +36,7 @@ func deadIDs(t *testing.T, cfg string) []string {
 // count and only with --yes.
 func TestDeadLetterReplayRerenders(t *testing.T) {
 	slack := newFakeSlack(t)
-	slack.set(func(f *fakeSlack) { f.apiErr = "channel_not_found" })
+	slack.FailAPI("", 1<<20, "channel_not_found")
 	dir, addr := t.TempDir(), freeAddr(t)
 	rulesWith := func(channel string) string {
 		return fmt.Sprintf("rules:\n  - name: spam\n    match: {codes: [131048]}\n    group_by: [id]\n    actions:\n      - slack: {channel: %q}\n", channel)
@@ -50,7 +50,7 @@ func TestDeadLetterReplayRerenders(t *testing.T) {
 	}
 	waitFor(t, "four dead letters", 20*time.Second, func() bool { return len(deadIDs(t, cfg)) == 4 }, inst.logs.String)
 	inst.stop()
-	slack.set(func(f *fakeSlack) { f.apiErr = "" })
+	slack.ClearFaults()
 	ids := deadIDs(t, cfg)
 	rulesFile := filepath.Join(dir, "rules.yaml")
 	write := func(s string) {

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -53,7 +54,7 @@ const e2eSecret = "e2e-app-secret"
 // slack-go client talks to, with the views these tests read.
 type fakeSlack struct {
 	*slacktest.Server
-	srv *slacktest.Server
+	srv *httptest.Server // what the binary is pointed at
 }
 
 type slackCall struct {
@@ -68,7 +69,7 @@ var e2eChannels = map[string]string{"#whatsapp-ops": "C0OPS", "#whatsapp-inbox":
 
 func newFakeSlack(t *testing.T) *fakeSlack {
 	s := slacktest.New(t, slacktest.Options{Token: "xoxb-good", Channels: e2eChannels})
-	return &fakeSlack{Server: s, srv: s}
+	return &fakeSlack{Server: s, srv: s.Server}
 }
 
 func toCall(c slacktest.Call) slackCall {

@@ -7,9 +7,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,73 +16,28 @@ import (
 	"time"
 )
 
-// jiraWithPriorities serves what the escalation adds to the fake Jira: the
-// priority list (highest first, as Jira orders it) and the edit of an
-// issue's priority, which Jira answers with 204 and a body-less 400 for a
-// name it does not know. The rest goes to the fake.
-type jiraWithPriorities struct {
-	*fakeJira
-	srv      *httptest.Server
-	priority map[string]string // issue key → priority name
-	edits    []string          // "KEY=Name"
-}
+// newJiraWithPriorities is the strict fake Jira, which lists its
+// priorities (highest first, as Jira orders them) and refuses an edit to a
+// name it does not know.
+func newJiraWithPriorities(t *testing.T) *fakeJira { return newFakeJira(t) }
 
-var jiraPriorities = []string{"Highest", "High", "Medium", "Low", "Lowest"}
-
-func newJiraWithPriorities(t *testing.T) *jiraWithPriorities {
-	j := &jiraWithPriorities{fakeJira: newFakeJira(t), priority: map[string]string{}}
-	j.srv = httptest.NewServer(http.HandlerFunc(j.serve))
-	t.Cleanup(j.srv.Close)
-	return j
-}
-
-func (j *jiraWithPriorities) serve(w http.ResponseWriter, r *http.Request) {
-	key, _ := strings.CutPrefix(r.URL.Path, "/rest/api/2/issue/")
-	switch {
-	case r.Method == http.MethodGet && r.URL.Path == "/rest/api/2/priority":
-		w.Header().Set("Content-Type", "application/json")
-		var list []string
-		for i, p := range jiraPriorities {
-			list = append(list, fmt.Sprintf(`{"self":"%s/rest/api/2/priority/%d","id":"%d","name":%q}`, j.srv.URL, i+1, i+1, p))
+// edits are the priority edits Jira accepted, as "KEY=Name".
+func (f *fakeJira) edits() []string {
+	var out []string
+	for _, r := range f.Requests() {
+		if r.Method != http.MethodPut || r.Status != http.StatusNoContent {
+			continue
 		}
-		fmt.Fprint(w, "["+strings.Join(list, ",")+"]")
-	case r.Method == http.MethodGet && key != r.URL.Path && !strings.Contains(key, "/") && r.URL.Query().Get("fields") == "priority":
-		j.mu.Lock()
-		p := j.priority[key]
-		j.mu.Unlock()
-		if p == "" {
-			p = "Medium"
-		}
-		w.Header().Set("Content-Type", "application/json")
-		fmt.Fprintf(w, `{"id":"1","key":%q,"fields":{"priority":{"name":%q}}}`, key, p)
-	case r.Method == http.MethodPut && key != r.URL.Path && !strings.Contains(key, "/"):
 		var body struct {
-			Fields map[string]json.RawMessage `json:"fields"`
+			Fields struct {
+				Priority struct{ Name string } `json:"priority"`
+			} `json:"fields"`
 		}
-		data, _ := io.ReadAll(r.Body)
-		var prio struct{ Name string }
-		if err := json.Unmarshal(data, &body); err != nil || len(body.Fields) != 1 || json.Unmarshal(body.Fields["priority"], &prio) != nil {
-			w.WriteHeader(http.StatusBadRequest)
-			fmt.Fprintf(w, `{"errorMessages":["unexpected edit %s"],"errors":{}}`, data)
-			return
+		if json.Unmarshal(r.Body, &body) == nil && body.Fields.Priority.Name != "" {
+			out = append(out, strings.TrimPrefix(r.Path, "/rest/api/2/issue/")+"="+body.Fields.Priority.Name)
 		}
-		known := false
-		for _, p := range jiraPriorities {
-			known = known || p == prio.Name
-		}
-		if !known {
-			w.WriteHeader(http.StatusBadRequest)
-			fmt.Fprint(w, `{"errorMessages":[],"errors":{"priority":"Specify the Priority (name) in the string format"}}`)
-			return
-		}
-		j.mu.Lock()
-		j.priority[key] = prio.Name
-		j.edits = append(j.edits, key+"="+prio.Name)
-		j.mu.Unlock()
-		w.WriteHeader(http.StatusNoContent)
-	default:
-		j.fakeJira.serve(w, r)
 	}
+	return out
 }
 
 func qualityDowngrade(display string, at int64) []byte {
@@ -159,9 +112,7 @@ func TestScheduleForDisableThenDisableNotifiesTwice(t *testing.T) {
 	waitFor(t, "a thread reply naming the escalation", 10*time.Second, func() bool { return reply() != "" }, inst.logs.String)
 	waitFor(t, "the Jira comment and the priority raised", 10*time.Second, func() bool {
 		_, comments := jira.snapshot()
-		jira.mu.Lock()
-		defer jira.mu.Unlock()
-		return comments == 1 && len(jira.edits) == 1
+		return comments == 1 && len(jira.edits()) == 1
 	}, inst.logs.String)
 	settle(t, slack, inst)
 	if r := reply(); !strings.Contains(r, "schedule_for_disable → disable") {
@@ -172,9 +123,8 @@ func TestScheduleForDisableThenDisableNotifiesTwice(t *testing.T) {
 		t.Errorf("Slack: %d posts, %d replies, %d updates; want 1 message, 1 reply, its update", posts, replies, updates)
 	}
 	issues, comments := jira.snapshot()
-	jira.mu.Lock()
-	edits := append([]string(nil), jira.edits...)
-	jira.mu.Unlock()
+	edits := jira.edits()
+	jira.checkAccepted(t)
 	if len(issues) != 1 || comments != 1 || len(edits) != 1 || edits[0] != issues[0]+"=Highest" {
 		t.Errorf("Jira: issues %v, %d comments, priority edits %v; want one ticket raised to Highest with one comment", issues, comments, edits)
 	}
@@ -345,9 +295,12 @@ func TestReinstateBeforeBanLeavesNoOpenIncident(t *testing.T) {
 		t.Fatal(code)
 	}
 	waitFor(t, "the ticket created and resolved", 10*time.Second, func() bool {
-		jira.mu.Lock()
-		defer jira.mu.Unlock()
-		return len(jira.issues) == 1 && jira.transitions[jira.issues[0]] == 1
+		keys := jira.Keys()
+		if len(keys) != 1 {
+			return false
+		}
+		is, _ := jira.Issue(keys[0])
+		return len(is.Transitions) == 1
 	}, inst.logs.String)
 	settle(t, slack, inst)
 	posts, replies, _ := slackCounts(slack)

@@ -16,11 +16,12 @@ import (
 // slowFakeSlack is fakeSlack behind a switchable delay: each call waits
 // that long before Slack answers it. arrived counts calls as they arrive.
 func slowFakeSlack(t *testing.T, delay, arrived *atomic.Int64) *fakeSlack {
-	f := &fakeSlack{goodTok: "xoxb-good"}
+	f := newFakeSlack(t)
+	strict := f.Server.Config.Handler
 	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		arrived.Add(1)
 		time.Sleep(time.Duration(delay.Load()))
-		f.serve(w, r)
+		strict.ServeHTTP(w, r)
 	}))
 	t.Cleanup(f.srv.Close)
 	return f
