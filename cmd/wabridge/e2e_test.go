@@ -65,7 +65,11 @@ type slackCall struct {
 }
 
 // e2eChannels are the channels the tests' rules post to.
-var e2eChannels = map[string]string{"#whatsapp-ops": "C0OPS", "#whatsapp-inbox": "C0INBOX", "#escalations": "C0ESC"}
+// "#no-such-channel" is not one: Slack answers channel_not_found.
+var e2eChannels = map[string]string{
+	"#whatsapp-ops": "C0OPS", "#whatsapp-inbox": "C0INBOX", "#escalations": "C0ESC", "#ops": "C0OPS2", "#spam": "C0SPAM",
+	"#one": "C01", "#two": "C02", "#cm-one": "C0CM1", "#cm-two": "C0CM2",
+}
 
 func newFakeSlack(t *testing.T) *fakeSlack {
 	s := slacktest.New(t, slacktest.Options{Token: "xoxb-good", Channels: e2eChannels})

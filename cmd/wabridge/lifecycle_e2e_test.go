@@ -103,7 +103,8 @@ func TestScheduleForDisableThenDisableNotifiesTwice(t *testing.T) {
 	}
 	reply := func() string {
 		for _, c := range slack.allCalls() {
-			if c.Method == "chat.postMessage" && c.Form["thread_ts"] != "" {
+			// The thread's first reply may be its link to the Jira ticket.
+			if c.Method == "chat.postMessage" && c.Form["thread_ts"] != "" && !strings.HasPrefix(c.Form["text"], "Jira ticket ") {
 				return c.Form["text"]
 			}
 		}
