@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"regexp"
 	"regexp/syntax"
@@ -19,6 +18,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/wabridge/wabridge/internal/catalog"
+	"github.com/wabridge/wabridge/internal/configfile"
 	"github.com/wabridge/wabridge/internal/duration"
 	"github.com/wabridge/wabridge/internal/event"
 	"github.com/wabridge/wabridge/notifiers"
@@ -53,7 +53,7 @@ func Load(patterns []string, opts Options) (*Set, []Problem, error) {
 				continue
 			}
 			seen[key] = true
-			data, err := os.ReadFile(f)
+			data, err := configfile.Read(f)
 			switch {
 			case errors.Is(err, fs.ErrNotExist):
 				l.fileProblem(f, "rules file not found")

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -397,14 +398,24 @@ func TestLoadFileProblems(t *testing.T) {
 	missing := filepath.Join(dir, "missing.yaml")
 	noMatch := filepath.Join(dir, "none-*.yaml")
 	badGlob := filepath.Join(dir, "[.yaml")
-	_, _, err := Load([]string{missing, bad, noMatch, dup, badGlob, dir}, Options{})
+	fifo := filepath.Join(dir, "fifo.yaml")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	zero := filepath.Join(dir, "zero.yaml")
+	if err := os.Symlink("/dev/zero", zero); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err := Load([]string{missing, bad, noMatch, dup, badGlob, dir, fifo, zero}, Options{})
 	want := []string{
 		missing + ": rules file not found",
 		bad + `:3: rule "y": unknown notifier "nope" (known: jira, log, slack)`,
 		noMatch + ": no file matches this pattern",
 		dup + `:4: rule "x": duplicate rule name "x" (first defined at ` + dup + `:2)`,
 		badGlob + ": bad glob pattern: syntax error in pattern",
-		dir + ": cannot read rules file: is a directory",
+		dir + ": cannot read rules file: not a regular file (it is a directory)",
+		fifo + ": cannot read rules file: not a regular file (it is a FIFO)",
+		zero + ": cannot read rules file: not a regular file (it is a character device)",
 	}
 	if got := problems(t, err); !reflect.DeepEqual(got, want) {
 		t.Errorf("problems:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/wabridge/wabridge/internal/catalog"
+	"github.com/wabridge/wabridge/internal/configfile"
 	"github.com/wabridge/wabridge/internal/event"
 	"github.com/wabridge/wabridge/notifiers"
 )
@@ -258,12 +259,41 @@ const maxInline = 1024
 
 // Templates is an immutable, loaded template set, safe for concurrent use.
 type Templates struct {
-	root  *template.Template
-	names []string          // defined names, sorted
-	files map[string]string // defined name → file that defines it
+	root  *template.Template // parsed and instrumented; executed only through executors
+	names []string           // defined names, sorted
+	files map[string]string  // defined name → file that defines it
+	now   func() time.Time
 
-	mu     sync.Mutex
-	inline map[string]*template.Template
+	pool sync.Pool // *executor
+}
+
+// executor is a clone of the set whose functions check its own budget;
+// executions take one from the pool, so each has a budget of its own.
+type executor struct {
+	root   *template.Template
+	b      budget
+	inline map[string]*template.Template // inline text → its template, parsed in this clone
+}
+
+func (t *Templates) executor() (*executor, error) {
+	if ex, ok := t.pool.Get().(*executor); ok {
+		return ex, nil
+	}
+	c, err := t.root.Clone()
+	if err != nil {
+		return nil, fmt.Errorf("clone templates: %w", err)
+	}
+	ex := &executor{root: c, inline: map[string]*template.Template{}}
+	c.Funcs(boundFuncs(&ex.b, t.now))
+	return ex, nil
+}
+
+// run executes tm within the budget into a capped buffer.
+func (ex *executor) run(tm *template.Template, d Data) (string, error) {
+	ex.b.reset(ExecTimeout)
+	w := &cappedWriter{b: &ex.b}
+	err := tm.Execute(w, d)
+	return w.String(), err
 }
 
 // Default returns the embedded templates alone.
@@ -278,7 +308,7 @@ func Load(dir string, opts ...Option) (*Templates, error) {
 		opt(&o)
 	}
 	root := template.New("").Funcs(funcMap(o.now)).Option("missingkey=zero")
-	t := &Templates{root: root, files: map[string]string{}, inline: map[string]*template.Template{}}
+	t := &Templates{root: root, files: map[string]string{}, now: o.now}
 
 	defaults, err := fs.Glob(embedded, "default/*.tmpl")
 	if err != nil {
@@ -309,7 +339,7 @@ func Load(dir string, opts ...Option) (*Templates, error) {
 		sort.Strings(files)
 		userDefined := map[string]string{} // name → FILE:LINE of the user definition
 		for _, path := range files {
-			b, err := os.ReadFile(path)
+			b, err := configfile.Read(path)
 			if err != nil {
 				errs = append(errs, fmt.Errorf("%s: read template file: %w", path, err))
 				continue
@@ -344,6 +374,7 @@ func Load(dir string, opts ...Option) (*Templates, error) {
 	}
 
 	for _, tm := range root.Templates() {
+		instrument(tm.Tree)
 		if tm.Name() == "" || tm.Tree == nil {
 			continue
 		}
@@ -381,9 +412,14 @@ func (t *Templates) parseFile(path, text string) []error {
 // check executes every template against every sample, with and without an
 // incident and a catalogue entry, and reports each template's first failure.
 func (t *Templates) check() error {
+	ex, err := t.executor()
+	if err != nil {
+		return err
+	}
+	defer t.pool.Put(ex)
 	var errs []error
 	for _, name := range t.names {
-		if err := t.checkOne(t.root.Lookup(name)); err != nil {
+		if err := ex.checkOne(ex.root.Lookup(name)); err != nil {
 			if !strings.HasPrefix(err.Error(), t.files[name]+":") {
 				err = fmt.Errorf("%s: template %q: %w", t.files[name], name, err)
 			}
@@ -393,11 +429,12 @@ func (t *Templates) check() error {
 	return errors.Join(errs...)
 }
 
-func (t *Templates) checkOne(tm *template.Template) error {
-	var b strings.Builder
+// checkOne executes a template against every sample, each execution
+// within the budget a notification's rendering has, so a template that
+// would spin or grow fails here, at load, and the old set keeps running.
+func (ex *executor) checkOne(tm *template.Template) error {
 	for _, d := range sampleData() {
-		b.Reset()
-		if err := tm.Execute(&b, d); err != nil {
+		if _, err := ex.run(tm, d); err != nil {
 			return fmt.Errorf("%s, with sample event %q", cleanExecError(err), d.Event.ID)
 		}
 	}
@@ -422,62 +459,75 @@ func (t *Templates) Execute(name string, d Data) (string, error) {
 	if !t.Has(name) {
 		return "", fmt.Errorf("render template %q: no such template (defined: %s)", name, strings.Join(t.names, ", "))
 	}
-	var b strings.Builder
-	if err := t.root.ExecuteTemplate(&b, name, d); err != nil {
+	ex, err := t.executor()
+	if err != nil {
+		return "", err
+	}
+	defer t.pool.Put(ex)
+	out, err := ex.run(ex.root.Lookup(name), d)
+	if err != nil {
 		return "", fmt.Errorf("render %s", cleanExecError(err))
 	}
-	return b.String(), nil
+	return out, nil
 }
 
 // ExecuteText renders an inline template, such as a Jira field value; the
 // text may call the named templates. Parsed texts are cached.
 func (t *Templates) ExecuteText(text string, d Data) (string, error) {
-	tm, err := t.parseInline(text)
+	ex, err := t.executor()
 	if err != nil {
 		return "", err
 	}
-	var b strings.Builder
-	if err := tm.Execute(&b, d); err != nil {
+	defer t.pool.Put(ex)
+	tm, err := ex.parseInline(text)
+	if err != nil {
+		return "", err
+	}
+	out, err := ex.run(tm, d)
+	if err != nil {
 		return "", fmt.Errorf("render inline template %q: %s", Truncate(text, 80), cleanExecError(err))
 	}
-	return b.String(), nil
+	return out, nil
 }
 
 // ValidateText parses an inline template and executes it against the
 // samples, as Load does for files.
 func (t *Templates) ValidateText(text string) error {
-	tm, err := t.parseInline(text)
+	ex, err := t.executor()
 	if err != nil {
 		return err
 	}
-	if err := t.checkOne(tm); err != nil {
+	defer t.pool.Put(ex)
+	tm, err := ex.parseInline(text)
+	if err != nil {
+		return err
+	}
+	if err := ex.checkOne(tm); err != nil {
 		return fmt.Errorf("inline template %q: %w", Truncate(text, 80), err)
 	}
 	return nil
 }
 
-func (t *Templates) parseInline(text string) (*template.Template, error) {
-	t.mu.Lock()
-	tm, ok := t.inline[text]
-	t.mu.Unlock()
-	if ok {
+func (ex *executor) parseInline(text string) (*template.Template, error) {
+	if tm, ok := ex.inline[text]; ok {
 		return tm, nil
 	}
 	// Parse into a clone so an inline text cannot redefine a named
 	// template for everyone else.
-	c, err := t.root.Clone()
+	c, err := ex.root.Clone()
 	if err != nil {
 		return nil, fmt.Errorf("clone templates: %w", err)
 	}
-	tm, err = c.New("inline").Parse(text)
+	tm, err := c.New("inline").Parse(text)
 	if err != nil {
 		return nil, fmt.Errorf("inline template %q: %s", Truncate(text, 80), strings.TrimPrefix(err.Error(), "template: "))
 	}
-	t.mu.Lock()
-	if len(t.inline) < maxInline {
-		t.inline[text] = tm
+	for _, x := range c.Templates() {
+		instrument(x.Tree)
 	}
-	t.mu.Unlock()
+	if len(ex.inline) < maxInline {
+		ex.inline[text] = tm
+	}
 	return tm, nil
 }
 

@@ -205,3 +205,113 @@ func TestWatcherSeesEditsWithoutSIGHUP(t *testing.T) {
 	alertTo(131026, "#cm-two")
 	inst.stop()
 }
+
+// rssKB reads VmRSS of a running process from /proc/PID/status.
+func rssKB(t *testing.T, pid int) int {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			var kb int
+			fmt.Sscanf(strings.TrimSpace(v), "%d", &kb)
+			return kb
+		}
+	}
+	t.Fatal("no VmRSS")
+	return 0
+}
+
+// TestHostileTemplatesAreRejectedOnReload: a template that would spin a
+// core forever ({{ range 1000000000000 }}), one that doubles a string
+// until memory runs out, a templates entry that is a symlink to /dev/zero
+// and one that is a FIFO: each reload is rejected quickly, naming the file,
+// the metric says failure, RSS stays flat, the old templates keep
+// rendering, and the next SIGHUP with a good file takes over.
+func TestHostileTemplatesAreRejectedOnReload(t *testing.T) {
+	slack := newFakeSlack(t)
+	dir := t.TempDir()
+	addr := freeAddr(t)
+	tdir := filepath.Join(dir, "templates")
+	if err := os.Mkdir(tdir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	title := filepath.Join(tdir, "title.tmpl")
+	if err := os.WriteFile(title, []byte(`{{ define "slack.title" }}OLD {{ .Event.Code }}{{ end }}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := writeE2EConfig(t, e2eConfig{Dir: dir, Addr: addr, SlackURL: slack.srv.URL, SlackToken: "xoxb-good",
+		Extra: "templates: {dir: templates}\n"})
+	inst := start(t, cfg, addr)
+	pid := inst.cmd.Process.Pid
+
+	n := 0
+	alertTitled := func(want string) {
+		t.Helper()
+		n++
+		if code := post(t, addr, failedStatus(n, 131031)); code != 200 {
+			t.Fatal(code)
+		}
+		waitFor(t, fmt.Sprintf("alert %d", n), 15*time.Second, func() bool { return len(slack.posted()) >= n }, inst.logs.String)
+		if got := slack.posted()[n-1].Form["text"]; !strings.Contains(got, want) {
+			t.Fatalf("alert %d text %q, want %q", n, got, want)
+		}
+	}
+	alertTitled("OLD 131031")
+	baseRSS := rssKB(t, pid)
+
+	hostile := []struct {
+		name  string
+		write func(path string) error
+		want  string
+	}{
+		{"spin", func(p string) error {
+			return os.WriteFile(p, []byte(`{{ define "slack.text" }}{{ range 1000000000000 }}{{ end }}{{ end }}`), 0o600)
+		}, "more than 100000 loop iterations"},
+		{"doubling", func(p string) error {
+			return os.WriteFile(p, []byte(`{{ define "slack.text" }}{{ $s := "doubling" }}{{ range 100 }}{{ $s = printf "%s%s" $s $s }}{{ end }}{{ len $s }}{{ end }}`), 0o600)
+		}, "printf would be"},
+		{"dev-zero", func(p string) error { return os.Symlink("/dev/zero", p) }, "a character device"},
+		{"fifo", func(p string) error { return syscall.Mkfifo(p, 0o600) }, "a FIFO"},
+	}
+	for _, h := range hostile {
+		path := filepath.Join(tdir, h.name+".tmpl")
+		before := reloadsFailed(t, addr)
+		if err := h.write(path); err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		_ = inst.cmd.Process.Signal(syscall.SIGHUP)
+		waitFor(t, h.name+" to be rejected", 20*time.Second, func() bool { return reloadsFailed(t, addr) > before }, inst.logs.String)
+		took := time.Since(start)
+		logs := inst.logs.String()
+		if !strings.Contains(logs, path) || !strings.Contains(logs, h.want) {
+			t.Errorf("%s: the rejection does not name %s and %q:\n%s", h.name, path, h.want, logs)
+		}
+		if g := gauge(metricsText(t, addr), "wabridge_config_last_reload_successful"); g != "0" {
+			t.Errorf("%s: last_reload_successful = %q", h.name, g)
+		}
+		rss := rssKB(t, pid)
+		t.Logf("%s: rejected in %v; RSS %d kB (at start %d kB)", h.name, took.Round(time.Millisecond), rss, baseRSS)
+		if rss > baseRSS+200*1024 {
+			t.Errorf("%s: RSS grew from %d kB to %d kB", h.name, baseRSS, rss)
+		}
+		alertTitled("OLD 131031")
+		if err := os.Remove(path); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// The server is not wedged: a good edit and a SIGHUP take over.
+	if err := os.WriteFile(title, []byte(`{{ define "slack.title" }}NEW {{ .Event.Code }}{{ end }}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_ = inst.cmd.Process.Signal(syscall.SIGHUP)
+	waitFor(t, "the good templates to load", 15*time.Second, func() bool {
+		return gauge(metricsText(t, addr), "wabridge_config_last_reload_successful") == "1"
+	}, inst.logs.String)
+	alertTitled("NEW 131031")
+	inst.stop()
+}

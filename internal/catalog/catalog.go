@@ -12,7 +12,6 @@ import (
 	"io"
 	"io/fs"
 	"net/url"
-	"os"
 	"regexp"
 	"sort"
 	"strconv"
@@ -21,6 +20,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/wabridge/wabridge/internal/configfile"
 	"github.com/wabridge/wabridge/internal/event"
 )
 
@@ -148,7 +148,7 @@ func Load(extra ...string) (*Catalog, error) {
 		errs = append(errs, c.add("catalog/"+name, b)...)
 	}
 	for _, path := range extra {
-		b, err := os.ReadFile(path)
+		b, err := configfile.Read(path)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: read catalogue: %w", path, err))
 			continue

@@ -3,7 +3,6 @@ package sources
 import (
 	"errors"
 	"fmt"
-	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -13,6 +12,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/wabridge/wabridge/internal/config"
+	"github.com/wabridge/wabridge/internal/configfile"
 	"github.com/wabridge/wabridge/internal/event"
 )
 
@@ -355,7 +355,7 @@ func validPath(p string) error {
 // wrapped in a top-level `mapping:` key). Every problem is reported as
 // FILE:LINE: message, so `wabridge check` points at the line to fix.
 func LoadMapping(path string) (config.Mapping, error) {
-	b, err := os.ReadFile(path)
+	b, err := configfile.Read(path)
 	if err != nil {
 		return config.Mapping{}, fmt.Errorf("mapping_file: read %s: %w", path, err)
 	}
