@@ -543,8 +543,9 @@ func (l *loader) parseRule(n *yaml.Node, pos int, d *fileDefaults) {
 	if v := f.get("match"); v != nil {
 		r.m = l.parseMatch(v, "match", false)
 	}
+	var whenNode *yaml.Node
 	if v := f.get("when"); v != nil {
-		r.m.when = l.parseWhen(v)
+		r.m.when, whenNode = l.parseWhen(v), v
 	}
 	if v := f.get("actions"); v != nil {
 		r.Actions = l.parseActions(v, d)
@@ -605,6 +606,17 @@ func (l *loader) parseRule(n *yaml.Node, pos int, d *fileDefaults) {
 	}
 	if groupByNode != nil && len(r.Actions) > 0 {
 		l.checkGroupBy(groupByNode, r)
+	}
+	if r.m.when != nil {
+		// Run at load what would run on the committer, so an expression
+		// that hits a limit fails here and not on the first event.
+		sample := r.SampleEvent()
+		for _, e := range append([]event.Event{sample}, sampleWhenEvents()...) {
+			if err := r.m.when.probe(&e); err != nil {
+				l.errorf(whenNode, "when: fails on sample event %q: %v", e.ID, err)
+				break
+			}
+		}
 	}
 	if valid {
 		l.names[r.Name] = r
@@ -918,7 +930,11 @@ func (l *loader) parseWhen(n *yaml.Node) *compiledWhen {
 	if !ok {
 		return nil
 	}
-	p, err := expr.Compile(src, expr.Env(&exprEnv{}), expr.AsBool())
+	if err := checkWhenShape(src); err != nil {
+		l.errorf(n, "when: %v", err)
+		return nil
+	}
+	p, err := expr.Compile(src, whenOptions()...)
 	if err != nil {
 		// expr's message is "reason (line:col)" followed by a drawing of
 		// the source; the first line is enough next to FILE:LINE.

@@ -281,6 +281,7 @@ type compiledWhen struct {
 func (c *compiledWhen) eval(e *event.Event) bool {
 	st := c.runner.pool.Get().(*whenState)
 	st.env.fill(e)
+	st.vm.MemoryBudget = whenMemoryBudget
 	out, err := st.vm.Run(c.program, &st.env)
 	// Drop the event's references so the pool does not keep them alive.
 	st.env = exprEnv{}
