@@ -37,7 +37,10 @@ func TestHostileTemplatesFailAtLoad(t *testing.T) {
 			if err == nil {
 				t.Fatal("Load accepted the template")
 			}
-			if !strings.Contains(err.Error(), filepath.Join(dir, "hostile.tmpl")) || !strings.Contains(err.Error(), tt.want) {
+			// On a loaded machine the clock may stop it before the
+			// limit the case is about; either way it is bounded.
+			if !strings.Contains(err.Error(), filepath.Join(dir, "hostile.tmpl")) ||
+				!strings.Contains(err.Error(), tt.want) && !strings.Contains(err.Error(), "template limit: ran longer than") {
 				t.Errorf("error = %v\nwant the file and %q", err, tt.want)
 			}
 			// Generous: the bound is ExecTimeout per execution, and the
