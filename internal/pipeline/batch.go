@@ -88,6 +88,15 @@ func (p *Pipeline) inboxLoop(ctx context.Context) {
 			p.log.Error("pipeline: incident timer", "err", err)
 		}
 	}
+	crashes, err := p.st.Crashes()
+	if err != nil {
+		p.log.Error("pipeline: read the crash record; a delivery that crashes processing will not be quarantined", "err", err)
+		crashes = map[uint64]int{}
+	}
+	if len(crashes) > 0 {
+		p.log.Warn("pipeline: the last process died while processing deliveries; processing them one at a time",
+			"count", len(crashes))
+	}
 	for {
 		entries, err := p.st.Inbox(after, p.cfg.BatchSize)
 		if damaged, ok := errors.AsType[*store.DamagedEntryError](err); ok {
@@ -95,10 +104,23 @@ func (p *Pipeline) inboxLoop(ctx context.Context) {
 				continue
 			}
 		}
+		more := len(entries) == p.cfg.BatchSize
 		if err == nil && len(entries) > 0 {
-			err = p.commitBatch(entries)
+			var poisoned bool
+			entries, poisoned, err = p.crashGuard(entries, crashes)
+			switch {
+			case err != nil:
+			case poisoned:
+				continue
+			default:
+				more = more || len(entries) < p.cfg.BatchSize
+				err = p.commitBatch(entries)
+			}
 			if err == nil {
 				after = entries[len(entries)-1].Seq
+				for _, e := range entries {
+					delete(crashes, e.Seq)
+				}
 			}
 		}
 		if err != nil {
@@ -115,7 +137,7 @@ func (p *Pipeline) inboxLoop(ctx context.Context) {
 		if time.Since(lastTick) >= p.cfg.TickInterval {
 			doTick()
 		}
-		if len(entries) == p.cfg.BatchSize {
+		if more {
 			continue
 		}
 		select {
@@ -139,4 +161,44 @@ func (p *Pipeline) quarantine(d *store.DamagedEntryError) error {
 	p.log.Error("pipeline: inbox entry cannot be decoded; moved to the store's quarantine bucket unprocessed",
 		"seq", d.Seq, "quarantine_key", fmt.Sprintf("inbox/%016x", d.Seq), "err", d.Err)
 	return nil
+}
+
+// crashGuard decides how to process the next inbox entries so that one
+// delivery whose processing crashes the process (a bug, an exhausted
+// memory limit) cannot stop everything behind it. An entry that crashed it
+// before is processed alone, so a crash is pinned on it and not on its
+// batch neighbours; once it has crashed MaxCrashes times it is quarantined
+// instead (poisoned). Other entries are processed as a batch up to the
+// next such entry. Before processing, the batch is recorded durably, so a
+// crash while it runs is counted at the next start.
+func (p *Pipeline) crashGuard(entries []store.InboxEntry, crashes map[uint64]int) (batch []store.InboxEntry, poisoned bool, err error) {
+	first := entries[0]
+	if n := crashes[first.Seq]; n > 0 {
+		if n >= p.cfg.MaxCrashes {
+			reason := fmt.Sprintf("processing this delivery crashed the process %d times", n)
+			if err := p.st.QuarantineCrashed(first, reason); err != nil {
+				return nil, false, fmt.Errorf("quarantine inbox entry %d: %w", first.Seq, err)
+			}
+			delete(crashes, first.Seq)
+			p.m.crashQuarantined.Inc()
+			p.log.Error("pipeline: delivery quarantined unprocessed: "+reason,
+				"seq", first.Seq, "delivery", first.Delivery.ID, "source", first.Delivery.Source,
+				"quarantine_key", fmt.Sprintf("inbox/%016x", first.Seq))
+			return nil, true, nil
+		}
+		p.log.Warn("pipeline: processing alone a delivery that crashed the process before",
+			"seq", first.Seq, "delivery", first.Delivery.ID, "crashes", n)
+		entries = entries[:1]
+	} else {
+		for i, e := range entries {
+			if crashes[e.Seq] > 0 {
+				entries = entries[:i]
+				break
+			}
+		}
+	}
+	if err := p.st.BeginBatch(entries[0].Seq, entries[len(entries)-1].Seq); err != nil {
+		return nil, false, err
+	}
+	return entries, false, nil
 }

@@ -18,6 +18,7 @@ type metrics struct {
 	open             *prometheus.GaugeVec   // rule
 	duplicates       prometheus.Counter
 	quarantined      prometheus.Counter
+	crashQuarantined prometheus.Counter
 	latency          prometheus.Histogram
 }
 
@@ -63,6 +64,10 @@ func newMetrics(reg prometheus.Registerer, p *Pipeline) (*metrics, error) {
 			Name: "wabridge_duplicates_suppressed_total",
 			Help: "Events not notified again because their id was seen within the dedup window.",
 		}),
+		crashQuarantined: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "wabridge_inbox_crash_quarantined_total",
+			Help: "Inbox entries whose processing crashed the process 3 times and were moved to the store's quarantine bucket, unprocessed.",
+		}),
 		quarantined: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "wabridge_inbox_quarantined_total",
 			Help: "Inbox entries that could not be decoded (disk damage) and were moved to the store's quarantine bucket, unprocessed.",
@@ -81,7 +86,7 @@ func newMetrics(reg prometheus.Registerer, p *Pipeline) (*metrics, error) {
 			func() float64 { return float64(f(p.Stats())) })
 	}
 	for _, c := range []prometheus.Collector{
-		m.notifications, m.deadTotal, m.dropped, m.deliveries, m.processingErrors, m.decisions, m.capped, m.reconciled, m.open, m.duplicates, m.quarantined, m.latency,
+		m.notifications, m.deadTotal, m.dropped, m.deliveries, m.processingErrors, m.decisions, m.capped, m.reconciled, m.open, m.duplicates, m.quarantined, m.crashQuarantined, m.latency,
 		gauge("wabridge_inbox_depth", "Deliveries stored and not yet processed.", func(s Stats) int { return s.Inbox }),
 		gauge("wabridge_outbox_depth", "Notifications waiting to be sent or retried.", func(s Stats) int { return s.Outbox }),
 		gauge("wabridge_dead_letters", "Notifications that failed for good and wait for an operator.", func(s Stats) int { return s.Dead }),

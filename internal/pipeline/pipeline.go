@@ -56,6 +56,9 @@ type Config struct {
 	// ProbeBytes is the size of the write readiness probes the store with
 	// after a write failed: the largest delivery.
 	ProbeBytes int
+	// MaxCrashes is how many times a delivery's processing may crash the
+	// process before it is quarantined instead of processed.
+	MaxCrashes int
 }
 
 // Defaults.
@@ -76,6 +79,7 @@ const (
 	DefaultBatchSize       = 256
 	DefaultTickInterval    = time.Second
 	DefaultRejectAuditRate = 50
+	DefaultMaxCrashes      = 3
 )
 
 // WithDefaults fills every zero (or negative) setting with its default.
@@ -105,6 +109,7 @@ func (c Config) WithDefaults() Config {
 	setDur(&c.TickInterval, DefaultTickInterval)
 	setInt(&c.RejectAuditRate, DefaultRejectAuditRate)
 	setInt(&c.ProbeBytes, 3<<20)
+	setInt(&c.MaxCrashes, DefaultMaxCrashes)
 	if c.BackoffMax < c.BackoffBase {
 		c.BackoffMax = c.BackoffBase
 	}

@@ -50,6 +50,7 @@ func resolvers(set *rules.Set) []*rules.Rule {
 // them; otherwise the stored body is parsed.
 func (p *Pipeline) prepare(rt *Runtime, res []*rules.Rule, e store.InboxEntry, events []event.Event, now time.Time) prepared {
 	d := e.Delivery
+	faultHook(d.Body)
 	pr := prepared{entry: e, processed: store.Processed{
 		Seq: e.Seq, DeliveryID: d.ID, Source: d.Source, ReceivedAt: d.ReceivedAt, ProcessedAt: now,
 	}}

@@ -44,6 +44,16 @@ type Store interface {
 	// it can be processed and the bytes stay for an operator. An entry
 	// that decodes is left where it is.
 	QuarantineInbox(seq uint64) error
+	// BeginBatch durably records that inbox entries lo..hi are about to be
+	// processed, before anything that could crash the process runs.
+	BeginBatch(lo, hi uint64) error
+	// Crashes counts a batch left recorded by a process that died as one
+	// crash of each of its entries still in the inbox, and returns every
+	// inbox entry's crash count.
+	Crashes() (map[uint64]int, error)
+	// QuarantineCrashed moves the next inbox entry, whose processing
+	// crashed the process too often, to the quarantine, with the reason.
+	QuarantineCrashed(e InboxEntry, reason string) error
 
 	// Outbox returns every outbox entry in creation order.
 	Outbox() ([]OutboxEntry, error)

@@ -1,0 +1,130 @@
+package store
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// The crash record: before the committer processes a batch of inbox
+// entries it durably records the batch's first and last sequence under
+// "batch"; a process that finds the record at start died while processing
+// that batch, and each of the batch's entries still in the inbox counts one
+// crash, under its sequence. An entry that crashed the process too often is
+// a poison delivery, for QuarantineCrashed.
+var (
+	bAttempts = []byte("attempts")
+	keyBatch  = []byte("batch")
+)
+
+// BeginBatch durably records that inbox entries lo..hi are being processed.
+// The record stays until the next batch replaces it: entries that were
+// committed are no longer in the inbox, so a stale record counts nothing.
+func (s *Bolt) BeginBatch(lo, hi uint64) error {
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b, err := tx.CreateBucketIfNotExists(bAttempts)
+		if err != nil {
+			return err
+		}
+		return b.Put(keyBatch, append(u64(lo), u64(hi)...))
+	})
+	return wrap("record batch attempt", err)
+}
+
+// Crashes turns a batch record left by a process that died into one more
+// crash for each of that batch's entries still in the inbox (above the
+// watermark), and returns the crash count of every inbox entry that has
+// one. Counts of entries processed since are dropped.
+func (s *Bolt) Crashes() (map[uint64]int, error) {
+	out := map[uint64]int{}
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b, err := tx.CreateBucketIfNotExists(bAttempts)
+		if err != nil {
+			return err
+		}
+		done, last := s.done.Load(), s.log.last()
+		if v := b.Get(keyBatch); len(v) == 16 {
+			lo, hi := binary.BigEndian.Uint64(v[:8]), binary.BigEndian.Uint64(v[8:])
+			for seq := max(lo, done+1); seq <= min(hi, last); seq++ {
+				if err := b.Put(u64(seq), u64(uint64(crashCount(b.Get(u64(seq)))+1))); err != nil {
+					return err
+				}
+			}
+			if err := b.Delete(keyBatch); err != nil {
+				return err
+			}
+		}
+		var gone [][]byte
+		err = b.ForEach(func(k, v []byte) error {
+			if len(k) != 8 {
+				return nil
+			}
+			if seq := binary.BigEndian.Uint64(k); seq > done && seq <= last {
+				out[seq] = crashCount(v)
+				return nil
+			}
+			gone = append(gone, append([]byte(nil), k...))
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, k := range gone {
+			if err := b.Delete(k); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return out, wrap("read crash record", err)
+}
+
+func crashCount(v []byte) int {
+	if len(v) != 8 {
+		return 0
+	}
+	return int(binary.BigEndian.Uint64(v))
+}
+
+// QuarantineCrashed moves the next inbox entry, which crashed the process
+// too often, to the quarantine: its record's bytes under "inbox/" and its
+// sequence, the reason under "reason/", and the watermark past it, so the
+// entries after it are processed and an operator can look at it.
+func (s *Bolt) QuarantineCrashed(e InboxEntry, reason string) error {
+	raw, _, err := s.log.rawAt(e.Location)
+	if err != nil {
+		return wrap("quarantine inbox entry", err)
+	}
+	return s.Update(func(tx Tx) error {
+		if !tx.InboxHas(e.Seq) {
+			return fmt.Errorf("inbox entry %d: %w", e.Seq, ErrNotFound)
+		}
+		bt := tx.(*boltTx)
+		q := bt.tx.Bucket(bQuarantine)
+		if err := q.Put(append([]byte("inbox/"), u64(e.Seq)...), raw); err != nil {
+			return err
+		}
+		if err := q.Put(append([]byte("reason/"), u64(e.Seq)...), []byte(reason)); err != nil {
+			return err
+		}
+		if b := bt.tx.Bucket(bAttempts); b != nil {
+			if err := b.Delete(u64(e.Seq)); err != nil {
+				return err
+			}
+		}
+		return tx.DeleteInbox(e.Seq)
+	})
+}
+
+// Quarantined returns the reason an inbox entry was quarantined for, and
+// whether it is there at all (a damaged entry has no reason).
+func (s *Bolt) Quarantined(seq uint64) (reason string, ok bool, err error) {
+	err = s.db.View(func(tx *bolt.Tx) error {
+		q := tx.Bucket(bQuarantine)
+		ok = q.Get(append([]byte("inbox/"), u64(seq)...)) != nil
+		reason = string(q.Get(append([]byte("reason/"), u64(seq)...)))
+		return nil
+	})
+	return reason, ok, wrap("read quarantine", err)
+}

@@ -1,0 +1,76 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"maps"
+	"testing"
+
+	"github.com/wabridge/wabridge/internal/sources"
+)
+
+// TestCrashRecord: a batch recorded and never committed (the process died)
+// counts one crash for each of its entries still in the inbox at the next
+// start, and only for those; committed entries and stale records count
+// nothing; a quarantined entry leaves the inbox with its reason.
+func TestCrashRecord(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, dir)
+	for range 5 {
+		if _, err := s.AddInbox(context.Background(), sources.Delivery{Source: "meta", Body: []byte(`{}`)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	crashes := func(want map[uint64]int) {
+		t.Helper()
+		got, err := s.Crashes()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !maps.Equal(got, want) {
+			t.Fatalf("crashes = %v, want %v", got, want)
+		}
+	}
+	crashes(map[uint64]int{})
+	// The batch 1..3 was being processed when the process died.
+	if err := s.BeginBatch(1, 3); err != nil {
+		t.Fatal(err)
+	}
+	crashes(map[uint64]int{1: 1, 2: 1, 3: 1})
+	crashes(map[uint64]int{1: 1, 2: 1, 3: 1}) // read again: the record was consumed
+	// Entry 1 alone was committed (it leaves the inbox), then 2 alone
+	// crashed the process twice more.
+	if err := s.Update(func(tx Tx) error { return tx.DeleteInbox(1) }); err != nil {
+		t.Fatal(err)
+	}
+	crashes(map[uint64]int{2: 1, 3: 1})
+	for want := 2; want <= 3; want++ {
+		if err := s.BeginBatch(2, 2); err != nil {
+			t.Fatal(err)
+		}
+		crashes(map[uint64]int{2: want, 3: 1})
+	}
+	entries, err := s.Inbox(0, 1)
+	if err != nil || len(entries) != 1 || entries[0].Seq != 2 {
+		t.Fatalf("next entry: %v, %v", entries, err)
+	}
+	if err := s.QuarantineCrashed(entries[0], "processing this delivery crashed the process 3 times"); err != nil {
+		t.Fatal(err)
+	}
+	crashes(map[uint64]int{3: 1})
+	if reason, ok, err := s.Quarantined(2); err != nil || !ok || reason != "processing this delivery crashed the process 3 times" {
+		t.Errorf("quarantined 2: %q, %v, %v", reason, ok, err)
+	}
+	if entries, _ := s.Inbox(0, 0); len(entries) != 3 || entries[0].Seq != 3 {
+		t.Errorf("inbox after the quarantine: %v", entries)
+	}
+	if err := s.QuarantineCrashed(entries[0], "again"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("quarantine of a processed entry: %v", err)
+	}
+	// The count survives a restart.
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = open(t, dir)
+	crashes(map[uint64]int{3: 1})
+}
