@@ -1,7 +1,10 @@
 package main
 
 import (
+	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"slices"
@@ -24,7 +27,8 @@ func newAuditCmd(g *globals) *cobra.Command {
 		Long: `audit lists what wabridge received within storage.retention, newest first:
 when, from which source, the HTTP status it answered, the events, their codes,
 what each rule decided and what came of each notification. --json prints the
-full records, payloads included.`,
+full records, payloads included. Through a running server's admin API the
+records are read a page at a time and printed as they arrive.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			q, err := app.ParseAuditQuery(since, code, source, limit, time.Now())
@@ -36,12 +40,19 @@ full records, payloads included.`,
 				var recs []store.AuditRecord
 				if op.api != nil {
 					v := url.Values{}
-					for k, s := range map[string]string{"since": since, "code": code, "source": source, "limit": limit} {
+					for k, s := range map[string]string{"since": since, "code": code, "source": source} {
 						if s != "" {
 							v.Set(k, s)
 						}
 					}
-					err = op.api.do(http.MethodGet, "/audit?"+v.Encode(), &recs)
+					if asJSON {
+						v.Set("payload", "true")
+						return streamAuditJSON(g, op.api, v, q.Limit)
+					}
+					err = op.api.auditPages(v, q.Limit, func(r store.AuditRecord) error {
+						recs = append(recs, r)
+						return nil
+					})
 				} else {
 					recs, err = op.svc.Pipeline().Audit(q)
 				}
@@ -117,4 +128,107 @@ func dash(list []string) string {
 		return "-"
 	}
 	return strings.Join(list, ", ")
+}
+
+// streamAuditJSON prints the running server's audit records as one JSON
+// list, each record written as its page arrives: with payloads, the trail
+// can be far larger than memory should hold.
+func streamAuditJSON(g *globals, api *adminClient, v url.Values, limit int) error {
+	fmt.Fprint(g.stdout, "[")
+	n := 0
+	err := api.auditPages(v, limit, func(r store.AuditRecord) error {
+		b, err := json.Marshal(r)
+		if err != nil {
+			return err
+		}
+		sep := ",\n  "
+		if n == 0 {
+			sep = "\n  "
+		}
+		n++
+		_, err = fmt.Fprint(g.stdout, sep+string(b))
+		return err
+	})
+	if n > 0 {
+		fmt.Fprint(g.stdout, "\n")
+	}
+	fmt.Fprintln(g.stdout, "]")
+	return err
+}
+
+// auditPages walks GET /api/v1/audit page by page (following the Link
+// rel="next" cursor), decoding each record as it is read, until the last
+// page or limit records (0 = all).
+func (c *adminClient) auditPages(v url.Values, limit int, each func(store.AuditRecord) error) error {
+	path := "/audit?" + v.Encode()
+	seen := 0
+	for path != "" {
+		req, err := http.NewRequest(http.MethodGet, c.base+path, http.NoBody)
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Authorization", "Bearer "+c.token)
+		resp, err := (&http.Client{Timeout: 5 * time.Minute}).Do(req)
+		if err != nil {
+			return fmt.Errorf("admin API of the running server at %s: %w", c.base, err)
+		}
+		if resp.StatusCode != http.StatusOK {
+			data, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+			resp.Body.Close()
+			var e struct {
+				Error string `json:"error"`
+			}
+			if json.Unmarshal(data, &e) == nil && e.Error != "" {
+				return errors.New(e.Error)
+			}
+			return fmt.Errorf("admin API answered %s", resp.Status)
+		}
+		path = nextPage(resp.Header.Get("Link"), c.base)
+		dec := json.NewDecoder(resp.Body)
+		err = func() error {
+			defer resp.Body.Close()
+			if _, err := dec.Token(); err != nil {
+				return fmt.Errorf("audit page: %w", err)
+			}
+			for dec.More() {
+				var r store.AuditRecord
+				if err := dec.Decode(&r); err != nil {
+					return fmt.Errorf("audit page: %w", err)
+				}
+				if err := each(r); err != nil {
+					return err
+				}
+				if seen++; limit > 0 && seen >= limit {
+					path = ""
+					return nil
+				}
+			}
+			return nil
+		}()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// nextPage reads the path after base of a Link header's rel="next" target.
+func nextPage(link, base string) string {
+	for _, part := range strings.Split(link, ",") {
+		target, params, ok := strings.Cut(strings.TrimSpace(part), ";")
+		if !ok || !strings.Contains(params, `rel="next"`) {
+			continue
+		}
+		target = strings.Trim(strings.TrimSpace(target), "<>")
+		u, err := url.Parse(base)
+		if err != nil {
+			return ""
+		}
+		rel, ok := strings.CutPrefix(target, u.Path)
+		if !ok {
+			return ""
+		}
+		return rel
+	}
+	return ""
 }

@@ -5,6 +5,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"net/http"
 	"os"
 	"os/exec"
@@ -188,5 +189,94 @@ func TestMillionEntryDeliveryRefused(t *testing.T) {
 	waitFor(t, "the access log to say why", 10*time.Second, func() bool {
 		return strings.Contains(inst.logs.String(), "server.max_events")
 	}, inst.logs.String)
+	inst.stop()
+}
+
+// auditPage GETs one page of the running server's audit trail.
+func auditPage(t *testing.T, addr, query string) ([]map[string]any, string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, "http://"+addr+"/api/v1/audit?"+query, nil)
+	req.Header.Set("Authorization", "Bearer "+e2eAdminToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var recs []map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&recs); err != nil {
+		t.Fatalf("audit page %s: %d %v", query, resp.StatusCode, err)
+	}
+	return recs, resp.Header.Get("Link")
+}
+
+// TestAuditOfALargeTrailThroughTheServer: the admin API sent every record
+// with its payload in one answer and the CLI cut it at 16 MiB, so `wabridge
+// audit` failed against a running server once the trail was larger. The API
+// now pages (Link rel="next"), leaves payloads out unless ?payload=true, and
+// the CLI prints records as the pages arrive.
+func TestAuditOfALargeTrailThroughTheServer(t *testing.T) {
+	slack := newFakeSlack(t)
+	dir := t.TempDir()
+	addr := freeAddr(t)
+	cfg := writeE2EConfig(t, e2eConfig{Dir: dir, Addr: addr, SlackURL: slack.srv.URL, SlackToken: "xoxb-good"})
+	inst := start(t, cfg, addr)
+	const n, pad = 200, 100 << 10 // 20 MB of payloads
+	for i := 0; i < n; i++ {
+		if code := post(t, addr, bigFailedStatus(i, pad)); code != http.StatusOK {
+			t.Fatalf("delivery %d: %d", i, code)
+		}
+	}
+	waitFor(t, "every delivery in the audit trail", 30*time.Second, func() bool {
+		recs, _ := auditPage(t, addr, "limit=500")
+		return len(recs) == n
+	}, inst.logs.String)
+
+	// Without ?payload=true, no payloads; a page ends with the next one's link.
+	recs, link := auditPage(t, addr, "limit=50")
+	if len(recs) != 50 || !strings.Contains(link, `rel="next"`) || !strings.Contains(link, "before=") {
+		t.Fatalf("limit=50: %d records, Link %q", len(recs), link)
+	}
+	if _, ok := recs[0]["payload"]; ok {
+		t.Fatal("a payload without ?payload=true")
+	}
+	next := strings.TrimPrefix(strings.Trim(strings.Split(link, ";")[0], "<>"), "/api/v1/audit?")
+	more, _ := auditPage(t, addr, next)
+	if len(more) != 50 || more[0]["id"] == recs[49]["id"] || more[0]["id"].(string) >= recs[49]["id"].(string) {
+		t.Fatalf("the next page does not go on from the last record: %v after %v", more[0]["id"], recs[49]["id"])
+	}
+
+	out, err := exec.Command(binPath, "audit", "--config", cfg).Output()
+	if err != nil {
+		t.Fatalf("wabridge audit through the server: %v\n%s", err, out)
+	}
+	if rows := strings.Count(string(out), "\nmeta") + strings.Count(string(out), " meta "); rows < n {
+		t.Errorf("wabridge audit printed %d rows, want %d", rows, n)
+	}
+	out, err = exec.Command(binPath, "audit", "--json", "--config", cfg).Output()
+	if err != nil {
+		t.Fatalf("wabridge audit --json through the server: %v", err)
+	}
+	var all []struct {
+		ID      string `json:"id"`
+		Payload string `json:"payload"`
+	}
+	if err := json.Unmarshal(out, &all); err != nil {
+		t.Fatalf("audit --json (%d bytes) is not one JSON list: %v", len(out), err)
+	}
+	if len(all) != n {
+		t.Fatalf("audit --json: %d records, want %d", len(all), n)
+	}
+	seen := map[string]bool{}
+	for _, r := range all {
+		if seen[r.ID] || len(r.Payload) < pad {
+			t.Fatalf("record %s repeated or without its payload (%d bytes)", r.ID, len(r.Payload))
+		}
+		seen[r.ID] = true
+	}
+	t.Logf("audit --json through the server: %d records, %d bytes", len(all), len(out))
+	out, err = exec.Command(binPath, "audit", "--json", "--limit", "30", "--config", cfg).Output()
+	if err != nil || json.Unmarshal(out, &all) != nil || len(all) != 30 {
+		t.Fatalf("audit --json --limit 30: %v, %d records", err, len(all))
+	}
 	inst.stop()
 }

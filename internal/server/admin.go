@@ -26,8 +26,8 @@ type AdminAPI interface {
 }
 
 // AuditAPI is implemented by admin APIs that serve the audit trail at
-// GET /api/v1/audit?since=&code=&source=&limit=. A query it cannot read is
-// an error wrapping ErrBadRequest (400).
+// GET /api/v1/audit?since=&code=&source=&limit=&before=&payload=, a Page
+// at a time. A query it cannot read is an error wrapping ErrBadRequest (400).
 type AuditAPI interface {
 	Audit(ctx context.Context, q url.Values) (any, error)
 }
@@ -153,7 +153,25 @@ func (h *handlers) adminResult(c *gin.Context, v any, err error) {
 		h.adminError(c, err)
 		return
 	}
+	if p, ok := v.(Page); ok {
+		if p.Next != "" {
+			next := *c.Request.URL
+			q := next.Query()
+			q.Set("before", p.Next)
+			next.RawQuery = q.Encode()
+			c.Header("Link", "<"+next.RequestURI()+`>; rel="next"`)
+		}
+		v = p.Items
+	}
 	c.JSON(http.StatusOK, v)
+}
+
+// Page is one page of a list answer: the items are the body, and Next,
+// when set, is the cursor of the next page, given as a Link header
+// (rel="next") with ?before=Next.
+type Page struct {
+	Items any
+	Next  string
 }
 
 func (h *handlers) adminDone(c *gin.Context, what string, err error) {

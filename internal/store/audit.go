@@ -125,6 +125,9 @@ type AuditQuery struct {
 	Source string
 	Limit  int  // most records returned, newest first; 0 = no limit
 	Body   bool // fill Payload
+	// Before, a record ID, starts the walk at the first record older than
+	// it: the cursor of the next page.
+	Before string
 }
 
 // AuditID is the record ID of a delivery: the receive time in fixed-width
@@ -338,7 +341,17 @@ func (s *Bolt) Audit(q AuditQuery) ([]AuditRecord, error) {
 	out := []AuditRecord{}
 	err := s.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bAudit).Cursor()
-		for k, v := c.Last(); k != nil; k, v = c.Prev() {
+		k, v := c.Last()
+		if q.Before != "" {
+			// Seek finds the first key at or after the cursor; the page
+			// starts at the one before it.
+			if k, v = c.Seek([]byte(q.Before)); k == nil {
+				k, v = c.Last()
+			} else {
+				k, v = c.Prev()
+			}
+		}
+		for ; k != nil; k, v = c.Prev() {
 			if !q.Since.IsZero() {
 				if at, ok := auditIDTime(k); ok && at.Before(q.Since) {
 					break
