@@ -75,17 +75,7 @@ func buildAuth(a config.Auth, publicURL, sourceType string) (authenticator, []er
 		if a.Header == "" {
 			add("auth.header: required for hmac (the header that carries the signature, e.g. X-Signature)")
 		}
-		newHash, ok := hashFunc(a.Algorithm)
-		if !ok {
-			add("auth.algorithm: %q is not sha256, sha1 or sha512", a.Algorithm)
-		}
-		enc := strings.ToLower(a.Encoding)
-		if enc == "" {
-			enc = "hex"
-		}
-		if enc != "hex" && enc != "base64" {
-			add("auth.encoding: %q is not hex or base64", a.Encoding)
-		}
+		newHash, enc := digestOptions(a, add)
 		needSecret()
 		if len(errs) > 0 {
 			return nil, errs
@@ -131,17 +121,7 @@ func buildAuth(a config.Auth, publicURL, sourceType string) (authenticator, []er
 		if a.Header == "" {
 			add("auth.header: required for hmac_timestamp (the header that carries the signature, e.g. YCloud-Signature)")
 		}
-		newHash, ok := hashFunc(a.Algorithm)
-		if !ok {
-			add("auth.algorithm: %q is not sha256, sha1 or sha512", a.Algorithm)
-		}
-		enc := strings.ToLower(a.Encoding)
-		if enc == "" {
-			enc = "hex"
-		}
-		if enc != "hex" && enc != "base64" {
-			add("auth.encoding: %q is not hex or base64", a.Encoding)
-		}
+		newHash, enc := digestOptions(a, add)
 		if a.Tolerance < 0 {
 			add("auth.tolerance: must not be negative")
 		}
@@ -649,4 +629,22 @@ func truncateText(s string, n int) string {
 		return s
 	}
 	return s[:n] + "..."
+}
+
+// digestOptions reads the hash algorithm and the signature encoding that
+// hmac and hmac_timestamp share; a value it does not know is a problem told
+// to add.
+func digestOptions(a config.Auth, add func(format string, args ...any)) (newHash func() hash.Hash, enc string) {
+	newHash, ok := hashFunc(a.Algorithm)
+	if !ok {
+		add("auth.algorithm: %q is not sha256, sha1 or sha512", a.Algorithm)
+	}
+	enc = strings.ToLower(a.Encoding)
+	if enc == "" {
+		enc = "hex"
+	}
+	if enc != "hex" && enc != "base64" {
+		add("auth.encoding: %q is not hex or base64", a.Encoding)
+	}
+	return newHash, enc
 }
