@@ -21,7 +21,7 @@ import (
 	"github.com/wabridge/wabridge/internal/configfile"
 	"github.com/wabridge/wabridge/internal/duration"
 	"github.com/wabridge/wabridge/internal/event"
-	"github.com/wabridge/wabridge/notifiers"
+	"github.com/wabridge/wabridge/internal/notification"
 )
 
 // Load reads the rule files in the order given; a pattern with glob
@@ -550,7 +550,7 @@ func (l *loader) parseRule(n *yaml.Node, pos int, d *fileDefaults) {
 	if v := f.get("actions"); v != nil {
 		r.Actions = l.parseActions(v, d)
 		if r.Actions == nil {
-			r.Actions = []notifiers.Action{}
+			r.Actions = []notification.Action{}
 		}
 		if len(r.Actions) == 0 && r.Continue && len(resolve(v).Content) == 0 {
 			l.errorf(v, "a rule with no actions and continue: true does nothing; add actions or remove continue")
@@ -976,8 +976,8 @@ var templateRoles = map[string][]string{
 	NotifierJira:  {"summary", "description"},
 }
 
-func (l *loader) parseActions(n *yaml.Node, d *fileDefaults) []notifiers.Action {
-	var out []notifiers.Action
+func (l *loader) parseActions(n *yaml.Node, d *fileDefaults) []notification.Action {
+	var out []notification.Action
 	for _, item := range l.seq(n, "actions") {
 		if a, ok := l.parseAction(item, d); ok {
 			out = append(out, a)
@@ -986,8 +986,8 @@ func (l *loader) parseActions(n *yaml.Node, d *fileDefaults) []notifiers.Action 
 	return out
 }
 
-func (l *loader) parseAction(n *yaml.Node, d *fileDefaults) (notifiers.Action, bool) {
-	var a notifiers.Action
+func (l *loader) parseAction(n *yaml.Node, d *fileDefaults) (notification.Action, bool) {
+	var a notification.Action
 	if n.Kind != yaml.MappingNode {
 		l.errorf(n, "an action is one notifier with its settings (- slack: {channel: \"#ops\"}), not %s", describe(n))
 		return a, false

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/wabridge/wabridge/internal/catalog"
-	"github.com/wabridge/wabridge/notifiers"
+	"github.com/wabridge/wabridge/internal/notification"
 )
 
 func testOptions() Options {
@@ -519,7 +519,7 @@ rules:
 		t.Fatal(err)
 	}
 	a := s.Rule("uses-defaults")
-	wantA := []notifiers.Action{
+	wantA := []notification.Action{
 		{Notifier: "slack", Channel: "#whatsapp-ops"},
 		{Notifier: "jira", Project: "WAOPS", IssueType: "Incident", Priority: "Highest"},
 		{Notifier: "log"},
@@ -538,7 +538,7 @@ rules:
 	}
 
 	b := s.Rule("overrides")
-	wantB := []notifiers.Action{
+	wantB := []notification.Action{
 		{Notifier: "slack", Channel: "#tmpl", Templates: map[string]string{"title": "my.title"}},
 		{Notifier: "jira", Project: "TMPL", IssueType: "Bug", Labels: []string{"whatsapp", "template"},
 			Components: []string{"Messaging"},
@@ -559,7 +559,7 @@ rules:
 	if s.Rule("nope") != nil {
 		t.Error("Rule(unknown) != nil")
 	}
-	if got := b.Ref(); got != (notifiers.RuleRef{Name: "overrides"}) {
+	if got := b.Ref(); got != (notification.RuleRef{Name: "overrides"}) {
 		t.Errorf("Ref = %+v", got)
 	}
 
@@ -568,7 +568,7 @@ rules:
 	x := s.Rule("x")
 	if !reflect.DeepEqual(x.GroupBy, []string{"waba_id", "phone_number_id", "display_phone_number", "code"}) || x.RepeatInterval != 4*time.Hour ||
 		x.ResolveAfter != 24*time.Hour ||
-		x.Actions[0].Channel != "" || x.Ref() != (notifiers.RuleRef{Name: "x", Description: "d"}) {
+		x.Actions[0].Channel != "" || x.Ref() != (notification.RuleRef{Name: "x", Description: "d"}) {
 		t.Errorf("built-in defaults: %+v", x)
 	}
 }

@@ -13,7 +13,7 @@ import (
 
 	"github.com/wabridge/wabridge/internal/catalog"
 	"github.com/wabridge/wabridge/internal/event"
-	"github.com/wabridge/wabridge/notifiers"
+	"github.com/wabridge/wabridge/internal/notification"
 )
 
 // Defaults that apply when neither the rule nor its file's defaults say.
@@ -113,7 +113,7 @@ type Rule struct {
 	Continue bool
 	// Actions are in file order, with the file's defaults applied. An empty
 	// list is a rule that only stops evaluation.
-	Actions        []notifiers.Action
+	Actions        []notification.Action
 	GroupBy        []string
 	RepeatInterval time.Duration
 	GroupWait      time.Duration
@@ -134,8 +134,8 @@ type Rule struct {
 }
 
 // Ref is what a notification says about the rule that produced it.
-func (r *Rule) Ref() notifiers.RuleRef {
-	return notifiers.RuleRef{Name: r.Name, Description: r.Description}
+func (r *Rule) Ref() notification.RuleRef {
+	return notification.RuleRef{Name: r.Name, Description: r.Description}
 }
 
 // Matches reports whether the event satisfies the rule's match and when. It

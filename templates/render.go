@@ -3,7 +3,7 @@ package templates
 import (
 	"strings"
 
-	"github.com/wabridge/wabridge/notifiers"
+	"github.com/wabridge/wabridge/internal/notification"
 )
 
 // NamesFor returns the templates a notifier renders for an operation: one
@@ -11,23 +11,23 @@ import (
 // by a blank line, make the body. The action may replace any of them by
 // role. A notifier without templates of its own (the log, or one this
 // version does not know) uses log.*.
-func NamesFor(notifier string, op notifiers.Op, a notifiers.Action) (summary string, body []string) {
+func NamesFor(notifier string, op notification.Op, a notification.Action) (summary string, body []string) {
 	switch notifier {
 	case "slack":
 		summary = Role(a, "title", "slack.title")
 		switch op {
-		case notifiers.OpRepeat, notifiers.OpEscalate:
+		case notification.OpRepeat, notification.OpEscalate:
 			return summary, []string{Role(a, "repeat", "slack.repeat")}
-		case notifiers.OpResolve, notifiers.OpOpenResolved:
+		case notification.OpResolve, notification.OpOpenResolved:
 			return summary, []string{Role(a, "resolved", "slack.resolved")}
 		}
 		return summary, []string{Role(a, "text", "slack.text"), Role(a, "actions", "slack.actions")}
 	case "jira":
 		summary = Role(a, "summary", "jira.summary")
 		switch op {
-		case notifiers.OpRepeat, notifiers.OpEscalate:
+		case notification.OpRepeat, notification.OpEscalate:
 			return summary, []string{Role(a, "comment", "jira.comment")}
-		case notifiers.OpResolve:
+		case notification.OpResolve:
 			return summary, []string{Role(a, "resolved", "jira.resolved")}
 		}
 		return summary, []string{Role(a, "description", "jira.description")}
@@ -37,7 +37,7 @@ func NamesFor(notifier string, op notifiers.Op, a notifiers.Action) (summary str
 
 // Render renders a notification's summary and body as the named notifier
 // would, trimmed of the blank lines templates leave behind.
-func (t *Templates) Render(notifier string, n *notifiers.Notification) (summary, body string, err error) {
+func (t *Templates) Render(notifier string, n *notification.Notification) (summary, body string, err error) {
 	sumName, bodyNames := NamesFor(notifier, n.Op, n.Action)
 	d := DataFor(n)
 	summary, err = t.Execute(sumName, d)

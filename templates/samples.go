@@ -6,7 +6,7 @@ import (
 
 	"github.com/wabridge/wabridge/internal/catalog"
 	"github.com/wabridge/wabridge/internal/event"
-	"github.com/wabridge/wabridge/notifiers"
+	"github.com/wabridge/wabridge/internal/notification"
 )
 
 // SampleEvents returns realistic events of every shape templates meet,
@@ -92,7 +92,7 @@ func SampleEvents() []event.Event {
 // and with an action for each notifier.
 func sampleData() []Data {
 	first := time.Date(2026, 3, 2, 9, 40, 0, 0, time.UTC)
-	incidents := []*notifiers.Incident{
+	incidents := []*notification.Incident{
 		nil,
 		{
 			Fingerprint: "c0ffee1234abcd", Status: "open", Count: 313, NewSince: 312,
@@ -111,7 +111,7 @@ func sampleData() []Data {
 			Severity:    event.SeverityCritical,
 		},
 	}
-	actions := []notifiers.Action{
+	actions := []notification.Action{
 		{Notifier: "slack", Channel: "#whatsapp-ops"},
 		{Notifier: "jira", Project: "WAOPS", IssueType: "Incident", Priority: "Highest", Labels: []string{"whatsapp"}},
 		{Notifier: "log"},
@@ -122,7 +122,7 @@ func sampleData() []Data {
 			for j, ent := range entries {
 				out = append(out, Data{
 					Event:    ev,
-					Rule:     notifiers.RuleRef{Name: "sample-rule", Description: "A sample rule"},
+					Rule:     notification.RuleRef{Name: "sample-rule", Description: "A sample rule"},
 					Catalog:  ent,
 					Incident: inc,
 					Action:   actions[(i+j)%len(actions)],

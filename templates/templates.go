@@ -23,7 +23,7 @@ import (
 	"github.com/wabridge/wabridge/internal/catalog"
 	"github.com/wabridge/wabridge/internal/configfile"
 	"github.com/wabridge/wabridge/internal/event"
-	"github.com/wabridge/wabridge/notifiers"
+	"github.com/wabridge/wabridge/internal/notification"
 )
 
 //go:embed default/*.tmpl
@@ -32,14 +32,14 @@ var embedded embed.FS
 // Data is what every template sees as dot.
 type Data struct {
 	Event    event.Event
-	Rule     notifiers.RuleRef
+	Rule     notification.RuleRef
 	Catalog  catalog.Entry
-	Incident *notifiers.Incident // nil until the pipeline tracks incidents
-	Action   notifiers.Action
+	Incident *notification.Incident // nil until the pipeline tracks incidents
+	Action   notification.Action
 }
 
 // DataFor builds the template data of a notification.
-func DataFor(n *notifiers.Notification) Data {
+func DataFor(n *notification.Notification) Data {
 	if n == nil {
 		return Data{}
 	}
@@ -229,7 +229,7 @@ func (d Data) Severity() event.Severity {
 
 // Role returns the template name an action uses for a role ("title",
 // "text", "summary" ...): the action's own choice, else def.
-func Role(a notifiers.Action, role, def string) string {
+func Role(a notification.Action, role, def string) string {
 	if name := a.Templates[role]; name != "" {
 		return name
 	}

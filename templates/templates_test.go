@@ -11,7 +11,7 @@ import (
 
 	"github.com/wabridge/wabridge/internal/catalog"
 	"github.com/wabridge/wabridge/internal/event"
-	"github.com/wabridge/wabridge/notifiers"
+	"github.com/wabridge/wabridge/internal/notification"
 )
 
 var defaultNames = []string{
@@ -76,8 +76,8 @@ func sample131031(t *testing.T) Data {
 		Severity:    event.SeverityCritical,
 	}
 	return Data{
-		Event: ev, Rule: notifiers.RuleRef{Name: "account-blocked"}, Catalog: ent,
-		Incident: &notifiers.Incident{
+		Event: ev, Rule: notification.RuleRef{Name: "account-blocked"}, Catalog: ent,
+		Incident: &notification.Incident{
 			Fingerprint: "fp-1", Count: 313, NewSince: 312,
 			SinceTime: time.Date(2026, 3, 2, 10, 4, 0, 0, time.UTC),
 			FirstSeen: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC),
@@ -237,7 +237,7 @@ func TestOverrideWins(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := Data{Event: event.Event{Code: 131031}, Rule: notifiers.RuleRef{Name: "r1"}}
+	d := Data{Event: event.Event{Code: 131031}, Rule: notification.RuleRef{Name: "r1"}}
 	for name, want := range map[string]string{"slack.title": "OURS 131031", "my.title": "mine: r1"} {
 		got, err := tm.Execute(name, d)
 		if err != nil || got != want {
@@ -536,9 +536,9 @@ func TestDataFor(t *testing.T) {
 	if d := DataFor(nil); d.Incident != nil || d.Event.ID != "" {
 		t.Errorf("DataFor(nil) = %+v", d)
 	}
-	n := &notifiers.Notification{
-		Rule: notifiers.RuleRef{Name: "r"}, Event: event.Event{ID: "e"},
-		Action: notifiers.Action{Notifier: "slack", Templates: map[string]string{"title": "my.title"}},
+	n := &notification.Notification{
+		Rule: notification.RuleRef{Name: "r"}, Event: event.Event{ID: "e"},
+		Action: notification.Action{Notifier: "slack", Templates: map[string]string{"title": "my.title"}},
 	}
 	d := DataFor(n)
 	if d.Rule.Name != "r" || d.Event.ID != "e" || d.Action.Notifier != "slack" {

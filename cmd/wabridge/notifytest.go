@@ -10,6 +10,7 @@ import (
 
 	"github.com/wabridge/wabridge/internal/app"
 	"github.com/wabridge/wabridge/internal/duration"
+	"github.com/wabridge/wabridge/internal/notification"
 	"github.com/wabridge/wabridge/notifiers"
 )
 
@@ -79,7 +80,7 @@ func newNotifyTestCmd(g *globals) *cobra.Command {
 				}
 				msg, _ := notifier.Render(&n)
 				fmt.Fprintf(g.stdout, "%s: sent to %s%s, marked %q, with fingerprint %s (a test's own, not a real incident's)\n",
-					action.Notifier, msg.Target, refSuffix(res.Ref), strings.TrimSpace(notifiers.TestMarker), fp)
+					action.Notifier, msg.Target, refSuffix(res.Ref), strings.TrimSpace(notification.TestMarker), fp)
 			}
 			if failed > 0 {
 				return &exitError{code: 1, err: fmt.Errorf("wabridge notify-test: %d of %d actions failed", failed, len(rule.Actions))}

@@ -16,12 +16,13 @@ import (
 	"time"
 
 	"github.com/wabridge/wabridge/internal/config"
+	"github.com/wabridge/wabridge/internal/delivery"
 	"github.com/wabridge/wabridge/internal/event"
+	"github.com/wabridge/wabridge/internal/notification"
 	"github.com/wabridge/wabridge/internal/pipeline"
 	"github.com/wabridge/wabridge/internal/secret"
 	"github.com/wabridge/wabridge/internal/sources"
 	"github.com/wabridge/wabridge/internal/store"
-	"github.com/wabridge/wabridge/notifiers"
 	"github.com/wabridge/wabridge/rules"
 )
 
@@ -215,7 +216,7 @@ func (d *DryRun) Deliver(ctx context.Context, sourceName, contentType string, bo
 	d.seq++
 	id := fmt.Sprintf("dry-run-%d", d.seq)
 	d.mu.Unlock()
-	del := sources.Delivery{ID: id, Source: src.Name(), ReceivedAt: d.now(), ContentType: contentType, Body: body}
+	del := delivery.Delivery{ID: id, Source: src.Name(), ReceivedAt: d.now(), ContentType: contentType, Body: body}
 	events, err := src.Parse(del)
 	if err != nil {
 		return nil, badInput{fmt.Errorf("source %s (%s) rejects this payload: %w", src.Name(), src.Type(), err)}
@@ -452,7 +453,7 @@ func RedactBody(body string, secrets ...string) string {
 }
 
 // requests sends n through the capturing notifier and returns what it sent.
-func (r *renderer) requests(ctx context.Context, n *notifiers.Notification) ([]Request, string) {
+func (r *renderer) requests(ctx context.Context, n *notification.Notification) ([]Request, string) {
 	notifier, ok := r.rt.Notifiers[n.Action.Notifier]
 	if !ok {
 		return nil, ""

@@ -14,6 +14,7 @@ import (
 	"github.com/wabridge/wabridge/internal/catalog"
 	"github.com/wabridge/wabridge/internal/config"
 	"github.com/wabridge/wabridge/internal/event"
+	"github.com/wabridge/wabridge/internal/notification"
 	"github.com/wabridge/wabridge/internal/pipeline"
 	"github.com/wabridge/wabridge/internal/sources"
 	"github.com/wabridge/wabridge/notifiers"
@@ -223,16 +224,16 @@ type Planned struct {
 
 // NotificationFor builds the notification that opens an incident for an
 // event matched by a rule.
-func NotificationFor(cat *catalog.Catalog, rule *rules.Rule, action notifiers.Action, e event.Event) notifiers.Notification {
+func NotificationFor(cat *catalog.Catalog, rule *rules.Rule, action notification.Action, e event.Event) notification.Notification {
 	entry, _ := cat.ForEvent(&e)
-	return notifiers.Notification{
+	return notification.Notification{
 		ID:      e.ID + "/" + rule.Name + "/" + action.Notifier,
 		Rule:    rule.Ref(),
 		Action:  action,
-		Op:      notifiers.OpOpen,
+		Op:      notification.OpOpen,
 		Event:   e,
 		Catalog: entry,
-		Incident: &notifiers.Incident{
+		Incident: &notification.Incident{
 			Fingerprint: rules.Fingerprint(rule, &e),
 			Status:      "open",
 			Count:       1,

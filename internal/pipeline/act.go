@@ -6,8 +6,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wabridge/wabridge/internal/notification"
 	"github.com/wabridge/wabridge/internal/store"
-	"github.com/wabridge/wabridge/notifiers"
 	"github.com/wabridge/wabridge/rules"
 )
 
@@ -69,7 +69,7 @@ func (p *Pipeline) NoteIncident(fp, note string) (Incident, int, error) {
 			if a.Notifier != rules.NotifierSlack {
 				continue
 			}
-			if _, err := t.enqueue(r, a, notifiers.OpNote, inc, note); err != nil {
+			if _, err := t.enqueue(r, a, notification.OpNote, inc, note); err != nil {
 				return err
 			}
 		}

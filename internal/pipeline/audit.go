@@ -13,8 +13,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/wabridge/wabridge/internal/delivery"
 	"github.com/wabridge/wabridge/internal/event"
-	"github.com/wabridge/wabridge/internal/sources"
 	"github.com/wabridge/wabridge/internal/store"
 )
 
@@ -35,7 +35,7 @@ const (
 
 // rejected is one delivery the webhook answered with a 4xx.
 type rejected struct {
-	d      sources.Delivery // Body: only what is kept (see Reject)
+	d      delivery.Delivery // Body: only what is kept (see Reject)
 	status int
 	reason string
 	size   int
@@ -87,7 +87,7 @@ func newAuditMetrics(reg prometheus.Registerer) (*auditMetrics, error) {
 
 // newAudit starts the audit record of a delivery taken from the inbox: it
 // passed authentication and was answered 200.
-func newAudit(d sources.Delivery, now time.Time) *store.AuditRecord {
+func newAudit(d delivery.Delivery, now time.Time) *store.AuditRecord {
 	sum := sha256.Sum256(d.Body)
 	return &store.AuditRecord{
 		ID:          store.AuditID(d.ReceivedAt, d.ID),
@@ -179,7 +179,7 @@ func codeLabel(rt *Runtime, ev *event.Event) string {
 // Reject records a delivery the webhook answered with a 4xx, for the audit
 // trail. It never blocks the request: the record is queued for the writer,
 // and dropped (and counted) when over the budget or the writer is behind.
-func (p *Pipeline) Reject(_ context.Context, d sources.Delivery, status int, reason string) {
+func (p *Pipeline) Reject(_ context.Context, d delivery.Delivery, status int, reason string) {
 	now := p.now()
 	if d.ReceivedAt.IsZero() {
 		d.ReceivedAt = now

@@ -14,7 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wabridge/wabridge/internal/delivery"
 	"github.com/wabridge/wabridge/internal/event"
+	"github.com/wabridge/wabridge/internal/notification"
 	"github.com/wabridge/wabridge/internal/sources"
 	"github.com/wabridge/wabridge/internal/store"
 	"github.com/wabridge/wabridge/notifiers"
@@ -96,7 +98,7 @@ func TestAuditMarksDuplicates(t *testing.T) {
 
 func TestAuditRecordsFailedAndDeadNotifications(t *testing.T) {
 	h := newHarness(t, fastConfig(), testRules)
-	h.slack.setFail(func(int, *notifiers.Notification) error {
+	h.slack.setFail(func(int, *notification.Notification) error {
 		return &notifiers.Error{Notifier: "slack", Reason: notifiers.ReasonPermanent, Err: errors.New("channel_not_found")}
 	})
 	h.run()
@@ -115,11 +117,11 @@ func TestRejectedDeliveriesAreAudited(t *testing.T) {
 	h := newHarness(t, fastConfig(), testRules)
 	h.run()
 	big := bytes.Repeat([]byte("x"), rejectPayloadMax+1000)
-	h.p.Reject(context.Background(), sources.Delivery{ID: "r1", Source: "test", RemoteAddr: "10.0.0.9", Body: big},
+	h.p.Reject(context.Background(), delivery.Delivery{ID: "r1", Source: "test", RemoteAddr: "10.0.0.9", Body: big},
 		401, "unauthorized: X-Hub-Signature-256 does not match the body")
-	h.p.Reject(context.Background(), sources.Delivery{ID: "r2", Source: "test", Body: []byte("not json")},
+	h.p.Reject(context.Background(), delivery.Delivery{ID: "r2", Source: "test", Body: []byte("not json")},
 		400, "body is not JSON")
-	h.p.Reject(context.Background(), sources.Delivery{ID: "r3", Source: "test", Body: big},
+	h.p.Reject(context.Background(), delivery.Delivery{ID: "r3", Source: "test", Body: big},
 		400, "not a payload of this source")
 	h.waitFor("three rejected records", func() bool { return len(h.audit(store.AuditQuery{})) == 3 })
 	byID := map[string]store.AuditRecord{}
@@ -190,7 +192,7 @@ func TestRejectBudget(t *testing.T) {
 	const dropMsg = "rejected deliveries not recorded"
 	reject := func(n int) {
 		for i := 0; i < n; i++ {
-			h.p.Reject(context.Background(), sources.Delivery{ID: fmt.Sprint("r", i), Source: "test",
+			h.p.Reject(context.Background(), delivery.Delivery{ID: fmt.Sprint("r", i), Source: "test",
 				Body: []byte("forged")}, 401, "bad signature")
 		}
 	}
@@ -239,7 +241,7 @@ func TestRejectNeverBlocks(t *testing.T) {
 	h := newHarness(t, cfg, testRules)
 	start := time.Now()
 	for i := 0; i < rejectQueue+5; i++ {
-		h.p.Reject(context.Background(), sources.Delivery{ID: "r", Source: "test"}, 401, "bad signature")
+		h.p.Reject(context.Background(), delivery.Delivery{ID: "r", Source: "test"}, 401, "bad signature")
 	}
 	if d := time.Since(start); d > 2*time.Second {
 		t.Fatalf("%d rejects took %v", rejectQueue+5, d)
@@ -265,7 +267,7 @@ func TestAuditExpiresAfterRetention(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	h.p.Reject(context.Background(), sources.Delivery{ID: "r1", Source: "test", Body: []byte("x")}, 401, "bad signature")
+	h.p.Reject(context.Background(), delivery.Delivery{ID: "r1", Source: "test", Body: []byte("x")}, 401, "bad signature")
 	h.p.writeRejected(h.p.drainRejects(<-h.p.rejects))
 	if got := len(h.audit(store.AuditQuery{})); got != 2 {
 		t.Fatalf("%d records, want 2", got)
@@ -363,7 +365,7 @@ func BenchmarkCommitAudit(b *testing.B) {
 				evs := []event.Event{failed(fmt.Sprintf("f%d", i)), status(fmt.Sprintf("d%d", i), "delivered")}
 				evs[0].PhoneNumberID = fmt.Sprintf("PN%d", i) // a new incident each time
 				body, _ := json.Marshal(evs)
-				if err := p.Accept(context.Background(), sources.Delivery{Source: "test", Body: body}, nil); err != nil {
+				if err := p.Accept(context.Background(), delivery.Delivery{Source: "test", Body: body}, nil); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -13,7 +13,9 @@ import (
 	"time"
 
 	"github.com/wabridge/wabridge/internal/catalog"
+	"github.com/wabridge/wabridge/internal/delivery"
 	"github.com/wabridge/wabridge/internal/event"
+	"github.com/wabridge/wabridge/internal/notification"
 	"github.com/wabridge/wabridge/internal/sources"
 	"github.com/wabridge/wabridge/internal/store"
 	"github.com/wabridge/wabridge/notifiers"
@@ -39,7 +41,7 @@ func BenchmarkAccept(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			d := sources.Delivery{Source: "test", Body: body, RemoteAddr: "127.0.0.1", ContentType: "application/json"}
+			d := delivery.Delivery{Source: "test", Body: body, RemoteAddr: "127.0.0.1", ContentType: "application/json"}
 			b.SetParallelism(64) // webhooks arrive concurrently; 64 per core
 			b.ResetTimer()
 			b.RunParallel(func(pb *testing.PB) {
@@ -144,7 +146,7 @@ func ingest(t testing.TB, n int, span time.Duration) ingestResult {
 					ev.ID, ev.Status, ev.Code = fmt.Sprintf("wamid.%08d/failed", i), "failed", 131026
 				}
 				body, _ := json.Marshal([]event.Event{ev})
-				if err := p.Accept(context.Background(), sources.Delivery{Source: "test", Body: body}, nil); err != nil {
+				if err := p.Accept(context.Background(), delivery.Delivery{Source: "test", Body: body}, nil); err != nil {
 					t.Error(err)
 				}
 			}()
@@ -176,11 +178,11 @@ func ingest(t testing.TB, n int, span time.Duration) ingestResult {
 
 type countingNotifier struct{ n *atomic.Int64 }
 
-func (c *countingNotifier) Render(*notifiers.Notification) (notifiers.Message, error) {
-	return notifiers.Message{}, nil
+func (c *countingNotifier) Render(*notification.Notification) (notification.Message, error) {
+	return notification.Message{}, nil
 }
 
-func (c *countingNotifier) Notify(context.Context, *notifiers.Notification) (notifiers.Result, error) {
+func (c *countingNotifier) Notify(context.Context, *notification.Notification) (notification.Result, error) {
 	c.n.Add(1)
-	return notifiers.Result{}, nil
+	return notification.Result{}, nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/wabridge/wabridge/internal/notification"
 	"github.com/wabridge/wabridge/notifiers"
 )
 
@@ -58,7 +59,7 @@ var ErrRuleGone = errors.New("no longer exists")
 // current action for the same notifier (so fixing a rule's channel fixes
 // the replay), its description and the catalogue's current entry. A rule
 // that was deleted, or no longer sends to that notifier, is ErrRuleGone.
-func (p *Pipeline) currentRule(n *notifiers.Notification) error {
+func (p *Pipeline) currentRule(n *notification.Notification) error {
 	rt := p.runtime()
 	if rt == nil || rt.Rules == nil {
 		return nil
@@ -67,7 +68,7 @@ func (p *Pipeline) currentRule(n *notifiers.Notification) error {
 	if r == nil {
 		return fmt.Errorf("rule %q %w in the current rules (deleted or renamed): restore it to replay this dead letter, or drop it", n.Rule.Name, ErrRuleGone)
 	}
-	var same []notifiers.Action
+	var same []notification.Action
 	for _, a := range r.Actions {
 		if a.Notifier == n.Action.Notifier {
 			same = append(same, a)

@@ -7,8 +7,8 @@ import (
 
 	"github.com/wabridge/wabridge/internal/catalog"
 	"github.com/wabridge/wabridge/internal/event"
+	"github.com/wabridge/wabridge/internal/notification"
 	"github.com/wabridge/wabridge/internal/store"
-	"github.com/wabridge/wabridge/notifiers"
 	"github.com/wabridge/wabridge/rules"
 )
 
@@ -212,18 +212,18 @@ func (t *incTx) touch(inc *store.Incident) {
 	t.dirty[inc.Fingerprint] = inc
 }
 
-func (t *incTx) enqueue(r *rules.Rule, a notifiers.Action, op notifiers.Op, inc *store.Incident, note string) (store.OutboxEntry, error) {
+func (t *incTx) enqueue(r *rules.Rule, a notification.Action, op notification.Op, inc *store.Incident, note string) (store.OutboxEntry, error) {
 	return t.enqueueEvent(r, a, op, inc, note, &inc.Event)
 }
 
 // enqueueEvent is enqueue telling of ev rather than the incident's event:
 // a repeat names the latest event, not the first.
-func (t *incTx) enqueueEvent(r *rules.Rule, a notifiers.Action, op notifiers.Op, inc *store.Incident, note string, ev *event.Event) (store.OutboxEntry, error) {
+func (t *incTx) enqueueEvent(r *rules.Rule, a notification.Action, op notification.Op, inc *store.Incident, note string, ev *event.Event) (store.OutboxEntry, error) {
 	var entry catalog.Entry
 	if t.rt != nil && t.rt.Catalog != nil {
 		entry, _ = t.rt.Catalog.ForEvent(ev)
 	}
-	n := notifiers.Notification{
+	n := notification.Notification{
 		Rule:     r.Ref(),
 		Action:   a,
 		Op:       op,
@@ -245,11 +245,11 @@ func (t *incTx) enqueueEvent(r *rules.Rule, a notifiers.Action, op notifiers.Op,
 	return e, nil
 }
 
-func snapshot(inc *store.Incident, note string) *notifiers.Incident {
+func snapshot(inc *store.Incident, note string) *notification.Incident {
 	if note == "" && inc.Overflow {
 		note = overflowNote
 	}
-	return &notifiers.Incident{
+	return &notification.Incident{
 		Fingerprint: inc.Fingerprint, Status: incidentStatus(inc.Status), Count: inc.Count,
 		NewSince: inc.NewSince, FirstSeen: inc.FirstSeen, LastSeen: inc.LastSeen, SinceTime: inc.SinceTime,
 		Note: note,
@@ -261,12 +261,12 @@ const overflowNote = "This rule has reached its max_open_incidents: events that 
 
 // send queues one notification per action of the rule, or, while holding,
 // nothing. It returns how many it queued.
-func (t *incTx) send(r *rules.Rule, inc *store.Incident, op notifiers.Op, note string) (int, error) {
+func (t *incTx) send(r *rules.Rule, inc *store.Incident, op notification.Op, note string) (int, error) {
 	return t.sendEvent(r, inc, op, note, &inc.Event)
 }
 
 // sendEvent is send telling of ev (a repeat's latest event).
-func (t *incTx) sendEvent(r *rules.Rule, inc *store.Incident, op notifiers.Op, note string, ev *event.Event) (int, error) {
+func (t *incTx) sendEvent(r *rules.Rule, inc *store.Incident, op notification.Op, note string, ev *event.Event) (int, error) {
 	if t.holding || r == nil {
 		return 0, nil
 	}
@@ -460,7 +460,7 @@ func (t *incTx) late(ev *event.Event, r *rules.Rule, prev *store.Incident, seen 
 		prev.Deferred.Note = joinSentences(prev.Deferred.Note, note)
 		t.st.held[prev.Fingerprint] = prev
 	}
-	n, err := t.send(r, prev, notifiers.OpOpenResolved, note)
+	n, err := t.send(r, prev, notification.OpOpenResolved, note)
 	if err != nil {
 		return err
 	}
@@ -497,7 +497,7 @@ func (t *incTx) open(r *rules.Rule, inc *store.Incident, note string) (int, erro
 		inc.Deferred.Opened = true
 		return 0, nil
 	}
-	return t.send(r, inc, notifiers.OpOpen, note)
+	return t.send(r, inc, notification.OpOpen, note)
 }
 
 // join counts an event into an open incident: an escalation at once, one
@@ -526,7 +526,7 @@ func (t *incTx) join(ev *event.Event, r *rules.Rule, inc *store.Incident, seen t
 			coalesced++
 			continue
 		}
-		e, err := t.enqueue(r, a, notifiers.OpUpdate, inc, "")
+		e, err := t.enqueue(r, a, notification.OpUpdate, inc, "")
 		if err != nil {
 			return err
 		}
@@ -538,7 +538,7 @@ func (t *incTx) join(ev *event.Event, r *rules.Rule, inc *store.Incident, seen t
 	}
 	detail := fmt.Sprintf("count %d", inc.Count)
 	if r.RepeatInterval > 0 && t.now.Sub(inc.LastRepeat) >= r.RepeatInterval {
-		n, err := t.sendEvent(r, inc, notifiers.OpRepeat, "", ev)
+		n, err := t.sendEvent(r, inc, notification.OpRepeat, "", ev)
 		if err != nil {
 			return err
 		}
@@ -566,7 +566,7 @@ func (t *incTx) escalate(ev *event.Event, r *rules.Rule, inc *store.Incident, ho
 		t.decideHeld(ev, r, inc.Fingerprint, OutcomeEscalated, 0, how, false)
 		return nil
 	}
-	n, err := t.send(r, inc, notifiers.OpEscalate, note)
+	n, err := t.send(r, inc, notification.OpEscalate, note)
 	if err != nil {
 		return err
 	}
@@ -612,11 +612,11 @@ func (t *incTx) resolve(r *rules.Rule, inc *store.Incident, by *event.Event, not
 		note = joinSentences(deferredNote(inc.Deferred), note)
 		if inc.Deferred.Opened {
 			inc.Deferred = nil
-			return t.send(r, inc, notifiers.OpOpenResolved, note)
+			return t.send(r, inc, notification.OpOpenResolved, note)
 		}
 		inc.Deferred = nil
 	}
-	return t.send(r, inc, notifiers.OpResolve, note)
+	return t.send(r, inc, notification.OpResolve, note)
 }
 
 func joinSentences(a, b string) string {
@@ -707,18 +707,18 @@ func (t *incTx) release(r *rules.Rule, inc *store.Incident) (int, string, error)
 	inc.Deferred = nil
 	t.touch(inc)
 	note := deferredNote(d)
-	var op notifiers.Op
+	var op notification.Op
 	switch {
 	case d.Opened && inc.Status == store.IncidentResolved:
-		op = notifiers.OpOpenResolved
+		op = notification.OpOpenResolved
 	case d.Opened:
-		op = notifiers.OpOpen
+		op = notification.OpOpen
 	case inc.Status == store.IncidentResolved:
-		op = notifiers.OpResolve
+		op = notification.OpResolve
 	case d.Escalated != "":
-		op = notifiers.OpEscalate
+		op = notification.OpEscalate
 	default:
-		op = notifiers.OpRepeat
+		op = notification.OpRepeat
 	}
 	if inc.Status == store.IncidentResolved {
 		delete(t.st.held, inc.Fingerprint)
@@ -870,7 +870,7 @@ func (p *Pipeline) fillIncident(e *store.OutboxEntry) {
 	}
 	p.fillLinks(e)
 	switch e.Notification.Op {
-	case notifiers.OpOpen, notifiers.OpUpdate:
+	case notification.OpOpen, notification.OpUpdate:
 	default:
 		return // a repeat or resolve tells the counts as they were then
 	}

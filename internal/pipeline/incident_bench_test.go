@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/wabridge/wabridge/internal/catalog"
+	"github.com/wabridge/wabridge/internal/delivery"
 	"github.com/wabridge/wabridge/internal/event"
 	"github.com/wabridge/wabridge/internal/sources"
 	"github.com/wabridge/wabridge/internal/store"
@@ -103,7 +104,7 @@ func feed(b *testing.B, p *Pipeline, st *store.Bolt, n int, phone func(int) stri
 				ev := event.Event{ID: fmt.Sprintf("%s-%d", tag, i), Kind: event.KindStatus, Status: "failed",
 					Code: 131048, PhoneNumberID: phone(i), RecipientID: "16505551234"}
 				body, _ := json.Marshal([]event.Event{ev})
-				if _, err := st.AddInbox(context.Background(), sources.Delivery{Source: "test", Body: body}); err != nil {
+				if _, err := st.AddInbox(context.Background(), delivery.Delivery{Source: "test", Body: body}); err != nil {
 					b.Error(err)
 				}
 			}()

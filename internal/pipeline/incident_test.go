@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/wabridge/wabridge/internal/event"
+	"github.com/wabridge/wabridge/internal/notification"
 	"github.com/wabridge/wabridge/internal/store"
-	"github.com/wabridge/wabridge/notifiers"
 	"github.com/wabridge/wabridge/rules"
 )
 
@@ -167,7 +167,7 @@ func TestIncidentCoalescesUpdates(t *testing.T) {
 	// The waiting update is sent with the counts of send time.
 	var upd store.OutboxEntry
 	for _, e := range h.outbox() {
-		if e.Notification.Op == notifiers.OpUpdate {
+		if e.Notification.Op == notification.OpUpdate {
 			upd = e
 		}
 	}
@@ -223,7 +223,7 @@ func TestRepeatAtMostOncePerInterval(t *testing.T) {
 		h.send(spam(fmt.Sprintf("e%d", i+1), "PN1"))
 		repeats := 0
 		for _, e := range h.outbox() {
-			if e.Notification.Op == notifiers.OpRepeat {
+			if e.Notification.Op == notification.OpRepeat {
 				repeats++
 				if i == 2 && (e.Notification.Incident.NewSince != 3 || !e.Notification.Incident.SinceTime.Equal(time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC))) {
 					t.Errorf("first repeat says %d since %s, want 3 since 10:00", e.Notification.Incident.NewSince, e.Notification.Incident.SinceTime)
@@ -457,7 +457,7 @@ func TestResolveWhenThenReopen(t *testing.T) {
 	}
 	h.send(ban("r1", "W1", "reinstate"))
 	out := h.outbox()
-	if len(out) != 1 || out[0].Notification.Op != notifiers.OpResolve || out[0].Notification.Incident.Status != "resolved" {
+	if len(out) != 1 || out[0].Notification.Op != notification.OpResolve || out[0].Notification.Incident.Status != "resolved" {
 		t.Fatalf("outbox = %v", h.ops())
 	}
 	h.sendAll()
@@ -465,7 +465,7 @@ func TestResolveWhenThenReopen(t *testing.T) {
 	// reference at send time (Jira reopens or creates; Slack posts anew).
 	h.send(ban("b2", "W1", "disable"))
 	out = h.outbox()
-	if len(out) != 1 || out[0].Notification.Op != notifiers.OpOpen {
+	if len(out) != 1 || out[0].Notification.Op != notification.OpOpen {
 		t.Fatalf("outbox = %v", h.ops())
 	}
 	e := out[0]
@@ -527,7 +527,7 @@ rules:
 	h.clk.advance(25 * time.Second)
 	h.tick()
 	out := h.outbox()
-	if len(out) != 1 || out[0].Notification.Op != notifiers.OpOpen {
+	if len(out) != 1 || out[0].Notification.Op != notification.OpOpen {
 		t.Fatalf("after group_wait: %v, want one open", h.ops())
 	}
 	h.p.fillIncident(&out[0])

@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/wabridge/wabridge/internal/event"
+	"github.com/wabridge/wabridge/internal/notification"
 	"github.com/wabridge/wabridge/internal/store"
-	"github.com/wabridge/wabridge/notifiers"
 	"github.com/wabridge/wabridge/rules"
 )
 
@@ -75,7 +75,7 @@ rules:
 	h.clk.advance(2 * time.Minute)
 	h.tick()
 	out := h.outbox()
-	if len(out) != 1 || out[0].Notification.Op != notifiers.OpResolve || out[0].Notification.Rule.Name != "spam" ||
+	if len(out) != 1 || out[0].Notification.Op != notification.OpResolve || out[0].Notification.Rule.Name != "spam" ||
 		!strings.Contains(out[0].Notification.Incident.Note, "1d without events") {
 		t.Fatalf("after a day of quiet: %v, want one resolve of spam saying why", h.notes())
 	}
@@ -151,7 +151,7 @@ rules:
 	out := h.outbox()
 	var opens []string
 	for _, e := range out {
-		if e.Notification.Op == notifiers.OpOpen {
+		if e.Notification.Op == notification.OpOpen {
 			opens = append(opens, e.Notification.Incident.Note)
 		}
 	}

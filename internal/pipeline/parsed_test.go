@@ -8,8 +8,8 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/wabridge/wabridge/internal/delivery"
 	"github.com/wabridge/wabridge/internal/event"
-	"github.com/wabridge/wabridge/internal/sources"
 	"github.com/wabridge/wabridge/internal/store"
 )
 
@@ -19,7 +19,7 @@ type countingSource struct {
 	parses *atomic.Int64
 }
 
-func (c countingSource) Parse(d sources.Delivery) ([]event.Event, error) {
+func (c countingSource) Parse(d delivery.Delivery) ([]event.Event, error) {
 	c.parses.Add(1)
 	return c.testSource.Parse(d)
 }
@@ -50,7 +50,7 @@ func TestAcceptedEventsAreParsedOnce(t *testing.T) {
 			}
 			h.open() // with the counting source
 			body, _ := json.Marshal([]event.Event{failed("e1"), status("e2", "delivered")})
-			d := sources.Delivery{ID: tt.id, Source: "test", Body: body, RemoteAddr: "127.0.0.1"}
+			d := delivery.Delivery{ID: tt.id, Source: "test", Body: body, RemoteAddr: "127.0.0.1"}
 			var events []event.Event
 			if tt.withEvents {
 				var err error
@@ -96,7 +96,7 @@ func TestRefusedDeliveryKeepsNoEvents(t *testing.T) {
 	if err := h.p.Close(); err != nil {
 		t.Fatal(err)
 	}
-	err := h.p.Accept(context.Background(), sources.Delivery{ID: "d1", Source: "test", Body: []byte("[]")}, []event.Event{})
+	err := h.p.Accept(context.Background(), delivery.Delivery{ID: "d1", Source: "test", Body: []byte("[]")}, []event.Event{})
 	if !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("got %v, want ErrUnavailable", err)
 	}
@@ -118,8 +118,8 @@ func TestParsedCacheIsBounded(t *testing.T) {
 		t.Fatal("put past the bound was kept")
 	}
 	got := c.take([]store.InboxEntry{
-		{Delivery: sources.Delivery{Source: "test", ID: "0"}},
-		{Delivery: sources.Delivery{Source: "other", ID: "1"}}, // another source's id
+		{Delivery: delivery.Delivery{Source: "test", ID: "0"}},
+		{Delivery: delivery.Delivery{Source: "other", ID: "1"}}, // another source's id
 	})
 	if got[0] == nil || got[1] != nil {
 		t.Fatalf("take = %v, want events for the first entry only", got)

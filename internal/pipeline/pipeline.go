@@ -15,7 +15,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/wabridge/wabridge/internal/catalog"
+	"github.com/wabridge/wabridge/internal/delivery"
 	"github.com/wabridge/wabridge/internal/event"
+	"github.com/wabridge/wabridge/internal/notification"
 	"github.com/wabridge/wabridge/internal/sources"
 	"github.com/wabridge/wabridge/internal/store"
 	"github.com/wabridge/wabridge/notifiers"
@@ -241,7 +243,7 @@ func New(cfg Config, deps Deps) (*Pipeline, error) {
 // (the webhook does, to answer 400 to a bad payload); the committer then
 // uses them instead of parsing the body again. nil means not parsed. Only
 // the raw body is stored: after a restart the delivery is parsed from it.
-func (p *Pipeline) Accept(ctx context.Context, d sources.Delivery, events []event.Event) error {
+func (p *Pipeline) Accept(ctx context.Context, d delivery.Delivery, events []event.Event) error {
 	if d.ReceivedAt.IsZero() {
 		d.ReceivedAt = p.now()
 	}
@@ -368,8 +370,8 @@ func (p *Pipeline) Ready() error {
 
 // Plan is a dry run: the notifications these events would produce under rt,
 // without dedup, noise control or any state.
-func (p *Pipeline) Plan(rt *Runtime, events []event.Event) []notifiers.Notification {
-	var out []notifiers.Notification
+func (p *Pipeline) Plan(rt *Runtime, events []event.Event) []notification.Notification {
+	var out []notification.Notification
 	now := p.now()
 	for i := range events {
 		ev := events[i]

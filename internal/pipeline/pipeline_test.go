@@ -16,7 +16,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/wabridge/wabridge/internal/catalog"
+	"github.com/wabridge/wabridge/internal/delivery"
 	"github.com/wabridge/wabridge/internal/event"
+	"github.com/wabridge/wabridge/internal/notification"
 	"github.com/wabridge/wabridge/internal/sources"
 	"github.com/wabridge/wabridge/internal/store"
 	"github.com/wabridge/wabridge/notifiers"
@@ -31,7 +33,7 @@ func (testSource) Name() string                                    { return "tes
 func (testSource) Type() string                                    { return "test" }
 func (testSource) Authenticate(r *http.Request, body []byte) error { return nil }
 func (testSource) Accept(e *event.Event) bool                      { return e.Status != "read" }
-func (testSource) Parse(d sources.Delivery) ([]event.Event, error) {
+func (testSource) Parse(d delivery.Delivery) ([]event.Event, error) {
 	var evs []event.Event
 	if err := json.Unmarshal(d.Body, &evs); err != nil {
 		return nil, sources.BadPayload("test", "%v", err)
@@ -48,7 +50,7 @@ type call struct {
 	id       string // outbox id
 	eventID  string
 	key      string
-	op       notifiers.Op
+	op       notification.Op
 	attempts int
 }
 
@@ -60,18 +62,18 @@ type recorder struct {
 
 	mu       sync.Mutex
 	calls    []call
-	fail     func(n int, nt *notifiers.Notification) error
+	fail     func(n int, nt *notification.Notification) error
 	inflight map[string]int
 	maxKey   int // most concurrent calls for one key
 	active   int
 	maxAll   int // most concurrent calls overall
 }
 
-func (r *recorder) Render(n *notifiers.Notification) (notifiers.Message, error) {
-	return notifiers.Message{Notifier: r.name, Summary: n.Rule.Name}, nil
+func (r *recorder) Render(n *notification.Notification) (notification.Message, error) {
+	return notification.Message{Notifier: r.name, Summary: n.Rule.Name}, nil
 }
 
-func (r *recorder) Notify(ctx context.Context, n *notifiers.Notification) (notifiers.Result, error) {
+func (r *recorder) Notify(ctx context.Context, n *notification.Notification) (notification.Result, error) {
 	key := OrderingKey(n.Incident.Fingerprint, n.Action)
 	r.mu.Lock()
 	idx := len(r.calls)
@@ -95,18 +97,18 @@ func (r *recorder) Notify(ctx context.Context, n *notifiers.Notification) (notif
 		select {
 		case <-time.After(r.delay):
 		case <-ctx.Done():
-			return notifiers.Result{}, ctx.Err()
+			return notification.Result{}, ctx.Err()
 		}
 	}
 	if fail != nil {
 		if err := fail(idx, n); err != nil {
-			return notifiers.Result{}, err
+			return notification.Result{}, err
 		}
 	}
-	return notifiers.Result{Ref: "C1/" + n.ID}, nil
+	return notification.Result{Ref: "C1/" + n.ID}, nil
 }
 
-func (r *recorder) setFail(f func(n int, nt *notifiers.Notification) error) {
+func (r *recorder) setFail(f func(n int, nt *notification.Notification) error) {
 	r.mu.Lock()
 	r.fail = f
 	r.mu.Unlock()
@@ -213,7 +215,7 @@ func (h *harness) run() (stop func()) {
 func (h *harness) accept(evs ...event.Event) {
 	h.t.Helper()
 	body, _ := json.Marshal(evs)
-	if err := h.p.Accept(context.Background(), sources.Delivery{Source: "test", Body: body, RemoteAddr: "127.0.0.1"}, nil); err != nil {
+	if err := h.p.Accept(context.Background(), delivery.Delivery{Source: "test", Body: body, RemoteAddr: "127.0.0.1"}, nil); err != nil {
 		h.t.Fatalf("accept: %v", err)
 	}
 }
@@ -300,7 +302,7 @@ func TestAcceptThenRunDelivers(t *testing.T) {
 	rule := h.rt.Rules.Rule("failed")
 	ev := failed("e1")
 	fp := rules.Fingerprint(rule, &ev)
-	key := OrderingKey(fp, notifiers.Action{Notifier: "slack", Channel: "#ops"})
+	key := OrderingKey(fp, notification.Action{Notifier: "slack", Channel: "#ops"})
 	if calls[0].key != key {
 		t.Errorf("key = %q, want %q", calls[0].key, key)
 	}
@@ -326,12 +328,12 @@ func TestAcceptThenRunDelivers(t *testing.T) {
 
 func TestNotificationContent(t *testing.T) {
 	h := newHarness(t, fastConfig(), testRules)
-	var got notifiers.Notification
-	h.slack.setFail(func(_ int, n *notifiers.Notification) error { got = *n; return nil })
+	var got notification.Notification
+	h.slack.setFail(func(_ int, n *notification.Notification) error { got = *n; return nil })
 	h.accept(failed("e1"))
 	h.run()
 	h.idle()
-	if got.Rule.Name != "failed" || got.Op != notifiers.OpOpen || got.Action.Channel != "#ops" {
+	if got.Rule.Name != "failed" || got.Op != notification.OpOpen || got.Action.Channel != "#ops" {
 		t.Errorf("notification = %+v", got)
 	}
 	if got.Event.Severity == "" || got.Catalog.Title == "" || got.Event.RecommendedAction == "" {
@@ -344,7 +346,7 @@ func TestNotificationContent(t *testing.T) {
 
 func TestTransientFailureRetriesWithBackoff(t *testing.T) {
 	h := newHarness(t, fastConfig(), testRules)
-	h.slack.setFail(func(n int, _ *notifiers.Notification) error {
+	h.slack.setFail(func(n int, _ *notification.Notification) error {
 		if n < 2 {
 			return &notifiers.Error{Notifier: "slack", Reason: notifiers.ReasonTransient, Err: errors.New("502 bad gateway")}
 		}
@@ -375,7 +377,7 @@ func TestRateLimitRetryAfterIsHonoured(t *testing.T) {
 	cfg.BackoffBase, cfg.BackoffMax = time.Millisecond, time.Millisecond
 	h := newHarness(t, cfg, testRules)
 	const wait = 300 * time.Millisecond
-	h.slack.setFail(func(n int, _ *notifiers.Notification) error {
+	h.slack.setFail(func(n int, _ *notification.Notification) error {
 		if n == 0 {
 			return &notifiers.Error{Notifier: "slack", Reason: notifiers.ReasonRateLimited, RetryAfter: wait, Err: errors.New("429")}
 		}
@@ -395,7 +397,7 @@ func TestRateLimitRetryAfterIsHonoured(t *testing.T) {
 
 func TestPermanentFailureDeadLettersAndReplay(t *testing.T) {
 	h := newHarness(t, fastConfig(), testRules)
-	h.slack.setFail(func(int, *notifiers.Notification) error {
+	h.slack.setFail(func(int, *notification.Notification) error {
 		return &notifiers.Error{Notifier: "slack", Reason: notifiers.ReasonPermanent, Err: errors.New("channel_not_found")}
 	})
 	h.accept(failed("e1"))
@@ -448,11 +450,11 @@ func TestPermanentFailureDeadLettersAndReplay(t *testing.T) {
 }
 
 func TestDeadLetterReasons(t *testing.T) {
-	transient := func(int, *notifiers.Notification) error { return errors.New("connection reset") }
+	transient := func(int, *notification.Notification) error { return errors.New("connection reset") }
 	tests := []struct {
 		name     string
 		cfg      func(*Config)
-		fail     func(int, *notifiers.Notification) error
+		fail     func(int, *notification.Notification) error
 		rules    string
 		reason   string
 		attempts int
@@ -465,7 +467,7 @@ func TestDeadLetterReasons(t *testing.T) {
 		{name: "too old", cfg: func(c *Config) {
 			c.BackoffBase, c.BackoffMax, c.MaxAge = 200*time.Millisecond, 200*time.Millisecond, time.Nanosecond
 		}, fail: transient, rules: testRules, reason: DeadMaxAge, attempts: 1},
-		{name: "auth", fail: func(int, *notifiers.Notification) error {
+		{name: "auth", fail: func(int, *notification.Notification) error {
 			return &notifiers.Error{Notifier: "slack", Reason: notifiers.ReasonAuth, Err: errors.New("invalid_auth")}
 		}, rules: testRules, reason: "auth", attempts: 1},
 		{name: "notifier missing", rules: strings.Replace(testRules, `slack: {channel: "#ops"}`, `jira: {project: OPS}`, 1),
@@ -581,7 +583,7 @@ func TestOrderPerKeyParallelAcrossKeys(t *testing.T) {
 	h := newHarness(t, cfg, testRules+"    resolve_when: {statuses: [delivered]}\n")
 	h.slack.delay = 15 * time.Millisecond
 	// The first send of key A fails twice: A's later entries must wait.
-	h.slack.setFail(func(n int, nt *notifiers.Notification) error {
+	h.slack.setFail(func(n int, nt *notification.Notification) error {
 		if nt.Event.ID == "a1" && n < 2 {
 			return errors.New("timeout")
 		}
@@ -626,7 +628,7 @@ func TestOrderPerKeyParallelAcrossKeys(t *testing.T) {
 func TestBadDeliveriesAreRecordedNotRetried(t *testing.T) {
 	h := newHarness(t, fastConfig(), testRules)
 	h.run()
-	for _, d := range []sources.Delivery{
+	for _, d := range []delivery.Delivery{
 		{Source: "test", Body: []byte("not json")},
 		{Source: "gone", Body: []byte("[]")},
 	} {
@@ -657,7 +659,7 @@ func TestAcceptOnClosedStoreIsUnavailable(t *testing.T) {
 	if err := h.p.Close(); err != nil {
 		t.Fatal(err)
 	}
-	err := h.p.Accept(context.Background(), sources.Delivery{Source: "test", Body: []byte("[]")}, nil)
+	err := h.p.Accept(context.Background(), delivery.Delivery{Source: "test", Body: []byte("[]")}, nil)
 	if !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("got %v, want ErrUnavailable", err)
 	}

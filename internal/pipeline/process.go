@@ -7,8 +7,8 @@ import (
 
 	"github.com/wabridge/wabridge/internal/catalog"
 	"github.com/wabridge/wabridge/internal/event"
+	"github.com/wabridge/wabridge/internal/notification"
 	"github.com/wabridge/wabridge/internal/store"
-	"github.com/wabridge/wabridge/notifiers"
 	"github.com/wabridge/wabridge/rules"
 )
 
@@ -270,13 +270,13 @@ func (p *Pipeline) notificationsFor(rt *Runtime, ev *event.Event, now, received 
 		}
 		fp := rules.Fingerprint(r, ev)
 		for _, a := range r.Actions {
-			n := notifiers.Notification{
+			n := notification.Notification{
 				Rule:    r.Ref(),
 				Action:  a,
-				Op:      notifiers.OpOpen,
+				Op:      notification.OpOpen,
 				Event:   *ev,
 				Catalog: entry,
-				Incident: &notifiers.Incident{
+				Incident: &notification.Incident{
 					Fingerprint: fp, Status: "open", Count: 1, NewSince: 1,
 					FirstSeen: seen, LastSeen: seen, SinceTime: seen,
 				},
@@ -296,12 +296,12 @@ func (p *Pipeline) notificationsFor(rt *Runtime, ev *event.Event, now, received 
 // OrderingKey is what orders sends and keys stored refs: the incident's
 // fingerprint, the notifier and its target. Sends with the same key go one
 // at a time, in order, so an update never overtakes its open.
-func OrderingKey(fingerprint string, a notifiers.Action) string {
+func OrderingKey(fingerprint string, a notification.Action) string {
 	return fingerprint + "/" + a.Notifier + "/" + Target(a)
 }
 
 // Target is where an action sends: the Slack channel or the Jira project.
-func Target(a notifiers.Action) string {
+func Target(a notification.Action) string {
 	if a.Channel != "" {
 		return a.Channel
 	}

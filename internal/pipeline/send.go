@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/wabridge/wabridge/internal/event"
+	"github.com/wabridge/wabridge/internal/notification"
 	"github.com/wabridge/wabridge/internal/store"
 	"github.com/wabridge/wabridge/notifiers"
 )
@@ -284,7 +285,7 @@ func (p *Pipeline) sendEntry(ctx context.Context, it *item) (remove bool, next t
 		remove, next = p.buryOrWait(e, DeadNoNotifier)
 		return remove, next, nil
 	}
-	var res notifiers.Result
+	var res notification.Result
 	finder, _ := nt.(notifiers.Finder)
 	if !opens(n) {
 		finder = nil
@@ -337,7 +338,7 @@ func (p *Pipeline) sendEntry(ctx context.Context, it *item) (remove bool, next t
 }
 
 // recordSent removes a sent entry from the outbox and keeps its ref.
-func (p *Pipeline) recordSent(e *store.OutboxEntry, res notifiers.Result, now time.Time) (bool, time.Time) {
+func (p *Pipeline) recordSent(e *store.OutboxEntry, res notification.Result, now time.Time) (bool, time.Time) {
 	n := &e.Notification
 	name := n.Action.Notifier
 	if err := p.st.SentAs(e.ID, p.ref(*e, res, now), resultOf(res)); err != nil {
@@ -362,7 +363,7 @@ func (p *Pipeline) recordSent(e *store.OutboxEntry, res notifiers.Result, now ti
 
 // resultOf is how a successful send is reported: "logged" when the log
 // stood in for the notifier, "sent" otherwise.
-func resultOf(res notifiers.Result) string {
+func resultOf(res notification.Result) string {
 	if res.Logged {
 		return store.NoteLogged
 	}
@@ -374,10 +375,10 @@ func resultOf(res notifiers.Result) string {
 // the Slack message's permalink. A link notification queues behind its
 // action's open under the same ordering key, so it finds what it links to.
 // Only a new ref (a first post, a new or recreated ticket) is announced.
-func (p *Pipeline) linkOthers(e *store.OutboxEntry, res notifiers.Result, now time.Time) {
+func (p *Pipeline) linkOthers(e *store.OutboxEntry, res notification.Result, now time.Time) {
 	n := &e.Notification
 	inc := n.Incident
-	if res.Link == "" || inc == nil || inc.Fingerprint == "" || res.Ref == inc.Ref || n.Op == notifiers.OpLink {
+	if res.Link == "" || inc == nil || inc.Fingerprint == "" || res.Ref == inc.Ref || n.Op == notification.OpLink {
 		return
 	}
 	rt := p.runtime()
@@ -397,7 +398,7 @@ func (p *Pipeline) linkOthers(e *store.OutboxEntry, res notifiers.Result, now ti
 			c := *inc
 			c.Ref, c.Link, c.Links = "", "", map[string]string{n.Action.Notifier: res.Link}
 			le, err := tx.AddOutbox(store.OutboxEntry{
-				Notification: notifiers.Notification{Rule: n.Rule, Action: a, Op: notifiers.OpLink, Event: n.Event, Catalog: n.Catalog, Incident: &c},
+				Notification: notification.Notification{Rule: n.Rule, Action: a, Op: notification.OpLink, Event: n.Event, Catalog: n.Catalog, Incident: &c},
 				Key:          OrderingKey(inc.Fingerprint, a),
 				Created:      now,
 				NextAttempt:  now,
@@ -485,7 +486,7 @@ func (p *Pipeline) notifier(name string) (notifiers.Notifier, error) {
 }
 
 // ref is what to remember of a send for the incident's later updates.
-func (p *Pipeline) ref(e store.OutboxEntry, res notifiers.Result, now time.Time) *store.Ref {
+func (p *Pipeline) ref(e store.OutboxEntry, res notification.Result, now time.Time) *store.Ref {
 	if res.Ref == "" {
 		return nil
 	}
@@ -524,8 +525,8 @@ func (p *Pipeline) bury(e store.OutboxEntry, reason string) bool {
 
 // opens reports whether a notification creates the incident's message or
 // ticket: what a second send would duplicate.
-func opens(n *notifiers.Notification) bool {
-	return n.Op == notifiers.OpOpen || n.Op == ""
+func opens(n *notification.Notification) bool {
+	return n.Op == notification.OpOpen || n.Op == ""
 }
 
 // findStep is how often an uncertain open is looked for while what it
@@ -536,7 +537,7 @@ const findStep = time.Second
 // found: it went out, res says where. Otherwise wait, when not zero, is
 // when to look again; zero means send now (nothing appeared within the
 // notifier's window, or it cannot be looked for).
-func (p *Pipeline) reconcile(ctx context.Context, f notifiers.Finder, it *item, n *notifiers.Notification) (res notifiers.Result, found bool, wait time.Time) {
+func (p *Pipeline) reconcile(ctx context.Context, f notifiers.Finder, it *item, n *notification.Notification) (res notification.Result, found bool, wait time.Time) {
 	name := n.Action.Notifier
 	// Clocks differ between here and Slack or Jira: look a little earlier.
 	res, found, err := f.Find(ctx, n, it.inFlight.Add(-time.Minute))

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/wabridge/wabridge/internal/config"
+	"github.com/wabridge/wabridge/internal/delivery"
 	"github.com/wabridge/wabridge/internal/event"
 	"github.com/wabridge/wabridge/internal/sources"
 	"github.com/wabridge/wabridge/internal/whatsapp"
@@ -161,7 +162,7 @@ func TestTooManyElements(t *testing.T) {
 
 type slowInbox struct{ delay time.Duration }
 
-func (s slowInbox) Accept(ctx context.Context, d sources.Delivery, events []event.Event) error {
+func (s slowInbox) Accept(ctx context.Context, d delivery.Delivery, events []event.Event) error {
 	time.Sleep(s.delay)
 	return nil
 }

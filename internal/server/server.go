@@ -16,6 +16,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/wabridge/wabridge/internal/delivery"
 	"github.com/wabridge/wabridge/internal/event"
 	"github.com/wabridge/wabridge/internal/secret"
 	"github.com/wabridge/wabridge/internal/sources"
@@ -27,13 +28,13 @@ import (
 // without events is an empty slice), so the inbox need not parse it again;
 // what the inbox stores is the raw body.
 type Inbox interface {
-	Accept(ctx context.Context, d sources.Delivery, events []event.Event) error
+	Accept(ctx context.Context, d delivery.Delivery, events []event.Event) error
 }
 
 // Rejecter is implemented by inboxes that keep deliveries answered with a
 // 4xx (a payload of the wrong provider, a bad signature) for the audit trail.
 type Rejecter interface {
-	Reject(ctx context.Context, d sources.Delivery, status int, reason string)
+	Reject(ctx context.Context, d delivery.Delivery, status int, reason string)
 }
 
 // Deps is everything the handlers need.
@@ -288,7 +289,7 @@ func (h *handlers) receiveStatus(c *gin.Context, name string) int {
 		c.Set("reason", "reading body: "+err.Error())
 		return h.answer(c, http.StatusBadRequest, gin.H{"error": "could not read the request body"})
 	}
-	d := sources.Delivery{
+	d := delivery.Delivery{
 		ID:          newDeliveryID(h.Now()),
 		Source:      name,
 		ReceivedAt:  h.Now().UTC(),
@@ -338,7 +339,7 @@ func (h *handlers) receiveStatus(c *gin.Context, name string) int {
 // (errors, components), so the count of elements is a loose upper bound.
 const elementsPerEvent = 4
 
-func (h *handlers) tooManyEvents(c *gin.Context, d sources.Delivery, what string) int {
+func (h *handlers) tooManyEvents(c *gin.Context, d delivery.Delivery, what string) int {
 	msg := fmt.Sprintf("delivery holds %s; at most %d events are taken in one delivery (server.max_events): send it in smaller batches", what, h.MaxEvents)
 	c.Set("reason", msg)
 	h.reject(c, d, http.StatusRequestEntityTooLarge, msg)
@@ -351,7 +352,7 @@ func (h *handlers) tooLarge(c *gin.Context) int {
 	return h.answer(c, http.StatusRequestEntityTooLarge, gin.H{"error": msg})
 }
 
-func (h *handlers) reject(c *gin.Context, d sources.Delivery, status int, reason string) {
+func (h *handlers) reject(c *gin.Context, d delivery.Delivery, status int, reason string) {
 	if r, ok := h.Inbox.(Rejecter); ok {
 		r.Reject(c.Request.Context(), d, status, reason)
 	}

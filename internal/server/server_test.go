@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/wabridge/wabridge/internal/config"
+	"github.com/wabridge/wabridge/internal/delivery"
 	"github.com/wabridge/wabridge/internal/event"
 	"github.com/wabridge/wabridge/internal/sources"
 	"github.com/wabridge/wabridge/internal/whatsapp"
@@ -28,13 +29,13 @@ const (
 // "200 only after Accept returned nil", which this records.
 type memInbox struct {
 	mu       sync.Mutex
-	accepted []sources.Delivery
+	accepted []delivery.Delivery
 	events   [][]event.Event // what the handler parsed, per accepted delivery
 	rejected []string
 	failWith error
 }
 
-func (m *memInbox) Accept(ctx context.Context, d sources.Delivery, events []event.Event) error {
+func (m *memInbox) Accept(ctx context.Context, d delivery.Delivery, events []event.Event) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.failWith != nil {
@@ -45,7 +46,7 @@ func (m *memInbox) Accept(ctx context.Context, d sources.Delivery, events []even
 	return nil
 }
 
-func (m *memInbox) Reject(ctx context.Context, d sources.Delivery, status int, reason string) {
+func (m *memInbox) Reject(ctx context.Context, d delivery.Delivery, status int, reason string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.rejected = append(m.rejected, fmt.Sprintf("%d %s", status, reason))

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/viper"
 
 	"github.com/wabridge/wabridge/internal/config"
+	"github.com/wabridge/wabridge/internal/delivery"
 	"github.com/wabridge/wabridge/internal/event"
 )
 
@@ -70,13 +71,13 @@ func exampleSource(t testing.TB, name string) Source {
 
 var receivedAt = time.Date(2025, 11, 22, 0, 0, 0, 0, time.UTC)
 
-func delivery(t testing.TB, fixture string) Delivery {
+func fixtureDelivery(t testing.TB, fixture string) delivery.Delivery {
 	t.Helper()
 	body, err := os.ReadFile(filepath.Join("testdata", fixture))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return Delivery{ID: "d1", ReceivedAt: receivedAt, Body: body}
+	return delivery.Delivery{ID: "d1", ReceivedAt: receivedAt, Body: body}
 }
 
 func TestExampleConfigBuilds(t *testing.T) {
@@ -138,7 +139,7 @@ func TestGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			d := delivery(t, tc.fixture)
+			d := fixtureDelivery(t, tc.fixture)
 			events, err := src.Parse(d)
 			if err != nil {
 				t.Fatalf("Parse: %v", err)
@@ -229,7 +230,7 @@ func TestKeyFacts(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.fixture, func(t *testing.T) {
-			events, err := exampleSource(t, tc.source).Parse(delivery(t, tc.fixture))
+			events, err := exampleSource(t, tc.source).Parse(fixtureDelivery(t, tc.fixture))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -246,7 +247,7 @@ func TestKeyFacts(t *testing.T) {
 }
 
 func TestTwilioAttributes(t *testing.T) {
-	events, err := exampleSource(t, "twilio").Parse(delivery(t, "twilio_failed.form"))
+	events, err := exampleSource(t, "twilio").Parse(fixtureDelivery(t, "twilio_failed.form"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -258,7 +259,7 @@ func TestTwilioAttributes(t *testing.T) {
 		t.Errorf("message %q does not carry ChannelStatusMessage", e.Message)
 	}
 	// Same sid, another status: another event.
-	d := delivery(t, "twilio_failed.form")
+	d := fixtureDelivery(t, "twilio_failed.form")
 	d.Body = bytes.ReplaceAll(d.Body, []byte("Status=failed"), []byte("Status=undelivered"))
 	other, err := exampleSource(t, "twilio").Parse(d)
 	if err != nil {
@@ -270,7 +271,7 @@ func TestTwilioAttributes(t *testing.T) {
 }
 
 func TestInboundAttributes(t *testing.T) {
-	events, err := exampleSource(t, "crm").Parse(delivery(t, "inbound_seed.json"))
+	events, err := exampleSource(t, "crm").Parse(fixtureDelivery(t, "inbound_seed.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -299,11 +300,11 @@ func TestInboundAttributes(t *testing.T) {
 
 func TestMappedIDsKeepStatusesApart(t *testing.T) {
 	src := exampleSource(t, "wppconnect")
-	open, err := src.Parse(delivery(t, "wppconnect_open.json"))
+	open, err := src.Parse(fixtureDelivery(t, "wppconnect_open.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	logout, err := src.Parse(delivery(t, "wppconnect.json"))
+	logout, err := src.Parse(fixtureDelivery(t, "wppconnect.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -317,11 +318,11 @@ func TestMappedIDsKeepStatusesApart(t *testing.T) {
 
 func TestKeyOrderDoesNotChangeID(t *testing.T) {
 	src := exampleSource(t, "gateway")
-	a, err := src.Parse(Delivery{ReceivedAt: receivedAt, Body: []byte(`{"event":"logout","instance":"x","timestamp":1}`)})
+	a, err := src.Parse(delivery.Delivery{ReceivedAt: receivedAt, Body: []byte(`{"event":"logout","instance":"x","timestamp":1}`)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := src.Parse(Delivery{ReceivedAt: receivedAt, Body: []byte(`{ "timestamp":1, "instance":"x", "event":"logout" }`)})
+	b, err := src.Parse(delivery.Delivery{ReceivedAt: receivedAt, Body: []byte(`{ "timestamp":1, "instance":"x", "event":"logout" }`)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -332,7 +333,7 @@ func TestKeyOrderDoesNotChangeID(t *testing.T) {
 
 func TestAccept(t *testing.T) {
 	gw := exampleSource(t, "gateway")
-	events, err := gw.Parse(delivery(t, "status_array.json"))
+	events, err := gw.Parse(fixtureDelivery(t, "status_array.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -369,7 +370,7 @@ func TestWrongProvider(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.source+"/"+tc.fixture, func(t *testing.T) {
-			_, err := exampleSource(t, tc.source).Parse(delivery(t, tc.fixture))
+			_, err := exampleSource(t, tc.source).Parse(fixtureDelivery(t, tc.fixture))
 			if !errors.Is(err, ErrBadPayload) {
 				t.Fatalf("error %v, want ErrBadPayload", err)
 			}
@@ -379,7 +380,7 @@ func TestWrongProvider(t *testing.T) {
 		})
 	}
 	// Form data without Twilio's fields.
-	_, err := exampleSource(t, "twilio").Parse(Delivery{Body: []byte("a=1&b=2")})
+	_, err := exampleSource(t, "twilio").Parse(delivery.Delivery{Body: []byte("a=1&b=2")})
 	if !errors.Is(err, ErrBadPayload) || !strings.Contains(err.Error(), "MessageSid") {
 		t.Errorf("form without MessageSid: %v", err)
 	}
@@ -388,13 +389,13 @@ func TestWrongProvider(t *testing.T) {
 func TestNotJSON(t *testing.T) {
 	for _, name := range []string{"evo", "zapi", "gateway", "crm", "wppconnect"} {
 		for _, body := range []string{"", "hello", "{", `{"a":}`, "<xml/>"} {
-			_, err := exampleSource(t, name).Parse(Delivery{Body: []byte(body)})
+			_, err := exampleSource(t, name).Parse(delivery.Delivery{Body: []byte(body)})
 			if !errors.Is(err, ErrNotJSON) {
 				t.Errorf("%s %q: %v, want ErrNotJSON", name, body, err)
 			}
 		}
 	}
-	_, err := exampleSource(t, "twilio").Parse(Delivery{Body: []byte("%zz")})
+	_, err := exampleSource(t, "twilio").Parse(delivery.Delivery{Body: []byte("%zz")})
 	if !errors.Is(err, ErrNotJSON) {
 		t.Errorf("twilio bad form: %v, want ErrNotJSON", err)
 	}
@@ -413,7 +414,7 @@ func TestTimestamps(t *testing.T) {
 	}
 	src := exampleSource(t, "gateway")
 	for _, tc := range cases {
-		events, err := src.Parse(Delivery{ReceivedAt: receivedAt, Body: []byte(`{"event":"read","timestamp":` + tc.in + `}`)})
+		events, err := src.Parse(delivery.Delivery{ReceivedAt: receivedAt, Body: []byte(`{"event":"read","timestamp":` + tc.in + `}`)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -422,7 +423,7 @@ func TestTimestamps(t *testing.T) {
 		}
 	}
 	for _, bad := range []string{`0`, `-5`, `"soon"`, `1e300`, `null`, `{}`} {
-		events, err := src.Parse(Delivery{ReceivedAt: receivedAt, Body: []byte(`{"event":"read","timestamp":` + bad + `}`)})
+		events, err := src.Parse(delivery.Delivery{ReceivedAt: receivedAt, Body: []byte(`{"event":"read","timestamp":` + bad + `}`)})
 		if err != nil {
 			t.Fatal(err)
 		}

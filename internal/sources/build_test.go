@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/wabridge/wabridge/internal/config"
+	"github.com/wabridge/wabridge/internal/delivery"
 	"github.com/wabridge/wabridge/internal/event"
 	"github.com/wabridge/wabridge/internal/secret"
 )
@@ -196,7 +197,7 @@ func TestMappedUnknownAndItems(t *testing.T) {
 		{"k":"holiday","state":"read","mid":"c"},
 		{"nothing":"here"}
 	]}}`
-	events, err := src.Parse(Delivery{ReceivedAt: receivedAt, Body: []byte(body)})
+	events, err := src.Parse(delivery.Delivery{ReceivedAt: receivedAt, Body: []byte(body)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -217,12 +218,12 @@ func TestMappedUnknownAndItems(t *testing.T) {
 		t.Errorf("item 3 where no path finds anything: %+v", events[3])
 	}
 	// The items path finds nothing: the whole body is kept as one unknown.
-	events, err = src.Parse(Delivery{ReceivedAt: receivedAt, Body: []byte(`{"other":1}`)})
+	events, err = src.Parse(delivery.Delivery{ReceivedAt: receivedAt, Body: []byte(`{"other":1}`)})
 	if err != nil || len(events) != 1 || events[0].Kind != event.KindUnknown || events[0].Attr("unmapped") != "true" {
 		t.Errorf("no items: %+v, %v", events, err)
 	}
 	// Still JSON only.
-	if _, err := src.Parse(Delivery{Body: []byte("status=1")}); !errors.Is(err, ErrNotJSON) {
+	if _, err := src.Parse(delivery.Delivery{Body: []byte("status=1")}); !errors.Is(err, ErrNotJSON) {
 		t.Errorf("form body: %v", err)
 	}
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/tidwall/gjson"
 
+	"github.com/wabridge/wabridge/internal/delivery"
 	"github.com/wabridge/wabridge/internal/event"
 )
 
@@ -56,7 +57,7 @@ func (b *base) mapStatus(s string) (string, bool) {
 }
 
 // newEvent starts an event with the fields every adapter sets the same way.
-func (b *base) newEvent(d Delivery, kind event.Kind, status string) event.Event {
+func (b *base) newEvent(d delivery.Delivery, kind event.Kind, status string) event.Event {
 	return event.Event{
 		Source:    b.name,
 		Kind:      kind,
@@ -67,7 +68,7 @@ func (b *base) newEvent(d Delivery, kind event.Kind, status string) event.Event 
 
 // unknown keeps a value nobody could read, so it is stored and can be
 // matched by rules on kind unknown.
-func (b *base) unknown(d Delivery, status string, raw []byte) event.Event {
+func (b *base) unknown(d delivery.Delivery, status string, raw []byte) event.Event {
 	e := b.newEvent(d, event.KindUnknown, status)
 	e.ID = b.id("unknown", canonical(raw))
 	e.Raw = json.RawMessage(compact(raw))

@@ -6,6 +6,7 @@ import (
 
 	"github.com/tidwall/gjson"
 
+	"github.com/wabridge/wabridge/internal/delivery"
 	"github.com/wabridge/wabridge/internal/event"
 )
 
@@ -17,7 +18,7 @@ type Evolution struct {
 
 var _ Source = (*Evolution)(nil)
 
-func (s *Evolution) Parse(d Delivery) ([]event.Event, error) {
+func (s *Evolution) Parse(d delivery.Delivery) ([]event.Event, error) {
 	root, err := parseJSON(d.Body)
 	if err != nil {
 		return nil, err
@@ -60,7 +61,7 @@ func (s *Evolution) Parse(d Delivery) ([]event.Event, error) {
 
 type evoCtx struct {
 	s        *Evolution
-	d        Delivery
+	d        delivery.Delivery
 	root     gjson.Result
 	ev       string
 	instance string

@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/wabridge/wabridge/internal/delivery"
 )
 
 // FuzzParse feeds every adapter the same bytes: none may panic, an error is
@@ -36,7 +38,7 @@ func FuzzParse(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		for _, s := range built {
-			events, err := s.Parse(Delivery{ReceivedAt: receivedAt, Body: body})
+			events, err := s.Parse(delivery.Delivery{ReceivedAt: receivedAt, Body: body})
 			if err != nil {
 				if !errors.Is(err, ErrNotJSON) && !errors.Is(err, ErrBadPayload) {
 					t.Fatalf("%s: error %v is neither ErrNotJSON nor ErrBadPayload", s.Name(), err)
@@ -67,7 +69,7 @@ func BenchmarkParse(b *testing.B) {
 	} {
 		b.Run(bc.source, func(b *testing.B) {
 			src := exampleSource(b, bc.source)
-			d := delivery(b, bc.fixture)
+			d := fixtureDelivery(b, bc.fixture)
 			b.SetBytes(int64(len(d.Body)))
 			b.ReportAllocs()
 			for b.Loop() {

@@ -5,6 +5,7 @@ import (
 
 	"github.com/tidwall/gjson"
 
+	"github.com/wabridge/wabridge/internal/delivery"
 	"github.com/wabridge/wabridge/internal/event"
 )
 
@@ -25,7 +26,7 @@ const (
 	recentMessagesChars = 500
 )
 
-func (s *Inbound) Parse(d Delivery) ([]event.Event, error) {
+func (s *Inbound) Parse(d delivery.Delivery) ([]event.Event, error) {
 	root, err := parseJSON(d.Body)
 	if err != nil {
 		return nil, err
@@ -102,7 +103,7 @@ var (
 	inboundUserID      = []string{"business_scoped_user_id", "businessScopedUserId", "whatsapp_user_id", "whatsappUserId", "bsuid"}
 )
 
-func (s *Inbound) item(d Delivery, r gjson.Result) event.Event {
+func (s *Inbound) item(d delivery.Delivery, r gjson.Result) event.Event {
 	switch {
 	case isChatwoot(r):
 		return s.chatwoot(d, r)
@@ -146,7 +147,7 @@ func (s *Inbound) itemID(messageID string, r gjson.Result) string {
 
 // chatwoot reads Chatwoot's webhook body; message_created is a message,
 // any other Chatwoot event is kept as unknown with its name as status.
-func (s *Inbound) chatwoot(d Delivery, r gjson.Result) event.Event {
+func (s *Inbound) chatwoot(d delivery.Delivery, r gjson.Result) event.Event {
 	name := strings.ToLower(str(r, "event"))
 	if name != "message_created" {
 		e := s.unknown(d, name, []byte(r.Raw))
@@ -185,7 +186,7 @@ func (s *Inbound) chatwoot(d Delivery, r gjson.Result) event.Event {
 }
 
 // highLevel reads GoHighLevel's InboundMessage (and OutboundMessage).
-func (s *Inbound) highLevel(d Delivery, r gjson.Result) event.Event {
+func (s *Inbound) highLevel(d delivery.Delivery, r gjson.Result) event.Event {
 	status, direction := "received", "incoming"
 	if str(r, "type") == "OutboundMessage" || strings.EqualFold(str(r, "direction"), "outbound") {
 		status, direction = "sent", "outgoing"

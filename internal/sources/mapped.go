@@ -13,6 +13,7 @@ import (
 
 	"github.com/wabridge/wabridge/internal/config"
 	"github.com/wabridge/wabridge/internal/configfile"
+	"github.com/wabridge/wabridge/internal/delivery"
 	"github.com/wabridge/wabridge/internal/event"
 )
 
@@ -513,7 +514,7 @@ func yamlErrText(err error) string {
 	return msg
 }
 
-func (s *Mapped) Parse(d Delivery) ([]event.Event, error) {
+func (s *Mapped) Parse(d delivery.Delivery) ([]event.Event, error) {
 	root, err := parseJSON(d.Body)
 	if err != nil {
 		return nil, err
@@ -606,7 +607,7 @@ func (s *Mapped) get(item gjson.Result, fp fieldPath) gjson.Result {
 	return gjson.Result{}
 }
 
-func (s *Mapped) item(d Delivery, item gjson.Result) event.Event {
+func (s *Mapped) item(d delivery.Delivery, item gjson.Result) event.Event {
 	e := s.newEvent(d, s.m.kind, "")
 	found := false
 	kindFound := false
@@ -722,7 +723,7 @@ func (s *Mapped) item(d Delivery, item gjson.Result) event.Event {
 // window) keeps the second logout after a reconnect from being taken for a
 // redelivery of the first. Without an id path the whole item identifies the
 // event, again with the window when the item has no time of its own.
-func (s *Mapped) itemID(d Delivery, item gjson.Result, e event.Event, idValue string, timeFound bool) string {
+func (s *Mapped) itemID(d delivery.Delivery, item gjson.Result, e event.Event, idValue string, timeFound bool) string {
 	when := event.OccurrenceBucket(d.ReceivedAt)
 	if timeFound {
 		when = e.Timestamp.UTC().Format(time.RFC3339Nano)

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/wabridge/wabridge/internal/config"
+	"github.com/wabridge/wabridge/internal/delivery"
 	"github.com/wabridge/wabridge/internal/event"
 	"github.com/wabridge/wabridge/internal/whatsapp"
 )
@@ -63,7 +64,7 @@ func (m *Meta) Authenticate(r *http.Request, body []byte) error {
 
 // Parse turns a delivery into events; only a body that is not JSON at all
 // is an error.
-func (m *Meta) Parse(d Delivery) ([]event.Event, error) {
+func (m *Meta) Parse(d delivery.Delivery) ([]event.Event, error) {
 	events, err := whatsapp.Parse(m.cfg.Name, d.Body, d.ReceivedAt)
 	if err != nil {
 		if errors.Is(err, whatsapp.ErrNotJSON) {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/wabridge/wabridge/internal/config"
+	"github.com/wabridge/wabridge/internal/delivery"
 	"github.com/wabridge/wabridge/internal/event"
 	"github.com/wabridge/wabridge/internal/whatsapp"
 )
@@ -165,7 +166,7 @@ func TestMetaVerify(t *testing.T) {
 func TestMetaParse(t *testing.T) {
 	m := newTestMeta(t, nil)
 	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	events, err := m.Parse(Delivery{ID: "d1", Source: "meta", ReceivedAt: at, Body: []byte(metaTestBody)})
+	events, err := m.Parse(delivery.Delivery{ID: "d1", Source: "meta", ReceivedAt: at, Body: []byte(metaTestBody)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -174,13 +175,13 @@ func TestMetaParse(t *testing.T) {
 	}
 
 	for _, body := range []string{"", "<xml/>", `{"entry":`} {
-		_, err := m.Parse(Delivery{Source: "meta", ReceivedAt: at, Body: []byte(body)})
+		_, err := m.Parse(delivery.Delivery{Source: "meta", ReceivedAt: at, Body: []byte(body)})
 		if !errors.Is(err, ErrNotJSON) {
 			t.Errorf("%q: err = %v, want ErrNotJSON", body, err)
 		}
 	}
 	// JSON nobody knows is kept, not refused.
-	events, err = m.Parse(Delivery{Source: "meta", ReceivedAt: at, Body: []byte(`["surprise"]`)})
+	events, err = m.Parse(delivery.Delivery{Source: "meta", ReceivedAt: at, Body: []byte(`["surprise"]`)})
 	if err != nil || len(events) != 1 || events[0].Kind != event.KindUnknown {
 		t.Errorf("got %+v, %v; want one unknown event", events, err)
 	}

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wabridge/wabridge/internal/delivery"
 	"github.com/wabridge/wabridge/internal/event"
 )
 
@@ -29,9 +30,9 @@ func TestRedeliverySameIDsLaterOccurrenceNew(t *testing.T) {
 	rng := rand.New(rand.NewSource(1))
 	for _, tc := range cases {
 		src := exampleSource(t, tc.source)
-		body := delivery(t, tc.fixture).Body
+		body := fixtureDelivery(t, tc.fixture).Body
 		ids := func(at time.Time) []string {
-			evs, err := src.Parse(Delivery{ID: "d", ReceivedAt: at, Body: body})
+			evs, err := src.Parse(delivery.Delivery{ID: "d", ReceivedAt: at, Body: body})
 			if err != nil {
 				t.Fatalf("%s/%s: %v", tc.source, tc.fixture, err)
 			}

@@ -40,7 +40,7 @@ func TestPresetsRejectOtherProviders(t *testing.T) {
 		src := presetSource(t, preset, config.Mapping{})
 		for other, fixtures := range presetFixtures {
 			for _, f := range fixtures {
-				evs, err := src.Parse(delivery(t, filepath.Join("presets", f)))
+				evs, err := src.Parse(fixtureDelivery(t, filepath.Join("presets", f)))
 				if other == preset {
 					if err != nil || len(evs) == 0 {
 						t.Errorf("%s on its own %s: %v", preset, f, err)
@@ -70,7 +70,7 @@ func TestPresetOverride(t *testing.T) {
 		Fields: map[string]string{"attributes.ticket": "conversationId", "message": "failedCode"},
 		Values: map[string]map[string]string{"status": {"failed": "error"}},
 	})
-	evs, err := src.Parse(delivery(t, "presets/wati_failed.json"))
+	evs, err := src.Parse(fixtureDelivery(t, "presets/wati_failed.json"))
 	if err != nil || len(evs) != 1 {
 		t.Fatalf("%v %d", err, len(evs))
 	}
@@ -87,7 +87,7 @@ func TestPresetOverride(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	evs, _ = s.Parse(delivery(t, "presets/wati_failed.json"))
+	evs, _ = s.Parse(fixtureDelivery(t, "presets/wati_failed.json"))
 	if len(evs) != 1 || evs[0].Attr("team") == "" || evs[0].Code != 131047 {
 		t.Errorf("mapping_file over preset: %+v", evs)
 	}

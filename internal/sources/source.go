@@ -7,21 +7,10 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"time"
 
+	"github.com/wabridge/wabridge/internal/delivery"
 	"github.com/wabridge/wabridge/internal/event"
 )
-
-// Delivery is one webhook request as received. It is what the inbox stores,
-// so everything an adapter needs to parse it again after a restart is here.
-type Delivery struct {
-	ID          string    `json:"id"`
-	Source      string    `json:"source"`
-	ReceivedAt  time.Time `json:"received_at"`
-	RemoteAddr  string    `json:"remote_addr"`
-	ContentType string    `json:"content_type"`
-	Body        []byte    `json:"body"`
-}
 
 // Source is one configured provider endpoint (/webhooks/{name}).
 type Source interface {
@@ -35,7 +24,7 @@ type Source interface {
 	// ErrBadPayload means the provider sent something this type cannot read
 	// (the webhook answers 400). Events carry Source, a deterministic ID and
 	// whatever the provider said; the catalogue enriches them later.
-	Parse(d Delivery) ([]event.Event, error)
+	Parse(d delivery.Delivery) ([]event.Event, error)
 	// Accept reports whether an event passes the source's `accept` filter.
 	Accept(e *event.Event) bool
 }

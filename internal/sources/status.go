@@ -6,6 +6,7 @@ import (
 
 	"github.com/tidwall/gjson"
 
+	"github.com/wabridge/wabridge/internal/delivery"
 	"github.com/wabridge/wabridge/internal/event"
 )
 
@@ -57,7 +58,7 @@ func normalizeGatewayStatus(s string) string {
 	return s
 }
 
-func (s *StatusGateway) Parse(d Delivery) ([]event.Event, error) {
+func (s *StatusGateway) Parse(d delivery.Delivery) ([]event.Event, error) {
 	root, err := parseJSON(d.Body)
 	if err != nil {
 		return nil, err
@@ -92,7 +93,7 @@ func (s *StatusGateway) Parse(d Delivery) ([]event.Event, error) {
 
 // item reads one status object; ok is false when it has no status word, in
 // which case it becomes kind unknown with its raw value.
-func (s *StatusGateway) item(d Delivery, item gjson.Result) (event.Event, bool) {
+func (s *StatusGateway) item(d delivery.Delivery, item gjson.Result) (event.Event, bool) {
 	raw := ""
 	if item.IsObject() {
 		raw = str(item, "event", "status")

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/wabridge/wabridge/internal/catalog"
+	"github.com/wabridge/wabridge/internal/delivery"
 	"github.com/wabridge/wabridge/internal/event"
 )
 
@@ -18,7 +19,7 @@ type Twilio struct {
 
 var _ Source = (*Twilio)(nil)
 
-func (s *Twilio) Parse(d Delivery) ([]event.Event, error) {
+func (s *Twilio) Parse(d delivery.Delivery) ([]event.Event, error) {
 	body := bytes.TrimSpace(d.Body)
 	if len(body) == 0 || body[0] == '{' || body[0] == '[' {
 		// JSON is readable but is not what Twilio posts.

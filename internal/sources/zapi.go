@@ -5,6 +5,7 @@ import (
 
 	"github.com/tidwall/gjson"
 
+	"github.com/wabridge/wabridge/internal/delivery"
 	"github.com/wabridge/wabridge/internal/event"
 )
 
@@ -16,7 +17,7 @@ type ZAPI struct {
 
 var _ Source = (*ZAPI)(nil)
 
-func (s *ZAPI) Parse(d Delivery) ([]event.Event, error) {
+func (s *ZAPI) Parse(d delivery.Delivery) ([]event.Event, error) {
 	root, err := parseJSON(d.Body)
 	if err != nil {
 		return nil, err

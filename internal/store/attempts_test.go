@@ -6,7 +6,7 @@ import (
 	"maps"
 	"testing"
 
-	"github.com/wabridge/wabridge/internal/sources"
+	"github.com/wabridge/wabridge/internal/delivery"
 )
 
 // TestCrashRecord: a batch recorded and never committed (the process died)
@@ -17,7 +17,7 @@ func TestCrashRecord(t *testing.T) {
 	dir := t.TempDir()
 	s := open(t, dir)
 	for range 5 {
-		if _, err := s.AddInbox(context.Background(), sources.Delivery{Source: "meta", Body: []byte(`{}`)}); err != nil {
+		if _, err := s.AddInbox(context.Background(), delivery.Delivery{Source: "meta", Body: []byte(`{}`)}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -9,8 +9,8 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
-	"github.com/wabridge/wabridge/internal/sources"
-	"github.com/wabridge/wabridge/notifiers"
+	"github.com/wabridge/wabridge/internal/delivery"
+	"github.com/wabridge/wabridge/internal/notification"
 )
 
 var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
@@ -21,7 +21,7 @@ var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 func commitWithAudit(t *testing.T, s *Bolt, id string, at time.Time, code int) (processed, *AuditRecord) {
 	t.Helper()
 	body := []byte(`{"delivery":"` + id + `"}`)
-	e, err := s.AddInbox(context.Background(), sources.Delivery{ID: id, Source: "meta", ReceivedAt: at, Body: body})
+	e, err := s.AddInbox(context.Background(), delivery.Delivery{ID: id, Source: "meta", ReceivedAt: at, Body: body})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,12 +36,12 @@ func commitWithAudit(t *testing.T, s *Bolt, id string, at time.Time, code int) (
 		},
 	}
 	note := func(ev string) OutboxEntry {
-		return OutboxEntry{Key: "k/" + ev, Created: at, Notification: notifiers.Notification{
-			Rule:   notifiers.RuleRef{Name: "blocked"},
-			Action: notifiers.Action{Notifier: "slack", Channel: "#ops"},
+		return OutboxEntry{Key: "k/" + ev, Created: at, Notification: notification.Notification{
+			Rule:   notification.RuleRef{Name: "blocked"},
+			Action: notification.Action{Notifier: "slack", Channel: "#ops"},
 		}}
 	}
-	res, err := process(s, delivery{
+	res, err := process(s, testDelivery{
 		Seq: e.Seq, Now: at, DedupUntil: at.Add(time.Hour), ProcessedUntil: at.Add(2 * time.Hour),
 		Processed: Processed{DeliveryID: id, Source: "meta", ReceivedAt: at},
 		Events: []testEvent{
@@ -60,8 +60,8 @@ func TestAuditRecordsEveryResult(t *testing.T) {
 	s := open(t, t.TempDir())
 	// Make "seen-before" a live dedup record, so the second event of the
 	// next delivery is a duplicate.
-	e, _ := s.AddInbox(context.Background(), sources.Delivery{ID: "d0", Source: "meta", ReceivedAt: t0})
-	if _, err := process(s, delivery{Seq: e.Seq, Now: t0, DedupUntil: t0.Add(time.Hour), ProcessedUntil: t0.Add(time.Hour),
+	e, _ := s.AddInbox(context.Background(), delivery.Delivery{ID: "d0", Source: "meta", ReceivedAt: t0})
+	if _, err := process(s, testDelivery{Seq: e.Seq, Now: t0, DedupUntil: t0.Add(time.Hour), ProcessedUntil: t0.Add(time.Hour),
 		Events: []testEvent{{ID: "seen-before", Matched: true}}}); err != nil {
 		t.Fatal(err)
 	}

@@ -14,10 +14,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/wabridge/wabridge/internal/delivery"
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
-
-	"github.com/wabridge/wabridge/internal/sources"
 )
 
 // FileName is the store's file inside storage.dir.
@@ -275,7 +274,7 @@ func wrap(what string, err error) error {
 
 // AddInbox appends a delivery to the inbox log; concurrent calls share
 // one write and one fdatasync.
-func (s *Bolt) AddInbox(ctx context.Context, d sources.Delivery) (InboxEntry, error) {
+func (s *Bolt) AddInbox(ctx context.Context, d delivery.Delivery) (InboxEntry, error) {
 	if err := ctx.Err(); err != nil {
 		return InboxEntry{}, fmt.Errorf("store: add to inbox: %w", err)
 	}

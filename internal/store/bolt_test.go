@@ -14,8 +14,8 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
-	"github.com/wabridge/wabridge/internal/sources"
-	"github.com/wabridge/wabridge/notifiers"
+	"github.com/wabridge/wabridge/internal/delivery"
+	"github.com/wabridge/wabridge/internal/notification"
 )
 
 func open(t *testing.T, dir string) *Bolt {
@@ -153,7 +153,7 @@ func TestReopenKeepsData(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.AddInbox(context.Background(), sources.Delivery{Source: "meta", Body: []byte(`{}`)}); err != nil {
+	if _, err := s.AddInbox(context.Background(), delivery.Delivery{Source: "meta", Body: []byte(`{}`)}); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Close(); err != nil {
@@ -172,14 +172,14 @@ func TestClosedStoreErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = s.Close()
-	_, err = s.AddInbox(context.Background(), sources.Delivery{Source: "meta"})
+	_, err = s.AddInbox(context.Background(), delivery.Delivery{Source: "meta"})
 	if !errors.Is(err, ErrClosed) {
 		t.Fatalf("got %v, want ErrClosed", err)
 	}
 }
 
-// delivery is what the pipeline's committer writes for one inbox entry.
-type delivery struct {
+// testDelivery is what the pipeline's committer writes for one inbox entry.
+type testDelivery struct {
 	Seq            uint64
 	Now            time.Time
 	DedupUntil     time.Time
@@ -206,7 +206,7 @@ type processed struct {
 // process writes d through Update the way the pipeline's committer does:
 // dedup check, outbox entries, dedup records, audit record, processed
 // record and the removal of the inbox entry, in one transaction.
-func process(s *Bolt, d delivery) (processed, error) {
+func process(s *Bolt, d testDelivery) (processed, error) {
 	var res processed
 	err := s.Update(func(tx Tx) error {
 		res = processed{}
@@ -262,14 +262,14 @@ func TestUpdateDedupAndSweep(t *testing.T) {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	commit := func(ids ...string) processed {
 		t.Helper()
-		e, err := s.AddInbox(ctx, sources.Delivery{Source: "meta"})
+		e, err := s.AddInbox(ctx, delivery.Delivery{Source: "meta"})
 		if err != nil {
 			t.Fatal(err)
 		}
-		d := delivery{Seq: e.Seq, Now: now, DedupUntil: now.Add(time.Hour), ProcessedUntil: now.Add(2 * time.Hour)}
+		d := testDelivery{Seq: e.Seq, Now: now, DedupUntil: now.Add(time.Hour), ProcessedUntil: now.Add(2 * time.Hour)}
 		for _, id := range ids {
 			d.Events = append(d.Events, testEvent{ID: id, Matched: id != "unmatched",
-				Notifications: []OutboxEntry{{Notification: notifiers.Notification{Rule: notifiers.RuleRef{Name: "r"}}}}})
+				Notifications: []OutboxEntry{{Notification: notification.Notification{Rule: notification.RuleRef{Name: "r"}}}}})
 		}
 		res, err := process(s, d)
 		if err != nil {
@@ -302,7 +302,7 @@ func TestUpdateDedupAndSweep(t *testing.T) {
 	}
 	// Committing an entry that is gone fails rather than writing twice, and
 	// the failed transaction leaves nothing behind.
-	_, err := process(s, delivery{Seq: 999, Now: now, DedupUntil: now.Add(time.Hour),
+	_, err := process(s, testDelivery{Seq: 999, Now: now, DedupUntil: now.Add(time.Hour),
 		Events: []testEvent{{ID: "late", Matched: true, Notifications: []OutboxEntry{{Key: "k"}}}}})
 	if !errors.Is(err, ErrNotFound) {
 		t.Fatalf("commit of a missing entry: %v", err)
@@ -316,7 +316,7 @@ func TestUpdateDedupAndSweep(t *testing.T) {
 // everything written through the transaction.
 func TestUpdateRollsBack(t *testing.T) {
 	s := open(t, t.TempDir())
-	e, err := s.AddInbox(context.Background(), sources.Delivery{Source: "meta"})
+	e, err := s.AddInbox(context.Background(), delivery.Delivery{Source: "meta"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -343,8 +343,8 @@ func TestUpdateRollsBack(t *testing.T) {
 
 func TestOutboxAndDeadLetters(t *testing.T) {
 	s := open(t, t.TempDir())
-	e, _ := s.AddInbox(context.Background(), sources.Delivery{Source: "meta"})
-	res, err := process(s, delivery{Seq: e.Seq, Events: []testEvent{{ID: "x", Matched: true,
+	e, _ := s.AddInbox(context.Background(), delivery.Delivery{Source: "meta"})
+	res, err := process(s, testDelivery{Seq: e.Seq, Events: []testEvent{{ID: "x", Matched: true,
 		Notifications: []OutboxEntry{{Key: "k"}, {Key: "k"}}}}})
 	if err != nil {
 		t.Fatal(err)
@@ -395,7 +395,7 @@ func TestDamagedInboxEntryIsQuarantined(t *testing.T) {
 	s := open(t, dir)
 	var locs []Location
 	for _, id := range []string{"d1", "d2", "d3"} {
-		e, err := s.AddInbox(context.Background(), sources.Delivery{ID: id, Source: "meta", Body: []byte(`{"n":"` + id + `"}`)})
+		e, err := s.AddInbox(context.Background(), delivery.Delivery{ID: id, Source: "meta", Body: []byte(`{"n":"` + id + `"}`)})
 		if err != nil {
 			t.Fatal(err)
 		}

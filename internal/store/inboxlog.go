@@ -15,7 +15,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/wabridge/wabridge/internal/sources"
+	"github.com/wabridge/wabridge/internal/delivery"
 )
 
 // The inbox is an append-only log of raw deliveries in segment files under
@@ -106,7 +106,7 @@ type skipKey struct {
 }
 
 type appendReq struct {
-	d    sources.Delivery
+	d    delivery.Delivery
 	seq  uint64
 	loc  Location
 	err  error
@@ -263,7 +263,7 @@ func syncDir(dir string) error {
 }
 
 // append stores d and returns its sequence once it is on disk.
-func (l *inboxLog) append(d sources.Delivery) (uint64, Location, error) {
+func (l *inboxLog) append(d delivery.Delivery) (uint64, Location, error) {
 	r := &appendReq{d: d, done: make(chan struct{})}
 	select {
 	case <-l.stop:
@@ -388,7 +388,7 @@ func (l *inboxLog) commit(group []*appendReq, buf []byte) []byte {
 	return buf
 }
 
-func appendRecord(buf []byte, seq uint64, d sources.Delivery) []byte {
+func appendRecord(buf []byte, seq uint64, d delivery.Delivery) []byte {
 	start := len(buf)
 	buf = binary.BigEndian.AppendUint32(buf, recordMagic)
 	buf = append(buf, 0, 0, 0, 0, 0, 0, 0, 0) // length and crc, below
@@ -412,7 +412,7 @@ func appendRecord(buf []byte, seq uint64, d sources.Delivery) []byte {
 // record is one decoded log record.
 type record struct {
 	seq uint64
-	d   sources.Delivery
+	d   delivery.Delivery
 }
 
 func decodeRecord(rest []byte) (record, error) {

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wabridge/wabridge/internal/sources"
+	"github.com/wabridge/wabridge/internal/delivery"
 )
 
 // BenchmarkAddInbox is the durable write of a 200: 32 requests in flight
@@ -17,7 +17,7 @@ func BenchmarkAddInbox(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer s.Close()
-	d := sources.Delivery{ID: "d", Source: "meta", ReceivedAt: time.Now(), Body: bytes.Repeat([]byte("x"), 1024)}
+	d := delivery.Delivery{ID: "d", Source: "meta", ReceivedAt: time.Now(), Body: bytes.Repeat([]byte("x"), 1024)}
 	b.SetParallelism(16)
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {

@@ -5,9 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"github.com/wabridge/wabridge/internal/delivery"
 	bolt "go.etcd.io/bbolt"
-
-	"github.com/wabridge/wabridge/internal/sources"
 )
 
 // openLog opens the inbox log beside the bbolt file and reads what the
@@ -60,13 +59,13 @@ func (s *Bolt) openLog(dir string, noSync, legacy bool) error {
 // is lost and nothing is appended twice. An entry that does not decode
 // goes to the quarantine as it was, as the committer would have put it.
 func (s *Bolt) migrateV1(base uint64) error {
-	var ds []sources.Delivery
+	var ds []delivery.Delivery
 	damaged := map[string][]byte{}
 	var keys [][]byte
 	err := s.db.View(func(tx *bolt.Tx) error {
 		return tx.Bucket(bInbox).ForEach(func(k, v []byte) error {
 			keys = append(keys, append([]byte(nil), k...))
-			var d sources.Delivery
+			var d delivery.Delivery
 			if err := json.Unmarshal(v, &d); err != nil {
 				damaged[string(k)] = append([]byte(nil), v...)
 				return nil

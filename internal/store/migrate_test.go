@@ -9,9 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wabridge/wabridge/internal/delivery"
 	bolt "go.etcd.io/bbolt"
-
-	"github.com/wabridge/wabridge/internal/sources"
 )
 
 // testdata/v1/wabridge.db was written by the store of schema wabridge/1:
@@ -239,6 +238,6 @@ func TestInboxLogConcurrentAppends(t *testing.T) {
 	}
 }
 
-func deliveryFor(id string) sources.Delivery {
-	return sources.Delivery{ID: id, Source: "meta", ReceivedAt: v1Time.Add(time.Hour), Body: []byte(`{"id":"` + id + `"}`)}
+func deliveryFor(id string) delivery.Delivery {
+	return delivery.Delivery{ID: id, Source: "meta", ReceivedAt: v1Time.Add(time.Hour), Body: []byte(`{"id":"` + id + `"}`)}
 }

@@ -11,8 +11,8 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/wabridge/wabridge/internal/sources"
-	"github.com/wabridge/wabridge/notifiers"
+	"github.com/wabridge/wabridge/internal/delivery"
+	"github.com/wabridge/wabridge/internal/notification"
 )
 
 var (
@@ -34,7 +34,7 @@ type Store interface {
 	// AddInbox durably stores a delivery before the webhook answers; it
 	// returns only once the delivery is on disk. Concurrent calls share
 	// commits.
-	AddInbox(ctx context.Context, d sources.Delivery) (InboxEntry, error)
+	AddInbox(ctx context.Context, d delivery.Delivery) (InboxEntry, error)
 	// Inbox returns up to limit entries with a sequence above after, in
 	// receive order. An entry that cannot be decoded stops the read with
 	// a *DamagedEntryError naming it, for QuarantineInbox.
@@ -143,8 +143,8 @@ func (e *DamagedEntryError) Unwrap() error { return e.Err }
 
 // InboxEntry is one stored delivery waiting to be processed.
 type InboxEntry struct {
-	Seq      uint64           `json:"seq"`
-	Delivery sources.Delivery `json:"delivery"`
+	Seq      uint64            `json:"seq"`
+	Delivery delivery.Delivery `json:"delivery"`
 	// Location is where the entry's record is in the inbox log: what the
 	// audit trail keeps instead of a copy of the payload.
 	Location Location `json:"-"`
@@ -152,8 +152,8 @@ type InboxEntry struct {
 
 // OutboxEntry is one notification waiting to be sent.
 type OutboxEntry struct {
-	ID           string                 `json:"id"`
-	Notification notifiers.Notification `json:"notification"`
+	ID           string                    `json:"id"`
+	Notification notification.Notification `json:"notification"`
 	// Key orders entries: entries with the same key are sent one at a time,
 	// in creation order.
 	Key         string    `json:"key"`

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/wabridge/wabridge/notifiers"
+	"github.com/wabridge/wabridge/internal/notification"
 	"github.com/wabridge/wabridge/notifiers/jira/jiratest"
 	"github.com/wabridge/wabridge/templates"
 )
@@ -51,7 +51,7 @@ func TestDefaultTemplatesAreADF(t *testing.T) {
 	tm := testTemplates(t)
 	for _, ev := range templates.SampleEvents() {
 		for _, role := range []string{templateDesc, templateComment, templateResolved} {
-			no := &notifiers.Notification{Rule: notifiers.RuleRef{Name: "r"}, Event: ev, Incident: &notifiers.Incident{Fingerprint: "fp", Count: 2}}
+			no := &notification.Notification{Rule: notification.RuleRef{Name: "r"}, Event: ev, Incident: &notification.Incident{Fingerprint: "fp", Count: 2}}
 			s, err := tm.Execute("jira."+role, templates.DataFor(no))
 			if err != nil {
 				t.Fatal(err)

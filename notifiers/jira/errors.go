@@ -14,6 +14,7 @@ import (
 
 	gojira "github.com/andygrunwald/go-jira"
 
+	"github.com/wabridge/wabridge/internal/notification"
 	"github.com/wabridge/wabridge/notifiers"
 )
 
@@ -44,7 +45,7 @@ func (e *statusError) Error() string {
 
 // fail classifies what a go-jira call returned. no may be nil when the call
 // is not about one notification.
-func (n *Notifier) fail(no *notifiers.Notification, what string, resp *gojira.Response, err error) error {
+func (n *Notifier) fail(no *notification.Notification, what string, resp *gojira.Response, err error) error {
 	var hr *http.Response
 	if resp != nil {
 		hr = resp.Response

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/wabridge/wabridge/internal/notification"
 	"github.com/wabridge/wabridge/notifiers"
 	"github.com/wabridge/wabridge/notifiers/jira/jiratest"
 )
@@ -41,11 +42,11 @@ func TestEscalateCommentsAndRaisesPriority(t *testing.T) {
 		return append([]string(nil), comments[key]...)
 	}
 
-	escalation := func(key, priority string) *notifiers.Notification {
+	escalation := func(key, priority string) *notification.Notification {
 		no := sample(t)
-		no.Op = notifiers.OpEscalate
+		no.Op = notification.OpEscalate
 		no.Action.EscalatePriority = priority
-		no.Incident = &notifiers.Incident{Fingerprint: "abc", Status: "open", Count: 2, Ref: key,
+		no.Incident = &notification.Incident{Fingerprint: "abc", Status: "open", Count: 2, Ref: key,
 			Note: "Escalated: schedule_for_disable → disable."}
 		return no
 	}

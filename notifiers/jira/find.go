@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/wabridge/wabridge/internal/notification"
 	"github.com/wabridge/wabridge/notifiers"
 )
 
@@ -18,15 +19,15 @@ func (n *Notifier) FindWindow() time.Duration {
 // Find looks for the open ticket an interrupted open of no created: an
 // unresolved ticket with the incident's label. A resolved one is not taken
 // for it: open decides whether to reopen it or to create another.
-func (n *Notifier) Find(ctx context.Context, no *notifiers.Notification, since time.Time) (notifiers.Result, bool, error) {
+func (n *Notifier) Find(ctx context.Context, no *notification.Notification, since time.Time) (notification.Result, bool, error) {
 	if no == nil || ref(no) != "" {
 		// With a ticket key, open comments on (or reopens) that ticket:
 		// nothing a second send would duplicate but a comment.
-		return notifiers.Result{}, false, nil
+		return notification.Result{}, false, nil
 	}
 	t, err := n.search(ctx, fingerprint(no))
 	if err != nil || t == nil || t.resolved {
-		return notifiers.Result{}, false, err
+		return notification.Result{}, false, err
 	}
-	return notifiers.Result{Ref: t.key}, true, nil
+	return notification.Result{Ref: t.key}, true, nil
 }

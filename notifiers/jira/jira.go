@@ -16,6 +16,7 @@ import (
 	gojira "github.com/andygrunwald/go-jira"
 
 	"github.com/wabridge/wabridge/internal/event"
+	"github.com/wabridge/wabridge/internal/notification"
 	"github.com/wabridge/wabridge/notifiers"
 	"github.com/wabridge/wabridge/templates"
 )
@@ -138,55 +139,55 @@ func (t *langTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 // Render returns what Notify would send, without calling Jira: the summary,
 // and the description on open, the comment on repeat, the resolution note on
 // resolve.
-func (n *Notifier) Render(no *notifiers.Notification) (notifiers.Message, error) {
+func (n *Notifier) Render(no *notification.Notification) (notification.Message, error) {
 	if no == nil {
-		return notifiers.Message{}, errors.New("jira: render: nil notification")
+		return notification.Message{}, errors.New("jira: render: nil notification")
 	}
 	d := templates.DataFor(no)
 	summary, err := n.summary(no, d)
 	if err != nil {
-		return notifiers.Message{}, fmt.Errorf("jira: %w", err)
+		return notification.Message{}, fmt.Errorf("jira: %w", err)
 	}
-	if no.Op == notifiers.OpLink {
+	if no.Op == notification.OpLink {
 		link := ""
 		if no.Incident != nil {
 			link = no.Incident.Links["slack"]
 		}
-		return notifiers.Message{Notifier: name, Target: n.project(no), Summary: summary, Body: "Slack message of the incident: " + link}, nil
+		return notification.Message{Notifier: name, Target: n.project(no), Summary: summary, Body: "Slack message of the incident: " + link}, nil
 	}
 	role := templateDesc
 	switch no.Op {
-	case notifiers.OpRepeat, notifiers.OpEscalate:
+	case notification.OpRepeat, notification.OpEscalate:
 		role = templateComment
-	case notifiers.OpResolve:
+	case notification.OpResolve:
 		role = templateResolved
 	}
 	body, err := n.text(no, d, role)
 	if err != nil {
-		return notifiers.Message{}, fmt.Errorf("jira: %w", err)
+		return notification.Message{}, fmt.Errorf("jira: %w", err)
 	}
-	return notifiers.Message{Notifier: name, Target: n.project(no), Summary: summary, Body: body}, nil
+	return notification.Message{Notifier: name, Target: n.project(no), Summary: summary, Body: body}, nil
 }
 
 // Notify applies the notification to the incident's ticket.
-func (n *Notifier) Notify(ctx context.Context, no *notifiers.Notification) (notifiers.Result, error) {
+func (n *Notifier) Notify(ctx context.Context, no *notification.Notification) (notification.Result, error) {
 	if no == nil {
-		return notifiers.Result{}, permanent(errors.New("nil notification"))
+		return notification.Result{}, permanent(errors.New("nil notification"))
 	}
 	d := templates.DataFor(no)
 	switch no.Op {
-	case notifiers.OpOpen, "":
+	case notification.OpOpen, "":
 		return n.open(ctx, no, d)
-	case notifiers.OpUpdate:
+	case notification.OpUpdate:
 		// A counter change is not worth a Jira comment: repeats carry it.
-		return notifiers.Result{Ref: ref(no)}, nil
-	case notifiers.OpRepeat:
+		return notification.Result{Ref: ref(no)}, nil
+	case notification.OpRepeat:
 		return n.repeat(ctx, no, d)
-	case notifiers.OpResolve:
+	case notification.OpResolve:
 		return n.resolve(ctx, no, d)
-	case notifiers.OpEscalate:
+	case notification.OpEscalate:
 		return n.escalate(ctx, no, d)
-	case notifiers.OpOpenResolved:
+	case notification.OpOpenResolved:
 		// Over before it could be told: the ticket the open would use,
 		// then resolved at once.
 		res, err := n.open(ctx, no, d)
@@ -198,10 +199,10 @@ func (n *Notifier) Notify(ctx context.Context, no *notifiers.Notification) (noti
 		inc.Ref = res.Ref
 		with.Incident = &inc
 		return n.resolve(ctx, &with, d)
-	case notifiers.OpLink:
+	case notification.OpLink:
 		return n.link(ctx, no)
 	default:
-		return notifiers.Result{}, permanent(fmt.Errorf("unknown op %q (want open, update, repeat, escalate, resolve, open_resolved or link)", no.Op))
+		return notification.Result{}, permanent(fmt.Errorf("unknown op %q (want open, update, repeat, escalate, resolve, open_resolved or link)", no.Op))
 	}
 }
 
@@ -209,7 +210,7 @@ func (n *Notifier) Notify(ctx context.Context, no *notifiers.Notification) (noti
 // its priority to the action's EscalatePriority, when set and higher than
 // the ticket's. The priority is checked first, so an unknown one fails
 // before anything is written and a replay after the fix writes it once.
-func (n *Notifier) escalate(ctx context.Context, no *notifiers.Notification, d templates.Data) (notifiers.Result, error) {
+func (n *Notifier) escalate(ctx context.Context, no *notification.Notification, d templates.Data) (notification.Result, error) {
 	key := ref(no)
 	if key == "" {
 		n.logger.Warn("jira escalation without a ticket key: looking for the incident's ticket",
@@ -219,7 +220,7 @@ func (n *Notifier) escalate(ctx context.Context, no *notifiers.Notification, d t
 	// A ticket closed or deleted in Jira is reopened or replaced, as for a
 	// repeat: an escalation is never a comment nobody reads.
 	if t, err := n.get(ctx, no, key); err != nil {
-		return notifiers.Result{}, err
+		return notification.Result{}, err
 	} else if t == nil || t.resolved {
 		return n.open(ctx, no, d)
 	}
@@ -227,29 +228,29 @@ func (n *Notifier) escalate(ctx context.Context, no *notifiers.Notification, d t
 	if want := strings.TrimSpace(no.Action.EscalatePriority); want != "" {
 		var err error
 		if raise, err = n.priorityToRaise(ctx, no, key, want); err != nil {
-			return notifiers.Result{}, err
+			return notification.Result{}, err
 		}
 	}
 	if err := n.comment(ctx, no, d, key, templateComment); err != nil {
-		return notifiers.Result{}, err
+		return notification.Result{}, err
 	}
 	if raise != "" {
 		fields := map[string]any{"fields": map[string]any{"priority": map[string]any{"name": raise}}}
 		resp, err := n.client.Issue.UpdateIssueWithContext(ctx, key, fields)
 		if err != nil {
-			return notifiers.Result{}, n.fail(no, fmt.Sprintf("raise priority of %s to %q", key, raise), resp, err)
+			return notification.Result{}, n.fail(no, fmt.Sprintf("raise priority of %s to %q", key, raise), resp, err)
 		}
 		resp.Body.Close() // go-jira leaves the body of an answer it does not decode open
 		n.logger.Info("jira ticket priority raised", "key", key, "priority", raise, "rule", no.Rule.Name)
 	}
-	return notifiers.Result{Ref: key, Link: n.browse(key)}, nil
+	return notification.Result{Ref: key, Link: n.browse(key)}, nil
 }
 
 // priorityToRaise returns the Jira name of the priority want when it ranks
 // above the ticket's current one, "" when the ticket is already there or
 // higher. Jira lists priorities highest first. A name Jira does not know
 // is a permanent error that lists the ones it does.
-func (n *Notifier) priorityToRaise(ctx context.Context, no *notifiers.Notification, key, want string) (string, error) {
+func (n *Notifier) priorityToRaise(ctx context.Context, no *notification.Notification, key, want string) (string, error) {
 	list, resp, err := n.client.Priority.GetListWithContext(ctx)
 	if err != nil {
 		return "", n.fail(no, "list priorities", resp, err)
@@ -281,31 +282,31 @@ func (n *Notifier) priorityToRaise(ctx context.Context, no *notifiers.Notificati
 
 // open creates the incident's ticket unless one already exists: the store's
 // key first, a label search when the store has none.
-func (n *Notifier) open(ctx context.Context, no *notifiers.Notification, d templates.Data) (notifiers.Result, error) {
+func (n *Notifier) open(ctx context.Context, no *notification.Notification, d templates.Data) (notification.Result, error) {
 	t, err := n.existing(ctx, no)
 	if err != nil {
-		return notifiers.Result{}, err
+		return notification.Result{}, err
 	}
 	if t != nil {
 		key, reused, err := n.reuse(ctx, no, d, t)
 		if err != nil {
-			return notifiers.Result{}, err
+			return notification.Result{}, err
 		}
 		if reused {
-			return notifiers.Result{Ref: key, Link: n.browse(key)}, nil
+			return notification.Result{Ref: key, Link: n.browse(key)}, nil
 		}
 	}
 	key, err := n.create(ctx, no, d)
 	if err != nil {
-		return notifiers.Result{}, err
+		return notification.Result{}, err
 	}
-	return notifiers.Result{Ref: key, Link: n.browse(key)}, nil
+	return notification.Result{Ref: key, Link: n.browse(key)}, nil
 }
 
 // repeat comments on the incident's ticket, after looking at it: a ticket
 // closed in Jira is reopened or replaced, a deleted one recreated, so a
 // repeat never lands as a comment nobody reads.
-func (n *Notifier) repeat(ctx context.Context, no *notifiers.Notification, d templates.Data) (notifiers.Result, error) {
+func (n *Notifier) repeat(ctx context.Context, no *notification.Notification, d templates.Data) (notification.Result, error) {
 	if ref(no) == "" {
 		n.logger.Warn("jira repeat without a ticket key: looking for the incident's ticket",
 			"rule", no.Rule.Name, "fingerprint", fingerprint(no))
@@ -314,20 +315,20 @@ func (n *Notifier) repeat(ctx context.Context, no *notifiers.Notification, d tem
 }
 
 // link puts the incident's Slack message on its ticket as a remote link.
-func (n *Notifier) link(ctx context.Context, no *notifiers.Notification) (notifiers.Result, error) {
+func (n *Notifier) link(ctx context.Context, no *notification.Notification) (notification.Result, error) {
 	key := ref(no)
 	if key == "" || no.Incident == nil || no.Incident.Links["slack"] == "" {
-		return notifiers.Result{Ref: key}, nil
+		return notification.Result{Ref: key}, nil
 	}
 	if err := n.addSlackLink(ctx, no, key); err != nil {
-		return notifiers.Result{}, err
+		return notification.Result{}, err
 	}
-	return notifiers.Result{Ref: key, Link: n.browse(key)}, nil
+	return notification.Result{Ref: key, Link: n.browse(key)}, nil
 }
 
 // addSlackLink adds (or, with the same global id, updates) the remote link
 // to the incident's Slack message.
-func (n *Notifier) addSlackLink(ctx context.Context, no *notifiers.Notification, key string) error {
+func (n *Notifier) addSlackLink(ctx context.Context, no *notification.Notification, key string) error {
 	link := no.Incident.Links["slack"]
 	body := map[string]any{
 		"globalId": "wabridge:" + fingerprint(no) + ":slack",
@@ -347,7 +348,7 @@ func (n *Notifier) browse(key string) string {
 	return strings.TrimRight(n.cfg.URL, "/") + "/browse/" + key
 }
 
-func (n *Notifier) resolve(ctx context.Context, no *notifiers.Notification, d templates.Data) (notifiers.Result, error) {
+func (n *Notifier) resolve(ctx context.Context, no *notification.Notification, d templates.Data) (notification.Result, error) {
 	key := ref(no)
 	var t *ticket
 	if key == "" {
@@ -355,7 +356,7 @@ func (n *Notifier) resolve(ctx context.Context, no *notifiers.Notification, d te
 			"rule", no.Rule.Name, "fingerprint", fingerprint(no))
 		found, err := n.search(ctx, fingerprint(no))
 		if err != nil {
-			return notifiers.Result{}, err
+			return notification.Result{}, err
 		}
 		if found == nil {
 			// Nothing to resolve in Jira: open one so the incident leaves a
@@ -363,7 +364,7 @@ func (n *Notifier) resolve(ctx context.Context, no *notifiers.Notification, d te
 			n.logger.Warn("jira found no ticket to resolve: creating one", "rule", no.Rule.Name)
 			created, err := n.create(ctx, no, d)
 			if err != nil {
-				return notifiers.Result{}, err
+				return notification.Result{}, err
 			}
 			found = &ticket{key: created}
 		}
@@ -373,19 +374,19 @@ func (n *Notifier) resolve(ctx context.Context, no *notifiers.Notification, d te
 		// resolve, one closed there is left as the person closed it.
 		got, err := n.get(ctx, no, key)
 		if err != nil {
-			return notifiers.Result{}, err
+			return notification.Result{}, err
 		}
 		if got == nil {
 			n.logger.Warn("jira ticket of the incident was deleted in Jira (404): nothing to resolve", "key", key,
 				"rule", no.Rule.Name, "fingerprint", fingerprint(no))
-			return notifiers.Result{}, nil
+			return notification.Result{}, nil
 		}
 		t = got
 	}
 	if t.resolved {
 		n.logger.Info("jira ticket of the incident is already closed in Jira: left as it is", "key", key,
 			"rule", no.Rule.Name, "resolution", t.resolution)
-		return notifiers.Result{Ref: key, Link: n.browse(key)}, nil
+		return notification.Result{Ref: key, Link: n.browse(key)}, nil
 	}
 	// Find the transition before commenting, so a failure leaves no comment
 	// behind for a retry to repeat.
@@ -393,19 +394,19 @@ func (n *Notifier) resolve(ctx context.Context, no *notifiers.Notification, d te
 	if n.cfg.ResolveTransition != "" {
 		id, err := n.transition(ctx, key, n.cfg.ResolveTransition)
 		if err != nil {
-			return notifiers.Result{}, err
+			return notification.Result{}, err
 		}
 		transitionID = id
 	}
 	if err := n.comment(ctx, no, d, key, templateResolved); err != nil {
-		return notifiers.Result{}, err
+		return notification.Result{}, err
 	}
 	if transitionID != "" {
 		if resp, err := n.client.Issue.DoTransitionWithContext(ctx, key, transitionID); err != nil {
-			return notifiers.Result{}, n.fail(no, fmt.Sprintf("resolve %s with transition %q", key, n.cfg.ResolveTransition), resp, err)
+			return notification.Result{}, n.fail(no, fmt.Sprintf("resolve %s with transition %q", key, n.cfg.ResolveTransition), resp, err)
 		}
 	}
-	return notifiers.Result{Ref: key, Link: n.browse(key)}, nil
+	return notification.Result{Ref: key, Link: n.browse(key)}, nil
 }
 
 // ticket is what wabridge needs to know about an existing issue.
@@ -442,7 +443,7 @@ func toTicket(is *gojira.Issue) *ticket {
 }
 
 // existing returns the incident's ticket, or nil when it has none.
-func (n *Notifier) existing(ctx context.Context, no *notifiers.Notification) (*ticket, error) {
+func (n *Notifier) existing(ctx context.Context, no *notification.Notification) (*ticket, error) {
 	if key := ref(no); key != "" {
 		t, err := n.get(ctx, no, key)
 		if err == nil && t == nil {
@@ -456,7 +457,7 @@ func (n *Notifier) existing(ctx context.Context, no *notifiers.Notification) (*t
 
 // get reads a ticket's status; nil without an error when Jira answers 404
 // (someone deleted it, or the account lost sight of it).
-func (n *Notifier) get(ctx context.Context, no *notifiers.Notification, key string) (*ticket, error) {
+func (n *Notifier) get(ctx context.Context, no *notification.Notification, key string) (*ticket, error) {
 	is, resp, err := n.client.Issue.GetWithContext(ctx, key, &gojira.GetQueryOptions{Fields: strings.Join(lifecycleFields, ",")})
 	if err == nil {
 		return toTicket(is), nil
@@ -512,7 +513,7 @@ func (n *Notifier) search(ctx context.Context, fp string) (*ticket, error) {
 
 // reuse comments on an open ticket or reopens a recently resolved one; it
 // reports false when a new ticket is the better answer.
-func (n *Notifier) reuse(ctx context.Context, no *notifiers.Notification, d templates.Data, t *ticket) (string, bool, error) {
+func (n *Notifier) reuse(ctx context.Context, no *notification.Notification, d templates.Data, t *ticket) (string, bool, error) {
 	if !t.resolved {
 		if err := n.comment(ctx, no, d, t.key, templateComment); err != nil {
 			return "", false, err
@@ -570,7 +571,7 @@ func (n *Notifier) transition(ctx context.Context, key, want string) (string, er
 	return "", nil
 }
 
-func (n *Notifier) comment(ctx context.Context, no *notifiers.Notification, d templates.Data, key, role string) error {
+func (n *Notifier) comment(ctx context.Context, no *notification.Notification, d templates.Data, key, role string) error {
 	body, err := n.text(no, d, role)
 	if err != nil {
 		return permanent(err)
@@ -623,7 +624,7 @@ func (n *Notifier) do(ctx context.Context, method, rest string, body, out any) *
 	return nil
 }
 
-func (n *Notifier) create(ctx context.Context, no *notifiers.Notification, d templates.Data) (string, error) {
+func (n *Notifier) create(ctx context.Context, no *notification.Notification, d templates.Data) (string, error) {
 	issue, err := n.issue(no, d)
 	if err != nil {
 		return "", permanent(err)
@@ -672,7 +673,7 @@ func (n *Notifier) createBody(issue *gojira.Issue) any {
 }
 
 // issue builds the create request.
-func (n *Notifier) issue(no *notifiers.Notification, d templates.Data) (*gojira.Issue, error) {
+func (n *Notifier) issue(no *notification.Notification, d templates.Data) (*gojira.Issue, error) {
 	summary, err := n.summary(no, d)
 	if err != nil {
 		return nil, err
@@ -793,7 +794,7 @@ func (n *Notifier) fieldValue(v any, d templates.Data) (any, error) {
 	}
 }
 
-func (n *Notifier) summary(no *notifiers.Notification, d templates.Data) (string, error) {
+func (n *Notifier) summary(no *notification.Notification, d templates.Data) (string, error) {
 	s, err := n.tmpl.Execute(templateName(no, templateSummary), d)
 	if err != nil {
 		return "", fmt.Errorf("render summary: %w", err)
@@ -801,12 +802,12 @@ func (n *Notifier) summary(no *notifiers.Notification, d templates.Data) (string
 	// Jira refuses a summary with line breaks.
 	s = strings.Join(strings.Fields(s), " ")
 	if no.Test {
-		s = notifiers.TestMarker + s
+		s = notification.TestMarker + s
 	}
 	return truncate(s, maxSummary, summaryMarker), nil
 }
 
-func (n *Notifier) text(no *notifiers.Notification, d templates.Data, role string) (string, error) {
+func (n *Notifier) text(no *notification.Notification, d templates.Data, role string) (string, error) {
 	s, err := n.tmpl.Execute(templateName(no, role), d)
 	if err != nil {
 		return "", fmt.Errorf("render %s: %w", role, err)
@@ -819,32 +820,32 @@ func (n *Notifier) text(no *notifiers.Notification, d templates.Data, role strin
 	return truncate(s, maxText, textMarker), nil
 }
 
-func (n *Notifier) project(no *notifiers.Notification) string {
+func (n *Notifier) project(no *notification.Notification) string {
 	if no.Action.Project != "" {
 		return no.Action.Project
 	}
 	return n.cfg.Project
 }
 
-func templateName(no *notifiers.Notification, role string) string {
+func templateName(no *notification.Notification, role string) string {
 	return templates.Role(no.Action, role, fmt.Sprintf(defaultTemplateFmt, role))
 }
 
-func ref(no *notifiers.Notification) string {
+func ref(no *notification.Notification) string {
 	if no.Incident == nil {
 		return ""
 	}
 	return strings.TrimSpace(no.Incident.Ref)
 }
 
-func fingerprint(no *notifiers.Notification) string {
+func fingerprint(no *notification.Notification) string {
 	if no.Incident == nil {
 		return ""
 	}
 	return no.Incident.Fingerprint
 }
 
-func maskedPhone(no *notifiers.Notification) string {
+func maskedPhone(no *notification.Notification) string {
 	if no.Event.DisplayPhoneNumber != "" {
 		return event.MaskPhone(no.Event.DisplayPhoneNumber)
 	}

@@ -22,6 +22,7 @@ import (
 
 	"github.com/wabridge/wabridge/internal/catalog"
 	"github.com/wabridge/wabridge/internal/event"
+	"github.com/wabridge/wabridge/internal/notification"
 	"github.com/wabridge/wabridge/notifiers"
 	"github.com/wabridge/wabridge/notifiers/jira/jiratest"
 	"github.com/wabridge/wabridge/templates"
@@ -118,7 +119,7 @@ func newNotifier(t testing.TB, cfg Config, tm *templates.Templates, logger *slog
 	return n
 }
 
-func sample(t testing.TB) *notifiers.Notification {
+func sample(t testing.TB) *notification.Notification {
 	t.Helper()
 	// The entry is written out rather than loaded, so these tests do not
 	// depend on the catalogue's wording.
@@ -131,10 +132,10 @@ func sample(t testing.TB) *notifiers.Notification {
 		Severity:    event.SeverityCritical,
 	}
 	ts := time.Date(2025, 3, 4, 10, 0, 0, 0, time.UTC)
-	return &notifiers.Notification{
+	return &notification.Notification{
 		ID:   "n-1",
-		Rule: notifiers.RuleRef{Name: "account-blocked"},
-		Action: notifiers.Action{
+		Rule: notification.RuleRef{Name: "account-blocked"},
+		Action: notification.Action{
 			Notifier:   "jira",
 			Project:    "WAOPS",
 			IssueType:  "Incident",
@@ -148,7 +149,7 @@ func sample(t testing.TB) *notifiers.Notification {
 				"customfield_10040": 3,
 			},
 		},
-		Op: notifiers.OpOpen,
+		Op: notification.OpOpen,
 		Event: event.Event{
 			ID: "wamid.HBgL", Source: "meta", Kind: event.KindStatus, Status: "failed",
 			Code: 131031, Title: ent.Title, Message: "Business Account locked",
@@ -158,7 +159,7 @@ func sample(t testing.TB) *notifiers.Notification {
 			Timestamp: ts,
 		},
 		Catalog: ent,
-		Incident: &notifiers.Incident{
+		Incident: &notification.Incident{
 			Fingerprint: "fp123abc", Status: "open", Count: 1,
 			FirstSeen: ts, LastSeen: ts, SinceTime: ts,
 		},
@@ -267,7 +268,7 @@ func TestCreateIssue(t *testing.T) {
 			f := newFakeWith(t, tc.opts, nil)
 			n := newNotifier(t, tc.cfg(f.srv.URL), nil, nil)
 			no := sample(t)
-			no.Incident = &notifiers.Incident{Fingerprint: "fp123abc", Ref: ""}
+			no.Incident = &notification.Incident{Fingerprint: "fp123abc", Ref: ""}
 
 			res, err := n.Notify(context.Background(), no)
 			if err != nil {
@@ -331,7 +332,7 @@ func TestCreateDefaults(t *testing.T) {
 	f := newFake(t, nil)
 	n := newNotifier(t, dcConfig(f.srv.URL), nil, nil)
 	no := sample(t)
-	no.Action = notifiers.Action{Notifier: "jira"}
+	no.Action = notification.Action{Notifier: "jira"}
 	no.Incident = nil
 	if _, err := n.Notify(context.Background(), no); err != nil {
 		t.Fatalf("Notify: %v", err)
@@ -551,7 +552,7 @@ func TestRepeatComments(t *testing.T) {
 			f.seed("WAOPS-3")
 			n := newNotifier(t, cfg, nil, nil)
 			no := sample(t)
-			no.Op = notifiers.OpRepeat
+			no.Op = notification.OpRepeat
 			no.Incident.Ref = "WAOPS-3"
 			no.Incident.Count = 42
 			res, err := n.Notify(context.Background(), no)
@@ -616,7 +617,7 @@ func TestRepeatOnTicketClosedInJira(t *testing.T) {
 				var logs bytes.Buffer
 				n := newNotifier(t, cfg, nil, slog.New(slog.NewTextHandler(&logs, nil)), WithClock(func() time.Time { return now }))
 				no := sample(t)
-				no.Op = notifiers.OpRepeat
+				no.Op = notification.OpRepeat
 				no.Incident.Ref = "WAOPS-3"
 				res, err := n.Notify(context.Background(), no)
 				if err != nil {
@@ -662,7 +663,7 @@ func TestRepeatWithoutRefSearchesThenCreates(t *testing.T) {
 	f := newFake(t, nil)
 	n := newNotifier(t, dcConfig(f.srv.URL), nil, nil)
 	no := sample(t)
-	no.Op = notifiers.OpRepeat
+	no.Op = notification.OpRepeat
 	res, err := n.Notify(context.Background(), no)
 	if err != nil {
 		t.Fatalf("Notify: %v", err)
@@ -713,7 +714,7 @@ func TestResolve(t *testing.T) {
 			cfg.ResolveTransition = tc.transition
 			n := newNotifier(t, cfg, nil, nil)
 			no := sample(t)
-			no.Op = notifiers.OpResolve
+			no.Op = notification.OpResolve
 			no.Incident.Ref = tc.ref
 			no.Incident.Status = "resolved"
 			res, err := n.Notify(context.Background(), no)
@@ -745,7 +746,7 @@ func TestUpdateIsANoOp(t *testing.T) {
 	f := newFake(t, nil)
 	n := newNotifier(t, dcConfig(f.srv.URL), nil, nil)
 	no := sample(t)
-	no.Op = notifiers.OpUpdate
+	no.Op = notification.OpUpdate
 	no.Incident.Ref = "WAOPS-3"
 	res, err := n.Notify(context.Background(), no)
 	if err != nil || res.Ref != "WAOPS-3" {
@@ -776,40 +777,40 @@ func TestFailuresAreClassified(t *testing.T) {
 		api        string
 		route      string
 		answer     http.HandlerFunc
-		op         notifiers.Op
+		op         notification.Op
 		reason     notifiers.Reason
 		retryAfter time.Duration
 		wantText   []string
 	}{
 		{"field errors", APIDataCenter, "POST /rest/api/2/issue",
 			jsonAnswer(400, `{"errorMessages":[],"errors":{"priority":"Priority name 'Urgent' is not valid","components":"Component name 'X' is not valid"}}`),
-			notifiers.OpOpen, notifiers.ReasonPermanent, 0,
+			notification.OpOpen, notifiers.ReasonPermanent, 0,
 			[]string{"create issue in WAOPS", "status 400", "priority: Priority name 'Urgent' is not valid", "components: Component name 'X' is not valid"}},
 		{"bad token", APIDataCenter, "POST /rest/api/2/issue", jsonAnswer(401, `{"errorMessages":["You are not authenticated."]}`),
-			notifiers.OpOpen, notifiers.ReasonAuth, 0, []string{"status 401", "token"}},
+			notification.OpOpen, notifiers.ReasonAuth, 0, []string{"status 401", "token"}},
 		{"no permission", APIDataCenter, "POST /rest/api/2/issue/{key}/comment", jsonAnswer(403, `{"errorMessages":["You do not have permission"],"errors":{}}`),
-			notifiers.OpRepeat, notifiers.ReasonAuth, 0, []string{"comment on WAOPS-3", "status 403", "You do not have permission"}},
+			notification.OpRepeat, notifiers.ReasonAuth, 0, []string{"comment on WAOPS-3", "status 403", "You do not have permission"}},
 		{"project not found", APIDataCenter, "POST /rest/api/2/issue", jsonAnswer(404, `{"errorMessages":["project is not valid"]}`),
-			notifiers.OpOpen, notifiers.ReasonPermanent, 0, []string{"status 404", "does not exist"}},
+			notification.OpOpen, notifiers.ReasonPermanent, 0, []string{"status 404", "does not exist"}},
 		{"rate limited", APIDataCenter, "POST /rest/api/2/issue/{key}/comment", func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Retry-After", "30")
 			jsonAnswer(429, `{"errorMessages":["Rate limit exceeded."]}`)(w, r)
-		}, notifiers.OpRepeat, notifiers.ReasonRateLimited, 30 * time.Second, []string{"status 429"}},
+		}, notification.OpRepeat, notifiers.ReasonRateLimited, 30 * time.Second, []string{"status 429"}},
 		{"server error", APIDataCenter, "POST /rest/api/2/issue", jsonAnswer(500, `{"errorMessages":["Internal server error"]}`),
-			notifiers.OpOpen, notifiers.ReasonTransient, 0, []string{"status 500"}},
+			notification.OpOpen, notifiers.ReasonTransient, 0, []string{"status 500"}},
 		{"proxy html", APIDataCenter, "POST /rest/api/2/issue/{key}/comment", func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", "text/html")
 			w.WriteHeader(502)
 			io.WriteString(w, "<html><body>bad gateway</body></html>")
-		}, notifiers.OpRepeat, notifiers.ReasonTransient, 0, []string{"status 502"}},
+		}, notification.OpRepeat, notifiers.ReasonTransient, 0, []string{"status 502"}},
 		{"search 5xx stops the create", APIDataCenter, "GET /rest/api/2/search", jsonAnswer(503, `{}`),
-			notifiers.OpOpen, notifiers.ReasonTransient, 0, []string{"search issues by label", "status 503"}},
+			notification.OpOpen, notifiers.ReasonTransient, 0, []string{"search issues by label", "status 503"}},
 		{"old search on cloud", APIDataCenter, "GET /rest/api/2/search", jsonAnswer(410, `{"errorMessages":["The requested API has been removed."]}`),
-			notifiers.OpOpen, notifiers.ReasonPermanent, 0, []string{"status 410", "api_type to cloud"}},
+			notification.OpOpen, notifiers.ReasonPermanent, 0, []string{"status 410", "api_type to cloud"}},
 		{"cloud search auth", APICloud, "GET /rest/api/2/search/jql", jsonAnswer(401, `{}`),
-			notifiers.OpOpen, notifiers.ReasonAuth, 0, []string{"status 401"}},
+			notification.OpOpen, notifiers.ReasonAuth, 0, []string{"status 401"}},
 		{"reopen transition refused", APIDataCenter, "POST /rest/api/2/issue/{key}/transitions", jsonAnswer(400, `{"errorMessages":[],"errors":{"resolution":"Field 'resolution' cannot be set."}}`),
-			notifiers.OpResolve, notifiers.ReasonPermanent, 0, []string{"resolve WAOPS-3", "resolution: Field 'resolution' cannot be set."}},
+			notification.OpResolve, notifiers.ReasonPermanent, 0, []string{"resolve WAOPS-3", "resolution: Field 'resolution' cannot be set."}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -824,7 +825,7 @@ func TestFailuresAreClassified(t *testing.T) {
 			n := newNotifier(t, cfg, nil, slog.New(slog.NewTextHandler(&logs, nil)))
 			no := sample(t)
 			no.Op = tc.op
-			if tc.op != notifiers.OpOpen {
+			if tc.op != notification.OpOpen {
 				no.Incident.Ref = "WAOPS-3"
 			}
 			_, err := n.Notify(context.Background(), no)
@@ -913,7 +914,7 @@ func TestNetworkFailuresAreTransient(t *testing.T) {
 		cfg.Timeout = 100 * time.Millisecond
 		n := newNotifier(t, cfg, nil, nil)
 		no := sample(t)
-		no.Op = notifiers.OpRepeat
+		no.Op = notification.OpRepeat
 		no.Incident.Ref = "WAOPS-3"
 		_, err := n.Notify(context.Background(), no)
 		if reason, _, _ := notifiers.Classify(err); reason != notifiers.ReasonTransient || err == nil {
@@ -929,7 +930,7 @@ func TestNetworkFailuresAreTransient(t *testing.T) {
 func TestRenderDoesNotCallJira(t *testing.T) {
 	f := newFake(t, nil)
 	n := newNotifier(t, dcConfig(f.srv.URL), nil, nil)
-	for _, op := range []notifiers.Op{notifiers.OpOpen, notifiers.OpRepeat, notifiers.OpResolve} {
+	for _, op := range []notification.Op{notification.OpOpen, notification.OpRepeat, notification.OpResolve} {
 		no := sample(t)
 		no.Op = op
 		no.Action.Project = "OPS2"
@@ -961,12 +962,12 @@ func TestRenderDoesNotCallJira(t *testing.T) {
 func TestTemplateErrorsArePermanent(t *testing.T) {
 	f := newFake(t, nil)
 	n := newNotifier(t, dcConfig(f.srv.URL), nil, nil)
-	cases := map[string]func(*notifiers.Notification){
-		"unknown template": func(no *notifiers.Notification) { no.Action.Templates = map[string]string{"description": "no.such"} },
-		"broken field": func(no *notifiers.Notification) {
+	cases := map[string]func(*notification.Notification){
+		"unknown template": func(no *notification.Notification) { no.Action.Templates = map[string]string{"description": "no.such"} },
+		"broken field": func(no *notification.Notification) {
 			no.Action.Fields = map[string]any{"customfield_1": "{{.Event.Nope}}"}
 		},
-		"labels field not a list": func(no *notifiers.Notification) {
+		"labels field not a list": func(no *notification.Notification) {
 			no.Action.Fields = map[string]any{"labels": map[string]any{"a": 1}}
 		},
 	}
@@ -1012,7 +1013,7 @@ func TestConcurrentNotify(t *testing.T) {
 			defer wg.Done()
 			no := sample(t)
 			no.Incident.Ref = fmt.Sprintf("WAOPS-%d", i+1)
-			no.Op = notifiers.OpRepeat
+			no.Op = notification.OpRepeat
 			if _, err := n.Notify(context.Background(), no); err != nil {
 				errs <- err
 			}

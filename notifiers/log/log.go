@@ -18,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/wabridge/wabridge/internal/notification"
 	"github.com/wabridge/wabridge/notifiers"
 	"github.com/wabridge/wabridge/templates"
 )
@@ -133,11 +134,11 @@ type Line struct {
 
 // Render renders with the templates of the notifier the action names, so a
 // log standing in for Slack shows the Slack message.
-func (n *Notifier) Render(nt *notifiers.Notification) (notifiers.Message, error) {
+func (n *Notifier) Render(nt *notification.Notification) (notification.Message, error) {
 	if nt == nil {
-		return notifiers.Message{}, errors.New("log notifier: nil notification")
+		return notification.Message{}, errors.New("log notifier: nil notification")
 	}
-	if nt.Op == notifiers.OpLink {
+	if nt.Op == notification.OpLink {
 		// A link to the incident's other message or ticket has no template.
 		var parts []string
 		if nt.Incident != nil {
@@ -147,19 +148,19 @@ func (n *Notifier) Render(nt *notifiers.Notification) (notifiers.Message, error)
 				}
 			}
 		}
-		return notifiers.Message{Notifier: Name, Target: n.targetFor(nt.Action), Summary: "link", Body: strings.Join(parts, "\n")}, nil
+		return notification.Message{Notifier: Name, Target: n.targetFor(nt.Action), Summary: "link", Body: strings.Join(parts, "\n")}, nil
 	}
 	summary, body, err := n.tmpl.Render(nt.Action.Notifier, nt)
 	if err != nil {
-		return notifiers.Message{}, fmt.Errorf("log notifier: rule %s: %w", nt.Rule.Name, err)
+		return notification.Message{}, fmt.Errorf("log notifier: rule %s: %w", nt.Rule.Name, err)
 	}
 	if nt.Test {
-		summary = notifiers.TestMarker + summary
+		summary = notification.TestMarker + summary
 	}
-	return notifiers.Message{Notifier: Name, Target: n.targetFor(nt.Action), Summary: summary, Body: body}, nil
+	return notification.Message{Notifier: Name, Target: n.targetFor(nt.Action), Summary: summary, Body: body}, nil
 }
 
-func (n *Notifier) targetFor(a notifiers.Action) string {
+func (n *Notifier) targetFor(a notification.Action) string {
 	switch {
 	case a.Notifier == "slack" && a.Channel != "":
 		return a.Channel
@@ -171,15 +172,15 @@ func (n *Notifier) targetFor(a notifiers.Action) string {
 
 // Notify writes the line. A failed write is transient: a full disk or a
 // closed pipe may recover.
-func (n *Notifier) Notify(ctx context.Context, nt *notifiers.Notification) (notifiers.Result, error) {
+func (n *Notifier) Notify(ctx context.Context, nt *notification.Notification) (notification.Result, error) {
 	if err := ctx.Err(); err != nil {
-		return notifiers.Result{}, &notifiers.Error{Notifier: Name, Reason: notifiers.ReasonTransient, Err: err}
+		return notification.Result{}, &notifiers.Error{Notifier: Name, Reason: notifiers.ReasonTransient, Err: err}
 	}
 	msg, err := n.Render(nt)
 	if err != nil {
 		// A template that passed the load check but fails on this event
 		// will fail again: retrying cannot help.
-		return notifiers.Result{}, &notifiers.Error{Notifier: Name, Reason: notifiers.ReasonPermanent, Err: err}
+		return notification.Result{}, &notifiers.Error{Notifier: Name, Reason: notifiers.ReasonPermanent, Err: err}
 	}
 	l := Line{
 		Time:           n.now().UTC(),
@@ -202,7 +203,7 @@ func (n *Notifier) Notify(ctx context.Context, nt *notifiers.Notification) (noti
 	}
 	b, err := json.Marshal(l)
 	if err != nil {
-		return notifiers.Result{}, &notifiers.Error{Notifier: Name, Reason: notifiers.ReasonPermanent, Err: fmt.Errorf("encode line: %w", err)}
+		return notification.Result{}, &notifiers.Error{Notifier: Name, Reason: notifiers.ReasonPermanent, Err: fmt.Errorf("encode line: %w", err)}
 	}
 	b = append(b, '\n')
 
@@ -211,9 +212,9 @@ func (n *Notifier) Notify(ctx context.Context, nt *notifiers.Notification) (noti
 	n.mu.Unlock()
 	if err != nil {
 		n.logger.Warn("log notifier: write failed", "target", n.target, "rule", nt.Rule.Name, "error", err)
-		return notifiers.Result{}, &notifiers.Error{Notifier: Name, Reason: notifiers.ReasonTransient, Err: fmt.Errorf("write to %s: %w", n.target, err)}
+		return notification.Result{}, &notifiers.Error{Notifier: Name, Reason: notifiers.ReasonTransient, Err: fmt.Errorf("write to %s: %w", n.target, err)}
 	}
 	// Standing in for Slack or Jira, the line is all that happened: the
 	// result says "logged", never "sent".
-	return notifiers.Result{Logged: l.StandInFor != ""}, nil
+	return notification.Result{Logged: l.StandInFor != ""}, nil
 }

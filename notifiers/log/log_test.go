@@ -15,25 +15,26 @@ import (
 
 	"github.com/wabridge/wabridge/internal/catalog"
 	"github.com/wabridge/wabridge/internal/event"
+	"github.com/wabridge/wabridge/internal/notification"
 	"github.com/wabridge/wabridge/notifiers"
 	"github.com/wabridge/wabridge/templates"
 )
 
 var fixed = time.Date(2026, 3, 2, 10, 30, 0, 0, time.UTC)
 
-func notification(notifier string, op notifiers.Op) *notifiers.Notification {
+func testNotification(notifier string, op notification.Op) *notification.Notification {
 	ev := templates.SampleEvents()[0]
-	return &notifiers.Notification{
+	return &notification.Notification{
 		ID:     "n-1",
-		Rule:   notifiers.RuleRef{Name: "account-blocked"},
-		Action: notifiers.Action{Notifier: notifier, Channel: "#whatsapp-ops", Project: "WAOPS"},
+		Rule:   notification.RuleRef{Name: "account-blocked"},
+		Action: notification.Action{Notifier: notifier, Channel: "#whatsapp-ops", Project: "WAOPS"},
 		Op:     op,
 		Event:  ev,
 		Catalog: catalog.Entry{
 			Code: 131031, Title: "Business account locked", Severity: event.SeverityCritical,
 			Actions: []string{"Review the account's status in WhatsApp Manager."},
 		},
-		Incident: &notifiers.Incident{
+		Incident: &notification.Incident{
 			Fingerprint: "fp-1", Count: 5, NewSince: 4, Ref: "C123/1700000000.000100",
 			SinceTime: fixed.Add(-time.Hour), FirstSeen: fixed.Add(-2 * time.Hour), LastSeen: fixed,
 		},
@@ -74,8 +75,8 @@ func TestWritesJSONLinesToFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, op := range []notifiers.Op{notifiers.OpOpen, notifiers.OpRepeat} {
-		res, err := n.Notify(context.Background(), notification("log", op))
+	for _, op := range []notification.Op{notification.OpOpen, notification.OpRepeat} {
+		res, err := n.Notify(context.Background(), testNotification("log", op))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -120,25 +121,25 @@ func TestStandsInForSlackAndJira(t *testing.T) {
 	}
 	tests := []struct {
 		notifier string
-		op       notifiers.Op
+		op       notification.Op
 		target   string
 		summary  string
 		body     []string
 	}{
-		{"slack", notifiers.OpOpen, "#whatsapp-ops", "Business account locked (131031) on 15550783881",
+		{"slack", notification.OpOpen, "#whatsapp-ops", "Business account locked (131031) on 15550783881",
 			[]string{"*Business account locked*", "*What to do*", "• Review the account's status"}},
-		{"slack", notifiers.OpRepeat, "#whatsapp-ops", "Business account locked (131031) on 15550783881",
+		{"slack", notification.OpRepeat, "#whatsapp-ops", "Business account locked (131031) on 15550783881",
 			[]string{"4 more since 09:30 UTC (5 in total, last at 10:30 UTC)"}},
-		{"jira", notifiers.OpOpen, "WAOPS", "Business account locked (131031) on 15550783881",
+		{"jira", notification.OpOpen, "WAOPS", "Business account locked (131031) on 15550783881",
 			[]string{"h2. Business account locked", "# Review the account's status", "|Recipient|*******1234|"}},
-		{"jira", notifiers.OpResolve, "WAOPS", "Business account locked (131031) on 15550783881",
+		{"jira", notification.OpResolve, "WAOPS", "Business account locked (131031) on 15550783881",
 			[]string{"Resolved: Business account locked after 5 occurrences over 2h"}},
-		{"log", notifiers.OpOpen, "stdout", "[critical] Business account locked (131031)", []string{"What to do:"}},
+		{"log", notification.OpOpen, "stdout", "[critical] Business account locked (131031)", []string{"What to do:"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.notifier+"/"+string(tt.op), func(t *testing.T) {
 			buf.Reset()
-			nt := notification(tt.notifier, tt.op)
+			nt := testNotification(tt.notifier, tt.op)
 			msg, err := n.Render(nt)
 			if err != nil {
 				t.Fatal(err)
@@ -185,7 +186,7 @@ func TestActionTemplateOverride(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	nt := notification("slack", notifiers.OpOpen)
+	nt := testNotification("slack", notification.OpOpen)
 	nt.Action.Templates = map[string]string{"title": "my.title"}
 	msg, err := n.Render(nt)
 	if err != nil || msg.Summary != "custom account-blocked" {
@@ -213,7 +214,7 @@ func TestConcurrentWrites(t *testing.T) {
 			defer wg.Done()
 			notifier := []string{"slack", "jira", "log"}[w%3]
 			for range each {
-				if _, err := n.Notify(context.Background(), notification(notifier, notifiers.OpOpen)); err != nil {
+				if _, err := n.Notify(context.Background(), testNotification(notifier, notification.OpOpen)); err != nil {
 					t.Error(err)
 					return
 				}
@@ -263,13 +264,13 @@ func TestWriteFailureIsTransient(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = n.Notify(context.Background(), notification("log", notifiers.OpOpen))
+	_, err = n.Notify(context.Background(), testNotification("log", notification.OpOpen))
 	if reason, _, retry := notifiers.Classify(err); reason != notifiers.ReasonTransient || !retry {
 		t.Errorf("err = %v classified %s", err, reason)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := n.Notify(ctx, notification("log", notifiers.OpOpen)); err == nil {
+	if _, err := n.Notify(ctx, testNotification("log", notification.OpOpen)); err == nil {
 		t.Error("Notify with a cancelled context succeeded")
 	}
 	if _, err := n.Render(nil); err == nil {

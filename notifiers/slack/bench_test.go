@@ -4,8 +4,8 @@ import (
 	"context"
 	"testing"
 
+	"github.com/wabridge/wabridge/internal/notification"
 	"github.com/wabridge/wabridge/internal/secret"
-	"github.com/wabridge/wabridge/notifiers"
 )
 
 // BenchmarkNotifyOpen measures render, Block Kit layout and one round trip
@@ -16,7 +16,7 @@ func BenchmarkNotifyOpen(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	nt := notification(notifiers.OpOpen)
+	nt := testNotification(notification.OpOpen)
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := n.Notify(context.Background(), nt); err != nil {
@@ -30,7 +30,7 @@ func BenchmarkRender(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	nt := notification(notifiers.OpOpen)
+	nt := testNotification(notification.OpOpen)
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := n.Render(nt); err != nil {

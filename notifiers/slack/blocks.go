@@ -9,7 +9,7 @@ import (
 	goslack "github.com/slack-go/slack"
 
 	"github.com/wabridge/wabridge/internal/event"
-	"github.com/wabridge/wabridge/notifiers"
+	"github.com/wabridge/wabridge/internal/notification"
 	"github.com/wabridge/wabridge/templates"
 )
 
@@ -37,7 +37,7 @@ func section(text string) goslack.Block {
 
 // buildBlocks lays out an incident message: header, what happened, the
 // facts as fields, what to do, and where it came from.
-func buildBlocks(nt *notifiers.Notification, c content, f form) []goslack.Block {
+func buildBlocks(nt *notification.Notification, c content, f form) []goslack.Block {
 	d := templates.DataFor(nt)
 	header := severityEmoji(d.Severity()) + " " + c.title
 	if f == formResolved {
@@ -67,7 +67,7 @@ func buildBlocks(nt *notifiers.Notification, c content, f form) []goslack.Block 
 	return limitBlocks(blocks)
 }
 
-func fields(nt *notifiers.Notification, f form) []*goslack.TextBlockObject {
+func fields(nt *notification.Notification, f form) []*goslack.TextBlockObject {
 	e := nt.Event
 	d := templates.DataFor(nt)
 	phone := templates.SlackEscape(e.DisplayPhoneNumber)
@@ -141,7 +141,7 @@ func arrow(old, cur string) string {
 
 // linksLine shows the incident's links (its Jira ticket, the provider's
 // docs, the runbook) as Slack links; empty when there are none.
-func linksLine(nt *notifiers.Notification) string {
+func linksLine(nt *notification.Notification) string {
 	links := templates.DataFor(nt).Links()
 	if len(links) == 0 {
 		return ""
@@ -166,7 +166,7 @@ func slackLink(u, text string) string {
 	return "<" + u + "|" + templates.SlackEscape(text) + ">"
 }
 
-func contextLine(nt *notifiers.Notification) string {
+func contextLine(nt *notification.Notification) string {
 	parts := []string{}
 	if nt.Test {
 		parts = append(parts, "*Test notification* from `wabridge notify-test`: not a real incident")

@@ -2,8 +2,7 @@ package slack
 
 import (
 	goslack "github.com/slack-go/slack"
-
-	"github.com/wabridge/wabridge/notifiers"
+	"github.com/wabridge/wabridge/internal/notification"
 )
 
 // The action_id of each incident button; its value is the incident's
@@ -24,7 +23,7 @@ const maxButtonValue = 2000
 // withButtons adds the incident buttons before the context line, when
 // clicks can be taken (Config.Buttons) and the notification is of an open
 // incident. The message stays within Slack's 50 blocks.
-func (n *Notifier) withButtons(nt *notifiers.Notification, blocks []goslack.Block) []goslack.Block {
+func (n *Notifier) withButtons(nt *notification.Notification, blocks []goslack.Block) []goslack.Block {
 	inc := nt.Incident
 	if !n.cfg.Buttons() || inc == nil || inc.Fingerprint == "" || len(inc.Fingerprint) > maxButtonValue ||
 		inc.Status == "resolved" || len(blocks) == 0 {

@@ -8,7 +8,7 @@ import (
 
 	"github.com/wabridge/wabridge/internal/catalog"
 	"github.com/wabridge/wabridge/internal/event"
-	"github.com/wabridge/wabridge/notifiers"
+	"github.com/wabridge/wabridge/internal/notification"
 )
 
 // TestNoEmptyFields: a field the event does not carry is left out, never
@@ -16,7 +16,7 @@ import (
 func TestNoEmptyFields(t *testing.T) {
 	f := newFakeSlack(t)
 	n, _ := newTokenNotifier(t, f)
-	nt := notification(notifiers.OpOpen)
+	nt := testNotification(notification.OpOpen)
 	nt.Event = event.Event{ID: "e-1", Source: "evolution", Kind: event.KindConnection, Status: "close",
 		Severity: event.SeverityCritical, Attributes: map[string]string{"instance": "acme-sales"}}
 	nt.Catalog = catalog.Entry{Title: "WhatsApp session logged out", Actions: []string{"Scan the QR code again."}}
@@ -59,7 +59,7 @@ func TestTitleNamesTheThing(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFakeSlack(t)
 			n, _ := newTokenNotifier(t, f)
-			nt := notification(notifiers.OpOpen)
+			nt := testNotification(notification.OpOpen)
 			nt.Event, nt.Catalog = tc.event, catalog.Entry{Title: "It happened", Actions: []string{"Act."}}
 			if _, err := n.Notify(context.Background(), nt); err != nil {
 				t.Fatal(err)
@@ -77,7 +77,7 @@ func TestTitleNamesTheThing(t *testing.T) {
 func TestLinksAreShown(t *testing.T) {
 	f := newFakeSlack(t)
 	n, _ := newTokenNotifier(t, f)
-	nt := notification(notifiers.OpUpdate)
+	nt := testNotification(notification.OpUpdate)
 	nt.Catalog.DocsURL = "https://developers.facebook.com/docs/whatsapp/error-codes"
 	nt.Catalog.RunbookURL = "https://wiki.example.com/runbooks/131031"
 	nt.Incident.Links = map[string]string{"jira": "https://jira.example.com/browse/WAOPS-7", "slack": "https://x.slack.com/archives/C123/p1"}
@@ -98,7 +98,7 @@ func TestLinksAreShown(t *testing.T) {
 func TestLinkOpRepliesWithTheTicket(t *testing.T) {
 	f := newFakeSlack(t)
 	n, _ := newTokenNotifier(t, f)
-	nt := notification(notifiers.OpLink)
+	nt := testNotification(notification.OpLink)
 	nt.Incident.Links = map[string]string{"jira": "https://jira.example.com/browse/WAOPS-7"}
 	res, err := n.Notify(context.Background(), nt)
 	if err != nil {
@@ -124,7 +124,7 @@ func TestLinkOpRepliesWithTheTicket(t *testing.T) {
 func TestRepeatNamesTheLatestEvent(t *testing.T) {
 	f := newFakeSlack(t)
 	n, _ := newTokenNotifier(t, f)
-	nt := notification(notifiers.OpRepeat)
+	nt := testNotification(notification.OpRepeat)
 	nt.Event.ID = "evt-latest-42"
 	nt.Event.Timestamp = first.Add(89 * time.Minute)
 	if _, err := n.Notify(context.Background(), nt); err != nil {
@@ -141,7 +141,7 @@ func TestRepeatNamesTheLatestEvent(t *testing.T) {
 func TestTestNotificationIsMarked(t *testing.T) {
 	f := newFakeSlack(t)
 	n, _ := newTokenNotifier(t, f)
-	nt := notification(notifiers.OpOpen)
+	nt := testNotification(notification.OpOpen)
 	nt.Test = true
 	if _, err := n.Notify(context.Background(), nt); err != nil {
 		t.Fatal(err)

@@ -10,6 +10,7 @@ import (
 
 	goslack "github.com/slack-go/slack"
 
+	"github.com/wabridge/wabridge/internal/notification"
 	"github.com/wabridge/wabridge/notifiers"
 )
 
@@ -88,7 +89,7 @@ func classifyStatus(code int) notifiers.Reason {
 // classified turns a failed call into a *notifiers.Error whose text names
 // what failed and never holds the token or the webhook URL; failures a
 // retry cannot fix are logged here, naming the channel.
-func (n *Notifier) classified(nt *notifiers.Notification, what, channel string, err error) *notifiers.Error {
+func (n *Notifier) classified(nt *notification.Notification, what, channel string, err error) *notifiers.Error {
 	reason, after := classify(err)
 	suffix := ""
 	var api goslack.SlackErrorResponse

@@ -11,6 +11,7 @@ import (
 
 	goslack "github.com/slack-go/slack"
 
+	"github.com/wabridge/wabridge/internal/notification"
 	"github.com/wabridge/wabridge/notifiers"
 )
 
@@ -28,7 +29,7 @@ const (
 var _ notifiers.Finder = (*Notifier)(nil)
 
 // metadata names the notification and its incident on the message.
-func metadata(nt *notifiers.Notification) goslack.SlackMetadata {
+func metadata(nt *notification.Notification) goslack.SlackMetadata {
 	payload := map[string]any{"notification": nt.ID, "rule": nt.Rule.Name}
 	if nt.Incident != nil {
 		payload["fingerprint"] = nt.Incident.Fingerprint
@@ -49,9 +50,9 @@ func (n *Notifier) FindWindow() time.Duration {
 // earlier send of nt posted, by its metadata. It needs the channels:history
 // scope (groups:history for private channels), and channels:read to turn a
 // channel name into its ID when no post to it succeeded since the start.
-func (n *Notifier) Find(ctx context.Context, nt *notifiers.Notification, since time.Time) (notifiers.Result, bool, error) {
+func (n *Notifier) Find(ctx context.Context, nt *notification.Notification, since time.Time) (notification.Result, bool, error) {
 	if n.api == nil || nt == nil {
-		return notifiers.Result{}, false, nil
+		return notification.Result{}, false, nil
 	}
 	channel := nt.Action.Channel
 	if channel == "" {
@@ -59,7 +60,7 @@ func (n *Notifier) Find(ctx context.Context, nt *notifiers.Notification, since t
 	}
 	id, err := n.channelID(ctx, channel)
 	if err != nil {
-		return notifiers.Result{}, false, err
+		return notification.Result{}, false, err
 	}
 	params := &goslack.GetConversationHistoryParameters{
 		ChannelID:          id,
@@ -70,12 +71,12 @@ func (n *Notifier) Find(ctx context.Context, nt *notifiers.Notification, since t
 	for range findMaxPages {
 		h, err := n.api.GetConversationHistoryContext(ctx, params)
 		if err != nil {
-			return notifiers.Result{}, false, n.classified(nt, "read the history of "+channel, channel, err)
+			return notification.Result{}, false, n.classified(nt, "read the history of "+channel, channel, err)
 		}
 		for _, m := range h.Messages {
 			md := m.Metadata
 			if md.EventType == metadataEventType && fmt.Sprint(md.EventPayload["notification"]) == nt.ID {
-				return notifiers.Result{Ref: id + "/" + m.Timestamp}, true, nil
+				return notification.Result{Ref: id + "/" + m.Timestamp}, true, nil
 			}
 		}
 		if !h.HasMore || h.ResponseMetaData.NextCursor == "" {
@@ -83,7 +84,7 @@ func (n *Notifier) Find(ctx context.Context, nt *notifiers.Notification, since t
 		}
 		params.Cursor = h.ResponseMetaData.NextCursor
 	}
-	return notifiers.Result{}, false, nil
+	return notification.Result{}, false, nil
 }
 
 // channelIDPattern is what Slack's conversation IDs look like.
@@ -104,7 +105,7 @@ func (n *Notifier) channelID(ctx context.Context, channel string) (string, error
 	for range findMaxPages * 10 {
 		chs, cursor, err := n.api.GetConversationsContext(ctx, params)
 		if err != nil {
-			return "", n.classified(&notifiers.Notification{}, "list channels to find "+channel, channel, err)
+			return "", n.classified(&notification.Notification{}, "list channels to find "+channel, channel, err)
 		}
 		for _, c := range chs {
 			if c.Name == name {

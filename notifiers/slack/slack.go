@@ -18,6 +18,7 @@ import (
 	goslack "github.com/slack-go/slack"
 
 	"github.com/wabridge/wabridge/internal/event"
+	"github.com/wabridge/wabridge/internal/notification"
 	"github.com/wabridge/wabridge/notifiers"
 	"github.com/wabridge/wabridge/templates"
 )
@@ -124,7 +125,7 @@ type content struct {
 	extra   string // the repeat or resolved line, for those ops
 }
 
-func (n *Notifier) render(nt *notifiers.Notification) (content, error) {
+func (n *Notifier) render(nt *notification.Notification) (content, error) {
 	d := templates.DataFor(nt)
 	a := nt.Action
 	c := content{channel: a.Channel}
@@ -144,7 +145,7 @@ func (n *Notifier) render(nt *notifiers.Notification) (content, error) {
 		c.title = d.Title()
 	}
 	if nt.Test {
-		c.title = notifiers.TestMarker + c.title
+		c.title = notification.TestMarker + c.title
 	}
 	if c.text, err = exec("text", "slack.text"); err != nil {
 		return c, err
@@ -153,18 +154,18 @@ func (n *Notifier) render(nt *notifiers.Notification) (content, error) {
 		return c, err
 	}
 	switch nt.Op {
-	case notifiers.OpRepeat:
+	case notification.OpRepeat:
 		c.extra, err = exec("repeat", "slack.repeat")
-	case notifiers.OpResolve, notifiers.OpOpenResolved:
+	case notification.OpResolve, notification.OpOpenResolved:
 		c.extra, err = exec("resolved", "slack.resolved")
 	}
 	if note := noteOf(nt); note != "" && err == nil {
 		switch nt.Op {
-		case notifiers.OpRepeat, notifiers.OpResolve, notifiers.OpOpenResolved:
+		case notification.OpRepeat, notification.OpResolve, notification.OpOpenResolved:
 			c.extra = joinNonEmpty("\n", c.extra, templates.SlackEscape(note))
-		case notifiers.OpEscalate:
+		case notification.OpEscalate:
 			c.extra = ":arrow_double_up: " + templates.SlackEscape(note)
-		case notifiers.OpNote:
+		case notification.OpNote:
 			c.extra = templates.SlackEscape(note)
 		}
 	}
@@ -173,7 +174,7 @@ func (n *Notifier) render(nt *notifiers.Notification) (content, error) {
 
 // noteOf is what the pipeline has to say beyond the event (an escalation,
 // a mute's story, an incident already resolved), or "".
-func noteOf(nt *notifiers.Notification) string {
+func noteOf(nt *notification.Notification) string {
 	if nt.Incident == nil {
 		return ""
 	}
@@ -181,19 +182,19 @@ func noteOf(nt *notifiers.Notification) string {
 }
 
 // Render renders the notification as Slack would show it, without sending.
-func (n *Notifier) Render(nt *notifiers.Notification) (notifiers.Message, error) {
+func (n *Notifier) Render(nt *notification.Notification) (notification.Message, error) {
 	if nt == nil {
-		return notifiers.Message{}, errors.New("slack: nil notification")
+		return notification.Message{}, errors.New("slack: nil notification")
 	}
 	c, err := n.render(nt)
 	if err != nil {
-		return notifiers.Message{}, fmt.Errorf("slack: rule %s: %w", nt.Rule.Name, err)
+		return notification.Message{}, fmt.Errorf("slack: rule %s: %w", nt.Rule.Name, err)
 	}
 	body := joinNonEmpty("\n\n", c.text, c.actions)
 	if c.extra != "" {
 		body = c.extra
 	}
-	return notifiers.Message{Notifier: Name, Target: n.target(c.channel), Summary: c.title, Body: body}, nil
+	return notification.Message{Notifier: Name, Target: n.target(c.channel), Summary: c.title, Body: body}, nil
 }
 
 func (n *Notifier) target(channel string) string {
@@ -204,38 +205,38 @@ func (n *Notifier) target(channel string) string {
 }
 
 // Notify sends the notification. Failures come back as *notifiers.Error.
-func (n *Notifier) Notify(ctx context.Context, nt *notifiers.Notification) (notifiers.Result, error) {
+func (n *Notifier) Notify(ctx context.Context, nt *notification.Notification) (notification.Result, error) {
 	if nt == nil {
-		return notifiers.Result{}, n.fail(notifiers.ReasonPermanent, errors.New("nil notification"))
+		return notification.Result{}, n.fail(notifiers.ReasonPermanent, errors.New("nil notification"))
 	}
 	c, err := n.render(nt)
 	if err != nil {
 		// The set passed its load-time check; a template failing on this
 		// event will fail the same way on a retry.
-		return notifiers.Result{}, n.fail(notifiers.ReasonPermanent, fmt.Errorf("rule %s: %w", nt.Rule.Name, err))
+		return notification.Result{}, n.fail(notifiers.ReasonPermanent, fmt.Errorf("rule %s: %w", nt.Rule.Name, err))
 	}
 	switch nt.Op {
-	case "", notifiers.OpOpen, notifiers.OpUpdate, notifiers.OpRepeat, notifiers.OpResolve,
-		notifiers.OpEscalate, notifiers.OpOpenResolved, notifiers.OpNote, notifiers.OpLink:
+	case "", notification.OpOpen, notification.OpUpdate, notification.OpRepeat, notification.OpResolve,
+		notification.OpEscalate, notification.OpOpenResolved, notification.OpNote, notification.OpLink:
 	default:
-		return notifiers.Result{}, n.fail(notifiers.ReasonPermanent, fmt.Errorf("rule %s: unknown op %q", nt.Rule.Name, nt.Op))
+		return notification.Result{}, n.fail(notifiers.ReasonPermanent, fmt.Errorf("rule %s: unknown op %q", nt.Rule.Name, nt.Op))
 	}
-	if nt.Op == notifiers.OpLink {
+	if nt.Op == notification.OpLink {
 		return n.link(ctx, nt)
 	}
 	if n.api == nil {
 		return n.notifyWebhook(ctx, nt, c)
 	}
-	fresh := nt.Op == "" || nt.Op == notifiers.OpOpen || nt.Op == notifiers.OpOpenResolved
+	fresh := nt.Op == "" || nt.Op == notification.OpOpen || nt.Op == notification.OpOpenResolved
 	if c.channel == "" && fresh {
-		return notifiers.Result{}, n.fail(notifiers.ReasonPermanent,
+		return notification.Result{}, n.fail(notifiers.ReasonPermanent,
 			fmt.Errorf("rule %s: no channel: set channel on the rule's slack action or notifiers.slack.channel", nt.Rule.Name))
 	}
 
-	if nt.Op == "" || nt.Op == notifiers.OpOpen {
+	if nt.Op == "" || nt.Op == notification.OpOpen {
 		return n.post(ctx, nt, c.channel, c.title, n.withButtons(nt, buildBlocks(nt, c, formOpen)))
 	}
-	if nt.Op == notifiers.OpOpenResolved {
+	if nt.Op == notification.OpOpenResolved {
 		// Over before it could be told: one new message, already resolved.
 		return n.post(ctx, nt, c.channel, "Resolved: "+c.title, buildBlocks(nt, c, formResolved))
 	}
@@ -246,16 +247,16 @@ func (n *Notifier) Notify(ctx context.Context, nt *notifiers.Notification) (noti
 		n.logger.Debug("slack: no message to "+string(nt.Op)+"; posting a new one",
 			"rule", nt.Rule.Name, "channel", c.channel)
 		if c.channel == "" {
-			return notifiers.Result{}, n.fail(notifiers.ReasonPermanent,
+			return notification.Result{}, n.fail(notifiers.ReasonPermanent,
 				fmt.Errorf("rule %s: no channel: set channel on the rule's slack action or notifiers.slack.channel", nt.Rule.Name))
 		}
 		form := formOpen
 		switch nt.Op {
-		case notifiers.OpUpdate, notifiers.OpEscalate, notifiers.OpNote:
+		case notification.OpUpdate, notification.OpEscalate, notification.OpNote:
 			form = formUpdate
-		case notifiers.OpResolve:
+		case notification.OpResolve:
 			form = formResolved
-		case notifiers.OpRepeat:
+		case notification.OpRepeat:
 			form = formRepeat
 		}
 		blocks := buildBlocks(nt, c, form)
@@ -264,48 +265,48 @@ func (n *Notifier) Notify(ctx context.Context, nt *notifiers.Notification) (noti
 		}
 		return n.post(ctx, nt, c.channel, c.title, blocks)
 	}
-	ref := notifiers.Result{Ref: nt.Incident.Ref, Link: nt.Incident.Link}
+	ref := notification.Result{Ref: nt.Incident.Ref, Link: nt.Incident.Link}
 	switch nt.Op {
-	case notifiers.OpUpdate:
+	case notification.OpUpdate:
 		if err := n.update(ctx, nt, channel, ts, c.title, n.withButtons(nt, buildBlocks(nt, c, formUpdate))); err != nil {
-			return notifiers.Result{}, err
+			return notification.Result{}, err
 		}
-	case notifiers.OpNote:
+	case notification.OpNote:
 		// The message shows what was done; the thread records who did it.
 		if err := n.update(ctx, nt, channel, ts, c.title, n.withButtons(nt, buildBlocks(nt, c, formUpdate))); err != nil {
-			return notifiers.Result{}, err
+			return notification.Result{}, err
 		}
 		if err := n.reply(ctx, nt, channel, ts, c.extra); err != nil {
-			return notifiers.Result{}, err
+			return notification.Result{}, err
 		}
-	case notifiers.OpRepeat:
+	case notification.OpRepeat:
 		if err := n.reply(ctx, nt, channel, ts, c.extra); err != nil {
-			return notifiers.Result{}, err
+			return notification.Result{}, err
 		}
-	case notifiers.OpEscalate:
+	case notification.OpEscalate:
 		// The message shows the worse state; the thread says what changed,
 		// which notifies the thread's followers. Update first, as resolve.
 		if err := n.update(ctx, nt, channel, ts, c.title, n.withButtons(nt, buildBlocks(nt, c, formUpdate))); err != nil {
-			return notifiers.Result{}, err
+			return notification.Result{}, err
 		}
 		if err := n.reply(ctx, nt, channel, ts, c.extra); err != nil {
-			return notifiers.Result{}, err
+			return notification.Result{}, err
 		}
-	case notifiers.OpResolve:
+	case notification.OpResolve:
 		// Update first: if the reply then fails, the retry repeats an
 		// idempotent edit rather than a second resolved message.
 		if err := n.update(ctx, nt, channel, ts, "Resolved: "+c.title, buildBlocks(nt, c, formResolved)); err != nil {
-			return notifiers.Result{}, err
+			return notification.Result{}, err
 		}
 		if err := n.reply(ctx, nt, channel, ts, c.extra); err != nil {
-			return notifiers.Result{}, err
+			return notification.Result{}, err
 		}
 	}
 	return ref, nil
 }
 
 // refOf splits an incident's "CHANNEL/TS" ref.
-func refOf(inc *notifiers.Incident) (channel, ts string, ok bool) {
+func refOf(inc *notification.Incident) (channel, ts string, ok bool) {
 	if inc == nil {
 		return "", "", false
 	}
@@ -316,13 +317,13 @@ func refOf(inc *notifiers.Incident) (channel, ts string, ok bool) {
 	return channel, ts, true
 }
 
-func (n *Notifier) post(ctx context.Context, nt *notifiers.Notification, channel, fallback string, blocks []goslack.Block) (notifiers.Result, error) {
+func (n *Notifier) post(ctx context.Context, nt *notification.Notification, channel, fallback string, blocks []goslack.Block) (notification.Result, error) {
 	ch, ts, err := n.api.PostMessageContext(ctx, channel,
 		goslack.MsgOptionText(fallbackText(fallback), false),
 		goslack.MsgOptionBlocks(blocks...),
 		goslack.MsgOptionMetadata(metadata(nt)))
 	if err != nil {
-		return notifiers.Result{}, n.classified(nt, "post to "+channel, channel, err)
+		return notification.Result{}, n.classified(nt, "post to "+channel, channel, err)
 	}
 	if ch == "" {
 		ch = channel
@@ -337,16 +338,16 @@ func (n *Notifier) post(ctx context.Context, nt *notifiers.Notification, channel
 		link = ""
 	}
 	n.channels.Store(channel, ch)
-	return notifiers.Result{Ref: ch + "/" + ts, Link: link}, nil
+	return notification.Result{Ref: ch + "/" + ts, Link: link}, nil
 }
 
 // link replies in the incident's thread with its Jira ticket, once the
 // ticket exists (or when a new one replaced it). Without a message there
 // is no thread: a link is not worth a message of its own.
-func (n *Notifier) link(ctx context.Context, nt *notifiers.Notification) (notifiers.Result, error) {
+func (n *Notifier) link(ctx context.Context, nt *notification.Notification) (notification.Result, error) {
 	channel, ts, ok := refOf(nt.Incident)
 	if !ok || n.api == nil || nt.Incident.Links["jira"] == "" {
-		return notifiers.Result{Ref: refString(nt.Incident)}, nil
+		return notification.Result{Ref: refString(nt.Incident)}, nil
 	}
 	u := nt.Incident.Links["jira"]
 	key := u
@@ -355,19 +356,19 @@ func (n *Notifier) link(ctx context.Context, nt *notifiers.Notification) (notifi
 	}
 	text := "Jira ticket " + slackLink(u, key) + " tracks this incident."
 	if err := n.reply(ctx, nt, channel, ts, text); err != nil {
-		return notifiers.Result{}, err
+		return notification.Result{}, err
 	}
-	return notifiers.Result{Ref: nt.Incident.Ref, Link: nt.Incident.Link}, nil
+	return notification.Result{Ref: nt.Incident.Ref, Link: nt.Incident.Link}, nil
 }
 
-func refString(inc *notifiers.Incident) string {
+func refString(inc *notification.Incident) string {
 	if inc == nil {
 		return ""
 	}
 	return inc.Ref
 }
 
-func (n *Notifier) update(ctx context.Context, nt *notifiers.Notification, channel, ts, fallback string, blocks []goslack.Block) error {
+func (n *Notifier) update(ctx context.Context, nt *notification.Notification, channel, ts, fallback string, blocks []goslack.Block) error {
 	_, _, _, err := n.api.UpdateMessageContext(ctx, channel, ts,
 		goslack.MsgOptionText(fallbackText(fallback), false),
 		goslack.MsgOptionBlocks(blocks...))
@@ -377,7 +378,7 @@ func (n *Notifier) update(ctx context.Context, nt *notifiers.Notification, chann
 	return nil
 }
 
-func (n *Notifier) reply(ctx context.Context, nt *notifiers.Notification, channel, ts, text string) error {
+func (n *Notifier) reply(ctx context.Context, nt *notification.Notification, channel, ts, text string) error {
 	if text == "" {
 		return nil
 	}
@@ -393,18 +394,18 @@ func (n *Notifier) reply(ctx context.Context, nt *notifiers.Notification, channe
 // notifyWebhook posts to an incoming webhook, which can neither edit nor
 // thread: an update is dropped (the original stays as it was), a repeat or
 // a resolution is a new message.
-func (n *Notifier) notifyWebhook(ctx context.Context, nt *notifiers.Notification, c content) (notifiers.Result, error) {
+func (n *Notifier) notifyWebhook(ctx context.Context, nt *notification.Notification, c content) (notification.Result, error) {
 	form := formOpen
 	fallback := c.title
 	switch nt.Op {
-	case notifiers.OpUpdate, notifiers.OpNote:
+	case notification.OpUpdate, notification.OpNote:
 		n.logger.Debug("slack: incoming webhooks cannot edit messages; update skipped", "rule", nt.Rule.Name)
-		return notifiers.Result{}, nil
-	case notifiers.OpRepeat:
+		return notification.Result{}, nil
+	case notification.OpRepeat:
 		form = formRepeat
-	case notifiers.OpEscalate:
+	case notification.OpEscalate:
 		form = formUpdate // it cannot edit, and an escalation must be seen
-	case notifiers.OpResolve, notifiers.OpOpenResolved:
+	case notification.OpResolve, notification.OpOpenResolved:
 		form, fallback = formResolved, "Resolved: "+c.title
 	}
 	msg := &goslack.WebhookMessage{
@@ -412,9 +413,9 @@ func (n *Notifier) notifyWebhook(ctx context.Context, nt *notifiers.Notification
 		Blocks: &goslack.Blocks{BlockSet: buildBlocks(nt, c, form)},
 	}
 	if err := goslack.PostWebhookCustomHTTPContext(ctx, n.webhook, n.http, msg); err != nil {
-		return notifiers.Result{}, n.classified(nt, "post to incoming webhook", n.target(c.channel), err)
+		return notification.Result{}, n.classified(nt, "post to incoming webhook", n.target(c.channel), err)
 	}
-	return notifiers.Result{}, nil
+	return notification.Result{}, nil
 }
 
 func fallbackText(title string) string {

@@ -20,6 +20,7 @@ import (
 
 	"github.com/wabridge/wabridge/internal/catalog"
 	"github.com/wabridge/wabridge/internal/event"
+	"github.com/wabridge/wabridge/internal/notification"
 	"github.com/wabridge/wabridge/internal/secret"
 	"github.com/wabridge/wabridge/notifiers"
 	"github.com/wabridge/wabridge/notifiers/slack/slacktest"
@@ -141,12 +142,12 @@ func newTokenNotifier(t *testing.T, f *fakeSlack, mod ...func(*Config)) (*Notifi
 
 var first = time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
 
-func notification(op notifiers.Op) *notifiers.Notification {
+func testNotification(op notification.Op) *notification.Notification {
 	ev := templates.SampleEvents()[0]
-	return &notifiers.Notification{
+	return &notification.Notification{
 		ID:     "n-1",
-		Rule:   notifiers.RuleRef{Name: "account-blocked"},
-		Action: notifiers.Action{Notifier: "slack", Channel: "#whatsapp-ops"},
+		Rule:   notification.RuleRef{Name: "account-blocked"},
+		Action: notification.Action{Notifier: "slack", Channel: "#whatsapp-ops"},
 		Op:     op,
 		Event:  ev,
 		Catalog: catalog.Entry{
@@ -155,7 +156,7 @@ func notification(op notifiers.Op) *notifiers.Notification {
 			Actions:     []string{"Review the account's status in WhatsApp Manager."},
 			Severity:    event.SeverityCritical,
 		},
-		Incident: &notifiers.Incident{
+		Incident: &notification.Incident{
 			Fingerprint: "fp-131031", Status: "open", Count: 313, NewSince: 312,
 			FirstSeen: first, SinceTime: first.Add(64 * time.Minute), LastSeen: first.Add(90 * time.Minute),
 			Ref: "C123/" + existingTS,
@@ -188,7 +189,7 @@ func mustContain(t *testing.T, what, s string, want ...string) {
 func TestOpenPostsBlocks(t *testing.T) {
 	f := newFakeSlack(t)
 	n, _ := newTokenNotifier(t, f)
-	res, err := n.Notify(context.Background(), notification(notifiers.OpOpen))
+	res, err := n.Notify(context.Background(), testNotification(notification.OpOpen))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -224,7 +225,7 @@ func TestOpenPostsBlocks(t *testing.T) {
 func TestChannelFallback(t *testing.T) {
 	f := newFakeSlack(t)
 	n, _ := newTokenNotifier(t, f)
-	nt := notification(notifiers.OpOpen)
+	nt := testNotification(notification.OpOpen)
 	nt.Action.Channel = ""
 	if _, err := n.Notify(context.Background(), nt); err != nil {
 		t.Fatal(err)
@@ -246,25 +247,25 @@ func TestChannelFallback(t *testing.T) {
 
 func TestUpdateRepeatResolve(t *testing.T) {
 	tests := []struct {
-		op    notifiers.Op
+		op    notification.Op
 		calls []string // paths in order
 		check func(t *testing.T, reqs []request)
 	}{
-		{notifiers.OpUpdate, []string{"/chat.update"}, func(t *testing.T, reqs []request) {
+		{notification.OpUpdate, []string{"/chat.update"}, func(t *testing.T, reqs []request) {
 			r := reqs[0]
 			if r.Form.Get("channel") != "C123" || r.Form.Get("ts") != "1700000000.000100" {
 				t.Errorf("update channel %q ts %q", r.Form.Get("channel"), r.Form.Get("ts"))
 			}
 			mustContain(t, "update blocks", blocksJSON(t, r), "*Occurrences*\\n313", "*Last seen*", "Review the account")
 		}},
-		{notifiers.OpRepeat, []string{"/chat.postMessage"}, func(t *testing.T, reqs []request) {
+		{notification.OpRepeat, []string{"/chat.postMessage"}, func(t *testing.T, reqs []request) {
 			r := reqs[0]
 			if r.Form.Get("channel") != "C123" || r.Form.Get("thread_ts") != "1700000000.000100" {
 				t.Errorf("repeat channel %q thread_ts %q", r.Form.Get("channel"), r.Form.Get("thread_ts"))
 			}
 			mustContain(t, "repeat text", r.Form.Get("text"), "312 more since 10:04 UTC", "313 in total")
 		}},
-		{notifiers.OpResolve, []string{"/chat.update", "/chat.postMessage"}, func(t *testing.T, reqs []request) {
+		{notification.OpResolve, []string{"/chat.update", "/chat.postMessage"}, func(t *testing.T, reqs []request) {
 			up, reply := reqs[0], reqs[1]
 			if up.Form.Get("ts") != "1700000000.000100" || up.Form.Get("channel") != "C123" {
 				t.Errorf("resolve update channel %q ts %q", up.Form.Get("channel"), up.Form.Get("ts"))
@@ -280,7 +281,7 @@ func TestUpdateRepeatResolve(t *testing.T) {
 		t.Run(string(tt.op), func(t *testing.T) {
 			f := newFakeSlack(t)
 			n, _ := newTokenNotifier(t, f)
-			res, err := n.Notify(context.Background(), notification(tt.op))
+			res, err := n.Notify(context.Background(), testNotification(tt.op))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -302,12 +303,12 @@ func TestUpdateRepeatResolve(t *testing.T) {
 }
 
 func TestMissingRefPostsNewMessage(t *testing.T) {
-	for _, op := range []notifiers.Op{notifiers.OpUpdate, notifiers.OpRepeat, notifiers.OpResolve} {
-		for name, inc := range map[string]*notifiers.Incident{"nil incident": nil, "empty ref": {Count: 2}, "bad ref": {Ref: "nots"}} {
+	for _, op := range []notification.Op{notification.OpUpdate, notification.OpRepeat, notification.OpResolve} {
+		for name, inc := range map[string]*notification.Incident{"nil incident": nil, "empty ref": {Count: 2}, "bad ref": {Ref: "nots"}} {
 			t.Run(string(op)+"/"+name, func(t *testing.T) {
 				f := newFakeSlack(t)
 				n, logs := newTokenNotifier(t, f)
-				nt := notification(op)
+				nt := testNotification(op)
 				nt.Incident = inc
 				res, err := n.Notify(context.Background(), nt)
 				if err != nil {
@@ -359,7 +360,7 @@ func TestFailuresAreClassified(t *testing.T) {
 			f := newFakeSlack(t)
 			f.setRespond(func(string) (int, http.Header, string) { return tt.status, tt.header, tt.body })
 			n, logs := newTokenNotifier(t, f)
-			_, err := n.Notify(context.Background(), notification(notifiers.OpOpen))
+			_, err := n.Notify(context.Background(), testNotification(notification.OpOpen))
 			var ne *notifiers.Error
 			if !errors.As(err, &ne) {
 				t.Fatalf("err = %v, want *notifiers.Error", err)
@@ -396,7 +397,7 @@ func TestTransportFailuresAreTransient(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, err = n.Notify(context.Background(), notification(notifiers.OpOpen))
+			_, err = n.Notify(context.Background(), testNotification(notification.OpOpen))
 			if reason, _, retry := notifiers.Classify(err); reason != notifiers.ReasonTransient || !retry {
 				t.Errorf("err = %v classified %s", err, reason)
 			}
@@ -407,7 +408,7 @@ func TestTransportFailuresAreTransient(t *testing.T) {
 func TestTruncation(t *testing.T) {
 	f := newFakeSlack(t)
 	n, _ := newTokenNotifier(t, f)
-	nt := notification(notifiers.OpOpen)
+	nt := testNotification(notification.OpOpen)
 	nt.Catalog = catalog.Entry{} // the title comes from the event
 	nt.Event.Title = strings.Repeat("T", 50_000)
 	nt.Event.Details = strings.Repeat("é", 5000)
@@ -462,7 +463,7 @@ func TestTruncation(t *testing.T) {
 	// A thread reply is cut to the message limit.
 	f2 := newFakeSlack(t)
 	n2, _ := newTokenNotifier(t, f2)
-	rep := notification(notifiers.OpRepeat)
+	rep := testNotification(notification.OpRepeat)
 	rep.Action.Templates = map[string]string{"repeat": "long.repeat"}
 	dir := t.TempDir()
 	writeFile(t, dir+"/long.tmpl", `{{ define "long.repeat" }}`+strings.Repeat("x", 45_000)+`{{ end }}`)
@@ -507,8 +508,8 @@ func TestWebhookMode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, op := range []notifiers.Op{notifiers.OpOpen, notifiers.OpUpdate, notifiers.OpRepeat, notifiers.OpResolve} {
-		res, err := n.Notify(context.Background(), notification(op))
+	for _, op := range []notification.Op{notification.OpOpen, notification.OpUpdate, notification.OpRepeat, notification.OpResolve} {
+		res, err := n.Notify(context.Background(), testNotification(op))
 		if err != nil {
 			t.Fatalf("%s: %v", op, err)
 		}
@@ -557,7 +558,7 @@ func TestWebhookMode(t *testing.T) {
 	}
 	for _, tt := range tests {
 		f.setRespond(func(string) (int, http.Header, string) { return tt.status, tt.header, "invalid_token" })
-		_, err := n.Notify(context.Background(), notification(notifiers.OpOpen))
+		_, err := n.Notify(context.Background(), testNotification(notification.OpOpen))
 		var ne *notifiers.Error
 		if !errors.As(err, &ne) || ne.Reason != tt.reason || ne.RetryAfter != tt.after {
 			t.Errorf("%d: err = %v, want %s after %s", tt.status, err, tt.reason, tt.after)
@@ -571,7 +572,7 @@ func TestWebhookMode(t *testing.T) {
 	// A transport error carries the URL in net/http's text; it must not
 	// leave the notifier.
 	f.Close()
-	_, err = n.Notify(context.Background(), notification(notifiers.OpOpen))
+	_, err = n.Notify(context.Background(), testNotification(notification.OpOpen))
 	if reason, _, _ := notifiers.Classify(err); reason != notifiers.ReasonTransient {
 		t.Errorf("closed server: %v classified %s", err, reason)
 	}
@@ -586,14 +587,14 @@ func TestRenderSendsNothing(t *testing.T) {
 	f := newFakeSlack(t)
 	n, _ := newTokenNotifier(t, f)
 	for _, tt := range []struct {
-		op   notifiers.Op
+		op   notification.Op
 		body []string
 	}{
-		{notifiers.OpOpen, []string{"*Business account locked*", "*What to do*", "• Review the account's status in WhatsApp Manager."}},
-		{notifiers.OpRepeat, []string{"312 more since 10:04 UTC"}},
-		{notifiers.OpResolve, []string{"Resolved: Business account locked"}},
+		{notification.OpOpen, []string{"*Business account locked*", "*What to do*", "• Review the account's status in WhatsApp Manager."}},
+		{notification.OpRepeat, []string{"312 more since 10:04 UTC"}},
+		{notification.OpResolve, []string{"Resolved: Business account locked"}},
 	} {
-		msg, err := n.Render(notification(tt.op))
+		msg, err := n.Render(testNotification(tt.op))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -616,7 +617,7 @@ func TestRenderSendsNothing(t *testing.T) {
 func TestProviderTextCannotPing(t *testing.T) {
 	f := newFakeSlack(t)
 	n, _ := newTokenNotifier(t, f)
-	nt := notification(notifiers.OpOpen)
+	nt := testNotification(notification.OpOpen)
 	nt.Catalog = catalog.Entry{}
 	nt.Event.Title = "<!channel> urgent"
 	nt.Event.Details = "<!here> <https://evil.example|click>"
@@ -657,7 +658,7 @@ func TestNewValidates(t *testing.T) {
 	// A trailing slash on api_url must not double up.
 	f := newFakeSlack(t)
 	n, _ := newTokenNotifier(t, f, func(c *Config) { c.APIURL = f.URL + "/" })
-	if _, err := n.Notify(context.Background(), notification(notifiers.OpOpen)); err != nil {
+	if _, err := n.Notify(context.Background(), testNotification(notification.OpOpen)); err != nil {
 		t.Fatal(err)
 	}
 	if p := f.requests()[0].Path; p != "/chat.postMessage" {
@@ -668,12 +669,12 @@ func TestNewValidates(t *testing.T) {
 func TestUnknownOpAndBadTemplate(t *testing.T) {
 	f := newFakeSlack(t)
 	n, _ := newTokenNotifier(t, f)
-	nt := notification("explode")
+	nt := testNotification("explode")
 	_, err := n.Notify(context.Background(), nt)
 	if reason, _, _ := notifiers.Classify(err); reason != notifiers.ReasonPermanent || !strings.Contains(err.Error(), "explode") {
 		t.Errorf("err = %v", err)
 	}
-	nt = notification(notifiers.OpOpen)
+	nt = testNotification(notification.OpOpen)
 	nt.Action.Templates = map[string]string{"title": "no.such"}
 	_, err = n.Notify(context.Background(), nt)
 	if reason, _, _ := notifiers.Classify(err); reason != notifiers.ReasonPermanent || !strings.Contains(err.Error(), "no.such") {
@@ -695,9 +696,9 @@ func TestConcurrentNotify(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			op := []notifiers.Op{notifiers.OpOpen, notifiers.OpUpdate, notifiers.OpRepeat, notifiers.OpResolve}[i%4]
+			op := []notification.Op{notification.OpOpen, notification.OpUpdate, notification.OpRepeat, notification.OpResolve}[i%4]
 			for range 5 {
-				if _, err := n.Notify(context.Background(), notification(op)); err != nil {
+				if _, err := n.Notify(context.Background(), testNotification(op)); err != nil {
 					t.Error(err)
 					return
 				}
