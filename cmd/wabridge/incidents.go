@@ -10,7 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/wabridge/wabridge/internal/app"
-	"github.com/wabridge/wabridge/internal/pipeline"
+	"github.com/wabridge/wabridge/internal/incident"
 )
 
 func newIncidentsCmd(g *globals) *cobra.Command {
@@ -24,7 +24,7 @@ and, with --all, resolved ones not yet swept.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return operate(g, "incidents", func(op *operator) error {
-				var list []pipeline.Incident
+				var list []incident.Incident
 				var err error
 				if op.api != nil {
 					path := "/incidents"
@@ -43,7 +43,7 @@ and, with --all, resolved ones not yet swept.`,
 				}
 				return printList(g, list, asJSON, "no incidents",
 					[]string{"FINGERPRINT", "RULE", "STATUS", "COUNT", "FIRST SEEN", "LAST SEEN", "WHAT"},
-					func(inc pipeline.Incident) []string {
+					func(inc incident.Incident) []string {
 						what := inc.Event.Title
 						if inc.Event.Code != 0 {
 							what = strconv.Itoa(inc.Event.Code) + " " + what

@@ -13,7 +13,7 @@ import (
 
 	"github.com/wabridge/wabridge/internal/app"
 	"github.com/wabridge/wabridge/internal/duration"
-	"github.com/wabridge/wabridge/internal/pipeline"
+	"github.com/wabridge/wabridge/internal/silence"
 )
 
 const matchHelp = "KEY=VALUE, KEY!=VALUE, KEY=~REGEX or KEY!~REGEX (repeatable; a regex matches the whole value; keys are event fields: code, phone_number_id, waba_id, status, kind, source, attributes.NAME ...)"
@@ -37,9 +37,9 @@ func newSilenceCmd(g *globals) *cobra.Command {
 }
 
 // saveSilences stores silences through the running server or the store.
-func saveSilences(op *operator, in []app.SilenceInput, asNew bool) ([]pipeline.Silence, error) {
+func saveSilences(op *operator, in []app.SilenceInput, asNew bool) ([]silence.Silence, error) {
 	if op.api != nil {
-		var out []pipeline.Silence
+		var out []silence.Silence
 		if asNew {
 			for i := range in {
 				in[i].ID = ""
@@ -69,7 +69,7 @@ func newSilenceAddCmd(g *globals) *cobra.Command {
 			in := app.SilenceInput{}
 			in.Comment, in.Author = comment, author
 			for _, s := range matchers {
-				m, err := pipeline.ParseMatcher(s)
+				m, err := silence.ParseMatcher(s)
 				if err != nil {
 					return fail(1, "wabridge silence add: %v", err)
 				}
@@ -101,9 +101,9 @@ func newSilenceAddCmd(g *globals) *cobra.Command {
 }
 
 // listSilences reads the silences f selects.
-func listSilences(op *operator, f app.SilenceFilter) ([]pipeline.Silence, error) {
+func listSilences(op *operator, f app.SilenceFilter) ([]silence.Silence, error) {
 	if op.api != nil {
-		var l []pipeline.Silence
+		var l []silence.Silence
 		path := "/silences"
 		if q := f.Values().Encode(); q != "" {
 			path += "?" + q
@@ -151,10 +151,10 @@ func newSilenceQueryCmd(g *globals, name string) *cobra.Command {
 				}
 				return printList(g, l, asJSON, "no silences",
 					[]string{"ID", "STATE", "ENDS", "MATCHERS", "AUTHOR", "COMMENT"},
-					func(s pipeline.Silence) []string {
+					func(s silence.Silence) []string {
 						ms := make([]string, len(s.Matchers))
 						for i, m := range s.Matchers {
-							ms[i] = pipeline.MatcherString(m)
+							ms[i] = silence.MatcherString(m)
 						}
 						return []string{s.ID, s.State, s.EndsAt.Format(time.RFC3339), oneLine(strings.Join(ms, " "), 80),
 							oneLine(s.Author, 20), oneLine(s.Comment, 60)}
@@ -195,9 +195,9 @@ func newSilenceUpdateCmd(g *globals) *cobra.Command {
 			if set > 1 {
 				return fail(1, "wabridge silence update: give one of --for, --extend and --until")
 			}
-			var ms []pipeline.Matcher
+			var ms []silence.Matcher
 			for _, s := range matchers {
-				m, err := pipeline.ParseMatcher(s)
+				m, err := silence.ParseMatcher(s)
 				if err != nil {
 					return fail(1, "wabridge silence update: %v", err)
 				}
@@ -216,7 +216,7 @@ func newSilenceUpdateCmd(g *globals) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				var s *pipeline.Silence
+				var s *silence.Silence
 				for i := range l {
 					if l[i].ID == args[0] {
 						s = &l[i]
@@ -308,7 +308,7 @@ already ended are skipped.`,
 					}
 					live = append(live, s)
 				}
-				var out []pipeline.Silence
+				var out []silence.Silence
 				if len(live) > 0 {
 					if out, err = saveSilences(op, live, true); err != nil {
 						return err

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/wabridge/wabridge/internal/incident"
 	"github.com/wabridge/wabridge/internal/pipeline"
 	"github.com/wabridge/wabridge/internal/server"
 	"github.com/wabridge/wabridge/internal/store"
@@ -50,7 +51,7 @@ func MaskDead(d pipeline.DeadLetter) pipeline.DeadLetter {
 }
 
 // MaskIncident masks the recipient's number in an incident shown to a person.
-func MaskIncident(inc pipeline.Incident) pipeline.Incident {
+func MaskIncident(inc incident.Incident) incident.Incident {
 	inc.Event = inc.Event.Masked()
 	return inc
 }
@@ -90,7 +91,7 @@ func (a *admin) ListIncidents(ctx context.Context, all bool) (any, error) {
 		return nil, err
 	}
 	if list == nil {
-		list = []pipeline.Incident{}
+		list = []incident.Incident{}
 	}
 	for i := range list {
 		list[i] = MaskIncident(list[i])

@@ -13,6 +13,7 @@ import (
 	"github.com/wabridge/wabridge/internal/duration"
 	"github.com/wabridge/wabridge/internal/pipeline"
 	"github.com/wabridge/wabridge/internal/server"
+	"github.com/wabridge/wabridge/internal/silence"
 	"github.com/wabridge/wabridge/internal/store"
 )
 
@@ -24,13 +25,13 @@ var _ server.SilenceAPI = (*admin)(nil)
 // ("code=~1310.*"), and "for" (a duration from starts_at, or from now) may
 // stand in for ends_at. With an id, the silence of that id is replaced.
 type SilenceInput struct {
-	pipeline.Silence
+	silence.Silence
 	Matchers MatcherList `json:"matchers"`
 	For      string      `json:"for,omitempty"`
 }
 
 // MatcherList reads matchers as objects ({"name","op","value"}) or strings.
-type MatcherList []pipeline.Matcher
+type MatcherList []silence.Matcher
 
 // UnmarshalJSON reads either form of each matcher.
 func (l *MatcherList) UnmarshalJSON(b []byte) error {
@@ -42,14 +43,14 @@ func (l *MatcherList) UnmarshalJSON(b []byte) error {
 	for _, r := range raw {
 		var s string
 		if json.Unmarshal(r, &s) == nil {
-			m, err := pipeline.ParseMatcher(s)
+			m, err := silence.ParseMatcher(s)
 			if err != nil {
 				return err
 			}
 			out = append(out, m)
 			continue
 		}
-		var m pipeline.Matcher
+		var m silence.Matcher
 		dec := json.NewDecoder(bytes.NewReader(r))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&m); err != nil {
@@ -62,16 +63,16 @@ func (l *MatcherList) UnmarshalJSON(b []byte) error {
 }
 
 // Build checks the input and returns the silence it describes.
-func (in SilenceInput) Build(now time.Time) (pipeline.Silence, error) {
+func (in SilenceInput) Build(now time.Time) (silence.Silence, error) {
 	s := in.Silence
-	s.Matchers = append([]pipeline.Matcher(nil), in.Matchers...)
+	s.Matchers = append([]silence.Matcher(nil), in.Matchers...)
 	if in.For != "" {
 		d, err := duration.Parse(in.For)
 		if err != nil || d <= 0 {
-			return pipeline.Silence{}, fmt.Errorf("for: %q is not a positive duration; use %s", in.For, duration.Form)
+			return silence.Silence{}, fmt.Errorf("for: %q is not a positive duration; use %s", in.For, duration.Form)
 		}
 		if !s.EndsAt.IsZero() {
-			return pipeline.Silence{}, errors.New("give for or ends_at, not both")
+			return silence.Silence{}, errors.New("give for or ends_at, not both")
 		}
 		start := s.StartsAt
 		if start.IsZero() {
@@ -79,7 +80,7 @@ func (in SilenceInput) Build(now time.Time) (pipeline.Silence, error) {
 		}
 		s.EndsAt = start.Add(d)
 	}
-	return pipeline.CheckSilence(s, now)
+	return silence.Check(s, now)
 }
 
 // DecodeSilences reads one SilenceInput or a JSON list of them, strictly:
@@ -102,9 +103,9 @@ func DecodeSilences(body []byte) ([]SilenceInput, error) {
 // SaveSilences checks every input first and stores them only when all are
 // good, so a bad entry in an import changes nothing. An input with an id
 // replaces that silence; import clears ids to add copies instead.
-func SaveSilences(p *pipeline.Pipeline, in []SilenceInput, asNew bool) ([]pipeline.Silence, error) {
+func SaveSilences(p *pipeline.Pipeline, in []SilenceInput, asNew bool) ([]silence.Silence, error) {
 	now := p.Now()
-	built := make([]pipeline.Silence, len(in))
+	built := make([]silence.Silence, len(in))
 	var errs []error
 	for i := range in {
 		if asNew {
@@ -114,7 +115,7 @@ func SaveSilences(p *pipeline.Pipeline, in []SilenceInput, asNew bool) ([]pipeli
 		}
 		s, err := in[i].Build(now)
 		if err == nil && s.ID != "" {
-			var old pipeline.Silence
+			var old silence.Silence
 			if old, err = p.GetSilence(s.ID); err == nil {
 				s.Created, s.Updated = old.Created, now
 			}
@@ -130,7 +131,7 @@ func SaveSilences(p *pipeline.Pipeline, in []SilenceInput, asNew bool) ([]pipeli
 	if err := errors.Join(errs...); err != nil {
 		return nil, invalidSilence{fmt.Errorf("%w (nothing was changed)", err)}
 	}
-	out := make([]pipeline.Silence, 0, len(built))
+	out := make([]silence.Silence, 0, len(built))
 	for _, s := range built {
 		var err error
 		if s.ID != "" {
@@ -158,7 +159,7 @@ type SilenceFilter struct {
 	// Matchers select silences with a matcher on the same field whose value
 	// the filter accepts: code=131048 finds the silences of code=131048,
 	// code=~1310.* those of any 1310xx code.
-	Matchers []pipeline.Matcher
+	Matchers []silence.Matcher
 	// States are active, pending, expired; empty means all.
 	States []string
 	// Text is a case-insensitive substring of the id, comment, author or a
@@ -172,7 +173,7 @@ func ParseSilenceFilter(q url.Values) (SilenceFilter, error) {
 	var f SilenceFilter
 	var errs []error
 	for _, s := range q["match"] {
-		m, err := pipeline.ParseMatcher(s)
+		m, err := silence.ParseMatcher(s)
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -198,7 +199,7 @@ func ParseSilenceFilter(q url.Values) (SilenceFilter, error) {
 func (f SilenceFilter) Values() url.Values {
 	v := url.Values{}
 	for _, m := range f.Matchers {
-		v.Add("match", pipeline.MatcherString(m))
+		v.Add("match", silence.MatcherString(m))
 	}
 	if len(f.States) > 0 {
 		v.Set("state", strings.Join(f.States, ","))
@@ -210,8 +211,8 @@ func (f SilenceFilter) Values() url.Values {
 }
 
 // Filter returns the silences f selects, in order.
-func (f SilenceFilter) Filter(list []pipeline.Silence) []pipeline.Silence {
-	out := []pipeline.Silence{}
+func (f SilenceFilter) Filter(list []silence.Silence) []silence.Silence {
+	out := []silence.Silence{}
 	text := strings.ToLower(f.Text)
 next:
 	for _, s := range list {
@@ -219,14 +220,14 @@ next:
 			continue
 		}
 		for _, fm := range f.Matchers {
-			if !pipeline.SilenceHasMatcher(s, fm) {
+			if !silence.HasMatcher(s, fm) {
 				continue next
 			}
 		}
 		if text != "" {
 			hay := []string{s.ID, s.Comment, s.Author}
 			for _, m := range s.Matchers {
-				hay = append(hay, pipeline.MatcherString(m))
+				hay = append(hay, silence.MatcherString(m))
 			}
 			if !strings.Contains(strings.ToLower(strings.Join(hay, "\n")), text) {
 				continue

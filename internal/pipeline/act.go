@@ -6,7 +6,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wabridge/wabridge/internal/incident"
 	"github.com/wabridge/wabridge/internal/notification"
+	"github.com/wabridge/wabridge/internal/silence"
 	"github.com/wabridge/wabridge/internal/store"
 	"github.com/wabridge/wabridge/rules"
 )
@@ -15,7 +17,7 @@ import (
 // rule, or an error: store.ErrNotFound for an unknown fingerprint,
 // ErrAlreadyResolved (with the stored incident) for one that is over.
 // The caller holds stateMu.
-func (p *Pipeline) openIncident(fp string) (*incidentState, *Incident, *rules.Rule, *Runtime, error) {
+func (p *Pipeline) openIncident(fp string) (*incidentState, *incident.Incident, *rules.Rule, *Runtime, error) {
 	rt := p.runtime()
 	var set *rules.Set
 	if rt != nil {
@@ -45,7 +47,7 @@ func (p *Pipeline) openIncident(fp string) (*incidentState, *Incident, *rules.Ru
 // learns of silences and acknowledgements from the people who work it.
 // It returns the incident and the notifications queued; an incident that
 // is over is ErrAlreadyResolved and nothing is queued.
-func (p *Pipeline) NoteIncident(fp, note string) (Incident, int, error) {
+func (p *Pipeline) NoteIncident(fp, note string) (incident.Incident, int, error) {
 	fp = strings.TrimSpace(fp)
 	p.stateMu.Lock()
 	defer p.stateMu.Unlock()
@@ -54,9 +56,9 @@ func (p *Pipeline) NoteIncident(fp, note string) (Incident, int, error) {
 		if inc != nil {
 			return *inc, 0, err
 		}
-		return Incident{}, 0, err
+		return incident.Incident{}, 0, err
 	}
-	if r == nil || inc.Status != store.IncidentOpen {
+	if r == nil || inc.Status != incident.Open {
 		// A pending incident sent nothing yet; a rule that is gone has
 		// no actions to tell.
 		return *inc, 0, nil
@@ -78,7 +80,7 @@ func (p *Pipeline) NoteIncident(fp, note string) (Incident, int, error) {
 	})
 	if err != nil {
 		p.state = nil
-		return Incident{}, 0, err
+		return incident.Incident{}, 0, err
 	}
 	p.committed(t)
 	return *inc, len(t.outbox), nil
@@ -88,20 +90,20 @@ func (p *Pipeline) NoteIncident(fp, note string) (Incident, int, error) {
 // per group_by field of its rule, with the value of the event that started
 // it, so the silence holds back what would join this incident and nothing
 // else the rule matches.
-func (p *Pipeline) IncidentSilence(fp string, d time.Duration, comment, author string) (Silence, error) {
+func (p *Pipeline) IncidentSilence(fp string, d time.Duration, comment, author string) (silence.Silence, error) {
 	fp = strings.TrimSpace(fp)
 	p.stateMu.Lock()
 	_, inc, r, _, err := p.openIncident(fp)
 	p.stateMu.Unlock()
 	if err != nil {
-		return Silence{}, err
+		return silence.Silence{}, err
 	}
 	if r == nil {
-		return Silence{}, fmt.Errorf("incident %s: its rule %s is no longer loaded, so its group is unknown", fp, inc.Rule)
+		return silence.Silence{}, fmt.Errorf("incident %s: its rule %s is no longer loaded, so its group is unknown", fp, inc.Rule)
 	}
-	var ms []Matcher
+	var ms []silence.Matcher
 	for _, f := range r.GroupBy {
-		ms = append(ms, Matcher{Name: f, Op: OpEqual, Value: inc.Event.Field(f)})
+		ms = append(ms, silence.Matcher{Name: f, Op: silence.OpEqual, Value: inc.Event.Field(f)})
 	}
-	return NewSilence(ms, p.now(), d, comment, author)
+	return silence.New(ms, p.now(), d, comment, author)
 }

@@ -7,26 +7,24 @@ import (
 
 	"github.com/wabridge/wabridge/internal/catalog"
 	"github.com/wabridge/wabridge/internal/event"
+	"github.com/wabridge/wabridge/internal/incident"
 	"github.com/wabridge/wabridge/internal/notification"
 	"github.com/wabridge/wabridge/internal/store"
 	"github.com/wabridge/wabridge/rules"
 )
-
-// Incident is the durable state of one incident.
-type Incident = store.Incident
 
 // incidentState is the committer's copy of the incidents that are pending
 // or open, so evaluating an event reads no record from disk. The store
 // holds the truth: the copy is loaded from it, changed only inside the
 // committer's transactions, and dropped when one fails.
 type incidentState struct {
-	byFP map[string]*store.Incident
+	byFP map[string]*incident.Incident
 	// perRule counts the pending and open incidents of each rule, for
 	// max_open_incidents.
 	perRule map[string]int
 	// held are resolved incidents with a deferred story to tell once their
 	// rule may notify again.
-	held map[string]*store.Incident
+	held map[string]*incident.Incident
 
 	// set is the rule set the inhibit index was built for; a reload that
 	// swaps the set rebuilds it.
@@ -41,11 +39,11 @@ func (p *Pipeline) loadIncidents() (*incidentState, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &incidentState{byFP: make(map[string]*store.Incident, len(all)),
-		perRule: map[string]int{}, held: map[string]*store.Incident{}}
+	s := &incidentState{byFP: make(map[string]*incident.Incident, len(all)),
+		perRule: map[string]int{}, held: map[string]*incident.Incident{}}
 	for i := range all {
 		switch {
-		case all[i].Status != store.IncidentResolved:
+		case all[i].Status != incident.Resolved:
 			s.add(&all[i])
 		case all[i].Deferred != nil:
 			s.held[all[i].Fingerprint] = &all[i]
@@ -55,13 +53,13 @@ func (p *Pipeline) loadIncidents() (*incidentState, error) {
 }
 
 // add tracks a pending or open incident.
-func (s *incidentState) add(inc *store.Incident) {
+func (s *incidentState) add(inc *incident.Incident) {
 	s.byFP[inc.Fingerprint] = inc
 	s.perRule[inc.Rule]++
 }
 
 // remove stops tracking an incident (resolved or forgotten).
-func (s *incidentState) remove(inc *store.Incident) {
+func (s *incidentState) remove(inc *incident.Incident) {
 	if s.byFP[inc.Fingerprint] != inc {
 		return
 	}
@@ -89,7 +87,7 @@ func (p *Pipeline) incidents(set *rules.Set) (*incidentState, error) {
 			p.state.inhibit[i] = map[string]map[string]struct{}{}
 		}
 		for _, inc := range p.state.byFP {
-			if inc.Status == store.IncidentOpen {
+			if inc.Status == incident.Open {
 				p.state.indexInhibit(inc, true)
 			}
 		}
@@ -110,7 +108,7 @@ func equalKey(fields []string, e *event.Event) string {
 }
 
 // indexInhibit adds (or removes) an open incident to the inhibit index.
-func (s *incidentState) indexInhibit(inc *store.Incident, add bool) {
+func (s *incidentState) indexInhibit(inc *incident.Incident, add bool) {
 	for i, in := range s.set.Inhibits() {
 		if !in.SourceMatches(&inc.Event) {
 			continue
@@ -159,7 +157,7 @@ type incTx struct {
 	received  time.Time
 	outbox    []store.OutboxEntry
 	decisions []Decision
-	dirty     map[string]*store.Incident
+	dirty     map[string]*incident.Incident
 	// started holds the incidents whose Event changed: written once, not
 	// with every count.
 	started map[string]bool
@@ -182,7 +180,7 @@ func (t *incTx) decide(ev *event.Event, r *rules.Rule, fp string, o Outcome, que
 func (t *incTx) flush() error {
 	for _, inc := range t.dirty {
 		var until time.Time
-		if inc.Status == store.IncidentResolved {
+		if inc.Status == incident.Resolved {
 			until = inc.ResolvedAt.Add(t.p.cfg.Retention)
 		}
 		if err := t.tx.PutIncident(inc, until); err != nil {
@@ -198,27 +196,27 @@ func (t *incTx) flush() error {
 }
 
 // start records that an incident's Event is new.
-func (t *incTx) start(inc *store.Incident) {
+func (t *incTx) start(inc *incident.Incident) {
 	if t.started == nil {
 		t.started = map[string]bool{}
 	}
 	t.started[inc.Fingerprint] = true
 }
 
-func (t *incTx) touch(inc *store.Incident) {
+func (t *incTx) touch(inc *incident.Incident) {
 	if t.dirty == nil {
-		t.dirty = map[string]*store.Incident{}
+		t.dirty = map[string]*incident.Incident{}
 	}
 	t.dirty[inc.Fingerprint] = inc
 }
 
-func (t *incTx) enqueue(r *rules.Rule, a notification.Action, op notification.Op, inc *store.Incident, note string) (store.OutboxEntry, error) {
+func (t *incTx) enqueue(r *rules.Rule, a notification.Action, op notification.Op, inc *incident.Incident, note string) (store.OutboxEntry, error) {
 	return t.enqueueEvent(r, a, op, inc, note, &inc.Event)
 }
 
 // enqueueEvent is enqueue telling of ev rather than the incident's event:
 // a repeat names the latest event, not the first.
-func (t *incTx) enqueueEvent(r *rules.Rule, a notification.Action, op notification.Op, inc *store.Incident, note string, ev *event.Event) (store.OutboxEntry, error) {
+func (t *incTx) enqueueEvent(r *rules.Rule, a notification.Action, op notification.Op, inc *incident.Incident, note string, ev *event.Event) (store.OutboxEntry, error) {
 	var entry catalog.Entry
 	if t.rt != nil && t.rt.Catalog != nil {
 		entry, _ = t.rt.Catalog.ForEvent(ev)
@@ -245,7 +243,7 @@ func (t *incTx) enqueueEvent(r *rules.Rule, a notification.Action, op notificati
 	return e, nil
 }
 
-func snapshot(inc *store.Incident, note string) *notification.Incident {
+func snapshot(inc *incident.Incident, note string) *notification.Incident {
 	if note == "" && inc.Overflow {
 		note = overflowNote
 	}
@@ -261,12 +259,12 @@ const overflowNote = "This rule has reached its max_open_incidents: events that 
 
 // send queues one notification per action of the rule, or, while holding,
 // nothing. It returns how many it queued.
-func (t *incTx) send(r *rules.Rule, inc *store.Incident, op notification.Op, note string) (int, error) {
+func (t *incTx) send(r *rules.Rule, inc *incident.Incident, op notification.Op, note string) (int, error) {
 	return t.sendEvent(r, inc, op, note, &inc.Event)
 }
 
 // sendEvent is send telling of ev (a repeat's latest event).
-func (t *incTx) sendEvent(r *rules.Rule, inc *store.Incident, op notification.Op, note string, ev *event.Event) (int, error) {
+func (t *incTx) sendEvent(r *rules.Rule, inc *incident.Incident, op notification.Op, note string, ev *event.Event) (int, error) {
 	if t.holding || r == nil {
 		return 0, nil
 	}
@@ -279,9 +277,9 @@ func (t *incTx) sendEvent(r *rules.Rule, inc *store.Incident, op notification.Op
 }
 
 // hold records that a muted rule held back an event of inc.
-func (t *incTx) hold(inc *store.Incident) {
+func (t *incTx) hold(inc *incident.Incident) {
 	if inc.Deferred == nil {
-		inc.Deferred = &store.Deferred{From: t.now}
+		inc.Deferred = &incident.Deferred{From: t.now}
 	}
 	inc.Deferred.Count++
 	inc.Deferred.Last = t.now
@@ -289,7 +287,7 @@ func (t *incTx) hold(inc *store.Incident) {
 
 // stored returns the incident record under fp as this transaction sees it:
 // changed in it, held, or on disk; nil when there is none.
-func (t *incTx) stored(fp string) (*store.Incident, error) {
+func (t *incTx) stored(fp string) (*incident.Incident, error) {
 	if inc := t.dirty[fp]; inc != nil {
 		return inc, nil
 	}
@@ -305,10 +303,10 @@ func (t *incTx) stored(fp string) (*store.Incident, error) {
 
 // incidentStatus is what notifiers see: open until resolved.
 func incidentStatus(s string) string {
-	if s == store.IncidentResolved {
-		return store.IncidentResolved
+	if s == incident.Resolved {
+		return incident.Resolved
 	}
-	return store.IncidentOpen
+	return incident.Open
 }
 
 // match applies one event to one rule that matched it: silences,
@@ -343,7 +341,7 @@ func (t *incTx) match(ev *event.Event, r *rules.Rule, silence string) error {
 			if err != nil {
 				return err
 			}
-			if prev != nil && prev.Status == store.IncidentResolved && prev.Recovered != nil &&
+			if prev != nil && prev.Status == incident.Resolved && prev.Recovered != nil &&
 				ev.Timestamp.Before(prev.Recovered.At) {
 				return t.late(ev, r, prev, seen)
 			}
@@ -355,7 +353,7 @@ func (t *incTx) match(ev *event.Event, r *rules.Rule, silence string) error {
 		}
 	}
 	if inc == nil {
-		inc = &store.Incident{Fingerprint: fp, Rule: r.Name, Status: store.IncidentPending,
+		inc = &incident.Incident{Fingerprint: fp, Rule: r.Name, Status: incident.Pending,
 			FirstSeen: seen, Event: *ev, WABAID: ev.WABAID, Overflow: capped}
 		if held := t.st.held[fp]; held != nil {
 			// Resolved while muted and back before it could be told: the
@@ -371,7 +369,7 @@ func (t *incTx) match(ev *event.Event, r *rules.Rule, silence string) error {
 	}
 	t.touch(inc)
 	inc.Touched = t.now
-	if inc.Status == store.IncidentOpen {
+	if inc.Status == incident.Open {
 		return t.join(ev, r, inc, seen, capped)
 	}
 	inc.LastSeen = seen
@@ -439,7 +437,7 @@ func (t *incTx) decideHeld(ev *event.Event, r *rules.Rule, fp string, o Outcome,
 // late applies an event older than the recovery that resolved its
 // incident. When that incident never opened (the recovery came first), it
 // is told now, once, as already resolved; otherwise it was told already.
-func (t *incTx) late(ev *event.Event, r *rules.Rule, prev *store.Incident, seen time.Time) error {
+func (t *incTx) late(ev *event.Event, r *rules.Rule, prev *incident.Incident, seen time.Time) error {
 	rec := prev.Recovered
 	if !rec.Orphan {
 		t.decide(ev, r, prev.Fingerprint, OutcomeLate, 0, fmt.Sprintf("older than %s at %s, which resolved its incident: nothing sent",
@@ -448,7 +446,7 @@ func (t *incTx) late(ev *event.Event, r *rules.Rule, prev *store.Incident, seen 
 	}
 	prev.Event, prev.WABAID, prev.Rule = *ev, ev.WABAID, r.Name
 	prev.Count, prev.FirstSeen, prev.LastSeen, prev.Touched = 1, seen, seen, t.now
-	prev.OpenedAt, prev.ResolvedAt, prev.Status = t.now, t.now, store.IncidentResolved
+	prev.OpenedAt, prev.ResolvedAt, prev.Status = t.now, t.now, incident.Resolved
 	rec.Orphan = false
 	t.start(prev)
 	t.touch(prev)
@@ -485,14 +483,14 @@ func describe(ev *event.Event) string {
 }
 
 // open sends the incident's first message and ticket.
-func (t *incTx) open(r *rules.Rule, inc *store.Incident, note string) (int, error) {
-	inc.Status, inc.OpenedAt, inc.LastRepeat = store.IncidentOpen, t.now, t.now
+func (t *incTx) open(r *rules.Rule, inc *incident.Incident, note string) (int, error) {
+	inc.Status, inc.OpenedAt, inc.LastRepeat = incident.Open, t.now, t.now
 	inc.NewSince, inc.SinceTime, inc.OpenAt, inc.Pending, inc.ResolvedAt = 0, t.now, time.Time{}, nil, time.Time{}
 	t.touch(inc)
 	t.st.indexInhibit(inc, true)
 	if t.holding {
 		if inc.Deferred == nil {
-			inc.Deferred = &store.Deferred{From: t.now, Last: t.now}
+			inc.Deferred = &incident.Deferred{From: t.now, Last: t.now}
 		}
 		inc.Deferred.Opened = true
 		return 0, nil
@@ -503,7 +501,7 @@ func (t *incTx) open(r *rules.Rule, inc *store.Incident, note string) (int, erro
 // join counts an event into an open incident: an escalation at once, one
 // waiting update per action, and a repeat summary at most once per
 // repeat_interval.
-func (t *incTx) join(ev *event.Event, r *rules.Rule, inc *store.Incident, seen time.Time, capped bool) error {
+func (t *incTx) join(ev *event.Event, r *rules.Rule, inc *incident.Incident, seen time.Time, capped bool) error {
 	inc.Count++
 	inc.NewSince++
 	if seen.After(inc.LastSeen) {
@@ -555,7 +553,7 @@ func (t *incTx) join(ev *event.Event, r *rules.Rule, inc *store.Incident, seen t
 
 // escalate makes ev the event an open incident shows and tells at once
 // that it got worse.
-func (t *incTx) escalate(ev *event.Event, r *rules.Rule, inc *store.Incident, how string) error {
+func (t *incTx) escalate(ev *event.Event, r *rules.Rule, inc *incident.Incident, how string) error {
 	t.st.indexInhibit(inc, false)
 	inc.Event, inc.WABAID = *ev, ev.WABAID
 	t.start(inc)
@@ -585,14 +583,14 @@ func joinNote(a, b string) string {
 // resolve ends an incident: a resolved message and ticket for each action.
 // A pending incident sent nothing, so it just goes. by is the event that
 // resolved it (resolve_when), nil for quiet or a person.
-func (t *incTx) resolve(r *rules.Rule, inc *store.Incident, by *event.Event, note string) (int, error) {
-	wasOpen := inc.Status == store.IncidentOpen
+func (t *incTx) resolve(r *rules.Rule, inc *incident.Incident, by *event.Event, note string) (int, error) {
+	wasOpen := inc.Status == incident.Open
 	if wasOpen {
 		t.st.indexInhibit(inc, false)
 	}
-	inc.Status, inc.ResolvedAt, inc.Pending, inc.Window, inc.OpenAt = store.IncidentResolved, t.now, nil, nil, time.Time{}
+	inc.Status, inc.ResolvedAt, inc.Pending, inc.Window, inc.OpenAt = incident.Resolved, t.now, nil, nil, time.Time{}
 	if by != nil && !by.Timestamp.IsZero() {
-		inc.Recovered = &store.Recovery{At: by.Timestamp, What: describe(by)}
+		inc.Recovered = &incident.Recovery{At: by.Timestamp, What: describe(by)}
 	}
 	t.st.remove(inc)
 	t.touch(inc)
@@ -601,7 +599,7 @@ func (t *incTx) resolve(r *rules.Rule, inc *store.Incident, by *event.Event, not
 	}
 	if t.holding {
 		if inc.Deferred == nil {
-			inc.Deferred = &store.Deferred{From: t.now, Last: t.now}
+			inc.Deferred = &incident.Deferred{From: t.now, Last: t.now}
 		}
 		inc.Deferred.Resolved = true
 		t.st.held[inc.Fingerprint] = inc
@@ -645,14 +643,14 @@ func (t *incTx) resolveBy(ev *event.Event, r *rules.Rule) error {
 			return err
 		}
 		if prev == nil {
-			prev = &store.Incident{Fingerprint: fp, Rule: r.Name, Status: store.IncidentResolved,
+			prev = &incident.Incident{Fingerprint: fp, Rule: r.Name, Status: incident.Resolved,
 				ResolvedAt: t.now, Touched: t.now, WABAID: ev.WABAID}
 		}
-		if prev.Status != store.IncidentResolved {
+		if prev.Status != incident.Resolved {
 			return nil
 		}
 		if prev.Recovered == nil || ev.Timestamp.After(prev.Recovered.At) {
-			prev.Recovered = &store.Recovery{At: ev.Timestamp, What: describe(ev), Orphan: true}
+			prev.Recovered = &incident.Recovery{At: ev.Timestamp, What: describe(ev), Orphan: true}
 			t.touch(prev)
 		}
 		t.decide(ev, r, fp, OutcomeResolved, 0, "resolve_when: nothing open; remembered, so an older event of this incident that arrives later is told as already resolved")
@@ -666,7 +664,7 @@ func (t *incTx) resolveBy(ev *event.Event, r *rules.Rule) error {
 		return err
 	}
 	detail := "resolve_when"
-	if was != store.IncidentOpen {
+	if was != incident.Open {
 		detail += ": it had not opened yet, nothing was sent"
 	} else if t.holding || n == 0 && inc.Deferred != nil {
 		detail += ": held while the rule is muted"
@@ -676,7 +674,7 @@ func (t *incTx) resolveBy(ev *event.Event, r *rules.Rule) error {
 }
 
 // deferredNote says what a mute held back.
-func deferredNote(d *store.Deferred) string {
+func deferredNote(d *incident.Deferred) string {
 	if d == nil || d.Count == 0 && d.Escalated == "" && !d.Resolved {
 		return ""
 	}
@@ -702,25 +700,25 @@ func plural(n int) string {
 
 // release tells, in one notification per action, what a mute held back of
 // an incident whose rule may notify again.
-func (t *incTx) release(r *rules.Rule, inc *store.Incident) (int, string, error) {
+func (t *incTx) release(r *rules.Rule, inc *incident.Incident) (int, string, error) {
 	d := inc.Deferred
 	inc.Deferred = nil
 	t.touch(inc)
 	note := deferredNote(d)
 	var op notification.Op
 	switch {
-	case d.Opened && inc.Status == store.IncidentResolved:
+	case d.Opened && inc.Status == incident.Resolved:
 		op = notification.OpOpenResolved
 	case d.Opened:
 		op = notification.OpOpen
-	case inc.Status == store.IncidentResolved:
+	case inc.Status == incident.Resolved:
 		op = notification.OpResolve
 	case d.Escalated != "":
 		op = notification.OpEscalate
 	default:
 		op = notification.OpRepeat
 	}
-	if inc.Status == store.IncidentResolved {
+	if inc.Status == incident.Resolved {
 		delete(t.st.held, inc.Fingerprint)
 	} else {
 		inc.NewSince, inc.SinceTime, inc.LastRepeat = 0, t.now, t.now
@@ -754,7 +752,7 @@ func (t *incTx) tick() error {
 		r := set.Rule(inc.Rule)
 		switch {
 		case r == nil || !r.Enabled:
-			if inc.Status == store.IncidentPending {
+			if inc.Status == incident.Pending {
 				// Its rule was removed or disabled by a reload: nothing
 				// will ever open it.
 				t.st.remove(inc)
@@ -762,7 +760,7 @@ func (t *incTx) tick() error {
 					return err
 				}
 			}
-		case inc.Status == store.IncidentPending && !inc.OpenAt.IsZero():
+		case inc.Status == incident.Pending && !inc.OpenAt.IsZero():
 			if t.now.Before(inc.OpenAt) {
 				continue
 			}
@@ -773,7 +771,7 @@ func (t *incTx) tick() error {
 				return err
 			}
 			t.decide(&inc.Event, r, fp, OutcomeOpened, n, fmt.Sprintf("group_wait over, %d events", inc.Count))
-		case inc.Status == store.IncidentPending:
+		case inc.Status == incident.Pending:
 			if r.Threshold != nil && len(inc.Window) > 0 && t.now.Sub(inc.Window[len(inc.Window)-1]) < r.Threshold.Within {
 				continue
 			}
@@ -802,15 +800,15 @@ func (t *incTx) tick() error {
 }
 
 // due reports whether tick has anything to do for inc at now.
-func due(inc *store.Incident, r *rules.Rule, now time.Time) bool {
+func due(inc *incident.Incident, r *rules.Rule, now time.Time) bool {
 	switch {
 	case r == nil || !r.Enabled:
-		return inc.Status == store.IncidentPending || inc.Deferred != nil
-	case inc.Status == store.IncidentResolved:
+		return inc.Status == incident.Pending || inc.Deferred != nil
+	case inc.Status == incident.Resolved:
 		return inc.Deferred != nil && r.Active(now)
-	case inc.Status == store.IncidentPending && !inc.OpenAt.IsZero():
+	case inc.Status == incident.Pending && !inc.OpenAt.IsZero():
 		return !now.Before(inc.OpenAt)
-	case inc.Status == store.IncidentPending:
+	case inc.Status == incident.Pending:
 		return r.Threshold == nil || len(inc.Window) == 0 || now.Sub(inc.Window[len(inc.Window)-1]) >= r.Threshold.Within
 	case r.ResolveAfter > 0 && now.Sub(inc.Touched) >= r.ResolveAfter:
 		return true
@@ -875,7 +873,7 @@ func (p *Pipeline) fillIncident(e *store.OutboxEntry) {
 		return // a repeat or resolve tells the counts as they were then
 	}
 	cur, err := p.st.GetIncident(inc.Fingerprint)
-	if err != nil || cur.Status != store.IncidentOpen {
+	if err != nil || cur.Status != incident.Open {
 		return
 	}
 	inc.Count, inc.NewSince, inc.FirstSeen, inc.LastSeen, inc.SinceTime =

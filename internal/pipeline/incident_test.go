@@ -8,7 +8,9 @@ import (
 	"time"
 
 	"github.com/wabridge/wabridge/internal/event"
+	"github.com/wabridge/wabridge/internal/incident"
 	"github.com/wabridge/wabridge/internal/notification"
+	"github.com/wabridge/wabridge/internal/silence"
 	"github.com/wabridge/wabridge/internal/store"
 	"github.com/wabridge/wabridge/rules"
 )
@@ -112,7 +114,7 @@ func (h *incidentHarness) outcomes() map[Outcome]int {
 	return m
 }
 
-func (h *incidentHarness) incident(ev event.Event, rule string) store.Incident {
+func (h *incidentHarness) incident(ev event.Event, rule string) incident.Incident {
 	h.t.Helper()
 	fp := fpOf(h.harness, rule, ev)
 	inc, err := h.st.GetIncident(fp)
@@ -161,7 +163,7 @@ func TestIncidentCoalescesUpdates(t *testing.T) {
 		t.Fatalf("outbox = %d entries: an update was added while one was waiting", n)
 	}
 	inc := h.incident(spam("x", "PN1"), "spam")
-	if inc.Status != store.IncidentOpen || inc.Count != 60 || inc.NewSince != 59 {
+	if inc.Status != incident.Open || inc.Count != 60 || inc.NewSince != 59 {
 		t.Fatalf("incident = status %s count %d new %d, want open, 60, 59", inc.Status, inc.Count, inc.NewSince)
 	}
 	// The waiting update is sent with the counts of send time.
@@ -286,15 +288,15 @@ rules:
 
 func TestSilencesMatchAndExpire(t *testing.T) {
 	h := newIncidentHarness(t, spamRules)
-	m1, err := ParseMatcher("code=131048")
+	m1, err := silence.ParseMatcher("code=131048")
 	if err != nil {
 		t.Fatal(err)
 	}
-	m2, err := ParseMatcher("phone_number_id=~PN[12]")
+	m2, err := silence.ParseMatcher("phone_number_id=~PN[12]")
 	if err != nil {
 		t.Fatal(err)
 	}
-	sil, err := NewSilence([]Matcher{m1, m2}, h.clk.now(), 2*time.Hour, "maintenance", "ops")
+	sil, err := silence.New([]silence.Matcher{m1, m2}, h.clk.now(), 2*time.Hour, "maintenance", "ops")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -320,7 +322,7 @@ func TestSilencesMatchAndExpire(t *testing.T) {
 		t.Errorf("after expiry outcomes = %v, want the PN1 incident opened", o)
 	}
 	// Expiring by hand ends one at once.
-	sil2, err := NewSilence([]Matcher{{Name: "phone_number_id", Value: "PN7"}}, h.clk.now(), time.Hour, "PN7 moves", "ops")
+	sil2, err := silence.New([]silence.Matcher{{Name: "phone_number_id", Value: "PN7"}}, h.clk.now(), time.Hour, "PN7 moves", "ops")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -344,28 +346,28 @@ func TestSilencesMatchAndExpire(t *testing.T) {
 
 func TestSilenceBadInput(t *testing.T) {
 	for _, in := range []string{"", "code", "=131048", "code=~([", "bad key=1", "phone_number=1555", "attributes.=x"} {
-		if _, err := ParseMatcher(in); err == nil {
+		if _, err := silence.ParseMatcher(in); err == nil {
 			t.Errorf("ParseMatcher(%q) accepted", in)
 		}
 	}
-	if _, err := ParseMatcher("attributes.template_name=promo"); err != nil {
+	if _, err := silence.ParseMatcher("attributes.template_name=promo"); err != nil {
 		t.Errorf("an attribute matcher was refused: %v", err)
 	}
 	now := time.Now()
-	m := []Matcher{{Name: "code", Value: "131048"}}
+	m := []silence.Matcher{{Name: "code", Value: "131048"}}
 	tests := []struct {
 		name string
-		ms   []Matcher
+		ms   []silence.Matcher
 		d    time.Duration
 	}{
 		{"no matchers", nil, time.Hour},
 		{"zero duration", m, 0},
 		{"negative", m, -time.Hour},
-		{"too long", m, MaxSilence + time.Hour},
-		{"bad regex", []Matcher{{Name: "code", Value: "~("}}, time.Hour},
+		{"too long", m, silence.MaxSilence + time.Hour},
+		{"bad regex", []silence.Matcher{{Name: "code", Value: "~("}}, time.Hour},
 	}
 	for _, tt := range tests {
-		if _, err := NewSilence(tt.ms, now, tt.d, "why", "ops"); err == nil {
+		if _, err := silence.New(tt.ms, now, tt.d, "why", "ops"); err == nil {
 			t.Errorf("%s: NewSilence accepted", tt.name)
 		}
 	}
@@ -441,7 +443,7 @@ func TestInhibitionWhileSourceIsOpen(t *testing.T) {
 	if got := strings.Join(h.ops(), ","); got != "slack:open" {
 		t.Fatalf("after the ban resolved a failure queued %s, want slack:open", got)
 	}
-	if inc := h.incident(ban("x", "W1", "disable"), "banned"); inc.Status != store.IncidentResolved || inc.ResolvedAt.IsZero() {
+	if inc := h.incident(ban("x", "W1", "disable"), "banned"); inc.Status != incident.Resolved || inc.ResolvedAt.IsZero() {
 		t.Errorf("ban incident = %+v", inc)
 	}
 }

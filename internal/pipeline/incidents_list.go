@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wabridge/wabridge/internal/incident"
 	"github.com/wabridge/wabridge/internal/store"
 	"github.com/wabridge/wabridge/rules"
 )
@@ -14,14 +15,14 @@ import (
 // ListIncidents returns the incidents in the store, the most recently active
 // first: open and pending ones, and resolved ones too when all is set (they
 // stay until the sweeper removes them).
-func (p *Pipeline) ListIncidents(all bool) ([]Incident, error) {
+func (p *Pipeline) ListIncidents(all bool) ([]incident.Incident, error) {
 	list, err := p.st.Incidents()
 	if err != nil {
 		return nil, err
 	}
 	out := list[:0]
 	for _, inc := range list {
-		if all || inc.Status != store.IncidentResolved {
+		if all || inc.Status != incident.Resolved {
 			out = append(out, inc)
 		}
 	}
@@ -39,14 +40,14 @@ var ErrAlreadyResolved = errors.New("incident is already resolved")
 // incident and pages again. An unknown fingerprint is store.ErrNotFound.
 // It returns the incident as resolved and the notifications queued; while
 // no server runs on the store they are sent when one starts.
-func (p *Pipeline) ResolveIncident(fp string) (Incident, int, error) {
+func (p *Pipeline) ResolveIncident(fp string) (incident.Incident, int, error) {
 	return p.ResolveIncidentBy(fp, "Resolved by hand (wabridge incidents resolve).", "resolved by hand")
 }
 
 // ResolveIncidentBy is ResolveIncident with what its resolve message says
 // (note: who resolved it, from where) and what the audit trail records
 // (detail).
-func (p *Pipeline) ResolveIncidentBy(fp, note, detail string) (Incident, int, error) {
+func (p *Pipeline) ResolveIncidentBy(fp, note, detail string) (incident.Incident, int, error) {
 	fp = strings.TrimSpace(fp)
 	rt := p.runtime()
 	var set *rules.Set
@@ -57,16 +58,16 @@ func (p *Pipeline) ResolveIncidentBy(fp, note, detail string) (Incident, int, er
 	defer p.stateMu.Unlock()
 	state, err := p.incidents(set)
 	if err != nil {
-		return Incident{}, 0, fmt.Errorf("load incidents: %w", err)
+		return incident.Incident{}, 0, fmt.Errorf("load incidents: %w", err)
 	}
 	inc := state.byFP[fp]
 	if inc == nil {
 		stored, err := p.st.GetIncident(fp)
 		if err != nil {
 			if errors.Is(err, store.ErrNotFound) {
-				return Incident{}, 0, fmt.Errorf("no incident %q (wabridge incidents --all lists them): %w", fp, store.ErrNotFound)
+				return incident.Incident{}, 0, fmt.Errorf("no incident %q (wabridge incidents --all lists them): %w", fp, store.ErrNotFound)
 			}
-			return Incident{}, 0, err
+			return incident.Incident{}, 0, err
 		}
 		return stored, 0, fmt.Errorf("incident %s (rule %s) was resolved at %s: %w", fp, stored.Rule,
 			stored.ResolvedAt.Local().Format(time.DateTime), ErrAlreadyResolved)
@@ -91,7 +92,7 @@ func (p *Pipeline) ResolveIncidentBy(fp, note, detail string) (Incident, int, er
 	})
 	if err != nil {
 		p.state = nil
-		return Incident{}, 0, err
+		return incident.Incident{}, 0, err
 	}
 	p.committed(t)
 	return *inc, queued, nil

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/wabridge/wabridge/internal/event"
+	"github.com/wabridge/wabridge/internal/incident"
 	"github.com/wabridge/wabridge/internal/notification"
 	"github.com/wabridge/wabridge/internal/store"
 	"github.com/wabridge/wabridge/rules"
@@ -22,7 +23,7 @@ func (h *incidentHarness) notes() []string {
 	return out
 }
 
-func (h *incidentHarness) openIncidents() []store.Incident {
+func (h *incidentHarness) openIncidents() []incident.Incident {
 	h.t.Helper()
 	list, err := h.p.ListIncidents(false)
 	if err != nil {
@@ -96,7 +97,7 @@ func TestManualResolveThenNewEventPagesAgain(t *testing.T) {
 	h.sendAll()
 	fp := fpOf(h.harness, "spam", spam("x", "PN1"))
 	inc, n, err := h.p.ResolveIncident(fp)
-	if err != nil || n != 2 || inc.Status != store.IncidentResolved {
+	if err != nil || n != 2 || inc.Status != incident.Resolved {
 		t.Fatalf("ResolveIncident = %+v, %d, %v", inc, n, err)
 	}
 	if got := strings.Join(h.notes(), ","); !strings.Contains(got, "slack:resolve Resolved by hand") || !strings.Contains(got, "jira:resolve") {

@@ -187,7 +187,7 @@ func (p *Pipeline) commitBatch(entries []store.InboxEntry) error {
 				}
 				silence := ""
 				if len(pe.rules) > 0 {
-					silence = sil.match(ev, now)
+					silence = sil.Match(ev, now)
 				}
 				for _, r := range pe.rules {
 					if err := t.match(ev, r, silence); err != nil {

@@ -12,134 +12,9 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/wabridge/wabridge/internal/event"
+	"github.com/wabridge/wabridge/internal/incident"
+	"github.com/wabridge/wabridge/internal/silence"
 )
-
-// Incident statuses.
-const (
-	// IncidentPending counts events towards a threshold, or waits out
-	// group_wait before its first message; nothing was sent yet.
-	IncidentPending  = "pending"
-	IncidentOpen     = "open"
-	IncidentResolved = "resolved"
-)
-
-// Incident is the durable state of one incident: the events one rule
-// grouped under one fingerprint. The references to its Slack message and
-// Jira ticket are not here: they live in the refs, under each action's
-// ordering key, which stay the one source of truth across reopenings.
-type Incident struct {
-	Fingerprint string `json:"fingerprint"`
-	Rule        string `json:"rule"`
-	Status      string `json:"status"`
-	// Count is the number of events since the incident opened (including
-	// those that collected while it was pending).
-	Count int `json:"count"`
-	// NewSince counts the events since the last repeat summary (or the
-	// open), which started at SinceTime.
-	NewSince  int       `json:"new_since"`
-	SinceTime time.Time `json:"since_time"`
-	FirstSeen time.Time `json:"first_seen"`
-	LastSeen  time.Time `json:"last_seen"`
-	// Touched is when an event last arrived (the pipeline's clock, not the
-	// provider's timestamp): what resolve_after measures quiet from.
-	Touched    time.Time `json:"touched"`
-	OpenedAt   time.Time `json:"opened_at,omitzero"`
-	LastRepeat time.Time `json:"last_repeat,omitzero"`
-	ResolvedAt time.Time `json:"resolved_at,omitzero"`
-	// OpenAt is when a pending incident opens (group_wait); zero while it
-	// still counts towards a threshold.
-	OpenAt time.Time `json:"open_at,omitzero"`
-	WABAID string    `json:"waba_id,omitempty"`
-	// Event is the event that started the incident: what its messages
-	// show, and what inhibit rules compare with their source_match and
-	// equal fields. It is stored apart from the counters (PutIncidentEvent),
-	// so counting an event does not encode it again.
-	Event event.Event `json:"event,omitzero"`
-	// Window holds the times of the latest events while a threshold is
-	// not met yet: at most threshold.count of them.
-	Window []time.Time `json:"window,omitempty"`
-	// Pending maps an action's ordering key to the outbox id of an update
-	// that is still waiting to be sent, so a burst adds one update, not one
-	// per event.
-	Pending map[string]string `json:"pending,omitempty"`
-	// Deferred is what happened while the rule was muted (mute_time, or
-	// outside active_time): told in one notification when it may notify.
-	Deferred *Deferred `json:"deferred,omitempty"`
-	// Recovered is the provider's event that resolved the incident
-	// (resolve_when), by its own time: an older event of the incident that
-	// arrives after it belongs to a state already over.
-	Recovered *Recovery `json:"recovered,omitempty"`
-	// Overflow marks the incident a rule's events join once it has
-	// max_open_incidents open.
-	Overflow bool `json:"overflow,omitempty"`
-}
-
-// Deferred counts what a muted rule held back for one incident.
-type Deferred struct {
-	Count int       `json:"count"`
-	From  time.Time `json:"from"`
-	Last  time.Time `json:"last"`
-	// Opened: the incident opened while muted, so nothing was sent yet.
-	Opened bool `json:"opened,omitempty"`
-	// Resolved: the incident was resolved while muted.
-	Resolved bool `json:"resolved,omitempty"`
-	// Escalated says how it got worse while muted, "" when it did not.
-	Escalated string `json:"escalated,omitempty"`
-	// Note is what the held notification had to say besides (an incident
-	// already over when its event arrived).
-	Note string `json:"note,omitempty"`
-}
-
-// Recovery is the event that ended an incident, as its provider dated it.
-type Recovery struct {
-	At   time.Time `json:"at"`
-	What string    `json:"what"`
-	// Orphan: nothing was open to resolve, so the event it recovers from
-	// has not been told; when it arrives, it is told as already resolved.
-	Orphan bool `json:"orphan,omitempty"`
-}
-
-// Silence suppresses the events its matchers all match between StartsAt
-// and EndsAt. It is the one shape the admin API takes and returns, so a
-// silence listed as JSON can be imported or posted back as it is.
-type Silence struct {
-	ID       string    `json:"id,omitempty"`
-	Matchers []Matcher `json:"matchers"`
-	StartsAt time.Time `json:"starts_at,omitzero"`
-	EndsAt   time.Time `json:"ends_at,omitzero"`
-	Comment  string    `json:"comment"`
-	Author   string    `json:"author,omitempty"`
-	Created  time.Time `json:"created,omitzero"`
-	Updated  time.Time `json:"updated,omitzero"`
-	// State (active, pending, expired) is filled when silences are listed;
-	// it is ignored on input.
-	State string `json:"state,omitempty"`
-}
-
-// Active reports whether the silence is in force at t.
-func (s Silence) Active(t time.Time) bool { return !t.Before(s.StartsAt) && t.Before(s.EndsAt) }
-
-// StateAt is active, pending (it starts later) or expired at t.
-func (s Silence) StateAt(t time.Time) string {
-	switch {
-	case s.Active(t):
-		return "active"
-	case t.Before(s.StartsAt):
-		return "pending"
-	}
-	return "expired"
-}
-
-// Matcher is one condition of a silence: the event field Name (as
-// event.Event.Field names it) compared with Value by Op: "=" equal, "!="
-// not equal, "=~" matches the regular expression as a whole, "!~" does not.
-// Silences stored before Op existed have no Op, and a Value starting with
-// "~" for a regular expression.
-type Matcher struct {
-	Name  string `json:"name"`
-	Op    string `json:"op,omitempty"`
-	Value string `json:"value"`
-}
 
 // Tx is one write transaction of the pipeline's committer: everything done
 // through it commits together or not at all.
@@ -158,14 +33,14 @@ type Tx interface {
 	OutboxHas(id string) bool
 	// PutIncident writes an incident's counters and times (not its
 	// Event); a resolved one expires at until.
-	PutIncident(inc *Incident, until time.Time) error
+	PutIncident(inc *incident.Incident, until time.Time) error
 	// PutIncidentEvent writes the event an incident started with.
 	PutIncidentEvent(fingerprint string, ev *event.Event) error
 	// DeleteIncident removes an incident record.
 	DeleteIncident(fingerprint string) error
 	// Incident reads a stored incident with its event, as of the start of
 	// the transaction's writes (the pipeline writes incidents at its end).
-	Incident(fingerprint string) (Incident, bool, error)
+	Incident(fingerprint string) (incident.Incident, bool, error)
 }
 
 var (
@@ -260,14 +135,14 @@ func (t *boltTx) OutboxHas(id string) bool {
 	return err == nil && t.tx.Bucket(bOutbox).Get(k) != nil
 }
 
-func (t *boltTx) PutIncident(inc *Incident, until time.Time) error {
+func (t *boltTx) PutIncident(inc *incident.Incident, until time.Time) error {
 	if inc.Fingerprint == "" {
 		return errors.New("incident without a fingerprint")
 	}
 	rec := *inc
 	rec.Event = event.Event{}
 	stored := storedIncident{Incident: &rec}
-	if inc.Status == IncidentResolved && !until.IsZero() {
+	if inc.Status == incident.Resolved && !until.IsZero() {
 		stored.Expires = until.UnixNano()
 	}
 	v, err := json.Marshal(stored)
@@ -277,7 +152,7 @@ func (t *boltTx) PutIncident(inc *Incident, until time.Time) error {
 	if err := t.tx.Bucket(bIncidents).Put([]byte(inc.Fingerprint), v); err != nil {
 		return err
 	}
-	if inc.Status == IncidentResolved && !until.IsZero() {
+	if inc.Status == incident.Resolved && !until.IsZero() {
 		return t.tx.Bucket(bExpiry).Put(expiryKey(until, expIncident, []byte(inc.Fingerprint)), nil)
 	}
 	return nil
@@ -298,18 +173,18 @@ func (t *boltTx) DeleteIncident(fp string) error {
 	return t.tx.Bucket(bIncidents).Delete([]byte(fp))
 }
 
-func (t boltTx) Incident(fp string) (Incident, bool, error) {
+func (t boltTx) Incident(fp string) (incident.Incident, bool, error) {
 	v := t.tx.Bucket(bIncidents).Get([]byte(fp))
 	if v == nil {
-		return Incident{}, false, nil
+		return incident.Incident{}, false, nil
 	}
 	inc, err := readIncident(t.tx, []byte(fp), v)
 	return inc, err == nil, err
 }
 
 // readIncident decodes an incident and the event it started with.
-func readIncident(tx *bolt.Tx, fp, v []byte) (Incident, error) {
-	var inc Incident
+func readIncident(tx *bolt.Tx, fp, v []byte) (incident.Incident, error) {
+	var inc incident.Incident
 	if err := json.Unmarshal(v, &inc); err != nil {
 		return inc, fmt.Errorf("incident %s: %w", fp, err)
 	}
@@ -324,7 +199,7 @@ func readIncident(tx *bolt.Tx, fp, v []byte) (Incident, error) {
 // storedIncident is an incident as stored: with the expiry of its latest
 // resolve, so an older expiry entry in the index cannot sweep it.
 type storedIncident struct {
-	*Incident
+	*incident.Incident
 	Expires int64 `json:"expires,omitempty"` // unix nanoseconds
 }
 
@@ -344,7 +219,7 @@ func sweepIncident(tx *bolt.Tx, fp []byte, at int64) (bool, error) {
 		Status  string `json:"status"`
 		Expires int64  `json:"expires"`
 	}
-	if err := json.Unmarshal(v, &st); err != nil || st.Status != IncidentResolved || st.Expires > at {
+	if err := json.Unmarshal(v, &st); err != nil || st.Status != incident.Resolved || st.Expires > at {
 		return false, nil
 	}
 	if err := deleteRefs(tx, fp); err != nil {
@@ -378,8 +253,8 @@ func deleteRefs(tx *bolt.Tx, fp []byte) error {
 
 // Incidents lists every stored incident (pending, open and recently
 // resolved), by fingerprint.
-func (s *Bolt) Incidents() ([]Incident, error) {
-	var out []Incident
+func (s *Bolt) Incidents() ([]incident.Incident, error) {
+	var out []incident.Incident
 	err := s.db.View(func(tx *bolt.Tx) error {
 		return tx.Bucket(bIncidents).ForEach(func(k, v []byte) error {
 			inc, err := readIncident(tx, k, v)
@@ -394,8 +269,8 @@ func (s *Bolt) Incidents() ([]Incident, error) {
 }
 
 // GetIncident returns one incident by fingerprint.
-func (s *Bolt) GetIncident(fp string) (Incident, error) {
-	var inc Incident
+func (s *Bolt) GetIncident(fp string) (incident.Incident, error) {
+	var inc incident.Incident
 	err := s.db.View(func(tx *bolt.Tx) error {
 		v := tx.Bucket(bIncidents).Get([]byte(fp))
 		if v == nil {
@@ -409,7 +284,7 @@ func (s *Bolt) GetIncident(fp string) (Incident, error) {
 }
 
 // AddSilence stores a new silence and returns it with its id.
-func (s *Bolt) AddSilence(sil Silence) (Silence, error) {
+func (s *Bolt) AddSilence(sil silence.Silence) (silence.Silence, error) {
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bSilences)
 		seq, err := b.NextSequence()
@@ -425,13 +300,13 @@ func (s *Bolt) AddSilence(sil Silence) (Silence, error) {
 		return b.Put(u64(seq), v)
 	})
 	if err != nil {
-		return Silence{}, wrap("add silence", err)
+		return silence.Silence{}, wrap("add silence", err)
 	}
 	return sil, nil
 }
 
 // PutSilence replaces a stored silence (an update keeps its id).
-func (s *Bolt) PutSilence(sil Silence) error {
+func (s *Bolt) PutSilence(sil silence.Silence) error {
 	k, err := idKey(sil.ID)
 	if err != nil {
 		return wrap("update silence", err)
@@ -452,11 +327,11 @@ func (s *Bolt) PutSilence(sil Silence) error {
 }
 
 // Silences lists every silence, oldest first, expired ones included.
-func (s *Bolt) Silences() ([]Silence, error) {
-	var out []Silence
+func (s *Bolt) Silences() ([]silence.Silence, error) {
+	var out []silence.Silence
 	err := s.db.View(func(tx *bolt.Tx) error {
 		return tx.Bucket(bSilences).ForEach(func(k, v []byte) error {
-			var sil Silence
+			var sil silence.Silence
 			if err := json.Unmarshal(v, &sil); err != nil {
 				return fmt.Errorf("silence %d: %w", binary.BigEndian.Uint64(k), err)
 			}
@@ -469,12 +344,12 @@ func (s *Bolt) Silences() ([]Silence, error) {
 
 // ExpireSilence ends a silence at the given time (now, usually); one that
 // already ended keeps its end.
-func (s *Bolt) ExpireSilence(id string, at time.Time) (Silence, error) {
+func (s *Bolt) ExpireSilence(id string, at time.Time) (silence.Silence, error) {
 	k, err := idKey(id)
 	if err != nil {
-		return Silence{}, wrap("expire silence", err)
+		return silence.Silence{}, wrap("expire silence", err)
 	}
-	var sil Silence
+	var sil silence.Silence
 	err = s.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bSilences)
 		v := b.Get(k)
@@ -498,7 +373,7 @@ func (s *Bolt) ExpireSilence(id string, at time.Time) (Silence, error) {
 		return b.Put(k, nv)
 	})
 	if err != nil {
-		return Silence{}, wrap("expire silence", err)
+		return silence.Silence{}, wrap("expire silence", err)
 	}
 	return sil, nil
 }

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wabridge/wabridge/internal/incident"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -23,7 +24,7 @@ func putRefs(t *testing.T, s *Bolt, keys ...string) {
 	}
 }
 
-func putIncident(t *testing.T, s *Bolt, inc Incident, until time.Time) {
+func putIncident(t *testing.T, s *Bolt, inc incident.Incident, until time.Time) {
 	t.Helper()
 	if err := s.Update(func(tx Tx) error { return tx.PutIncident(&inc, until) }); err != nil {
 		t.Fatal(err)
@@ -45,11 +46,11 @@ func TestSweepRemovesResolvedIncidentsRefs(t *testing.T) {
 	}
 	putRefs(t, s, append(resolvedKeys, keptKeys...)...)
 
-	putIncident(t, s, Incident{Fingerprint: resolved, Rule: "r", Status: IncidentResolved, ResolvedAt: t0}, t0.Add(time.Hour))
+	putIncident(t, s, incident.Incident{Fingerprint: resolved, Rule: "r", Status: incident.Resolved, ResolvedAt: t0}, t0.Add(time.Hour))
 	// Resolved with the same expiry, then opened again before the sweep.
-	putIncident(t, s, Incident{Fingerprint: reopened, Rule: "r", Status: IncidentResolved, ResolvedAt: t0}, t0.Add(time.Hour))
-	putIncident(t, s, Incident{Fingerprint: reopened, Rule: "r", Status: IncidentOpen, OpenedAt: t0.Add(time.Minute)}, time.Time{})
-	putIncident(t, s, Incident{Fingerprint: open, Rule: "r", Status: IncidentOpen, OpenedAt: t0}, time.Time{})
+	putIncident(t, s, incident.Incident{Fingerprint: reopened, Rule: "r", Status: incident.Resolved, ResolvedAt: t0}, t0.Add(time.Hour))
+	putIncident(t, s, incident.Incident{Fingerprint: reopened, Rule: "r", Status: incident.Open, OpenedAt: t0.Add(time.Minute)}, time.Time{})
+	putIncident(t, s, incident.Incident{Fingerprint: open, Rule: "r", Status: incident.Open, OpenedAt: t0}, time.Time{})
 
 	if _, err := s.Sweep(t0.Add(30*time.Minute), 0); err != nil {
 		t.Fatal(err)
@@ -81,7 +82,7 @@ func TestSweepRemovesResolvedIncidentsRefs(t *testing.T) {
 		}
 	}
 	for _, fp := range []string{reopened, open} {
-		if inc, err := s.GetIncident(fp); err != nil || inc.Status != IncidentOpen {
+		if inc, err := s.GetIncident(fp); err != nil || inc.Status != incident.Open {
 			t.Errorf("incident %s = %+v, %v; want it open", fp, inc, err)
 		}
 	}
@@ -94,9 +95,9 @@ func TestSweepKeepsIncidentResolvedAgain(t *testing.T) {
 	const fp = "00000000000000dd"
 	key := fp + "/slack/#ops"
 	putRefs(t, s, key)
-	putIncident(t, s, Incident{Fingerprint: fp, Rule: "r", Status: IncidentResolved, ResolvedAt: t0}, t0.Add(time.Hour))
-	putIncident(t, s, Incident{Fingerprint: fp, Rule: "r", Status: IncidentOpen, OpenedAt: t0.Add(time.Minute)}, time.Time{})
-	putIncident(t, s, Incident{Fingerprint: fp, Rule: "r", Status: IncidentResolved, ResolvedAt: t0.Add(2 * time.Hour)}, t0.Add(3*time.Hour))
+	putIncident(t, s, incident.Incident{Fingerprint: fp, Rule: "r", Status: incident.Resolved, ResolvedAt: t0}, t0.Add(time.Hour))
+	putIncident(t, s, incident.Incident{Fingerprint: fp, Rule: "r", Status: incident.Open, OpenedAt: t0.Add(time.Minute)}, time.Time{})
+	putIncident(t, s, incident.Incident{Fingerprint: fp, Rule: "r", Status: incident.Resolved, ResolvedAt: t0.Add(2 * time.Hour)}, t0.Add(3*time.Hour))
 
 	if n, err := s.Sweep(t0.Add(2*time.Hour), 0); err != nil || n != 0 {
 		t.Fatalf("sweep at the first expiry removed %d, %v", n, err)

@@ -12,7 +12,9 @@ import (
 	"time"
 
 	"github.com/wabridge/wabridge/internal/delivery"
+	"github.com/wabridge/wabridge/internal/incident"
 	"github.com/wabridge/wabridge/internal/notification"
+	"github.com/wabridge/wabridge/internal/silence"
 )
 
 var (
@@ -96,18 +98,18 @@ type Store interface {
 	// entries through it, so they commit together.
 	Update(fn func(tx Tx) error) error
 	// Incidents lists every stored incident.
-	Incidents() ([]Incident, error)
+	Incidents() ([]incident.Incident, error)
 	// GetIncident returns one incident by fingerprint.
-	GetIncident(fingerprint string) (Incident, error)
+	GetIncident(fingerprint string) (incident.Incident, error)
 
 	// AddSilence stores a silence and returns it with its id.
-	AddSilence(s Silence) (Silence, error)
+	AddSilence(s silence.Silence) (silence.Silence, error)
 	// PutSilence replaces a stored silence; a missing id is ErrNotFound.
-	PutSilence(s Silence) error
+	PutSilence(s silence.Silence) error
 	// Silences lists every silence, expired ones included.
-	Silences() ([]Silence, error)
+	Silences() ([]silence.Silence, error)
 	// ExpireSilence ends a silence at the given time.
-	ExpireSilence(id string, at time.Time) (Silence, error)
+	ExpireSilence(id string, at time.Time) (silence.Silence, error)
 
 	// Sweep removes dedup and processed records that expired before now,
 	// at most limit of them, and reports how many it removed.

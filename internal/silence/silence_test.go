@@ -1,4 +1,4 @@
-package pipeline
+package silence
 
 import (
 	"strings"
@@ -96,7 +96,7 @@ func TestSilenceGuard(t *testing.T) {
 				ms = append(ms, m)
 			}
 			if err == nil {
-				_, err = NewSilence(ms, now, time.Hour, "why", "ops")
+				_, err = New(ms, now, time.Hour, "why", "ops")
 			}
 			switch {
 			case tt.want == "" && err != nil:
@@ -113,13 +113,13 @@ func TestSilenceGuard(t *testing.T) {
 func TestSilenceNeedsCommentAndAuthor(t *testing.T) {
 	now := time.Now()
 	ms := []Matcher{{Name: "code", Op: OpEqual, Value: "131048"}}
-	_, err := NewSilence(ms, now, time.Hour, "", "")
+	_, err := New(ms, now, time.Hour, "", "")
 	if err == nil || !strings.Contains(err.Error(), "comment") || !strings.Contains(err.Error(), "author") {
 		t.Errorf("no comment, no author: %v", err)
 	}
 }
 
-func TestSilenceHasMatcher(t *testing.T) {
+func TestHasMatcher(t *testing.T) {
 	s := Silence{Matchers: []Matcher{{Name: "code", Op: OpEqual, Value: "131048"}, {Name: "phone_number_id", Value: "~PN.*"}}}
 	for _, tt := range []struct {
 		f    string
@@ -135,8 +135,8 @@ func TestSilenceHasMatcher(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := SilenceHasMatcher(s, m); got != tt.want {
-			t.Errorf("SilenceHasMatcher(%s) = %v, want %v", tt.f, got, tt.want)
+		if got := HasMatcher(s, m); got != tt.want {
+			t.Errorf("HasMatcher(%s) = %v, want %v", tt.f, got, tt.want)
 		}
 	}
 }
