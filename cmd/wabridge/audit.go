@@ -15,7 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/wabridge/wabridge/internal/app"
-	"github.com/wabridge/wabridge/internal/store"
+	"github.com/wabridge/wabridge/internal/audit"
 )
 
 func newAuditCmd(g *globals) *cobra.Command {
@@ -37,7 +37,7 @@ records are read a page at a time and printed as they arrive.`,
 			}
 			q.Body = asJSON
 			return operate(g, "audit", func(op *operator) error {
-				var recs []store.AuditRecord
+				var recs []audit.Record
 				if op.api != nil {
 					v := url.Values{}
 					for k, s := range map[string]string{"since": since, "code": code, "source": source} {
@@ -49,7 +49,7 @@ records are read a page at a time and printed as they arrive.`,
 						v.Set("payload", "true")
 						return streamAuditJSON(g, op.api, v, q.Limit)
 					}
-					err = op.api.auditPages(v, q.Limit, func(r store.AuditRecord) error {
+					err = op.api.auditPages(v, q.Limit, func(r audit.Record) error {
 						recs = append(recs, r)
 						return nil
 					})
@@ -72,7 +72,7 @@ records are read a page at a time and printed as they arrive.`,
 	return cmd
 }
 
-func auditRow(r store.AuditRecord) []string {
+func auditRow(r audit.Record) []string {
 	var codes, decisions, notes []string
 	events := strconv.Itoa(len(r.Events))
 	dropped, dups := 0, 0
@@ -81,9 +81,9 @@ func auditRow(r store.AuditRecord) []string {
 			codes = appendOnce(codes, strconv.Itoa(e.Code))
 		}
 		switch e.Outcome {
-		case store.EventDropped:
+		case audit.EventDropped:
 			dropped++
-		case store.EventDuplicate:
+		case audit.EventDuplicate:
 			dups++
 		}
 		for _, d := range e.Decisions {
@@ -101,13 +101,13 @@ func auditRow(r store.AuditRecord) []string {
 		switch {
 		case n.Ref != "":
 			s += " " + n.Ref
-		case n.Reason != "" && n.Result != store.NoteSent:
+		case n.Reason != "" && n.Result != audit.NoteSent:
 			s += " (" + n.Reason + ")"
 		}
 		notes = append(notes, s)
 	}
 	status := strconv.Itoa(r.HTTPStatus)
-	if r.Signature == store.SignatureInvalid {
+	if r.Signature == audit.SignatureInvalid {
 		status += " bad signature"
 	} else if r.Reason != "" {
 		status += " " + oneLine(r.Reason, 40)
@@ -136,7 +136,7 @@ func dash(list []string) string {
 func streamAuditJSON(g *globals, api *adminClient, v url.Values, limit int) error {
 	fmt.Fprint(g.stdout, "[")
 	n := 0
-	err := api.auditPages(v, limit, func(r store.AuditRecord) error {
+	err := api.auditPages(v, limit, func(r audit.Record) error {
 		b, err := json.Marshal(r)
 		if err != nil {
 			return err
@@ -159,7 +159,7 @@ func streamAuditJSON(g *globals, api *adminClient, v url.Values, limit int) erro
 // auditPages walks GET /api/v1/audit page by page (following the Link
 // rel="next" cursor), decoding each record as it is read, until the last
 // page or limit records (0 = all).
-func (c *adminClient) auditPages(v url.Values, limit int, each func(store.AuditRecord) error) error {
+func (c *adminClient) auditPages(v url.Values, limit int, each func(audit.Record) error) error {
 	path := "/audit?" + v.Encode()
 	seen := 0
 	for path != "" {
@@ -191,7 +191,7 @@ func (c *adminClient) auditPages(v url.Values, limit int, each func(store.AuditR
 				return fmt.Errorf("audit page: %w", err)
 			}
 			for dec.More() {
-				var r store.AuditRecord
+				var r audit.Record
 				if err := dec.Decode(&r); err != nil {
 					return fmt.Errorf("audit page: %w", err)
 				}

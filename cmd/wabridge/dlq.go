@@ -17,7 +17,7 @@ import (
 
 	"github.com/wabridge/wabridge/internal/app"
 	"github.com/wabridge/wabridge/internal/config"
-	"github.com/wabridge/wabridge/internal/pipeline"
+	"github.com/wabridge/wabridge/internal/outbox"
 	"github.com/wabridge/wabridge/internal/store"
 )
 
@@ -98,7 +98,7 @@ func newDLQCmd(g *globals) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return operate(g, "dlq list", func(op *operator) error {
-				var dead []pipeline.DeadLetter
+				var dead []outbox.DeadLetter
 				var err error
 				if op.api != nil {
 					err = op.api.do(http.MethodGet, "/dlq", &dead)
@@ -119,7 +119,7 @@ func newDLQCmd(g *globals) *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return operate(g, "dlq show", func(op *operator) error {
-				var d pipeline.DeadLetter
+				var d outbox.DeadLetter
 				var err error
 				if op.api != nil {
 					err = op.api.do(http.MethodGet, "/dlq/"+url.PathEscape(args[0]), &d)
@@ -163,13 +163,13 @@ delete without it.`, dropOne)
 	return cmd
 }
 
-func printDead(g *globals, dead []pipeline.DeadLetter, asJSON bool) error {
+func printDead(g *globals, dead []outbox.DeadLetter, asJSON bool) error {
 	for i := range dead {
 		dead[i] = app.MaskDead(dead[i])
 	}
 	return printList(g, dead, asJSON, "no dead letters",
 		[]string{"ID", "FAILED", "RULE", "NOTIFIER", "ATTEMPTS", "LAST ERROR"},
-		func(d pipeline.DeadLetter) []string {
+		func(d outbox.DeadLetter) []string {
 			return []string{d.ID, d.Died.Format(time.RFC3339), d.Notification.Rule.Name,
 				d.Notification.Action.Notifier, strconv.Itoa(d.Attempts), oneLine(d.LastError, 80)}
 		})
@@ -268,7 +268,7 @@ func newDLQBulkCmd(g *globals, verb, done, short, long string, one func(op *oper
 					fmt.Fprintf(g.stdout, "%s: %s\n", args[0], done)
 					return nil
 				}
-				var dead []pipeline.DeadLetter
+				var dead []outbox.DeadLetter
 				var err error
 				if op.api != nil {
 					err = op.api.do(http.MethodGet, "/dlq", &dead)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 
 	"github.com/wabridge/wabridge/internal/incident"
+	"github.com/wabridge/wabridge/internal/outbox"
 	"github.com/wabridge/wabridge/internal/pipeline"
 	"github.com/wabridge/wabridge/internal/server"
 	"github.com/wabridge/wabridge/internal/store"
@@ -30,7 +31,7 @@ func (a *admin) ListDead(ctx context.Context) (any, error) {
 		return nil, err
 	}
 	if dl == nil {
-		dl = []pipeline.DeadLetter{}
+		dl = []outbox.DeadLetter{}
 	}
 	for i := range dl {
 		dl[i] = MaskDead(dl[i])
@@ -45,7 +46,7 @@ func (a *admin) GetDead(ctx context.Context, id string) (any, error) {
 
 // MaskDead masks the recipient's number in a dead letter shown to a person;
 // the stored one, which a replay sends, keeps it.
-func MaskDead(d pipeline.DeadLetter) pipeline.DeadLetter {
+func MaskDead(d outbox.DeadLetter) outbox.DeadLetter {
 	d.Notification.Event = d.Notification.Event.Masked()
 	return d
 }

@@ -8,9 +8,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wabridge/wabridge/internal/audit"
 	"github.com/wabridge/wabridge/internal/duration"
 	"github.com/wabridge/wabridge/internal/server"
-	"github.com/wabridge/wabridge/internal/store"
 )
 
 var _ server.AuditAPI = (*admin)(nil)
@@ -60,8 +60,8 @@ func (a *admin) Audit(ctx context.Context, v url.Values) (any, error) {
 // ParseAuditQuery reads the audit filters as the CLI flags and the admin
 // API's query spell them: since is a duration back from now ("1h", "7d")
 // or an RFC 3339 time; code a number; limit a count. Empty means no filter.
-func ParseAuditQuery(since, code, source, limit string, now time.Time) (store.AuditQuery, error) {
-	var q store.AuditQuery
+func ParseAuditQuery(since, code, source, limit string, now time.Time) (audit.Query, error) {
+	var q audit.Query
 	var problems []string
 	if since != "" {
 		if t, err := time.Parse(time.RFC3339, since); err == nil {
@@ -88,7 +88,7 @@ func ParseAuditQuery(since, code, source, limit string, now time.Time) (store.Au
 	}
 	q.Source = source
 	if len(problems) > 0 {
-		return store.AuditQuery{}, fmt.Errorf("audit query: %s", strings.Join(problems, "; "))
+		return audit.Query{}, fmt.Errorf("audit query: %s", strings.Join(problems, "; "))
 	}
 	return q, nil
 }

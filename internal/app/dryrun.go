@@ -19,6 +19,7 @@ import (
 	"github.com/wabridge/wabridge/internal/delivery"
 	"github.com/wabridge/wabridge/internal/event"
 	"github.com/wabridge/wabridge/internal/notification"
+	"github.com/wabridge/wabridge/internal/outbox"
 	"github.com/wabridge/wabridge/internal/pipeline"
 	"github.com/wabridge/wabridge/internal/secret"
 	"github.com/wabridge/wabridge/internal/sources"
@@ -295,7 +296,7 @@ func (d *DryRun) collect(ctx context.Context, rep *Report) {
 }
 
 // plan renders one queued notification as the sender would send it.
-func (d *DryRun) plan(ctx context.Context, e store.OutboxEntry) Planned {
+func (d *DryRun) plan(ctx context.Context, e outbox.Entry) Planned {
 	n := e.Notification
 	p := Planned{Rule: n.Rule.Name, Notifier: n.Action.Notifier, EventID: n.Event.ID, Op: string(n.Op), Target: pipeline.Target(n.Action)}
 	if n.Incident != nil {

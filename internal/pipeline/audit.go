@@ -13,8 +13,10 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/wabridge/wabridge/internal/audit"
 	"github.com/wabridge/wabridge/internal/delivery"
 	"github.com/wabridge/wabridge/internal/event"
+	"github.com/wabridge/wabridge/internal/outbox"
 	"github.com/wabridge/wabridge/internal/store"
 )
 
@@ -87,33 +89,33 @@ func newAuditMetrics(reg prometheus.Registerer) (*auditMetrics, error) {
 
 // newAudit starts the audit record of a delivery taken from the inbox: it
 // passed authentication and was answered 200.
-func newAudit(d delivery.Delivery, now time.Time) *store.AuditRecord {
+func newAudit(d delivery.Delivery, now time.Time) *audit.Record {
 	sum := sha256.Sum256(d.Body)
-	return &store.AuditRecord{
-		ID:          store.AuditID(d.ReceivedAt, d.ID),
+	return &audit.Record{
+		ID:          audit.ID(d.ReceivedAt, d.ID),
 		DeliveryID:  d.ID,
 		Source:      d.Source,
 		ReceivedAt:  d.ReceivedAt,
 		ProcessedAt: now,
 		RemoteAddr:  d.RemoteAddr,
-		Signature:   store.SignatureValid,
+		Signature:   audit.SignatureValid,
 		HTTPStatus:  http.StatusOK,
 		Size:        len(d.Body),
 		SHA256:      hex.EncodeToString(sum[:]),
 		PayloadKept: len(d.Body),
-		Events:      []store.AuditEvent{},
+		Events:      []audit.Event{},
 	}
 }
 
-func auditEvent(ev *event.Event, outcome string) store.AuditEvent {
-	return store.AuditEvent{ID: ev.ID, Kind: string(ev.Kind), Status: ev.Status, Code: ev.Code, Outcome: outcome}
+func auditEvent(ev *event.Event, outcome string) audit.Event {
+	return audit.Event{ID: ev.ID, Kind: string(ev.Kind), Status: ev.Status, Code: ev.Code, Outcome: outcome}
 }
 
 // auditDelivery writes a processed delivery's audit record in tx, the
 // transaction that processes it, so the record and the outcome it reports
 // commit together. ds are the decisions made for its events and outbox the
 // notifications it queued. A store that keeps no trail is skipped.
-func (p *Pipeline) auditDelivery(tx store.Tx, pr *prepared, ds []Decision, outbox []store.OutboxEntry, now time.Time) error {
+func (p *Pipeline) auditDelivery(tx store.Tx, pr *prepared, ds []Decision, outbox []outbox.Entry, now time.Time) error {
 	at, ok := tx.(store.AuditTx)
 	if !ok {
 		return nil
@@ -121,23 +123,23 @@ func (p *Pipeline) auditDelivery(tx store.Tx, pr *prepared, ds []Decision, outbo
 	d := pr.entry.Delivery
 	rec := newAudit(d, now)
 	rec.Reason = pr.processed.Error
-	byEvent := make(map[string][]store.AuditDecision, len(ds))
+	byEvent := make(map[string][]audit.Decision, len(ds))
 	dup := map[string]bool{}
 	for _, x := range ds {
 		detail := x.Detail
 		if x.Notifications > 0 {
 			detail = strings.TrimSpace(detail + " (" + strconv.Itoa(x.Notifications) + " queued)")
 		}
-		byEvent[x.EventID] = append(byEvent[x.EventID], store.AuditDecision{Rule: x.Rule, Outcome: string(x.Outcome), Detail: detail})
+		byEvent[x.EventID] = append(byEvent[x.EventID], audit.Decision{Rule: x.Rule, Outcome: string(x.Outcome), Detail: detail})
 		if x.Outcome == OutcomeDuplicate {
 			dup[x.EventID] = true
 		}
 	}
 	for i := range pr.events {
 		ev := &pr.events[i].ev
-		ae := auditEvent(ev, store.EventEvaluated)
+		ae := auditEvent(ev, audit.EventEvaluated)
 		if dup[ev.ID] {
-			ae.Outcome = store.EventDuplicate
+			ae.Outcome = audit.EventDuplicate
 		}
 		ae.Decisions = byEvent[ev.ID]
 		rec.Events = append(rec.Events, ae)
@@ -337,7 +339,7 @@ func (p *Pipeline) drainRejects(first rejected) []rejected {
 }
 
 func (p *Pipeline) writeRejected(batch []rejected) {
-	recs := make([]store.AuditRecord, 0, len(batch))
+	recs := make([]audit.Record, 0, len(batch))
 	bodies := make([][]byte, 0, len(batch))
 	for _, r := range batch {
 		rec, body := rejectedRecord(r)
@@ -352,17 +354,17 @@ func (p *Pipeline) writeRejected(batch []rejected) {
 	p.am.auditRecords.WithLabelValues("rejected").Add(float64(len(batch)))
 }
 
-func rejectedRecord(r rejected) (store.AuditRecord, []byte) {
+func rejectedRecord(r rejected) (audit.Record, []byte) {
 	sum := r.sum
 	body := r.d.Body
-	sig := store.SignatureValid
+	sig := audit.SignatureValid
 	if r.status == http.StatusUnauthorized {
 		// Unauthenticated bytes are anyone's: their size and hash say
 		// enough, and keeping them would let anyone fill the disk.
-		sig, body = store.SignatureInvalid, nil
+		sig, body = audit.SignatureInvalid, nil
 	}
-	return store.AuditRecord{
-		ID:          store.AuditID(r.d.ReceivedAt, r.d.ID),
+	return audit.Record{
+		ID:          audit.ID(r.d.ReceivedAt, r.d.ID),
 		DeliveryID:  r.d.ID,
 		Source:      r.d.Source,
 		ReceivedAt:  r.d.ReceivedAt,
@@ -373,11 +375,11 @@ func rejectedRecord(r rejected) (store.AuditRecord, []byte) {
 		Size:        r.size,
 		SHA256:      hex.EncodeToString(sum[:]),
 		PayloadKept: len(body),
-		Events:      []store.AuditEvent{},
+		Events:      []audit.Event{},
 	}, body
 }
 
 // Audit returns the audit records q selects, newest first.
-func (p *Pipeline) Audit(q store.AuditQuery) ([]store.AuditRecord, error) {
+func (p *Pipeline) Audit(q audit.Query) ([]audit.Record, error) {
 	return p.st.Audit(q)
 }

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wabridge/wabridge/internal/audit"
 	"github.com/wabridge/wabridge/internal/delivery"
 	"github.com/wabridge/wabridge/internal/event"
 	"github.com/wabridge/wabridge/internal/notification"
@@ -27,7 +28,7 @@ func rulesParse(y string) (*rules.Set, []rules.Problem, error) {
 	return rules.Parse("rules.yaml", []byte(y), rules.Options{})
 }
 
-func (h *harness) audit(q store.AuditQuery) []store.AuditRecord {
+func (h *harness) audit(q audit.Query) []audit.Record {
 	h.t.Helper()
 	recs, err := h.p.Audit(q)
 	if err != nil {
@@ -44,12 +45,12 @@ func TestAuditRecordsProcessedDelivery(t *testing.T) {
 	h.accept(evs...)
 	h.idle()
 	h.waitFor("the notification's result", func() bool {
-		recs := h.audit(store.AuditQuery{})
-		return len(recs) == 1 && len(recs[0].Notifications) == 1 && recs[0].Notifications[0].Result == store.NoteSent
+		recs := h.audit(audit.Query{})
+		return len(recs) == 1 && len(recs[0].Notifications) == 1 && recs[0].Notifications[0].Result == audit.NoteSent
 	})
-	rec := h.audit(store.AuditQuery{Body: true})[0]
+	rec := h.audit(audit.Query{Body: true})[0]
 	sum := sha256.Sum256(body)
-	if rec.Source != "test" || rec.HTTPStatus != 200 || rec.Signature != store.SignatureValid ||
+	if rec.Source != "test" || rec.HTTPStatus != 200 || rec.Signature != audit.SignatureValid ||
 		rec.RemoteAddr != "127.0.0.1" || rec.Size != len(body) || rec.SHA256 != hex.EncodeToString(sum[:]) ||
 		rec.Payload != string(body) || rec.ReceivedAt.IsZero() {
 		t.Errorf("record %+v", rec)
@@ -58,13 +59,13 @@ func TestAuditRecordsProcessedDelivery(t *testing.T) {
 	for _, e := range rec.Events {
 		outcomes[e.ID] = e.Outcome
 	}
-	want := map[string]string{"e1": store.EventEvaluated, "e2": store.EventDropped, "e3": store.EventEvaluated}
+	want := map[string]string{"e1": audit.EventEvaluated, "e2": audit.EventDropped, "e3": audit.EventEvaluated}
 	for id, o := range want {
 		if outcomes[id] != o {
 			t.Errorf("event %s outcome %q, want %q (all: %v)", id, outcomes[id], o, outcomes)
 		}
 	}
-	var e1 store.AuditEvent
+	var e1 audit.Event
 	for _, e := range rec.Events {
 		if e.ID == "e1" {
 			e1 = e
@@ -86,9 +87,9 @@ func TestAuditMarksDuplicates(t *testing.T) {
 	h.idle()
 	h.accept(failed("e1"))
 	h.idle()
-	h.waitFor("two records", func() bool { return len(h.audit(store.AuditQuery{})) == 2 })
-	newest := h.audit(store.AuditQuery{Limit: 1})[0]
-	if newest.Events[0].Outcome != store.EventDuplicate || len(newest.Notifications) != 0 {
+	h.waitFor("two records", func() bool { return len(h.audit(audit.Query{})) == 2 })
+	newest := h.audit(audit.Query{Limit: 1})[0]
+	if newest.Events[0].Outcome != audit.EventDuplicate || len(newest.Notifications) != 0 {
 		t.Errorf("redelivery %+v", newest)
 	}
 	if d := newest.Events[0].Decisions; len(d) != 1 || d[0].Outcome != string(OutcomeDuplicate) {
@@ -104,10 +105,10 @@ func TestAuditRecordsFailedAndDeadNotifications(t *testing.T) {
 	h.run()
 	h.accept(failed("e1"))
 	h.waitFor("a dead letter in the audit trail", func() bool {
-		recs := h.audit(store.AuditQuery{})
-		return len(recs) == 1 && len(recs[0].Notifications) == 1 && recs[0].Notifications[0].Result == store.NoteDead
+		recs := h.audit(audit.Query{})
+		return len(recs) == 1 && len(recs[0].Notifications) == 1 && recs[0].Notifications[0].Result == audit.NoteDead
 	})
-	n := h.audit(store.AuditQuery{})[0].Notifications[0]
+	n := h.audit(audit.Query{})[0].Notifications[0]
 	if n.Reason != "permanent" || n.Error == "" || n.Attempts != 1 {
 		t.Errorf("dead notification %+v", n)
 	}
@@ -123,22 +124,22 @@ func TestRejectedDeliveriesAreAudited(t *testing.T) {
 		400, "body is not JSON")
 	h.p.Reject(context.Background(), delivery.Delivery{ID: "r3", Source: "test", Body: big},
 		400, "not a payload of this source")
-	h.waitFor("three rejected records", func() bool { return len(h.audit(store.AuditQuery{})) == 3 })
-	byID := map[string]store.AuditRecord{}
-	for _, r := range h.audit(store.AuditQuery{Body: true}) {
+	h.waitFor("three rejected records", func() bool { return len(h.audit(audit.Query{})) == 3 })
+	byID := map[string]audit.Record{}
+	for _, r := range h.audit(audit.Query{Body: true}) {
 		byID[r.DeliveryID] = r
 	}
 	r1, r2, r3 := byID["r1"], byID["r2"], byID["r3"]
 	sum := sha256.Sum256(big)
 	// An unauthenticated body is nobody's: its size, hash and reason are
 	// kept, not its bytes.
-	if r1.HTTPStatus != 401 || r1.Signature != store.SignatureInvalid || r1.Size != len(big) ||
+	if r1.HTTPStatus != 401 || r1.Signature != audit.SignatureInvalid || r1.Size != len(big) ||
 		r1.PayloadKept != 0 || r1.Payload != "" ||
 		r1.SHA256 != hex.EncodeToString(sum[:]) || r1.RemoteAddr != "10.0.0.9" || r1.Reason == "" {
 		t.Errorf("401 record: status %d sig %s size %d kept %d payload %d reason %q",
 			r1.HTTPStatus, r1.Signature, r1.Size, r1.PayloadKept, len(r1.Payload), r1.Reason)
 	}
-	if r2.HTTPStatus != 400 || r2.Signature != store.SignatureValid || r2.Payload != "not json" || r2.Reason != "body is not JSON" {
+	if r2.HTTPStatus != 400 || r2.Signature != audit.SignatureValid || r2.Payload != "not json" || r2.Reason != "body is not JSON" {
 		t.Errorf("400 record %+v", r2)
 	}
 	// A 400's payload is kept for the operator, up to the cap.
@@ -226,7 +227,7 @@ func TestRejectBudget(t *testing.T) {
 	reject(12)
 	stop := h.run()
 	// Kept: 10 at first, 5 after half a second, 10 and 10 after refills.
-	h.waitFor("the kept rejects", func() bool { return len(h.audit(store.AuditQuery{})) == 35 })
+	h.waitFor("the kept rejects", func() bool { return len(h.audit(audit.Query{})) == 35 })
 	stop()
 	if got := logs.lines(dropMsg); len(got) != 3 || !strings.Contains(got[2], "dropped=2 ") {
 		t.Errorf("the last drops are not logged on shutdown: %q", got)
@@ -251,7 +252,7 @@ func TestRejectNeverBlocks(t *testing.T) {
 	}
 	// The queued ones are written once the pipeline runs.
 	h.run()
-	h.waitFor("the queued rejects", func() bool { return len(h.audit(store.AuditQuery{})) == rejectQueue })
+	h.waitFor("the queued rejects", func() bool { return len(h.audit(audit.Query{})) == rejectQueue })
 }
 
 func TestAuditExpiresAfterRetention(t *testing.T) {
@@ -269,17 +270,17 @@ func TestAuditExpiresAfterRetention(t *testing.T) {
 	}
 	h.p.Reject(context.Background(), delivery.Delivery{ID: "r1", Source: "test", Body: []byte("x")}, 401, "bad signature")
 	h.p.writeRejected(h.p.drainRejects(<-h.p.rejects))
-	if got := len(h.audit(store.AuditQuery{})); got != 2 {
+	if got := len(h.audit(audit.Query{})); got != 2 {
 		t.Fatalf("%d records, want 2", got)
 	}
 	clk.advance(time.Hour)
 	h.p.sweep()
-	if got := len(h.audit(store.AuditQuery{})); got != 2 {
+	if got := len(h.audit(audit.Query{})); got != 2 {
 		t.Fatalf("records swept inside retention: %d left", got)
 	}
 	clk.advance(90 * time.Minute)
 	h.p.sweep()
-	if got := h.audit(store.AuditQuery{}); len(got) != 0 {
+	if got := h.audit(audit.Query{}); len(got) != 0 {
 		t.Fatalf("records left after retention: %+v", got)
 	}
 }

@@ -7,16 +7,17 @@ import (
 	"time"
 
 	"github.com/wabridge/wabridge/internal/notification"
+	"github.com/wabridge/wabridge/internal/outbox"
 	"github.com/wabridge/wabridge/notifiers"
 )
 
 // ListDead lists the dead letters, oldest first.
-func (p *Pipeline) ListDead() ([]DeadLetter, error) {
+func (p *Pipeline) ListDead() ([]outbox.DeadLetter, error) {
 	return p.st.DeadLetters()
 }
 
 // GetDead returns one dead letter; a missing id is store.ErrNotFound.
-func (p *Pipeline) GetDead(id string) (DeadLetter, error) {
+func (p *Pipeline) GetDead(id string) (outbox.DeadLetter, error) {
 	return p.st.GetDead(id)
 }
 
@@ -109,7 +110,7 @@ func (p *Pipeline) ReplayDead(ctx context.Context, id string) error {
 	if err := p.currentRule(&d.Notification); err != nil {
 		return fmt.Errorf("replay dead letter %s: %w", id, err)
 	}
-	p.fillIncident(&d.OutboxEntry)
+	p.fillIncident(&d.Entry)
 	name := d.Notification.Action.Notifier
 	d.Attempts++
 	nt, err := p.notifier(name)
@@ -117,7 +118,7 @@ func (p *Pipeline) ReplayDead(ctx context.Context, id string) error {
 		res, sendErr := nt.Notify(ctx, &d.Notification)
 		if sendErr == nil {
 			now := p.now()
-			if err := p.st.DeleteDead(id, p.ref(d.OutboxEntry, res, now)); err != nil {
+			if err := p.st.DeleteDead(id, p.ref(d.Entry, res, now)); err != nil {
 				return fmt.Errorf("replay dead letter %s: sent, but not removed from the dead letters: %w", id, err)
 			}
 			p.m.notifications.WithLabelValues(name, resultOf(res), "").Inc()

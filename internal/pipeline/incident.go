@@ -9,6 +9,7 @@ import (
 	"github.com/wabridge/wabridge/internal/event"
 	"github.com/wabridge/wabridge/internal/incident"
 	"github.com/wabridge/wabridge/internal/notification"
+	"github.com/wabridge/wabridge/internal/outbox"
 	"github.com/wabridge/wabridge/internal/store"
 	"github.com/wabridge/wabridge/rules"
 )
@@ -155,7 +156,7 @@ type incTx struct {
 	rt        *Runtime
 	now       time.Time
 	received  time.Time
-	outbox    []store.OutboxEntry
+	outbox    []outbox.Entry
 	decisions []Decision
 	dirty     map[string]*incident.Incident
 	// started holds the incidents whose Event changed: written once, not
@@ -210,13 +211,13 @@ func (t *incTx) touch(inc *incident.Incident) {
 	t.dirty[inc.Fingerprint] = inc
 }
 
-func (t *incTx) enqueue(r *rules.Rule, a notification.Action, op notification.Op, inc *incident.Incident, note string) (store.OutboxEntry, error) {
+func (t *incTx) enqueue(r *rules.Rule, a notification.Action, op notification.Op, inc *incident.Incident, note string) (outbox.Entry, error) {
 	return t.enqueueEvent(r, a, op, inc, note, &inc.Event)
 }
 
 // enqueueEvent is enqueue telling of ev rather than the incident's event:
 // a repeat names the latest event, not the first.
-func (t *incTx) enqueueEvent(r *rules.Rule, a notification.Action, op notification.Op, inc *incident.Incident, note string, ev *event.Event) (store.OutboxEntry, error) {
+func (t *incTx) enqueueEvent(r *rules.Rule, a notification.Action, op notification.Op, inc *incident.Incident, note string, ev *event.Event) (outbox.Entry, error) {
 	var entry catalog.Entry
 	if t.rt != nil && t.rt.Catalog != nil {
 		entry, _ = t.rt.Catalog.ForEvent(ev)
@@ -229,7 +230,7 @@ func (t *incTx) enqueueEvent(r *rules.Rule, a notification.Action, op notificati
 		Catalog:  entry,
 		Incident: snapshot(inc, note),
 	}
-	e, err := t.tx.AddOutbox(store.OutboxEntry{
+	e, err := t.tx.AddOutbox(outbox.Entry{
 		Notification: n,
 		Key:          OrderingKey(inc.Fingerprint, a),
 		Created:      t.now,
@@ -826,7 +827,7 @@ func humanDuration(d time.Duration) string {
 
 // fillLinks adds the links of what the incident's other actions made (the
 // Jira ticket for the Slack message, the Slack message for the ticket).
-func (p *Pipeline) fillLinks(e *store.OutboxEntry) {
+func (p *Pipeline) fillLinks(e *outbox.Entry) {
 	n := &e.Notification
 	rt := p.runtime()
 	if rt == nil || rt.Rules == nil || !linkable(n.Action.Notifier) {
@@ -858,7 +859,7 @@ func (p *Pipeline) fillLinks(e *store.OutboxEntry) {
 // the reference its message or ticket got (the refs are the one record of
 // them), and for open and update the latest counts, so a coalesced update
 // shows every event that joined while it waited.
-func (p *Pipeline) fillIncident(e *store.OutboxEntry) {
+func (p *Pipeline) fillIncident(e *outbox.Entry) {
 	inc := e.Notification.Incident
 	if inc == nil || inc.Fingerprint == "" {
 		return

@@ -10,6 +10,7 @@ import (
 	"github.com/wabridge/wabridge/internal/event"
 	"github.com/wabridge/wabridge/internal/incident"
 	"github.com/wabridge/wabridge/internal/notification"
+	"github.com/wabridge/wabridge/internal/outbox"
 	"github.com/wabridge/wabridge/internal/silence"
 	"github.com/wabridge/wabridge/internal/store"
 	"github.com/wabridge/wabridge/rules"
@@ -87,7 +88,7 @@ func (h *incidentHarness) ops() []string {
 	return s
 }
 
-func (h *incidentHarness) outbox() []store.OutboxEntry {
+func (h *incidentHarness) outbox() []outbox.Entry {
 	out, err := h.st.Outbox()
 	if err != nil {
 		h.t.Fatal(err)
@@ -167,7 +168,7 @@ func TestIncidentCoalescesUpdates(t *testing.T) {
 		t.Fatalf("incident = status %s count %d new %d, want open, 60, 59", inc.Status, inc.Count, inc.NewSince)
 	}
 	// The waiting update is sent with the counts of send time.
-	var upd store.OutboxEntry
+	var upd outbox.Entry
 	for _, e := range h.outbox() {
 		if e.Notification.Op == notification.OpUpdate {
 			upd = e

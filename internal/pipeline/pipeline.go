@@ -140,9 +140,6 @@ type Deps struct {
 	Decided func([]Decision)
 }
 
-// DeadLetter is a notification that failed for good, with its last error.
-type DeadLetter = store.DeadLetter
-
 // Stats are the sizes of the durable lists.
 type Stats struct {
 	Inbox   int  `json:"inbox"`

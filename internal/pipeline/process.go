@@ -5,9 +5,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/wabridge/wabridge/internal/audit"
 	"github.com/wabridge/wabridge/internal/catalog"
 	"github.com/wabridge/wabridge/internal/event"
 	"github.com/wabridge/wabridge/internal/notification"
+	"github.com/wabridge/wabridge/internal/outbox"
 	"github.com/wabridge/wabridge/internal/store"
 	"github.com/wabridge/wabridge/rules"
 )
@@ -23,8 +25,8 @@ type prepared struct {
 	entry     store.InboxEntry
 	processed store.Processed
 	events    []preparedEvent
-	dropped   []store.AuditEvent // events the accept filter dropped, for the audit trail
-	payload   store.Payload      // the body as the audit trail keeps it
+	dropped   []audit.Event // events the accept filter dropped, for the audit trail
+	payload   store.Payload // the body as the audit trail keeps it
 }
 
 type preparedEvent struct {
@@ -80,7 +82,7 @@ func (p *Pipeline) prepare(rt *Runtime, res []*rules.Rule, e store.InboxEntry, e
 		pr.processed.Events++
 		if src != nil && !src.Accept(ev) {
 			pr.processed.Dropped++
-			pr.dropped = append(pr.dropped, auditEvent(ev, store.EventDropped))
+			pr.dropped = append(pr.dropped, auditEvent(ev, audit.EventDropped))
 			p.m.dropped.WithLabelValues(d.Source).Inc()
 			continue
 		}
@@ -248,7 +250,7 @@ func (p *Pipeline) parse(name string, e store.InboxEntry) ([]event.Event, error)
 // notificationsFor builds one outbox entry per matched rule and action.
 // Muted rules (outside active_time, inside mute_time) notify nobody.
 // matched reports whether any rule matched, muted or not.
-func (p *Pipeline) notificationsFor(rt *Runtime, ev *event.Event, now, received time.Time) (out []store.OutboxEntry, matched bool) {
+func (p *Pipeline) notificationsFor(rt *Runtime, ev *event.Event, now, received time.Time) (out []outbox.Entry, matched bool) {
 	if rt == nil || rt.Rules == nil {
 		return nil, false
 	}
@@ -281,7 +283,7 @@ func (p *Pipeline) notificationsFor(rt *Runtime, ev *event.Event, now, received 
 					FirstSeen: seen, LastSeen: seen, SinceTime: seen,
 				},
 			}
-			out = append(out, store.OutboxEntry{
+			out = append(out, outbox.Entry{
 				Notification: n,
 				Key:          OrderingKey(fp, a),
 				Created:      now,

@@ -7,8 +7,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/wabridge/wabridge/internal/audit"
 	"github.com/wabridge/wabridge/internal/event"
 	"github.com/wabridge/wabridge/internal/notification"
+	"github.com/wabridge/wabridge/internal/outbox"
 	"github.com/wabridge/wabridge/internal/store"
 	"github.com/wabridge/wabridge/notifiers"
 )
@@ -30,7 +32,7 @@ type item struct {
 	id    string
 	key   string
 	next  time.Time
-	entry store.OutboxEntry
+	entry outbox.Entry
 	// lane is the notifier and target the entry goes to; limit is the
 	// notifier, whose rate limit covers every lane of it.
 	lane, limit string
@@ -77,7 +79,7 @@ func newScheduler(perLane int, pace time.Duration) *scheduler {
 
 // reset loads the outbox as stored, in creation order, with the entries
 // whose send had started when the last process stopped.
-func (s *scheduler) reset(entries []store.OutboxEntry, inFlight map[string]time.Time) {
+func (s *scheduler) reset(entries []outbox.Entry, inFlight map[string]time.Time) {
 	s.mu.Lock()
 	s.queues, s.busy, s.lanes = map[string][]*item{}, map[string]bool{}, map[string]*lane{}
 	s.mu.Unlock()
@@ -93,7 +95,7 @@ func (s *scheduler) reset(entries []store.OutboxEntry, inFlight map[string]time.
 	}
 }
 
-func (s *scheduler) add(entries ...store.OutboxEntry) {
+func (s *scheduler) add(entries ...outbox.Entry) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, e := range entries {
@@ -338,7 +340,7 @@ func (p *Pipeline) sendEntry(ctx context.Context, it *item) (remove bool, next t
 }
 
 // recordSent removes a sent entry from the outbox and keeps its ref.
-func (p *Pipeline) recordSent(e *store.OutboxEntry, res notification.Result, now time.Time) (bool, time.Time) {
+func (p *Pipeline) recordSent(e *outbox.Entry, res notification.Result, now time.Time) (bool, time.Time) {
 	n := &e.Notification
 	name := n.Action.Notifier
 	if err := p.st.SentAs(e.ID, p.ref(*e, res, now), resultOf(res)); err != nil {
@@ -351,10 +353,10 @@ func (p *Pipeline) recordSent(e *store.OutboxEntry, res notification.Result, now
 	}
 	if res.Logged {
 		p.log.Info("notification logged: "+name+" is not configured, so the log stood in and nothing reached it",
-			"id", e.ID, "rule", n.Rule.Name, "notifier", name, "result", store.NoteLogged,
+			"id", e.ID, "rule", n.Rule.Name, "notifier", name, "result", audit.NoteLogged,
 			"target", Target(n.Action), "event", n.Event.ID, "attempts", e.Attempts+1)
 	} else {
-		p.log.Info("notification sent", "id", e.ID, "rule", n.Rule.Name, "notifier", name, "result", store.NoteSent,
+		p.log.Info("notification sent", "id", e.ID, "rule", n.Rule.Name, "notifier", name, "result", audit.NoteSent,
 			"target", Target(n.Action), "event", n.Event.ID, "attempts", e.Attempts+1)
 	}
 	p.linkOthers(e, res, now)
@@ -365,9 +367,9 @@ func (p *Pipeline) recordSent(e *store.OutboxEntry, res notification.Result, now
 // stood in for the notifier, "sent" otherwise.
 func resultOf(res notification.Result) string {
 	if res.Logged {
-		return store.NoteLogged
+		return audit.NoteLogged
 	}
-	return store.NoteSent
+	return audit.NoteSent
 }
 
 // linkOthers tells the incident's other messages and tickets where a new
@@ -375,7 +377,7 @@ func resultOf(res notification.Result) string {
 // the Slack message's permalink. A link notification queues behind its
 // action's open under the same ordering key, so it finds what it links to.
 // Only a new ref (a first post, a new or recreated ticket) is announced.
-func (p *Pipeline) linkOthers(e *store.OutboxEntry, res notification.Result, now time.Time) {
+func (p *Pipeline) linkOthers(e *outbox.Entry, res notification.Result, now time.Time) {
 	n := &e.Notification
 	inc := n.Incident
 	if res.Link == "" || inc == nil || inc.Fingerprint == "" || res.Ref == inc.Ref || n.Op == notification.OpLink {
@@ -389,7 +391,7 @@ func (p *Pipeline) linkOthers(e *store.OutboxEntry, res notification.Result, now
 	if r == nil {
 		return
 	}
-	var added []store.OutboxEntry
+	var added []outbox.Entry
 	err := p.st.Update(func(tx store.Tx) error {
 		for _, a := range r.Actions {
 			if a.Notifier == n.Action.Notifier || !linkable(a.Notifier) {
@@ -397,7 +399,7 @@ func (p *Pipeline) linkOthers(e *store.OutboxEntry, res notification.Result, now
 			}
 			c := *inc
 			c.Ref, c.Link, c.Links = "", "", map[string]string{n.Action.Notifier: res.Link}
-			le, err := tx.AddOutbox(store.OutboxEntry{
+			le, err := tx.AddOutbox(outbox.Entry{
 				Notification: notification.Notification{Rule: n.Rule, Action: a, Op: notification.OpLink, Event: n.Event, Catalog: n.Catalog, Incident: &c},
 				Key:          OrderingKey(inc.Fingerprint, a),
 				Created:      now,
@@ -427,7 +429,7 @@ func linkable(notifier string) bool { return notifier == "slack" || notifier == 
 
 // failed records a failed attempt: the entry waits for its retry, or goes
 // to the dead letters.
-func (p *Pipeline) failed(e store.OutboxEntry, it *item, err error, now time.Time) (remove bool, next time.Time) {
+func (p *Pipeline) failed(e outbox.Entry, it *item, err error, now time.Time) (remove bool, next time.Time) {
 	n := &e.Notification
 	name := n.Action.Notifier
 	reason, retryAfter, retryable := notifiers.Classify(err)
@@ -486,7 +488,7 @@ func (p *Pipeline) notifier(name string) (notifiers.Notifier, error) {
 }
 
 // ref is what to remember of a send for the incident's later updates.
-func (p *Pipeline) ref(e store.OutboxEntry, res notification.Result, now time.Time) *store.Ref {
+func (p *Pipeline) ref(e outbox.Entry, res notification.Result, now time.Time) *store.Ref {
 	if res.Ref == "" {
 		return nil
 	}
@@ -499,7 +501,7 @@ func (p *Pipeline) ref(e store.OutboxEntry, res notification.Result, now time.Ti
 
 // buryOrWait buries an entry; when the store cannot, the entry stays and is
 // looked at again after a pause rather than in a tight loop.
-func (p *Pipeline) buryOrWait(e store.OutboxEntry, reason string) (bool, time.Time) {
+func (p *Pipeline) buryOrWait(e outbox.Entry, reason string) (bool, time.Time) {
 	if p.bury(e, reason) {
 		return true, time.Time{}
 	}
@@ -508,8 +510,8 @@ func (p *Pipeline) buryOrWait(e store.OutboxEntry, reason string) (bool, time.Ti
 
 // bury moves an entry to the dead letters and says why, in the log and in
 // the metrics. It reports whether the entry left the outbox.
-func (p *Pipeline) bury(e store.OutboxEntry, reason string) bool {
-	d := DeadLetter{OutboxEntry: e, Reason: reason, Died: p.now()}
+func (p *Pipeline) bury(e outbox.Entry, reason string) bool {
+	d := outbox.DeadLetter{Entry: e, Reason: reason, Died: p.now()}
 	if err := p.st.Bury(d); err != nil {
 		p.m.processingErrors.WithLabelValues("bury").Inc()
 		p.log.Error("pipeline: move notification to dead letters", "id", e.ID, "err", err)

@@ -6,9 +6,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
 
+	"github.com/wabridge/wabridge/internal/audit"
+	"github.com/wabridge/wabridge/internal/outbox"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -36,106 +37,6 @@ var (
 // expAudit marks audit records in the expiry index.
 const expAudit byte = 'a'
 
-// Signature results recorded for a delivery.
-const (
-	SignatureValid   = "valid"   // the source's authentication passed
-	SignatureInvalid = "invalid" // missing or wrong signature or credentials: 401
-)
-
-// Event outcomes recorded for an event before the rules.
-const (
-	EventEvaluated = "evaluated" // reached the rules
-	EventDropped   = "dropped"   // the source's accept filter dropped it
-	EventDuplicate = "duplicate" // its id was seen within the dedup window
-)
-
-// Notification results.
-const (
-	NotePending = "pending" // in the outbox, not attempted yet
-	NoteSent    = "sent"
-	NoteLogged  = "logged" // written to the log standing in for an unconfigured notifier: nothing was sent
-	NoteFailed  = "failed" // an attempt failed; it will be retried
-	NoteDead    = "dead"   // dead-lettered
-)
-
-// AuditRecord is one delivery as the audit trail keeps it.
-type AuditRecord struct {
-	ID          string    `json:"id"`
-	DeliveryID  string    `json:"delivery_id"`
-	Source      string    `json:"source"`
-	ReceivedAt  time.Time `json:"received_at"`
-	ProcessedAt time.Time `json:"processed_at,omitzero"`
-	RemoteAddr  string    `json:"remote_addr"`
-	Signature   string    `json:"signature"`
-	HTTPStatus  int       `json:"http_status"`
-	// Reason says why a delivery was rejected or could not be parsed.
-	Reason string `json:"reason,omitempty"`
-	Size   int    `json:"size"`
-	SHA256 string `json:"sha256"`
-	// PayloadKept is how many bytes of the payload are kept: all of an
-	// accepted delivery, a bounded prefix of a rejected one, none of one
-	// rejected as unauthenticated (401).
-	PayloadKept   int                 `json:"payload_kept"`
-	Events        []AuditEvent        `json:"events"`
-	Notifications []AuditNotification `json:"notifications"`
-	// Payload is the raw body as kept; filled only when a query asks.
-	Payload string `json:"payload,omitempty"`
-}
-
-// AuditEvent is one event of a delivery and what the rules decided.
-type AuditEvent struct {
-	ID        string          `json:"id"`
-	Kind      string          `json:"kind"`
-	Status    string          `json:"status"`
-	Code      int             `json:"code,omitempty"`
-	Outcome   string          `json:"outcome"` // evaluated, dropped, duplicate
-	Decisions []AuditDecision `json:"decisions,omitempty"`
-}
-
-// AuditDecision is what one rule decided for one event: matched, muted,
-// silenced, inhibited ... with a detail where one helps (the silence id,
-// the inhibiting rule).
-type AuditDecision struct {
-	Rule    string `json:"rule"`
-	Outcome string `json:"outcome"`
-	Detail  string `json:"detail,omitempty"`
-}
-
-// AuditNotification is the latest result of one notification a delivery
-// produced.
-type AuditNotification struct {
-	ID       string    `json:"id"` // outbox / dead-letter id
-	Event    string    `json:"event"`
-	Rule     string    `json:"rule"`
-	Notifier string    `json:"notifier"`
-	Target   string    `json:"target,omitempty"`
-	Op       string    `json:"op,omitempty"`
-	Result   string    `json:"result"` // pending, sent, failed, dead
-	Ref      string    `json:"ref,omitempty"`
-	Reason   string    `json:"reason,omitempty"`
-	Error    string    `json:"error,omitempty"`
-	Attempts int       `json:"attempts"`
-	At       time.Time `json:"at"`
-}
-
-// AuditQuery selects audit records. Zero fields select everything.
-type AuditQuery struct {
-	Since  time.Time // received at or after
-	Code   int       // an event with this code
-	Source string
-	Limit  int  // most records returned, newest first; 0 = no limit
-	Body   bool // fill Payload
-	// Before, a record ID, starts the walk at the first record older than
-	// it: the cursor of the next page.
-	Before string
-}
-
-// AuditID is the record ID of a delivery: the receive time in fixed-width
-// hex (so IDs sort by time) and the delivery ID.
-func AuditID(receivedAt time.Time, deliveryID string) string {
-	return fmt.Sprintf("%016x.%s", uint64(receivedAt.UnixNano()), deliveryID)
-}
-
 // auditIDTime reads the time back from an ID, for the --since cut-off.
 func auditIDTime(id []byte) (time.Time, bool) {
 	if len(id) < 16 {
@@ -149,9 +50,9 @@ func auditIDTime(id []byte) (time.Time, bool) {
 }
 
 // putAudit writes a record, its payload and its expiry entry in tx.
-func putAudit(tx *bolt.Tx, rec *AuditRecord, body Payload, until time.Time) error {
+func putAudit(tx *bolt.Tx, rec *audit.Record, body Payload, until time.Time) error {
 	if rec.ID == "" {
-		rec.ID = AuditID(rec.ReceivedAt, rec.DeliveryID)
+		rec.ID = audit.ID(rec.ReceivedAt, rec.DeliveryID)
 	}
 	stored := *rec
 	stored.Notifications, stored.Payload = nil, ""
@@ -195,7 +96,7 @@ func noteKey(auditID, outboxID string) ([]byte, error) {
 // putNote records a notification's latest result under its delivery's
 // record. An entry without a record, or whose record expired, keeps
 // nothing: notes never outlive their record.
-func putNote(tx *bolt.Tx, e *OutboxEntry, result, ref, reason string, at time.Time) error {
+func putNote(tx *bolt.Tx, e *outbox.Entry, result, ref, reason string, at time.Time) error {
 	ok, err := idKey(e.ID)
 	if err != nil {
 		return nil // not an outbox id: nothing links it to a record
@@ -209,7 +110,7 @@ func putNote(tx *bolt.Tx, e *OutboxEntry, result, ref, reason string, at time.Ti
 		return err
 	}
 	n := e.Notification
-	note := AuditNotification{
+	note := audit.Notification{
 		ID: e.ID, Event: n.Event.ID, Rule: n.Rule.Name, Notifier: n.Action.Notifier,
 		Target: n.Action.Channel, Op: string(n.Op), Result: result, Ref: ref, Reason: reason,
 		Attempts: e.Attempts, At: at,
@@ -217,7 +118,7 @@ func putNote(tx *bolt.Tx, e *OutboxEntry, result, ref, reason string, at time.Ti
 	if note.Target == "" {
 		note.Target = n.Action.Project
 	}
-	if result != NoteSent && result != NoteLogged && result != NotePending {
+	if result != audit.NoteSent && result != audit.NoteLogged && result != audit.NotePending {
 		note.Error = e.LastError
 	}
 	v, err := json.Marshal(note)
@@ -233,7 +134,7 @@ func noteFromStored(tx *bolt.Tx, k, v []byte, result string, ref *Ref, at time.T
 	if v == nil || tx.Bucket(bAuditLinks).Get(k) == nil {
 		return nil // no audit record: skip decoding on the send path
 	}
-	var d DeadLetter
+	var d outbox.DeadLetter
 	if err := json.Unmarshal(v, &d); err != nil {
 		return fmt.Errorf("decode entry for the audit trail: %w", err)
 	}
@@ -241,13 +142,13 @@ func noteFromStored(tx *bolt.Tx, k, v []byte, result string, ref *Ref, at time.T
 	if ref != nil {
 		r = ref.Ref
 	}
-	return putNote(tx, &d.OutboxEntry, result, r, "", at)
+	return putNote(tx, &d.Entry, result, r, "", at)
 }
 
 // writeAudit writes a processed delivery's record, links its outbox
 // entries (stored already, with their ids) to it and records each as
 // pending, in tx.
-func writeAudit(tx *bolt.Tx, rec *AuditRecord, body Payload, until time.Time, outbox []OutboxEntry) error {
+func writeAudit(tx *bolt.Tx, rec *audit.Record, body Payload, until time.Time, outbox []outbox.Entry) error {
 	if err := putAudit(tx, rec, body, until); err != nil {
 		return err
 	}
@@ -260,7 +161,7 @@ func writeAudit(tx *bolt.Tx, rec *AuditRecord, body Payload, until time.Time, ou
 		if err := links.Put(k, []byte(rec.ID)); err != nil {
 			return err
 		}
-		if err := putNote(tx, &outbox[i], NotePending, "", "", outbox[i].Created); err != nil {
+		if err := putNote(tx, &outbox[i], audit.NotePending, "", "", outbox[i].Created); err != nil {
 			return err
 		}
 	}
@@ -273,7 +174,7 @@ type AuditTx interface {
 	// PutAudit writes rec with its payload, expiring at until, and links
 	// the outbox entries the delivery produced (stored in the same
 	// transaction, with their ids) to it.
-	PutAudit(rec *AuditRecord, body Payload, until time.Time, outbox []OutboxEntry) error
+	PutAudit(rec *audit.Record, body Payload, until time.Time, outbox []outbox.Entry) error
 }
 
 // deleteAudit removes a record, its payload and its notes.
@@ -311,7 +212,7 @@ func deleteAudit(tx *bolt.Tx, id []byte) error {
 // AddAudit stores a record of a delivery that never reached the inbox (a
 // rejected one), with the payload as kept, until the given time. Records
 // share commits through bbolt's Batch.
-func (s *Bolt) AddAudit(recs []AuditRecord, bodies [][]byte, until time.Time) error {
+func (s *Bolt) AddAudit(recs []audit.Record, bodies [][]byte, until time.Time) error {
 	if len(recs) == 0 {
 		return nil
 	}
@@ -337,8 +238,8 @@ func (s *Bolt) AddAudit(recs []AuditRecord, bodies [][]byte, until time.Time) er
 
 // Audit returns the records q selects, newest first, with their
 // notifications' latest results.
-func (s *Bolt) Audit(q AuditQuery) ([]AuditRecord, error) {
-	out := []AuditRecord{}
+func (s *Bolt) Audit(q audit.Query) ([]audit.Record, error) {
+	out := []audit.Record{}
 	err := s.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bAudit).Cursor()
 		k, v := c.Last()
@@ -357,11 +258,11 @@ func (s *Bolt) Audit(q AuditQuery) ([]AuditRecord, error) {
 					break
 				}
 			}
-			var rec AuditRecord
+			var rec audit.Record
 			if err := json.Unmarshal(v, &rec); err != nil {
 				return fmt.Errorf("audit record %q: %w", k, err)
 			}
-			if !rec.matches(q) {
+			if !q.Matches(&rec) {
 				continue
 			}
 			notes, err := readNotes(tx, k)
@@ -425,30 +326,12 @@ func (s *Bolt) loggedPayload(ref []byte, deliveryID string) string {
 	return string(rec.d.Body)
 }
 
-func (r *AuditRecord) matches(q AuditQuery) bool {
-	if !q.Since.IsZero() && r.ReceivedAt.Before(q.Since) {
-		return false
-	}
-	if q.Source != "" && !strings.EqualFold(r.Source, q.Source) {
-		return false
-	}
-	if q.Code != 0 {
-		for _, e := range r.Events {
-			if e.Code == q.Code {
-				return true
-			}
-		}
-		return false
-	}
-	return true
-}
-
-func readNotes(tx *bolt.Tx, id []byte) ([]AuditNotification, error) {
-	out := []AuditNotification{}
+func readNotes(tx *bolt.Tx, id []byte) ([]audit.Notification, error) {
+	out := []audit.Notification{}
 	prefix := append(bytes.Clone(id), 0)
 	c := tx.Bucket(bAuditNotes).Cursor()
 	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-		var n AuditNotification
+		var n audit.Notification
 		if err := json.Unmarshal(v, &n); err != nil {
 			return nil, fmt.Errorf("audit note %d of %q: %w", binary.BigEndian.Uint64(k[len(prefix):]), id, err)
 		}

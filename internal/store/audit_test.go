@@ -9,8 +9,10 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/wabridge/wabridge/internal/audit"
 	"github.com/wabridge/wabridge/internal/delivery"
 	"github.com/wabridge/wabridge/internal/notification"
+	"github.com/wabridge/wabridge/internal/outbox"
 )
 
 var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
@@ -18,25 +20,25 @@ var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 // commitWithAudit stores a delivery and commits it with an audit record of
 // two events (the second a redelivery of an id already seen) and one
 // notification per evaluated event.
-func commitWithAudit(t *testing.T, s *Bolt, id string, at time.Time, code int) (processed, *AuditRecord) {
+func commitWithAudit(t *testing.T, s *Bolt, id string, at time.Time, code int) (processed, *audit.Record) {
 	t.Helper()
 	body := []byte(`{"delivery":"` + id + `"}`)
 	e, err := s.AddInbox(context.Background(), delivery.Delivery{ID: id, Source: "meta", ReceivedAt: at, Body: body})
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec := &AuditRecord{
+	rec := &audit.Record{
 		DeliveryID: id, Source: "meta", ReceivedAt: at, RemoteAddr: "127.0.0.1",
-		Signature: SignatureValid, HTTPStatus: 200, Size: len(body), PayloadKept: len(body),
-		Events: []AuditEvent{
-			{ID: id + "-ev", Kind: "status", Status: "failed", Code: code, Outcome: EventEvaluated,
-				Decisions: []AuditDecision{{Rule: "blocked", Outcome: "matched"}}},
-			{ID: "seen-before", Kind: "status", Status: "failed", Code: code, Outcome: EventEvaluated,
-				Decisions: []AuditDecision{{Rule: "blocked", Outcome: "matched"}}},
+		Signature: audit.SignatureValid, HTTPStatus: 200, Size: len(body), PayloadKept: len(body),
+		Events: []audit.Event{
+			{ID: id + "-ev", Kind: "status", Status: "failed", Code: code, Outcome: audit.EventEvaluated,
+				Decisions: []audit.Decision{{Rule: "blocked", Outcome: "matched"}}},
+			{ID: "seen-before", Kind: "status", Status: "failed", Code: code, Outcome: audit.EventEvaluated,
+				Decisions: []audit.Decision{{Rule: "blocked", Outcome: "matched"}}},
 		},
 	}
-	note := func(ev string) OutboxEntry {
-		return OutboxEntry{Key: "k/" + ev, Created: at, Notification: notification.Notification{
+	note := func(ev string) outbox.Entry {
+		return outbox.Entry{Key: "k/" + ev, Created: at, Notification: notification.Notification{
 			Rule:   notification.RuleRef{Name: "blocked"},
 			Action: notification.Action{Notifier: "slack", Channel: "#ops"},
 		}}
@@ -45,8 +47,8 @@ func commitWithAudit(t *testing.T, s *Bolt, id string, at time.Time, code int) (
 		Seq: e.Seq, Now: at, DedupUntil: at.Add(time.Hour), ProcessedUntil: at.Add(2 * time.Hour),
 		Processed: Processed{DeliveryID: id, Source: "meta", ReceivedAt: at},
 		Events: []testEvent{
-			{ID: id + "-ev", Matched: true, Notifications: []OutboxEntry{note(id)}},
-			{ID: "seen-before", Matched: true, Notifications: []OutboxEntry{note("seen")}},
+			{ID: id + "-ev", Matched: true, Notifications: []outbox.Entry{note(id)}},
+			{ID: "seen-before", Matched: true, Notifications: []outbox.Entry{note("seen")}},
 		},
 		Audit: rec, Body: body,
 	})
@@ -70,7 +72,7 @@ func TestAuditRecordsEveryResult(t *testing.T) {
 	if len(res.Outbox) != 1 || res.Duplicates != 1 {
 		t.Fatalf("committed %+v", res)
 	}
-	got, err := s.Audit(AuditQuery{Body: true})
+	got, err := s.Audit(audit.Query{Body: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,16 +80,16 @@ func TestAuditRecordsEveryResult(t *testing.T) {
 		t.Fatalf("%d records, want 1 (the commit without an audit record keeps none)", len(got))
 	}
 	rec := got[0]
-	if rec.ID != AuditID(t0.Add(time.Minute), "d1") || rec.Payload != `{"delivery":"d1"}` {
+	if rec.ID != audit.ID(t0.Add(time.Minute), "d1") || rec.Payload != `{"delivery":"d1"}` {
 		t.Errorf("record %q payload %q", rec.ID, rec.Payload)
 	}
-	if rec.Events[0].Outcome != EventEvaluated || len(rec.Events[0].Decisions) != 1 {
+	if rec.Events[0].Outcome != audit.EventEvaluated || len(rec.Events[0].Decisions) != 1 {
 		t.Errorf("first event %+v", rec.Events[0])
 	}
-	if rec.Events[1].Outcome != EventDuplicate || rec.Events[1].Decisions != nil {
+	if rec.Events[1].Outcome != audit.EventDuplicate || rec.Events[1].Decisions != nil {
 		t.Errorf("redelivered event not marked duplicate: %+v", rec.Events[1])
 	}
-	if len(rec.Notifications) != 1 || rec.Notifications[0].Result != NotePending {
+	if len(rec.Notifications) != 1 || rec.Notifications[0].Result != audit.NotePending {
 		t.Fatalf("notifications %+v", rec.Notifications)
 	}
 
@@ -104,24 +106,24 @@ func TestAuditRecordsEveryResult(t *testing.T) {
 	steps := []struct {
 		name string
 		do   func() error
-		want AuditNotification
+		want audit.Notification
 	}{
 		{"failed attempt", func() error {
 			ob.Attempts, ob.LastError, ob.LastReason = 1, "slack: transient: 500", "transient"
 			return s.UpdateOutbox(ob)
-		}, AuditNotification{Result: NoteFailed, Reason: "transient", Error: "slack: transient: 500", Attempts: 1}},
+		}, audit.Notification{Result: audit.NoteFailed, Reason: "transient", Error: "slack: transient: 500", Attempts: 1}},
 		{"dead-lettered", func() error {
-			return s.Bury(DeadLetter{OutboxEntry: ob, Reason: "auth", Died: t0})
-		}, AuditNotification{Result: NoteDead, Reason: "auth", Error: "slack: transient: 500", Attempts: 1}},
+			return s.Bury(outbox.DeadLetter{Entry: ob, Reason: "auth", Died: t0})
+		}, audit.Notification{Result: audit.NoteDead, Reason: "auth", Error: "slack: transient: 500", Attempts: 1}},
 		{"replayed", func() error {
 			return s.DeleteDead(ob.ID, &Ref{Key: ob.Key, Ref: "C1/1.2", Updated: t0})
-		}, AuditNotification{Result: NoteSent, Ref: "C1/1.2", Attempts: 1}},
+		}, audit.Notification{Result: audit.NoteSent, Ref: "C1/1.2", Attempts: 1}},
 	}
 	for _, st := range steps {
 		if err := st.do(); err != nil {
 			t.Fatalf("%s: %v", st.name, err)
 		}
-		got, _ := s.Audit(AuditQuery{})
+		got, _ := s.Audit(audit.Query{})
 		n := got[0].Notifications[0]
 		if n.Result != st.want.Result || n.Reason != st.want.Reason || n.Error != st.want.Error ||
 			n.Ref != st.want.Ref || n.Attempts != st.want.Attempts || n.Rule != "blocked" || n.Target != "#ops" {
@@ -138,9 +140,9 @@ func TestAuditSentRecordsRef(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	got, _ := s.Audit(AuditQuery{})
+	got, _ := s.Audit(audit.Query{})
 	for _, n := range got[0].Notifications {
-		if n.Result != NoteSent || n.Ref != "C9/1" {
+		if n.Result != audit.NoteSent || n.Ref != "C9/1" {
 			t.Errorf("note %+v", n)
 		}
 	}
@@ -150,23 +152,23 @@ func TestAuditQuery(t *testing.T) {
 	s := open(t, t.TempDir())
 	commitWithAudit(t, s, "a", t0, 131031)
 	commitWithAudit(t, s, "b", t0.Add(time.Minute), 131026)
-	if err := s.AddAudit([]AuditRecord{{DeliveryID: "r", Source: "twilio", ReceivedAt: t0.Add(2 * time.Minute),
-		Signature: SignatureInvalid, HTTPStatus: 401, Reason: "unauthorized: bad signature"}},
+	if err := s.AddAudit([]audit.Record{{DeliveryID: "r", Source: "twilio", ReceivedAt: t0.Add(2 * time.Minute),
+		Signature: audit.SignatureInvalid, HTTPStatus: 401, Reason: "unauthorized: bad signature"}},
 		[][]byte{[]byte("x")}, t0.Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 	tests := []struct {
 		name string
-		q    AuditQuery
+		q    audit.Query
 		want []string // delivery ids, newest first
 	}{
-		{"all, newest first", AuditQuery{}, []string{"r", "b", "a"}},
-		{"since", AuditQuery{Since: t0.Add(30 * time.Second)}, []string{"r", "b"}},
-		{"code", AuditQuery{Code: 131031}, []string{"a"}},
-		{"code nobody has", AuditQuery{Code: 1}, nil},
-		{"source, any case", AuditQuery{Source: "META"}, []string{"b", "a"}},
-		{"limit", AuditQuery{Limit: 1}, []string{"r"}},
-		{"since in the future", AuditQuery{Since: t0.Add(time.Hour)}, nil},
+		{"all, newest first", audit.Query{}, []string{"r", "b", "a"}},
+		{"since", audit.Query{Since: t0.Add(30 * time.Second)}, []string{"r", "b"}},
+		{"code", audit.Query{Code: 131031}, []string{"a"}},
+		{"code nobody has", audit.Query{Code: 1}, nil},
+		{"source, any case", audit.Query{Source: "META"}, []string{"b", "a"}},
+		{"limit", audit.Query{Limit: 1}, []string{"r"}},
+		{"since in the future", audit.Query{Since: t0.Add(time.Hour)}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -191,20 +193,20 @@ func TestAuditExpiresWithEverythingItOwns(t *testing.T) {
 	if err := s.Sent(res.Outbox[0].ID, nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.AddAudit([]AuditRecord{{DeliveryID: "new", Source: "meta", ReceivedAt: t0.Add(time.Hour), HTTPStatus: 400}},
+	if err := s.AddAudit([]audit.Record{{DeliveryID: "new", Source: "meta", ReceivedAt: t0.Add(time.Hour), HTTPStatus: 400}},
 		[][]byte{[]byte("not json")}, t0.Add(5*time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.Sweep(t0.Add(90*time.Minute), 0); err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := s.Audit(AuditQuery{}); len(got) != 2 {
+	if got, _ := s.Audit(audit.Query{}); len(got) != 2 {
 		t.Fatalf("%d records inside retention, want 2", len(got))
 	}
 	if _, err := s.Sweep(t0.Add(3*time.Hour), 0); err != nil {
 		t.Fatal(err)
 	}
-	got, _ := s.Audit(AuditQuery{Body: true})
+	got, _ := s.Audit(audit.Query{Body: true})
 	if len(got) != 1 || got[0].DeliveryID != "new" || got[0].Payload != "not json" {
 		t.Fatalf("after the first record's retention: %+v", got)
 	}
@@ -218,7 +220,7 @@ func TestAuditExpiresWithEverythingItOwns(t *testing.T) {
 	if _, err := s.Sweep(t0.Add(6*time.Hour), 0); err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := s.Audit(AuditQuery{}); len(got) != 0 {
+	if got, _ := s.Audit(audit.Query{}); len(got) != 0 {
 		t.Fatalf("records left after retention: %+v", got)
 	}
 }
@@ -226,16 +228,16 @@ func TestAuditExpiresWithEverythingItOwns(t *testing.T) {
 func TestAuditOnClosedStore(t *testing.T) {
 	s := open(t, t.TempDir())
 	_ = s.Close()
-	if _, err := s.Audit(AuditQuery{}); !errors.Is(err, ErrClosed) {
+	if _, err := s.Audit(audit.Query{}); !errors.Is(err, ErrClosed) {
 		t.Errorf("Audit on a closed store: %v", err)
 	}
-	if err := s.AddAudit([]AuditRecord{{DeliveryID: "x", ReceivedAt: t0}}, nil, t0); !errors.Is(err, ErrClosed) {
+	if err := s.AddAudit([]audit.Record{{DeliveryID: "x", ReceivedAt: t0}}, nil, t0); !errors.Is(err, ErrClosed) {
 		t.Errorf("AddAudit on a closed store: %v", err)
 	}
 }
 
 func TestAuditIDSortsByTime(t *testing.T) {
-	a, b := AuditID(t0, "zzz"), AuditID(t0.Add(time.Nanosecond), "aaa")
+	a, b := audit.ID(t0, "zzz"), audit.ID(t0.Add(time.Nanosecond), "aaa")
 	if !(a < b) {
 		t.Errorf("%q does not sort before %q", a, b)
 	}

@@ -1,11 +1,16 @@
 package store
 
-import "time"
+import (
+	"time"
+
+	"github.com/wabridge/wabridge/internal/audit"
+	"github.com/wabridge/wabridge/internal/outbox"
+)
 
 var _ AuditTx = (*boltTx)(nil)
 
 // PutAudit writes a processed delivery's audit record in the transaction
 // that processes it.
-func (t *boltTx) PutAudit(rec *AuditRecord, body Payload, until time.Time, outbox []OutboxEntry) error {
+func (t *boltTx) PutAudit(rec *audit.Record, body Payload, until time.Time, outbox []outbox.Entry) error {
 	return writeAudit(t.tx, rec, body, until, outbox)
 }

@@ -14,7 +14,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/wabridge/wabridge/internal/audit"
 	"github.com/wabridge/wabridge/internal/delivery"
+	"github.com/wabridge/wabridge/internal/outbox"
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
 )
@@ -360,8 +362,8 @@ func (s *Bolt) IsDuplicate(eventID string, now time.Time) (bool, error) {
 }
 
 // Outbox lists every outbox entry in creation order.
-func (s *Bolt) Outbox() ([]OutboxEntry, error) {
-	out, err := readAll[OutboxEntry](s.db, bOutbox, "outbox entry")
+func (s *Bolt) Outbox() ([]outbox.Entry, error) {
+	out, err := readAll[outbox.Entry](s.db, bOutbox, "outbox entry")
 	return out, wrap("read outbox", err)
 }
 
@@ -382,8 +384,8 @@ func readAll[T any](db *bolt.DB, bucket []byte, what string) ([]T, error) {
 }
 
 // GetOutbox returns one outbox entry.
-func (s *Bolt) GetOutbox(id string) (OutboxEntry, error) {
-	var e OutboxEntry
+func (s *Bolt) GetOutbox(id string) (outbox.Entry, error) {
+	var e outbox.Entry
 	err := s.get(bOutbox, id, &e)
 	return e, wrap("read outbox entry", err)
 }
@@ -403,7 +405,7 @@ func (s *Bolt) get(bucket []byte, id string, into any) error {
 }
 
 // UpdateOutbox rewrites an entry that is still in the outbox.
-func (s *Bolt) UpdateOutbox(e OutboxEntry) error {
+func (s *Bolt) UpdateOutbox(e outbox.Entry) error {
 	k, err := idKey(e.ID)
 	if err != nil {
 		return err
@@ -418,7 +420,7 @@ func (s *Bolt) UpdateOutbox(e OutboxEntry) error {
 			return fmt.Errorf("outbox %s: %w", e.ID, ErrNotFound)
 		}
 		if e.LastError != "" {
-			if err := putNote(tx, &e, NoteFailed, "", e.LastReason, time.Now()); err != nil {
+			if err := putNote(tx, &e, audit.NoteFailed, "", e.LastReason, time.Now()); err != nil {
 				return err
 			}
 		}
@@ -432,7 +434,7 @@ func (s *Bolt) UpdateOutbox(e OutboxEntry) error {
 // Batch may run the function again alone after another in its group
 // failed, which is safe: writing the ref, the note (read from the entry,
 // so skipped once the entry is gone) and deleting the entry are idempotent.
-func (s *Bolt) Sent(id string, ref *Ref) error { return s.SentAs(id, ref, NoteSent) }
+func (s *Bolt) Sent(id string, ref *Ref) error { return s.SentAs(id, ref, audit.NoteSent) }
 
 // SentAs is Sent recording result in the audit trail.
 func (s *Bolt) SentAs(id string, ref *Ref, result string) error {
@@ -487,7 +489,7 @@ func (s *Bolt) GetRef(key string) (Ref, error) {
 }
 
 // Bury moves an outbox entry to the dead letters, keeping its id.
-func (s *Bolt) Bury(d DeadLetter) error {
+func (s *Bolt) Bury(d outbox.DeadLetter) error {
 	k, err := idKey(d.ID)
 	if err != nil {
 		return err
@@ -502,7 +504,7 @@ func (s *Bolt) Bury(d DeadLetter) error {
 		if err := tx.Bucket(bDead).Put(k, v); err != nil {
 			return err
 		}
-		if err := putNote(tx, &d.OutboxEntry, NoteDead, "", d.Reason, d.Died); err != nil {
+		if err := putNote(tx, &d.Entry, audit.NoteDead, "", d.Reason, d.Died); err != nil {
 			return err
 		}
 		if err := tx.Bucket(bInFlight).Delete(k); err != nil {
@@ -522,20 +524,20 @@ func (s *Bolt) Bury(d DeadLetter) error {
 }
 
 // DeadLetters lists dead letters, oldest first.
-func (s *Bolt) DeadLetters() ([]DeadLetter, error) {
-	out, err := readAll[DeadLetter](s.db, bDead, "dead letter")
+func (s *Bolt) DeadLetters() ([]outbox.DeadLetter, error) {
+	out, err := readAll[outbox.DeadLetter](s.db, bDead, "dead letter")
 	return out, wrap("read dead letters", err)
 }
 
 // GetDead returns one dead letter.
-func (s *Bolt) GetDead(id string) (DeadLetter, error) {
-	var d DeadLetter
+func (s *Bolt) GetDead(id string) (outbox.DeadLetter, error) {
+	var d outbox.DeadLetter
 	err := s.get(bDead, id, &d)
 	return d, wrap("read dead letter", err)
 }
 
 // PutDead rewrites an existing dead letter.
-func (s *Bolt) PutDead(d DeadLetter) error {
+func (s *Bolt) PutDead(d outbox.DeadLetter) error {
 	k, err := idKey(d.ID)
 	if err != nil {
 		return err
@@ -549,7 +551,7 @@ func (s *Bolt) PutDead(d DeadLetter) error {
 		if b.Get(k) == nil {
 			return fmt.Errorf("dead letter %s: %w", d.ID, ErrNotFound)
 		}
-		if err := putNote(tx, &d.OutboxEntry, NoteDead, "", d.Reason, d.Died); err != nil {
+		if err := putNote(tx, &d.Entry, audit.NoteDead, "", d.Reason, d.Died); err != nil {
 			return err
 		}
 		return b.Put(k, v)
@@ -574,7 +576,7 @@ func (s *Bolt) DeleteDead(id string, ref *Ref) error {
 		}
 		if ref != nil {
 			// A replay that succeeded; a drop (nil) leaves the note dead.
-			if err := noteFromStored(tx, k, v, NoteSent, ref, ref.Updated); err != nil {
+			if err := noteFromStored(tx, k, v, audit.NoteSent, ref, ref.Updated); err != nil {
 				return err
 			}
 		}

@@ -14,8 +14,10 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/wabridge/wabridge/internal/audit"
 	"github.com/wabridge/wabridge/internal/delivery"
 	"github.com/wabridge/wabridge/internal/notification"
+	"github.com/wabridge/wabridge/internal/outbox"
 )
 
 func open(t *testing.T, dir string) *Bolt {
@@ -188,18 +190,18 @@ type testDelivery struct {
 	Events         []testEvent
 	// Audit, when set, is written with Body; events found to be duplicates
 	// are marked so first, as the pipeline does.
-	Audit *AuditRecord
+	Audit *audit.Record
 	Body  []byte
 }
 
 type testEvent struct {
 	ID            string
 	Matched       bool // only a matched event keeps a dedup record
-	Notifications []OutboxEntry
+	Notifications []outbox.Entry
 }
 
 type processed struct {
-	Outbox     []OutboxEntry
+	Outbox     []outbox.Entry
 	Duplicates int
 }
 
@@ -240,7 +242,7 @@ func process(s *Bolt, d testDelivery) (processed, error) {
 			rec.Events = slices.Clone(rec.Events)
 			for i := range rec.Events {
 				if dups[rec.Events[i].ID] {
-					rec.Events[i].Outcome, rec.Events[i].Decisions = EventDuplicate, nil
+					rec.Events[i].Outcome, rec.Events[i].Decisions = audit.EventDuplicate, nil
 					delete(dups, rec.Events[i].ID)
 				}
 			}
@@ -269,7 +271,7 @@ func TestUpdateDedupAndSweep(t *testing.T) {
 		d := testDelivery{Seq: e.Seq, Now: now, DedupUntil: now.Add(time.Hour), ProcessedUntil: now.Add(2 * time.Hour)}
 		for _, id := range ids {
 			d.Events = append(d.Events, testEvent{ID: id, Matched: id != "unmatched",
-				Notifications: []OutboxEntry{{Notification: notification.Notification{Rule: notification.RuleRef{Name: "r"}}}}})
+				Notifications: []outbox.Entry{{Notification: notification.Notification{Rule: notification.RuleRef{Name: "r"}}}}})
 		}
 		res, err := process(s, d)
 		if err != nil {
@@ -303,7 +305,7 @@ func TestUpdateDedupAndSweep(t *testing.T) {
 	// Committing an entry that is gone fails rather than writing twice, and
 	// the failed transaction leaves nothing behind.
 	_, err := process(s, testDelivery{Seq: 999, Now: now, DedupUntil: now.Add(time.Hour),
-		Events: []testEvent{{ID: "late", Matched: true, Notifications: []OutboxEntry{{Key: "k"}}}}})
+		Events: []testEvent{{ID: "late", Matched: true, Notifications: []outbox.Entry{{Key: "k"}}}}})
 	if !errors.Is(err, ErrNotFound) {
 		t.Fatalf("commit of a missing entry: %v", err)
 	}
@@ -322,7 +324,7 @@ func TestUpdateRollsBack(t *testing.T) {
 	}
 	boom := errors.New("boom")
 	err = s.Update(func(tx Tx) error {
-		if _, err := tx.AddOutbox(OutboxEntry{Key: "k"}); err != nil {
+		if _, err := tx.AddOutbox(outbox.Entry{Key: "k"}); err != nil {
 			return err
 		}
 		if err := tx.PutDedup("x", t0.Add(time.Hour)); err != nil {
@@ -345,7 +347,7 @@ func TestOutboxAndDeadLetters(t *testing.T) {
 	s := open(t, t.TempDir())
 	e, _ := s.AddInbox(context.Background(), delivery.Delivery{Source: "meta"})
 	res, err := process(s, testDelivery{Seq: e.Seq, Events: []testEvent{{ID: "x", Matched: true,
-		Notifications: []OutboxEntry{{Key: "k"}, {Key: "k"}}}}})
+		Notifications: []outbox.Entry{{Key: "k"}, {Key: "k"}}}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -364,7 +366,7 @@ func TestOutboxAndDeadLetters(t *testing.T) {
 	if r, err := s.GetRef("k"); err != nil || r.Ref != "C1/123" {
 		t.Fatalf("ref = %+v, %v", r, err)
 	}
-	if err := s.Bury(DeadLetter{OutboxEntry: got, Reason: "permanent"}); err != nil {
+	if err := s.Bury(outbox.DeadLetter{Entry: got, Reason: "permanent"}); err != nil {
 		t.Fatal(err)
 	}
 	if out, _ := s.Outbox(); len(out) != 0 {

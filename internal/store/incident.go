@@ -13,6 +13,7 @@ import (
 
 	"github.com/wabridge/wabridge/internal/event"
 	"github.com/wabridge/wabridge/internal/incident"
+	"github.com/wabridge/wabridge/internal/outbox"
 	"github.com/wabridge/wabridge/internal/silence"
 )
 
@@ -28,7 +29,7 @@ type Tx interface {
 	// PutDedup remembers an event id until the given time.
 	PutDedup(eventID string, until time.Time) error
 	// AddOutbox stores a notification and returns it with its id.
-	AddOutbox(e OutboxEntry) (OutboxEntry, error)
+	AddOutbox(e outbox.Entry) (outbox.Entry, error)
 	// OutboxHas reports whether an outbox entry is still waiting.
 	OutboxHas(id string) bool
 	// PutIncident writes an incident's counters and times (not its
@@ -111,20 +112,20 @@ func (t *boltTx) PutDedup(id string, until time.Time) error {
 	return t.tx.Bucket(bExpiry).Put(expiryKey(until, expDedup, []byte(id)), nil)
 }
 
-func (t *boltTx) AddOutbox(e OutboxEntry) (OutboxEntry, error) {
+func (t *boltTx) AddOutbox(e outbox.Entry) (outbox.Entry, error) {
 	b := t.tx.Bucket(bOutbox)
 	seq, err := b.NextSequence()
 	if err != nil {
-		return OutboxEntry{}, err
+		return outbox.Entry{}, err
 	}
 	e.ID = strconv.FormatUint(seq, 10)
 	e.Notification.ID = e.ID
 	v, err := json.Marshal(e)
 	if err != nil {
-		return OutboxEntry{}, fmt.Errorf("encode outbox entry: %w", err)
+		return outbox.Entry{}, fmt.Errorf("encode outbox entry: %w", err)
 	}
 	if err := b.Put(u64(seq), v); err != nil {
-		return OutboxEntry{}, err
+		return outbox.Entry{}, err
 	}
 	t.outboxAdded++
 	return e, nil

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wabridge/wabridge/internal/audit"
 	"github.com/wabridge/wabridge/internal/delivery"
 	bolt "go.etcd.io/bbolt"
 )
@@ -65,7 +66,7 @@ func TestOpenMigratesV1Store(t *testing.T) {
 	if dup, err := s.IsDuplicate("meta-st-v1", v1Time.Add(time.Hour)); err != nil || !dup {
 		t.Errorf("dedup record of the old store: %v, %v; want live", dup, err)
 	}
-	recs, err := s.Audit(AuditQuery{Body: true})
+	recs, err := s.Audit(audit.Query{Body: true})
 	if err != nil || len(recs) != 1 || recs[0].DeliveryID != "v1-d1" || !strings.Contains(recs[0].Payload, `"n":"v1-d1"`) {
 		t.Fatalf("audit trail of the old store = %+v, %v", recs, err)
 	}

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wabridge/wabridge/internal/audit"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -34,11 +35,11 @@ func TestAuditPayloadsRoundTrip(t *testing.T) {
 				t.Errorf("compressed %d bytes to %d", len(tt.body), len(p.b))
 			}
 			at := t0.Add(time.Duration(i) * time.Minute)
-			rec := &AuditRecord{DeliveryID: "d" + tt.name, Source: "meta", ReceivedAt: at}
+			rec := &audit.Record{DeliveryID: "d" + tt.name, Source: "meta", ReceivedAt: at}
 			if err := s.Update(func(tx Tx) error { return tx.(AuditTx).PutAudit(rec, p, at.Add(time.Hour), nil) }); err != nil {
 				t.Fatal(err)
 			}
-			got, err := s.Audit(AuditQuery{Since: at, Limit: 1, Body: true})
+			got, err := s.Audit(audit.Query{Since: at, Limit: 1, Body: true})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -49,14 +50,14 @@ func TestAuditPayloadsRoundTrip(t *testing.T) {
 	}
 
 	// A payload an older version stored raw, whatever its size.
-	legacy := AuditID(t0.Add(time.Hour), "legacy")
-	if err := s.AddAudit([]AuditRecord{{ID: legacy, DeliveryID: "legacy", ReceivedAt: t0.Add(time.Hour)}}, nil, t0.Add(2*time.Hour)); err != nil {
+	legacy := audit.ID(t0.Add(time.Hour), "legacy")
+	if err := s.AddAudit([]audit.Record{{ID: legacy, DeliveryID: "legacy", ReceivedAt: t0.Add(time.Hour)}}, nil, t0.Add(2*time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bAuditBody).Put([]byte(legacy), []byte(big)) }); err != nil {
 		t.Fatal(err)
 	}
-	got, err := s.Audit(AuditQuery{Since: t0.Add(time.Hour), Body: true})
+	got, err := s.Audit(audit.Query{Since: t0.Add(time.Hour), Body: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,14 +86,14 @@ func TestAuditPayloadsRoundTrip(t *testing.T) {
 // or a silently empty payload.
 func TestDamagedCompressedPayload(t *testing.T) {
 	s := open(t, t.TempDir())
-	rec := &AuditRecord{DeliveryID: "z", ReceivedAt: t0}
+	rec := &audit.Record{DeliveryID: "z", ReceivedAt: t0}
 	if err := s.Update(func(tx Tx) error { return tx.(AuditTx).PutAudit(rec, RawPayload(nil), t0.Add(time.Hour), nil) }); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bAuditBodyZ).Put([]byte(rec.ID), []byte("not deflate")) }); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Audit(AuditQuery{Body: true}); err == nil || !strings.Contains(err.Error(), "decompress") {
+	if _, err := s.Audit(audit.Query{Body: true}); err == nil || !strings.Contains(err.Error(), "decompress") {
 		t.Fatalf("reading a damaged payload: %v", err)
 	}
 }

@@ -11,9 +11,10 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/wabridge/wabridge/internal/audit"
 	"github.com/wabridge/wabridge/internal/delivery"
 	"github.com/wabridge/wabridge/internal/incident"
-	"github.com/wabridge/wabridge/internal/notification"
+	"github.com/wabridge/wabridge/internal/outbox"
 	"github.com/wabridge/wabridge/internal/silence"
 )
 
@@ -58,11 +59,11 @@ type Store interface {
 	QuarantineCrashed(e InboxEntry, reason string) error
 
 	// Outbox returns every outbox entry in creation order.
-	Outbox() ([]OutboxEntry, error)
+	Outbox() ([]outbox.Entry, error)
 	// GetOutbox returns one outbox entry.
-	GetOutbox(id string) (OutboxEntry, error)
+	GetOutbox(id string) (outbox.Entry, error)
 	// UpdateOutbox rewrites an outbox entry after a failed attempt.
-	UpdateOutbox(e OutboxEntry) error
+	UpdateOutbox(e outbox.Entry) error
 	// Sent removes a delivered outbox entry and records the reference the
 	// notifier returned, when there is one.
 	Sent(id string, ref *Ref) error
@@ -70,7 +71,7 @@ type Store interface {
 	// or NoteLogged when the log stood in for the notifier.
 	SentAs(id string, ref *Ref, result string) error
 	// Bury moves an outbox entry to the dead letters.
-	Bury(d DeadLetter) error
+	Bury(d outbox.DeadLetter) error
 	// MarkInFlight records, durably, that a send of the entry starts:
 	// after a crash the pipeline looks for what it created before sending
 	// it again. Sent and Bury clear the mark.
@@ -79,11 +80,11 @@ type Store interface {
 	InFlight() (map[string]time.Time, error)
 
 	// DeadLetters returns every dead letter, oldest first.
-	DeadLetters() ([]DeadLetter, error)
+	DeadLetters() ([]outbox.DeadLetter, error)
 	// GetDead returns one dead letter.
-	GetDead(id string) (DeadLetter, error)
+	GetDead(id string) (outbox.DeadLetter, error)
 	// PutDead rewrites a dead letter (after a replay failed again).
-	PutDead(d DeadLetter) error
+	PutDead(d outbox.DeadLetter) error
 	// DeleteDead removes a dead letter; when ref is not nil it is recorded
 	// in the same transaction (a replay that succeeded).
 	DeleteDead(id string, ref *Ref) error
@@ -121,9 +122,9 @@ type Store interface {
 	Depths() (Counts, error)
 	// AddAudit stores audit records of deliveries that never reached the
 	// inbox (rejected ones), with their payloads as kept, until the given time.
-	AddAudit(recs []AuditRecord, bodies [][]byte, until time.Time) error
+	AddAudit(recs []audit.Record, bodies [][]byte, until time.Time) error
 	// Audit returns the audit records a query selects, newest first.
-	Audit(q AuditQuery) ([]AuditRecord, error)
+	Audit(q audit.Query) ([]audit.Record, error)
 
 	// Check proves the store can still write.
 	Check() error
@@ -150,29 +151,6 @@ type InboxEntry struct {
 	// Location is where the entry's record is in the inbox log: what the
 	// audit trail keeps instead of a copy of the payload.
 	Location Location `json:"-"`
-}
-
-// OutboxEntry is one notification waiting to be sent.
-type OutboxEntry struct {
-	ID           string                    `json:"id"`
-	Notification notification.Notification `json:"notification"`
-	// Key orders entries: entries with the same key are sent one at a time,
-	// in creation order.
-	Key         string    `json:"key"`
-	Attempts    int       `json:"attempts"`
-	Created     time.Time `json:"created"`
-	ReceivedAt  time.Time `json:"received_at"` // when the delivery arrived, for latency
-	NextAttempt time.Time `json:"next_attempt"`
-	LastError   string    `json:"last_error,omitempty"`
-	// LastReason classifies LastError (rate_limited, transient, auth ...).
-	LastReason string `json:"last_reason,omitempty"`
-}
-
-// DeadLetter is a notification that failed for good.
-type DeadLetter struct {
-	OutboxEntry
-	Reason string    `json:"reason"` // rate_limited, transient, auth, permanent, no_notifier ...
-	Died   time.Time `json:"died"`
 }
 
 // Ref is what a notifier returned for an incident, under the incident's
