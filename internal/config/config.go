@@ -20,6 +20,7 @@ import (
 
 	"github.com/wabridge/wabridge/internal/duration"
 	"github.com/wabridge/wabridge/internal/secret"
+	"github.com/wabridge/wabridge/internal/sources"
 	jiranotifier "github.com/wabridge/wabridge/notifiers/jira"
 	lognotifier "github.com/wabridge/wabridge/notifiers/log"
 	slacknotifier "github.com/wabridge/wabridge/notifiers/slack"
@@ -35,15 +36,15 @@ const EnvPrefix = "WABRIDGE"
 // Config is the whole configuration. Every key has a default (see
 // Defaults), so every key can be overridden from the environment.
 type Config struct {
-	Server    Server    `mapstructure:"server" json:"server"`
-	Storage   Storage   `mapstructure:"storage" json:"storage"`
-	Log       Log       `mapstructure:"log" json:"log"`
-	Sources   []Source  `mapstructure:"sources" json:"sources"`
-	Notifiers Notifiers `mapstructure:"notifiers" json:"notifiers"`
-	Rules     Rules     `mapstructure:"rules" json:"rules"`
-	Templates Templates `mapstructure:"templates" json:"templates"`
-	Catalog   Catalog   `mapstructure:"catalog" json:"catalog"`
-	Pipeline  Pipeline  `mapstructure:"pipeline" json:"pipeline"`
+	Server    Server           `mapstructure:"server" json:"server"`
+	Storage   Storage          `mapstructure:"storage" json:"storage"`
+	Log       Log              `mapstructure:"log" json:"log"`
+	Sources   []sources.Config `mapstructure:"sources" json:"sources"`
+	Notifiers Notifiers        `mapstructure:"notifiers" json:"notifiers"`
+	Rules     Rules            `mapstructure:"rules" json:"rules"`
+	Templates Templates        `mapstructure:"templates" json:"templates"`
+	Catalog   Catalog          `mapstructure:"catalog" json:"catalog"`
+	Pipeline  Pipeline         `mapstructure:"pipeline" json:"pipeline"`
 
 	// File is the path the config was loaded from; relative paths in the
 	// config (rules, templates, storage, catalogue) are relative to its directory.

@@ -15,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wabridge/wabridge/internal/config"
 	"github.com/wabridge/wabridge/internal/delivery"
 	"github.com/wabridge/wabridge/internal/event"
 	"github.com/wabridge/wabridge/internal/sources"
@@ -24,7 +23,7 @@ import (
 
 func intakeRouter(t *testing.T, d Deps) (http.Handler, *memInbox, *syncLog) {
 	t.Helper()
-	meta, err := sources.NewMeta(config.Source{Name: "meta", Type: "meta", AppSecret: testSecret})
+	meta, err := sources.NewMeta(sources.Config{Name: "meta", Type: "meta", AppSecret: testSecret})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,7 +18,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wabridge/wabridge/internal/config"
 	"github.com/wabridge/wabridge/internal/secret"
 	"github.com/wabridge/wabridge/internal/sources"
 )
@@ -28,11 +27,11 @@ const presetSecret = "preset-signing-secret"
 func presetRouter(t *testing.T) (http.Handler, *memInbox, *bytes.Buffer) {
 	t.Helper()
 	sec := secret.Secret(presetSecret)
-	cfgs := []config.Source{
-		{Name: "ycloud", Type: "mapped", Preset: "ycloud", Auth: config.Auth{Type: "hmac_timestamp", Header: "YCloud-Signature", Secret: sec}},
-		{Name: "gupshup", Type: "mapped", Preset: "gupshup", Auth: config.Auth{Type: "hmac_timestamp", Header: "X-Signature", TimestampHeader: "X-Timestamp", Secret: sec, Tolerance: time.Minute}},
-		{Name: "wati", Type: "mapped", Preset: "wati", Auth: config.Auth{Type: "jwt", Header: "MessageBird-Signature-JWT", Secret: sec, Issuer: "MessageBird"}},
-		{Name: "vonage", Type: "mapped", Preset: "green-api", Auth: config.Auth{Type: "jwt", Secret: sec}},
+	cfgs := []sources.Config{
+		{Name: "ycloud", Type: "mapped", Preset: "ycloud", Auth: sources.Auth{Type: "hmac_timestamp", Header: "YCloud-Signature", Secret: sec}},
+		{Name: "gupshup", Type: "mapped", Preset: "gupshup", Auth: sources.Auth{Type: "hmac_timestamp", Header: "X-Signature", TimestampHeader: "X-Timestamp", Secret: sec, Tolerance: time.Minute}},
+		{Name: "wati", Type: "mapped", Preset: "wati", Auth: sources.Auth{Type: "jwt", Header: "MessageBird-Signature-JWT", Secret: sec, Issuer: "MessageBird"}},
+		{Name: "vonage", Type: "mapped", Preset: "green-api", Auth: sources.Auth{Type: "jwt", Secret: sec}},
 	}
 	srcs := map[string]sources.Source{}
 	for _, c := range cfgs {
@@ -161,8 +160,8 @@ func TestPresetsAndSignatureSchemes(t *testing.T) {
 // A preset that does not exist is a config error naming the source and
 // listing the presets.
 func TestUnknownPresetIsAConfigError(t *testing.T) {
-	errs := sources.Validate(config.Source{Name: "bsp", Type: "mapped", Preset: "gupshop",
-		Auth: config.Auth{Type: "token", Header: "X-Token", Secret: secret.Secret("x")}})
+	errs := sources.Validate(sources.Config{Name: "bsp", Type: "mapped", Preset: "gupshop",
+		Auth: sources.Auth{Type: "token", Header: "X-Token", Secret: secret.Secret("x")}})
 	if len(errs) != 1 || !strings.Contains(errs[0].Error(), "source bsp") || !strings.Contains(errs[0].Error(), `"gupshop"`) ||
 		!strings.Contains(errs[0].Error(), "gupshup") {
 		t.Errorf("errors %v", errs)

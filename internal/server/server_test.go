@@ -13,7 +13,6 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/wabridge/wabridge/internal/config"
 	"github.com/wabridge/wabridge/internal/delivery"
 	"github.com/wabridge/wabridge/internal/event"
 	"github.com/wabridge/wabridge/internal/sources"
@@ -60,7 +59,7 @@ type fixture struct {
 
 func newFixture(t *testing.T, maxBody int64) *fixture {
 	t.Helper()
-	meta, err := sources.NewMeta(config.Source{Name: "meta", Type: "meta", AppSecret: testSecret, VerifyToken: testVerifyToken})
+	meta, err := sources.NewMeta(sources.Config{Name: "meta", Type: "meta", AppSecret: testSecret, VerifyToken: testVerifyToken})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -325,7 +324,7 @@ func TestRemoteAddrIgnoresForwardedHeaders(t *testing.T) {
 // choice, so requests to sources that are not configured share one label
 // rather than adding a metric series per name tried.
 func TestObserveBoundsUnknownSources(t *testing.T) {
-	meta, err := sources.NewMeta(config.Source{Name: "meta", Type: "meta", AppSecret: testSecret})
+	meta, err := sources.NewMeta(sources.Config{Name: "meta", Type: "meta", AppSecret: testSecret})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,7 +13,6 @@ import (
 
 	"github.com/spf13/viper"
 
-	"github.com/wabridge/wabridge/internal/config"
 	"github.com/wabridge/wabridge/internal/delivery"
 	"github.com/wabridge/wabridge/internal/event"
 )
@@ -32,8 +31,8 @@ var testSecrets = map[string]string{
 
 // exampleSources loads testdata/example.yaml the way the config loader
 // does: ${VAR} expanded, then a local viper (which lowercases map keys such
-// as status_map's desconnectedMobile) decoding into config.Source.
-func exampleSources(t testing.TB) map[string]config.Source {
+// as status_map's desconnectedMobile) decoding into Config.
+func exampleSources(t testing.TB) map[string]Config {
 	t.Helper()
 	raw, err := os.ReadFile("testdata/example.yaml")
 	if err != nil {
@@ -45,11 +44,11 @@ func exampleSources(t testing.TB) map[string]config.Source {
 	if err := v.ReadConfig(strings.NewReader(expanded)); err != nil {
 		t.Fatal(err)
 	}
-	var list []config.Source
+	var list []Config
 	if err := v.UnmarshalKey("sources", &list); err != nil {
 		t.Fatal(err)
 	}
-	out := map[string]config.Source{}
+	out := map[string]Config{}
 	for _, s := range list {
 		out[s.Name] = s
 	}

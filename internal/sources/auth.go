@@ -20,8 +20,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/wabridge/wabridge/internal/config"
 )
 
 // Auth types (sources[].auth.type).
@@ -53,7 +51,7 @@ type authenticator interface {
 
 // buildAuth turns a source's auth config into an authenticator, reporting
 // every problem at once.
-func buildAuth(a config.Auth, publicURL, sourceType string) (authenticator, []error) {
+func buildAuth(a Auth, publicURL, sourceType string) (authenticator, []error) {
 	var errs []error
 	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 	needSecret := func() {
@@ -634,7 +632,7 @@ func truncateText(s string, n int) string {
 // digestOptions reads the hash algorithm and the signature encoding that
 // hmac and hmac_timestamp share; a value it does not know is a problem told
 // to add.
-func digestOptions(a config.Auth, add func(format string, args ...any)) (newHash func() hash.Hash, enc string) {
+func digestOptions(a Auth, add func(format string, args ...any)) (newHash func() hash.Hash, enc string) {
 	newHash, ok := hashFunc(a.Algorithm)
 	if !ok {
 		add("auth.algorithm: %q is not sha256, sha1 or sha512", a.Algorithm)

@@ -15,11 +15,9 @@ import (
 	"sort"
 	"strings"
 	"testing"
-
-	"github.com/wabridge/wabridge/internal/config"
 )
 
-func mustAuth(t *testing.T, a config.Auth, publicURL string) authenticator {
+func mustAuth(t *testing.T, a Auth, publicURL string) authenticator {
 	t.Helper()
 	auth, errs := buildAuth(a, publicURL, "status")
 	if len(errs) > 0 {
@@ -71,22 +69,22 @@ func TestHMACAuth(t *testing.T) {
 
 	cases := []struct {
 		name    string
-		auth    config.Auth
+		auth    Auth
 		header  string
 		wantErr string
 	}{
-		{"sha256 hex", config.Auth{Type: "hmac", Header: "X-Signature", Secret: secret}, hex.EncodeToString(mac256), ""},
-		{"sha256 hex uppercase", config.Auth{Type: "hmac", Header: "X-Signature", Secret: secret}, strings.ToUpper(hex.EncodeToString(mac256)), ""},
-		{"sha256 prefix", config.Auth{Type: "hmac", Header: "X-Hub-Signature-256", Prefix: "sha256=", Secret: secret}, "sha256=" + hex.EncodeToString(mac256), ""},
-		{"sha1 base64", config.Auth{Type: "hmac", Header: "X-Sig", Algorithm: "sha1", Encoding: "base64", Secret: secret}, base64.StdEncoding.EncodeToString(mac1), ""},
-		{"base64 url alphabet", config.Auth{Type: "hmac", Header: "X-Sig", Encoding: "base64", Secret: secret}, base64.RawURLEncoding.EncodeToString(mac256), ""},
-		{"missing", config.Auth{Type: "hmac", Header: "X-Signature", Secret: secret}, "", "missing header X-Signature"},
-		{"wrong secret", config.Auth{Type: "hmac", Header: "X-Signature", Secret: secret}, wrongHex, "signature mismatch in header X-Signature"},
-		{"wrong algorithm", config.Auth{Type: "hmac", Header: "X-Signature", Algorithm: "sha1", Secret: secret}, hex.EncodeToString(mac256), "signature mismatch"},
-		{"not hex", config.Auth{Type: "hmac", Header: "X-Signature", Secret: secret}, "zz-not-hex", "not hex-encoded"},
-		{"base64 where hex expected", config.Auth{Type: "hmac", Header: "X-Signature", Secret: secret}, base64.StdEncoding.EncodeToString(mac256), "not hex-encoded"},
-		{"not base64", config.Auth{Type: "hmac", Header: "X-Signature", Encoding: "base64", Secret: secret}, "!!!", "not base64-encoded"},
-		{"prefix missing", config.Auth{Type: "hmac", Header: "X-Signature", Prefix: "sha256=", Secret: secret}, hex.EncodeToString(mac256), `does not start with "sha256="`},
+		{"sha256 hex", Auth{Type: "hmac", Header: "X-Signature", Secret: secret}, hex.EncodeToString(mac256), ""},
+		{"sha256 hex uppercase", Auth{Type: "hmac", Header: "X-Signature", Secret: secret}, strings.ToUpper(hex.EncodeToString(mac256)), ""},
+		{"sha256 prefix", Auth{Type: "hmac", Header: "X-Hub-Signature-256", Prefix: "sha256=", Secret: secret}, "sha256=" + hex.EncodeToString(mac256), ""},
+		{"sha1 base64", Auth{Type: "hmac", Header: "X-Sig", Algorithm: "sha1", Encoding: "base64", Secret: secret}, base64.StdEncoding.EncodeToString(mac1), ""},
+		{"base64 url alphabet", Auth{Type: "hmac", Header: "X-Sig", Encoding: "base64", Secret: secret}, base64.RawURLEncoding.EncodeToString(mac256), ""},
+		{"missing", Auth{Type: "hmac", Header: "X-Signature", Secret: secret}, "", "missing header X-Signature"},
+		{"wrong secret", Auth{Type: "hmac", Header: "X-Signature", Secret: secret}, wrongHex, "signature mismatch in header X-Signature"},
+		{"wrong algorithm", Auth{Type: "hmac", Header: "X-Signature", Algorithm: "sha1", Secret: secret}, hex.EncodeToString(mac256), "signature mismatch"},
+		{"not hex", Auth{Type: "hmac", Header: "X-Signature", Secret: secret}, "zz-not-hex", "not hex-encoded"},
+		{"base64 where hex expected", Auth{Type: "hmac", Header: "X-Signature", Secret: secret}, base64.StdEncoding.EncodeToString(mac256), "not hex-encoded"},
+		{"not base64", Auth{Type: "hmac", Header: "X-Signature", Encoding: "base64", Secret: secret}, "!!!", "not base64-encoded"},
+		{"prefix missing", Auth{Type: "hmac", Header: "X-Signature", Prefix: "sha256=", Secret: secret}, hex.EncodeToString(mac256), `does not start with "sha256="`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -98,18 +96,18 @@ func TestHMACAuth(t *testing.T) {
 		})
 	}
 	// The body is what is signed: one changed byte fails.
-	a := mustAuth(t, config.Auth{Type: "hmac", Header: "X-Signature", Secret: secret}, "")
+	a := mustAuth(t, Auth{Type: "hmac", Header: "X-Signature", Secret: secret}, "")
 	checkAuth(t, a, post("/", body, map[string]string{"X-Signature": hex.EncodeToString(mac256)}), body+" ", "signature mismatch")
 }
 
 func TestTokenAuth(t *testing.T) {
 	const secret = "evo-key-123"
-	header := config.Auth{Type: "token", Header: "apikey", Secret: secret}
-	query := config.Auth{Type: "token", Query: "token", Secret: secret}
-	both := config.Auth{Type: "token", Header: "Authorization", Prefix: "Bearer ", Query: "token", Secret: secret}
+	header := Auth{Type: "token", Header: "apikey", Secret: secret}
+	query := Auth{Type: "token", Query: "token", Secret: secret}
+	both := Auth{Type: "token", Header: "Authorization", Prefix: "Bearer ", Query: "token", Secret: secret}
 	cases := []struct {
 		name    string
-		auth    config.Auth
+		auth    Auth
 		target  string
 		headers map[string]string
 		wantErr string
@@ -133,8 +131,8 @@ func TestTokenAuth(t *testing.T) {
 }
 
 func TestBasicAuth(t *testing.T) {
-	a := mustAuth(t, config.Auth{Type: "basic", User: "wabridge", Password: "crm-pass"}, "")
-	viaSecret := mustAuth(t, config.Auth{Type: "basic", User: "wabridge", Secret: "crm-pass"}, "")
+	a := mustAuth(t, Auth{Type: "basic", User: "wabridge", Password: "crm-pass"}, "")
+	viaSecret := mustAuth(t, Auth{Type: "basic", User: "wabridge", Secret: "crm-pass"}, "")
 	cases := []struct {
 		name, user, pass string
 		set              bool
@@ -218,8 +216,8 @@ func TestTwilioAuth(t *testing.T) {
 	signedLocal := twilioReference(token, "http://127.0.0.1:8080/webhooks/twilio", flat)
 	signedProxied := twilioReference(token, "https://bridge.internal/webhooks/twilio?tag=wa", flat)
 
-	withPublic := mustAuth(t, config.Auth{Type: "twilio", Secret: token}, public)
-	noPublic := mustAuth(t, config.Auth{Type: "twilio", Secret: token}, "")
+	withPublic := mustAuth(t, Auth{Type: "twilio", Secret: token}, public)
+	noPublic := mustAuth(t, Auth{Type: "twilio", Secret: token}, "")
 
 	cases := []struct {
 		name    string
@@ -284,7 +282,7 @@ func TestTwilioJSONBodySHA256(t *testing.T) {
 	sum := sha256.Sum256([]byte(body))
 	u := "https://hooks.example.com/webhooks/twilio?bodySHA256=" + hex.EncodeToString(sum[:])
 	sig := twilioReference(token, u, nil)
-	a := mustAuth(t, config.Auth{Type: "twilio", Secret: token}, "")
+	a := mustAuth(t, Auth{Type: "twilio", Secret: token}, "")
 	h := map[string]string{"Content-Type": "application/json", TwilioSignatureHeader: sig, "X-Forwarded-Proto": "https"}
 	r := post(u, body, h)
 	r.Host = "hooks.example.com"
@@ -295,10 +293,10 @@ func TestTwilioJSONBodySHA256(t *testing.T) {
 }
 
 func TestNoneAuth(t *testing.T) {
-	if _, errs := buildAuth(config.Auth{Type: "none"}, "", "mapped"); len(errs) == 0 {
+	if _, errs := buildAuth(Auth{Type: "none"}, "", "mapped"); len(errs) == 0 {
 		t.Fatal("type none without insecure: true must be refused")
 	}
-	a := mustAuth(t, config.Auth{Type: "none", Insecure: true}, "")
+	a := mustAuth(t, Auth{Type: "none", Insecure: true}, "")
 	checkAuth(t, a, post("/", "{}", nil), "{}", "")
 }
 

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
-
-	"github.com/wabridge/wabridge/internal/config"
 )
 
 // Source types (sources[].type).
@@ -27,7 +25,7 @@ func Types() []string {
 
 // New builds the adapter for one configured source. A relative mapping_file
 // must already be resolved against the config file's directory.
-func New(cfg config.Source) (Source, error) {
+func New(cfg Config) (Source, error) {
 	s, errs := build(cfg)
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
@@ -38,12 +36,12 @@ func New(cfg config.Source) (Source, error) {
 // Validate reports every problem of one source's config, for `wabridge
 // check`. Errors name the source and the key; a mapping_file problem is
 // reported as FILE:LINE: message.
-func Validate(cfg config.Source) []error {
+func Validate(cfg Config) []error {
 	_, errs := build(cfg)
 	return errs
 }
 
-func build(cfg config.Source) (Source, []error) {
+func build(cfg Config) (Source, []error) {
 	typ := strings.ToLower(strings.TrimSpace(cfg.Type))
 	if typ == TypeMeta {
 		m, err := NewMeta(cfg)

@@ -7,40 +7,39 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/wabridge/wabridge/internal/config"
 	"github.com/wabridge/wabridge/internal/delivery"
 	"github.com/wabridge/wabridge/internal/event"
 	"github.com/wabridge/wabridge/internal/secret"
 )
 
 func TestValidate(t *testing.T) {
-	token := config.Auth{Type: "token", Header: "apikey", Secret: "k"}
-	wpp := config.Mapping{Kind: "connection", Fields: map[string]string{"status": "status"}}
+	token := Auth{Type: "token", Header: "apikey", Secret: "k"}
+	wpp := Mapping{Kind: "connection", Fields: map[string]string{"status": "status"}}
 	cases := []struct {
 		name string
-		cfg  config.Source
+		cfg  Config
 		want []string // substrings, one per expected error; nil = valid
 	}{
-		{"valid evolution", config.Source{Name: "evo", Type: "evolution", Auth: token}, nil},
-		{"type case-insensitive", config.Source{Name: "evo", Type: "Evolution", Auth: token}, nil},
-		{"unknown type", config.Source{Name: "x", Type: "telegram", Auth: token}, []string{`source x: type: "telegram" is not one of meta, evolution`}},
-		{"missing type", config.Source{Name: "x", Auth: token}, []string{"type: required"}},
-		{"missing auth", config.Source{Name: "evo", Type: "evolution"}, []string{"auth: required for type evolution"}},
-		{"none without insecure", config.Source{Name: "w", Type: "mapped", Auth: config.Auth{Type: "none"}, Mapping: wpp}, []string{"insecure: true"}},
-		{"unknown auth type", config.Source{Name: "w", Type: "zapi", Auth: config.Auth{Type: "oauth"}}, []string{`auth.type: "oauth" is not hmac, hmac_timestamp, jwt, token, basic, twilio or none`}},
-		{"hmac problems at once", config.Source{Name: "g", Type: "status", Auth: config.Auth{Type: "hmac", Algorithm: "md5", Encoding: "base32"}},
+		{"valid evolution", Config{Name: "evo", Type: "evolution", Auth: token}, nil},
+		{"type case-insensitive", Config{Name: "evo", Type: "Evolution", Auth: token}, nil},
+		{"unknown type", Config{Name: "x", Type: "telegram", Auth: token}, []string{`source x: type: "telegram" is not one of meta, evolution`}},
+		{"missing type", Config{Name: "x", Auth: token}, []string{"type: required"}},
+		{"missing auth", Config{Name: "evo", Type: "evolution"}, []string{"auth: required for type evolution"}},
+		{"none without insecure", Config{Name: "w", Type: "mapped", Auth: Auth{Type: "none"}, Mapping: wpp}, []string{"insecure: true"}},
+		{"unknown auth type", Config{Name: "w", Type: "zapi", Auth: Auth{Type: "oauth"}}, []string{`auth.type: "oauth" is not hmac, hmac_timestamp, jwt, token, basic, twilio or none`}},
+		{"hmac problems at once", Config{Name: "g", Type: "status", Auth: Auth{Type: "hmac", Algorithm: "md5", Encoding: "base32"}},
 			[]string{"auth.header: required", `auth.algorithm: "md5"`, `auth.encoding: "base32"`, "auth.secret: required"}},
-		{"token without header or query", config.Source{Name: "e", Type: "evolution", Auth: config.Auth{Type: "token", Secret: "k"}}, []string{"auth.header or auth.query"}},
-		{"basic without user or password", config.Source{Name: "c", Type: "inbound", Auth: config.Auth{Type: "basic"}}, []string{"auth.user: required", "auth.password: required"}},
-		{"twilio without secret", config.Source{Name: "t", Type: "twilio", Auth: config.Auth{Type: "twilio"}}, []string{"auth.secret: required for auth type twilio"}},
-		{"twilio bad public_url", config.Source{Name: "t", Type: "twilio", Auth: config.Auth{Type: "twilio", Secret: "s"}, PublicURL: "hooks.example.com/x"}, []string{"public_url: must be an absolute"}},
-		{"mapped without mapping", config.Source{Name: "m", Type: "mapped", Auth: token}, []string{"type mapped needs preset: NAME"}},
-		{"mapping and file", config.Source{Name: "m", Type: "mapped", Auth: token, Mapping: wpp, MappingFile: "x.yaml"}, []string{"both set"}},
-		{"bad status_map target", config.Source{Name: "g", Type: "status", Auth: token, StatusMap: map[string]string{"desconnectedMobile": "loggedoff"}},
+		{"token without header or query", Config{Name: "e", Type: "evolution", Auth: Auth{Type: "token", Secret: "k"}}, []string{"auth.header or auth.query"}},
+		{"basic without user or password", Config{Name: "c", Type: "inbound", Auth: Auth{Type: "basic"}}, []string{"auth.user: required", "auth.password: required"}},
+		{"twilio without secret", Config{Name: "t", Type: "twilio", Auth: Auth{Type: "twilio"}}, []string{"auth.secret: required for auth type twilio"}},
+		{"twilio bad public_url", Config{Name: "t", Type: "twilio", Auth: Auth{Type: "twilio", Secret: "s"}, PublicURL: "hooks.example.com/x"}, []string{"public_url: must be an absolute"}},
+		{"mapped without mapping", Config{Name: "m", Type: "mapped", Auth: token}, []string{"type mapped needs preset: NAME"}},
+		{"mapping and file", Config{Name: "m", Type: "mapped", Auth: token, Mapping: wpp, MappingFile: "x.yaml"}, []string{"both set"}},
+		{"bad status_map target", Config{Name: "g", Type: "status", Auth: token, StatusMap: map[string]string{"desconnectedMobile": "loggedoff"}},
 			[]string{`status_map: desconnectedMobile: "loggedoff" is not a status wabridge knows`}},
-		{"status_map on evolution", config.Source{Name: "e", Type: "evolution", Auth: token, StatusMap: map[string]string{"a": "logout"}}, []string{"status_map: only types status and mapped"}},
-		{"empty accept", config.Source{Name: "e", Type: "evolution", Auth: token, Accept: []string{" "}}, []string{"accept: an empty status"}},
-		{"bad mapping", config.Source{Name: "m", Type: "mapped", Auth: token, Mapping: config.Mapping{Kind: "session",
+		{"status_map on evolution", Config{Name: "e", Type: "evolution", Auth: token, StatusMap: map[string]string{"a": "logout"}}, []string{"status_map: only types status and mapped"}},
+		{"empty accept", Config{Name: "e", Type: "evolution", Auth: token, Accept: []string{" "}}, []string{"accept: an empty status"}},
+		{"bad mapping", Config{Name: "m", Type: "mapped", Auth: token, Mapping: Mapping{Kind: "session",
 			Fields: map[string]string{"status": "a..b", "colour": "c", "attributes.x": "d)"}, Values: map[string]map[string]string{"kind": {"x": "nope"}}}},
 			[]string{`mapping.kind: unknown kind "session"`, `mapping.fields.attributes.x: invalid gjson path "d)"`, `mapping.fields.colour: unknown field "colour"`,
 				`mapping.fields.status: invalid gjson path "a..b"`, `mapping.values.kind.x: unknown kind "nope"`}},
@@ -69,7 +68,7 @@ func TestValidate(t *testing.T) {
 }
 
 func TestValidateNeverShowsSecrets(t *testing.T) {
-	cfg := config.Source{Name: "g", Type: "status", Auth: config.Auth{Type: "hmac", Algorithm: "md5", Secret: secret.Secret("hunter2-secret")}}
+	cfg := Config{Name: "g", Type: "status", Auth: Auth{Type: "hmac", Algorithm: "md5", Secret: secret.Secret("hunter2-secret")}}
 	for _, err := range Validate(cfg) {
 		if strings.Contains(err.Error(), "hunter2") {
 			t.Errorf("error shows the secret: %v", err)
@@ -82,11 +81,11 @@ func TestTypes(t *testing.T) {
 	if got := strings.Join(Types(), ","); got != want {
 		t.Errorf("Types() = %s, want %s", got, want)
 	}
-	token := config.Auth{Type: "token", Header: "h", Secret: "s"}
+	token := Auth{Type: "token", Header: "h", Secret: "s"}
 	for _, typ := range Types()[1:] {
-		cfg := config.Source{Name: "n", Type: typ, Auth: token}
+		cfg := Config{Name: "n", Type: typ, Auth: token}
 		if typ == TypeMapped {
-			cfg.Mapping = config.Mapping{Fields: map[string]string{"status": "status"}}
+			cfg.Mapping = Mapping{Fields: map[string]string{"status": "status"}}
 		}
 		s, err := New(cfg)
 		if err != nil {
@@ -100,9 +99,9 @@ func TestTypes(t *testing.T) {
 }
 
 func TestMappingFile(t *testing.T) {
-	token := config.Auth{Type: "token", Header: "h", Secret: "s"}
+	token := Auth{Type: "token", Header: "h", Secret: "s"}
 	t.Run("bad path reports FILE:LINE", func(t *testing.T) {
-		errs := Validate(config.Source{Name: "m", Type: "mapped", Auth: token, MappingFile: "testdata/mapping_bad.yaml"})
+		errs := Validate(Config{Name: "m", Type: "mapped", Auth: token, MappingFile: "testdata/mapping_bad.yaml"})
 		if len(errs) != 1 {
 			t.Fatalf("errors %v, want one", errs)
 		}
@@ -146,7 +145,7 @@ func TestMappingFile(t *testing.T) {
 		})
 	}
 	t.Run("missing file", func(t *testing.T) {
-		errs := Validate(config.Source{Name: "m", Type: "mapped", Auth: token, MappingFile: filepath.Join(dir, "nope.yaml")})
+		errs := Validate(Config{Name: "m", Type: "mapped", Auth: token, MappingFile: filepath.Join(dir, "nope.yaml")})
 		if len(errs) != 1 || !strings.Contains(errs[0].Error(), "nope.yaml") {
 			t.Errorf("errors %v", errs)
 		}
@@ -180,8 +179,8 @@ func TestValidPath(t *testing.T) {
 }
 
 func TestMappedUnknownAndItems(t *testing.T) {
-	token := config.Auth{Type: "token", Header: "h", Secret: "s"}
-	cfg := config.Source{Name: "m", Type: "mapped", Auth: token, StatusMap: map[string]string{"BOOM": "failed"}, Mapping: config.Mapping{
+	token := Auth{Type: "token", Header: "h", Secret: "s"}
+	cfg := Config{Name: "m", Type: "mapped", Auth: token, StatusMap: map[string]string{"BOOM": "failed"}, Mapping: Mapping{
 		Items: "data.events",
 		Fields: map[string]string{"status": "state", "code": "err.code", "recipient_id": "to", "message_id": "mid",
 			"timestamp": "at", "attributes.tags": "tags", "kind": "k"},

@@ -11,7 +11,6 @@ import (
 	"github.com/tidwall/gjson"
 	"gopkg.in/yaml.v3"
 
-	"github.com/wabridge/wabridge/internal/config"
 	"github.com/wabridge/wabridge/internal/configfile"
 	"github.com/wabridge/wabridge/internal/delivery"
 	"github.com/wabridge/wabridge/internal/event"
@@ -112,9 +111,9 @@ type fileError struct {
 
 func (e *fileError) Error() string { return fmt.Sprintf("%s:%d: %s", e.file, e.line, e.msg) }
 
-func compileSourceMapping(cfg config.Source) (*compiledMapping, []error) {
+func compileSourceMapping(cfg Config) (*compiledMapping, []error) {
 	inline := cfg.Mapping.Items != "" || cfg.Mapping.Kind != "" || len(cfg.Mapping.Fields) > 0 || len(cfg.Mapping.Values) > 0 || len(cfg.Mapping.Require) > 0
-	var user config.Mapping
+	var user Mapping
 	where := func(key string) string { return "mapping." + key }
 	switch {
 	case inline && cfg.MappingFile != "":
@@ -154,7 +153,7 @@ func splitJoined(err error) []error {
 
 // compileMapping checks a mapping and readies it for Parse. where names a
 // key for error messages.
-func compileMapping(m config.Mapping, where func(key string) string) (*compiledMapping, []error) {
+func compileMapping(m Mapping, where func(key string) string) (*compiledMapping, []error) {
 	var errs []error
 	add := func(key, format string, a ...any) {
 		errs = append(errs, fmt.Errorf("%s: %s", where(key), fmt.Sprintf(format, a...)))
@@ -355,17 +354,17 @@ func validPath(p string) error {
 // LoadMapping reads a mapping file (the value of `mapping:` on its own, or
 // wrapped in a top-level `mapping:` key). Every problem is reported as
 // FILE:LINE: message, so `wabridge check` points at the line to fix.
-func LoadMapping(path string) (config.Mapping, error) {
+func LoadMapping(path string) (Mapping, error) {
 	b, err := configfile.Read(path)
 	if err != nil {
-		return config.Mapping{}, fmt.Errorf("mapping_file: read %s: %w", path, err)
+		return Mapping{}, fmt.Errorf("mapping_file: read %s: %w", path, err)
 	}
 	return parseMapping(path, b)
 }
 
 // parseMapping reads the YAML of a mapping file or an embedded preset.
-func parseMapping(path string, b []byte) (config.Mapping, error) {
-	var m config.Mapping
+func parseMapping(path string, b []byte) (Mapping, error) {
+	var m Mapping
 	var doc yaml.Node
 	if err := yaml.Unmarshal(b, &doc); err != nil {
 		return m, &fileError{file: path, line: yamlErrLine(err), msg: "invalid YAML: " + yamlErrText(err)}

@@ -10,7 +10,6 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/wabridge/wabridge/internal/config"
 	"github.com/wabridge/wabridge/internal/delivery"
 	"github.com/wabridge/wabridge/internal/event"
 	"github.com/wabridge/wabridge/internal/whatsapp"
@@ -18,7 +17,7 @@ import (
 
 // Meta is the source for Meta's WhatsApp Cloud API webhooks.
 type Meta struct {
-	cfg config.Source
+	cfg Config
 }
 
 var _ Source = (*Meta)(nil)
@@ -26,7 +25,7 @@ var _ Verifier = (*Meta)(nil)
 
 // NewMeta builds a Meta source; it refuses a source without an app secret
 // unless insecure_skip_signature is set.
-func NewMeta(cfg config.Source) (*Meta, error) {
+func NewMeta(cfg Config) (*Meta, error) {
 	if strings.TrimSpace(cfg.Name) == "" {
 		return nil, errors.New("meta source: name is required")
 	}

@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wabridge/wabridge/internal/config"
 	"github.com/wabridge/wabridge/internal/delivery"
 	"github.com/wabridge/wabridge/internal/event"
 	"github.com/wabridge/wabridge/internal/whatsapp"
@@ -21,9 +20,9 @@ const (
 	metaTestBody   = `{"object":"whatsapp_business_account","entry":[{"id":"102290129340398","changes":[{"value":{"messaging_product":"whatsapp","metadata":{"display_phone_number":"15550783881","phone_number_id":"106540352242922"},"statuses":[{"id":"wamid.HBgLMTY1MDM4Nzk0MzkVAgARGBI0QUQ2MjA4NEYyRkExNjMyREUA","status":"failed","timestamp":"1751142888","recipient_id":"16505551234","errors":[{"code":131026,"title":"Message undeliverable","message":"Message undeliverable","error_data":{"details":"Message Undeliverable."}}]}]},"field":"messages"}]}]}`
 )
 
-func newTestMeta(t *testing.T, mod func(*config.Source)) *Meta {
+func newTestMeta(t *testing.T, mod func(*Config)) *Meta {
 	t.Helper()
-	cfg := config.Source{Name: "meta", Type: "meta", AppSecret: metaTestSecret, VerifyToken: metaTestToken}
+	cfg := Config{Name: "meta", Type: "meta", AppSecret: metaTestSecret, VerifyToken: metaTestToken}
 	if mod != nil {
 		mod(&cfg)
 	}
@@ -37,13 +36,13 @@ func newTestMeta(t *testing.T, mod func(*config.Source)) *Meta {
 func TestNewMeta(t *testing.T) {
 	tests := []struct {
 		name    string
-		cfg     config.Source
+		cfg     Config
 		wantErr string
 	}{
-		{"with secret", config.Source{Name: "meta", AppSecret: "s"}, ""},
-		{"insecure without secret", config.Source{Name: "dev", InsecureSkipSignature: true}, ""},
-		{"no secret", config.Source{Name: "prod-meta"}, `source "prod-meta" (type meta): app_secret is required`},
-		{"no name", config.Source{AppSecret: "s"}, "name is required"},
+		{"with secret", Config{Name: "meta", AppSecret: "s"}, ""},
+		{"insecure without secret", Config{Name: "dev", InsecureSkipSignature: true}, ""},
+		{"no secret", Config{Name: "prod-meta"}, `source "prod-meta" (type meta): app_secret is required`},
+		{"no name", Config{AppSecret: "s"}, "name is required"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -111,12 +110,12 @@ func TestMetaAuthenticate(t *testing.T) {
 
 func TestMetaAuthenticateInsecure(t *testing.T) {
 	r := httptest.NewRequest(http.MethodPost, "/webhooks/dev", strings.NewReader(metaTestBody))
-	m := newTestMeta(t, func(c *config.Source) { c.AppSecret, c.InsecureSkipSignature = "", true })
+	m := newTestMeta(t, func(c *Config) { c.AppSecret, c.InsecureSkipSignature = "", true })
 	if err := m.Authenticate(r, []byte(metaTestBody)); err != nil {
 		t.Errorf("insecure source without secret: %v", err)
 	}
 	// A secret, once configured, is always checked.
-	m = newTestMeta(t, func(c *config.Source) { c.InsecureSkipSignature = true })
+	m = newTestMeta(t, func(c *Config) { c.InsecureSkipSignature = true })
 	if err := m.Authenticate(r, []byte(metaTestBody)); !errors.Is(err, ErrUnauthorized) {
 		t.Errorf("insecure flag with a secret and no signature: err = %v, want ErrUnauthorized", err)
 	}
@@ -151,7 +150,7 @@ func TestMetaVerify(t *testing.T) {
 		{"no mode", newTestMeta(t, nil), q("", metaTestToken, "1158201444"), "", false},
 		{"no token", newTestMeta(t, nil), q("subscribe", "", "1158201444"), "", false},
 		{"no challenge", newTestMeta(t, nil), q("subscribe", metaTestToken, ""), "", false},
-		{"no token configured", newTestMeta(t, func(c *config.Source) { c.VerifyToken = "" }), q("subscribe", "", "1158201444"), "", false},
+		{"no token configured", newTestMeta(t, func(c *Config) { c.VerifyToken = "" }), q("subscribe", "", "1158201444"), "", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -189,7 +188,7 @@ func TestMetaParse(t *testing.T) {
 
 func TestMetaAccept(t *testing.T) {
 	all := newTestMeta(t, nil)
-	some := newTestMeta(t, func(c *config.Source) { c.Accept = []string{"failed", " DISABLED_UPDATE "} })
+	some := newTestMeta(t, func(c *Config) { c.Accept = []string{"failed", " DISABLED_UPDATE "} })
 	tests := []struct {
 		status   string
 		wantAll  bool

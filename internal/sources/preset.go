@@ -7,8 +7,6 @@ import (
 	"path"
 	"sort"
 	"strings"
-
-	"github.com/wabridge/wabridge/internal/config"
 )
 
 // Presets are shipped mappings for BSPs that send their own shape; a source
@@ -29,19 +27,19 @@ func Presets() []string {
 }
 
 // presetMapping reads a shipped preset.
-func presetMapping(name string) (config.Mapping, error) {
+func presetMapping(name string) (Mapping, error) {
 	key := strings.ToLower(strings.TrimSpace(name))
 	b, err := presetFiles.ReadFile("presets/" + key + ".yaml")
 	if err != nil || strings.ContainsAny(key, "/\\.") {
-		return config.Mapping{}, fmt.Errorf("preset: %q is not a preset wabridge ships (%s)", name, strings.Join(Presets(), ", "))
+		return Mapping{}, fmt.Errorf("preset: %q is not a preset wabridge ships (%s)", name, strings.Join(Presets(), ", "))
 	}
 	return parseMapping("preset "+key, b)
 }
 
 // overlay lays a user's mapping over a preset: items, kind and each field,
 // value rename and require the user gives win; the rest is the preset's.
-func overlay(preset, user config.Mapping) config.Mapping {
-	out := config.Mapping{Items: preset.Items, Kind: preset.Kind, Require: preset.Require,
+func overlay(preset, user Mapping) Mapping {
+	out := Mapping{Items: preset.Items, Kind: preset.Kind, Require: preset.Require,
 		Fields: map[string]string{}, Values: map[string]map[string]string{}}
 	if user.Items != "" {
 		out.Items = user.Items

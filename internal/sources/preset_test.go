@@ -7,7 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/wabridge/wabridge/internal/config"
 	"github.com/wabridge/wabridge/internal/event"
 )
 
@@ -20,10 +19,10 @@ var presetFixtures = map[string][]string{
 	"ycloud":               {"ycloud_failed.json", "ycloud_inbound.json"},
 }
 
-func presetSource(t *testing.T, preset string, mapping config.Mapping) Source {
+func presetSource(t *testing.T, preset string, mapping Mapping) Source {
 	t.Helper()
-	s, err := New(config.Source{Name: "bsp", Type: TypeMapped, Preset: preset, Mapping: mapping,
-		Auth: config.Auth{Type: AuthNone, Insecure: true}})
+	s, err := New(Config{Name: "bsp", Type: TypeMapped, Preset: preset, Mapping: mapping,
+		Auth: Auth{Type: AuthNone, Insecure: true}})
 	if err != nil {
 		t.Fatalf("preset %s: %v", preset, err)
 	}
@@ -37,7 +36,7 @@ func TestPresetsRejectOtherProviders(t *testing.T) {
 		t.Fatalf("presets %s", got)
 	}
 	for preset := range presetFixtures {
-		src := presetSource(t, preset, config.Mapping{})
+		src := presetSource(t, preset, Mapping{})
 		for other, fixtures := range presetFixtures {
 			for _, f := range fixtures {
 				evs, err := src.Parse(fixtureDelivery(t, filepath.Join("presets", f)))
@@ -66,7 +65,7 @@ func TestPresetsRejectOtherProviders(t *testing.T) {
 // A user's mapping lays over a preset: the fields it names win, the rest is
 // the preset's; a mapping file does the same.
 func TestPresetOverride(t *testing.T) {
-	src := presetSource(t, "wati", config.Mapping{
+	src := presetSource(t, "wati", Mapping{
 		Fields: map[string]string{"attributes.ticket": "conversationId", "message": "failedCode"},
 		Values: map[string]map[string]string{"status": {"failed": "error"}},
 	})
@@ -83,7 +82,7 @@ func TestPresetOverride(t *testing.T) {
 	if err := os.WriteFile(file, []byte("fields:\n  attributes.team: conversationId\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	s, err := New(config.Source{Name: "bsp", Type: TypeMapped, Preset: "wati", MappingFile: file, Auth: config.Auth{Type: AuthNone, Insecure: true}})
+	s, err := New(Config{Name: "bsp", Type: TypeMapped, Preset: "wati", MappingFile: file, Auth: Auth{Type: AuthNone, Insecure: true}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +90,7 @@ func TestPresetOverride(t *testing.T) {
 	if len(evs) != 1 || evs[0].Attr("team") == "" || evs[0].Code != 131047 {
 		t.Errorf("mapping_file over preset: %+v", evs)
 	}
-	if errs := Validate(config.Source{Name: "x", Type: TypeStatus, Preset: "wati", Auth: config.Auth{Type: AuthNone, Insecure: true}}); len(errs) == 0 {
+	if errs := Validate(Config{Name: "x", Type: TypeStatus, Preset: "wati", Auth: Auth{Type: AuthNone, Insecure: true}}); len(errs) == 0 {
 		t.Errorf("a preset on type status was accepted")
 	}
 }

@@ -1,4 +1,4 @@
-package config
+package sources
 
 import (
 	"time"
@@ -6,8 +6,8 @@ import (
 	"github.com/wabridge/wabridge/internal/secret"
 )
 
-// Source is one entry of `sources`: a provider endpoint at /webhooks/{name}.
-type Source struct {
+// Config is one entry of `sources`: a provider endpoint at /webhooks/{name}.
+type Config struct {
 	Name string `mapstructure:"name" json:"name"`
 	// Type is the adapter: meta, evolution, zapi, twilio, status, inbound, mapped.
 	Type string `mapstructure:"type" json:"type"`
