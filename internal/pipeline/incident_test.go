@@ -369,7 +369,7 @@ func TestSilenceBadInput(t *testing.T) {
 	}
 	for _, tt := range tests {
 		if _, err := silence.New(tt.ms, now, tt.d, "why", "ops"); err == nil {
-			t.Errorf("%s: NewSilence accepted", tt.name)
+			t.Errorf("%s: silence.New accepted", tt.name)
 		}
 	}
 }
