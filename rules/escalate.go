@@ -41,8 +41,8 @@ func stateRank(order []string, e *event.Event) (int, string) {
 
 // severityRank is higher for more urgent severities; 0 for none.
 func severityRank(s event.Severity) int {
-	if i := slices.Index(event.Severities, s); i >= 0 {
-		return len(event.Severities) - i
+	if i := event.SeverityIndex(s); i >= 0 {
+		return event.SeverityCount() - i
 	}
 	return 0
 }

@@ -470,20 +470,13 @@ func (l *loader) fieldList(n *yaml.Node, what string) []string {
 		if !ok {
 			continue
 		}
-		if !validField(s) {
-			l.errorf(item, "%s: unknown field %q (use one of %s, or attributes.NAME)", what, s, strings.Join(event.FieldNames, ", "))
+		if !event.KnownField(s) {
+			l.errorf(item, "%s: unknown field %q (use one of %s, or attributes.NAME)", what, s, strings.Join(event.FieldNames(), ", "))
 			continue
 		}
 		out = append(out, s)
 	}
 	return out
-}
-
-func validField(s string) bool {
-	if name, ok := strings.CutPrefix(s, "attributes."); ok {
-		return name != ""
-	}
-	return contains(event.FieldNames, s)
 }
 
 // ---- rules ----
@@ -728,7 +721,7 @@ func (l *loader) parseMatch(n *yaml.Node, what string, withWhen bool) *matcher {
 			}
 			k := strings.ToLower(s)
 			if !event.ValidKind(event.Kind(k)) {
-				l.errorf(item, "%s: unknown kind %q (known: %s)", what, s, joinKinds())
+				l.errorf(item, "%s: unknown kind %q (known: %s)", what, s, event.KindList())
 				continue
 			}
 			kinds[k] = struct{}{}
@@ -745,7 +738,7 @@ func (l *loader) parseMatch(n *yaml.Node, what string, withWhen bool) *matcher {
 			}
 			sv := strings.ToLower(s)
 			if !event.ValidSeverity(event.Severity(sv)) {
-				l.errorf(item, "%s: unknown severity %q (known: %s)", what, s, joinSeverities())
+				l.errorf(item, "%s: unknown severity %q (known: %s)", what, s, event.SeverityList())
 				continue
 			}
 			sevs[sv] = struct{}{}
@@ -943,22 +936,6 @@ func (l *loader) parseWhen(n *yaml.Node) *compiledWhen {
 		return nil
 	}
 	return &compiledWhen{program: p, runner: l.runner, where: fmt.Sprintf("%s:%d", l.file, n.Line)}
-}
-
-func joinKinds() string {
-	s := make([]string, len(event.Kinds))
-	for i, k := range event.Kinds {
-		s[i] = string(k)
-	}
-	return strings.Join(s, ", ")
-}
-
-func joinSeverities() string {
-	s := make([]string, len(event.Severities))
-	for i, k := range event.Severities {
-		s[i] = string(k)
-	}
-	return strings.Join(s, ", ")
 }
 
 // ---- actions ----

@@ -162,10 +162,8 @@ func (s *strSet) hasFold(v string) bool {
 // kindBit is the event's kind as a bit of a kind mask; 0 for a kind no
 // rule can name.
 func kindBit(k event.Kind) uint16 {
-	for i, v := range event.Kinds {
-		if v == k {
-			return 1 << uint(i)
-		}
+	if i := event.KindIndex(k); i >= 0 {
+		return 1 << uint(i)
 	}
 	if hasUpper(string(k)) {
 		return kindBit(event.Kind(strings.ToLower(string(k))))
@@ -174,10 +172,8 @@ func kindBit(k event.Kind) uint16 {
 }
 
 func severityBit(s event.Severity) uint16 {
-	for i, v := range event.Severities {
-		if v == s {
-			return 1 << uint(i)
-		}
+	if i := event.SeverityIndex(s); i >= 0 {
+		return 1 << uint(i)
 	}
 	if hasUpper(string(s)) {
 		return severityBit(event.Severity(strings.ToLower(string(s))))

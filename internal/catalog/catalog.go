@@ -397,7 +397,7 @@ func decodeEntry(node *yaml.Node) (Entry, []problem) {
 		if n := fieldNode(node, "severity"); n != nil {
 			line = n.Line
 		}
-		add(line, "unknown severity %q (want one of %s)", e.Severity, severityList())
+		add(line, "unknown severity %q (want one of %s)", e.Severity, event.SeverityList())
 	}
 	if len(e.Actions) == 0 {
 		add(node.Line, "at least one action is required: say what the person on duty should do")
@@ -420,14 +420,6 @@ func decodeEntry(node *yaml.Node) (Entry, []problem) {
 		}
 	}
 	return e, problems
-}
-
-func severityList() string {
-	s := make([]string, len(event.Severities))
-	for i, v := range event.Severities {
-		s[i] = string(v)
-	}
-	return strings.Join(s, ", ")
 }
 
 // httpURL reports whether s is an absolute http(s) URL: what a link in

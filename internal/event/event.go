@@ -25,13 +25,17 @@ const (
 	KindUnknown       Kind = "unknown"    // a shape nobody knows; Raw keeps the value
 )
 
-// Kinds lists every kind, for validation and documentation.
-var Kinds = []Kind{KindStatus, KindError, KindMessage, KindAccountUpdate, KindAccountAlert,
+// kinds lists every kind, for validation and documentation.
+var kinds = [...]Kind{KindStatus, KindError, KindMessage, KindAccountUpdate, KindAccountAlert,
 	KindQuality, KindTemplate, KindConnection, KindUnknown}
+
+// Kinds returns every kind, in documentation order; the slice is the
+// caller's.
+func Kinds() []Kind { return append([]Kind(nil), kinds[:]...) }
 
 // ValidKind reports whether k is one of Kinds.
 func ValidKind(k Kind) bool {
-	for _, v := range Kinds {
+	for _, v := range kinds {
 		if v == k {
 			return true
 		}
@@ -56,13 +60,17 @@ const (
 	SeverityInfo      Severity = "info"
 )
 
-// Severities lists every severity, most urgent first.
-var Severities = []Severity{SeverityCritical, SeverityThrottle, SeverityRecipient,
+// severities lists every severity, most urgent first.
+var severities = [...]Severity{SeverityCritical, SeverityThrottle, SeverityRecipient,
 	SeverityTemplate, SeverityTransient, SeverityWarning, SeverityInfo}
+
+// Severities returns every severity, most urgent first; the slice is the
+// caller's.
+func Severities() []Severity { return append([]Severity(nil), severities[:]...) }
 
 // ValidSeverity reports whether s is one of Severities.
 func ValidSeverity(s Severity) bool {
-	for _, v := range Severities {
+	for _, v := range severities {
 		if v == s {
 			return true
 		}
@@ -73,12 +81,12 @@ func ValidSeverity(s Severity) bool {
 // Rank orders severities by urgency: 0 is critical, higher is less urgent;
 // an unknown severity ranks after info.
 func Rank(s Severity) int {
-	for i, v := range Severities {
+	for i, v := range severities {
 		if v == s {
 			return i
 		}
 	}
-	return len(Severities)
+	return len(severities)
 }
 
 // Stricter returns the more urgent of two severities; an empty or unknown
@@ -163,58 +171,6 @@ func (e *Event) SetAttr(key, value string) {
 // Attr returns an attribute or "".
 func (e *Event) Attr(key string) string { return e.Attributes[key] }
 
-// Field returns the value of a named field as a string, for group_by,
-// silences and matchers: the JSON names of the contract, or "attributes.X"
-// (also plain "X" when no field has that name) for an attribute.
-func (e *Event) Field(name string) string {
-	switch name {
-	case "id":
-		return e.ID
-	case "source":
-		return e.Source
-	case "kind":
-		return string(e.Kind)
-	case "status":
-		return e.Status
-	case "code":
-		if e.Code == 0 {
-			return ""
-		}
-		return itoa(e.Code)
-	case "title":
-		return e.Title
-	case "message":
-		return e.Message
-	case "details":
-		return e.Details
-	case "severity":
-		return string(e.Severity)
-	case "recommended_action":
-		return e.RecommendedAction
-	case "phone_number_id":
-		return e.PhoneNumberID
-	case "display_phone_number":
-		return e.DisplayPhoneNumber
-	case "waba_id":
-		return e.WABAID
-	case "recipient_id":
-		return e.RecipientID
-	case "recipient_user_id":
-		return e.RecipientUserID
-	case "message_id":
-		return e.MessageID
-	}
-	if len(name) > len("attributes.") && name[:len("attributes.")] == "attributes." {
-		return e.Attributes[name[len("attributes."):]]
-	}
-	return e.Attributes[name]
-}
-
-// FieldNames are the names Field understands besides attributes.
-var FieldNames = []string{"id", "source", "kind", "status", "code", "title", "message", "details",
-	"severity", "recommended_action", "phone_number_id", "display_phone_number", "waba_id",
-	"recipient_id", "recipient_user_id", "message_id"}
-
 // AttributeKeys returns the attribute keys in sorted order.
 func (e *Event) AttributeKeys() []string {
 	keys := make([]string, 0, len(e.Attributes))
@@ -224,8 +180,6 @@ func (e *Event) AttributeKeys() []string {
 	sort.Strings(keys)
 	return keys
 }
-
-func itoa(n int) string { return strconv.Itoa(n) }
 
 // MarshalJSON writes attributes as {} rather than null, so consumers can index
 // into it without a nil check.
@@ -276,30 +230,26 @@ func (e Event) Masked() Event {
 	return e
 }
 
-// identityFields are the fields that some kinds never carry; every other
-// field (id, source, status, severity, texts, attributes) may be set on any.
-var identityFields = []string{"code", "phone_number_id", "display_phone_number", "waba_id", "recipient_id", "recipient_user_id", "message_id"}
-
 // carried lists, per kind, the identity fields the built-in sources set.
 // A quality or name update names its number only by display_phone_number;
 // a ban or a template names the account alone. Kind unknown may carry
 // anything, and so may a mapped source that maps the field.
 var carried = map[Kind][]string{
-	KindStatus:        identityFields,
-	KindMessage:       identityFields,
+	KindStatus:        identityFields(),
+	KindMessage:       identityFields(),
 	KindError:         {"code", "phone_number_id", "display_phone_number", "waba_id"},
 	KindAccountUpdate: {"display_phone_number", "waba_id"},
 	KindAccountAlert:  {"phone_number_id", "display_phone_number", "waba_id"},
 	KindQuality:       {"display_phone_number", "waba_id"},
 	KindTemplate:      {"waba_id"},
 	KindConnection:    {"code", "phone_number_id", "display_phone_number"},
-	KindUnknown:       identityFields,
+	KindUnknown:       identityFields(),
 }
 
 // Carries reports whether events of kind k can have field (as Field names
 // it) set by a built-in source.
 func Carries(k Kind, field string) bool {
-	if !contains(identityFields, field) {
+	if f, ok := lookup(field); !ok || !f.identity {
 		return true
 	}
 	c, ok := carried[k]
@@ -310,7 +260,7 @@ func Carries(k Kind, field string) bool {
 // carry, in identityFields order.
 func CarriedFields(kinds []Kind) []string {
 	var out []string
-	for _, f := range identityFields {
+	for _, f := range identityFields() {
 		for _, k := range kinds {
 			if Carries(k, f) {
 				out = append(out, f)
@@ -329,3 +279,28 @@ func contains(list []string, s string) bool {
 	}
 	return false
 }
+
+// KindIndex is k's position in Kinds, or -1: what a kind bit mask is
+// built on, without a copy of the list per event.
+func KindIndex(k Kind) int {
+	for i, v := range kinds {
+		if v == k {
+			return i
+		}
+	}
+	return -1
+}
+
+// SeverityIndex is s's position in Severities (0 is the most urgent), or
+// -1 for none of them.
+func SeverityIndex(s Severity) int {
+	for i, v := range severities {
+		if v == s {
+			return i
+		}
+	}
+	return -1
+}
+
+// SeverityCount is how many severities there are.
+func SeverityCount() int { return len(severities) }

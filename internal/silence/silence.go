@@ -120,20 +120,6 @@ func matcherString(m Matcher) string {
 // MatcherString writes a matcher as `--match` takes it: code=~1310.*
 func MatcherString(m Matcher) string { return matcherString(m) }
 
-// knownField keeps a typo (phone_number=...) from becoming a silence that
-// never matches: attributes must be named as attributes.NAME here.
-func knownField(name string) bool {
-	if strings.HasPrefix(name, "attributes.") && len(name) > len("attributes.") {
-		return true
-	}
-	for _, f := range event.FieldNames {
-		if f == name {
-			return true
-		}
-	}
-	return false
-}
-
 // Check normalizes a silence an operator wrote and reports every
 // problem with it at once: no matchers, a matcher that can never match or
 // that would silence everything, no comment, no author, a bad time span.
@@ -229,9 +215,9 @@ func compileMatcher(m Matcher) (fieldMatcher, error) {
 	if strings.ContainsAny(m.Name, " \t") {
 		return fm, fmt.Errorf("matcher %q: the key has spaces", text)
 	}
-	if !knownField(m.Name) {
+	if !event.KnownField(m.Name) {
 		return fm, fmt.Errorf("matcher %q: %q is not an event field (fields: %s; attributes as attributes.NAME)",
-			text, m.Name, strings.Join(event.FieldNames, ", "))
+			text, m.Name, strings.Join(event.FieldNames(), ", "))
 	}
 	switch m.Op {
 	case OpEqual, OpNotEqual:
@@ -268,11 +254,11 @@ func neverMatches(m fieldMatcher) string {
 			}
 		case "kind":
 			if !event.ValidKind(event.Kind(m.value)) {
-				return fmt.Sprintf("kind is one of %s", kindNames())
+				return fmt.Sprintf("kind is one of %s", event.KindList())
 			}
 		case "severity":
 			if !event.ValidSeverity(event.Severity(m.value)) {
-				return fmt.Sprintf("severity is one of %s", severityNames())
+				return fmt.Sprintf("severity is one of %s", event.SeverityList())
 			}
 		}
 	case OpRegexp:
@@ -285,22 +271,6 @@ func neverMatches(m fieldMatcher) string {
 		}
 	}
 	return ""
-}
-
-func kindNames() string {
-	var out []string
-	for _, k := range event.Kinds {
-		out = append(out, string(k))
-	}
-	return strings.Join(out, ", ")
-}
-
-func severityNames() string {
-	var out []string
-	for _, s := range event.Severities {
-		out = append(out, string(s))
-	}
-	return strings.Join(out, ", ")
 }
 
 func (m *fieldMatcher) matchValue(v string) bool {

@@ -26,24 +26,14 @@ type Mapped struct {
 
 var _ Source = (*Mapped)(nil)
 
-// mappingFields are the event fields a mapping can fill, besides attributes.X.
+// mappingFields are the event fields a mapping can fill, besides
+// attributes.X: the event's mappable fields and the provider's timestamp.
 func mappingFields() []string {
-	return []string{"id", "kind", "status", "code", "title", "message", "details", "severity",
-		"phone_number_id", "display_phone_number", "waba_id", "recipient_id", "recipient_user_id", "message_id", "timestamp"}
-}
-
-const attrPrefix = "attributes."
-
-// attrName returns X for "attributes.X".
-func attrName(field string) (string, bool) {
-	if len(field) > len(attrPrefix) && strings.EqualFold(field[:len(attrPrefix)], attrPrefix) {
-		return field[len(attrPrefix):], true
-	}
-	return "", false
+	return append(event.MappableFields(), "timestamp")
 }
 
 func knownMappingField(f string) bool {
-	if _, ok := attrName(f); ok {
+	if _, ok := event.AttrName(f); ok {
 		return true
 	}
 	for _, k := range mappingFields() {
@@ -190,8 +180,8 @@ func compileMapping(m Mapping, where func(key string) string) (*compiledMapping,
 		}
 		fp := fieldPath{field: strings.ToLower(f), path: path}
 		fp.alts, fp.lit, fp.isLit = splitAlternatives(path)
-		if a, ok := attrName(f); ok {
-			fp.field, fp.attr = attrPrefix+a, a
+		if a, ok := event.AttrName(f); ok {
+			fp.field, fp.attr = event.AttrPrefix+a, a
 		}
 		cm.fields = append(cm.fields, fp)
 	}
@@ -201,8 +191,8 @@ func compileMapping(m Mapping, where func(key string) string) (*compiledMapping,
 			continue
 		}
 		key := strings.ToLower(f)
-		if a, ok := attrName(f); ok {
-			key = attrPrefix + a
+		if a, ok := event.AttrName(f); ok {
+			key = event.AttrPrefix + a
 		}
 		cm.values[key] = map[string]string{}
 		for from, to := range vals {
@@ -234,11 +224,7 @@ func checkField(f string) error {
 
 func checkKind(k string) error {
 	if !event.ValidKind(event.Kind(strings.ToLower(k))) {
-		kinds := make([]string, len(event.Kinds))
-		for i, v := range event.Kinds {
-			kinds[i] = string(v)
-		}
-		return fmt.Errorf("unknown kind %q (want %s)", k, strings.Join(kinds, ", "))
+		return fmt.Errorf("unknown kind %q (want %s)", k, event.KindList())
 	}
 	return nil
 }
@@ -648,35 +634,21 @@ func (s *Mapped) item(d delivery.Delivery, item gjson.Result) event.Event {
 			} else {
 				e.SetAttr("code_text", v)
 			}
-		case "title":
-			e.Title = v
-		case "message":
-			e.Message = v
-		case "details":
-			e.Details = v
 		case "severity":
 			// The provider's own word; the catalogue keeps it when stricter.
 			e.SetAttr("provider_severity", v)
-			if sev := event.Severity(strings.ToLower(v)); event.ValidSeverity(sev) {
-				e.Severity = sev
-			}
-		case "phone_number_id":
-			e.PhoneNumberID = v
-		case "display_phone_number":
-			e.DisplayPhoneNumber = v
-		case "waba_id":
-			e.WABAID = v
+			_ = e.SetField("severity", v) // a word that is none of ours stays an attribute only
 		case "recipient_id":
 			e.RecipientID = phoneDigits(v)
-		case "recipient_user_id":
-			e.RecipientUserID = v
-		case "message_id":
-			e.MessageID = v
 		case "timestamp":
 			if t, ok := parseTime(s.get(item, fp)); ok {
 				e.Timestamp = t
 				timeFound = true
 			}
+		default:
+			// Every other mappable field takes the text as it is; the
+			// mapping's fields were checked against the same list at load.
+			_ = e.SetField(fp.field, v)
 		}
 	}
 	if !found {
