@@ -77,17 +77,9 @@ func build(cfg Config) (Source, []error) {
 	auth, authErrs := buildAuth(cfg.Auth, cfg.PublicURL, typ)
 	add(authErrs...)
 	b.auth = auth
-	if len(cfg.Accept) > 0 {
-		b.accept = make(map[string]bool, len(cfg.Accept))
-		for _, a := range cfg.Accept {
-			a = strings.ToLower(strings.TrimSpace(a))
-			if a == "" {
-				add(errors.New("accept: an empty status would match nothing"))
-				continue
-			}
-			b.accept[a] = true
-		}
-	}
+	accept, acceptErrs := newAccept(cfg.Accept)
+	add(acceptErrs...)
+	b.accept = accept
 	add(b.buildStatusMap(cfg.StatusMap)...)
 	if cfg.Preset != "" && typ != TypeMapped {
 		add(fmt.Errorf("preset: only type mapped takes a preset (write type: mapped, preset: %s)", cfg.Preset))

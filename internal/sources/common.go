@@ -24,7 +24,7 @@ type base struct {
 	name      string
 	typ       string
 	auth      authenticator
-	accept    map[string]bool
+	accept    acceptFilter
 	statusMap map[string]string // lowercased provider word → our status
 }
 
@@ -39,15 +39,8 @@ func (b *base) Authenticate(r *http.Request, body []byte) error {
 	return b.auth.verify(r, body)
 }
 
-// Accept keeps events whose status is listed. Kind unknown always passes:
-// a shape nobody recognised must reach the rules and the audit trail rather
-// than vanish behind a filter written for known statuses.
-func (b *base) Accept(e *event.Event) bool {
-	if len(b.accept) == 0 || e.Kind == event.KindUnknown {
-		return true
-	}
-	return b.accept[strings.ToLower(e.Status)]
-}
+// Accept applies the source's accept list (acceptFilter).
+func (b *base) Accept(e *event.Event) bool { return b.accept.keeps(e) }
 
 // mapStatus applies status_map to a provider's word. Keys are compared
 // lowercased because viper lowercases map keys read from the config file.

@@ -17,7 +17,8 @@ import (
 
 // Meta is the source for Meta's WhatsApp Cloud API webhooks.
 type Meta struct {
-	cfg Config
+	cfg    Config
+	accept acceptFilter
 }
 
 var _ Source = (*Meta)(nil)
@@ -33,7 +34,11 @@ func NewMeta(cfg Config) (*Meta, error) {
 		return nil, fmt.Errorf("source %q (type meta): app_secret is required to check X-Hub-Signature-256; "+
 			"set it from App Dashboard > Settings > Basic, or set insecure_skip_signature: true for local testing only", cfg.Name)
 	}
-	return &Meta{cfg: cfg}, nil
+	accept, errs := newAccept(cfg.Accept)
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("source %s: %w", cfg.Name, errors.Join(errs...))
+	}
+	return &Meta{cfg: cfg, accept: accept}, nil
 }
 
 // Name is the source's name, the last segment of /webhooks/{name}.
@@ -78,19 +83,9 @@ func (m *Meta) Parse(d delivery.Delivery) ([]event.Event, error) {
 	return events, nil
 }
 
-// Accept keeps events whose status is listed in the source's accept list
-// (any case); an empty list keeps everything.
-func (m *Meta) Accept(e *event.Event) bool {
-	if len(m.cfg.Accept) == 0 {
-		return true
-	}
-	for _, s := range m.cfg.Accept {
-		if strings.EqualFold(strings.TrimSpace(s), e.Status) {
-			return true
-		}
-	}
-	return false
-}
+// Accept applies the source's accept list as every source type does
+// (acceptFilter): kind unknown always passes.
+func (m *Meta) Accept(e *event.Event) bool { return m.accept.keeps(e) }
 
 // Verify answers Meta's GET handshake: the raw hub.challenge when
 // hub.mode is subscribe and hub.verify_token equals the configured token.

@@ -200,12 +200,20 @@ func TestMetaAccept(t *testing.T) {
 		{"", true, false},
 	}
 	for _, tt := range tests {
-		e := &event.Event{Status: tt.status}
+		e := &event.Event{Kind: event.KindStatus, Status: tt.status}
 		if got := all.Accept(e); got != tt.wantAll {
 			t.Errorf("no accept list, status %q: %v, want %v", tt.status, got, tt.wantAll)
 		}
 		if got := some.Accept(e); got != tt.wantSome {
 			t.Errorf("accept list, status %q: %v, want %v", tt.status, got, tt.wantSome)
 		}
+	}
+	// A shape nobody knows passes Meta's filter as every source's: the
+	// filter is written for known statuses.
+	if !some.Accept(&event.Event{Kind: event.KindUnknown}) {
+		t.Error("an accept list dropped an event of kind unknown")
+	}
+	if _, err := NewMeta(Config{Name: "meta", AppSecret: "s", Accept: []string{"failed", " "}}); err == nil || !strings.Contains(err.Error(), "accept: an empty status") {
+		t.Errorf("an empty accept entry: %v", err)
 	}
 }
