@@ -116,14 +116,14 @@ func TestMappingFile(t *testing.T) {
 	}{
 		{"unknown key", "items: \"\"\nfield:\n  status: status\n", []string{`:2: unknown key "field"`}},
 		{"bad kind", "kind: session\nfields: {status: status}\n", []string{`:1: kind: unknown kind "session"`}},
-		{"unknown field", "fields:\n  status: status\n  colour: c\n", []string{`:3: fields: unknown field "colour"`}},
+		{"unknown field", "fields:\n  status: status\n  colour: c\n", []string{`:3: fields.colour: unknown field "colour"`}},
 		{"bad values target", "fields: {status: s}\nvalues:\n  kind:\n    a: nope\n", []string{`:4: values.kind.a: unknown kind "nope"`}},
 		{"unknown modifier", "fields:\n  status: \"@nothing\"\n", []string{`:2: fields.status: invalid gjson path "@nothing": unknown modifier @nothing`}},
 		{"unclosed query", "items: \"data.#(type==\\\"x\\\"\"\nfields: {status: s}\n", []string{`:1: items: invalid gjson path`}},
 		{"not a map", "- a\n- b\n", []string{`:1: a mapping file is a map`}},
 		{"invalid yaml", "fields: {status: [\n", []string{`:1: invalid YAML`}},
 		{"empty", "", []string{`:1: empty mapping file`}},
-		{"no fields", "kind: connection\n", []string{`:1: no fields`}},
+		{"no fields", "kind: connection\n", []string{`:1: fields: no fields`}},
 		{"several at once", "kind: bad\nfields:\n  id: \"a..\"\nextra: 1\n", []string{`:1: kind:`, `:3: fields.id:`, `:4: unknown key "extra"`}},
 	}
 	dir := t.TempDir()

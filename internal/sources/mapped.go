@@ -104,34 +104,58 @@ func (e *fileError) Error() string { return fmt.Sprintf("%s:%d: %s", e.file, e.l
 func compileSourceMapping(cfg Config) (*compiledMapping, []error) {
 	inline := cfg.Mapping.Items != "" || cfg.Mapping.Kind != "" || len(cfg.Mapping.Fields) > 0 || len(cfg.Mapping.Values) > 0 || len(cfg.Mapping.Require) > 0
 	var user Mapping
-	where := func(key string) string { return "mapping." + key }
+	at := configPlace("mapping.")
 	switch {
 	case inline && cfg.MappingFile != "":
 		return nil, []error{errors.New("mapping and mapping_file are both set: keep one")}
 	case cfg.MappingFile != "":
-		m, err := LoadMapping(cfg.MappingFile)
+		m, lines, err := readMapping(cfg.MappingFile)
 		if err != nil {
-			return nil, splitJoined(err)
+			return nil, append(splitJoined(err), checkRead(m, lines, cfg.MappingFile)...)
 		}
 		user = m
-		where = func(key string) string { return "mapping_file " + cfg.MappingFile + ": " + key }
+		at = filePlace(cfg.MappingFile, lines, configPlace("mapping_file "+cfg.MappingFile+": "))
 	case inline:
 		user = cfg.Mapping
 	case cfg.Preset == "":
 		return nil, []error{fmt.Errorf("mapping: type mapped needs preset: NAME (%s), mapping: {fields: {...}} or mapping_file: FILE", strings.Join(Presets(), ", "))}
 	}
 	if cfg.Preset == "" {
-		return compileMapping(user, where)
+		return compileMapping(user, at)
 	}
 	p, err := presetMapping(cfg.Preset)
 	if err != nil {
 		return nil, []error{err}
 	}
-	cm, errs := compileMapping(overlay(p, user), func(key string) string { return "preset " + cfg.Preset + ": " + where(key) })
+	// What the user wrote keeps its place; the rest is the preset's.
+	if cfg.MappingFile == "" {
+		at = configPlace("preset " + cfg.Preset + ": mapping.")
+	}
+	cm, errs := compileMapping(overlay(p, user), at)
 	if cm != nil {
 		cm.preset = strings.ToLower(strings.TrimSpace(cfg.Preset))
 	}
 	return cm, errs
+}
+
+// place turns a problem with one key of a mapping into an error that says
+// where the key was written: a config key (mapping.fields.status) or a
+// file and line.
+type place func(key, msg string) error
+
+func configPlace(prefix string) place {
+	return func(key, msg string) error { return fmt.Errorf("%s%s: %s", prefix, key, msg) }
+}
+
+// filePlace reports a key at its line in the file; a key the file does
+// not have (a preset's) goes to other.
+func filePlace(file string, lines map[string]int, other place) place {
+	return func(key, msg string) error {
+		if line, ok := lines[key]; ok {
+			return &fileError{file: file, line: line, msg: key + ": " + msg}
+		}
+		return other(key, msg)
+	}
 }
 
 func splitJoined(err error) []error {
@@ -141,12 +165,13 @@ func splitJoined(err error) []error {
 	return []error{err}
 }
 
-// compileMapping checks a mapping and readies it for Parse. where names a
-// key for error messages.
-func compileMapping(m Mapping, where func(key string) string) (*compiledMapping, []error) {
+// compileMapping checks a mapping and readies it for Parse: the one place
+// a mapping is checked, whether it was written inline, in a file or in a
+// preset. at says where each key was written.
+func compileMapping(m Mapping, at place) (*compiledMapping, []error) {
 	var errs []error
 	add := func(key, format string, a ...any) {
-		errs = append(errs, fmt.Errorf("%s: %s", where(key), fmt.Sprintf(format, a...)))
+		errs = append(errs, at(key, fmt.Sprintf(format, a...)))
 	}
 	cm := &compiledMapping{items: m.Items, values: map[string]map[string]string{}}
 	if m.Items != "" {
@@ -337,26 +362,56 @@ func validPath(p string) error {
 	return nil
 }
 
-// LoadMapping reads a mapping file (the value of `mapping:` on its own, or
-// wrapped in a top-level `mapping:` key). Every problem is reported as
-// FILE:LINE: message, so `wabridge check` points at the line to fix.
+// LoadMapping reads and checks a mapping file (the value of `mapping:` on
+// its own, or wrapped in a top-level `mapping:` key). Every problem is
+// reported as FILE:LINE: message, so `wabridge check` points at the line to
+// fix.
 func LoadMapping(path string) (Mapping, error) {
+	m, lines, err := readMapping(path)
+	if err != nil {
+		return m, errors.Join(append(splitJoined(err), checkRead(m, lines, path)...)...)
+	}
+	if _, errs := compileMapping(m, filePlace(path, lines, configPlace("mapping_file "+path+": "))); len(errs) > 0 {
+		return m, errors.Join(errs...)
+	}
+	return m, nil
+}
+
+// checkRead checks what could be read of a file that has problems of
+// shape too, so `wabridge check` reports every problem at once. A file
+// whose fields could not be read is not told it has none.
+func checkRead(m Mapping, lines map[string]int, path string) []error {
+	if lines == nil || len(m.Fields) == 0 {
+		return nil
+	}
+	_, errs := compileMapping(m, filePlace(path, lines, configPlace("mapping_file "+path+": ")))
+	return errs
+}
+
+// readMapping reads a mapping file's YAML, with the line of each key for
+// compileMapping's problems.
+func readMapping(path string) (Mapping, map[string]int, error) {
 	b, err := configfile.Read(path)
 	if err != nil {
-		return Mapping{}, fmt.Errorf("mapping_file: read %s: %w", path, err)
+		return Mapping{}, nil, fmt.Errorf("mapping_file: read %s: %w", path, err)
 	}
 	return parseMapping(path, b)
 }
 
-// parseMapping reads the YAML of a mapping file or an embedded preset.
-func parseMapping(path string, b []byte) (Mapping, error) {
+// parseMapping decodes the YAML of a mapping file or an embedded preset:
+// its shape only (maps, lists and text where they belong, no unknown key).
+// What the values mean is compileMapping's to check, once for every kind
+// of mapping; lines says where each key was, by compileMapping's names
+// for them (fields.status, values.kind.a, require[0]).
+func parseMapping(path string, b []byte) (Mapping, map[string]int, error) {
 	var m Mapping
+	lines := map[string]int{}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(b, &doc); err != nil {
-		return m, &fileError{file: path, line: yamlErrLine(err), msg: "invalid YAML: " + yamlErrText(err)}
+		return m, nil, &fileError{file: path, line: yamlErrLine(err), msg: "invalid YAML: " + yamlErrText(err)}
 	}
 	if len(doc.Content) == 0 {
-		return m, &fileError{file: path, line: 1, msg: "empty mapping file: it needs at least fields: {...}"}
+		return m, nil, &fileError{file: path, line: 1, msg: "empty mapping file: it needs at least fields: {...}"}
 	}
 	root := doc.Content[0]
 	var errs []error
@@ -365,20 +420,22 @@ func parseMapping(path string, b []byte) (Mapping, error) {
 	}
 	if root.Kind != yaml.MappingNode {
 		at(root, "a mapping file is a map with items, kind, fields and values")
-		return m, errors.Join(errs...)
+		return m, nil, errors.Join(errs...)
 	}
 	if len(root.Content) == 2 && root.Content[0].Value == "mapping" {
 		root = root.Content[1]
 		if root.Kind != yaml.MappingNode {
 			at(root, "mapping: must be a map with items, kind, fields and values")
-			return m, errors.Join(errs...)
+			return m, nil, errors.Join(errs...)
 		}
 	}
+	lines["fields"] = root.Line
 	scalar := func(n *yaml.Node, key string) (string, bool) {
 		if n.Kind != yaml.ScalarNode {
 			at(n, "%s: must be a text value", key)
 			return "", false
 		}
+		lines[key] = n.Line
 		return n.Value, true
 	}
 	for i := 0; i+1 < len(root.Content); i += 2 {
@@ -387,18 +444,10 @@ func parseMapping(path string, b []byte) (Mapping, error) {
 		case "items":
 			if s, ok := scalar(v, "items"); ok {
 				m.Items = s
-				if s != "" {
-					if err := validPath(s); err != nil {
-						at(v, "items: %v", err)
-					}
-				}
 			}
 		case "kind":
 			if s, ok := scalar(v, "kind"); ok {
 				m.Kind = s
-				if err := checkKind(s); err != nil {
-					at(v, "kind: %v", err)
-				}
 			}
 		case "fields":
 			if v.Kind != yaml.MappingNode {
@@ -408,19 +457,9 @@ func parseMapping(path string, b []byte) (Mapping, error) {
 			m.Fields = map[string]string{}
 			for j := 0; j+1 < len(v.Content); j += 2 {
 				fk, fv := v.Content[j], v.Content[j+1]
-				if err := checkField(fk.Value); err != nil {
-					at(fk, "fields: %v", err)
-					continue
+				if s, ok := scalar(fv, "fields."+fk.Value); ok {
+					m.Fields[fk.Value] = s
 				}
-				s, ok := scalar(fv, "fields."+fk.Value)
-				if !ok {
-					continue
-				}
-				if err := validPaths(s); err != nil {
-					at(fv, "fields.%s: %v", fk.Value, err)
-					continue
-				}
-				m.Fields[fk.Value] = s
 			}
 		case "values":
 			if v.Kind != yaml.MappingNode {
@@ -430,10 +469,7 @@ func parseMapping(path string, b []byte) (Mapping, error) {
 			m.Values = map[string]map[string]string{}
 			for j := 0; j+1 < len(v.Content); j += 2 {
 				fk, fv := v.Content[j], v.Content[j+1]
-				if err := checkField(fk.Value); err != nil {
-					at(fk, "values: %v", err)
-					continue
-				}
+				lines["values."+fk.Value] = fk.Line
 				if fv.Kind != yaml.MappingNode {
 					at(fv, "values.%s: must be a map of provider value to ours", fk.Value)
 					continue
@@ -441,15 +477,9 @@ func parseMapping(path string, b []byte) (Mapping, error) {
 				vals := map[string]string{}
 				for x := 0; x+1 < len(fv.Content); x += 2 {
 					from, to := fv.Content[x], fv.Content[x+1]
-					s, ok := scalar(to, "values."+fk.Value+"."+from.Value)
-					if !ok {
-						continue
+					if s, ok := scalar(to, "values."+fk.Value+"."+from.Value); ok {
+						vals[from.Value] = s
 					}
-					if err := checkValue(fk.Value, s); err != nil {
-						at(to, "values.%s.%s: %v", fk.Value, from.Value, err)
-						continue
-					}
-					vals[from.Value] = s
 				}
 				m.Values[fk.Value] = vals
 			}
@@ -459,11 +489,7 @@ func parseMapping(path string, b []byte) (Mapping, error) {
 				continue
 			}
 			for _, n := range v.Content {
-				if s, ok := scalar(n, "require"); ok {
-					if err := validPath(s); err != nil {
-						at(n, "require: %v", err)
-						continue
-					}
+				if s, ok := scalar(n, fmt.Sprintf("require[%d]", len(m.Require))); ok {
 					m.Require = append(m.Require, s)
 				}
 			}
@@ -471,10 +497,7 @@ func parseMapping(path string, b []byte) (Mapping, error) {
 			at(k, "unknown key %q (want items, kind, fields, values, require)", k.Value)
 		}
 	}
-	if len(errs) == 0 && len(m.Fields) == 0 {
-		at(root, "no fields: map at least one of %s or attributes.X to a path", strings.Join(mappingFields(), ", "))
-	}
-	return m, errors.Join(errs...)
+	return m, lines, errors.Join(errs...)
 }
 
 // yamlErrLine digs the line out of a yaml.v3 error ("yaml: line 3: ...").

@@ -33,7 +33,8 @@ func presetMapping(name string) (Mapping, error) {
 	if err != nil || strings.ContainsAny(key, "/\\.") {
 		return Mapping{}, fmt.Errorf("preset: %q is not a preset wabridge ships (%s)", name, strings.Join(Presets(), ", "))
 	}
-	return parseMapping("preset "+key, b)
+	m, _, err := parseMapping("preset "+key, b)
+	return m, err
 }
 
 // overlay lays a user's mapping over a preset: items, kind and each field,
