@@ -81,7 +81,7 @@ func NewDryRun(cfg *config.Config, srcs map[string]sources.Source, rt *Runtime, 
 		return nil, fmt.Errorf("dry run: %w", err)
 	}
 	// What the snapshot already had waiting is not this run's to report.
-	if out, err := d.st.Outbox(); err == nil {
+	if out, err := d.st.Outbox(context.Background()); err == nil {
 		for _, e := range out {
 			d.reported[e.ID] = true
 		}
@@ -281,7 +281,7 @@ func (d *DryRun) collect(ctx context.Context, rep *Report) {
 		}
 		rep.Evaluations[i].Decisions = append(rep.Evaluations[i].Decisions, viewDecision(dec))
 	}
-	out, err := d.st.Outbox()
+	out, err := d.st.Outbox(context.Background())
 	if err != nil {
 		rep.Notifications = append(rep.Notifications, Planned{Error: "read the dry run's outbox: " + err.Error()})
 		return

@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -23,14 +24,14 @@ func (p *Pipeline) openIncident(fp string) (*incidentState, *incident.Incident, 
 	if rt != nil {
 		set = rt.Rules
 	}
-	state, err := p.incidents(set)
+	state, err := p.incidents(context.Background(), set)
 	if err != nil {
 		return nil, nil, nil, rt, fmt.Errorf("load incidents: %w", err)
 	}
 	if inc := state.byFP[fp]; inc != nil {
 		return state, inc, set.Rule(inc.Rule), rt, nil
 	}
-	stored, err := p.st.GetIncident(fp)
+	stored, err := p.st.GetIncident(context.Background(), fp)
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return state, nil, nil, rt, fmt.Errorf("no incident %q (wabridge incidents --all lists them): %w", fp, store.ErrNotFound)
@@ -65,7 +66,7 @@ func (p *Pipeline) NoteIncident(fp, note string) (incident.Incident, int, error)
 	}
 	now := p.now()
 	var t *incTx
-	err = p.st.Update(func(tx store.Tx) error {
+	err = p.commit(context.Background(), func(tx store.CommitTx) error {
 		t = &incTx{p: p, tx: tx, st: state, rt: rt, now: now, received: now}
 		for _, a := range r.Actions {
 			if a.Notifier != rules.NotifierSlack {

@@ -114,12 +114,8 @@ func auditEvent(ev *event.Event, outcome string) audit.Event {
 // auditDelivery writes a processed delivery's audit record in tx, the
 // transaction that processes it, so the record and the outcome it reports
 // commit together. ds are the decisions made for its events and outbox the
-// notifications it queued. A store that keeps no trail is skipped.
-func (p *Pipeline) auditDelivery(tx store.Tx, pr *prepared, ds []Decision, outbox []outbox.Entry, now time.Time) error {
-	at, ok := tx.(store.AuditTx)
-	if !ok {
-		return nil
-	}
+// notifications it queued.
+func (p *Pipeline) auditDelivery(tx store.CommitTx, pr *prepared, ds []Decision, outbox []outbox.Entry, now time.Time) error {
 	d := pr.entry.Delivery
 	rec := newAudit(d, now)
 	rec.Reason = pr.processed.Error
@@ -145,7 +141,7 @@ func (p *Pipeline) auditDelivery(tx store.Tx, pr *prepared, ds []Decision, outbo
 		rec.Events = append(rec.Events, ae)
 	}
 	rec.Events = append(rec.Events, pr.dropped...)
-	if err := at.PutAudit(rec, pr.payload, now.Add(p.cfg.Retention), outbox); err != nil {
+	if err := tx.PutAudit(rec, pr.payload, now.Add(p.cfg.Retention), outbox); err != nil {
 		return fmt.Errorf("audit record of delivery %s: %w", d.ID, err)
 	}
 	return nil
@@ -346,7 +342,7 @@ func (p *Pipeline) writeRejected(batch []rejected) {
 		recs = append(recs, rec)
 		bodies = append(bodies, body)
 	}
-	if err := p.st.AddAudit(recs, bodies, p.now().Add(p.cfg.Retention)); err != nil {
+	if err := p.st.AddAudit(context.Background(), recs, bodies, p.now().Add(p.cfg.Retention)); err != nil {
 		p.am.auditFailures.Inc()
 		p.log.Error("audit: record rejected deliveries", "count", len(batch), "err", err)
 		return
@@ -381,5 +377,5 @@ func rejectedRecord(r rejected) (audit.Record, []byte) {
 
 // Audit returns the audit records q selects, newest first.
 func (p *Pipeline) Audit(q audit.Query) ([]audit.Record, error) {
-	return p.st.Audit(q)
+	return p.st.Audit(context.Background(), q)
 }

@@ -20,8 +20,7 @@ func (p *Pipeline) committed(t *incTx) {
 		}
 	}
 	if len(t.outbox) > 0 {
-		p.sched.add(t.outbox...)
-		signal(p.sched.wake)
+		signal(p.lim.wake)
 	}
 	p.decide(t.decisions)
 }
@@ -36,7 +35,7 @@ func (p *Pipeline) Tick() error {
 	}
 	p.stateMu.Lock()
 	defer p.stateMu.Unlock()
-	state, err := p.incidents(rt.Rules)
+	state, err := p.incidents(context.Background(), rt.Rules)
 	if err != nil {
 		return fmt.Errorf("load incidents: %w", err)
 	}
@@ -57,7 +56,7 @@ func (p *Pipeline) Tick() error {
 		return nil
 	}
 	var t *incTx
-	err = p.st.Update(func(tx store.Tx) error {
+	err = p.commit(context.Background(), func(tx store.CommitTx) error {
 		t = &incTx{p: p, tx: tx, st: state, rt: rt, now: now, received: now}
 		if err := t.tick(); err != nil {
 			return err
@@ -77,7 +76,6 @@ func (p *Pipeline) Tick() error {
 // transaction; between batches it runs the timer. A batch that fails stays
 // in the inbox and is tried again after a pause.
 func (p *Pipeline) inboxLoop(ctx context.Context) {
-	var after uint64
 	tick := time.NewTicker(p.cfg.TickInterval)
 	defer tick.Stop()
 	lastTick := time.Now()
@@ -88,7 +86,7 @@ func (p *Pipeline) inboxLoop(ctx context.Context) {
 			p.log.Error("pipeline: incident timer", "err", err)
 		}
 	}
-	crashes, err := p.st.Crashes()
+	crashes, err := p.crashes(ctx)
 	if err != nil {
 		p.log.Error("pipeline: read the crash record; a delivery that crashes processing will not be quarantined", "err", err)
 		crashes = map[uint64]int{}
@@ -98,16 +96,16 @@ func (p *Pipeline) inboxLoop(ctx context.Context) {
 			"count", len(crashes))
 	}
 	for {
-		entries, err := p.st.Inbox(after, p.cfg.BatchSize)
+		entries, err := p.pending(ctx, p.cfg.BatchSize)
 		if damaged, ok := errors.AsType[*store.DamagedEntryError](err); ok {
-			if err = p.quarantine(damaged); err == nil {
+			if err = p.quarantine(ctx, damaged); err == nil {
 				continue
 			}
 		}
 		more := len(entries) == p.cfg.BatchSize
 		if err == nil && len(entries) > 0 {
 			var poisoned bool
-			entries, poisoned, err = p.crashGuard(entries, crashes)
+			entries, poisoned, err = p.crashGuard(ctx, entries, crashes)
 			switch {
 			case err != nil:
 			case poisoned:
@@ -117,13 +115,15 @@ func (p *Pipeline) inboxLoop(ctx context.Context) {
 				err = p.commitBatch(entries)
 			}
 			if err == nil {
-				after = entries[len(entries)-1].Seq
 				for _, e := range entries {
 					delete(crashes, e.Seq)
 				}
 			}
 		}
 		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
 			p.m.processingErrors.WithLabelValues("commit").Inc()
 			p.writes.fail(err, p.now())
 			p.log.Error("pipeline: process deliveries; they stay in the inbox", "count", len(entries), "err", err)
@@ -153,8 +153,12 @@ func (p *Pipeline) inboxLoop(ctx context.Context) {
 // quarantine moves an inbox entry that cannot be decoded out of the way:
 // left in place it would fail every read of the inbox, and stop all
 // processing behind it.
-func (p *Pipeline) quarantine(d *store.DamagedEntryError) error {
-	if err := p.st.QuarantineInbox(d.Seq); err != nil {
+func (p *Pipeline) quarantine(ctx context.Context, d *store.DamagedEntryError) error {
+	f, err := p.fenced(ctx)
+	if err != nil {
+		return err
+	}
+	if err := p.st.QuarantineDamaged(ctx, f, d.Seq); err != nil {
 		return fmt.Errorf("quarantine damaged inbox entry %d: %w", d.Seq, err)
 	}
 	p.m.quarantined.Inc()
@@ -171,12 +175,16 @@ func (p *Pipeline) quarantine(d *store.DamagedEntryError) error {
 // instead (poisoned). Other entries are processed as a batch up to the
 // next such entry. Before processing, the batch is recorded durably, so a
 // crash while it runs is counted at the next start.
-func (p *Pipeline) crashGuard(entries []store.InboxEntry, crashes map[uint64]int) (batch []store.InboxEntry, poisoned bool, err error) {
+func (p *Pipeline) crashGuard(ctx context.Context, entries []store.InboxEntry, crashes map[uint64]int) (batch []store.InboxEntry, poisoned bool, err error) {
+	f, err := p.fenced(ctx)
+	if err != nil {
+		return nil, false, err
+	}
 	first := entries[0]
 	if n := crashes[first.Seq]; n > 0 {
 		if n >= p.cfg.MaxCrashes {
 			reason := fmt.Sprintf("processing this delivery crashed the process %d times", n)
-			if err := p.st.QuarantineCrashed(first, reason); err != nil {
+			if err := p.st.QuarantineCrashed(ctx, f, first, reason); err != nil {
 				return nil, false, fmt.Errorf("quarantine inbox entry %d: %w", first.Seq, err)
 			}
 			delete(crashes, first.Seq)
@@ -197,8 +205,64 @@ func (p *Pipeline) crashGuard(entries []store.InboxEntry, crashes map[uint64]int
 			}
 		}
 	}
-	if err := p.st.BeginBatch(entries[0].Seq, entries[len(entries)-1].Seq); err != nil {
+	if err := p.st.BeginBatch(ctx, f, entries[0].Seq, entries[len(entries)-1].Seq); err != nil {
 		return nil, false, err
 	}
 	return entries, false, nil
+}
+
+// fenced returns the committer's fence, taking it from the store the
+// first time. The store's one partition is this process's while it holds
+// the store; a backend with several partitions runs a committer per
+// fence, which this one is not yet.
+func (p *Pipeline) fenced(ctx context.Context) (store.Fence, error) {
+	p.fenceMu.Lock()
+	defer p.fenceMu.Unlock()
+	if p.fence != nil {
+		return *p.fence, nil
+	}
+	fs, err := p.st.Fences(ctx)
+	if err != nil {
+		return store.Fence{}, fmt.Errorf("take the store's lease: %w", err)
+	}
+	if len(fs) == 0 {
+		return store.Fence{}, errors.New("take the store's lease: this process owns no partition of the store")
+	}
+	p.fence = &fs[0]
+	return fs[0], nil
+}
+
+// commit runs fn in one transaction under the committer's fence. A fence
+// the store refused is dropped, and with it the incidents in memory:
+// another owner may have changed them.
+func (p *Pipeline) commit(ctx context.Context, fn func(tx store.CommitTx) error) error {
+	f, err := p.fenced(ctx)
+	if err != nil {
+		return err
+	}
+	err = p.st.Commit(ctx, f, fn)
+	if errors.Is(err, store.ErrFenced) {
+		p.fenceMu.Lock()
+		p.fence = nil
+		p.fenceMu.Unlock()
+	}
+	return err
+}
+
+// pending returns the inbox entries waiting in the committer's partition.
+func (p *Pipeline) pending(ctx context.Context, limit int) ([]store.InboxEntry, error) {
+	f, err := p.fenced(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return p.st.PendingInbox(ctx, f, limit)
+}
+
+// crashes reads the crash record of the committer's partition.
+func (p *Pipeline) crashes(ctx context.Context) (map[uint64]int, error) {
+	f, err := p.fenced(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return p.st.Crashes(ctx, f)
 }

@@ -171,7 +171,7 @@ func ingest(t testing.TB, n int, span time.Duration) ingestResult {
 		t.Fatal(err)
 	}
 	res.size, _ = st.Size()
-	res.counts, _ = st.Counts()
+	res.counts, _ = st.Counts(bg)
 	res.sent = int(sent.Load())
 	return res
 }

@@ -8,22 +8,23 @@ import (
 
 	"github.com/wabridge/wabridge/internal/notification"
 	"github.com/wabridge/wabridge/internal/outbox"
+	"github.com/wabridge/wabridge/internal/store"
 	"github.com/wabridge/wabridge/notifiers"
 )
 
 // ListDead lists the dead letters, oldest first.
 func (p *Pipeline) ListDead() ([]outbox.DeadLetter, error) {
-	return p.st.DeadLetters()
+	return p.st.DeadLetters(context.Background())
 }
 
 // GetDead returns one dead letter; a missing id is store.ErrNotFound.
 func (p *Pipeline) GetDead(id string) (outbox.DeadLetter, error) {
-	return p.st.GetDead(id)
+	return p.st.GetDead(context.Background(), id)
 }
 
 // DropDead deletes a dead letter for good.
 func (p *Pipeline) DropDead(id string) error {
-	if err := p.st.DeleteDead(id, nil); err != nil {
+	if err := p.st.DropDead(context.Background(), id); err != nil {
 		return err
 	}
 	p.log.Info("dead letter dropped", "id", id)
@@ -32,25 +33,7 @@ func (p *Pipeline) DropDead(id string) error {
 
 // ErrReplaying means another replay of the same dead letter is under way;
 // it is not sent a second time.
-var ErrReplaying = errors.New("is already being replayed")
-
-// claimDead claims a dead letter for one replay. Replays run in the process
-// that holds the store (the CLI offline, or the server for the admin API),
-// so a claim in memory is seen by every concurrent replay of it.
-func (p *Pipeline) claimDead(id string) (release func(), err error) {
-	p.replayMu.Lock()
-	defer p.replayMu.Unlock()
-	if since, ok := p.replaying[id]; ok {
-		return nil, fmt.Errorf("dead letter %s %w (since %s): it is sent once; see `wabridge dlq show %s` when that replay is over",
-			id, ErrReplaying, since.Format(time.RFC3339), id)
-	}
-	p.replaying[id] = p.now()
-	return func() {
-		p.replayMu.Lock()
-		delete(p.replaying, id)
-		p.replayMu.Unlock()
-	}, nil
-}
+var ErrReplaying = store.ErrReplaying
 
 // ErrRuleGone means a dead letter's rule (or its action for that notifier)
 // no longer exists, so there is nothing current to render it with.
@@ -96,21 +79,23 @@ func (p *Pipeline) currentRule(n *notification.Notification) error {
 // failure keeps it with the new error and returns that error. A replay of a
 // dead letter that another replay is sending fails with ErrReplaying.
 func (p *Pipeline) ReplayDead(ctx context.Context, id string) error {
-	// Claimed before it is read: a replay that starts after another
+	// The claim reads the dead letter: a replay that starts after another
 	// finished reads that it is gone.
-	release, err := p.claimDead(id)
+	bg := context.WithoutCancel(ctx)
+	c, err := p.st.ClaimReplay(ctx, id, p.now(), p.cfg.ClaimLease)
+	if r, ok := errors.AsType[*store.ReplayingError](err); ok {
+		return fmt.Errorf("dead letter %s %w (since %s): it is sent once; see `wabridge dlq show %s` when that replay is over",
+			id, ErrReplaying, r.Since.Format(time.RFC3339), id)
+	}
 	if err != nil {
 		return err
 	}
-	defer release()
-	d, err := p.st.GetDead(id)
-	if err != nil {
-		return err
-	}
+	d := c.Dead
 	if err := p.currentRule(&d.Notification); err != nil {
+		_ = p.st.ReleaseReplay(bg, c)
 		return fmt.Errorf("replay dead letter %s: %w", id, err)
 	}
-	p.fillIncident(&d.Entry)
+	p.fillIncident(bg, &d.Entry)
 	name := d.Notification.Action.Notifier
 	d.Attempts++
 	nt, err := p.notifier(name)
@@ -118,7 +103,7 @@ func (p *Pipeline) ReplayDead(ctx context.Context, id string) error {
 		res, sendErr := nt.Notify(ctx, &d.Notification)
 		if sendErr == nil {
 			now := p.now()
-			if err := p.st.DeleteDead(id, p.ref(d.Entry, res, now)); err != nil {
+			if err := p.st.Replayed(bg, c, p.ref(d.Entry, res, now)); err != nil {
 				return fmt.Errorf("replay dead letter %s: sent, but not removed from the dead letters: %w", id, err)
 			}
 			p.m.notifications.WithLabelValues(name, resultOf(res), "").Inc()
@@ -132,7 +117,7 @@ func (p *Pipeline) ReplayDead(ctx context.Context, id string) error {
 		d.Reason = DeadNoNotifier
 	}
 	d.LastError, d.Died = err.Error(), p.now()
-	if perr := p.st.PutDead(d); perr != nil {
+	if perr := p.st.ReplayFailed(bg, c, d); perr != nil {
 		return fmt.Errorf("replay dead letter %s: %w (and recording the failure: %w)", id, err, perr)
 	}
 	p.log.Warn("dead letter replay failed", "id", id, "notifier", name, "reason", d.Reason, "err", err)
@@ -161,7 +146,7 @@ const sweepChunk = 5000
 func (p *Pipeline) sweep() {
 	total := 0
 	for {
-		n, err := p.st.Sweep(p.now(), sweepChunk)
+		n, err := p.st.Sweep(context.Background(), p.now(), sweepChunk)
 		total += n
 		if err != nil {
 			p.m.processingErrors.WithLabelValues("sweep").Inc()

@@ -1,15 +1,17 @@
 package pipeline
 
-import "fmt"
+import (
+	"context"
+	"fmt"
+)
 
 // ProcessInbox commits every inbox entry waiting now, in batches, through
 // the committer's own path, without Run and so without sending anything.
 // A dry run and rules tests drive the pipeline with it on a store of their
 // own, with their own clock.
 func (p *Pipeline) ProcessInbox() error {
-	var after uint64
 	for {
-		entries, err := p.st.Inbox(after, p.cfg.BatchSize)
+		entries, err := p.pending(context.Background(), p.cfg.BatchSize)
 		if err != nil {
 			return fmt.Errorf("read inbox: %w", err)
 		}
@@ -19,6 +21,5 @@ func (p *Pipeline) ProcessInbox() error {
 		if err := p.commitBatch(entries); err != nil {
 			return err
 		}
-		after = entries[len(entries)-1].Seq
 	}
 }

@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"time"
@@ -35,8 +36,12 @@ type incidentState struct {
 	inhibit []map[string]map[string]struct{}
 }
 
-func (p *Pipeline) loadIncidents() (*incidentState, error) {
-	all, err := p.st.Incidents()
+func (p *Pipeline) loadIncidents(ctx context.Context) (*incidentState, error) {
+	f, err := p.fenced(ctx)
+	if err != nil {
+		return nil, err
+	}
+	all, err := p.st.LiveIncidents(ctx, f)
 	if err != nil {
 		return nil, err
 	}
@@ -72,9 +77,9 @@ func (s *incidentState) remove(inc *incident.Incident) {
 
 // incidents returns the state, loading it when needed, with the inhibit
 // index built for set. The caller holds stateMu.
-func (p *Pipeline) incidents(set *rules.Set) (*incidentState, error) {
+func (p *Pipeline) incidents(ctx context.Context, set *rules.Set) (*incidentState, error) {
 	if p.state == nil {
-		s, err := p.loadIncidents()
+		s, err := p.loadIncidents(ctx)
 		if err != nil {
 			return nil, err
 		}
@@ -151,7 +156,7 @@ func (s *incidentState) inhibitedBy(e *event.Event, fp string) string {
 // changes, and what to do once it committed.
 type incTx struct {
 	p         *Pipeline
-	tx        store.Tx
+	tx        store.CommitTx
 	st        *incidentState
 	rt        *Runtime
 	now       time.Time
@@ -521,9 +526,15 @@ func (t *incTx) join(ev *event.Event, r *rules.Rule, inc *incident.Incident, see
 			continue // Jira learns counts from repeat comments only
 		}
 		key := OrderingKey(inc.Fingerprint, a)
-		if id := inc.Pending[key]; id != "" && t.tx.OutboxHas(id) {
-			coalesced++
-			continue
+		if id := inc.Pending[key]; id != "" {
+			waiting, err := t.tx.OutboxWaiting(id)
+			if err != nil {
+				return err
+			}
+			if waiting {
+				coalesced++
+				continue
+			}
 		}
 		e, err := t.enqueue(r, a, notification.OpUpdate, inc, "")
 		if err != nil {
@@ -827,7 +838,7 @@ func humanDuration(d time.Duration) string {
 
 // fillLinks adds the links of what the incident's other actions made (the
 // Jira ticket for the Slack message, the Slack message for the ticket).
-func (p *Pipeline) fillLinks(e *outbox.Entry) {
+func (p *Pipeline) fillLinks(ctx context.Context, e *outbox.Entry) {
 	n := &e.Notification
 	rt := p.runtime()
 	if rt == nil || rt.Rules == nil || !linkable(n.Action.Notifier) {
@@ -844,7 +855,7 @@ func (p *Pipeline) fillLinks(e *outbox.Entry) {
 		if _, known := n.Incident.Links[a.Notifier]; known {
 			continue
 		}
-		ref, err := p.st.GetRef(OrderingKey(n.Incident.Fingerprint, a))
+		ref, err := p.st.GetRef(ctx, OrderingKey(n.Incident.Fingerprint, a))
 		if err != nil || ref.Link == "" {
 			continue
 		}
@@ -859,21 +870,21 @@ func (p *Pipeline) fillLinks(e *outbox.Entry) {
 // the reference its message or ticket got (the refs are the one record of
 // them), and for open and update the latest counts, so a coalesced update
 // shows every event that joined while it waited.
-func (p *Pipeline) fillIncident(e *outbox.Entry) {
+func (p *Pipeline) fillIncident(ctx context.Context, e *outbox.Entry) {
 	inc := e.Notification.Incident
 	if inc == nil || inc.Fingerprint == "" {
 		return
 	}
-	if ref, err := p.st.GetRef(e.Key); err == nil {
+	if ref, err := p.st.GetRef(ctx, e.Key); err == nil {
 		inc.Ref, inc.Link = ref.Ref, ref.Link
 	}
-	p.fillLinks(e)
+	p.fillLinks(ctx, e)
 	switch e.Notification.Op {
 	case notification.OpOpen, notification.OpUpdate:
 	default:
 		return // a repeat or resolve tells the counts as they were then
 	}
-	cur, err := p.st.GetIncident(inc.Fingerprint)
+	cur, err := p.st.GetIncident(ctx, inc.Fingerprint)
 	if err != nil || cur.Status != incident.Open {
 		return
 	}

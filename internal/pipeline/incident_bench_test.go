@@ -52,7 +52,7 @@ rules:
 			feed(b, p, st, b.N, func(i int) string { return fmt.Sprintf("PN%05d", i%open) }, "run")
 			b.StopTimer()
 			if mode.name == "incidents" {
-				incs, _ := st.Incidents()
+				incs, _ := st.Incidents(bg)
 				if len(incs) != open {
 					b.Fatalf("%d incidents, want %d", len(incs), open)
 				}
@@ -110,7 +110,7 @@ func feed(b *testing.B, p *Pipeline, st *store.Bolt, n int, phone func(int) stri
 			}()
 		}
 		wg.Wait()
-		entries, err := st.Inbox(0, batch)
+		entries, err := pendingInbox(st, batch)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -12,7 +12,6 @@ import (
 	"github.com/wabridge/wabridge/internal/notification"
 	"github.com/wabridge/wabridge/internal/outbox"
 	"github.com/wabridge/wabridge/internal/silence"
-	"github.com/wabridge/wabridge/internal/store"
 	"github.com/wabridge/wabridge/rules"
 )
 
@@ -58,7 +57,7 @@ func (h *incidentHarness) reopen() {
 func (h *incidentHarness) send(evs ...event.Event) {
 	h.t.Helper()
 	h.accept(evs...)
-	in, err := h.st.Inbox(0, 0)
+	in, err := pendingInbox(h.st, 0)
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -77,7 +76,7 @@ func (h *incidentHarness) tick() {
 // ops lists the outbox as "notifier:op" in creation order.
 func (h *incidentHarness) ops() []string {
 	h.t.Helper()
-	out, err := h.st.Outbox()
+	out, err := h.st.Outbox(bg)
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -89,7 +88,7 @@ func (h *incidentHarness) ops() []string {
 }
 
 func (h *incidentHarness) outbox() []outbox.Entry {
-	out, err := h.st.Outbox()
+	out, err := h.st.Outbox(bg)
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -98,11 +97,7 @@ func (h *incidentHarness) outbox() []outbox.Entry {
 
 // sendAll marks every outbox entry sent, as the senders would.
 func (h *incidentHarness) sendAll() {
-	for _, e := range h.outbox() {
-		if err := h.st.Sent(e.ID, &store.Ref{Key: e.Key, Ref: "C1/" + e.ID}); err != nil {
-			h.t.Fatal(err)
-		}
-	}
+	sentAll(h.t, h.st)
 }
 
 func (h *incidentHarness) outcomes() map[Outcome]int {
@@ -118,7 +113,7 @@ func (h *incidentHarness) outcomes() map[Outcome]int {
 func (h *incidentHarness) incident(ev event.Event, rule string) incident.Incident {
 	h.t.Helper()
 	fp := fpOf(h.harness, rule, ev)
-	inc, err := h.st.GetIncident(fp)
+	inc, err := h.st.GetIncident(bg, fp)
 	if err != nil {
 		h.t.Fatalf("incident of %s: %v", ev.ID, err)
 	}
@@ -174,7 +169,7 @@ func TestIncidentCoalescesUpdates(t *testing.T) {
 			upd = e
 		}
 	}
-	h.p.fillIncident(&upd)
+	h.p.fillIncident(bg, &upd)
 	if upd.Notification.Incident.Count != 60 {
 		t.Errorf("update filled at send time shows count %d, want 60", upd.Notification.Incident.Count)
 	}
@@ -282,7 +277,7 @@ rules:
 	// A quiet window is forgotten by the timer.
 	h.clk.advance(11 * time.Minute)
 	h.tick()
-	if _, err := h.st.GetIncident(fpOf(h.harness, "bursts", spam("x", "PN9"))); err == nil {
+	if _, err := h.st.GetIncident(bg, fpOf(h.harness, "bursts", spam("x", "PN9"))); err == nil {
 		t.Error("expired threshold window is still stored")
 	}
 }
@@ -472,7 +467,7 @@ func TestResolveWhenThenReopen(t *testing.T) {
 		t.Fatalf("outbox = %v", h.ops())
 	}
 	e := out[0]
-	h.p.fillIncident(&e)
+	h.p.fillIncident(bg, &e)
 	if e.Notification.Incident.Ref == "" || e.Notification.Incident.Count != 1 {
 		t.Errorf("reopen carries ref %q count %d", e.Notification.Incident.Ref, e.Notification.Incident.Count)
 	}
@@ -533,7 +528,7 @@ rules:
 	if len(out) != 1 || out[0].Notification.Op != notification.OpOpen {
 		t.Fatalf("after group_wait: %v, want one open", h.ops())
 	}
-	h.p.fillIncident(&out[0])
+	h.p.fillIncident(bg, &out[0])
 	if c := out[0].Notification.Incident.Count; c != 10 {
 		t.Errorf("open shows count %d, want the burst's 10", c)
 	}

@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sort"
@@ -16,7 +17,7 @@ import (
 // first: open and pending ones, and resolved ones too when all is set (they
 // stay until the sweeper removes them).
 func (p *Pipeline) ListIncidents(all bool) ([]incident.Incident, error) {
-	list, err := p.st.Incidents()
+	list, err := p.st.Incidents(context.Background())
 	if err != nil {
 		return nil, err
 	}
@@ -56,13 +57,13 @@ func (p *Pipeline) ResolveIncidentBy(fp, note, detail string) (incident.Incident
 	}
 	p.stateMu.Lock()
 	defer p.stateMu.Unlock()
-	state, err := p.incidents(set)
+	state, err := p.incidents(context.Background(), set)
 	if err != nil {
 		return incident.Incident{}, 0, fmt.Errorf("load incidents: %w", err)
 	}
 	inc := state.byFP[fp]
 	if inc == nil {
-		stored, err := p.st.GetIncident(fp)
+		stored, err := p.st.GetIncident(context.Background(), fp)
 		if err != nil {
 			if errors.Is(err, store.ErrNotFound) {
 				return incident.Incident{}, 0, fmt.Errorf("no incident %q (wabridge incidents --all lists them): %w", fp, store.ErrNotFound)
@@ -76,7 +77,7 @@ func (p *Pipeline) ResolveIncidentBy(fp, note, detail string) (incident.Incident
 	now := p.now()
 	var t *incTx
 	var queued int
-	err = p.st.Update(func(tx store.Tx) error {
+	err = p.commit(context.Background(), func(tx store.CommitTx) error {
 		t = &incTx{p: p, tx: tx, st: state, rt: rt, now: now, received: now}
 		t.holding = r != nil && !r.Active(now)
 		n, err := t.resolve(r, inc, nil, note)

@@ -162,7 +162,7 @@ rules:
 	if open := h.openIncidents(); len(open) != 3 {
 		t.Errorf("%d incidents open, want 3 (two and the overflow)", len(open))
 	}
-	over, err := h.st.GetIncident(rules.OverflowFingerprint(h.rt.Rules.Rule("per-message")))
+	over, err := h.st.GetIncident(bg, rules.OverflowFingerprint(h.rt.Rules.Rule("per-message")))
 	if err != nil || over.Count != 3 || !over.Overflow {
 		t.Errorf("overflow incident = %+v, %v; want the last 3 events", over, err)
 	}

@@ -79,7 +79,7 @@ func TestAcceptedEventsAreParsedOnce(t *testing.T) {
 			if n := h.p.parsed.len(); n != 0 {
 				t.Errorf("%d deliveries left waiting with their events after processing", n)
 			}
-			c, err := h.st.Counts()
+			c, err := h.st.Counts(bg)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -61,6 +61,10 @@ type Config struct {
 	// MaxCrashes is how many times a delivery's processing may crash the
 	// process before it is quarantined instead of processed.
 	MaxCrashes int
+	// ClaimLease is how long a sender's claim on a notification (or a
+	// replay's on a dead letter) holds before another may take it: longer
+	// than any send takes, so only a sender that died or hung loses it.
+	ClaimLease time.Duration
 }
 
 // Defaults.
@@ -82,6 +86,7 @@ const (
 	DefaultTickInterval    = time.Second
 	DefaultRejectAuditRate = 50
 	DefaultMaxCrashes      = 3
+	DefaultClaimLease      = 10 * time.Minute
 )
 
 // WithDefaults fills every zero (or negative) setting with its default.
@@ -112,6 +117,7 @@ func (c Config) WithDefaults() Config {
 	setInt(&c.RejectAuditRate, DefaultRejectAuditRate)
 	setInt(&c.ProbeBytes, 3<<20)
 	setInt(&c.MaxCrashes, DefaultMaxCrashes)
+	setDur(&c.ClaimLease, DefaultClaimLease)
 	if c.BackoffMax < c.BackoffBase {
 		c.BackoffMax = c.BackoffBase
 	}
@@ -163,7 +169,7 @@ type Pipeline struct {
 	rejectBudget *tokenBucket
 	rejectDrops  dropLog
 
-	sched     *scheduler
+	lim       *limiter
 	recording sync.WaitGroup // sends whose outbox removal is committing
 	running   atomic.Bool
 	runMu     sync.Mutex // one Run at a time
@@ -179,8 +185,10 @@ type Pipeline struct {
 	decided  func([]Decision)
 	silences atomic.Pointer[silences]
 
-	replayMu  sync.Mutex
-	replaying map[string]time.Time // dead letters being replayed, since
+	// fenceMu guards fence, the committer's lease on the store's
+	// partition, taken at the first commit and dropped when refused.
+	fenceMu sync.Mutex
+	fence   *store.Fence
 
 	// stateMu serialises the committer and the timer, which alone change
 	// incidents; state is their copy of the open and pending ones.
@@ -217,9 +225,8 @@ func New(cfg Config, deps Deps) (*Pipeline, error) {
 		parsed:    newParsedCache(),
 		decided:   deps.Decided,
 		rejects:   make(chan rejected, rejectQueue),
-		replaying: map[string]time.Time{},
 	}
-	p.sched = newScheduler(p.cfg.Senders, p.cfg.RateLimitPace)
+	p.lim = newLimiter(p.cfg.Senders, p.cfg.RateLimitPace)
 	p.rejectBudget = newTokenBucket(p.cfg.RejectAuditRate)
 	m, err := newMetrics(deps.Registerer, p)
 	if err != nil {
@@ -283,19 +290,10 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	}
 	defer p.runMu.Unlock()
 
-	out, err := p.st.Outbox()
-	if err != nil {
-		return fmt.Errorf("pipeline: load outbox: %w", err)
-	}
-	inFlight, err := p.st.InFlight()
-	if err != nil {
-		return fmt.Errorf("pipeline: load in-flight marks: %w", err)
-	}
-	p.sched.reset(out, inFlight)
 	p.stateMu.Lock()
 	p.state = nil // read incidents afresh: the store is the truth
 	p.stateMu.Unlock()
-	if err := p.loadSilences(); err != nil {
+	if err := p.loadSilences(ctx); err != nil {
 		return fmt.Errorf("pipeline: load silences: %w", err)
 	}
 
@@ -312,8 +310,12 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	loops.Add(1)
 	go func() { defer loops.Done(); p.auditLoop(ctx) }()
 	p.running.Store(true)
+	depth, err := p.st.Depths(ctx)
+	if err != nil {
+		return fmt.Errorf("pipeline: read the store's counts: %w", err)
+	}
 	p.log.Info("pipeline running", "workers", p.cfg.Workers, "senders", p.cfg.Senders,
-		"batch", p.cfg.BatchSize, "outbox", len(out))
+		"batch", p.cfg.BatchSize, "outbox", depth.Outbox)
 
 	<-ctx.Done()
 	p.running.Store(false)
@@ -344,7 +346,7 @@ func (p *Pipeline) Close() error {
 
 // Stats reports the sizes of the inbox, outbox and dead letters.
 func (p *Pipeline) Stats() Stats {
-	c, err := p.st.Depths()
+	c, err := p.st.Depths(context.Background())
 	if err != nil {
 		p.log.Warn("pipeline: read store counts", "err", err)
 	}
@@ -353,7 +355,7 @@ func (p *Pipeline) Stats() Stats {
 
 // Ready reports whether the store can write and the workers run.
 func (p *Pipeline) Ready() error {
-	if err := p.st.Check(); err != nil {
+	if err := p.st.Check(context.Background()); err != nil {
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	if err := p.checkWrites(); err != nil {

@@ -306,15 +306,15 @@ func TestAcceptThenRunDelivers(t *testing.T) {
 	if calls[0].key != key {
 		t.Errorf("key = %q, want %q", calls[0].key, key)
 	}
-	ref, err := h.st.GetRef(key)
+	ref, err := h.st.GetRef(bg, key)
 	if err != nil || ref.Ref != "C1/"+calls[0].id {
 		t.Errorf("ref = %+v, %v", ref, err)
 	}
-	if dup, _ := h.st.IsDuplicate("e1", time.Now()); !dup {
+	if dup, _ := h.st.IsDuplicate(bg, "e1", time.Now()); !dup {
 		t.Error("matched event has no dedup record")
 	}
 	for _, id := range []string{"e2", "e3"} {
-		if dup, _ := h.st.IsDuplicate(id, time.Now()); dup {
+		if dup, _ := h.st.IsDuplicate(bg, id, time.Now()); dup {
 			t.Errorf("unmatched event %s left a dedup record", id)
 		}
 	}
@@ -508,7 +508,7 @@ func TestSameDeliveryThreeTimesNotifiesOnce(t *testing.T) {
 	}
 	// The counter moves just after the commit that empties the inbox.
 	h.waitFor("two duplicates counted", func() bool { return h.counter("wabridge_duplicates_suppressed_total") == 2 })
-	c, _ := h.st.Counts()
+	c, _ := h.st.Counts(bg)
 	if c.Dedup != 1 {
 		t.Errorf("%d dedup records, want 1 (the unmatched event keeps none)", c.Dedup)
 	}
@@ -554,7 +554,7 @@ func TestOutboxSurvivesRestart(t *testing.T) {
 	h := newHarness(t, fastConfig(), testRules)
 	h.accept(failed("e1"))
 	// Process without sending, as if the process died right after.
-	in, err := h.st.Inbox(0, 0)
+	in, err := pendingInbox(h.st, 0)
 	if err != nil || len(in) != 1 {
 		t.Fatalf("inbox %+v, %v", in, err)
 	}
@@ -648,7 +648,7 @@ func TestBadDeliveriesAreRecordedNotRetried(t *testing.T) {
 	if got := h.counter("wabridge_deliveries_processed_total", "result", "failed"); got != 2 {
 		t.Errorf("failed deliveries = %v, want 2", got)
 	}
-	c, _ := h.st.Counts()
+	c, _ := h.st.Counts(bg)
 	if c.Processed != 2 {
 		t.Errorf("processed records = %d, want 2", c.Processed)
 	}
@@ -682,7 +682,7 @@ func TestSweeperExpiresDedupRecords(t *testing.T) {
 	h := newHarnessAt(t, cfg, testRules, clk.now)
 	in := func() {
 		h.accept(failed("e1"))
-		entries, _ := h.st.Inbox(0, 0)
+		entries, _ := pendingInbox(h.st, 0)
 		for _, e := range entries {
 			if err := h.p.process(e); err != nil {
 				t.Fatal(err)
@@ -690,22 +690,22 @@ func TestSweeperExpiresDedupRecords(t *testing.T) {
 		}
 	}
 	in()
-	if c, _ := h.st.Counts(); c.Dedup != 1 || c.Processed != 1 {
+	if c, _ := h.st.Counts(bg); c.Dedup != 1 || c.Processed != 1 {
 		t.Fatalf("counts %+v", c)
 	}
 	clk.advance(30 * time.Minute)
 	h.p.sweep()
-	if c, _ := h.st.Counts(); c.Dedup != 1 {
+	if c, _ := h.st.Counts(bg); c.Dedup != 1 {
 		t.Fatalf("dedup record swept inside its window: %+v", c)
 	}
 	clk.advance(time.Hour)
 	h.p.sweep()
-	if c, _ := h.st.Counts(); c.Dedup != 0 || c.Processed != 1 {
+	if c, _ := h.st.Counts(bg); c.Dedup != 0 || c.Processed != 1 {
 		t.Fatalf("after the dedup window: %+v", c)
 	}
 	clk.advance(time.Hour)
 	h.p.sweep()
-	if c, _ := h.st.Counts(); c.Processed != 0 {
+	if c, _ := h.st.Counts(bg); c.Processed != 0 {
 		t.Fatalf("after retention: %+v", c)
 	}
 	// Outside the window the same event is news again.
@@ -740,7 +740,7 @@ func TestShutdownTimeoutKeepsEntry(t *testing.T) {
 	if d := time.Since(start); d > time.Second {
 		t.Fatalf("shutdown took %v with a 50ms timeout", d)
 	}
-	out, _ := h.st.Outbox()
+	out, _ := h.st.Outbox(bg)
 	if len(out) != 1 || out[0].Attempts != 0 {
 		t.Fatalf("outbox after cut-off send = %+v, want the entry kept with no attempt counted", out)
 	}

@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"context"
 	"fmt"
 	"sync"
 	"time"
@@ -110,8 +111,54 @@ func (p *Pipeline) commitBatch(entries []store.InboxEntry) error {
 	if len(entries) == 0 {
 		return nil
 	}
+	ctx := context.Background()
 	rt := p.runtime()
 	now := p.now()
+	prep := p.prepareAll(rt, entries, now)
+
+	p.stateMu.Lock()
+	defer p.stateMu.Unlock()
+	state, err := p.incidents(ctx, rulesOf(rt))
+	if err != nil {
+		return fmt.Errorf("load incidents: %w", err)
+	}
+	sil := p.currentSilences(now)
+	var t *incTx
+	var done []*prepared
+	err = p.commit(ctx, func(tx store.CommitTx) error {
+		t = &incTx{p: p, tx: tx, st: state, rt: rt, now: now}
+		done = done[:0]
+		for i := range prep {
+			taken, err := t.deliver(&prep[i], sil)
+			if err != nil {
+				return err
+			}
+			if taken {
+				done = append(done, &prep[i])
+			}
+		}
+		return t.flush()
+	})
+	if err != nil {
+		// The copy may hold changes the store refused: read it again.
+		p.state = nil
+		return err
+	}
+	p.observeBatch(rt, done)
+	p.committed(t)
+	return nil
+}
+
+// rulesOf is the rule set of rt, nil without one.
+func rulesOf(rt *Runtime) *rules.Set {
+	if rt == nil {
+		return nil
+	}
+	return rt.Rules
+}
+
+// prepareAll prepares entries on up to Workers goroutines.
+func (p *Pipeline) prepareAll(rt *Runtime, entries []store.InboxEntry, now time.Time) []prepared {
 	var res []*rules.Rule
 	if rt != nil && rt.Rules != nil {
 		res = resolvers(rt.Rules)
@@ -129,110 +176,101 @@ func (p *Pipeline) commitBatch(entries []store.InboxEntry) error {
 		for i, e := range entries {
 			prep[i] = p.prepare(rt, res, e, eventsOf(i), now)
 		}
-	} else {
-		var wg sync.WaitGroup
-		for w := range workers {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for i := w; i < len(entries); i += workers {
-					prep[i] = p.prepare(rt, res, entries[i], eventsOf(i), now)
-				}
-			}()
-		}
-		wg.Wait()
+		return prep
 	}
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < len(entries); i += workers {
+				prep[i] = p.prepare(rt, res, entries[i], eventsOf(i), now)
+			}
+		}()
+	}
+	wg.Wait()
+	return prep
+}
 
-	p.stateMu.Lock()
-	defer p.stateMu.Unlock()
-	var set *rules.Set
-	if rt != nil {
-		set = rt.Rules
+// deliver applies one prepared delivery in the transaction: it takes the
+// entry out of the inbox, evaluates its events and writes its audit
+// record. It reports false, doing nothing, for an entry a commit took
+// already (a retry after an unclear failure).
+func (t *incTx) deliver(pr *prepared, sil *silences) (bool, error) {
+	taken, err := t.tx.TakeInbox(pr.entry.Seq)
+	if err != nil || !taken {
+		return false, err
 	}
-	state, err := p.incidents(set)
-	if err != nil {
-		return fmt.Errorf("load incidents: %w", err)
-	}
-	sil := p.currentSilences(now)
-	var t *incTx
-	var done []prepared
-	var duplicates int
-	err = p.st.Update(func(tx store.Tx) error {
-		t = &incTx{p: p, tx: tx, st: state, rt: rt, now: now}
-		done, duplicates = done[:0], 0
-		seen := map[string]bool{}
-		for i := range prep {
-			pr := &prep[i]
-			if !tx.InboxHas(pr.entry.Seq) {
-				continue // committed already (a retry after an unclear failure)
-			}
-			t.received = pr.entry.Delivery.ReceivedAt
-			before, dups := len(t.outbox), 0
-			decided := len(t.decisions)
-			for j := range pr.events {
-				pe := &pr.events[j]
-				ev := &pe.ev
-				if len(pe.rules) == 0 && len(pe.resolves) == 0 {
-					continue
-				}
-				if ev.ID != "" && (seen[ev.ID] || tx.IsDuplicate(ev.ID, now)) {
-					dups++
-					for _, r := range pe.rules {
-						t.decide(ev, r, "", OutcomeDuplicate, 0, "seen within the dedup window")
-					}
-					continue
-				}
-				for _, r := range pe.resolves {
-					if err := t.resolveBy(ev, r); err != nil {
-						return err
-					}
-				}
-				silence := ""
-				if len(pe.rules) > 0 {
-					silence = sil.Match(ev, now)
-				}
-				for _, r := range pe.rules {
-					if err := t.match(ev, r, silence); err != nil {
-						return err
-					}
-				}
-				if ev.ID != "" {
-					seen[ev.ID] = true
-					if err := tx.PutDedup(ev.ID, now.Add(p.cfg.DedupWindow)); err != nil {
-						return err
-					}
-				}
-			}
-			pr.processed.Duplicates, pr.processed.Notifications = dups, len(t.outbox)-before
-			duplicates += dups
-			if err := p.auditDelivery(tx, pr, t.decisions[decided:], t.outbox[before:], now); err != nil {
-				return err
-			}
-			if err := tx.DeleteInbox(pr.entry.Seq); err != nil {
-				return err
-			}
-			done = append(done, *pr)
+	t.received = pr.entry.Delivery.ReceivedAt
+	before, decided, dups := len(t.outbox), len(t.decisions), 0
+	for j := range pr.events {
+		dup, err := t.evaluate(&pr.events[j], sil)
+		if err != nil {
+			return false, err
 		}
-		return t.flush()
-	})
-	if err != nil {
-		// The copy may hold changes the store refused: read it again.
-		p.state = nil
-		return err
+		if dup {
+			dups++
+		}
 	}
+	pr.processed.Duplicates, pr.processed.Notifications = dups, len(t.outbox)-before
+	if err := t.p.auditDelivery(t.tx, pr, t.decisions[decided:], t.outbox[before:], t.now); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// evaluate applies one event that matched a rule or a resolve_when: the
+// dedup test-and-set, then the resolves, the silences and the rules it
+// matched. It reports whether the event was a duplicate.
+func (t *incTx) evaluate(pe *preparedEvent, sil *silences) (bool, error) {
+	ev := &pe.ev
+	if len(pe.rules) == 0 && len(pe.resolves) == 0 {
+		return false, nil
+	}
+	if ev.ID != "" {
+		dup, err := t.tx.SeeEvent(ev.ID, t.now, t.now.Add(t.p.cfg.DedupWindow))
+		if err != nil {
+			return false, err
+		}
+		if dup {
+			for _, r := range pe.rules {
+				t.decide(ev, r, "", OutcomeDuplicate, 0, "seen within the dedup window")
+			}
+			return true, nil
+		}
+	}
+	for _, r := range pe.resolves {
+		if err := t.resolveBy(ev, r); err != nil {
+			return false, err
+		}
+	}
+	silence := ""
+	if len(pe.rules) > 0 && sil != nil {
+		silence = sil.Match(ev, t.now)
+	}
+	for _, r := range pe.rules {
+		if err := t.match(ev, r, silence); err != nil {
+			return false, err
+		}
+	}
+	return false, nil
+}
+
+// observeBatch counts the deliveries a commit processed.
+func (p *Pipeline) observeBatch(rt *Runtime, done []*prepared) {
+	duplicates := 0
 	for _, pr := range done {
-		p.observeEvents(rt, &pr)
+		p.observeEvents(rt, pr)
 		if pr.processed.Error == "" {
 			p.m.deliveries.WithLabelValues("processed").Inc()
 		} else {
 			p.m.deliveries.WithLabelValues("failed").Inc()
 		}
+		duplicates += pr.processed.Duplicates
 	}
 	if duplicates > 0 {
 		p.m.duplicates.Add(float64(duplicates))
 	}
-	p.committed(t)
-	return nil
 }
 
 func (p *Pipeline) parse(name string, e store.InboxEntry) ([]event.Event, error) {

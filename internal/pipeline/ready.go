@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"context"
 	"fmt"
 	"sync"
 	"time"
@@ -33,12 +34,6 @@ func (w *writeHealth) ok() {
 	w.mu.Unlock()
 }
 
-// prober is implemented by stores that can prove they have room for a
-// write of n bytes.
-type prober interface {
-	Probe(n int) error
-}
-
 // checkWrites reports the last write failure while it stands. Without webhooks
 // (a load balancer stops sending them to an instance that is not ready),
 // nothing would clear it, so the store is probed with a write of a
@@ -51,9 +46,9 @@ func (p *Pipeline) checkWrites() error {
 		return nil
 	}
 	now := p.now()
-	if pr, ok := p.st.(prober); ok && now.Sub(w.probed) >= readyProbeEvery {
+	if now.Sub(w.probed) >= readyProbeEvery {
 		w.probed = now
-		w.probeOK = pr.Probe(p.cfg.ProbeBytes)
+		w.probeOK = p.st.Probe(context.Background(), p.cfg.ProbeBytes)
 		if w.probeOK == nil {
 			w.failed = nil
 			return nil

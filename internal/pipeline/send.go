@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"sync"
@@ -22,26 +23,6 @@ const (
 	DeadNoNotifier = "no_notifier"
 )
 
-// item is the scheduler's view of one outbox entry. It carries the entry
-// as committed, so a send does not read and decode it again: only its
-// sender changes an outbox entry once it is stored (attempts, last error),
-// and it updates this copy as it updates the store. What others change
-// after the commit (the incident's counts, its ref) fillIncident reads at
-// send time.
-type item struct {
-	id    string
-	key   string
-	next  time.Time
-	entry outbox.Entry
-	// lane is the notifier and target the entry goes to; limit is the
-	// notifier, whose rate limit covers every lane of it.
-	lane, limit string
-	// inFlight is when the last send started, as marked in the store;
-	// uncertain says its outcome is unknown (it may have gone out).
-	inFlight  time.Time
-	uncertain bool
-}
-
 // lane bounds the sends in flight to one notifier and target, so a slow
 // or failing one holds its own senders only.
 type lane struct {
@@ -56,15 +37,13 @@ type limit struct {
 	nextSlot    time.Time
 }
 
-// scheduler keeps the outbox's order and due times in memory, so picking
-// work never scans the store. Each ordering key is a FIFO queue whose head
-// alone may be sent, and only by one sender at a time. Heads are sent at
-// most perLane at a time per lane, and not while their notifier is paused
-// by a rate limit.
-type scheduler struct {
+// limiter is the senders' own bound on what they take from the outbox:
+// at most perLane sends in flight per notifier and target, none of a
+// notifier paused by a rate limit, and one per pace while it is paced.
+// The outbox's order (one entry of an ordering key at a time, in order)
+// is the store's, kept by its claims.
+type limiter struct {
 	mu      sync.Mutex
-	queues  map[string][]*item
-	busy    map[string]bool
 	lanes   map[string]*lane
 	limits  map[string]*limit
 	perLane int
@@ -72,85 +51,45 @@ type scheduler struct {
 	wake    chan struct{}
 }
 
-func newScheduler(perLane int, pace time.Duration) *scheduler {
-	return &scheduler{queues: map[string][]*item{}, busy: map[string]bool{}, lanes: map[string]*lane{},
-		limits: map[string]*limit{}, perLane: perLane, pace: pace, wake: make(chan struct{}, 1)}
+func newLimiter(perLane int, pace time.Duration) *limiter {
+	return &limiter{lanes: map[string]*lane{}, limits: map[string]*limit{}, perLane: perLane, pace: pace,
+		wake: make(chan struct{}, 1)}
 }
 
-// reset loads the outbox as stored, in creation order, with the entries
-// whose send had started when the last process stopped.
-func (s *scheduler) reset(entries []outbox.Entry, inFlight map[string]time.Time) {
-	s.mu.Lock()
-	s.queues, s.busy, s.lanes = map[string][]*item{}, map[string]bool{}, map[string]*lane{}
-	s.mu.Unlock()
-	s.add(entries...)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, q := range s.queues {
-		for _, it := range q {
-			if at, ok := inFlight[it.id]; ok {
-				it.inFlight, it.uncertain = at, true
-			}
-		}
-	}
+// laneOf is the notifier and target an entry goes to.
+func laneOf(e *outbox.Entry) string {
+	a := e.Notification.Action
+	return a.Notifier + "/" + Target(a)
 }
 
-func (s *scheduler) add(entries ...outbox.Entry) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, e := range entries {
-		a := e.Notification.Action
-		s.queues[e.Key] = append(s.queues[e.Key], &item{id: e.ID, key: e.Key, next: e.NextAttempt, entry: e,
-			lane: a.Notifier + "/" + Target(a), limit: a.Notifier})
+// admit decides whether a due entry may be sent at now, and if so takes
+// a slot of its lane. A refused entry may be admitted at wait, or, when
+// wait is zero, once a send of its lane finishes.
+func (l *limiter) admit(e *outbox.Entry, now time.Time) (ok bool, wait time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	name := laneOf(e)
+	ln := l.lanes[name]
+	if ln == nil {
+		ln = &lane{}
+		l.lanes[name] = ln
 	}
-}
-
-// due marks and returns the heads that may be sent at now, and says when
-// the earliest other head becomes due (zero when none waits; a head held
-// back by a full lane is woken by that lane's next finished send).
-func (s *scheduler) due(now time.Time) (ready []*item, wakeAt time.Time) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	later := func(t time.Time) {
-		if wakeAt.IsZero() || t.Before(wakeAt) {
-			wakeAt = t
-		}
+	if ln.inFlight >= l.perLane {
+		return false, time.Time{}
 	}
-	for key, q := range s.queues {
-		if s.busy[key] || len(q) == 0 {
-			continue
+	if lim := l.limits[e.Notification.Action.Notifier]; lim != nil {
+		if now.Before(lim.pausedUntil) {
+			return false, lim.pausedUntil
 		}
-		head := q[0]
-		if head.next.After(now) {
-			later(head.next)
-			continue
-		}
-		ln := s.lanes[head.lane]
-		if ln == nil {
-			ln = &lane{}
-			s.lanes[head.lane] = ln
-		}
-		if ln.inFlight >= s.perLane {
-			continue
-		}
-		if l := s.limits[head.limit]; l != nil {
-			if now.Before(l.pausedUntil) {
-				later(l.pausedUntil)
-				continue
+		if now.Before(lim.pacedUntil) {
+			if now.Before(lim.nextSlot) {
+				return false, lim.nextSlot
 			}
-			if now.Before(l.pacedUntil) {
-				if now.Before(l.nextSlot) {
-					later(l.nextSlot)
-					continue
-				}
-				l.nextSlot = now.Add(s.pace)
-			}
+			lim.nextSlot = now.Add(l.pace)
 		}
-		ln.inFlight++
-		s.busy[key] = true
-		ready = append(ready, head)
 	}
-	return ready, wakeAt
+	ln.inFlight++
+	return true, time.Time{}
 }
 
 // pacedFor is how long sends stay paced after a rate limit's pause: Slack's
@@ -159,75 +98,76 @@ const pacedFor = time.Minute
 
 // rateLimited pauses every entry of a notifier until until, then paces
 // them for pacedFor.
-func (s *scheduler) rateLimited(notifier string, until time.Time) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	l := s.limits[notifier]
-	if l == nil {
-		l = &limit{}
-		s.limits[notifier] = l
+func (l *limiter) rateLimited(notifier string, until time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	lim := l.limits[notifier]
+	if lim == nil {
+		lim = &limit{}
+		l.limits[notifier] = lim
 	}
-	if until.After(l.pausedUntil) {
-		l.pausedUntil, l.nextSlot = until, until
+	if until.After(lim.pausedUntil) {
+		lim.pausedUntil, lim.nextSlot = until, until
 	}
-	if p := l.pausedUntil.Add(pacedFor); p.After(l.pacedUntil) {
-		l.pacedUntil = p
+	if p := lim.pausedUntil.Add(pacedFor); p.After(lim.pacedUntil) {
+		lim.pacedUntil = p
 	}
 }
 
 // paused reports until when a notifier's sends wait for its rate limit.
-func (s *scheduler) paused(notifier string, now time.Time) (time.Time, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if l := s.limits[notifier]; l != nil && now.Before(l.pausedUntil) {
-		return l.pausedUntil, true
+func (l *limiter) paused(notifier string, now time.Time) (time.Time, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if lim := l.limits[notifier]; lim != nil && now.Before(lim.pausedUntil) {
+		return lim.pausedUntil, true
 	}
 	return time.Time{}, false
 }
 
 // returned frees the lane slot of a send whose notifier call is over.
-func (s *scheduler) returned(it *item) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if ln := s.lanes[it.lane]; ln != nil && ln.inFlight > 0 {
+func (l *limiter) returned(e *outbox.Entry) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if ln := l.lanes[laneOf(e)]; ln != nil && ln.inFlight > 0 {
 		ln.inFlight--
 	}
 }
 
-// done releases a key after a send: remove drops the head (sent or dead),
-// otherwise it waits until next.
-func (s *scheduler) done(it *item, remove bool, next time.Time) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.busy, it.key)
-	q := s.queues[it.key]
-	if len(q) == 0 || q[0] != it {
-		return
-	}
-	if !remove {
-		it.next = next
-		return
-	}
-	if len(q) == 1 {
-		delete(s.queues, it.key)
-		return
-	}
-	s.queues[it.key] = q[1:]
-}
-
-// sendLoop starts a send for each due entry: woken by new entries, by a
-// finished send, and by a timer for the next retry. Each send runs in its
-// own goroutine; the lanes bound how many run at once.
+// sendLoop claims the due heads of the outbox and sends each: woken by
+// new entries, by a finished send, and by a timer for the next retry.
+// Each send runs in its own goroutine; the lanes bound how many run at
+// once.
 func (p *Pipeline) sendLoop(ctx, workCtx context.Context, sends *sync.WaitGroup) {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
-		ready, wakeAt := p.sched.due(p.now())
-		for _, it := range ready {
+		now := p.now()
+		var wakeAt time.Time
+		later := func(t time.Time) {
+			if !t.IsZero() && (wakeAt.IsZero() || t.Before(wakeAt)) {
+				wakeAt = t
+			}
+		}
+		claims, next, err := p.st.ClaimOutbox(ctx, store.ClaimQuery{Now: now, Lease: p.cfg.ClaimLease,
+			Accept: func(e *outbox.Entry) bool {
+				ok, wait := p.lim.admit(e, now)
+				later(wait)
+				return ok
+			}})
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			p.m.processingErrors.WithLabelValues("claim_outbox").Inc()
+			p.log.Error("pipeline: claim notifications to send; trying again", "err", err)
+			later(now.Add(p.cfg.BackoffBase))
+		}
+		later(next)
+		for _, c := range claims {
 			sends.Add(1)
 			go func() {
 				defer sends.Done()
-				p.sendItem(workCtx, it)
+				p.sendClaim(workCtx, c)
 			}()
 		}
 		wait := time.Hour
@@ -238,54 +178,95 @@ func (p *Pipeline) sendLoop(ctx, workCtx context.Context, sends *sync.WaitGroup)
 		select {
 		case <-ctx.Done():
 			return
-		case <-p.sched.wake:
+		case <-p.lim.wake:
 		case <-timer.C:
 		}
 	}
 }
 
-// sendItem sends one outbox entry and records the outcome. A sent entry
-// keeps its key busy until its removal from the outbox is committed, so
-// the next entry of the key finds the ref it left; its lane slot is free
-// as soon as the notifier answered, and the records of concurrent sends
-// share one group commit. Senders thus bounds the notifier calls in flight
-// per lane, not the commits waited for.
-func (p *Pipeline) sendItem(ctx context.Context, it *item) {
-	remove, next, record := p.sendEntry(ctx, it)
-	p.sched.returned(it)
-	if record == nil {
-		p.sched.done(it, remove, next)
-		signal(p.sched.wake)
-		return
-	}
-	signal(p.sched.wake)
-	p.recording.Add(1)
-	defer p.recording.Done()
-	remove, next = record()
-	p.sched.done(it, remove, next)
-	signal(p.sched.wake)
+// item is one claimed outbox entry on its way out. uncertain says an
+// earlier send of it may have gone out (it is marked in flight).
+type item struct {
+	c         store.Claim
+	uncertain bool
 }
 
-// sendEntry reports whether the entry left the outbox, and if not, when to
-// try again. After a successful send it returns record instead, which
-// removes the entry from the outbox and reports the same.
-func (p *Pipeline) sendEntry(ctx context.Context, it *item) (remove bool, next time.Time, record func() (bool, time.Time)) {
-	e := it.entry
+// outcome is what became of one attempt. done: the entry left the outbox
+// (sent or buried) and the claim is over. Otherwise retry says c.Entry
+// records a failed attempt to write back, and next is when the entry is
+// due again. After a successful send record is set instead: it records
+// the send and reports the outcome of that.
+type outcome struct {
+	done   bool
+	retry  bool
+	next   time.Time
+	record func() outcome
+}
+
+// sendClaim sends one claimed outbox entry and records the outcome. A sent
+// entry keeps its claim, and so its key, until its removal from the
+// outbox is committed, so the next entry of the key finds the ref it
+// left; its lane slot is free as soon as the notifier answered, and the
+// records of concurrent sends share one group commit. Senders thus
+// bounds the notifier calls in flight per lane, not the commits waited
+// for. The bookkeeping outlives a shutdown's cut-off: what was sent is
+// recorded.
+func (p *Pipeline) sendClaim(ctx context.Context, c store.Claim) {
+	it := &item{c: c, uncertain: !c.InFlight.IsZero()}
+	o := p.sendEntry(ctx, it)
+	p.lim.returned(&c.Entry)
+	signal(p.lim.wake)
+	if o.record != nil {
+		p.recording.Add(1)
+		defer p.recording.Done()
+		o = o.record()
+	}
+	p.settle(context.WithoutCancel(ctx), it, o)
+	signal(p.lim.wake)
+}
+
+// settle ends the claim of an entry that is still in the outbox: a failed
+// attempt is written back, anything else waits until next.
+func (p *Pipeline) settle(ctx context.Context, it *item, o outcome) {
+	if o.done {
+		return
+	}
+	if o.retry {
+		c := it.c
+		if !it.uncertain {
+			c.InFlight = time.Time{}
+		}
+		err := p.st.Retry(ctx, c)
+		if err == nil {
+			return
+		}
+		p.m.processingErrors.WithLabelValues("update_outbox").Inc()
+		p.log.Error("pipeline: record failed attempt", "id", c.Entry.ID, "err", err)
+	}
+	if err := p.st.Release(ctx, it.c, o.next); err != nil && !errors.Is(err, store.ErrClaimLost) {
+		p.m.processingErrors.WithLabelValues("release_outbox").Inc()
+		p.log.Error("pipeline: release a notification's claim; it waits for the claim's lease", "id", it.c.Entry.ID, "err", err)
+	}
+}
+
+// sendEntry sends a claimed entry and says what became of it.
+func (p *Pipeline) sendEntry(ctx context.Context, it *item) outcome {
+	e := it.c.Entry
 	if inc := e.Notification.Incident; inc != nil {
 		// fillIncident writes into the snapshot: a copy, so the one the
 		// committer built (and the audit trail saw) is never shared.
 		c := *inc
 		e.Notification.Incident = &c
 	}
-	p.fillIncident(&e)
+	bg := context.WithoutCancel(ctx)
+	p.fillIncident(bg, &e)
 	n := &e.Notification
 	name := n.Action.Notifier
 	nt, err := p.notifier(name)
 	if err != nil {
 		e.Attempts++
 		e.LastError = err.Error()
-		remove, next = p.buryOrWait(e, DeadNoNotifier)
-		return remove, next, nil
+		return p.buryOrWait(bg, it, e, DeadNoNotifier)
 	}
 	var res notification.Result
 	finder, _ := nt.(notifiers.Finder)
@@ -297,21 +278,21 @@ func (p *Pipeline) sendEntry(ctx context.Context, it *item) (remove bool, next t
 		switch {
 		case found:
 			now := p.now()
-			return false, time.Time{}, func() (bool, time.Time) { return p.recordSent(&e, r, now) }
+			return outcome{record: func() outcome { return p.recordSent(bg, it, &e, r, now) }}
 		case !wait.IsZero():
-			return false, wait, nil
+			return outcome{next: wait}
 		}
 	}
 	if finder != nil {
 		// Durably in flight before it goes: after a crash, the next
 		// process looks for what this send created before sending again.
 		at := p.now()
-		if err := p.st.MarkInFlight(e.ID, at); err != nil {
+		if err := p.st.MarkInFlight(bg, it.c, at); err != nil {
 			p.m.processingErrors.WithLabelValues("mark_in_flight").Inc()
 			p.log.Error("pipeline: cannot mark the notification in flight; not sending it yet", "id", e.ID, "err", err)
-			return false, at.Add(p.cfg.BackoffBase), nil
+			return outcome{next: at.Add(p.cfg.BackoffBase)}
 		}
-		it.inFlight, it.uncertain = at, true
+		it.c.InFlight, it.uncertain = at, true
 	}
 	res, err = nt.Notify(ctx, n)
 	now := p.now()
@@ -328,28 +309,29 @@ func (p *Pipeline) sendEntry(ctx context.Context, it *item) (remove bool, next t
 		if !e.ReceivedAt.IsZero() {
 			p.m.latency.Observe(now.Sub(e.ReceivedAt).Seconds())
 		}
-		return false, time.Time{}, func() (bool, time.Time) { return p.recordSent(&e, res, now) }
+		return outcome{record: func() outcome { return p.recordSent(bg, it, &e, res, now) }}
 	}
 	if ctx.Err() != nil {
 		// Cut off by shutdown: not the notifier's fault, so the attempt is
 		// not counted; the entry stays as it was for the next start.
-		return false, now, nil
+		return outcome{next: now}
 	}
-	remove, next = p.failed(e, it, err, now)
-	return remove, next, nil
+	return p.failed(bg, it, e, err, now)
 }
 
-// recordSent removes a sent entry from the outbox and keeps its ref.
-func (p *Pipeline) recordSent(e *outbox.Entry, res notification.Result, now time.Time) (bool, time.Time) {
+// recordSent removes a sent entry from the outbox, keeps its ref and
+// queues the links it gives the incident's other messages and tickets.
+func (p *Pipeline) recordSent(ctx context.Context, it *item, e *outbox.Entry, res notification.Result, now time.Time) outcome {
 	n := &e.Notification
 	name := n.Action.Notifier
-	if err := p.st.SentAs(e.ID, p.ref(*e, res, now), resultOf(res)); err != nil {
+	err := p.st.Sent(ctx, it.c, store.Sent{Ref: p.ref(*e, res, now), Result: resultOf(res), Then: p.links(e, res, now)})
+	if err != nil {
 		// Sent, but still in the outbox: it will be sent again. At
 		// least once is the promise; say so.
 		p.m.processingErrors.WithLabelValues("record_sent").Inc()
 		p.log.Error("pipeline: notification sent but not removed from the outbox; it may be sent again",
 			"id", e.ID, "notifier", name, "err", err)
-		return false, now.Add(p.cfg.BackoffBase)
+		return outcome{next: now.Add(p.cfg.BackoffBase)}
 	}
 	if res.Logged {
 		p.log.Info("notification logged: "+name+" is not configured, so the log stood in and nothing reached it",
@@ -359,8 +341,7 @@ func (p *Pipeline) recordSent(e *outbox.Entry, res notification.Result, now time
 		p.log.Info("notification sent", "id", e.ID, "rule", n.Rule.Name, "notifier", name, "result", audit.NoteSent,
 			"target", Target(n.Action), "event", n.Event.ID, "attempts", e.Attempts+1)
 	}
-	p.linkOthers(e, res, now)
-	return true, time.Time{}
+	return outcome{done: true}
 }
 
 // resultOf is how a successful send is reported: "logged" when the log
@@ -372,56 +353,41 @@ func resultOf(res notification.Result) string {
 	return audit.NoteSent
 }
 
-// linkOthers tells the incident's other messages and tickets where a new
-// one is: the Slack thread gets the Jira ticket's link, the Jira ticket
-// the Slack message's permalink. A link notification queues behind its
-// action's open under the same ordering key, so it finds what it links to.
-// Only a new ref (a first post, a new or recreated ticket) is announced.
-func (p *Pipeline) linkOthers(e *outbox.Entry, res notification.Result, now time.Time) {
+// links are the notifications that tell the incident's other messages
+// and tickets where a new one is: the Slack thread gets the Jira ticket's
+// link, the Jira ticket the Slack message's permalink. A link
+// notification queues behind its action's open under the same ordering
+// key, so it finds what it links to. Only a new ref (a first post, a new
+// or recreated ticket) is announced.
+func (p *Pipeline) links(e *outbox.Entry, res notification.Result, now time.Time) []outbox.Entry {
 	n := &e.Notification
 	inc := n.Incident
 	if res.Link == "" || inc == nil || inc.Fingerprint == "" || res.Ref == inc.Ref || n.Op == notification.OpLink {
-		return
+		return nil
 	}
 	rt := p.runtime()
 	if rt == nil || rt.Rules == nil {
-		return
+		return nil
 	}
 	r := rt.Rules.Rule(n.Rule.Name)
 	if r == nil {
-		return
-	}
-	var added []outbox.Entry
-	err := p.st.Update(func(tx store.Tx) error {
-		for _, a := range r.Actions {
-			if a.Notifier == n.Action.Notifier || !linkable(a.Notifier) {
-				continue
-			}
-			c := *inc
-			c.Ref, c.Link, c.Links = "", "", map[string]string{n.Action.Notifier: res.Link}
-			le, err := tx.AddOutbox(outbox.Entry{
-				Notification: notification.Notification{Rule: n.Rule, Action: a, Op: notification.OpLink, Event: n.Event, Catalog: n.Catalog, Incident: &c},
-				Key:          OrderingKey(inc.Fingerprint, a),
-				Created:      now,
-				NextAttempt:  now,
-			})
-			if err != nil {
-				return err
-			}
-			added = append(added, le)
-		}
 		return nil
-	})
-	if err != nil {
-		// The message and the ticket exist; only the cross link is lost.
-		p.m.processingErrors.WithLabelValues("queue_link").Inc()
-		p.log.Error("pipeline: queue the link to the new "+n.Action.Notifier+" ref", "id", e.ID, "err", err)
-		return
 	}
-	if len(added) > 0 {
-		p.sched.add(added...)
-		signal(p.sched.wake)
+	var out []outbox.Entry
+	for _, a := range r.Actions {
+		if a.Notifier == n.Action.Notifier || !linkable(a.Notifier) {
+			continue
+		}
+		c := *inc
+		c.Ref, c.Link, c.Links = "", "", map[string]string{n.Action.Notifier: res.Link}
+		out = append(out, outbox.Entry{
+			Notification: notification.Notification{Rule: n.Rule, Action: a, Op: notification.OpLink, Event: n.Event, Catalog: n.Catalog, Incident: &c},
+			Key:          OrderingKey(inc.Fingerprint, a),
+			Created:      now,
+			NextAttempt:  now,
+		})
 	}
+	return out
 }
 
 // linkable names the notifiers that show another's link.
@@ -429,7 +395,7 @@ func linkable(notifier string) bool { return notifier == "slack" || notifier == 
 
 // failed records a failed attempt: the entry waits for its retry, or goes
 // to the dead letters.
-func (p *Pipeline) failed(e outbox.Entry, it *item, err error, now time.Time) (remove bool, next time.Time) {
+func (p *Pipeline) failed(ctx context.Context, it *item, e outbox.Entry, err error, now time.Time) outcome {
 	n := &e.Notification
 	name := n.Action.Notifier
 	reason, retryAfter, retryable := notifiers.Classify(err)
@@ -437,17 +403,17 @@ func (p *Pipeline) failed(e outbox.Entry, it *item, err error, now time.Time) (r
 	e.Attempts++
 	e.LastError, e.LastReason = err.Error(), string(reason)
 	if !retryable {
-		return p.buryOrWait(e, string(reason))
+		return p.buryOrWait(ctx, it, e, string(reason))
 	}
 	if e.Attempts >= p.cfg.MaxAttempts {
-		return p.buryOrWait(e, DeadAttempts)
+		return p.buryOrWait(ctx, it, e, DeadAttempts)
 	}
-	next = now.Add(p.backoff(e.Attempts))
+	next := now.Add(p.backoff(e.Attempts))
 	if reason == notifiers.ReasonRateLimited {
 		// The limit covers every entry bound for this notifier (Slack's
 		// workspace, Jira's host), not this entry alone: pause them all.
 		until := now.Add(max(retryAfter, p.cfg.BackoffBase))
-		p.sched.rateLimited(name, until)
+		p.lim.rateLimited(name, until)
 		p.log.Warn("notifier rate limited: its sends pause, then go paced", "notifier", name,
 			"until", until, "pace", p.cfg.RateLimitPace)
 	}
@@ -455,17 +421,13 @@ func (p *Pipeline) failed(e outbox.Entry, it *item, err error, now time.Time) (r
 		next = floor
 	}
 	if next.Sub(e.Created) > p.cfg.MaxAge {
-		return p.buryOrWait(e, DeadMaxAge)
+		return p.buryOrWait(ctx, it, e, DeadMaxAge)
 	}
 	e.NextAttempt = next
-	it.entry = e // what the next attempt starts from, as stored below
-	if err := p.st.UpdateOutbox(e); err != nil {
-		p.m.processingErrors.WithLabelValues("update_outbox").Inc()
-		p.log.Error("pipeline: record failed attempt", "id", e.ID, "err", err)
-	}
+	it.c.Entry = e // what the next attempt starts from, written back by settle
 	p.log.Warn("notification failed; will retry", "id", e.ID, "rule", n.Rule.Name, "notifier", name,
 		"event", n.Event.ID, "reason", reason, "attempts", e.Attempts, "next_attempt", next, "err", err)
-	return false, next
+	return outcome{retry: true, next: next}
 }
 
 // backoff is exponential with full jitter: a random wait up to
@@ -493,26 +455,32 @@ func (p *Pipeline) ref(e outbox.Entry, res notification.Result, now time.Time) *
 		return nil
 	}
 	link := res.Link
-	if inc := e.Notification.Incident; link == "" && inc != nil && inc.Ref == res.Ref {
+	inc := e.Notification.Incident
+	if link == "" && inc != nil && inc.Ref == res.Ref {
 		link = inc.Link // the same message or ticket: keep its link
 	}
-	return &store.Ref{Key: e.Key, Ref: res.Ref, Link: link, Updated: now}
+	r := &store.Ref{Key: e.Key, Ref: res.Ref, Link: link, Updated: now}
+	if inc != nil {
+		r.Incident = inc.Fingerprint
+	}
+	return r
 }
 
 // buryOrWait buries an entry; when the store cannot, the entry stays and is
 // looked at again after a pause rather than in a tight loop.
-func (p *Pipeline) buryOrWait(e outbox.Entry, reason string) (bool, time.Time) {
-	if p.bury(e, reason) {
-		return true, time.Time{}
+func (p *Pipeline) buryOrWait(ctx context.Context, it *item, e outbox.Entry, reason string) outcome {
+	if p.bury(ctx, it, e, reason) {
+		return outcome{done: true}
 	}
-	return false, p.now().Add(p.cfg.BackoffBase)
+	return outcome{next: p.now().Add(p.cfg.BackoffBase)}
 }
 
 // bury moves an entry to the dead letters and says why, in the log and in
 // the metrics. It reports whether the entry left the outbox.
-func (p *Pipeline) bury(e outbox.Entry, reason string) bool {
-	d := outbox.DeadLetter{Entry: e, Reason: reason, Died: p.now()}
-	if err := p.st.Bury(d); err != nil {
+func (p *Pipeline) bury(ctx context.Context, it *item, e outbox.Entry, reason string) bool {
+	c := it.c
+	c.Entry = e
+	if err := p.st.Bury(ctx, c, reason, p.now()); err != nil {
 		p.m.processingErrors.WithLabelValues("bury").Inc()
 		p.log.Error("pipeline: move notification to dead letters", "id", e.ID, "err", err)
 		return false
@@ -542,32 +510,32 @@ const findStep = time.Second
 func (p *Pipeline) reconcile(ctx context.Context, f notifiers.Finder, it *item, n *notification.Notification) (res notification.Result, found bool, wait time.Time) {
 	name := n.Action.Notifier
 	// Clocks differ between here and Slack or Jira: look a little earlier.
-	res, found, err := f.Find(ctx, n, it.inFlight.Add(-time.Minute))
+	res, found, err := f.Find(ctx, n, it.c.InFlight.Add(-time.Minute))
 	now := p.now()
-	deadline := it.inFlight.Add(f.FindWindow())
+	deadline := it.c.InFlight.Add(f.FindWindow())
 	switch {
 	case err != nil:
 		p.m.reconciled.WithLabelValues(name, "failed").Inc()
 		if now.Before(deadline) {
-			p.log.Warn("pipeline: cannot look for what an interrupted send created; looking again", "id", it.id,
+			p.log.Warn("pipeline: cannot look for what an interrupted send created; looking again", "id", it.c.Entry.ID,
 				"notifier", name, "err", err)
 			return res, false, earliest(now.Add(findStep), deadline)
 		}
 		p.log.Warn("pipeline: cannot look for what an interrupted send created; sending it again, it may show twice",
-			"id", it.id, "notifier", name, "err", err)
+			"id", it.c.Entry.ID, "notifier", name, "err", err)
 		it.uncertain = false
 		return res, false, time.Time{}
 	case found:
 		p.m.reconciled.WithLabelValues(name, "found").Inc()
-		p.log.Info("pipeline: an interrupted send had gone out; not sending it again", "id", it.id,
-			"notifier", name, "ref", res.Ref, "started", it.inFlight)
+		p.log.Info("pipeline: an interrupted send had gone out; not sending it again", "id", it.c.Entry.ID,
+			"notifier", name, "ref", res.Ref, "started", it.c.InFlight)
 		return res, true, time.Time{}
 	case now.Before(deadline):
 		return res, false, earliest(now.Add(findStep), deadline)
 	}
 	p.m.reconciled.WithLabelValues(name, "not_found").Inc()
-	p.log.Info("pipeline: an interrupted send had not gone out; sending it", "id", it.id, "notifier", name,
-		"started", it.inFlight)
+	p.log.Info("pipeline: an interrupted send had not gone out; sending it", "id", it.c.Entry.ID, "notifier", name,
+		"started", it.c.InFlight)
 	it.uncertain = false
 	return res, false, time.Time{}
 }

@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"context"
 	"fmt"
 	"time"
 
@@ -20,8 +21,8 @@ type silences struct {
 }
 
 // loadSilences reads the silences that have not ended from the store.
-func (p *Pipeline) loadSilences() error {
-	all, err := p.st.Silences()
+func (p *Pipeline) loadSilences(ctx context.Context) error {
+	all, err := p.st.Silences(ctx)
 	if err != nil {
 		return err
 	}
@@ -38,7 +39,7 @@ func (p *Pipeline) loadSilences() error {
 func (p *Pipeline) currentSilences(now time.Time) *silences {
 	s := p.silences.Load()
 	if s == nil || now.Sub(s.loaded) >= SilenceRefresh || now.Before(s.loaded) {
-		if err := p.loadSilences(); err != nil {
+		if err := p.loadSilences(context.Background()); err != nil {
 			p.m.processingErrors.WithLabelValues("read_silences").Inc()
 			p.log.Error("pipeline: read silences; using the last ones read", "err", err)
 		}
@@ -54,7 +55,7 @@ func (p *Pipeline) AddSilence(s silence.Silence) (silence.Silence, error) {
 	if err != nil {
 		return silence.Silence{}, err
 	}
-	if s, err = p.st.AddSilence(s); err != nil {
+	if s, err = p.st.AddSilence(context.Background(), s); err != nil {
 		return silence.Silence{}, err
 	}
 	p.silenceChanged()
@@ -74,7 +75,7 @@ func (p *Pipeline) UpdateSilence(s silence.Silence) (silence.Silence, error) {
 	if s.Updated.IsZero() {
 		s.Updated = p.now()
 	}
-	if err := p.st.PutSilence(s); err != nil {
+	if err := p.st.PutSilence(context.Background(), s); err != nil {
 		return silence.Silence{}, err
 	}
 	p.silenceChanged()
@@ -86,7 +87,7 @@ func (p *Pipeline) UpdateSilence(s silence.Silence) (silence.Silence, error) {
 // ListSilences lists every silence, expired ones included, oldest first,
 // each with its state now and its matchers in the current form.
 func (p *Pipeline) ListSilences() ([]silence.Silence, error) {
-	l, err := p.st.Silences()
+	l, err := p.st.Silences(context.Background())
 	if err != nil {
 		return nil, err
 	}
@@ -116,7 +117,7 @@ func (p *Pipeline) GetSilence(id string) (silence.Silence, error) {
 
 // ExpireSilence ends a silence now; a missing id is store.ErrNotFound.
 func (p *Pipeline) ExpireSilence(id string) (silence.Silence, error) {
-	s, err := p.st.ExpireSilence(id, p.now())
+	s, err := p.st.ExpireSilence(context.Background(), id, p.now())
 	if err != nil {
 		return silence.Silence{}, err
 	}
@@ -127,7 +128,7 @@ func (p *Pipeline) ExpireSilence(id string) (silence.Silence, error) {
 }
 
 func (p *Pipeline) silenceChanged() {
-	if err := p.loadSilences(); err != nil {
+	if err := p.loadSilences(context.Background()); err != nil {
 		// The timer reloads them soon; until then the old list applies.
 		p.log.Warn("pipeline: reload silences", "err", err)
 		p.silences.Store(nil)

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"encoding/binary"
 	"fmt"
 
@@ -21,7 +22,10 @@ var (
 // BeginBatch durably records that inbox entries lo..hi are being processed.
 // The record stays until the next batch replaces it: entries that were
 // committed are no longer in the inbox, so a stale record counts nothing.
-func (s *Bolt) BeginBatch(lo, hi uint64) error {
+func (s *Bolt) BeginBatch(ctx context.Context, f Fence, lo, hi uint64) error {
+	if err := s.fenced(ctx, f); err != nil {
+		return wrap("record batch attempt", err)
+	}
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		b, err := tx.CreateBucketIfNotExists(bAttempts)
 		if err != nil {
@@ -36,7 +40,10 @@ func (s *Bolt) BeginBatch(lo, hi uint64) error {
 // crash for each of that batch's entries still in the inbox (above the
 // watermark), and returns the crash count of every inbox entry that has
 // one. Counts of entries processed since are dropped.
-func (s *Bolt) Crashes() (map[uint64]int, error) {
+func (s *Bolt) Crashes(ctx context.Context, f Fence) (map[uint64]int, error) {
+	if err := s.fenced(ctx, f); err != nil {
+		return nil, wrap("read crash record", err)
+	}
 	out := map[uint64]int{}
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		b, err := tx.CreateBucketIfNotExists(bAttempts)
@@ -91,16 +98,19 @@ func crashCount(v []byte) int {
 // too often, to the quarantine: its record's bytes under "inbox/" and its
 // sequence, the reason under "reason/", and the watermark past it, so the
 // entries after it are processed and an operator can look at it.
-func (s *Bolt) QuarantineCrashed(e InboxEntry, reason string) error {
+func (s *Bolt) QuarantineCrashed(ctx context.Context, f Fence, e InboxEntry, reason string) error {
+	if err := s.fenced(ctx, f); err != nil {
+		return wrap("quarantine inbox entry", err)
+	}
 	raw, _, err := s.log.rawAt(e.Location)
 	if err != nil {
 		return wrap("quarantine inbox entry", err)
 	}
-	return s.Update(func(tx Tx) error {
-		if !tx.InboxHas(e.Seq) {
+	return s.update(func(tx CommitTx) error {
+		bt := tx.(*boltTx)
+		if ok, _ := bt.TakeInbox(e.Seq); !ok {
 			return fmt.Errorf("inbox entry %d: %w", e.Seq, ErrNotFound)
 		}
-		bt := tx.(*boltTx)
 		q := bt.tx.Bucket(bQuarantine)
 		if err := q.Put(append([]byte("inbox/"), u64(e.Seq)...), raw); err != nil {
 			return err
@@ -113,7 +123,7 @@ func (s *Bolt) QuarantineCrashed(e InboxEntry, reason string) error {
 				return err
 			}
 		}
-		return tx.DeleteInbox(e.Seq)
+		return nil
 	})
 }
 

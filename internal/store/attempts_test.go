@@ -23,7 +23,7 @@ func TestCrashRecord(t *testing.T) {
 	}
 	crashes := func(want map[uint64]int) {
 		t.Helper()
-		got, err := s.Crashes()
+		got, err := s.Crashes(bg, fence(s))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -33,38 +33,38 @@ func TestCrashRecord(t *testing.T) {
 	}
 	crashes(map[uint64]int{})
 	// The batch 1..3 was being processed when the process died.
-	if err := s.BeginBatch(1, 3); err != nil {
+	if err := s.BeginBatch(bg, fence(s), 1, 3); err != nil {
 		t.Fatal(err)
 	}
 	crashes(map[uint64]int{1: 1, 2: 1, 3: 1})
 	crashes(map[uint64]int{1: 1, 2: 1, 3: 1}) // read again: the record was consumed
 	// Entry 1 alone was committed (it leaves the inbox), then 2 alone
 	// crashed the process twice more.
-	if err := s.Update(func(tx Tx) error { return tx.DeleteInbox(1) }); err != nil {
+	if err := s.Commit(bg, fence(s), func(tx CommitTx) error { return take(tx, 1) }); err != nil {
 		t.Fatal(err)
 	}
 	crashes(map[uint64]int{2: 1, 3: 1})
 	for want := 2; want <= 3; want++ {
-		if err := s.BeginBatch(2, 2); err != nil {
+		if err := s.BeginBatch(bg, fence(s), 2, 2); err != nil {
 			t.Fatal(err)
 		}
 		crashes(map[uint64]int{2: want, 3: 1})
 	}
-	entries, err := s.Inbox(0, 1)
+	entries, err := s.PendingInbox(bg, fence(s), 1)
 	if err != nil || len(entries) != 1 || entries[0].Seq != 2 {
 		t.Fatalf("next entry: %v, %v", entries, err)
 	}
-	if err := s.QuarantineCrashed(entries[0], "processing this delivery crashed the process 3 times"); err != nil {
+	if err := s.QuarantineCrashed(bg, fence(s), entries[0], "processing this delivery crashed the process 3 times"); err != nil {
 		t.Fatal(err)
 	}
 	crashes(map[uint64]int{3: 1})
 	if reason, ok, err := s.Quarantined(2); err != nil || !ok || reason != "processing this delivery crashed the process 3 times" {
 		t.Errorf("quarantined 2: %q, %v, %v", reason, ok, err)
 	}
-	if entries, _ := s.Inbox(0, 0); len(entries) != 3 || entries[0].Seq != 3 {
+	if entries, _ := s.PendingInbox(bg, fence(s), 0); len(entries) != 3 || entries[0].Seq != 3 {
 		t.Errorf("inbox after the quarantine: %v", entries)
 	}
-	if err := s.QuarantineCrashed(entries[0], "again"); !errors.Is(err, ErrNotFound) {
+	if err := s.QuarantineCrashed(bg, fence(s), entries[0], "again"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("quarantine of a processed entry: %v", err)
 	}
 	// The count survives a restart.

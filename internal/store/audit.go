@@ -2,15 +2,17 @@ package store
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"strconv"
 	"time"
 
+	bolt "go.etcd.io/bbolt"
+
 	"github.com/wabridge/wabridge/internal/audit"
 	"github.com/wabridge/wabridge/internal/outbox"
-	bolt "go.etcd.io/bbolt"
 )
 
 // The audit trail answers "what did the provider send, what did we answer,
@@ -168,15 +170,6 @@ func writeAudit(tx *bolt.Tx, rec *audit.Record, body Payload, until time.Time, o
 	return nil
 }
 
-// AuditTx is a write transaction that can keep the audit trail: the
-// pipeline writes a delivery's record in the transaction that processes it.
-type AuditTx interface {
-	// PutAudit writes rec with its payload, expiring at until, and links
-	// the outbox entries the delivery produced (stored in the same
-	// transaction, with their ids) to it.
-	PutAudit(rec *audit.Record, body Payload, until time.Time, outbox []outbox.Entry) error
-}
-
 // deleteAudit removes a record, its payload and its notes.
 func deleteAudit(tx *bolt.Tx, id []byte) error {
 	if err := tx.Bucket(bAudit).Delete(id); err != nil {
@@ -212,7 +205,10 @@ func deleteAudit(tx *bolt.Tx, id []byte) error {
 // AddAudit stores a record of a delivery that never reached the inbox (a
 // rejected one), with the payload as kept, until the given time. Records
 // share commits through bbolt's Batch.
-func (s *Bolt) AddAudit(recs []audit.Record, bodies [][]byte, until time.Time) error {
+func (s *Bolt) AddAudit(ctx context.Context, recs []audit.Record, bodies [][]byte, until time.Time) error {
+	if err := s.alive(ctx); err != nil {
+		return wrap("add audit records", err)
+	}
 	if len(recs) == 0 {
 		return nil
 	}
@@ -238,7 +234,10 @@ func (s *Bolt) AddAudit(recs []audit.Record, bodies [][]byte, until time.Time) e
 
 // Audit returns the records q selects, newest first, with their
 // notifications' latest results.
-func (s *Bolt) Audit(q audit.Query) ([]audit.Record, error) {
+func (s *Bolt) Audit(ctx context.Context, q audit.Query) ([]audit.Record, error) {
+	if err := s.alive(ctx); err != nil {
+		return nil, wrap("read audit trail", err)
+	}
 	out := []audit.Record{}
 	err := s.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bAudit).Cursor()

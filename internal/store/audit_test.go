@@ -72,7 +72,7 @@ func TestAuditRecordsEveryResult(t *testing.T) {
 	if len(res.Outbox) != 1 || res.Duplicates != 1 {
 		t.Fatalf("committed %+v", res)
 	}
-	got, err := s.Audit(audit.Query{Body: true})
+	got, err := s.Audit(bg, audit.Query{Body: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,20 +110,20 @@ func TestAuditRecordsEveryResult(t *testing.T) {
 	}{
 		{"failed attempt", func() error {
 			ob.Attempts, ob.LastError, ob.LastReason = 1, "slack: transient: 500", "transient"
-			return s.UpdateOutbox(ob)
+			return retry(t, s, ob)
 		}, audit.Notification{Result: audit.NoteFailed, Reason: "transient", Error: "slack: transient: 500", Attempts: 1}},
 		{"dead-lettered", func() error {
-			return s.Bury(outbox.DeadLetter{Entry: ob, Reason: "auth", Died: t0})
+			return bury(t, s, outbox.DeadLetter{Entry: ob, Reason: "auth", Died: t0})
 		}, audit.Notification{Result: audit.NoteDead, Reason: "auth", Error: "slack: transient: 500", Attempts: 1}},
 		{"replayed", func() error {
-			return s.DeleteDead(ob.ID, &Ref{Key: ob.Key, Ref: "C1/1.2", Updated: t0})
+			return replayed(s, ob.ID, &Ref{Key: ob.Key, Ref: "C1/1.2", Updated: t0})
 		}, audit.Notification{Result: audit.NoteSent, Ref: "C1/1.2", Attempts: 1}},
 	}
 	for _, st := range steps {
 		if err := st.do(); err != nil {
 			t.Fatalf("%s: %v", st.name, err)
 		}
-		got, _ := s.Audit(audit.Query{})
+		got, _ := s.Audit(bg, audit.Query{})
 		n := got[0].Notifications[0]
 		if n.Result != st.want.Result || n.Reason != st.want.Reason || n.Error != st.want.Error ||
 			n.Ref != st.want.Ref || n.Attempts != st.want.Attempts || n.Rule != "blocked" || n.Target != "#ops" {
@@ -136,11 +136,11 @@ func TestAuditSentRecordsRef(t *testing.T) {
 	s := open(t, t.TempDir())
 	res, _ := commitWithAudit(t, s, "d1", t0, 131031)
 	for _, ob := range res.Outbox {
-		if err := s.Sent(ob.ID, &Ref{Key: ob.Key, Ref: "C9/1", Updated: t0}); err != nil {
+		if err := sent(t, s, ob.ID, &Ref{Key: ob.Key, Ref: "C9/1", Updated: t0}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	got, _ := s.Audit(audit.Query{})
+	got, _ := s.Audit(bg, audit.Query{})
 	for _, n := range got[0].Notifications {
 		if n.Result != audit.NoteSent || n.Ref != "C9/1" {
 			t.Errorf("note %+v", n)
@@ -152,7 +152,7 @@ func TestAuditQuery(t *testing.T) {
 	s := open(t, t.TempDir())
 	commitWithAudit(t, s, "a", t0, 131031)
 	commitWithAudit(t, s, "b", t0.Add(time.Minute), 131026)
-	if err := s.AddAudit([]audit.Record{{DeliveryID: "r", Source: "twilio", ReceivedAt: t0.Add(2 * time.Minute),
+	if err := s.AddAudit(bg, []audit.Record{{DeliveryID: "r", Source: "twilio", ReceivedAt: t0.Add(2 * time.Minute),
 		Signature: audit.SignatureInvalid, HTTPStatus: 401, Reason: "unauthorized: bad signature"}},
 		[][]byte{[]byte("x")}, t0.Add(time.Hour)); err != nil {
 		t.Fatal(err)
@@ -172,7 +172,7 @@ func TestAuditQuery(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := s.Audit(tt.q)
+			got, err := s.Audit(bg, tt.q)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -190,23 +190,23 @@ func TestAuditQuery(t *testing.T) {
 func TestAuditExpiresWithEverythingItOwns(t *testing.T) {
 	s := open(t, t.TempDir())
 	res, _ := commitWithAudit(t, s, "old", t0, 131031) // expires at t0+2h
-	if err := s.Sent(res.Outbox[0].ID, nil); err != nil {
+	if err := sent(t, s, res.Outbox[0].ID, nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.AddAudit([]audit.Record{{DeliveryID: "new", Source: "meta", ReceivedAt: t0.Add(time.Hour), HTTPStatus: 400}},
+	if err := s.AddAudit(bg, []audit.Record{{DeliveryID: "new", Source: "meta", ReceivedAt: t0.Add(time.Hour), HTTPStatus: 400}},
 		[][]byte{[]byte("not json")}, t0.Add(5*time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Sweep(t0.Add(90*time.Minute), 0); err != nil {
+	if _, err := s.Sweep(bg, t0.Add(90*time.Minute), 0); err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := s.Audit(audit.Query{}); len(got) != 2 {
+	if got, _ := s.Audit(bg, audit.Query{}); len(got) != 2 {
 		t.Fatalf("%d records inside retention, want 2", len(got))
 	}
-	if _, err := s.Sweep(t0.Add(3*time.Hour), 0); err != nil {
+	if _, err := s.Sweep(bg, t0.Add(3*time.Hour), 0); err != nil {
 		t.Fatal(err)
 	}
-	got, _ := s.Audit(audit.Query{Body: true})
+	got, _ := s.Audit(bg, audit.Query{Body: true})
 	if len(got) != 1 || got[0].DeliveryID != "new" || got[0].Payload != "not json" {
 		t.Fatalf("after the first record's retention: %+v", got)
 	}
@@ -217,10 +217,10 @@ func TestAuditExpiresWithEverythingItOwns(t *testing.T) {
 			t.Errorf("bucket %s has %d keys, want %d", b, n, want)
 		}
 	}
-	if _, err := s.Sweep(t0.Add(6*time.Hour), 0); err != nil {
+	if _, err := s.Sweep(bg, t0.Add(6*time.Hour), 0); err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := s.Audit(audit.Query{}); len(got) != 0 {
+	if got, _ := s.Audit(bg, audit.Query{}); len(got) != 0 {
 		t.Fatalf("records left after retention: %+v", got)
 	}
 }
@@ -228,10 +228,10 @@ func TestAuditExpiresWithEverythingItOwns(t *testing.T) {
 func TestAuditOnClosedStore(t *testing.T) {
 	s := open(t, t.TempDir())
 	_ = s.Close()
-	if _, err := s.Audit(audit.Query{}); !errors.Is(err, ErrClosed) {
+	if _, err := s.Audit(bg, audit.Query{}); !errors.Is(err, ErrClosed) {
 		t.Errorf("Audit on a closed store: %v", err)
 	}
-	if err := s.AddAudit([]audit.Record{{DeliveryID: "x", ReceivedAt: t0}}, nil, t0); !errors.Is(err, ErrClosed) {
+	if err := s.AddAudit(bg, []audit.Record{{DeliveryID: "x", ReceivedAt: t0}}, nil, t0); !errors.Is(err, ErrClosed) {
 		t.Errorf("AddAudit on a closed store: %v", err)
 	}
 }

@@ -14,11 +14,10 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/wabridge/wabridge/internal/audit"
-	"github.com/wabridge/wabridge/internal/delivery"
-	"github.com/wabridge/wabridge/internal/outbox"
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
+
+	"github.com/wabridge/wabridge/internal/delivery"
 )
 
 // FileName is the store's file inside storage.dir.
@@ -53,6 +52,8 @@ var (
 		bInboxSkips, bInboxSegments, bInFlight}
 
 	keySchema = []byte("schema")
+	// keyEpoch counts the opens of the file: the lease's epoch.
+	keyEpoch = []byte("epoch")
 	// keyInboxDone is the inbox log's watermark: every delivery with a
 	// sequence up to it was processed (or quarantined).
 	keyInboxDone = []byte("inbox_done")
@@ -98,6 +99,10 @@ type Bolt struct {
 	// The sizes of the outbox and the dead letters, kept as they change so
 	// that metrics never walk a bucket.
 	outboxN, deadN atomic.Int64
+	// epoch is this open's lease: the fence every commit must bring.
+	epoch   uint64
+	outq    *outboxIndex
+	replays replays
 }
 
 var _ Store = (*Bolt)(nil)
@@ -144,14 +149,19 @@ func Open(dir string, opts Options) (*Bolt, error) {
 		_ = db.Close()
 		return nil, err
 	}
+	if s.epoch, err = s.nextEpoch(); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
 	if err := s.openLog(dir, opts.NoSync, legacy); err != nil {
 		_ = db.Close()
 		return nil, err
 	}
+	s.outq = newOutboxIndex()
 	err = db.View(func(tx *bolt.Tx) error {
 		s.outboxN.Store(int64(tx.Bucket(bOutbox).Stats().KeyN))
 		s.deadN.Store(int64(tx.Bucket(bDead).Stats().KeyN))
-		return nil
+		return s.outq.load(tx)
 	})
 	if err != nil {
 		_ = s.Close()
@@ -225,6 +235,24 @@ func (s *Bolt) init() (legacy bool, err error) {
 	return legacy, nil
 }
 
+// nextEpoch counts this open in the file: a fence taken by an earlier open
+// (a process that held the file before) is stale from now on.
+func (s *Bolt) nextEpoch() (uint64, error) {
+	var n uint64
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		m := tx.Bucket(bMeta)
+		if v := m.Get(keyEpoch); len(v) == 8 {
+			n = binary.BigEndian.Uint64(v)
+		}
+		n++
+		return m.Put(keyEpoch, u64(n))
+	})
+	if err != nil {
+		return 0, fmt.Errorf("open store %s: record the lease: %w", s.path, err)
+	}
+	return n, nil
+}
+
 // Path is the store file.
 func (s *Bolt) Path() string { return s.path }
 
@@ -290,26 +318,53 @@ func (s *Bolt) AddInbox(ctx context.Context, d delivery.Delivery) (InboxEntry, e
 	return InboxEntry{Seq: seq, Delivery: d, Location: loc}, nil
 }
 
-// Inbox lists entries after a sequence number, in receive order.
-func (s *Bolt) Inbox(after uint64, limit int) ([]InboxEntry, error) {
-	if err := s.open(); err != nil {
+// PendingInbox lists the entries above the watermark, in receive order.
+func (s *Bolt) PendingInbox(ctx context.Context, f Fence, limit int) ([]InboxEntry, error) {
+	if err := s.fenced(ctx, f); err != nil {
 		return nil, wrap("read inbox", err)
 	}
-	out, err := s.log.read(max(after, s.done.Load()), limit, nil)
+	out, err := s.log.read(s.done.Load(), limit, nil)
 	if _, ok := errors.AsType[*DamagedEntryError](err); ok {
 		return out, err
 	}
 	return out, wrap("read inbox", err)
 }
 
-// open reports ErrClosed once the store was closed.
-func (s *Bolt) open() error {
+// alive reports ErrClosed once the store was closed, and the context's
+// error once it is done.
+func (s *Bolt) alive(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	return s.db.View(func(*bolt.Tx) error { return nil })
 }
 
-// QuarantineInbox moves the damaged record a read reported for seq out of
-// the way: its bytes go to the quarantine bucket and reads skip them.
-func (s *Bolt) QuarantineInbox(seq uint64) error {
+// Fences returns the one partition's fence: the file lock is the lease,
+// and each open of the file is a new epoch.
+func (s *Bolt) Fences(ctx context.Context) ([]Fence, error) {
+	if err := s.alive(ctx); err != nil {
+		return nil, wrap("read lease", err)
+	}
+	return []Fence{{Partition: 0, Epoch: s.epoch}}, nil
+}
+
+// fenced checks that f is this open's fence.
+func (s *Bolt) fenced(ctx context.Context, f Fence) error {
+	if err := s.alive(ctx); err != nil {
+		return err
+	}
+	if f.Partition != 0 || f.Epoch != s.epoch {
+		return &FencedError{Fence: f, Current: s.epoch}
+	}
+	return nil
+}
+
+// QuarantineDamaged moves the damaged record a read reported for seq out
+// of the way: its bytes go to the quarantine bucket and reads skip them.
+func (s *Bolt) QuarantineDamaged(ctx context.Context, f Fence, seq uint64) error {
+	if err := s.fenced(ctx, f); err != nil {
+		return wrap("quarantine inbox entry", err)
+	}
 	loc, ok := s.log.damagedAt(seq)
 	if !ok {
 		if seq <= s.done.Load() || seq > s.log.last() {
@@ -351,22 +406,6 @@ func expiryKey(t time.Time, kind byte, key []byte) []byte {
 	return append(k, key...)
 }
 
-// IsDuplicate reports whether an event id has a live dedup record.
-func (s *Bolt) IsDuplicate(eventID string, now time.Time) (bool, error) {
-	var dup bool
-	err := s.db.View(func(tx *bolt.Tx) error {
-		dup = live(tx.Bucket(bDedup).Get([]byte(eventID)), now)
-		return nil
-	})
-	return dup, wrap("read dedup", err)
-}
-
-// Outbox lists every outbox entry in creation order.
-func (s *Bolt) Outbox() ([]outbox.Entry, error) {
-	out, err := readAll[outbox.Entry](s.db, bOutbox, "outbox entry")
-	return out, wrap("read outbox", err)
-}
-
 // readAll decodes every record of a bucket keyed by sequence, in key order.
 func readAll[T any](db *bolt.DB, bucket []byte, what string) ([]T, error) {
 	var out []T
@@ -383,13 +422,6 @@ func readAll[T any](db *bolt.DB, bucket []byte, what string) ([]T, error) {
 	return out, err
 }
 
-// GetOutbox returns one outbox entry.
-func (s *Bolt) GetOutbox(id string) (outbox.Entry, error) {
-	var e outbox.Entry
-	err := s.get(bOutbox, id, &e)
-	return e, wrap("read outbox entry", err)
-}
-
 func (s *Bolt) get(bucket []byte, id string, into any) error {
 	k, err := idKey(id)
 	if err != nil {
@@ -404,66 +436,6 @@ func (s *Bolt) get(bucket []byte, id string, into any) error {
 	})
 }
 
-// UpdateOutbox rewrites an entry that is still in the outbox.
-func (s *Bolt) UpdateOutbox(e outbox.Entry) error {
-	k, err := idKey(e.ID)
-	if err != nil {
-		return err
-	}
-	v, err := json.Marshal(e)
-	if err != nil {
-		return fmt.Errorf("store: encode outbox entry %s: %w", e.ID, err)
-	}
-	err = s.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bOutbox)
-		if b.Get(k) == nil {
-			return fmt.Errorf("outbox %s: %w", e.ID, ErrNotFound)
-		}
-		if e.LastError != "" {
-			if err := putNote(tx, &e, audit.NoteFailed, "", e.LastReason, time.Now()); err != nil {
-				return err
-			}
-		}
-		return b.Put(k, v)
-	})
-	return wrap("update outbox entry", err)
-}
-
-// Sent removes a delivered entry and records its reference. Concurrent
-// sends share one commit through bbolt's Batch (with the inbox's writes);
-// Batch may run the function again alone after another in its group
-// failed, which is safe: writing the ref, the note (read from the entry,
-// so skipped once the entry is gone) and deleting the entry are idempotent.
-func (s *Bolt) Sent(id string, ref *Ref) error { return s.SentAs(id, ref, audit.NoteSent) }
-
-// SentAs is Sent recording result in the audit trail.
-func (s *Bolt) SentAs(id string, ref *Ref, result string) error {
-	k, err := idKey(id)
-	if err != nil {
-		return err
-	}
-	var existed bool
-	err = s.db.Batch(func(tx *bolt.Tx) error {
-		if err := putRef(tx, ref); err != nil {
-			return err
-		}
-		b := tx.Bucket(bOutbox)
-		v := b.Get(k)
-		existed = v != nil
-		if err := noteFromStored(tx, k, v, result, ref, time.Now()); err != nil {
-			return err
-		}
-		if err := tx.Bucket(bInFlight).Delete(k); err != nil {
-			return err
-		}
-		return b.Delete(k)
-	})
-	if err == nil && existed {
-		s.outboxN.Add(-1)
-	}
-	return wrap("remove sent outbox entry", err)
-}
-
 func putRef(tx *bolt.Tx, ref *Ref) error {
 	if ref == nil || ref.Ref == "" {
 		return nil
@@ -476,7 +448,10 @@ func putRef(tx *bolt.Tx, ref *Ref) error {
 }
 
 // GetRef returns the reference stored under key.
-func (s *Bolt) GetRef(key string) (Ref, error) {
+func (s *Bolt) GetRef(ctx context.Context, key string) (Ref, error) {
+	if err := s.alive(ctx); err != nil {
+		return Ref{}, wrap("read ref", err)
+	}
 	var r Ref
 	err := s.db.View(func(tx *bolt.Tx) error {
 		v := tx.Bucket(bRefs).Get([]byte(key))
@@ -488,109 +463,12 @@ func (s *Bolt) GetRef(key string) (Ref, error) {
 	return r, wrap("read ref", err)
 }
 
-// Bury moves an outbox entry to the dead letters, keeping its id.
-func (s *Bolt) Bury(d outbox.DeadLetter) error {
-	k, err := idKey(d.ID)
-	if err != nil {
-		return err
-	}
-	v, err := json.Marshal(d)
-	if err != nil {
-		return fmt.Errorf("store: encode dead letter %s: %w", d.ID, err)
-	}
-	var wasOut, wasDead bool
-	err = s.db.Update(func(tx *bolt.Tx) error {
-		wasOut, wasDead = tx.Bucket(bOutbox).Get(k) != nil, tx.Bucket(bDead).Get(k) != nil
-		if err := tx.Bucket(bDead).Put(k, v); err != nil {
-			return err
-		}
-		if err := putNote(tx, &d.Entry, audit.NoteDead, "", d.Reason, d.Died); err != nil {
-			return err
-		}
-		if err := tx.Bucket(bInFlight).Delete(k); err != nil {
-			return err
-		}
-		return tx.Bucket(bOutbox).Delete(k)
-	})
-	if err == nil {
-		if wasOut {
-			s.outboxN.Add(-1)
-		}
-		if !wasDead {
-			s.deadN.Add(1)
-		}
-	}
-	return wrap("move outbox entry to dead letters", err)
-}
-
-// DeadLetters lists dead letters, oldest first.
-func (s *Bolt) DeadLetters() ([]outbox.DeadLetter, error) {
-	out, err := readAll[outbox.DeadLetter](s.db, bDead, "dead letter")
-	return out, wrap("read dead letters", err)
-}
-
-// GetDead returns one dead letter.
-func (s *Bolt) GetDead(id string) (outbox.DeadLetter, error) {
-	var d outbox.DeadLetter
-	err := s.get(bDead, id, &d)
-	return d, wrap("read dead letter", err)
-}
-
-// PutDead rewrites an existing dead letter.
-func (s *Bolt) PutDead(d outbox.DeadLetter) error {
-	k, err := idKey(d.ID)
-	if err != nil {
-		return err
-	}
-	v, err := json.Marshal(d)
-	if err != nil {
-		return fmt.Errorf("store: encode dead letter %s: %w", d.ID, err)
-	}
-	err = s.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bDead)
-		if b.Get(k) == nil {
-			return fmt.Errorf("dead letter %s: %w", d.ID, ErrNotFound)
-		}
-		if err := putNote(tx, &d.Entry, audit.NoteDead, "", d.Reason, d.Died); err != nil {
-			return err
-		}
-		return b.Put(k, v)
-	})
-	return wrap("update dead letter", err)
-}
-
-// DeleteDead removes a dead letter, recording ref in the same transaction.
-func (s *Bolt) DeleteDead(id string, ref *Ref) error {
-	k, err := idKey(id)
-	if err != nil {
-		return err
-	}
-	err = s.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bDead)
-		v := b.Get(k)
-		if v == nil {
-			return fmt.Errorf("dead letter %s: %w", id, ErrNotFound)
-		}
-		if err := putRef(tx, ref); err != nil {
-			return err
-		}
-		if ref != nil {
-			// A replay that succeeded; a drop (nil) leaves the note dead.
-			if err := noteFromStored(tx, k, v, audit.NoteSent, ref, ref.Updated); err != nil {
-				return err
-			}
-		}
-		return b.Delete(k)
-	})
-	if err == nil {
-		s.deadN.Add(-1)
-	}
-	return wrap("remove dead letter", err)
-}
-
 // Sweep walks the expiry index from its oldest entry and removes what
 // expired, so it never scans live records.
-func (s *Bolt) Sweep(now time.Time, limit int) (int, error) {
+func (s *Bolt) Sweep(ctx context.Context, now time.Time, limit int) (int, error) {
+	if err := s.alive(ctx); err != nil {
+		return 0, wrap("sweep expired records", err)
+	}
 	n := 0
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		n = 0
@@ -700,8 +578,8 @@ func (s *Bolt) sweepSegments(now time.Time) (int, error) {
 
 // Depths reports the sizes of the inbox, the outbox and the dead letters
 // from counts kept as they change: cheap enough for every metrics scrape.
-func (s *Bolt) Depths() (Counts, error) {
-	if err := s.open(); err != nil {
+func (s *Bolt) Depths(ctx context.Context) (Counts, error) {
+	if err := s.alive(ctx); err != nil {
 		return Counts{}, wrap("count records", err)
 	}
 	last := s.log.last()
@@ -714,8 +592,8 @@ func (s *Bolt) Depths() (Counts, error) {
 
 // Counts reports the size of each list, walking the buckets of the dedup
 // records and the audit trail: for tests and diagnostics, not metrics.
-func (s *Bolt) Counts() (Counts, error) {
-	c, err := s.Depths()
+func (s *Bolt) Counts(ctx context.Context) (Counts, error) {
+	c, err := s.Depths(ctx)
 	if err != nil {
 		return c, err
 	}
@@ -728,7 +606,10 @@ func (s *Bolt) Counts() (Counts, error) {
 }
 
 // Check proves the store can write by committing a heartbeat.
-func (s *Bolt) Check() error {
+func (s *Bolt) Check(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return wrap("write check", err)
+	}
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		return tx.Bucket(bMeta).Put([]byte("checked"), u64(uint64(time.Now().UnixNano())))
 	})
@@ -749,7 +630,10 @@ func (s *Bolt) Snapshot(dir string) error {
 // that size, then removes it. Check's heartbeat rewrites a page in place
 // and passes on a full disk; this needs the room a delivery of n bytes
 // would, so readiness can say when writes will succeed again.
-func (s *Bolt) Probe(n int) error {
+func (s *Bolt) Probe(ctx context.Context, n int) error {
+	if err := ctx.Err(); err != nil {
+		return wrap("write probe", err)
+	}
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		return tx.Bucket(bMeta).Put([]byte("probe"), make([]byte, n))
 	})
@@ -762,33 +646,16 @@ func (s *Bolt) Probe(n int) error {
 	return wrap("remove probe", err)
 }
 
-// MarkInFlight records durably that the send of an outbox entry starts at
-// at; concurrent marks share one commit.
-func (s *Bolt) MarkInFlight(id string, at time.Time) error {
-	k, err := idKey(id)
-	if err != nil {
-		return err
+// IsDuplicate reports whether an event id has a live dedup record: for
+// tests and diagnostics; commits use CommitTx.SeeEvent.
+func (s *Bolt) IsDuplicate(ctx context.Context, eventID string, now time.Time) (bool, error) {
+	if err := s.alive(ctx); err != nil {
+		return false, wrap("read dedup", err)
 	}
-	err = s.db.Batch(func(tx *bolt.Tx) error {
-		if tx.Bucket(bOutbox).Get(k) == nil {
-			return fmt.Errorf("outbox %s: %w", id, ErrNotFound)
-		}
-		return tx.Bucket(bInFlight).Put(k, u64(uint64(at.UnixNano())))
-	})
-	return wrap("mark outbox entry in flight", err)
-}
-
-// InFlight returns the outbox entries whose send started and has no
-// recorded outcome, with when it started.
-func (s *Bolt) InFlight() (map[string]time.Time, error) {
-	out := map[string]time.Time{}
+	var dup bool
 	err := s.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(bInFlight).ForEach(func(k, v []byte) error {
-			if len(k) == 8 && len(v) == 8 {
-				out[strconv.FormatUint(binary.BigEndian.Uint64(k), 10)] = time.Unix(0, int64(binary.BigEndian.Uint64(v)))
-			}
-			return nil
-		})
+		dup = live(tx.Bucket(bDedup).Get([]byte(eventID)), now)
+		return nil
 	})
-	return out, wrap("read in-flight marks", err)
+	return dup, wrap("read dedup", err)
 }

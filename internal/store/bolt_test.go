@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -36,7 +35,7 @@ func TestOpenCreatesMissingDir(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, FileName)); err != nil {
 		t.Fatalf("store file not created: %v", err)
 	}
-	if err := s.Check(); err != nil {
+	if err := s.Check(bg); err != nil {
 		t.Fatalf("check: %v", err)
 	}
 }
@@ -162,7 +161,7 @@ func TestReopenKeepsData(t *testing.T) {
 		t.Fatal(err)
 	}
 	s = open(t, dir)
-	in, err := s.Inbox(0, 0)
+	in, err := s.PendingInbox(bg, fence(s), 0)
 	if err != nil || len(in) != 1 || in[0].Delivery.Source != "meta" {
 		t.Fatalf("inbox after reopen = %+v, %v", in, err)
 	}
@@ -205,23 +204,28 @@ type processed struct {
 	Duplicates int
 }
 
-// process writes d through Update the way the pipeline's committer does:
+// process writes d through Commit the way the pipeline's committer does:
 // dedup check, outbox entries, dedup records, audit record, processed
 // record and the removal of the inbox entry, in one transaction.
 func process(s *Bolt, d testDelivery) (processed, error) {
 	var res processed
-	err := s.Update(func(tx Tx) error {
+	err := s.Commit(bg, fence(s), func(tx CommitTx) error {
 		res = processed{}
-		if !tx.InboxHas(d.Seq) {
-			return fmt.Errorf("inbox entry %d: %w", d.Seq, ErrNotFound)
+		if err := take(tx, d.Seq); err != nil {
+			return err
 		}
-		seen := map[string]bool{}
 		dups := map[string]bool{}
 		for _, ev := range d.Events {
-			if ev.ID != "" && (seen[ev.ID] || tx.IsDuplicate(ev.ID, d.Now)) {
-				res.Duplicates++
-				dups[ev.ID] = true
-				continue
+			if ev.Matched && ev.ID != "" {
+				dup, err := tx.SeeEvent(ev.ID, d.Now, d.DedupUntil)
+				if err != nil {
+					return err
+				}
+				if dup {
+					res.Duplicates++
+					dups[ev.ID] = true
+					continue
+				}
 			}
 			for _, n := range ev.Notifications {
 				e, err := tx.AddOutbox(n)
@@ -229,12 +233,6 @@ func process(s *Bolt, d testDelivery) (processed, error) {
 					return err
 				}
 				res.Outbox = append(res.Outbox, e)
-			}
-			if ev.Matched && ev.ID != "" {
-				seen[ev.ID] = true
-				if err := tx.PutDedup(ev.ID, d.DedupUntil); err != nil {
-					return err
-				}
 			}
 		}
 		if d.Audit != nil {
@@ -246,11 +244,11 @@ func process(s *Bolt, d testDelivery) (processed, error) {
 					delete(dups, rec.Events[i].ID)
 				}
 			}
-			if err := tx.(AuditTx).PutAudit(&rec, RawPayload(d.Body), d.ProcessedUntil, res.Outbox); err != nil {
+			if err := tx.PutAudit(&rec, RawPayload(d.Body), d.ProcessedUntil, res.Outbox); err != nil {
 				return err
 			}
 		}
-		return tx.DeleteInbox(d.Seq)
+		return nil
 	})
 	if err != nil {
 		return processed{}, err
@@ -285,20 +283,20 @@ func TestUpdateDedupAndSweep(t *testing.T) {
 	if r := commit("a", "unmatched"); len(r.Outbox) != 1 || r.Duplicates != 1 {
 		t.Fatalf("second commit: %d outbox, %d duplicates", len(r.Outbox), r.Duplicates)
 	}
-	c, _ := s.Counts()
+	c, _ := s.Counts(bg)
 	if c.Dedup != 2 || c.Inbox != 0 || c.Outbox != 3 {
 		t.Fatalf("counts %+v", c)
 	}
-	if dup, _ := s.IsDuplicate("unmatched", now); dup {
+	if dup, _ := isDup(s, "unmatched", now); dup {
 		t.Fatal("an unmatched event left a dedup record")
 	}
-	if n, _ := s.Sweep(now.Add(30*time.Minute), 0); n != 0 {
+	if n, _ := s.Sweep(bg, now.Add(30*time.Minute), 0); n != 0 {
 		t.Fatalf("swept %d before expiry", n)
 	}
-	if n, _ := s.Sweep(now.Add(90*time.Minute), 0); n != 2 {
+	if n, _ := s.Sweep(bg, now.Add(90*time.Minute), 0); n != 2 {
 		t.Fatalf("swept %d dedup records, want 2", n)
 	}
-	c, _ = s.Counts()
+	c, _ = s.Counts(bg)
 	if c.Dedup != 0 {
 		t.Fatalf("counts after sweep %+v", c)
 	}
@@ -309,7 +307,7 @@ func TestUpdateDedupAndSweep(t *testing.T) {
 	if !errors.Is(err, ErrNotFound) {
 		t.Fatalf("commit of a missing entry: %v", err)
 	}
-	if c, _ := s.Counts(); c.Outbox != 3 || c.Dedup != 0 || c.Processed != 0 {
+	if c, _ := s.Counts(bg); c.Outbox != 3 || c.Dedup != 0 || c.Processed != 0 {
 		t.Fatalf("a failed update wrote: counts %+v", c)
 	}
 }
@@ -323,14 +321,14 @@ func TestUpdateRollsBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	boom := errors.New("boom")
-	err = s.Update(func(tx Tx) error {
+	err = s.Commit(bg, fence(s), func(tx CommitTx) error {
 		if _, err := tx.AddOutbox(outbox.Entry{Key: "k"}); err != nil {
 			return err
 		}
-		if err := tx.PutDedup("x", t0.Add(time.Hour)); err != nil {
+		if _, err := tx.SeeEvent("x", t0, t0.Add(time.Hour)); err != nil {
 			return err
 		}
-		if err := tx.DeleteInbox(e.Seq); err != nil {
+		if err := take(tx, e.Seq); err != nil {
 			return err
 		}
 		return boom
@@ -338,7 +336,7 @@ func TestUpdateRollsBack(t *testing.T) {
 	if !errors.Is(err, boom) {
 		t.Fatalf("update error %v, want it to wrap fn's", err)
 	}
-	if c, _ := s.Counts(); c.Inbox != 1 || c.Outbox != 0 || c.Dedup != 0 {
+	if c, _ := s.Counts(bg); c.Inbox != 1 || c.Outbox != 0 || c.Dedup != 0 {
 		t.Fatalf("counts after a failed update %+v", c)
 	}
 }
@@ -347,47 +345,47 @@ func TestOutboxAndDeadLetters(t *testing.T) {
 	s := open(t, t.TempDir())
 	e, _ := s.AddInbox(context.Background(), delivery.Delivery{Source: "meta"})
 	res, err := process(s, testDelivery{Seq: e.Seq, Events: []testEvent{{ID: "x", Matched: true,
-		Notifications: []outbox.Entry{{Key: "k"}, {Key: "k"}}}}})
+		Notifications: []outbox.Entry{{Key: "k"}, {Key: "k2"}}}}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	a, b := res.Outbox[0], res.Outbox[1]
 	a.Attempts, a.LastError = 1, "boom"
-	if err := s.UpdateOutbox(a); err != nil {
+	if err := retry(t, s, a); err != nil {
 		t.Fatal(err)
 	}
-	got, err := s.GetOutbox(a.ID)
+	got, err := s.GetOutbox(bg, a.ID)
 	if err != nil || got.Attempts != 1 || got.Notification.ID != a.ID {
 		t.Fatalf("get outbox = %+v, %v", got, err)
 	}
-	if err := s.Sent(b.ID, &Ref{Key: "k", Ref: "C1/123"}); err != nil {
+	if err := sent(t, s, b.ID, &Ref{Key: "k", Ref: "C1/123"}); err != nil {
 		t.Fatal(err)
 	}
-	if r, err := s.GetRef("k"); err != nil || r.Ref != "C1/123" {
+	if r, err := s.GetRef(bg, "k"); err != nil || r.Ref != "C1/123" {
 		t.Fatalf("ref = %+v, %v", r, err)
 	}
-	if err := s.Bury(outbox.DeadLetter{Entry: got, Reason: "permanent"}); err != nil {
+	if err := bury(t, s, outbox.DeadLetter{Entry: got, Reason: "permanent"}); err != nil {
 		t.Fatal(err)
 	}
-	if out, _ := s.Outbox(); len(out) != 0 {
+	if out, _ := s.Outbox(bg); len(out) != 0 {
 		t.Fatalf("outbox not empty: %+v", out)
 	}
-	dl, err := s.DeadLetters()
+	dl, err := s.DeadLetters(bg)
 	if err != nil || len(dl) != 1 || dl[0].ID != a.ID || dl[0].LastError != "boom" {
 		t.Fatalf("dead letters %+v, %v", dl, err)
 	}
 	for _, id := range []string{"nope", "0", "-1", "12345"} {
-		if _, err := s.GetDead(id); !errors.Is(err, ErrNotFound) {
+		if _, err := s.GetDead(bg, id); !errors.Is(err, ErrNotFound) {
 			t.Errorf("GetDead(%q) = %v, want ErrNotFound", id, err)
 		}
-		if err := s.DeleteDead(id, nil); !errors.Is(err, ErrNotFound) {
+		if err := s.DropDead(bg, id); !errors.Is(err, ErrNotFound) {
 			t.Errorf("DeleteDead(%q) = %v, want ErrNotFound", id, err)
 		}
 	}
-	if err := s.DeleteDead(a.ID, nil); err != nil {
+	if err := s.DropDead(bg, a.ID); err != nil {
 		t.Fatal(err)
 	}
-	if c, _ := s.Counts(); c.Dead != 0 {
+	if c, _ := s.Counts(bg); c.Dead != 0 {
 		t.Fatalf("counts %+v", c)
 	}
 }
@@ -421,7 +419,7 @@ func TestDamagedInboxEntryIsQuarantined(t *testing.T) {
 		copy(stored, b[locs[1].Offset:])
 	}
 
-	_, err = s.Inbox(0, 0)
+	_, err = s.PendingInbox(bg, fence(s), 0)
 	damaged, ok := errors.AsType[*DamagedEntryError](err)
 	if !ok || damaged.Seq != 2 {
 		t.Fatalf("inbox with a damaged entry: %v, want a DamagedEntryError for entry 2", err)
@@ -434,18 +432,18 @@ func TestDamagedInboxEntryIsQuarantined(t *testing.T) {
 		name string
 		seq  uint64
 	}{{"an entry that decodes", 1}, {"a missing entry", 99}} {
-		if err := s.QuarantineInbox(tt.seq); err == nil {
+		if err := s.QuarantineDamaged(bg, fence(s), tt.seq); err == nil {
 			t.Errorf("quarantine of %s succeeded", tt.name)
 		}
 	}
-	if err := s.QuarantineInbox(99); !errors.Is(err, ErrNotFound) {
+	if err := s.QuarantineDamaged(bg, fence(s), 99); !errors.Is(err, ErrNotFound) {
 		t.Errorf("quarantine of a missing entry: %v, want ErrNotFound", err)
 	}
-	if err := s.QuarantineInbox(2); err != nil {
+	if err := s.QuarantineDamaged(bg, fence(s), 2); err != nil {
 		t.Fatal(err)
 	}
 
-	in, err := s.Inbox(0, 0)
+	in, err := s.PendingInbox(bg, fence(s), 0)
 	if err != nil || len(in) != 2 || in[0].Delivery.ID != "d1" || in[1].Delivery.ID != "d3" {
 		t.Fatalf("inbox after quarantine = %+v, %v; want d1 and d3", in, err)
 	}
@@ -463,7 +461,7 @@ func TestDamagedInboxEntryIsQuarantined(t *testing.T) {
 		t.Fatal(err)
 	}
 	s = open(t, dir)
-	in, err = s.Inbox(0, 0)
+	in, err = s.PendingInbox(bg, fence(s), 0)
 	if err != nil || len(in) != 2 || in[1].Delivery.ID != "d3" {
 		t.Fatalf("inbox after reopening = %+v, %v; want d1 and d3", in, err)
 	}

@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -11,38 +12,12 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/wabridge/wabridge/internal/audit"
 	"github.com/wabridge/wabridge/internal/event"
 	"github.com/wabridge/wabridge/internal/incident"
 	"github.com/wabridge/wabridge/internal/outbox"
 	"github.com/wabridge/wabridge/internal/silence"
 )
-
-// Tx is one write transaction of the pipeline's committer: everything done
-// through it commits together or not at all.
-type Tx interface {
-	// InboxHas reports whether an inbox entry is still waiting.
-	InboxHas(seq uint64) bool
-	// DeleteInbox removes an inbox entry.
-	DeleteInbox(seq uint64) error
-	// IsDuplicate reports whether an event id has a live dedup record.
-	IsDuplicate(eventID string, now time.Time) bool
-	// PutDedup remembers an event id until the given time.
-	PutDedup(eventID string, until time.Time) error
-	// AddOutbox stores a notification and returns it with its id.
-	AddOutbox(e outbox.Entry) (outbox.Entry, error)
-	// OutboxHas reports whether an outbox entry is still waiting.
-	OutboxHas(id string) bool
-	// PutIncident writes an incident's counters and times (not its
-	// Event); a resolved one expires at until.
-	PutIncident(inc *incident.Incident, until time.Time) error
-	// PutIncidentEvent writes the event an incident started with.
-	PutIncidentEvent(fingerprint string, ev *event.Event) error
-	// DeleteIncident removes an incident record.
-	DeleteIncident(fingerprint string) error
-	// Incident reads a stored incident with its event, as of the start of
-	// the transaction's writes (the pipeline writes incidents at its end).
-	Incident(fingerprint string) (incident.Incident, bool, error)
-}
 
 var (
 	bIncidents      = []byte("incidents")
@@ -58,16 +33,25 @@ type boltTx struct {
 	s  *Bolt
 	// done is the inbox watermark as this transaction leaves it.
 	done uint64
-	// outboxAdded counts the entries AddOutbox stored.
-	outboxAdded int64
+	// staged are the outbox entries added, hidden in the index until the
+	// transaction commits.
+	staged []*queued
 }
 
-var _ Tx = (*boltTx)(nil)
+var _ CommitTx = (*boltTx)(nil)
 
-// Update runs fn in one write transaction. It is not batched with other
+// Commit runs fn in one write transaction. It is not batched with other
 // writers: the pipeline calls it from one committer that already groups
 // many deliveries per transaction.
-func (s *Bolt) Update(fn func(tx Tx) error) error {
+func (s *Bolt) Commit(ctx context.Context, f Fence, fn func(tx CommitTx) error) error {
+	if err := s.fenced(ctx, f); err != nil {
+		return wrap("commit", err)
+	}
+	return s.update(fn)
+}
+
+// update is Commit without the fence, for the store's own writes.
+func (s *Bolt) update(fn func(tx CommitTx) error) error {
 	var t *boltTx
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		t = &boltTx{tx: tx, s: s, done: s.done.Load()}
@@ -79,61 +63,61 @@ func (s *Bolt) Update(fn func(tx Tx) error) error {
 		}
 		return nil
 	})
+	if t != nil {
+		s.outq.mu.Lock()
+		s.outq.settle(t.staged, err == nil)
+		s.outq.mu.Unlock()
+	}
 	if err != nil {
 		return wrap("commit", err)
 	}
 	s.done.Store(t.done)
-	s.outboxN.Add(t.outboxAdded)
+	s.outboxN.Add(int64(len(t.staged)))
 	return nil
 }
 
-// InboxHas reports whether seq is above the watermark: the inbox log is
-// processed in order.
-func (t *boltTx) InboxHas(seq uint64) bool { return seq > t.done && seq <= t.s.log.last() }
-
-// DeleteInbox moves the watermark to seq: the committer takes entries in
-// order, so everything below it is done too.
-func (t *boltTx) DeleteInbox(seq uint64) error {
-	t.done = max(t.done, seq)
-	return nil
+// TakeInbox moves the watermark to seq when seq is above it: the inbox
+// log is processed in order, so everything below it is done too.
+func (t *boltTx) TakeInbox(seq uint64) (bool, error) {
+	if seq <= t.done || seq > t.s.log.last() {
+		return false, nil
+	}
+	t.done = seq
+	return true, nil
 }
 
-func (t *boltTx) IsDuplicate(id string, now time.Time) bool {
-	return id != "" && live(t.tx.Bucket(bDedup).Get([]byte(id)), now)
-}
-
-func (t *boltTx) PutDedup(id string, until time.Time) error {
+// SeeEvent reads and writes the dedup record in the one write
+// transaction bbolt allows at a time: the test and the set are atomic.
+func (t *boltTx) SeeEvent(id string, now, until time.Time) (bool, error) {
 	if id == "" {
-		return nil
+		return false, nil
 	}
-	if err := t.tx.Bucket(bDedup).Put([]byte(id), u64(uint64(until.UnixNano()))); err != nil {
-		return err
+	b := t.tx.Bucket(bDedup)
+	if live(b.Get([]byte(id)), now) {
+		return true, nil
 	}
-	return t.tx.Bucket(bExpiry).Put(expiryKey(until, expDedup, []byte(id)), nil)
+	if err := b.Put([]byte(id), u64(uint64(until.UnixNano()))); err != nil {
+		return false, err
+	}
+	return false, t.tx.Bucket(bExpiry).Put(expiryKey(until, expDedup, []byte(id)), nil)
 }
 
 func (t *boltTx) AddOutbox(e outbox.Entry) (outbox.Entry, error) {
-	b := t.tx.Bucket(bOutbox)
-	seq, err := b.NextSequence()
+	e, err := addOutbox(t.tx, e)
 	if err != nil {
-		return outbox.Entry{}, err
+		return e, err
 	}
-	e.ID = strconv.FormatUint(seq, 10)
-	e.Notification.ID = e.ID
-	v, err := json.Marshal(e)
-	if err != nil {
-		return outbox.Entry{}, fmt.Errorf("encode outbox entry: %w", err)
-	}
-	if err := b.Put(u64(seq), v); err != nil {
-		return outbox.Entry{}, err
-	}
-	t.outboxAdded++
+	t.staged = append(t.staged, t.s.outq.stage(e))
 	return e, nil
 }
 
-func (t *boltTx) OutboxHas(id string) bool {
+func (t *boltTx) OutboxWaiting(id string) (bool, error) {
 	k, err := idKey(id)
-	return err == nil && t.tx.Bucket(bOutbox).Get(k) != nil
+	return err == nil && t.tx.Bucket(bOutbox).Get(k) != nil, nil
+}
+
+func (t *boltTx) PutAudit(rec *audit.Record, body Payload, until time.Time, outbox []outbox.Entry) error {
+	return writeAudit(t.tx, rec, body, until, outbox)
 }
 
 func (t *boltTx) PutIncident(inc *incident.Incident, until time.Time) error {
@@ -174,7 +158,7 @@ func (t *boltTx) DeleteIncident(fp string) error {
 	return t.tx.Bucket(bIncidents).Delete([]byte(fp))
 }
 
-func (t boltTx) Incident(fp string) (incident.Incident, bool, error) {
+func (t *boltTx) Incident(fp string) (incident.Incident, bool, error) {
 	v := t.tx.Bucket(bIncidents).Get([]byte(fp))
 	if v == nil {
 		return incident.Incident{}, false, nil
@@ -252,10 +236,33 @@ func deleteRefs(tx *bolt.Tx, fp []byte) error {
 	return nil
 }
 
+// LiveIncidents returns the pending and open incidents and the resolved
+// ones with a deferred story: everything is one partition.
+func (s *Bolt) LiveIncidents(ctx context.Context, f Fence) ([]incident.Incident, error) {
+	if err := s.fenced(ctx, f); err != nil {
+		return nil, wrap("read incidents", err)
+	}
+	all, err := s.Incidents(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := all[:0]
+	for _, inc := range all {
+		if inc.Status != incident.Resolved || inc.Deferred != nil {
+			out = append(out, inc)
+		}
+	}
+	return out, nil
+}
+
 // Incidents lists every stored incident (pending, open and recently
 // resolved), by fingerprint.
-func (s *Bolt) Incidents() ([]incident.Incident, error) {
+func (s *Bolt) Incidents(ctx context.Context) ([]incident.Incident, error) {
+	if err := s.alive(ctx); err != nil {
+		return nil, wrap("read incidents", err)
+	}
 	var out []incident.Incident
+
 	err := s.db.View(func(tx *bolt.Tx) error {
 		return tx.Bucket(bIncidents).ForEach(func(k, v []byte) error {
 			inc, err := readIncident(tx, k, v)
@@ -270,7 +277,10 @@ func (s *Bolt) Incidents() ([]incident.Incident, error) {
 }
 
 // GetIncident returns one incident by fingerprint.
-func (s *Bolt) GetIncident(fp string) (incident.Incident, error) {
+func (s *Bolt) GetIncident(ctx context.Context, fp string) (incident.Incident, error) {
+	if err := s.alive(ctx); err != nil {
+		return incident.Incident{}, wrap("read incident", err)
+	}
 	var inc incident.Incident
 	err := s.db.View(func(tx *bolt.Tx) error {
 		v := tx.Bucket(bIncidents).Get([]byte(fp))
@@ -285,7 +295,10 @@ func (s *Bolt) GetIncident(fp string) (incident.Incident, error) {
 }
 
 // AddSilence stores a new silence and returns it with its id.
-func (s *Bolt) AddSilence(sil silence.Silence) (silence.Silence, error) {
+func (s *Bolt) AddSilence(ctx context.Context, sil silence.Silence) (silence.Silence, error) {
+	if err := s.alive(ctx); err != nil {
+		return silence.Silence{}, wrap("add silence", err)
+	}
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bSilences)
 		seq, err := b.NextSequence()
@@ -307,7 +320,10 @@ func (s *Bolt) AddSilence(sil silence.Silence) (silence.Silence, error) {
 }
 
 // PutSilence replaces a stored silence (an update keeps its id).
-func (s *Bolt) PutSilence(sil silence.Silence) error {
+func (s *Bolt) PutSilence(ctx context.Context, sil silence.Silence) error {
+	if err := s.alive(ctx); err != nil {
+		return wrap("update silence", err)
+	}
 	k, err := idKey(sil.ID)
 	if err != nil {
 		return wrap("update silence", err)
@@ -328,7 +344,10 @@ func (s *Bolt) PutSilence(sil silence.Silence) error {
 }
 
 // Silences lists every silence, oldest first, expired ones included.
-func (s *Bolt) Silences() ([]silence.Silence, error) {
+func (s *Bolt) Silences(ctx context.Context) ([]silence.Silence, error) {
+	if err := s.alive(ctx); err != nil {
+		return nil, wrap("read silences", err)
+	}
 	var out []silence.Silence
 	err := s.db.View(func(tx *bolt.Tx) error {
 		return tx.Bucket(bSilences).ForEach(func(k, v []byte) error {
@@ -345,7 +364,10 @@ func (s *Bolt) Silences() ([]silence.Silence, error) {
 
 // ExpireSilence ends a silence at the given time (now, usually); one that
 // already ended keeps its end.
-func (s *Bolt) ExpireSilence(id string, at time.Time) (silence.Silence, error) {
+func (s *Bolt) ExpireSilence(ctx context.Context, id string, at time.Time) (silence.Silence, error) {
+	if err := s.alive(ctx); err != nil {
+		return silence.Silence{}, wrap("expire silence", err)
+	}
 	k, err := idKey(id)
 	if err != nil {
 		return silence.Silence{}, wrap("expire silence", err)

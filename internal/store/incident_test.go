@@ -5,8 +5,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wabridge/wabridge/internal/incident"
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/wabridge/wabridge/internal/incident"
 )
 
 // putRefs stores refs the way Sent does, under ordering keys.
@@ -26,7 +27,7 @@ func putRefs(t *testing.T, s *Bolt, keys ...string) {
 
 func putIncident(t *testing.T, s *Bolt, inc incident.Incident, until time.Time) {
 	t.Helper()
-	if err := s.Update(func(tx Tx) error { return tx.PutIncident(&inc, until) }); err != nil {
+	if err := s.Commit(bg, fence(s), func(tx CommitTx) error { return tx.PutIncident(&inc, until) }); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -52,37 +53,37 @@ func TestSweepRemovesResolvedIncidentsRefs(t *testing.T) {
 	putIncident(t, s, incident.Incident{Fingerprint: reopened, Rule: "r", Status: incident.Open, OpenedAt: t0.Add(time.Minute)}, time.Time{})
 	putIncident(t, s, incident.Incident{Fingerprint: open, Rule: "r", Status: incident.Open, OpenedAt: t0}, time.Time{})
 
-	if _, err := s.Sweep(t0.Add(30*time.Minute), 0); err != nil {
+	if _, err := s.Sweep(bg, t0.Add(30*time.Minute), 0); err != nil {
 		t.Fatal(err)
 	}
 	for _, k := range append(resolvedKeys, keptKeys...) {
-		if _, err := s.GetRef(k); err != nil {
+		if _, err := s.GetRef(bg, k); err != nil {
 			t.Errorf("ref %s gone before its incident expired: %v", k, err)
 		}
 	}
 
-	n, err := s.Sweep(t0.Add(2*time.Hour), 0)
+	n, err := s.Sweep(bg, t0.Add(2*time.Hour), 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if n != 1 {
 		t.Errorf("swept %d incidents, want 1", n)
 	}
-	if _, err := s.GetIncident(resolved); !errors.Is(err, ErrNotFound) {
+	if _, err := s.GetIncident(bg, resolved); !errors.Is(err, ErrNotFound) {
 		t.Errorf("resolved incident after its expiry: %v", err)
 	}
 	for _, k := range resolvedKeys {
-		if _, err := s.GetRef(k); !errors.Is(err, ErrNotFound) {
+		if _, err := s.GetRef(bg, k); !errors.Is(err, ErrNotFound) {
 			t.Errorf("ref %s of the swept incident: %v, want ErrNotFound", k, err)
 		}
 	}
 	for _, k := range keptKeys {
-		if r, err := s.GetRef(k); err != nil || r.Ref != "ref of "+k {
+		if r, err := s.GetRef(bg, k); err != nil || r.Ref != "ref of "+k {
 			t.Errorf("ref %s of an incident that is not swept = %+v, %v", k, r, err)
 		}
 	}
 	for _, fp := range []string{reopened, open} {
-		if inc, err := s.GetIncident(fp); err != nil || inc.Status != incident.Open {
+		if inc, err := s.GetIncident(bg, fp); err != nil || inc.Status != incident.Open {
 			t.Errorf("incident %s = %+v, %v; want it open", fp, inc, err)
 		}
 	}
@@ -99,19 +100,19 @@ func TestSweepKeepsIncidentResolvedAgain(t *testing.T) {
 	putIncident(t, s, incident.Incident{Fingerprint: fp, Rule: "r", Status: incident.Open, OpenedAt: t0.Add(time.Minute)}, time.Time{})
 	putIncident(t, s, incident.Incident{Fingerprint: fp, Rule: "r", Status: incident.Resolved, ResolvedAt: t0.Add(2 * time.Hour)}, t0.Add(3*time.Hour))
 
-	if n, err := s.Sweep(t0.Add(2*time.Hour), 0); err != nil || n != 0 {
+	if n, err := s.Sweep(bg, t0.Add(2*time.Hour), 0); err != nil || n != 0 {
 		t.Fatalf("sweep at the first expiry removed %d, %v", n, err)
 	}
-	if _, err := s.GetIncident(fp); err != nil {
+	if _, err := s.GetIncident(bg, fp); err != nil {
 		t.Errorf("incident resolved again swept at its first expiry: %v", err)
 	}
-	if _, err := s.GetRef(key); err != nil {
+	if _, err := s.GetRef(bg, key); err != nil {
 		t.Errorf("ref of an incident resolved again swept at its first expiry: %v", err)
 	}
-	if n, err := s.Sweep(t0.Add(4*time.Hour), 0); err != nil || n != 1 {
+	if n, err := s.Sweep(bg, t0.Add(4*time.Hour), 0); err != nil || n != 1 {
 		t.Fatalf("sweep after the last expiry removed %d, %v", n, err)
 	}
-	if _, err := s.GetRef(key); !errors.Is(err, ErrNotFound) {
+	if _, err := s.GetRef(bg, key); !errors.Is(err, ErrNotFound) {
 		t.Errorf("ref after the last expiry: %v", err)
 	}
 }

@@ -5,8 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 
-	"github.com/wabridge/wabridge/internal/delivery"
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/wabridge/wabridge/internal/delivery"
 )
 
 // openLog opens the inbox log beside the bbolt file and reads what the

@@ -9,9 +9,10 @@ import (
 	"testing"
 	"time"
 
+	bolt "go.etcd.io/bbolt"
+
 	"github.com/wabridge/wabridge/internal/audit"
 	"github.com/wabridge/wabridge/internal/delivery"
-	bolt "go.etcd.io/bbolt"
 )
 
 // testdata/v1/wabridge.db was written by the store of schema wabridge/1:
@@ -37,7 +38,7 @@ func copyV1(t *testing.T) string {
 
 func wantV1Inbox(t *testing.T, s *Bolt) []InboxEntry {
 	t.Helper()
-	in, err := s.Inbox(0, 0)
+	in, err := s.PendingInbox(bg, fence(s), 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,14 +60,14 @@ func TestOpenMigratesV1Store(t *testing.T) {
 	dir := copyV1(t)
 	s := open(t, dir)
 	in := wantV1Inbox(t, s)
-	if c, _ := s.Depths(); c.Inbox != 2 {
+	if c, _ := s.Depths(bg); c.Inbox != 2 {
 		t.Errorf("inbox depth %d, want 2", c.Inbox)
 	}
 	// What the old version kept is read as it was.
-	if dup, err := s.IsDuplicate("meta-st-v1", v1Time.Add(time.Hour)); err != nil || !dup {
+	if dup, err := isDup(s, "meta-st-v1", v1Time.Add(time.Hour)); err != nil || !dup {
 		t.Errorf("dedup record of the old store: %v, %v; want live", dup, err)
 	}
-	recs, err := s.Audit(audit.Query{Body: true})
+	recs, err := s.Audit(bg, audit.Query{Body: true})
 	if err != nil || len(recs) != 1 || recs[0].DeliveryID != "v1-d1" || !strings.Contains(recs[0].Payload, `"n":"v1-d1"`) {
 		t.Fatalf("audit trail of the old store = %+v, %v", recs, err)
 	}
@@ -91,14 +92,14 @@ func TestOpenMigratesV1Store(t *testing.T) {
 	if e.Seq <= in[1].Seq {
 		t.Errorf("new delivery got sequence %d, not after the migrated %d", e.Seq, in[1].Seq)
 	}
-	if err := s.Update(func(tx Tx) error { return tx.DeleteInbox(in[1].Seq) }); err != nil {
+	if err := s.Commit(bg, fence(s), func(tx CommitTx) error { return take(tx, in[1].Seq) }); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
 	s = open(t, dir)
-	left, err := s.Inbox(0, 0)
+	left, err := s.PendingInbox(bg, fence(s), 0)
 	if err != nil || len(left) != 1 || left[0].Delivery.ID != "new" {
 		t.Fatalf("inbox after reopening = %+v, %v; want only the new delivery", left, err)
 	}
@@ -177,7 +178,7 @@ func TestInboxLogCutsTornTail(t *testing.T) {
 	}
 	f.Close()
 	s = open(t, dir)
-	in, err := s.Inbox(0, 0)
+	in, err := s.PendingInbox(bg, fence(s), 0)
 	if err != nil || len(in) != 2 {
 		t.Fatalf("inbox after a torn tail = %+v, %v; want the two whole records", in, err)
 	}
@@ -185,7 +186,7 @@ func TestInboxLogCutsTornTail(t *testing.T) {
 	if err != nil || e.Seq != last.Seq+1 || e.Location.Offset != last.Location.Offset+int64(last.Location.Length) {
 		t.Fatalf("append after the cut: %+v, %v; want sequence %d right after b", e, err, last.Seq+1)
 	}
-	in, err = s.Inbox(0, 0)
+	in, err = s.PendingInbox(bg, fence(s), 0)
 	if err != nil || len(in) != 3 || in[2].Delivery.ID != "c" {
 		t.Fatalf("inbox = %+v, %v; want a, b, c", in, err)
 	}
@@ -208,7 +209,7 @@ func TestInboxLogConcurrentAppends(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	in, err := s.Inbox(0, 0)
+	in, err := s.PendingInbox(bg, fence(s), 0)
 	if err != nil || len(in) != n {
 		t.Fatalf("%d entries, %v; want %d", len(in), err, n)
 	}
@@ -221,10 +222,10 @@ func TestInboxLogConcurrentAppends(t *testing.T) {
 			t.Fatalf("entry %d at %+v: %+v, %v", i, e.Location, rec, err)
 		}
 	}
-	// Reads in batches continue where the last one stopped.
+	// Reads in batches continue where the last commit stopped.
 	var got int
-	for after := uint64(0); ; {
-		b, err := s.Inbox(after, 37)
+	for {
+		b, err := s.PendingInbox(bg, fence(s), 37)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -232,7 +233,9 @@ func TestInboxLogConcurrentAppends(t *testing.T) {
 			break
 		}
 		got += len(b)
-		after = b[len(b)-1].Seq
+		if err := s.Commit(bg, fence(s), func(tx CommitTx) error { return take(tx, b[len(b)-1].Seq) }); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if got != n {
 		t.Errorf("batched reads saw %d, want %d", got, n)

@@ -5,8 +5,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wabridge/wabridge/internal/audit"
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/wabridge/wabridge/internal/audit"
 )
 
 // Payloads come back from the audit trail as they were sent, whether they
@@ -36,10 +37,10 @@ func TestAuditPayloadsRoundTrip(t *testing.T) {
 			}
 			at := t0.Add(time.Duration(i) * time.Minute)
 			rec := &audit.Record{DeliveryID: "d" + tt.name, Source: "meta", ReceivedAt: at}
-			if err := s.Update(func(tx Tx) error { return tx.(AuditTx).PutAudit(rec, p, at.Add(time.Hour), nil) }); err != nil {
+			if err := s.Commit(bg, fence(s), func(tx CommitTx) error { return tx.PutAudit(rec, p, at.Add(time.Hour), nil) }); err != nil {
 				t.Fatal(err)
 			}
-			got, err := s.Audit(audit.Query{Since: at, Limit: 1, Body: true})
+			got, err := s.Audit(bg, audit.Query{Since: at, Limit: 1, Body: true})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -51,13 +52,13 @@ func TestAuditPayloadsRoundTrip(t *testing.T) {
 
 	// A payload an older version stored raw, whatever its size.
 	legacy := audit.ID(t0.Add(time.Hour), "legacy")
-	if err := s.AddAudit([]audit.Record{{ID: legacy, DeliveryID: "legacy", ReceivedAt: t0.Add(time.Hour)}}, nil, t0.Add(2*time.Hour)); err != nil {
+	if err := s.AddAudit(bg, []audit.Record{{ID: legacy, DeliveryID: "legacy", ReceivedAt: t0.Add(time.Hour)}}, nil, t0.Add(2*time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bAuditBody).Put([]byte(legacy), []byte(big)) }); err != nil {
 		t.Fatal(err)
 	}
-	got, err := s.Audit(audit.Query{Since: t0.Add(time.Hour), Body: true})
+	got, err := s.Audit(bg, audit.Query{Since: t0.Add(time.Hour), Body: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +67,7 @@ func TestAuditPayloadsRoundTrip(t *testing.T) {
 	}
 
 	// Sweeping removes compressed payloads with their records.
-	if _, err := s.Sweep(t0.Add(3*time.Hour), 0); err != nil {
+	if _, err := s.Sweep(bg, t0.Add(3*time.Hour), 0); err != nil {
 		t.Fatal(err)
 	}
 	err = s.db.View(func(tx *bolt.Tx) error {
@@ -87,13 +88,13 @@ func TestAuditPayloadsRoundTrip(t *testing.T) {
 func TestDamagedCompressedPayload(t *testing.T) {
 	s := open(t, t.TempDir())
 	rec := &audit.Record{DeliveryID: "z", ReceivedAt: t0}
-	if err := s.Update(func(tx Tx) error { return tx.(AuditTx).PutAudit(rec, RawPayload(nil), t0.Add(time.Hour), nil) }); err != nil {
+	if err := s.Commit(bg, fence(s), func(tx CommitTx) error { return tx.PutAudit(rec, RawPayload(nil), t0.Add(time.Hour), nil) }); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bAuditBodyZ).Put([]byte(rec.ID), []byte("not deflate")) }); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Audit(audit.Query{Body: true}); err == nil || !strings.Contains(err.Error(), "decompress") {
+	if _, err := s.Audit(bg, audit.Query{Body: true}); err == nil || !strings.Contains(err.Error(), "decompress") {
 		t.Fatalf("reading a damaged payload: %v", err)
 	}
 }
