@@ -197,14 +197,18 @@ type Outbox interface {
 	GetRef(ctx context.Context, key string) (Ref, error)
 }
 
-// ClaimQuery says which outbox entries a sender can take now.
+// ClaimQuery says which outbox entries a sender can take now. Leases are
+// judged by the Now of the queries, not by the store's own clock: a claim
+// made with Now t and Lease d is live for every query with a Now before
+// t+d, so the senders' clock is the one that counts.
 type ClaimQuery struct {
 	Now   time.Time
 	Lease time.Duration
 	// Limit bounds the claims returned; 0 means no bound.
 	Limit int
 	// Accept, when set, is asked about each due head, in no set order,
-	// before it is claimed; a head it refuses stays unclaimed. The
+	// before it is claimed; a head it refuses stays unclaimed, and a head
+	// it accepts is claimed (a backend asks only about heads it holds). The
 	// sender's own limits (sends in flight per target, a notifier's rate
 	// limit) decide here.
 	Accept func(e *outbox.Entry) bool
