@@ -20,7 +20,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/wabridge/wabridge/internal/authlimit"
 	"github.com/wabridge/wabridge/internal/config"
+	"github.com/wabridge/wabridge/internal/console"
 	"github.com/wabridge/wabridge/internal/pipeline"
 	"github.com/wabridge/wabridge/internal/server"
 	"github.com/wabridge/wabridge/internal/sources"
@@ -86,6 +88,12 @@ type Service struct {
 	// server.admin_listen is set.
 	adminListener net.Listener
 	adminHTTP     *http.Server
+
+	// authLimit throttles failed admin token checks on every router and
+	// the console together.
+	authLimit   *authlimit.Limiter
+	console     *console.Console
+	consoleOnce sync.Once
 }
 
 // Open builds a service from a config file without starting it. The store
@@ -108,7 +116,7 @@ func Open(configPath string, logw io.Writer) (*Service, error) {
 		_ = rt.Close()
 		return nil, err
 	}
-	s := &Service{cfg: cfg, logger: logger, sources: srcs, store: st, registry: prometheus.NewRegistry()}
+	s := &Service{cfg: cfg, logger: logger, sources: srcs, store: st, registry: prometheus.NewRegistry(), authLimit: authlimit.New()}
 	s.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.metrics = newServiceMetrics(s.registry)
 	s.runtime.Store(rt)
@@ -171,6 +179,9 @@ func (s *Service) deps() server.Deps {
 		AdminListenerOwn: s.cfg.Server.AdminListen != "",
 
 		Slack: s.slackInteractions(),
+
+		AuthLimit: s.authLimit,
+		Console:   s.consoleHandler(),
 	}
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/go-viper/mapstructure/v2"
 	"github.com/spf13/viper"
 
+	"github.com/wabridge/wabridge/internal/console"
 	"github.com/wabridge/wabridge/internal/duration"
 	"github.com/wabridge/wabridge/internal/secret"
 	"github.com/wabridge/wabridge/internal/sources"
@@ -76,6 +77,8 @@ type Server struct {
 	MaxConnections int `mapstructure:"max_connections" json:"max_connections"`
 	// MaxEvents is the most events one delivery may hold; more is 413.
 	MaxEvents int `mapstructure:"max_events" json:"max_events"`
+	// Console is the web console at /ui/, served with the admin API.
+	Console console.Config `mapstructure:"console" json:"console"`
 }
 
 // Storage is where durable state lives.
@@ -157,6 +160,7 @@ func Defaults() Config {
 			// leaves room for gateways that batch more, and bounds what one
 			// delivery can cost.
 			MaxEvents: 10000,
+			Console:   console.DefaultConfig(),
 		},
 		Storage: Storage{
 			Dir:         "./data",
@@ -323,6 +327,9 @@ func (c *Config) Validate() error {
 	}
 	if n := len(c.Server.AdminToken.Value()); n > 0 && n < MinAdminTokenLen {
 		add("server.admin_token: %d characters is too short to resist guessing; use at least %d random characters (openssl rand -hex 16)", n, MinAdminTokenLen)
+	}
+	for _, p := range c.Server.Console.Problems("server.console") {
+		add("%s", p)
 	}
 	if c.Server.MaxUnauthenticatedBytes < c.Server.MaxBodyBytes {
 		add("server.max_unauthenticated_bytes: %d is below server.max_body_bytes (%d): the largest delivery could never be read", c.Server.MaxUnauthenticatedBytes, c.Server.MaxBodyBytes)

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/wabridge/wabridge/internal/authlimit"
 )
 
 // Another method on /webhooks/{source} is 405 naming the methods served,
@@ -86,40 +88,14 @@ func TestAdminFailedAuthIsThrottled(t *testing.T) {
 			t.Fatal("429 without Retry-After")
 		}
 	}
-	if codes[http.StatusUnauthorized] > authFailBurst+2 || codes[http.StatusTooManyRequests] < 50-authFailBurst-2 {
-		t.Fatalf("50 guesses in a row: %v; want about %d compared (401) and the rest throttled (429)", codes, authFailBurst)
+	if codes[http.StatusUnauthorized] > authlimit.Burst+2 || codes[http.StatusTooManyRequests] < 50-authlimit.Burst-2 {
+		t.Fatalf("50 guesses in a row: %v; want about %d compared (401) and the rest throttled (429)", codes, authlimit.Burst)
 	}
 	if rec := adminGet(h, "Bearer "+goodAdminToken, attacker); rec.Code != http.StatusTooManyRequests {
 		t.Fatalf("the right token from a throttled client: %d, want 429 (a throttled guess is not compared)", rec.Code)
 	}
 	if rec := adminGet(h, "Bearer "+goodAdminToken, "198.51.100.1:6000"); rec.Code != http.StatusOK {
 		t.Fatalf("another client with the right token: %d, want 200", rec.Code)
-	}
-}
-
-// The bucket refills: a throttled client may try again after Retry-After.
-func TestAuthThrottleRefills(t *testing.T) {
-	th := newAuthThrottle()
-	t0 := time.Unix(1_700_000_000, 0)
-	for i := 0; i < authFailBurst; i++ {
-		if th.wait("a", t0) != 0 {
-			t.Fatalf("failure %d throttled within the burst", i)
-		}
-		th.fail("a", t0)
-	}
-	w := th.wait("a", t0)
-	if w <= 0 || w > authFailEvery {
-		t.Fatalf("after the burst: wait %v, want (0, %v]", w, authFailEvery)
-	}
-	if th.wait("a", t0.Add(w)) != 0 {
-		t.Fatal("still throttled after the wait it announced")
-	}
-	// Rotating addresses does not buy more than the cap allows.
-	for i := 0; i < authClientsCap+100; i++ {
-		th.fail(fmt.Sprintf("c%d", i), t0)
-	}
-	if len(th.clients) > authClientsCap {
-		t.Fatalf("%d clients tracked, cap %d", len(th.clients), authClientsCap)
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/wabridge/wabridge/internal/authlimit"
 	"github.com/wabridge/wabridge/internal/delivery"
 	"github.com/wabridge/wabridge/internal/event"
 	"github.com/wabridge/wabridge/internal/secret"
@@ -65,6 +66,13 @@ type Deps struct {
 	// Observe, when set, is told the outcome of every webhook request
 	// (source, HTTP status) for metrics.
 	Observe func(source string, status int)
+	// AuthLimit throttles failed admin token checks per client; nil gets
+	// one of the router's own. Give the routers and the console one
+	// Limiter so a client's failures count on every surface.
+	AuthLimit *authlimit.Limiter
+	// Console, when set, is the web console, served at /ui/ on the router
+	// that serves the admin API.
+	Console http.Handler
 	// Slack, when set with a signing secret, serves POST
 	// /slack/interactions: the incident buttons of Slack messages.
 	Slack *SlackInteractions
@@ -73,9 +81,9 @@ type Deps struct {
 // handlers holds the dependencies of every handler.
 type handlers struct {
 	Deps
-	authThrottle *authThrottle
-	budget       *byteBudget
-	slackSeen    slackSeen
+	authLimit *authlimit.Limiter
+	budget    *byteBudget
+	slackSeen slackSeen
 }
 
 // NewRouter builds the gin engine. gin.New, not gin.Default: our own
@@ -91,6 +99,7 @@ func NewRouter(d Deps) *gin.Engine {
 	h.mountSlack(r)
 	if !d.AdminListenerOwn {
 		h.mountAdminAPI(r)
+		h.mountConsole(r)
 	}
 	return r
 }
@@ -101,6 +110,7 @@ func NewAdminRouter(d Deps) *gin.Engine {
 	h, r := newEngine(d)
 	h.mountProbes(r)
 	h.mountAdminAPI(r)
+	h.mountConsole(r)
 	return r
 }
 
@@ -123,7 +133,10 @@ func newEngine(d Deps) (*handlers, *gin.Engine) {
 	if d.MaxEvents <= 0 {
 		d.MaxEvents = DefaultMaxEvents
 	}
-	h := &handlers{Deps: d, authThrottle: newAuthThrottle(), budget: &byteBudget{max: d.MaxUnauthenticatedBytes}}
+	if d.AuthLimit == nil {
+		d.AuthLimit = authlimit.New()
+	}
+	h := &handlers{Deps: d, authLimit: d.AuthLimit, budget: &byteBudget{max: d.MaxUnauthenticatedBytes}}
 	r := gin.New()
 	// gin trusts X-Forwarded-For from any peer by default, which would let
 	// any client write the remote address kept in the audit trail and the
@@ -157,6 +170,18 @@ func (h *handlers) mountAdminAPI(r *gin.Engine) {
 	if h.AdminToken.IsSet() && h.Reload != nil {
 		h.mountReload(r)
 	}
+}
+
+// mountConsole serves the web console under /ui/, with the admin API: the
+// console signs in with the admin token, so it lives where that token is
+// taken. The console does its own authentication, sessions and CSRF
+// checks.
+func (h *handlers) mountConsole(r *gin.Engine) {
+	if h.Console == nil || !h.AdminToken.IsSet() {
+		return
+	}
+	r.GET("/ui", func(c *gin.Context) { c.Redirect(http.StatusMovedPermanently, "/ui/") })
+	r.Any("/ui/*path", gin.WrapH(h.Console))
 }
 
 func init() { gin.SetMode(gin.ReleaseMode) }
