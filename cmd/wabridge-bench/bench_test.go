@@ -250,14 +250,15 @@ func TestReadNotifications(t *testing.T) {
 	good := `{"time":"2026-01-02T03:04:05.123456789Z","event_id":"meta-st-a","rule":"x"}
 {"time":"2026-01-02T03:04:06Z","event_id":"meta-st-a"}
 
-{"time":"2026-01-02T03:04:07Z","event_id":"meta-st-b"}
+{"time":"2026-01-02T03:04:07Z","event_id":"meta-st-b","op":"open"}
+{"time":"2026-01-02T03:04:09Z","event_id":"meta-st-b","op":"update"}
 `
 	notes, lines, err := readNotifications(strings.NewReader(good))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if lines != 3 || len(notes["meta-st-a"]) != 2 || len(notes["meta-st-b"]) != 1 {
-		t.Errorf("lines=%d notes=%v, want 3 lines, two for a and one for b", lines, notes)
+	if lines != 4 || len(notes["meta-st-a"]) != 2 || len(notes["meta-st-b"]) != 1 {
+		t.Errorf("lines=%d notes=%v, want 4 lines, two for a and one for b (its update is not its latency)", lines, notes)
 	}
 	for _, bad := range []struct{ name, in, want string }{
 		{"not json", "{\"time\":\n", "line 1"},

@@ -21,10 +21,15 @@ import (
 type notification struct {
 	Time    time.Time `json:"time"`
 	EventID string    `json:"event_id"`
+	Op      string    `json:"op"`
 }
 
-// readNotifications returns the time of every notification line by event
-// id (an event that matched a Slack and a Jira action has two).
+// readNotifications returns the time of every opening notification line
+// by event id (an event that matched a Slack and a Jira action has two).
+// Lines of other operations are counted but not kept: an update, repeat
+// or resolve carries the id of the event that opened its incident, and is
+// sent because of other events that came later, so its age says nothing
+// of the opening event's latency.
 func readNotifications(r io.Reader) (map[string][]time.Time, int, error) {
 	out := make(map[string][]time.Time)
 	lines := 0
@@ -42,7 +47,9 @@ func readNotifications(r io.Reader) (map[string][]time.Time, int, error) {
 		if n.EventID == "" || n.Time.IsZero() {
 			return nil, lines, fmt.Errorf("notification line %d has no event_id or time", lines)
 		}
-		out[n.EventID] = append(out[n.EventID], n.Time)
+		if n.Op == "" || n.Op == "open" {
+			out[n.EventID] = append(out[n.EventID], n.Time)
+		}
 	}
 	if err := sc.Err(); err != nil {
 		return nil, lines, fmt.Errorf("read notification lines: %w", err)

@@ -12,6 +12,11 @@
 // sent) per second, from the first request of the closed-loop phase until
 // its backlog drained.
 //
+// After the fixed-rate phase of each mix, a "bench: disk" line says how
+// much the store grew per delivery and what that makes per day at the
+// rate and over the audit retention. -profile DIR writes a CPU profile of
+// each wabridge phase's measured window (go tool pprof DIR/durable.cpu.pprof).
+//
 // Each system runs as a child process on a free loopback port, so its peak
 // RSS is its own; everything it creates lives in one temporary directory
 // that is removed on every exit path.
@@ -80,6 +85,7 @@ type options struct {
 	wabridge    string // a built binary; "" = go build into the temp dir
 	root        string // the module root; "" = from go env GOMOD
 	keep        bool   // keep the temp dir, to read logs after a surprise
+	profileDir  string // write a CPU profile of each wabridge phase here; "" = none
 	mixes       []mixSpec
 }
 
@@ -113,6 +119,9 @@ func parseOptions(args []string, env func(string) (string, bool), stderr io.Writ
 			o.warmup = d
 		}
 	}
+	if v, ok := env("BENCH_PROFILE_DIR"); ok {
+		o.profileDir = strings.TrimSpace(v)
+	}
 	if len(errs) > 0 {
 		return o, errors.Join(errs...)
 	}
@@ -126,6 +135,7 @@ func parseOptions(args []string, env func(string) (string, bool), stderr io.Writ
 	fs.StringVar(&o.wabridge, "wabridge", "", "wabridge binary to run (default: go build ./cmd/wabridge into the temp dir)")
 	fs.StringVar(&o.root, "root", "", "module root with rules.example.yaml and bench/ (default: from go env GOMOD)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temp dir (configs, process logs, notification files)")
+	fs.StringVar(&o.profileDir, "profile", o.profileDir, "write a CPU profile of each wabridge phase's measured window to DIR/PHASE.cpu.pprof (env BENCH_PROFILE_DIR)")
 	fs.StringVar(&mixNames, "mix", mixNames, "traffic mixes to run, comma-separated: realistic, outage (env BENCH_MIX)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -204,6 +214,7 @@ type phaseResult struct {
 	e2e       *e2eResult
 	mem       memory
 	sustained float64 // deliveries fully processed per second, until drained
+	disk      *diskResult
 }
 
 // phasesOf lists the phases of one mix. The no-sync comparison runs
@@ -276,6 +287,9 @@ func (b *bench) run(ctx context.Context) error {
 			fmt.Fprintln(b.out, syncLine(s))
 		}
 		fmt.Fprintln(b.out, memoryLine(s))
+		if d := res["durable-rate"].disk; d != nil {
+			fmt.Fprintf(b.out, "bench: disk mix=%s phase=durable-rate %s\n", m.name, d)
+		}
 		for _, g := range goals(s) {
 			fmt.Fprintf(b.out, "bench: goal missed: %s\n", g)
 		}
@@ -297,11 +311,15 @@ func boolInt(b bool) int {
 
 // prepare makes the secret, finds the rules and builds wabridge.
 func (b *bench) prepare(ctx context.Context) error {
-	var raw [16]byte
-	if _, err := rand.Read(raw[:]); err != nil {
+	var err error
+	if b.secret, err = randomHex(16); err != nil {
 		return fmt.Errorf("make app secret: %w", err)
 	}
-	b.secret = hex.EncodeToString(raw[:])
+	if b.opts.profileDir != "" {
+		if err := os.MkdirAll(b.opts.profileDir, 0o755); err != nil {
+			return fmt.Errorf("profile dir: %w", err)
+		}
+	}
 
 	root := b.opts.root
 	if root == "" {
@@ -347,6 +365,8 @@ func (b *bench) runPhase(ctx context.Context, p phase) (*phaseResult, error) {
 	}
 	notes := filepath.Join(pdir, "notifications.jsonl")
 	var srv *server
+	storeDir := filepath.Join(pdir, "data")
+	var adminToken string
 	if p.system == "bare" {
 		self, err := os.Executable()
 		if err != nil {
@@ -358,7 +378,7 @@ func (b *bench) runPhase(ctx context.Context, p phase) (*phaseResult, error) {
 			return nil, err
 		}
 	} else {
-		cfg, err := wabridgeConfig(addr, filepath.Join(pdir, "data"), notes, b.rules, b.secret, p.noSync)
+		cfg, err := wabridgeConfig(addr, storeDir, notes, b.rules, b.secret, p.noSync)
 		if err != nil {
 			return nil, err
 		}
@@ -366,13 +386,40 @@ func (b *bench) runPhase(ctx context.Context, p phase) (*phaseResult, error) {
 		if err := os.WriteFile(cfgPath, cfg, 0o600); err != nil {
 			return nil, fmt.Errorf("write config: %w", err)
 		}
+		var env []string
+		if b.opts.profileDir != "" {
+			// The profiler is served behind the admin token only.
+			if adminToken, err = randomHex(16); err != nil {
+				return nil, err
+			}
+			env = append(env, "WABRIDGE_SERVER_ADMIN_TOKEN="+adminToken)
+		}
 		srv, err = startServer(ctx, "wabridge", addr, b.binary, []string{"serve", "--config", cfgPath},
-			nil, filepath.Join(pdir, "process.log"), "/readyz")
+			env, filepath.Join(pdir, "process.log"), "/readyz")
 		if err != nil {
 			return nil, err
 		}
 	}
 	defer srv.stop()
+	diskBefore, err := measureDisk(storeDir)
+	if err != nil {
+		return nil, err
+	}
+	profiled := make(chan error, 1)
+	if adminToken != "" {
+		go func() {
+			select {
+			case <-ctx.Done():
+				profiled <- ctx.Err()
+				return
+			case <-time.After(b.opts.warmup):
+			}
+			path := filepath.Join(b.opts.profileDir, p.name+".cpu.pprof")
+			profiled <- fetchCPUProfile(ctx, addr, adminToken, b.opts.seconds, path)
+		}()
+	} else {
+		profiled <- nil
+	}
 
 	t := newTarget(addr, []byte(b.secret), max(b.opts.concurrency, openLoopWorkers))
 	defer t.close()
@@ -424,6 +471,19 @@ func (b *bench) runPhase(ctx context.Context, p phase) (*phaseResult, error) {
 			return nil, err
 		}
 		r.e2e = &e
+		after, err := measureDisk(storeDir)
+		if err != nil {
+			return nil, err
+		}
+		r.disk = &diskResult{
+			deliveries: acked,
+			grown:      diskUsage{allocated: after.allocated - diskBefore.allocated, apparent: after.apparent - diskBefore.apparent},
+			rate:       b.opts.rate,
+			retention:  benchRetention,
+		}
+	}
+	if err := <-profiled; err != nil {
+		return nil, fmt.Errorf("profile: %w", err)
 	}
 	// After the drain, so the peak includes working off the backlog.
 	if r.mem, err = srv.memory(); err != nil {
@@ -444,13 +504,17 @@ func (b *bench) runPhase(ctx context.Context, p phase) (*phaseResult, error) {
 	return r, nil
 }
 
+// benchRetention is storage.retention of every wabridge phase, the
+// default: what the disk figures are extrapolated over.
+const benchRetention = 72 * time.Hour
+
 // wabridgeConfig is the config of a wabridge phase: its own store, the
 // log notifier writing to a file and standing in for Slack and Jira, and
 // a process log quiet enough not to be what is measured.
 func wabridgeConfig(addr, storeDir, notes string, rules []string, secret string, noSync bool) ([]byte, error) {
 	cfg := map[string]any{
 		"server":  map[string]any{"listen": addr},
-		"storage": map[string]any{"dir": storeDir, "no_sync": noSync},
+		"storage": map[string]any{"dir": storeDir, "no_sync": noSync, "retention": benchRetention.String()},
 		"log":     map[string]any{"level": "warn"},
 		"sources": []any{map[string]any{"name": "meta", "type": "meta", "app_secret": secret, "verify_token": "bench"}},
 		"notifiers": map[string]any{
@@ -464,4 +528,13 @@ func wabridgeConfig(addr, storeDir, notes string, rules []string, secret string,
 		return nil, fmt.Errorf("encode wabridge config: %w", err)
 	}
 	return b, nil
+}
+
+// randomHex is n random bytes in hex.
+func randomHex(n int) (string, error) {
+	raw := make([]byte, n)
+	if _, err := rand.Read(raw); err != nil {
+		return "", fmt.Errorf("read random bytes: %w", err)
+	}
+	return hex.EncodeToString(raw), nil
 }

@@ -166,6 +166,26 @@ func (h *handlers) answer(c *gin.Context, status int, v any) int {
 		b = []byte(`{"error":"internal error"}`)
 		status = http.StatusInternalServerError
 	}
+	return h.answerJSON(c, status, b)
+}
+
+// accepted is the 200 of a stored delivery, the answer to nearly every
+// request: written directly, as json.Marshal of the map would (sorted
+// keys), without its reflection. A delivery id is hex digits and a dash,
+// nothing to escape.
+func (h *handlers) accepted(c *gin.Context, deliveryID string, events int) int {
+	b := make([]byte, 0, 64+len(deliveryID))
+	b = append(b, `{"delivery_id":"`...)
+	b = append(b, deliveryID...)
+	b = append(b, `","events":`...)
+	b = strconv.AppendInt(b, int64(events), 10)
+	b = append(b, `,"status":"accepted"}`...)
+	return h.answerJSON(c, http.StatusOK, b)
+}
+
+// answerJSON writes b, which is JSON, as the answer.
+func (h *handlers) answerJSON(c *gin.Context, status int, b []byte) int {
+	var err error
 	c.Header("Content-Type", "application/json; charset=utf-8")
 	c.Header("Content-Length", strconv.Itoa(len(b)))
 	c.Status(status)

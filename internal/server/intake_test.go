@@ -4,17 +4,21 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/gin-gonic/gin"
 	"github.com/wabridge/wabridge/internal/delivery"
 	"github.com/wabridge/wabridge/internal/event"
 	"github.com/wabridge/wabridge/internal/sources"
@@ -248,5 +252,30 @@ func TestLimitListener(t *testing.T) {
 			t.Fatal("a slot freed by a closed connection was not reused")
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// The 200 is written without encoding/json; it must be the bytes
+// json.Marshal wrote before, and the delivery id the same format.
+func TestAcceptedAnswerIsWhatMarshalWrites(t *testing.T) {
+	now := time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)
+	id := newDeliveryID(now)
+	if ok, _ := regexp.MatchString(`^[0-9a-f]{16}-[0-9a-f]{12}$`, id); !ok || id[:16] != fmt.Sprintf("%016x", now.UnixNano()) {
+		t.Fatalf("delivery id %q, want %016x-<12 hex>", id, now.UnixNano())
+	}
+	for _, n := range []int{0, 1, 50, 10000} {
+		rec := httptest.NewRecorder()
+		c, _ := gin.CreateTestContext(rec)
+		h := &handlers{}
+		if got := h.accepted(c, id, n); got != http.StatusOK {
+			t.Fatalf("status %d", got)
+		}
+		want, _ := json.Marshal(gin.H{"status": "accepted", "delivery_id": id, "events": n})
+		if rec.Body.String() != string(want) {
+			t.Errorf("answer %s, want %s", rec.Body, want)
+		}
+		if rec.Header().Get("Content-Length") != strconv.Itoa(len(want)) || rec.Header().Get("Content-Type") != "application/json; charset=utf-8" {
+			t.Errorf("headers %v", rec.Header())
+		}
 	}
 }

@@ -5,6 +5,7 @@ package server
 import (
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -356,7 +357,7 @@ func (h *handlers) receiveStatus(c *gin.Context, name string) int {
 		c.Header("Retry-After", "30")
 		return h.answer(c, http.StatusServiceUnavailable, gin.H{"error": "delivery not stored, retry later"})
 	}
-	return h.answer(c, http.StatusOK, gin.H{"status": "accepted", "delivery_id": d.ID, "events": len(events)})
+	return h.accepted(c, d.ID, len(events))
 }
 
 // elementsPerEvent is how many array elements per allowed event a body may
@@ -414,7 +415,14 @@ func isTimeout(err error) bool {
 // newDeliveryID is time-ordered (so the inbox drains in arrival order) and
 // unique across processes.
 func newDeliveryID(now time.Time) string {
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	return fmt.Sprintf("%016x-%s", now.UnixNano(), hex.EncodeToString(b[:]))
+	var raw [8 + 6]byte
+	binary.BigEndian.PutUint64(raw[:8], uint64(now.UnixNano()))
+	_, _ = rand.Read(raw[8:])
+	// 16 hex digits of the time (zero-padded, so ids sort as times), a
+	// dash, 12 of randomness.
+	var out [16 + 1 + 12]byte
+	hex.Encode(out[:16], raw[:8])
+	out[16] = '-'
+	hex.Encode(out[17:], raw[8:])
+	return string(out[:])
 }

@@ -61,18 +61,68 @@ func splitChange(data []byte) (ch Change, ok bool) {
 	return ch, ok
 }
 
-// splitMessagesValue leaves metadata and contacts, small and typed, to
-// encoding/json.
+// splitMessagesValue reads the value of a messages field. Its metadata is
+// decoded for every delivery, most of which carry one status: with
+// encoding/json it cost as much as the status itself.
 func splitMessagesValue(data []byte) (v messagesValue, ok bool) {
 	var m [6]json.RawMessage
 	ok = members(data, []string{"metadata", "contacts", "messages", "statuses", "errors", "user_preferences"}, m[:]) &&
-		(m[0] == nil || json.Unmarshal(m[0], &v.Metadata) == nil) &&
-		(m[1] == nil || json.Unmarshal(m[1], &v.Contacts) == nil) &&
+		splitMetadata(m[0], &v.Metadata) &&
+		splitContacts(m[1], &v.Contacts) &&
 		elements(m[2], &v.Messages) &&
 		elements(m[3], &v.Statuses) &&
 		elements(m[4], &v.Errors) &&
 		elements(m[5], &v.UserPreferences)
 	return v, ok
+}
+
+// splitMetadata decodes a present metadata member into md; null leaves it
+// zero, as encoding/json does for a struct.
+func splitMetadata(raw json.RawMessage, md *metadata) bool {
+	if raw == nil || isNull(raw) {
+		return true
+	}
+	var m [2]json.RawMessage
+	return members(raw, []string{"display_phone_number", "phone_number_id"}, m[:]) &&
+		flexString(m[0], &md.DisplayPhoneNumber) && flexString(m[1], &md.PhoneNumberID)
+}
+
+// splitContacts decodes a present contacts member the way encoding/json
+// fills a []contact: null is nil, a null element a zero contact.
+func splitContacts(raw json.RawMessage, out *[]contact) bool {
+	if raw == nil {
+		return true
+	}
+	var raws []json.RawMessage
+	if !elements(raw, &raws) {
+		return false
+	}
+	if raws == nil {
+		*out = nil
+		return true
+	}
+	cs := make([]contact, len(raws))
+	for i, r := range raws {
+		if isNull(r) {
+			continue
+		}
+		c := &cs[i]
+		var m [5]json.RawMessage
+		if !members(r, []string{"profile", "wa_id", "user_id", "parent_user_id", "username"}, m[:]) ||
+			!flexString(m[1], &c.WaID) || !flexString(m[2], &c.UserID) ||
+			!flexString(m[3], &c.ParentUserID) || !flexString(m[4], &c.Username) {
+			return false
+		}
+		if m[0] != nil && !isNull(m[0]) {
+			var p [2]json.RawMessage
+			if !members(m[0], []string{"name", "username"}, p[:]) ||
+				!flexString(p[0], &c.Profile.Name) || !flexString(p[1], &c.Profile.Username) {
+				return false
+			}
+		}
+	}
+	*out = cs
+	return true
 }
 
 // flexString decodes raw into s the way encoding/json does for a member

@@ -37,6 +37,12 @@ var splitCases = []string{
 	`{"Status":"sent"}`, `{"status":"sent","status":"read"}`, `{"timestamp":1700000000,"recipient_id":16505551234}`,
 	`{"conversation":{"id":"a"},"conversation":{"origin":{"type":"b"}}}`, `{"errors":[{"code":1,"code":2}]}`,
 	`{"id":"w","recipient_user_id":"US.1","recipient_parent_user_id":"US.2","status":"read"}`,
+	`{"metadata":{"phone_number_id":1,"display_phone_number":null,"x":{}}}`, `{"metadata":{"Phone_Number_ID":"1"}}`,
+	`{"metadata":{"phone_number_id":{}}}`, `{"metadata":[]}`, `{"metadata":{"phone_number_id":"1","phone_number_id":"2"}}`,
+	`{"contacts":null}`, `{"contacts":[]}`, `{"contacts":[null,{"wa_id":"1"}]}`, `{"contacts":[{"profile":null}]}`,
+	`{"contacts":[{"profile":{"name":"A","username":"@a"},"user_id":"US.1","parent_user_id":"US.2","username":"@b"}]}`,
+	`{"contacts":[{"profile":{"Name":"A"}}]}`, `{"contacts":[{"profile":"x"}]}`, `{"contacts":[{"profile":{"name":[]}}]}`,
+	`{"contacts":[1]}`, `{"contacts":[{"WA_ID":"1"}]}`, `{"contacts":"x"}`,
 }
 
 // checkSplit holds each splitter to json.Unmarshal on one value.
