@@ -93,9 +93,7 @@ func BuildRuntime(cfg *config.Config, logger *slog.Logger) (*Runtime, error) {
 			rt.Warnings = append(rt.Warnings, fmt.Sprintf("notifiers.%s: no credentials; its actions go to the log notifier (notifiers.unconfigured: log)", name))
 		}
 	}
-	if sc := cfg.Notifiers.Slack; sc.SigningSecret.IsSet() && !sc.Token.IsSet() {
-		rt.Warnings = append(rt.Warnings, "notifiers.slack.signing_secret: set, but without notifiers.slack.token messages carry no buttons and POST /slack/interactions is off: a click needs chat.update, which an incoming webhook cannot do")
-	}
+	rt.Warnings = append(rt.Warnings, slackButtonWarnings(cfg.Notifiers.Slack)...)
 	if cfg.Notifiers.Slack.Configured() {
 		n, err := slack.New(cfg.Notifiers.Slack, tmpl, logger.With("notifier", "slack"))
 		if err != nil {
@@ -251,5 +249,26 @@ func (r *Runtime) NotifierNames() []string {
 		out = append(out, n)
 	}
 	sort.Strings(out)
+	return out
+}
+
+// slackButtonWarnings says why alerts carry no buttons when Slack is set up
+// without what they need: a click changes the message (chat.update, which
+// needs a bot token) and must be verified (the signing secret).
+func slackButtonWarnings(sc slack.Config) []string {
+	const buttons = "alerts carry no buttons (Acknowledge, Silence, Resolve, Open Jira ticket) and POST /slack/interactions is off"
+	var out []string
+	switch {
+	case sc.Buttons():
+	case sc.WebhookURL.IsSet() && !sc.Token.IsSet():
+		out = append(out, "notifiers.slack.webhook_url: "+buttons+": a click edits the message with chat.update, which an incoming webhook cannot do; set notifiers.slack.token and signing_secret for them")
+	case sc.SigningSecret.IsSet():
+		out = append(out, "notifiers.slack.signing_secret: set, but without notifiers.slack.token "+buttons+": a click needs chat.update, which an incoming webhook cannot do")
+	case sc.Token.IsSet():
+		out = append(out, "notifiers.slack.signing_secret: not set, so "+buttons+"; set it to the Slack app's signing secret to take clicks")
+	}
+	if !sc.Buttons() && (len(sc.AllowedUsers) > 0 || len(sc.AllowedGroups) > 0) {
+		out = append(out, "notifiers.slack.allowed_users, allowed_groups: set, but no buttons are shown, so they are not used")
+	}
 	return out
 }

@@ -185,17 +185,6 @@ func (s *Service) deps() server.Deps {
 	}
 }
 
-// slackInteractions serves the buttons of Slack messages, when they are
-// shown (notifiers.slack token and signing_secret).
-func (s *Service) slackInteractions() *server.SlackInteractions {
-	sc := s.cfg.Notifiers.Slack
-	if !sc.Buttons() {
-		return nil
-	}
-	return &server.SlackInteractions{SigningSecret: sc.SigningSecret, AllowedUsers: sc.AllowedUsers,
-		Actions: slackActions{p: s.pipeline}}
-}
-
 func (s *Service) ready() error {
 	if s.runtime.Load() == nil {
 		return errors.New("config not loaded")

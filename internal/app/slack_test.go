@@ -5,11 +5,9 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -17,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wabridge/wabridge/internal/incident"
 	"github.com/wabridge/wabridge/notifiers/slack/slacktest"
 )
 
@@ -28,6 +27,10 @@ const (
 // slackService runs a real service (store, pipeline, router, senders)
 // posting to the strict fake Slack, with buttons on.
 func slackService(t *testing.T, fake *slacktest.Server) (*Service, http.Handler) {
+	return slackServiceWith(t, fake, "allowed_users: [U0ALICE], allowed_groups: [S0ONCALL]")
+}
+
+func slackServiceWith(t *testing.T, fake *slacktest.Server, allow string) (*Service, http.Handler) {
 	t.Helper()
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "rules.yaml"), []byte(`
@@ -46,10 +49,10 @@ storage: {dir: data}
 sources:
   - {name: meta, type: meta, app_secret: %s, verify_token: v}
 notifiers:
-  slack: {token: %s, api_url: %q, channel: "#ops", timeout: 5s, signing_secret: %s, allowed_users: [U0ALICE, U0BOB]}
+  slack: {token: %s, api_url: %q, channel: "#ops", timeout: 5s, signing_secret: %s, %s}
 pipeline: {backoff_base: 100ms, backoff_max: 1s}
 rules: {files: [rules.yaml]}
-`, slackMeta, slacktest.DefaultToken, fake.APIURL(), slackSigning)), 0o600); err != nil {
+`, slackMeta, slacktest.DefaultToken, fake.APIURL(), slackSigning, allow)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	s, err := Open(cfg, &strings.Builder{})
@@ -81,40 +84,19 @@ func waitFor(t *testing.T, what string, ok func() bool) {
 	}
 }
 
-// click is a block_actions payload in the shape Slack documents.
-func click(user, name, actionID, fp, actionTS, channel, messageTS string) string {
-	p := map[string]any{
-		"type":         "block_actions",
-		"user":         map[string]any{"id": user, "username": name, "name": name, "team_id": "T0TEAM"},
-		"api_app_id":   "A0APP",
-		"token":        "legacy-verification-token",
-		"container":    map[string]any{"type": "message", "message_ts": messageTS, "channel_id": channel, "is_ephemeral": false},
-		"trigger_id":   "1.2.3",
-		"team":         map[string]any{"id": "T0TEAM", "domain": "wabridge-test"},
-		"channel":      map[string]any{"id": channel, "name": "ops"},
-		"message":      map[string]any{"type": "message", "ts": messageTS, "text": "alert"},
-		"response_url": "https://hooks.slack.com/actions/T0TEAM/1/abc",
-		"actions": []any{map[string]any{
-			"action_id": actionID, "block_id": "wabridge_incident", "value": fp, "type": "button",
-			"text": map[string]any{"type": "plain_text", "text": actionID, "emoji": true}, "action_ts": actionTS,
-		}},
-	}
-	b, _ := json.Marshal(p)
-	return url.Values{"payload": {string(b)}}.Encode()
-}
-
-func slackSign(secret, ts, body string) string {
-	m := hmac.New(sha256.New, []byte(secret))
-	m.Write([]byte("v0:" + ts + ":" + body))
-	return "v0=" + hex.EncodeToString(m.Sum(nil))
+// click is a block_actions payload in the shape Slack documents, with a
+// response_url the fake takes.
+func click(fake *slacktest.Server, user, name, actionID, fp, actionTS, channel, messageTS string) string {
+	return slacktest.Click{UserID: user, UserName: name, ActionID: actionID, Value: fp, ActionTS: actionTS,
+		ChannelID: channel, MessageTS: messageTS, ResponseURL: fake.ResponseURL()}.Form()
 }
 
 func interact(h http.Handler, body string, at time.Time, secret string, retry int) *httptest.ResponseRecorder {
-	ts := strconv.FormatInt(at.Unix(), 10)
+	ts, sig := slacktest.Sign(secret, at, body)
 	req := httptest.NewRequest(http.MethodPost, "/slack/interactions", strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("X-Slack-Request-Timestamp", ts)
-	req.Header.Set("X-Slack-Signature", slackSign(secret, ts, body))
+	req.Header.Set("X-Slack-Signature", sig)
 	if retry > 0 {
 		req.Header.Set("X-Slack-Retry-Num", strconv.Itoa(retry))
 		req.Header.Set("X-Slack-Retry-Reason", "http_timeout")
@@ -124,13 +106,9 @@ func interact(h http.Handler, body string, at time.Time, secret string, retry in
 	return w
 }
 
-// TestSlackButtons clicks the buttons of a real alert: each refusal
-// (forged, replayed, not allowed, a retry, an incident already over)
-// changes nothing; silence and resolve change the store, update the
-// message in place and say who did it in the thread.
-func TestSlackButtons(t *testing.T) {
-	fake := slacktest.New(t, slacktest.Options{})
-	s, h := slackService(t, fake)
+// alertFor sends meta-131048 to the service and waits for its Slack alert.
+func alertFor(t *testing.T, s *Service, h http.Handler, fake *slacktest.Server) (slacktest.Message, string) {
+	t.Helper()
 	payload, err := os.ReadFile(filepath.Join("..", "..", "examples", "payloads", "meta-131048.json"))
 	if err != nil {
 		t.Fatal(err)
@@ -146,17 +124,31 @@ func TestSlackButtons(t *testing.T) {
 		t.Fatalf("webhook: %d %s", w.Code, w.Body)
 	}
 	waitFor(t, "the alert", func() bool { return len(fake.Posts()) == 1 })
-	alert := fake.Posts()[0]
-	for _, want := range []string{`"type":"actions"`, `"action_id":"resolve"`, `"action_id":"silence_1h"`, `"action_id":"silence_24h"`} {
-		if !strings.Contains(string(alert.Blocks), want) {
-			t.Fatalf("alert blocks lack %s: %s", want, alert.Blocks)
-		}
-	}
 	incs, err := s.Pipeline().ListIncidents(false)
 	if err != nil || len(incs) != 1 {
 		t.Fatalf("incidents: %v %v", incs, err)
 	}
-	fp := incs[0].Fingerprint
+	return fake.Posts()[0], incs[0].Fingerprint
+}
+
+// TestSlackButtons clicks the buttons of a real alert through the router:
+// each refusal (forged, replayed, not allowed, a retry, an incident
+// already over) changes nothing, and the person is told through the
+// click's response_url; acknowledge, silence and resolve change the
+// store, update the message in place with chat.update and say who did it
+// in the thread.
+func TestSlackButtons(t *testing.T) {
+	fake := slacktest.New(t, slacktest.Options{
+		Scopes:     []string{"chat:write", "channels:history", "channels:read", "usergroups:read"},
+		UserGroups: map[string][]string{"S0ONCALL": {"U0BOB", "U0CAROL"}},
+	})
+	s, h := slackService(t, fake)
+	alert, fp := alertFor(t, s, h, fake)
+	for _, want := range []string{`"type":"actions"`, `"action_id":"ack"`, `"action_id":"resolve"`, `"action_id":"silence_1h"`, `"action_id":"silence_24h"`} {
+		if !strings.Contains(string(alert.Blocks), want) {
+			t.Fatalf("alert blocks lack %s: %s", want, alert.Blocks)
+		}
+	}
 	calls := func() int { return len(fake.Calls()) }
 	silences := func() int {
 		l, err := s.Pipeline().ListSilences()
@@ -165,38 +157,88 @@ func TestSlackButtons(t *testing.T) {
 		}
 		return len(l)
 	}
+	acked := func() *incident.Incident {
+		inc, err := s.store.GetIncident(t.Context(), fp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &inc
+	}
+	responses := func() []slacktest.Response { return fake.Responses() }
 	now := time.Now()
-	silence := click("U0ALICE", "alice", "silence_1h", fp, "1764633600.000100", alert.Channel, alert.TS)
+	ack := click(fake, "U0ALICE", "alice", "ack", fp, "1764633600.000100", alert.Channel, alert.TS)
 
-	// Refused: nothing changes.
-	if w := interact(h, silence, now, "not-the-secret", 0); w.Code != http.StatusUnauthorized {
+	// Refused: 401, nothing changes, nothing is said.
+	if w := interact(h, ack, now, "not-the-secret", 0); w.Code != http.StatusUnauthorized {
 		t.Errorf("forged signature: %d %s, want 401", w.Code, w.Body)
 	}
-	if w := interact(h, silence, now.Add(-6*time.Minute), slackSigning, 0); w.Code != http.StatusUnauthorized || !strings.Contains(w.Body.String(), "5 minutes") {
+	if w := interact(h, ack, now.Add(-6*time.Minute), slackSigning, 0); w.Code != http.StatusUnauthorized || !strings.Contains(w.Body.String(), "5 minutes") {
 		t.Errorf("replayed request: %d %s, want 401 saying it is stale", w.Code, w.Body)
 	}
-	w = interact(h, click("U0MALLORY", "mallory", "silence_24h", fp, "1764633600.000200", alert.Channel, alert.TS), now, slackSigning, 0)
-	if w.Code != http.StatusOK || !strings.Contains(w.Body.String(), "not allowed") {
-		t.Errorf("user not allowed: %d %s, want 200 with a message", w.Code, w.Body)
+	tampered := strings.Replace(ack, "U0ALICE", "U0MALLORY", 1)
+	ts, sig := slacktest.Sign(slackSigning, now, ack)
+	req := httptest.NewRequest(http.MethodPost, "/slack/interactions", strings.NewReader(tampered))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("X-Slack-Request-Timestamp", ts)
+	req.Header.Set("X-Slack-Signature", sig)
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, req)
+	if w.Code != http.StatusUnauthorized {
+		t.Errorf("a body changed under its signature: %d, want 401", w.Code)
 	}
-	if n := silences(); n != 0 {
-		t.Fatalf("%d silences after refused clicks, want 0", n)
+	// Signed, but by a user on neither list: told so, nothing changes.
+	w = interact(h, click(fake, "U0MALLORY", "mallory", "silence_24h", fp, "1764633600.000200", alert.Channel, alert.TS), now, slackSigning, 0)
+	if w.Code != http.StatusOK {
+		t.Errorf("user not allowed: %d %s, want 200", w.Code, w.Body)
+	}
+	waitFor(t, "the refusal through response_url", func() bool { return len(responses()) == 1 })
+	if r := responses()[0]; r.ResponseType != "ephemeral" || !strings.Contains(r.Text, "not allowed") || !strings.Contains(r.Text, "U0MALLORY") {
+		t.Errorf("refusal %+v", r)
+	}
+	if n := silences(); n != 0 || acked().Ack != nil {
+		t.Fatalf("%d silences, ack %+v after refused clicks, want none", n, acked().Ack)
+	}
+	if n := len(fake.CallsOf("chat.update")); n != 0 {
+		t.Fatalf("%d chat.update after refused clicks", n)
 	}
 
-	// Silence 1h, then Slack's retry of the same click.
-	w = interact(h, silence, now, slackSigning, 0)
-	if w.Code != http.StatusOK || !strings.Contains(w.Body.String(), "Silenced for 1h by @alice") {
-		t.Fatalf("silence: %d %s", w.Code, w.Body)
+	// Acknowledge (alice by allowed_users), then Slack's retry of it.
+	if w := interact(h, ack, now, slackSigning, 0); w.Code != http.StatusOK || w.Body.Len() != 0 {
+		t.Fatalf("ack: %d %q, want 200 and nothing for Slack to ignore", w.Code, w.Body)
 	}
-	if w := interact(h, silence, now, slackSigning, 1); w.Code != http.StatusOK {
+	if w := interact(h, ack, now, slackSigning, 1); w.Code != http.StatusOK {
 		t.Fatalf("retry: %d %s", w.Code, w.Body)
+	}
+	if a := acked().Ack; a == nil || a.By != "@alice (U0ALICE)" || a.Via != "slack" {
+		t.Fatalf("ack stored %+v", a)
+	}
+	waitFor(t, "the ack's thread reply", func() bool { return len(fake.Replies(alert.TS)) == 1 })
+	if r := fake.Replies(alert.TS)[0]; !strings.Contains(r.Text, "Acknowledged by @alice (U0ALICE) from Slack at ") {
+		t.Errorf("thread reply %q", r.Text)
+	}
+	msg := fake.Messages()[0]
+	if msg.Updates != 1 || !strings.Contains(string(msg.Blocks), "*Acknowledged* by @alice (U0ALICE) at \\u003c!date^") ||
+		strings.Contains(string(msg.Blocks), `"action_id":"ack"`) || !strings.Contains(string(msg.Blocks), `"action_id":"resolve"`) {
+		t.Errorf("message after the ack: %d updates, blocks %s", msg.Updates, msg.Blocks)
+	}
+	// Bob (by allowed_groups) acknowledging too is told who has it.
+	interact(h, click(fake, "U0BOB", "bob", "ack", fp, "1764633600.000250", alert.Channel, alert.TS), now, slackSigning, 0)
+	waitFor(t, "the answer to a second ack", func() bool { return len(responses()) == 2 })
+	if r := responses()[1]; !strings.Contains(r.Text, "already acknowledged by @alice (U0ALICE)") {
+		t.Errorf("second ack answered %q", r.Text)
+	}
+
+	// Silence 1h by bob, a member of S0ONCALL.
+	silence := click(fake, "U0BOB", "bob", "silence_1h", fp, "1764633600.000300", alert.Channel, alert.TS)
+	if w := interact(h, silence, now, slackSigning, 0); w.Code != http.StatusOK {
+		t.Fatalf("silence: %d %s", w.Code, w.Body)
 	}
 	l, _ := s.Pipeline().ListSilences()
 	if len(l) != 1 {
-		t.Fatalf("%d silences after a click and its retry, want 1", len(l))
+		t.Fatalf("%d silences after a click, want 1", len(l))
 	}
 	sil := l[0]
-	if sil.Author != "@alice (U0ALICE)" || sil.Comment != "from Slack by @alice" || sil.EndsAt.Sub(sil.StartsAt) != time.Hour {
+	if sil.Author != "@bob (U0BOB)" || sil.Comment != "from Slack by @bob" || sil.EndsAt.Sub(sil.StartsAt) != time.Hour {
 		t.Errorf("silence %+v", sil)
 	}
 	var ms []string
@@ -206,47 +248,75 @@ func TestSlackButtons(t *testing.T) {
 	if got := strings.Join(ms, " "); got != "waba_id=102290129340398 phone_number_id=106540352242922 display_phone_number=15550783881 code=131048" {
 		t.Errorf("silence matchers %s, want the incident's group", got)
 	}
-	waitFor(t, "the silence's thread reply", func() bool { return len(fake.Replies(alert.TS)) == 1 })
-	if r := fake.Replies(alert.TS)[0]; !strings.Contains(r.Text, "Silenced for 1h by @alice from Slack") {
+	waitFor(t, "the silence's thread reply", func() bool { return len(fake.Replies(alert.TS)) == 2 })
+	if r := fake.Replies(alert.TS)[1]; !strings.Contains(r.Text, "Silenced for 1h by @bob from Slack") {
 		t.Errorf("thread reply %q", r.Text)
 	}
-	if got := fake.Messages()[0]; got.Updates != 1 || !strings.Contains(string(got.Blocks), "Silenced for 1h by @alice") {
+	if got := fake.Messages()[0]; got.Updates != 2 || !strings.Contains(string(got.Blocks), "Silenced for 1h by @bob") ||
+		!strings.Contains(string(got.Blocks), "*Acknowledged* by @alice") {
 		t.Errorf("message after the silence: %d updates, blocks %s", got.Updates, got.Blocks)
-	}
-	if n := len(fake.CallsOf("chat.update")); n != 1 {
-		t.Errorf("%d chat.update calls after a click and its retry, want 1", n)
 	}
 
 	// Resolve: the message is marked resolved in place, without buttons,
 	// and the thread says who.
-	w = interact(h, click("U0BOB", "bob", "resolve", fp, "1764633600.000300", alert.Channel, alert.TS), now, slackSigning, 0)
-	if w.Code != http.StatusOK || !strings.Contains(w.Body.String(), "Resolved incident") {
+	if w := interact(h, click(fake, "U0BOB", "bob", "resolve", fp, "1764633600.000400", alert.Channel, alert.TS), now, slackSigning, 0); w.Code != http.StatusOK {
 		t.Fatalf("resolve: %d %s", w.Code, w.Body)
 	}
-	waitFor(t, "the resolve's thread reply", func() bool { return len(fake.Replies(alert.TS)) == 2 })
-	if r := fake.Replies(alert.TS)[1]; !strings.Contains(r.Text, "Resolved from Slack by @bob") {
+	waitFor(t, "the resolve's thread reply", func() bool { return len(fake.Replies(alert.TS)) == 3 })
+	if r := fake.Replies(alert.TS)[2]; !strings.Contains(r.Text, "Resolved from Slack by @bob") {
 		t.Errorf("resolve reply %q", r.Text)
 	}
-	msg := fake.Messages()[0]
+	msg = fake.Messages()[0]
 	if !strings.Contains(string(msg.Blocks), "Resolved") || strings.Contains(string(msg.Blocks), `"type":"actions"`) {
 		t.Errorf("resolved message: %s", msg.Blocks)
 	}
 
-	// A button on the resolved incident: a message, nothing changes.
+	// Buttons of the message as it was before: the incident resolved
+	// meanwhile. Each is told so, and nothing changes.
+	waitFor(t, "the outbox to drain", func() bool { return s.Pipeline().Stats().Outbox == 0 })
 	after := calls()
-	w = interact(h, click("U0ALICE", "alice", "silence_24h", fp, "1764633600.000400", alert.Channel, alert.TS), now, slackSigning, 0)
-	if w.Code != http.StatusOK || !strings.Contains(w.Body.String(), "already resolved") {
-		t.Errorf("silence of a resolved incident: %d %s", w.Code, w.Body)
+	before := len(responses())
+	for i, id := range []string{"silence_24h", "resolve", "ack"} {
+		w := interact(h, click(fake, "U0ALICE", "alice", id, fp, fmt.Sprintf("1764633600.00050%d", i), alert.Channel, alert.TS), now, slackSigning, 0)
+		if w.Code != http.StatusOK {
+			t.Errorf("%s of a resolved incident: %d %s", id, w.Code, w.Body)
+		}
 	}
-	w = interact(h, click("U0ALICE", "alice", "resolve", fp, "1764633600.000500", alert.Channel, alert.TS), now, slackSigning, 0)
-	if w.Code != http.StatusOK || !strings.Contains(w.Body.String(), "already resolved") {
-		t.Errorf("resolve of a resolved incident: %d %s", w.Code, w.Body)
+	waitFor(t, "three answers", func() bool { return len(responses()) == before+3 })
+	for _, r := range responses()[before:] {
+		if !strings.Contains(r.Text, "already resolved") || !strings.Contains(r.Text, "Nothing was changed") {
+			t.Errorf("answer to a click on a resolved incident: %q", r.Text)
+		}
 	}
 	if n := silences(); n != 1 {
 		t.Errorf("%d silences after clicks on a resolved incident, want 1", n)
 	}
-	time.Sleep(200 * time.Millisecond) // give a wrongly queued send the chance to show
-	if n := calls(); n != after {
-		t.Errorf("Slack was called %d more times after clicks on a resolved incident", n-after)
+	if got := calls() - after; got != 3 {
+		t.Errorf("%d calls to Slack after clicks on a resolved incident, want the 3 answers only", got)
+	}
+	if f := fake.Failed(); len(f) != 0 {
+		t.Errorf("Slack refused %d calls: first %s %s", len(f), f[0].Method, f[0].Error)
+	}
+}
+
+// TestSlackButtonsGroupNeedsScope: allowed_groups without the
+// usergroups:read scope refuses the click, saying what is missing.
+func TestSlackButtonsGroupNeedsScope(t *testing.T) {
+	fake := slacktest.New(t, slacktest.Options{
+		Scopes:     []string{"chat:write", "channels:history", "channels:read"},
+		UserGroups: map[string][]string{"S0ONCALL": {"U0BOB"}},
+	})
+	s, h := slackServiceWith(t, fake, "allowed_groups: [S0ONCALL]")
+	alert, fp := alertFor(t, s, h, fake)
+	w := interact(h, click(fake, "U0BOB", "bob", "ack", fp, "1764633600.000100", alert.Channel, alert.TS), time.Now(), slackSigning, 0)
+	if w.Code != http.StatusOK {
+		t.Fatalf("click: %d %s", w.Code, w.Body)
+	}
+	waitFor(t, "the refusal", func() bool { return len(fake.Responses()) == 1 })
+	if r := fake.Responses()[0]; !strings.Contains(r.Text, "usergroups:read") || !strings.Contains(r.Text, "Nothing was changed") {
+		t.Errorf("refusal %q", r.Text)
+	}
+	if inc, _ := s.store.GetIncident(t.Context(), fp); inc.Ack != nil {
+		t.Errorf("acknowledged by %+v", inc.Ack)
 	}
 }

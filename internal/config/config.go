@@ -386,6 +386,16 @@ func (c *Config) Validate() error {
 	if c.Notifiers.Slack.Token.IsSet() && c.Notifiers.Slack.Channel == "" {
 		add("notifiers.slack.channel: required with a token (the channel for actions that name none)")
 	}
+	for i, u := range c.Notifiers.Slack.AllowedUsers {
+		if !slackUserID.MatchString(u) {
+			add("notifiers.slack.allowed_users[%d]: %q is not a Slack user id (U… or W…, as in the user's profile under More → Copy member ID)", i, u)
+		}
+	}
+	for i, g := range c.Notifiers.Slack.AllowedGroups {
+		if !slackGroupID.MatchString(g) {
+			add("notifiers.slack.allowed_groups[%d]: %q is not a Slack user group id (S…, not the @handle)", i, g)
+		}
+	}
 	if len(c.Sources) == 0 {
 		add("sources: at least one source is needed to receive webhooks")
 	}
@@ -412,6 +422,12 @@ func (c *Config) Validate() error {
 }
 
 var validName = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+
+// Slack ids: users are U… (W… on Enterprise Grid), user groups S….
+var (
+	slackUserID  = regexp.MustCompile(`^[UW][A-Z0-9]{2,}$`)
+	slackGroupID = regexp.MustCompile(`^S[A-Z0-9]{2,}$`)
+)
 
 // ConfiguredNotifiers lists the notifiers that have what they need to send.
 func (c *Config) ConfiguredNotifiers() []string {

@@ -275,3 +275,42 @@ func TestRejectAuditRateKey(t *testing.T) {
 		t.Fatalf("from the environment: %d, want 7", cfg.Storage.RejectAuditRate)
 	}
 }
+
+func TestSlackAllowListsValidated(t *testing.T) {
+	base := "sources: [{name: m, type: meta, app_secret: s}]\n"
+	for _, tt := range []struct {
+		slack string
+		want  []string
+	}{
+		{`{allowed_users: [U0ALICE, W0BOB], allowed_groups: [S0ONCALL]}`, nil},
+		{`{allowed_users: ["@alice"]}`, []string{"allowed_users[0]", "not a Slack user id"}},
+		{`{allowed_groups: ["@oncall"]}`, []string{"allowed_groups[0]", "not a Slack user group id"}},
+		{`{allowed_groups: [S0ONCALL, u0alice]}`, []string{"allowed_groups[1]"}},
+	} {
+		cfg, err := Load(writeConfig(t, "notifiers: {slack: "+tt.slack+"}\n"+base))
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = cfg.Validate()
+		if len(tt.want) == 0 {
+			if err != nil {
+				t.Errorf("slack %s: %v", tt.slack, err)
+			}
+			continue
+		}
+		for _, w := range tt.want {
+			if err == nil || !strings.Contains(err.Error(), w) {
+				t.Errorf("slack %s: %v, want it to say %q", tt.slack, err, w)
+			}
+		}
+	}
+	// From the environment too, as every key.
+	t.Setenv("WABRIDGE_NOTIFIERS_SLACK_ALLOWED_GROUPS", "S0ONE,S0TWO")
+	cfg, err := Load(writeConfig(t, base))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.Notifiers.Slack.AllowedGroups; len(got) != 2 || got[0] != "S0ONE" || got[1] != "S0TWO" {
+		t.Errorf("allowed_groups from the environment = %q", got)
+	}
+}

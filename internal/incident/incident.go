@@ -68,6 +68,9 @@ type Incident struct {
 	// Overflow marks the incident a rule's events join once it has
 	// max_open_incidents open.
 	Overflow bool `json:"overflow,omitempty"`
+	// Ack is who acknowledged the open incident, nil while nobody has
+	// (or since it escalated). It is kept on the resolved record.
+	Ack *Ack `json:"ack,omitempty"`
 }
 
 // Deferred counts what a muted rule held back for one incident.

@@ -32,6 +32,10 @@ const (
 	// Slack): the message shows the note, and a thread reply records it.
 	// Only Slack actions are sent it.
 	OpNote Op = "note"
+	// OpAck tells that a person acknowledged an open incident: the message
+	// shows who and when (Incident.AckedBy, AckedAt), and a thread reply
+	// (Incident.Note) records it. Only Slack actions are sent it.
+	OpAck Op = "ack"
 	// OpLink tells an incident's message or ticket where the incident's
 	// other one is, once that exists: the Jira ticket's link in the Slack
 	// thread, the Slack message's permalink on the Jira ticket. Incident.Links
@@ -91,6 +95,10 @@ type Incident struct {
 	// Link is the URL of that message or ticket, when the notifier gave
 	// one; filled at send time with Ref.
 	Link string `json:"link,omitempty"`
+	// AckedBy is who acknowledged the incident, "" while nobody has (or
+	// since it escalated); AckedAt is when. Messages show it.
+	AckedBy string    `json:"acked_by,omitempty"`
+	AckedAt time.Time `json:"acked_at,omitzero"`
 	// Links are the URLs a person opens for what the incident's other
 	// actions made, by notifier name: "jira" is the ticket's browse URL,
 	// "slack" the message's permalink. Filled at send time.

@@ -108,3 +108,81 @@ func (p *Pipeline) IncidentSilence(fp string, d time.Duration, comment, author s
 	}
 	return silence.New(ms, p.now(), d, comment, author)
 }
+
+// AcknowledgeIncident records that a person took an open incident on: its
+// repeats are held back until it escalates (which clears the
+// acknowledgement and tells everyone) or resolves. The Slack message shows
+// who and when, and its thread records it, through the outbox. It returns
+// the incident and the notifications queued. Refused, changing nothing:
+// an unknown fingerprint (store.ErrNotFound), one that is over
+// (ErrAlreadyResolved), pending (incident.ErrNotOpen) or acknowledged by
+// someone else (incident.ErrAcknowledged). The same person acknowledging
+// again is no change and queues nothing.
+func (p *Pipeline) AcknowledgeIncident(fp string, a incident.Ack) (incident.Incident, int, error) {
+	fp = strings.TrimSpace(fp)
+	p.stateMu.Lock()
+	defer p.stateMu.Unlock()
+	state, inc, r, rt, err := p.openIncident(fp)
+	if err != nil {
+		if inc != nil {
+			return *inc, 0, err
+		}
+		return incident.Incident{}, 0, err
+	}
+	if a.At.IsZero() {
+		a.At = p.now()
+	}
+	acked := *inc
+	changed, err := acked.Acknowledge(a)
+	if err != nil {
+		return *inc, 0, fmt.Errorf("incident %s: %w", fp, err)
+	}
+	if !changed {
+		return *inc, 0, nil // the same person again
+	}
+	note := "Acknowledged by " + acked.Ack.By
+	if acked.Ack.Via != "" {
+		note += " from " + viaName(acked.Ack.Via)
+	}
+	note += " at " + acked.Ack.At.Format(ackTime) + ". Repeats are held until it escalates or resolves."
+	now := p.now()
+	var t *incTx
+	err = p.commit(context.Background(), func(tx store.CommitTx) error {
+		t = &incTx{p: p, tx: tx, st: state, rt: rt, now: now, received: now}
+		*inc = acked
+		t.touch(inc)
+		if r != nil {
+			for _, act := range r.Actions {
+				if act.Notifier != rules.NotifierSlack {
+					continue
+				}
+				if _, err := t.enqueue(r, act, notification.OpAck, inc, note); err != nil {
+					return err
+				}
+			}
+		}
+		t.decide(&inc.Event, r, fp, OutcomeAcknowledged, len(t.outbox), "acknowledged by "+acked.Ack.By)
+		return t.flush()
+	})
+	if err != nil {
+		p.state = nil
+		return incident.Incident{}, 0, err
+	}
+	p.committed(t)
+	return *inc, len(t.outbox), nil
+}
+
+// viaName is how a note names where something was done.
+func viaName(via string) string {
+	switch via {
+	case "slack":
+		return "Slack"
+	case "cli":
+		return "the command line"
+	case "api":
+		return "the admin API"
+	case "console":
+		return "the console"
+	}
+	return via
+}

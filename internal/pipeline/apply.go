@@ -229,7 +229,10 @@ func (t *incTx) join(ev *event.Event, r *rules.Rule, inc *incident.Incident, see
 		queued++
 	}
 	detail := fmt.Sprintf("count %d", inc.Count)
-	if r.RepeatInterval > 0 && t.now.Sub(inc.LastRepeat) >= r.RepeatInterval {
+	if inc.Ack != nil && r.RepeatInterval > 0 && t.now.Sub(inc.LastRepeat) >= r.RepeatInterval {
+		detail += ", repeat held: acknowledged by " + inc.Ack.By
+	}
+	if inc.RepeatDue(r.RepeatInterval, t.now) {
 		n, err := t.sendEvent(r, inc, notification.OpRepeat, "", ev)
 		if err != nil {
 			return err
@@ -253,6 +256,11 @@ func (t *incTx) escalate(ev *event.Event, r *rules.Rule, inc *incident.Incident,
 	t.start(inc)
 	t.st.indexInhibit(inc, true)
 	note := "Escalated: " + how + "."
+	if acked := inc.Unacknowledge(); acked != nil {
+		note += " It had been acknowledged by " + acked.By + " at " + acked.At.UTC().Format(ackTime) +
+			": that acknowledgement no longer holds, and repeats resume."
+		how += "; acknowledgement by " + acked.By + " cleared"
+	}
 	if t.holding {
 		inc.Deferred.Escalate(how)
 		t.decideHeld(ev, r, inc.Fingerprint, OutcomeEscalated, 0, how, false)

@@ -21,6 +21,7 @@ const (
 	OutcomeIgnored        Outcome = "ignored"         // the rule has no actions: it only stops evaluation
 	OutcomeEscalated      Outcome = "escalated"       // the event made an open incident worse: told at once
 	OutcomeLate           Outcome = "late"            // older than the recovery that resolved its incident
+	OutcomeAcknowledged   Outcome = "acknowledged"    // a person took the open incident on: repeats held until it escalates
 )
 
 // Decision is one decision about one event and rule: the single place the

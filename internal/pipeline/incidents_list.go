@@ -33,7 +33,7 @@ func (p *Pipeline) ListIncidents(all bool) ([]incident.Incident, error) {
 
 // ErrAlreadyResolved is returned by ResolveIncident for an incident that is
 // no longer open.
-var ErrAlreadyResolved = errors.New("incident is already resolved")
+var ErrAlreadyResolved = incident.ErrResolved
 
 // ResolveIncident resolves an open (or pending) incident by hand, as its
 // rule's resolve would: the Slack message is marked resolved, the ticket

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"time"
 
 	"github.com/wabridge/wabridge/internal/incident"
 	"github.com/wabridge/wabridge/internal/notification"
@@ -51,13 +52,23 @@ func (p *Pipeline) fillIncident(ctx context.Context, e *outbox.Entry) {
 		inc.Ref, inc.Link = ref.Ref, ref.Link
 	}
 	p.fillLinks(ctx, e)
-	switch e.Notification.Op {
-	case notification.OpOpen, notification.OpUpdate:
+	op := e.Notification.Op
+	switch op {
+	case notification.OpOpen, notification.OpUpdate, notification.OpNote, notification.OpAck:
 	default:
 		return // a repeat or resolve tells the counts as they were then
 	}
 	cur, err := p.st.GetIncident(ctx, inc.Fingerprint)
 	if err != nil || cur.Status != incident.Open {
+		return
+	}
+	// The message is edited whole: it shows the acknowledgement as it is
+	// now, whether the edit was queued before or after it.
+	inc.AckedBy, inc.AckedAt = "", time.Time{}
+	if cur.Ack != nil {
+		inc.AckedBy, inc.AckedAt = cur.Ack.By, cur.Ack.At
+	}
+	if op == notification.OpNote || op == notification.OpAck {
 		return
 	}
 	inc.Count, inc.NewSince, inc.FirstSeen, inc.LastSeen, inc.SinceTime =

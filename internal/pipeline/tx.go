@@ -114,12 +114,19 @@ func snapshot(inc *incident.Incident, note string) *notification.Incident {
 	if note == "" && inc.Overflow {
 		note = overflowNote
 	}
-	return &notification.Incident{
+	n := &notification.Incident{
 		Fingerprint: inc.Fingerprint, Status: incidentStatus(inc.Status), Count: inc.Count,
 		NewSince: inc.NewSince, FirstSeen: inc.FirstSeen, LastSeen: inc.LastSeen, SinceTime: inc.SinceTime,
 		Note: note,
 	}
+	if inc.Ack != nil {
+		n.AckedBy, n.AckedAt = inc.Ack.By, inc.Ack.At
+	}
+	return n
 }
+
+// ackTime is how notes write the time of an acknowledgement.
+const ackTime = "2006-01-02 15:04:05 UTC"
 
 // overflowNote says why an incident gathers events of many groups.
 const overflowNote = "This rule has reached its max_open_incidents: events that would open further incidents are counted in this one until some resolve."

@@ -9,7 +9,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,15 +22,17 @@ import (
 
 // SlackAction is one button click on an incident message.
 type SlackAction struct {
-	ActionID string // resolve, silence_1h, silence_24h
+	ActionID string // ack, resolve, silence_1h, silence_24h, jira_open
 	Value    string // the incident's fingerprint
 	UserID   string
 	UserName string
 }
 
-// SlackActions does what a button asks. The message it returns is shown
-// to the person who clicked; an error is a failure of ours (500), not of
-// the click: an incident already resolved is a message, not an error.
+// SlackActions does what a button asks. Done, it returns "": the message
+// edit and the thread reply, through the outbox, show what was done. A
+// click that changes nothing (the incident resolved meanwhile, already
+// acknowledged by someone else, an unknown button) returns what to tell
+// the person who clicked. An error is a failure of ours (500).
 type SlackActions interface {
 	SlackAction(ctx context.Context, a SlackAction) (string, error)
 }
@@ -39,9 +40,14 @@ type SlackActions interface {
 // SlackInteractions configures POST /slack/interactions.
 type SlackInteractions struct {
 	SigningSecret secret.Secret
-	// AllowedUsers, when not empty, are the user ids whose clicks count.
-	AllowedUsers []string
-	Actions      SlackActions
+	// Allowed reports whether the user's clicks count (allowed_users,
+	// allowed_groups); nil lets everyone's. An error refuses the click,
+	// saying why.
+	Allowed func(ctx context.Context, userID string) (bool, error)
+	// Respond shows text to the person who clicked, through the click's
+	// response_url: Slack ignores the body of the answer to a click.
+	Respond func(ctx context.Context, responseURL, text string) error
+	Actions SlackActions
 }
 
 // Slack's request signing: requests older than this are refused, so a
@@ -52,53 +58,45 @@ const slackMaxSkew = 5 * time.Minute
 // blocks, at most 50 of a few kilobytes each.
 const maxSlackBody = 1 << 20
 
-// slackSeen remembers the clicks done, so Slack's retry of one (or a
+// slackSeen remembers the clicks taken, so Slack's retry of one (or a
 // second delivery of the same request) does the work once. Entries
 // outlive slackMaxSkew, past which the request is refused anyway.
 type slackSeen struct {
 	mu   sync.Mutex
-	done map[string]slackDone
-}
-
-type slackDone struct {
-	at      time.Time
-	message string
-	busy    bool
+	done map[string]time.Time
 }
 
 const slackSeenFor = 2 * slackMaxSkew
 
-// claim marks key as being done; ok is false when it was done (or is
-// being done), with what was answered.
-func (s *slackSeen) claim(key string, now time.Time) (message string, ok bool) {
+// claim marks key as taken; false when it was taken before (done, or
+// being done).
+func (s *slackSeen) claim(key string, now time.Time) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for k, d := range s.done {
-		if now.Sub(d.at) > slackSeenFor {
+	for k, at := range s.done {
+		if now.Sub(at) > slackSeenFor {
 			delete(s.done, k)
 		}
 	}
-	if d, seen := s.done[key]; seen {
-		if d.busy {
-			return "That click is being handled already.", false
-		}
-		return d.message, false
+	if _, seen := s.done[key]; seen {
+		return false
 	}
 	if s.done == nil {
-		s.done = map[string]slackDone{}
+		s.done = map[string]time.Time{}
 	}
-	s.done[key] = slackDone{at: now, busy: true}
-	return "", true
+	s.done[key] = now
+	return true
 }
 
-func (s *slackSeen) finish(key, message string, ok bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if !ok {
-		delete(s.done, key) // failed: a retry may do it
+// finish keeps a click taken once done; one that failed or was refused
+// is forgotten, so a retry may do it.
+func (s *slackSeen) finish(key string, ok bool) {
+	if ok {
 		return
 	}
-	s.done[key] = slackDone{at: s.done[key].at, message: message}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.done, key)
 }
 
 func (h *handlers) mountSlack(r *gin.Engine) {
@@ -108,16 +106,37 @@ func (h *handlers) mountSlack(r *gin.Engine) {
 	r.POST("/slack/interactions", h.slackInteraction)
 }
 
-// slackAnswer is the reply to a click: Slack shows text to the person who
-// clicked, and leaves the message as it is.
-func slackAnswer(c *gin.Context, text string) {
-	c.JSON(http.StatusOK, gin.H{"response_type": "ephemeral", "replace_original": false, "text": text})
+// respondTimeout bounds the answer through a response_url, which runs
+// after the click was answered.
+const respondTimeout = 10 * time.Second
+
+// slackTell shows text to the person who clicked, after the click is
+// answered: Slack waits 3 seconds for the answer and shows nothing of its
+// body, so what the person must read goes through the response_url.
+func (h *handlers) slackTell(c *gin.Context, responseURL, text string) {
+	if text == "" {
+		return
+	}
+	c.Set("reason", text)
+	if responseURL == "" || h.Slack.Respond == nil {
+		h.Logger.Warn("slack: a click's answer could not be shown: the payload has no response_url", "text", text)
+		return
+	}
+	ctx := context.WithoutCancel(c.Request.Context())
+	go func() {
+		ctx, cancel := context.WithTimeout(ctx, respondTimeout)
+		defer cancel()
+		if err := h.Slack.Respond(ctx, responseURL, text); err != nil {
+			h.Logger.Warn("slack: a click's answer could not be shown", "error", err, "text", text)
+		}
+	}()
 }
 
 // slackInteraction takes a click on an incident button. It answers as soon
 // as the click is done in the store: what Slack is told (the message
 // updated, the thread reply) goes through the outbox, well inside the 3
-// seconds Slack waits.
+// seconds Slack waits; what the person who clicked must read (a refusal)
+// goes through the click's response_url.
 func (h *handlers) slackInteraction(c *gin.Context) {
 	body, err := io.ReadAll(io.LimitReader(c.Request.Body, maxSlackBody+1))
 	if err != nil {
@@ -147,44 +166,69 @@ func (h *handlers) slackInteraction(c *gin.Context) {
 		c.JSON(http.StatusBadRequest, gin.H{"error": "interaction type " + strconv.Quote(string(cb.Type)) + " is not taken; only block_actions from incident buttons"})
 		return
 	}
-	user := cb.User.ID
-	name := cb.User.Name
-	if name == "" {
-		name = cb.User.Username
-	}
-	if len(h.Slack.AllowedUsers) > 0 && !slices.Contains(h.Slack.AllowedUsers, user) {
-		c.Set("reason", "slack user "+user+" is not in notifiers.slack.allowed_users")
-		slackAnswer(c, "You are not allowed to act on wabridge incidents from Slack (your user id "+user+
-			" is not in notifiers.slack.allowed_users). Nothing was changed.")
-		return
-	}
 	if len(cb.ActionCallback.BlockActions) == 0 {
 		c.JSON(http.StatusBadRequest, gin.H{"error": "block_actions payload holds no action"})
 		return
 	}
-	var answers []string
+	user := cb.User.ID
+	if user == "" {
+		c.JSON(http.StatusBadRequest, gin.H{"error": "block_actions payload names no user"})
+		return
+	}
+	name := cb.User.Name
+	if name == "" {
+		name = cb.User.Username
+	}
+	// Slack's retry of a click (X-Slack-Retry-Num) carries the same
+	// action_ts: it is done once, and answered once.
+	var todo []*goslack.BlockAction
+	var keys []string
 	for _, a := range cb.ActionCallback.BlockActions {
 		key := user + "\x00" + a.ActionTs + "\x00" + a.ActionID + "\x00" + a.Value
-		if prev, ok := h.slackSeen.claim(key, h.Now()); !ok {
-			answers = append(answers, prev)
-			continue
+		if h.slackSeen.claim(key, h.Now()) {
+			todo, keys = append(todo, a), append(keys, key)
 		}
+	}
+	if len(todo) == 0 {
+		c.Set("reason", "a retry of a click already taken")
+		c.Status(http.StatusOK)
+		return
+	}
+	if h.Slack.Allowed != nil {
+		ok, err := h.Slack.Allowed(c.Request.Context(), user)
+		if !ok {
+			for _, k := range keys {
+				h.slackSeen.finish(k, false)
+			}
+			why := "your user id " + user + " is not in notifiers.slack.allowed_users nor a member of notifiers.slack.allowed_groups"
+			if err != nil {
+				why = "your membership of notifiers.slack.allowed_groups could not be read (" + err.Error() + ")"
+			}
+			c.Status(http.StatusOK)
+			h.slackTell(c, cb.ResponseURL, "You are not allowed to act on wabridge incidents from Slack: "+why+". Nothing was changed.")
+			return
+		}
+	}
+	var answers []string
+	for i, a := range todo {
 		msg, err := h.Slack.Actions.SlackAction(c.Request.Context(), SlackAction{
 			ActionID: a.ActionID, Value: a.Value, UserID: user, UserName: name,
 		})
-		h.slackSeen.finish(key, msg, err == nil)
+		h.slackSeen.finish(keys[i], err == nil)
 		if err != nil {
-			c.Set("reason", err.Error())
+			for _, k := range keys[i+1:] {
+				h.slackSeen.finish(k, false)
+			}
 			c.JSON(http.StatusInternalServerError, gin.H{"error": "the click could not be done: " + err.Error()})
+			h.slackTell(c, cb.ResponseURL, "The click could not be done ("+err.Error()+"). Nothing may have changed: try again.")
 			return
 		}
-		answers = append(answers, msg)
+		if msg != "" {
+			answers = append(answers, msg)
+		}
 	}
-	text := answers[0]
-	for _, a := range answers[1:] {
-		text += "\n" + a
-	}
-	slackAnswer(c, text)
+	c.Status(http.StatusOK)
+	h.slackTell(c, cb.ResponseURL, strings.Join(answers, "\n"))
 }
 
 // slackVerify checks Slack's v0 signature over the raw body and that the

@@ -46,8 +46,13 @@ func buildBlocks(nt *notification.Notification, c content, f form) []goslack.Blo
 	blocks := []goslack.Block{goslack.NewHeaderBlock(plain(templates.Truncate(header, maxHeader)))}
 	if (f == formRepeat || f == formResolved) && c.extra != "" {
 		blocks = append(blocks, section(c.extra))
-	} else if note := noteOf(nt); note != "" {
+	} else if note := noteOf(nt); note != "" && nt.Op != notification.OpAck {
+		// An acknowledgement shows as its own line below; its note is
+		// for the thread.
 		blocks = append(blocks, section(":pushpin: "+templates.SlackEscape(note)))
+	}
+	if inc := nt.Incident; inc != nil && inc.AckedBy != "" && f != formRepeat {
+		blocks = append(blocks, section(":eyes: *Acknowledged* by "+templates.SlackEscape(inc.AckedBy)+" at "+slackDate(inc.AckedAt)))
 	}
 	if f != formRepeat {
 		if c.text != "" {

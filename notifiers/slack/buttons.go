@@ -8,6 +8,7 @@ import (
 // The action_id of each incident button; its value is the incident's
 // fingerprint. POST /slack/interactions acts on them.
 const (
+	ActionAck        = "ack"
 	ActionResolve    = "resolve"
 	ActionSilence1h  = "silence_1h"
 	ActionSilence24h = "silence_24h"
@@ -30,16 +31,22 @@ func (n *Notifier) withButtons(nt *notification.Notification, blocks []goslack.B
 		return blocks
 	}
 	fp := inc.Fingerprint
+	var buttons []goslack.BlockElement
+	if inc.AckedBy == "" {
+		ack := goslack.NewButtonBlockElement(ActionAck, fp, plain("Acknowledge"))
+		ack.Style = goslack.StylePrimary
+		buttons = append(buttons, ack)
+	}
 	resolve := goslack.NewButtonBlockElement(ActionResolve, fp, plain("Resolve"))
-	resolve.Style = goslack.StylePrimary
 	resolve.Confirm = goslack.NewConfirmationBlockObject(plain("Resolve this incident?"),
 		plain("The message is marked resolved, and the next event of its kind opens a new incident."),
 		plain("Resolve"), plain("Cancel"))
-	actions := goslack.NewActionBlock(ButtonsBlockID,
-		resolve,
+	buttons = append(buttons,
 		goslack.NewButtonBlockElement(ActionSilence1h, fp, plain("Silence 1h")),
 		goslack.NewButtonBlockElement(ActionSilence24h, fp, plain("Silence 24h")),
+		resolve,
 	)
+	actions := goslack.NewActionBlock(ButtonsBlockID, buttons...)
 	if len(blocks) >= maxBlocks {
 		// Make room by dropping the block before the last, which is
 		// content; the last is the context line or the truncation note.

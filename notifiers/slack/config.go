@@ -21,8 +21,11 @@ type Config struct {
 	// token, for chat.update) messages carry buttons, and POST
 	// /slack/interactions takes their clicks, verifying Slack's signature.
 	SigningSecret secret.Secret `mapstructure:"signing_secret" json:"signing_secret"`
-	// AllowedUsers, when set, are the Slack user ids whose clicks count.
-	AllowedUsers []string `mapstructure:"allowed_users" json:"allowed_users"`
+	// AllowedUsers and AllowedGroups, when either is set, are whose
+	// clicks count: these Slack user ids, and the members of these user
+	// groups (ids S..., read with usergroups.users.list).
+	AllowedUsers  []string `mapstructure:"allowed_users" json:"allowed_users"`
+	AllowedGroups []string `mapstructure:"allowed_groups" json:"allowed_groups"`
 }
 
 // Buttons reports whether messages carry the incident buttons: clicks need

@@ -165,7 +165,7 @@ func (n *Notifier) render(nt *notification.Notification) (content, error) {
 			c.extra = joinNonEmpty("\n", c.extra, templates.SlackEscape(note))
 		case notification.OpEscalate:
 			c.extra = ":arrow_double_up: " + templates.SlackEscape(note)
-		case notification.OpNote:
+		case notification.OpNote, notification.OpAck:
 			c.extra = templates.SlackEscape(note)
 		}
 	}
@@ -217,7 +217,7 @@ func (n *Notifier) Notify(ctx context.Context, nt *notification.Notification) (n
 	}
 	switch nt.Op {
 	case "", notification.OpOpen, notification.OpUpdate, notification.OpRepeat, notification.OpResolve,
-		notification.OpEscalate, notification.OpOpenResolved, notification.OpNote, notification.OpLink:
+		notification.OpEscalate, notification.OpOpenResolved, notification.OpNote, notification.OpAck, notification.OpLink:
 	default:
 		return notification.Result{}, n.fail(notifiers.ReasonPermanent, fmt.Errorf("rule %s: unknown op %q", nt.Rule.Name, nt.Op))
 	}
@@ -252,7 +252,7 @@ func (n *Notifier) Notify(ctx context.Context, nt *notification.Notification) (n
 		}
 		form := formOpen
 		switch nt.Op {
-		case notification.OpUpdate, notification.OpEscalate, notification.OpNote:
+		case notification.OpUpdate, notification.OpEscalate, notification.OpNote, notification.OpAck:
 			form = formUpdate
 		case notification.OpResolve:
 			form = formResolved
@@ -271,7 +271,7 @@ func (n *Notifier) Notify(ctx context.Context, nt *notification.Notification) (n
 		if err := n.update(ctx, nt, channel, ts, c.title, n.withButtons(nt, buildBlocks(nt, c, formUpdate))); err != nil {
 			return notification.Result{}, err
 		}
-	case notification.OpNote:
+	case notification.OpNote, notification.OpAck:
 		// The message shows what was done; the thread records who did it.
 		if err := n.update(ctx, nt, channel, ts, c.title, n.withButtons(nt, buildBlocks(nt, c, formUpdate))); err != nil {
 			return notification.Result{}, err
@@ -398,7 +398,7 @@ func (n *Notifier) notifyWebhook(ctx context.Context, nt *notification.Notificat
 	form := formOpen
 	fallback := c.title
 	switch nt.Op {
-	case notification.OpUpdate, notification.OpNote:
+	case notification.OpUpdate, notification.OpNote, notification.OpAck:
 		n.logger.Debug("slack: incoming webhooks cannot edit messages; update skipped", "rule", nt.Rule.Name)
 		return notification.Result{}, nil
 	case notification.OpRepeat:

@@ -477,7 +477,8 @@ func testDedupConcurrent(t *testing.T, b Backend) {
 func testIncidentsInCommit(t *testing.T, b Backend) {
 	s := open(t, b)
 	ev := event.Event{ID: "e1", Kind: event.KindStatus, Status: "failed", Code: 131048, PhoneNumberID: "PN1"}
-	open1 := &incident.Incident{Fingerprint: "fp-open", Rule: "r", Status: incident.Open, Count: 3, FirstSeen: t0, Event: ev}
+	open1 := &incident.Incident{Fingerprint: "fp-open", Rule: "r", Status: incident.Open, Count: 3, FirstSeen: t0, Event: ev,
+		Ack: &incident.Ack{By: "@alice (U0ALICE)", At: t0, Via: "slack"}}
 	pending := &incident.Incident{Fingerprint: "fp-pending", Rule: "r", Status: incident.Pending, Count: 1}
 	done := &incident.Incident{Fingerprint: "fp-done", Rule: "r", Status: incident.Resolved, ResolvedAt: t0}
 	held := &incident.Incident{Fingerprint: "fp-held", Rule: "r", Status: incident.Resolved, ResolvedAt: t0,
@@ -526,6 +527,8 @@ func testIncidentsInCommit(t *testing.T, b Backend) {
 	}
 	if inc, err := s.GetIncident(t.Context(), "fp-open"); err != nil || inc.Event.ID != "e1" {
 		t.Errorf("get incident: %+v %v", inc, err)
+	} else if a := inc.Ack; a == nil || a.By != open1.Ack.By || !a.At.Equal(t0) || a.Via != "slack" {
+		t.Errorf("the acknowledgement read back is %+v, want %+v", inc.Ack, open1.Ack)
 	}
 	all, err := s.Incidents(t.Context())
 	if err != nil || len(all) != 4 {

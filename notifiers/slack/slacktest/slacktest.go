@@ -1,9 +1,11 @@
 // Package slacktest is a strict stand-in for Slack's Web API and incoming
 // webhooks on loopback: an httptest server that keeps the messages it was
 // sent, records every call, and answers as Slack documents for
-// chat.postMessage, chat.update, chat.getPermalink and
-// conversations.history, refusing what Slack refuses (a wrong or missing
-// token, an unknown channel, a thread_ts or ts of no message, more than 50
+// chat.postMessage, chat.update, chat.getPermalink, conversations.history,
+// usergroups.users.list and interactions' response_url, refusing what
+// Slack refuses (a wrong or missing token, a token without the method's
+// scope, an unknown channel or user group, a response_url used more than
+// five times or after 30 minutes, a thread_ts or ts of no message, more than 50
 // blocks, a section text over 3,000 characters, a header over 150,
 // malformed blocks, buttons Slack refuses). Tests run the real slack-go client against it.
 package slacktest
@@ -51,6 +53,16 @@ type Options struct {
 	WebhookPath string
 	// Team is the workspace's subdomain in permalinks.
 	Team string
+	// Scopes are the token's OAuth scopes: a method whose scope is not
+	// among them is refused with missing_scope, as Slack does. nil grants
+	// every scope.
+	Scopes []string
+	// UserGroups maps user group (subteam) ids to their members' user
+	// ids, for usergroups.users.list.
+	UserGroups map[string][]string
+	// DisabledGroups are user groups that are disabled: listed only with
+	// include_disabled.
+	DisabledGroups map[string]bool
 }
 
 // Message is one message the server holds.
@@ -92,6 +104,9 @@ type Server struct {
 	seq      int
 	lastTS   int64 // microseconds of the last ts given
 	faults   []*fault
+
+	responseURLs map[string]*responseURL
+	responses    []Response
 }
 
 type fault struct {
@@ -276,6 +291,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		s.webhook(w, r, body)
 		return
 	}
+	if strings.HasPrefix(r.URL.Path, responsePath) {
+		s.respond(w, r, body)
+		return
+	}
 	method := r.URL.Path[strings.LastIndex(r.URL.Path, "/")+1:]
 	_ = r.ParseForm()
 	if d := time.Duration(s.delay.Load()); d > 0 {
@@ -388,12 +407,16 @@ func (s *Server) findLocked(channel, ts string) *Message {
 
 func (s *Server) apiLocked(method string, r *http.Request, form url.Values) map[string]any {
 	switch method {
-	case "chat.postMessage", "chat.update", "chat.getPermalink", "conversations.history", "conversations.list", "auth.test":
+	case "chat.postMessage", "chat.update", "chat.getPermalink", "conversations.history", "conversations.list", "auth.test",
+		"usergroups.users.list":
 	default:
 		return fail("unknown_method")
 	}
 	if code, ok := s.tokenOK(r, form); !ok {
 		return fail(code)
+	}
+	if out := s.missingScope(method); out != nil {
+		return out
 	}
 	switch method {
 	case "auth.test":
@@ -415,6 +438,8 @@ func (s *Server) apiLocked(method string, r *http.Request, form url.Values) map[
 		return s.historyLocked(form)
 	case "conversations.list":
 		return s.listLocked()
+	case "usergroups.users.list":
+		return s.groupMembersLocked(form)
 	}
 	return fail("unknown_method")
 }

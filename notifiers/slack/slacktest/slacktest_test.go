@@ -104,3 +104,60 @@ func TestValidateBlocksButtons(t *testing.T) {
 		t.Errorf("a good button refused: %v", errs)
 	}
 }
+
+func TestUserGroupsAndScopes(t *testing.T) {
+	s := New(t, Options{Scopes: []string{"chat:write"}, UserGroups: map[string][]string{"S0OPS": {"U0ALICE"}, "S0OLD": {"U0BOB"}},
+		DisabledGroups: map[string]bool{"S0OLD": true}})
+	api := goslack.New(DefaultToken, goslack.OptionAPIURL(s.APIURL()))
+	ctx := context.Background()
+	if _, err := api.GetUserGroupMembersContext(ctx, "S0OPS"); err == nil || !strings.Contains(err.Error(), "missing_scope") {
+		t.Errorf("usergroups.users.list without usergroups:read: %v, want missing_scope", err)
+	}
+	s.SetScopes("chat:write", "usergroups:read")
+	users, err := api.GetUserGroupMembersContext(ctx, "S0OPS")
+	if err != nil || len(users) != 1 || users[0] != "U0ALICE" {
+		t.Errorf("members of S0OPS: %v %v", users, err)
+	}
+	for _, g := range []string{"S0NONE", "S0OLD"} {
+		if _, err := api.GetUserGroupMembersContext(ctx, g); err == nil || !strings.Contains(err.Error(), "no_such_subteam") {
+			t.Errorf("members of %s: %v, want no_such_subteam", g, err)
+		}
+	}
+	if users, err := api.GetUserGroupMembersContext(ctx, "S0OLD", goslack.GetUserGroupMembersOptionIncludeDisabled(true)); err != nil || len(users) != 1 {
+		t.Errorf("members of a disabled group with include_disabled: %v %v", users, err)
+	}
+	if _, err := api.GetUserGroupMembersContext(ctx, ""); err == nil || !strings.Contains(err.Error(), "invalid_arguments") {
+		t.Errorf("no usergroup: %v, want invalid_arguments", err)
+	}
+	if _, _, err := api.PostMessageContext(ctx, "#ops", goslack.MsgOptionText("x", false)); err != nil {
+		t.Errorf("post with chat:write: %v", err)
+	}
+	if _, err := api.GetConversationHistoryContext(ctx, &goslack.GetConversationHistoryParameters{ChannelID: DefaultChannelID}); err == nil ||
+		!strings.Contains(err.Error(), "missing_scope") {
+		t.Errorf("history without channels:history: %v, want missing_scope", err)
+	}
+}
+
+func TestResponseURL(t *testing.T) {
+	s := New(t, Options{})
+	u := s.ResponseURL()
+	msg := &goslack.WebhookMessage{Text: "Nothing was changed.", ResponseType: "ephemeral"}
+	for i := range ResponseURLUses {
+		if err := goslack.PostWebhookContext(context.Background(), u, msg); err != nil {
+			t.Fatalf("use %d: %v", i+1, err)
+		}
+	}
+	if err := goslack.PostWebhookContext(context.Background(), u, msg); err == nil {
+		t.Error("a sixth use of a response_url was taken")
+	}
+	if err := goslack.PostWebhookContext(context.Background(), s.URL+"/actions/T0TEAM/1/forged", msg); err == nil {
+		t.Error("a response_url Slack never gave was taken")
+	}
+	if err := goslack.PostWebhookContext(context.Background(), s.ResponseURL(), &goslack.WebhookMessage{}); err == nil {
+		t.Error("an empty response was taken")
+	}
+	rs := s.Responses()
+	if len(rs) != ResponseURLUses || rs[0].Text != "Nothing was changed." || rs[0].ResponseType != "ephemeral" || rs[0].URL != u {
+		t.Errorf("responses %+v", rs)
+	}
+}
