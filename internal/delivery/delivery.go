@@ -15,4 +15,10 @@ type Delivery struct {
 	RemoteAddr  string    `json:"remote_addr"`
 	ContentType string    `json:"content_type"`
 	Body        []byte    `json:"body"`
+	// Account is the provider account the delivery is about, when the
+	// receiver knows it (the Meta WABA id, or the source and the phone):
+	// a store shared by several replicas partitions the work by it. Empty
+	// files the delivery under its source. The embedded store has one
+	// partition and does not keep it.
+	Account string `json:"account,omitempty"`
 }

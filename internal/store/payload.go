@@ -33,6 +33,19 @@ func RawPayload(body []byte) Payload { return Payload{b: body} }
 // LoggedPayload refers to the payload of the inbox log's record at loc.
 func LoggedPayload(loc Location) Payload { return Payload{ref: &loc} }
 
+// Bytes returns the payload as a backend stores it, and whether it is
+// DEFLATE-compressed; a payload that refers to the inbox log has none
+// (see Logged).
+func (p Payload) Bytes() (b []byte, deflated bool) { return p.b, p.deflated }
+
+// Logged returns the inbox log record the payload refers to, if it does.
+func (p Payload) Logged() (Location, bool) {
+	if p.ref == nil {
+		return Location{}, false
+	}
+	return *p.ref, true
+}
+
 // maxIdleWriters bounds the writers a Compressor keeps between uses.
 const maxIdleWriters = 4
 

@@ -1,0 +1,287 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/wabridge/wabridge/internal/audit"
+	"github.com/wabridge/wabridge/internal/event"
+	"github.com/wabridge/wabridge/internal/incident"
+	"github.com/wabridge/wabridge/internal/outbox"
+	"github.com/wabridge/wabridge/internal/store"
+)
+
+// ErrConflict means a commit lost a race another commit won (two
+// partitions opening one incident at once): nothing was written, and the
+// commit done again sees the winner's write.
+var ErrConflict = errors.New("another commit changed the same record first")
+
+// Commit runs fn in one transaction that holds the fence's lease row
+// (SELECT ... FOR UPDATE): a stale fence is a *store.FencedError before fn
+// runs, and the partition cannot change owner until the transaction ends.
+func (s *Store) Commit(ctx context.Context, f store.Fence, fn func(tx store.CommitTx) error) error {
+	if err := s.alive(ctx); err != nil {
+		return s.wrap("commit", err)
+	}
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		if err := s.lockFence(ctx, tx, f); err != nil {
+			return err
+		}
+		return fn(&commitTx{ctx: ctx, tx: tx, s: s, f: f, absent: map[string]bool{}})
+	})
+	if fe, ok := errors.AsType[*store.FencedError](err); ok {
+		return fe
+	}
+	if _, ok := errors.AsType[*conflictError](err); ok {
+		return err
+	}
+	return s.wrap("commit", err)
+}
+
+type conflictError struct{ what string }
+
+func (e *conflictError) Error() string {
+	return fmt.Sprintf("store: commit: %s: %v; nothing was written", e.what, ErrConflict)
+}
+
+func (e *conflictError) Unwrap() error { return ErrConflict }
+
+type commitTx struct {
+	ctx context.Context
+	tx  pgx.Tx
+	s   *Store
+	f   store.Fence
+	// absent are the incidents this transaction read as missing: writing
+	// one is an insert that must not find a row another commit made.
+	absent map[string]bool
+}
+
+var _ store.CommitTx = (*commitTx)(nil)
+
+func (t *commitTx) TakeInbox(seq uint64) (bool, error) {
+	tag, err := t.tx.Exec(t.ctx, "DELETE FROM inbox WHERE seq = $1 AND partition = $2", int64(seq), t.f.Partition)
+	if err != nil {
+		return false, err
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+// SeeEvent inserts the dedup record, or renews one whose window ended; a
+// live one is left as it is and no row comes back. Concurrent commits
+// seeing one id wait on its row, so exactly one gets a row.
+func (t *commitTx) SeeEvent(id string, now, until time.Time) (bool, error) {
+	if id == "" {
+		return false, nil
+	}
+	rows, err := t.tx.Query(t.ctx, `INSERT INTO dedup (event_id, until) VALUES ($1, $2)
+		ON CONFLICT (event_id) DO UPDATE SET until = EXCLUDED.until WHERE dedup.until <= $3
+		RETURNING 1`, id, until.UnixNano(), now.UnixNano())
+	if err != nil {
+		return false, err
+	}
+	n := 0
+	for rows.Next() {
+		n++
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return false, err
+	}
+	return n == 0, nil
+}
+
+func (t *commitTx) AddOutbox(e outbox.Entry) (outbox.Entry, error) {
+	return addOutbox(t.ctx, t.tx, e)
+}
+
+// addOutbox stores an entry. It first takes the transaction-long advisory
+// lock of the entry's ordering key, so entries of one key commit in the
+// order of their ids: a claimer never sees a later entry of a key while an
+// earlier one is still uncommitted.
+func addOutbox(ctx context.Context, tx pgx.Tx, e outbox.Entry) (outbox.Entry, error) {
+	e.ID, e.Notification.ID = "", ""
+	doc, err := json.Marshal(e)
+	if err != nil {
+		return e, fmt.Errorf("encode outbox entry: %w", err)
+	}
+	var id int64
+	err = tx.QueryRow(ctx, `WITH l AS (SELECT pg_advisory_xact_lock(hashtextextended($1, 0)))
+		INSERT INTO outbox (key, next_attempt, due, doc) SELECT $1, $2, $2, $3 FROM l RETURNING id`,
+		e.Key, nanos(e.NextAttempt), doc).Scan(&id)
+	if err != nil {
+		return e, err
+	}
+	e.ID = strconv.FormatInt(id, 10)
+	e.Notification.ID = e.ID
+	return e, nil
+}
+
+func (t *commitTx) OutboxWaiting(id string) (bool, error) {
+	n, err := strconv.ParseInt(id, 10, 64)
+	if err != nil {
+		return false, nil
+	}
+	var ok bool
+	err = t.tx.QueryRow(t.ctx, "SELECT EXISTS (SELECT 1 FROM outbox WHERE id = $1)", n).Scan(&ok)
+	return ok, err
+}
+
+func (t *commitTx) Incident(fp string) (incident.Incident, bool, error) {
+	var doc, ev []byte
+	err := t.tx.QueryRow(t.ctx, "SELECT doc, event FROM incidents WHERE fingerprint = $1 AND doc IS NOT NULL FOR UPDATE", fp).Scan(&doc, &ev)
+	if errors.Is(err, pgx.ErrNoRows) {
+		t.absent[fp] = true
+		return incident.Incident{}, false, nil
+	}
+	if err != nil {
+		return incident.Incident{}, false, err
+	}
+	inc, err := decodeIncident(fp, doc, ev)
+	return inc, err == nil, err
+}
+
+func decodeIncident(fp string, doc, ev []byte) (incident.Incident, error) {
+	var inc incident.Incident
+	if err := json.Unmarshal(doc, &inc); err != nil {
+		return inc, fmt.Errorf("incident %s: %w", fp, err)
+	}
+	inc.Event = event.Event{}
+	if len(ev) > 0 {
+		if err := json.Unmarshal(ev, &inc.Event); err != nil {
+			return inc, fmt.Errorf("event of incident %s: %w", fp, err)
+		}
+	}
+	return inc, nil
+}
+
+// PutIncident writes an incident into the commit's partition. One this
+// transaction read as missing is inserted: when another commit made it
+// meanwhile, the commit fails with ErrConflict rather than open it twice.
+func (t *commitTx) PutIncident(inc *incident.Incident, until time.Time) error {
+	if inc.Fingerprint == "" {
+		return errors.New("incident without a fingerprint")
+	}
+	rec := *inc
+	rec.Event = event.Event{}
+	doc, err := json.Marshal(rec)
+	if err != nil {
+		return fmt.Errorf("encode incident %s: %w", inc.Fingerprint, err)
+	}
+	var expires int64
+	if inc.Status == incident.Resolved && !until.IsZero() {
+		expires = until.UnixNano()
+	}
+	live := inc.Status != incident.Resolved || inc.Deferred != nil
+	const upsert = `INSERT INTO incidents (fingerprint, partition, live, status, expires, doc) VALUES ($1, $2, $3, $4, $5, $6)
+		ON CONFLICT (fingerprint) DO UPDATE SET partition = EXCLUDED.partition, live = EXCLUDED.live,
+			status = EXCLUDED.status, expires = EXCLUDED.expires, doc = EXCLUDED.doc`
+	if !t.absent[inc.Fingerprint] {
+		_, err := t.tx.Exec(t.ctx, upsert, inc.Fingerprint, t.f.Partition, live, inc.Status, expires, doc)
+		return err
+	}
+	// Only a row without a document (its event written first, by this
+	// transaction) may be there.
+	tag, err := t.tx.Exec(t.ctx, upsert+" WHERE incidents.doc IS NULL", inc.Fingerprint, t.f.Partition, live, inc.Status, expires, doc)
+	if err != nil {
+		return err
+	}
+	if tag.RowsAffected() == 0 {
+		return &conflictError{what: "incident " + inc.Fingerprint + " was created by another commit meanwhile"}
+	}
+	delete(t.absent, inc.Fingerprint)
+	return nil
+}
+
+func (t *commitTx) PutIncidentEvent(fp string, ev *event.Event) error {
+	doc, err := json.Marshal(ev)
+	if err != nil {
+		return fmt.Errorf("encode event of incident %s: %w", fp, err)
+	}
+	_, err = t.tx.Exec(t.ctx, `INSERT INTO incidents (fingerprint, partition, event) VALUES ($1, $2, $3)
+		ON CONFLICT (fingerprint) DO UPDATE SET event = EXCLUDED.event`, fp, t.f.Partition, doc)
+	return err
+}
+
+func (t *commitTx) DeleteIncident(fp string) error {
+	_, err := t.tx.Exec(t.ctx, "DELETE FROM incidents WHERE fingerprint = $1", fp)
+	delete(t.absent, fp)
+	return err
+}
+
+func (t *commitTx) PutAudit(rec *audit.Record, body store.Payload, until time.Time, entries []outbox.Entry) error {
+	if err := putAudit(t.ctx, t.tx, rec, body, until); err != nil {
+		return err
+	}
+	for i := range entries {
+		id, err := strconv.ParseInt(entries[i].ID, 10, 64)
+		if err != nil {
+			return fmt.Errorf("link outbox entry %q to audit record: not an outbox id", entries[i].ID)
+		}
+		if _, err := t.tx.Exec(t.ctx, `INSERT INTO audit_links (outbox_id, audit_id) VALUES ($1, $2)
+			ON CONFLICT (outbox_id) DO UPDATE SET audit_id = EXCLUDED.audit_id`, id, rec.ID); err != nil {
+			return err
+		}
+		if err := putNote(t.ctx, t.tx, &entries[i], audit.NotePending, "", "", entries[i].Created); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// LiveIncidents returns the partition's pending and open incidents and
+// the resolved ones with a deferred story.
+func (s *Store) LiveIncidents(ctx context.Context, f store.Fence) ([]incident.Incident, error) {
+	if err := s.alive(ctx); err != nil {
+		return nil, s.wrap("read incidents", err)
+	}
+	if err := s.checkFence(ctx, s.pool, f, ""); err != nil {
+		return nil, fenceErr("read incidents", s, err)
+	}
+	out, err := s.incidents(ctx, "WHERE live AND partition = $1 AND doc IS NOT NULL", f.Partition)
+	return out, s.wrap("read incidents", err)
+}
+
+func (s *Store) incidents(ctx context.Context, where string, args ...any) ([]incident.Incident, error) {
+	rows, err := s.pool.Query(ctx, "SELECT fingerprint, doc, event FROM incidents "+where+" ORDER BY fingerprint", args...)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (incident.Incident, error) {
+		var fp string
+		var doc, ev []byte
+		if err := r.Scan(&fp, &doc, &ev); err != nil {
+			return incident.Incident{}, err
+		}
+		return decodeIncident(fp, doc, ev)
+	})
+}
+
+// Incidents lists every stored incident, by fingerprint.
+func (s *Store) Incidents(ctx context.Context) ([]incident.Incident, error) {
+	if err := s.alive(ctx); err != nil {
+		return nil, s.wrap("read incidents", err)
+	}
+	out, err := s.incidents(ctx, "WHERE doc IS NOT NULL")
+	return out, s.wrap("read incidents", err)
+}
+
+// GetIncident returns one incident.
+func (s *Store) GetIncident(ctx context.Context, fp string) (incident.Incident, error) {
+	if err := s.alive(ctx); err != nil {
+		return incident.Incident{}, s.wrap("read incident", err)
+	}
+	out, err := s.incidents(ctx, "WHERE fingerprint = $1 AND doc IS NOT NULL", fp)
+	if err != nil {
+		return incident.Incident{}, s.wrap("read incident", err)
+	}
+	if len(out) == 0 {
+		return incident.Incident{}, fmt.Errorf("store: read incident: incident %s: %w", fp, store.ErrNotFound)
+	}
+	return out[0], nil
+}

@@ -1,0 +1,249 @@
+package postgres
+
+import (
+	"context"
+	"hash/fnv"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/wabridge/wabridge/internal/delivery"
+	"github.com/wabridge/wabridge/internal/store"
+)
+
+// AccountOf is the account a delivery belongs to: what partitions it. The
+// caller sets d.Account (the Meta WABA id, or the source and phone); a
+// delivery without one is filed under its source.
+func AccountOf(d delivery.Delivery) string {
+	if d.Account != "" {
+		return d.Account
+	}
+	return d.Source
+}
+
+// PartitionOf maps an account to one of n partitions (FNV-1a): the same
+// account always lands in the same partition, on every replica.
+func PartitionOf(account string, n int) int {
+	if n <= 1 {
+		return 0
+	}
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(account))
+	return int(h.Sum32() % uint32(n))
+}
+
+// join starts this open's heartbeat and frees the partitions of earlier
+// incarnations of the same replica id: that process is gone (replica ids
+// are unique), so its partitions need not wait for its leases to lapse.
+func (s *Store) join(ctx context.Context) error {
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, "UPDATE leases SET owner = NULL WHERE split_part(owner, '#', 1) = $1 AND owner <> $2", s.cfg.ReplicaID, s.owner)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, "DELETE FROM replicas WHERE replica = $1 AND owner <> $2", s.cfg.ReplicaID, s.owner); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO replicas (owner, replica, expires) VALUES ($1, $2, now() + $3::interval)
+			ON CONFLICT (owner) DO UPDATE SET expires = EXCLUDED.expires`,
+			s.owner, s.cfg.ReplicaID, s.cfg.LeaseTTL.String())
+		return err
+	})
+	return s.wrap("join the replicas", err)
+}
+
+// heartbeat renews this open's row in replicas: while it is live, so are
+// its leases.
+func (s *Store) heartbeat(ctx context.Context) error {
+	_, err := s.pool.Exec(ctx, `INSERT INTO replicas (owner, replica, expires) VALUES ($1, $2, now() + $3::interval)
+		ON CONFLICT (owner) DO UPDATE SET expires = EXCLUDED.expires`,
+		s.owner, s.cfg.ReplicaID, s.cfg.LeaseTTL.String())
+	return s.wrap("renew the replica's heartbeat", err)
+}
+
+// keep renews the heartbeat every LeaseTTL/3 until ctx ends.
+func (s *Store) keep(ctx context.Context) {
+	t := time.NewTicker(s.cfg.LeaseTTL / 3)
+	defer t.Stop()
+	failing := false
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		hctx, cancel := context.WithTimeout(ctx, s.cfg.LeaseTTL/3)
+		err := s.heartbeat(hctx)
+		cancel()
+		switch {
+		case err != nil && !failing && ctx.Err() == nil:
+			failing = true
+			s.log.Warn("store: cannot renew this replica's leases; other replicas take its partitions once they lapse", "lease_ttl", s.cfg.LeaseTTL, "err", err)
+		case err == nil && failing:
+			failing = false
+			s.log.Info("store: renewing this replica's leases again")
+		}
+	}
+}
+
+// Fences renews this replica's heartbeat, takes free partitions and those
+// of replicas whose heartbeat lapsed up to its fair share (the partitions
+// over the live replicas, rounded up), gives back what is above the share
+// for a replica that joined, and returns a fence for each partition it
+// owns, by partition. A partition taken gets a new epoch; one kept keeps
+// its epoch.
+func (s *Store) Fences(ctx context.Context) ([]store.Fence, error) {
+	if err := s.alive(ctx); err != nil {
+		return nil, s.wrap("take leases", err)
+	}
+	s.fencesMu.Lock()
+	defer s.fencesMu.Unlock()
+	var out []store.Fence
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		out = out[:0]
+		_, err := tx.Exec(ctx, `INSERT INTO replicas (owner, replica, expires) VALUES ($1, $2, now() + $3::interval)
+			ON CONFLICT (owner) DO UPDATE SET expires = EXCLUDED.expires`,
+			s.owner, s.cfg.ReplicaID, s.cfg.LeaseTTL.String())
+		if err != nil {
+			return err
+		}
+		var live int
+		if err := tx.QueryRow(ctx, "SELECT count(*) FROM replicas WHERE expires > now()").Scan(&live); err != nil {
+			return err
+		}
+		share := (s.cfg.Partitions + max(live, 1) - 1) / max(live, 1)
+		mine, err := fences(tx.Query(ctx, "SELECT partition, epoch FROM leases WHERE owner = $1 ORDER BY partition", s.owner))
+		if err != nil {
+			return err
+		}
+		switch {
+		case len(mine) < share:
+			// Free, or of a replica whose heartbeat lapsed; a lease row
+			// a commit holds is skipped, for the next call.
+			taken, err := fences(tx.Query(ctx, `UPDATE leases l SET owner = $1, epoch = l.epoch + 1
+				WHERE l.partition IN (
+					SELECT c.partition FROM leases c LEFT JOIN replicas r ON r.owner = c.owner
+					WHERE c.owner IS NULL OR r.owner IS NULL OR r.expires <= now()
+					ORDER BY c.partition LIMIT $2 FOR UPDATE OF c SKIP LOCKED)
+				RETURNING l.partition, l.epoch`, s.owner, share-len(mine)))
+			if err != nil {
+				return err
+			}
+			if len(taken) > 0 {
+				s.log.Info("store: took partitions", "count", len(taken), "owner", s.owner)
+			}
+			mine = append(mine, taken...)
+		case len(mine) > share:
+			give := mine[share:]
+			mine = mine[:share]
+			ps := make([]int32, len(give))
+			for i, f := range give {
+				ps[i] = int32(f.Partition)
+			}
+			if _, err := tx.Exec(ctx, "UPDATE leases SET owner = NULL WHERE owner = $1 AND partition = ANY($2)", s.owner, ps); err != nil {
+				return err
+			}
+			s.log.Info("store: gave partitions back for another replica", "count", len(give), "owner", s.owner)
+		}
+		out = mine
+		return nil
+	})
+	if err != nil {
+		return nil, s.wrap("take leases", err)
+	}
+	sortFences(out)
+	return out, nil
+}
+
+func fences(rows pgx.Rows, err error) ([]store.Fence, error) {
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Fence, error) {
+		var p int32
+		var e int64
+		err := r.Scan(&p, &e)
+		return store.Fence{Partition: int(p), Epoch: uint64(e)}, err
+	})
+}
+
+func sortFences(fs []store.Fence) {
+	for i := 1; i < len(fs); i++ {
+		for j := i; j > 0 && fs[j].Partition < fs[j-1].Partition; j-- {
+			fs[j], fs[j-1] = fs[j-1], fs[j]
+		}
+	}
+}
+
+// ReleaseLeases gives every partition of this replica back at once and
+// ends its heartbeat, so the other replicas take over without waiting for
+// the leases to lapse. Close calls it; the store stays usable for
+// everything but fenced work.
+func (s *Store) ReleaseLeases(ctx context.Context) error {
+	if err := s.alive(ctx); err != nil {
+		return s.wrap("release leases", err)
+	}
+	return s.releaseAll(ctx)
+}
+
+func (s *Store) releaseAll(ctx context.Context) error {
+	s.fencesMu.Lock()
+	defer s.fencesMu.Unlock()
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "UPDATE leases SET owner = NULL WHERE owner = $1", s.owner); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, "DELETE FROM replicas WHERE owner = $1", s.owner)
+		return err
+	})
+	return s.wrap("release leases", err)
+}
+
+// lockFence locks the fence's lease row for the rest of tx and checks
+// that this replica still owns it under the fence's epoch: a takeover
+// waits for the transaction, and a stale fence writes nothing.
+func (s *Store) lockFence(ctx context.Context, tx pgx.Tx, f store.Fence) error {
+	return s.checkFence(ctx, tx, f, " FOR UPDATE")
+}
+
+// checkFence checks a fence without locking, for reads.
+func (s *Store) checkFence(ctx context.Context, q querier, f store.Fence, lock string) error {
+	if f.Epoch == 0 || f.Partition < 0 || f.Partition >= s.cfg.Partitions {
+		return &store.FencedError{Fence: f}
+	}
+	var owner *string
+	var epoch int64
+	err := q.QueryRow(ctx, "SELECT owner, epoch FROM leases WHERE partition = $1"+lock, f.Partition).Scan(&owner, &epoch)
+	if err == pgx.ErrNoRows {
+		return &store.FencedError{Fence: f}
+	}
+	if err != nil {
+		return err
+	}
+	if owner == nil || *owner != s.owner || uint64(epoch) != f.Epoch {
+		return &store.FencedError{Fence: f, Current: uint64(epoch)}
+	}
+	return nil
+}
+
+// querier is a pool, a connection or a transaction.
+type querier interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// fenced runs fn in a transaction fenced by f.
+func (s *Store) fenced(ctx context.Context, f store.Fence, what string, fn func(tx pgx.Tx) error) error {
+	if err := s.alive(ctx); err != nil {
+		return s.wrap(what, err)
+	}
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		if err := s.lockFence(ctx, tx, f); err != nil {
+			return err
+		}
+		return fn(tx)
+	})
+	if fe, ok := err.(*store.FencedError); ok {
+		return fe
+	}
+	return s.wrap(what, err)
+}
