@@ -26,8 +26,9 @@ type ingester struct {
 	mu   sync.RWMutex // held for sending; closing takes it whole
 	shut bool
 	wg   sync.WaitGroup
-	// Inserts counts the inserts that committed, for tests and metrics.
-	inserts, rows counter
+	// queued counts the deliveries handed to the writers; inserts and
+	// rows the inserts that committed and the deliveries they held.
+	queued, inserts, rows counter
 }
 
 // ingestTimeout bounds one group commit: a database that hangs fails the
@@ -166,6 +167,7 @@ func (s *Store) AddInbox(ctx context.Context, d delivery.Delivery) (store.InboxE
 	}
 	select {
 	case g.ch <- r:
+		g.queued.add(1)
 	case <-ctx.Done():
 		g.mu.RUnlock()
 		return store.InboxEntry{}, s.wrap("add to inbox", ctx.Err())

@@ -32,34 +32,29 @@ func PartitionOf(account string, n int) int {
 	return int(h.Sum32() % uint32(n))
 }
 
-// join starts this open's heartbeat and frees the partitions of earlier
-// incarnations of the same replica id: that process is gone (replica ids
-// are unique), so its partitions need not wait for its leases to lapse.
-func (s *Store) join(ctx context.Context) error {
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, "UPDATE leases SET owner = NULL WHERE split_part(owner, '#', 1) = $1 AND owner <> $2", s.cfg.ReplicaID, s.owner)
-		if err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, "DELETE FROM replicas WHERE replica = $1 AND owner <> $2", s.cfg.ReplicaID, s.owner); err != nil {
-			return err
-		}
-		_, err = tx.Exec(ctx, `INSERT INTO replicas (owner, replica, expires) VALUES ($1, $2, now() + $3::interval)
-			ON CONFLICT (owner) DO UPDATE SET expires = EXCLUDED.expires`,
-			s.owner, s.cfg.ReplicaID, s.cfg.LeaseTTL.String())
+// join frees the partitions of earlier incarnations of this replica id
+// and ends their heartbeats: that process is gone (replica ids are
+// unique), so its partitions need not wait for its leases to lapse. The
+// first Fences joins; a store opened for operator commands never does,
+// so it neither counts as a replica nor takes anything from one.
+func (s *Store) join(ctx context.Context, tx pgx.Tx) error {
+	_, err := tx.Exec(ctx, "UPDATE leases SET owner = NULL WHERE split_part(owner, '#', 1) = $1 AND owner <> $2", s.cfg.ReplicaID, s.owner)
+	if err != nil {
 		return err
-	})
-	return s.wrap("join the replicas", err)
+	}
+	_, err = tx.Exec(ctx, "DELETE FROM replicas WHERE replica = $1 AND owner <> $2", s.cfg.ReplicaID, s.owner)
+	return err
 }
 
 // heartbeat renews this open's row in replicas: while it is live, so are
 // its leases.
 func (s *Store) heartbeat(ctx context.Context) error {
-	_, err := s.pool.Exec(ctx, `INSERT INTO replicas (owner, replica, expires) VALUES ($1, $2, now() + $3::interval)
-		ON CONFLICT (owner) DO UPDATE SET expires = EXCLUDED.expires`,
-		s.owner, s.cfg.ReplicaID, s.cfg.LeaseTTL.String())
+	_, err := s.pool.Exec(ctx, heartbeatSQL, s.owner, s.cfg.ReplicaID, s.cfg.LeaseTTL.String())
 	return s.wrap("renew the replica's heartbeat", err)
 }
+
+const heartbeatSQL = `INSERT INTO replicas (owner, replica, expires) VALUES ($1, $2, now() + $3::interval)
+	ON CONFLICT (owner) DO UPDATE SET expires = EXCLUDED.expires`
 
 // keep renews the heartbeat every LeaseTTL/3 until ctx ends.
 func (s *Store) keep(ctx context.Context) {
@@ -71,6 +66,9 @@ func (s *Store) keep(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		}
+		if !s.joined.Load() {
+			continue
 		}
 		hctx, cancel := context.WithTimeout(ctx, s.cfg.LeaseTTL/3)
 		err := s.heartbeat(hctx)
@@ -101,10 +99,12 @@ func (s *Store) Fences(ctx context.Context) ([]store.Fence, error) {
 	var out []store.Fence
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		out = out[:0]
-		_, err := tx.Exec(ctx, `INSERT INTO replicas (owner, replica, expires) VALUES ($1, $2, now() + $3::interval)
-			ON CONFLICT (owner) DO UPDATE SET expires = EXCLUDED.expires`,
-			s.owner, s.cfg.ReplicaID, s.cfg.LeaseTTL.String())
-		if err != nil {
+		if !s.joined.Load() {
+			if err := s.join(ctx, tx); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.Exec(ctx, heartbeatSQL, s.owner, s.cfg.ReplicaID, s.cfg.LeaseTTL.String()); err != nil {
 			return err
 		}
 		var live int
@@ -151,6 +151,7 @@ func (s *Store) Fences(ctx context.Context) ([]store.Fence, error) {
 	if err != nil {
 		return nil, s.wrap("take leases", err)
 	}
+	s.joined.Store(true)
 	sortFences(out)
 	return out, nil
 }
@@ -177,8 +178,8 @@ func sortFences(fs []store.Fence) {
 
 // ReleaseLeases gives every partition of this replica back at once and
 // ends its heartbeat, so the other replicas take over without waiting for
-// the leases to lapse. Close calls it; the store stays usable for
-// everything but fenced work.
+// the leases to lapse. Close calls it; the store stays usable, and a
+// later Fences joins again.
 func (s *Store) ReleaseLeases(ctx context.Context) error {
 	if err := s.alive(ctx); err != nil {
 		return s.wrap("release leases", err)
@@ -196,6 +197,9 @@ func (s *Store) releaseAll(ctx context.Context) error {
 		_, err := tx.Exec(ctx, "DELETE FROM replicas WHERE owner = $1", s.owner)
 		return err
 	})
+	if err == nil {
+		s.joined.Store(false)
+	}
 	return s.wrap("release leases", err)
 }
 

@@ -5,7 +5,7 @@
 // The API, for the composition root:
 //
 //	cfg := postgres.Config{DSN: dsn}.WithDefaults() // Validate() lists every problem
-//	st, err := postgres.Open(ctx, cfg, logger)      // connects, migrates, joins the replicas
+//	st, err := postgres.Open(ctx, cfg, logger)      // connects and migrates; st.Fences joins the replicas
 //	defer st.Close()                                // gives the partitions back at once
 //
 // How the work is shared:
@@ -46,10 +46,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -175,9 +177,9 @@ func (c Config) Validate() error {
 
 // Store is the PostgreSQL backend of every store port.
 //
-// Leases: Open joins the replicas and a keeper goroutine renews this
-// replica's heartbeat every LeaseTTL/3; Fences takes and gives back
-// partitions; Close (or ReleaseLeases) hands every partition back at once
+// Leases: the first Fences joins the replicas, and from then on a keeper
+// goroutine renews this replica's heartbeat every LeaseTTL/3; Fences
+// takes and gives back partitions; Close (or ReleaseLeases) hands every partition back at once
 // so the others need not wait for the lease to lapse.
 type Store struct {
 	pool  *pgxpool.Pool
@@ -189,7 +191,8 @@ type Store struct {
 	ingest *ingester
 	zip    store.Compressor
 
-	fencesMu sync.Mutex // one Fences at a time per store
+	fencesMu sync.Mutex  // one Fences at a time per store
+	joined   atomic.Bool // Fences ran: the keeper renews the heartbeat
 
 	silences *silenceWatch
 
@@ -205,9 +208,10 @@ var _ store.Store = (*Store)(nil)
 // ErrSchemaNewer means the database was migrated by a newer wabridge.
 var ErrSchemaNewer = errors.New("the database schema is newer than this wabridge")
 
-// Open connects, migrates the schema under an advisory lock, checks that
-// the database's partition count is the configured one, and joins the
-// replicas. An unreachable database is an error naming its host and port,
+// Open connects, migrates the schema under an advisory lock and checks
+// that the database's partition count is the configured one. It takes no
+// partition: the first Fences joins the replicas, so a store opened for
+// operator commands leaves the leases alone. An unreachable database is an error naming its host and port,
 // never the password.
 func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Store, error) {
 	cfg = cfg.WithDefaults()
@@ -240,10 +244,6 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Store, error) 
 		return nil, err
 	}
 	if err := s.setup(ctx); err != nil {
-		pool.Close()
-		return nil, err
-	}
-	if err := s.join(ctx); err != nil {
 		pool.Close()
 		return nil, err
 	}
@@ -340,17 +340,28 @@ func (s *Store) wrap(what string, err error) error {
 	if errors.Is(err, store.ErrClosed) {
 		return fmt.Errorf("store: %s: %w", what, store.ErrClosed)
 	}
-	var pe *pgconn.PgError
-	if !errors.As(err, &pe) && (pgconn.SafeToRetry(err) || pgconn.Timeout(err) || isConnErr(err)) {
+	if isConnErr(err) {
 		return fmt.Errorf("store: %s: the database at %s is unreachable: %w", what, s.where, err)
 	}
 	return fmt.Errorf("store: %s: %w", what, err)
 }
 
+// isConnErr reports a failure of the connection rather than of the
+// statement: the server went away, restarts, or cannot be reached.
 func isConnErr(err error) bool {
+	if errors.Is(err, context.Canceled) {
+		return false
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		// connection_exception, operator_intervention (shutdown, crash
+		// recovery), insufficient_resources (too many connections)
+		return strings.HasPrefix(pe.Code, "08") || strings.HasPrefix(pe.Code, "57") || strings.HasPrefix(pe.Code, "53")
+	}
 	var ce *pgconn.ConnectError
-	return errors.As(err, &ce) || strings.Contains(err.Error(), "connection refused") ||
-		strings.Contains(err.Error(), "unexpected EOF") || strings.Contains(err.Error(), "conn closed")
+	var ne net.Error
+	return errors.As(err, &ce) || errors.As(err, &ne) || pgconn.Timeout(err) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, io.EOF) || strings.Contains(err.Error(), "conn closed") || strings.Contains(err.Error(), "connection refused")
 }
 
 // inTx runs fn in a transaction and commits it.
