@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"hash/fnv"
 	"time"
 
@@ -49,12 +50,12 @@ func (s *Store) join(ctx context.Context, tx pgx.Tx) error {
 // heartbeat renews this open's row in replicas: while it is live, so are
 // its leases.
 func (s *Store) heartbeat(ctx context.Context) error {
-	_, err := s.pool.Exec(ctx, heartbeatSQL, s.owner, s.cfg.ReplicaID, s.cfg.LeaseTTL.String())
+	_, err := s.pool.Exec(ctx, heartbeatSQL, s.owner, s.cfg.ReplicaID, s.cfg.LeaseTTL.String(), s.RulesHash())
 	return s.wrap("renew the replica's heartbeat", err)
 }
 
-const heartbeatSQL = `INSERT INTO replicas (owner, replica, expires) VALUES ($1, $2, now() + $3::interval)
-	ON CONFLICT (owner) DO UPDATE SET expires = EXCLUDED.expires`
+const heartbeatSQL = `INSERT INTO replicas (owner, replica, expires, rules_hash) VALUES ($1, $2, now() + $3::interval, $4)
+	ON CONFLICT (owner) DO UPDATE SET expires = EXCLUDED.expires, rules_hash = EXCLUDED.rules_hash`
 
 // keep renews the heartbeat every LeaseTTL/3 until ctx ends.
 func (s *Store) keep(ctx context.Context) {
@@ -97,6 +98,7 @@ func (s *Store) Fences(ctx context.Context) ([]store.Fence, error) {
 	s.fencesMu.Lock()
 	defer s.fencesMu.Unlock()
 	var out []store.Fence
+	var mismatch *RulesMismatch
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		out = out[:0]
 		if !s.joined.Load() {
@@ -104,8 +106,23 @@ func (s *Store) Fences(ctx context.Context) ([]store.Fence, error) {
 				return err
 			}
 		}
-		if _, err := tx.Exec(ctx, heartbeatSQL, s.owner, s.cfg.ReplicaID, s.cfg.LeaseTTL.String()); err != nil {
+		hash := s.RulesHash()
+		if _, err := tx.Exec(ctx, heartbeatSQL, s.owner, s.cfg.ReplicaID, s.cfg.LeaseTTL.String(), hash); err != nil {
 			return err
+		}
+		mismatch = nil
+		if hash != "" {
+			var m RulesMismatch
+			err := tx.QueryRow(ctx, `SELECT replica, rules_hash FROM replicas
+				WHERE expires > now() AND owner <> $1 AND rules_hash <> '' AND rules_hash <> $2 ORDER BY owner LIMIT 1`,
+				s.owner, hash).Scan(&m.Replica, &m.Theirs)
+			switch {
+			case err == nil:
+				m.Mine = hash
+				mismatch = &m
+			case !errors.Is(err, pgx.ErrNoRows):
+				return err
+			}
 		}
 		var live int
 		if err := tx.QueryRow(ctx, "SELECT count(*) FROM replicas WHERE expires > now()").Scan(&live); err != nil {
@@ -117,6 +134,9 @@ func (s *Store) Fences(ctx context.Context) ([]store.Fence, error) {
 			return err
 		}
 		switch {
+		case mismatch != nil:
+			// Keep what this replica has, take nothing, give nothing
+			// back (the other would not take it either).
 		case len(mine) < share:
 			// Free, or of a replica whose heartbeat lapsed; a lease row
 			// a commit holds is skipped, for the next call.
@@ -152,6 +172,7 @@ func (s *Store) Fences(ctx context.Context) ([]store.Fence, error) {
 		return nil, s.wrap("take leases", err)
 	}
 	s.joined.Store(true)
+	s.noteMismatch(mismatch)
 	sortFences(out)
 	return out, nil
 }
@@ -250,4 +271,59 @@ func (s *Store) fenced(ctx context.Context, f store.Fence, what string, fn func(
 		return fe
 	}
 	return s.wrap(what, err)
+}
+
+// LeaseTTL is how long this replica's partitions stay its own without a
+// heartbeat; the pipeline calls Fences about every LeaseTTL/3 to learn
+// of partitions taken, given back and lost.
+func (s *Store) LeaseTTL() time.Duration { return s.cfg.LeaseTTL }
+
+// RulesMismatch is a live replica running other rules than this one.
+type RulesMismatch struct {
+	Mine, Theirs string // the rules hashes
+	Replica      string // the other replica's id
+}
+
+// SetRulesHash records the hash of the rules this replica runs (after each
+// load or reload). While a live replica has another non-empty hash, Fences
+// keeps this replica's partitions but takes none and gives none back, and
+// Mismatch reports it: one incident is never judged by two rule sets, and
+// the replicas agree again once the same rules run everywhere.
+func (s *Store) SetRulesHash(h string) {
+	s.leaseMu.Lock()
+	s.rulesHash = h
+	s.leaseMu.Unlock()
+}
+
+// RulesHash is what SetRulesHash recorded.
+func (s *Store) RulesHash() string {
+	s.leaseMu.Lock()
+	defer s.leaseMu.Unlock()
+	return s.rulesHash
+}
+
+// Mismatch reports the live replica whose rules differ from this one's,
+// as the last Fences found it: nil when they agree.
+func (s *Store) Mismatch() *RulesMismatch {
+	s.leaseMu.Lock()
+	defer s.leaseMu.Unlock()
+	if s.mismatch == nil {
+		return nil
+	}
+	m := *s.mismatch
+	return &m
+}
+
+func (s *Store) noteMismatch(m *RulesMismatch) {
+	s.leaseMu.Lock()
+	was := s.mismatch
+	s.mismatch = m
+	s.leaseMu.Unlock()
+	switch {
+	case m != nil && (was == nil || *was != *m):
+		s.log.Error("store: a live replica runs other rules; this one takes no partition until they agree",
+			"rules_hash", m.Mine, "other_replica", m.Replica, "other_rules_hash", m.Theirs)
+	case m == nil && was != nil:
+		s.log.Info("store: every live replica runs the same rules again", "rules_hash", was.Mine)
+	}
 }

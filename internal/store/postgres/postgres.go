@@ -194,6 +194,10 @@ type Store struct {
 	fencesMu sync.Mutex  // one Fences at a time per store
 	joined   atomic.Bool // Fences ran: the keeper renews the heartbeat
 
+	leaseMu   sync.Mutex
+	rulesHash string
+	mismatch  *RulesMismatch
+
 	silences *silenceWatch
 
 	stop     context.CancelFunc

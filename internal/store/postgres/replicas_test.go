@@ -559,3 +559,34 @@ func TestMigrationsRunOnceConcurrently(t *testing.T) {
 		t.Fatalf("schema_version has %d rows (%v), want %d", n, err, postgres.SchemaVersion())
 	}
 }
+
+func TestReplicaWithOtherRulesTakesNothing(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	a := replica(t, dsn, "a", 4)
+	a.SetRulesHash("rules-1")
+	if got := fencesOf(t, a); len(got) != 4 {
+		t.Fatalf("a owns %v", got)
+	}
+	b := replica(t, dsn, "b", 4)
+	b.SetRulesHash("rules-2")
+	if got := fencesOf(t, b); len(got) != 0 {
+		t.Fatalf("b with other rules took %v", got)
+	}
+	m := b.Mismatch()
+	if m == nil || m.Mine != "rules-2" || m.Theirs != "rules-1" || !strings.HasPrefix(m.Replica, "a") {
+		t.Fatalf("b's mismatch %+v, want both hashes and a named", m)
+	}
+	// a keeps its partitions: b would not take what a gave back.
+	if got := fencesOf(t, a); len(got) != 4 || a.Mismatch() == nil {
+		t.Fatalf("a during the mismatch owns %v, mismatch %+v", got, a.Mismatch())
+	}
+	// The same rules everywhere: the work is shared again.
+	b.SetRulesHash("rules-1")
+	fencesOf(t, b)
+	if got := fencesOf(t, a); len(got) != 2 || a.Mismatch() != nil {
+		t.Fatalf("a after the rules agree owns %v, mismatch %+v", got, a.Mismatch())
+	}
+	if got := fencesOf(t, b); len(got) != 2 || b.Mismatch() != nil {
+		t.Fatalf("b after the rules agree owns %v, mismatch %+v", got, b.Mismatch())
+	}
+}
