@@ -1,12 +1,9 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
-	"net/http"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -14,7 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/wabridge/wabridge/internal/app"
+	"github.com/wabridge/wabridge/internal/admin"
 	"github.com/wabridge/wabridge/internal/audit"
 )
 
@@ -31,35 +28,24 @@ full records, payloads included. Through a running server's admin API the
 records are read a page at a time and printed as they arrive.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			q, err := app.ParseAuditQuery(since, code, source, limit, time.Now())
+			q, err := admin.ParseAuditQuery(since, code, source, limit, time.Now())
 			if err != nil {
 				return fail(1, "wabridge audit: %v", err)
 			}
 			q.Body = asJSON
-			return operate(g, "audit", func(op *operator) error {
-				var recs []audit.Record
-				if op.api != nil {
-					v := url.Values{}
-					for k, s := range map[string]string{"since": since, "code": code, "source": source} {
-						if s != "" {
-							v.Set(k, s)
-						}
-					}
-					if asJSON {
-						v.Set("payload", "true")
-						return streamAuditJSON(g, op.api, v, q.Limit)
-					}
-					err = op.api.auditPages(v, q.Limit, func(r audit.Record) error {
-						recs = append(recs, r)
-						return nil
-					})
-				} else {
-					recs, err = op.svc.Pipeline().Audit(q)
+			return operate(g, "audit", func(ctx context.Context, op *operator) error {
+				if asJSON {
+					return streamAuditJSON(ctx, g, op.svc, q)
 				}
+				var recs []audit.Record
+				err := auditPages(ctx, op.svc, q, func(r audit.Record) error {
+					recs = append(recs, r)
+					return nil
+				})
 				if err != nil {
 					return err
 				}
-				return printList(g, recs, asJSON, "no deliveries recorded",
+				return printList(g, recs, false, "no deliveries recorded",
 					[]string{"TIME", "SOURCE", "STATUS", "EVENTS", "CODES", "DECISIONS", "NOTIFICATIONS"}, auditRow)
 			})
 		},
@@ -130,13 +116,13 @@ func dash(list []string) string {
 	return strings.Join(list, ", ")
 }
 
-// streamAuditJSON prints the running server's audit records as one JSON
-// list, each record written as its page arrives: with payloads, the trail
-// can be far larger than memory should hold.
-func streamAuditJSON(g *globals, api *adminClient, v url.Values, limit int) error {
+// streamAuditJSON prints the audit records as one JSON list, each page
+// written as it arrives: with payloads, the trail can be far larger than
+// memory should hold.
+func streamAuditJSON(ctx context.Context, g *globals, svc admin.Service, q audit.Query) error {
 	fmt.Fprint(g.stdout, "[")
 	n := 0
-	err := api.auditPages(v, limit, func(r audit.Record) error {
+	err := auditPages(ctx, svc, q, func(r audit.Record) error {
 		b, err := json.Marshal(r)
 		if err != nil {
 			return err
@@ -156,79 +142,29 @@ func streamAuditJSON(g *globals, api *adminClient, v url.Values, limit int) erro
 	return err
 }
 
-// auditPages walks GET /api/v1/audit page by page (following the Link
-// rel="next" cursor), decoding each record as it is read, until the last
-// page or limit records (0 = all).
-func (c *adminClient) auditPages(v url.Values, limit int, each func(audit.Record) error) error {
-	path := "/audit?" + v.Encode()
-	seen := 0
-	for path != "" {
-		req, err := http.NewRequest(http.MethodGet, c.base+path, http.NoBody)
+// auditPages walks the audit trail page by page until the last page or
+// q.Limit records (0 = all).
+func auditPages(ctx context.Context, svc admin.Service, q audit.Query, each func(audit.Record) error) error {
+	limit, seen := q.Limit, 0
+	for {
+		if limit > 0 {
+			q.Limit = limit - seen
+		}
+		page, err := svc.Audit(ctx, admin.AuditQuery{Query: q})
 		if err != nil {
 			return err
 		}
-		req.Header.Set("Authorization", "Bearer "+c.token)
-		resp, err := (&http.Client{Timeout: 5 * time.Minute}).Do(req)
-		if err != nil {
-			return fmt.Errorf("admin API of the running server at %s: %w", c.base, err)
+		for _, r := range page.Records {
+			if err := each(r); err != nil {
+				return err
+			}
+			if seen++; limit > 0 && seen >= limit {
+				return nil
+			}
 		}
-		if resp.StatusCode != http.StatusOK {
-			data, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-			resp.Body.Close()
-			var e struct {
-				Error string `json:"error"`
-			}
-			if json.Unmarshal(data, &e) == nil && e.Error != "" {
-				return errors.New(e.Error)
-			}
-			return fmt.Errorf("admin API answered %s", resp.Status)
-		}
-		path = nextPage(resp.Header.Get("Link"), c.base)
-		dec := json.NewDecoder(resp.Body)
-		err = func() error {
-			defer resp.Body.Close()
-			if _, err := dec.Token(); err != nil {
-				return fmt.Errorf("audit page: %w", err)
-			}
-			for dec.More() {
-				var r audit.Record
-				if err := dec.Decode(&r); err != nil {
-					return fmt.Errorf("audit page: %w", err)
-				}
-				if err := each(r); err != nil {
-					return err
-				}
-				if seen++; limit > 0 && seen >= limit {
-					path = ""
-					return nil
-				}
-			}
+		if page.Next == "" || len(page.Records) == 0 {
 			return nil
-		}()
-		if err != nil {
-			return err
 		}
+		q.Before = page.Next
 	}
-	return nil
-}
-
-// nextPage reads the path after base of a Link header's rel="next" target.
-func nextPage(link, base string) string {
-	for _, part := range strings.Split(link, ",") {
-		target, params, ok := strings.Cut(strings.TrimSpace(part), ";")
-		if !ok || !strings.Contains(params, `rel="next"`) {
-			continue
-		}
-		target = strings.Trim(strings.TrimSpace(target), "<>")
-		u, err := url.Parse(base)
-		if err != nil {
-			return ""
-		}
-		rel, ok := strings.CutPrefix(target, u.Path)
-		if !ok {
-			return ""
-		}
-		return rel
-	}
-	return ""
 }

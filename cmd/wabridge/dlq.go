@@ -1,20 +1,17 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/wabridge/wabridge/internal/admin"
 	"github.com/wabridge/wabridge/internal/app"
 	"github.com/wabridge/wabridge/internal/config"
 	"github.com/wabridge/wabridge/internal/outbox"
@@ -32,13 +29,18 @@ func loadConfig(g *globals) (*config.Config, error) {
 	return cfg, nil
 }
 
-// operator runs an operator command against the store on disk, or, when a
-// running server holds the store, through its admin API.
+// operator runs an operator command through the operator service: on the
+// store on disk, or, when a running server holds the store, through its
+// admin API. Which one is chosen once, here.
 type operator struct {
 	g   *globals
 	cfg *config.Config
-	svc *app.Service // offline
-	api *adminClient // online
+	svc admin.Service
+	// remote is set when the service is a running server's.
+	remote bool
+	// rt is the runtime loaded from the files, offline only.
+	rt    *app.Runtime
+	close func()
 }
 
 func openOperator(g *globals) (*operator, error) {
@@ -46,11 +48,13 @@ func openOperator(g *globals) (*operator, error) {
 	if err != nil {
 		return nil, err
 	}
-	op := &operator{g: g, cfg: cfg}
+	op := &operator{g: g, cfg: cfg, close: func() {}}
 	svc, err := app.Open(g.config, io.Discard)
 	switch {
 	case err == nil:
-		op.svc = svc
+		op.svc = svc.Operator()
+		op.close = func() { _ = svc.Close() }
+		op.rt = svc.Runtime()
 		return op, nil
 	case errors.Is(err, store.ErrLocked):
 		if !cfg.Server.AdminToken.IsSet() {
@@ -60,7 +64,7 @@ func openOperator(g *globals) (*operator, error) {
 		if cfg.Server.AdminListen != "" {
 			addr = cfg.Server.AdminListen
 		}
-		op.api = &adminClient{base: "http://" + addr + "/api/v1", token: cfg.Server.AdminToken.Value()}
+		op.svc, op.remote = admin.NewClient(addr, cfg.Server.AdminToken.Value()), true
 		return op, nil
 	default:
 		return nil, fail(1, "wabridge: %v", err)
@@ -68,22 +72,16 @@ func openOperator(g *globals) (*operator, error) {
 }
 
 // operate runs fn with an operator and reports its error as the command's.
-func operate(g *globals, name string, fn func(op *operator) error) error {
+func operate(g *globals, name string, fn func(ctx context.Context, op *operator) error) error {
 	op, err := openOperator(g)
 	if err != nil {
 		return err
 	}
-	defer op.Close()
-	if err := fn(op); err != nil {
+	defer op.close()
+	if err := fn(context.Background(), op); err != nil {
 		return fail(1, "wabridge %s: %v", name, err)
 	}
 	return nil
-}
-
-func (op *operator) Close() {
-	if op.svc != nil {
-		_ = op.svc.Close()
-	}
 }
 
 func newDLQCmd(g *globals) *cobra.Command {
@@ -97,14 +95,8 @@ func newDLQCmd(g *globals) *cobra.Command {
 		Short: "List dead letters",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return operate(g, "dlq list", func(op *operator) error {
-				var dead []outbox.DeadLetter
-				var err error
-				if op.api != nil {
-					err = op.api.do(http.MethodGet, "/dlq", &dead)
-				} else {
-					dead, err = op.svc.Pipeline().ListDead()
-				}
+			return operate(g, "dlq list", func(ctx context.Context, op *operator) error {
+				dead, err := op.svc.DeadLetters(ctx)
 				if err != nil {
 					return err
 				}
@@ -118,34 +110,22 @@ func newDLQCmd(g *globals) *cobra.Command {
 		Short: "Show one dead letter as JSON",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return operate(g, "dlq show", func(op *operator) error {
-				var d outbox.DeadLetter
-				var err error
-				if op.api != nil {
-					err = op.api.do(http.MethodGet, "/dlq/"+url.PathEscape(args[0]), &d)
-				} else {
-					d, err = op.svc.Pipeline().GetDead(args[0])
-				}
+			return operate(g, "dlq show", func(ctx context.Context, op *operator) error {
+				d, err := op.svc.DeadLetter(ctx, args[0])
 				if err != nil {
 					return err
 				}
-				return writeJSON(g, app.MaskDead(d))
+				return writeJSON(g, d)
 			})
 		},
 	}
-	replayOne := func(op *operator, id string) error {
-		if op.api != nil {
-			return op.api.do(http.MethodPost, "/dlq/"+url.PathEscape(id)+"/replay", nil)
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	replayOne := func(ctx context.Context, op *operator, id string) error {
+		ctx, cancel := context.WithTimeout(ctx, 70*time.Second)
 		defer cancel()
-		return op.svc.Pipeline().ReplayDead(ctx, id)
+		return op.svc.ReplayDead(ctx, id)
 	}
-	dropOne := func(op *operator, id string) error {
-		if op.api != nil {
-			return op.api.do(http.MethodDelete, "/dlq/"+url.PathEscape(id), nil)
-		}
-		return op.svc.Pipeline().DropDead(id)
+	dropOne := func(ctx context.Context, op *operator, id string) error {
+		return op.svc.DropDead(ctx, id)
 	}
 	replay := newDLQBulkCmd(g, "replay", "sent",
 		"Send dead letters again, rendered with the current rules, templates and notifiers",
@@ -164,9 +144,6 @@ delete without it.`, dropOne)
 }
 
 func printDead(g *globals, dead []outbox.DeadLetter, asJSON bool) error {
-	for i := range dead {
-		dead[i] = app.MaskDead(dead[i])
-	}
 	return printList(g, dead, asJSON, "no dead letters",
 		[]string{"ID", "FAILED", "RULE", "NOTIFIER", "ATTEMPTS", "LAST ERROR"},
 		func(d outbox.DeadLetter) []string {
@@ -186,61 +163,9 @@ func oneLine(s string, max int) string {
 	return s
 }
 
-// adminClient calls a running server's admin API.
-type adminClient struct {
-	base  string
-	token string
-}
-
-// do calls the admin API without a request body.
-func (c *adminClient) do(method, path string, out any) error {
-	return c.request(method, path, nil, out)
-}
-
-// request calls the admin API with an optional JSON body and decodes the
-// answer into out. The timeout leaves room for a replay, which sends.
-func (c *adminClient) request(method, path string, in, out any) error {
-	var body io.Reader = http.NoBody
-	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			return fmt.Errorf("encode request: %w", err)
-		}
-		body = bytes.NewReader(b)
-	}
-	req, err := http.NewRequest(method, c.base+path, body)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Authorization", "Bearer "+c.token)
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	client := &http.Client{Timeout: 70 * time.Second}
-	resp, err := client.Do(req)
-	if err != nil {
-		return fmt.Errorf("admin API of the running server at %s: %w", c.base, err)
-	}
-	defer resp.Body.Close()
-	data, _ := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
-	if resp.StatusCode != http.StatusOK {
-		var e struct {
-			Error string `json:"error"`
-		}
-		if json.Unmarshal(data, &e) == nil && e.Error != "" {
-			return errors.New(e.Error)
-		}
-		return fmt.Errorf("admin API answered %s", resp.Status)
-	}
-	if out != nil {
-		return json.Unmarshal(data, out)
-	}
-	return nil
-}
-
 // newDLQBulkCmd builds dlq replay and dlq drop: one ID, or --all with
 // filters, a count and a confirmation flag.
-func newDLQBulkCmd(g *globals, verb, done, short, long string, one func(op *operator, id string) error) *cobra.Command {
+func newDLQBulkCmd(g *globals, verb, done, short, long string, one func(ctx context.Context, op *operator, id string) error) *cobra.Command {
 	var (
 		all              bool
 		yes              bool
@@ -260,21 +185,15 @@ func newDLQBulkCmd(g *globals, verb, done, short, long string, one func(op *oper
 			case !all && (reason != "" || notifier != ""):
 				return fail(1, "wabridge %s: --reason and --notifier select dead letters for --all", name)
 			}
-			return operate(g, name, func(op *operator) error {
+			return operate(g, name, func(ctx context.Context, op *operator) error {
 				if !all {
-					if err := one(op, args[0]); err != nil {
+					if err := one(ctx, op, args[0]); err != nil {
 						return err
 					}
 					fmt.Fprintf(g.stdout, "%s: %s\n", args[0], done)
 					return nil
 				}
-				var dead []outbox.DeadLetter
-				var err error
-				if op.api != nil {
-					err = op.api.do(http.MethodGet, "/dlq", &dead)
-				} else {
-					dead, err = op.svc.Pipeline().ListDead()
-				}
+				dead, err := op.svc.DeadLetters(ctx)
 				if err != nil {
 					return err
 				}
@@ -293,7 +212,7 @@ func newDLQBulkCmd(g *globals, verb, done, short, long string, one func(op *oper
 				}
 				failed := 0
 				for _, id := range ids {
-					if err := one(op, id); err != nil {
+					if err := one(ctx, op, id); err != nil {
 						failed++
 						fmt.Fprintf(g.stdout, "%s: not %s: %s\n", id, done, oneLine(err.Error(), 200))
 						continue

@@ -1,15 +1,14 @@
 package main
 
 import (
+	"context"
 	"fmt"
-	"net/http"
-	"net/url"
 	"strconv"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/wabridge/wabridge/internal/app"
+	"github.com/wabridge/wabridge/internal/admin"
 	"github.com/wabridge/wabridge/internal/incident"
 )
 
@@ -23,23 +22,10 @@ open ones (alerted), pending ones (below their threshold or within group_wait)
 and, with --all, resolved ones not yet swept.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return operate(g, "incidents", func(op *operator) error {
-				var list []incident.Incident
-				var err error
-				if op.api != nil {
-					path := "/incidents"
-					if all {
-						path += "?all=true"
-					}
-					err = op.api.request(http.MethodGet, path, nil, &list)
-				} else {
-					list, err = op.svc.Pipeline().ListIncidents(all)
-				}
+			return operate(g, "incidents", func(ctx context.Context, op *operator) error {
+				list, err := op.svc.Incidents(ctx, admin.IncidentQuery{All: all})
 				if err != nil {
 					return err
-				}
-				for i := range list {
-					list[i] = app.MaskIncident(list[i])
 				}
 				return printList(g, list, asJSON, "no incidents",
 					[]string{"FINGERPRINT", "RULE", "STATUS", "COUNT", "FIRST SEEN", "LAST SEEN", "WHAT"},
@@ -75,21 +61,16 @@ API when one holds the store; otherwise on the store, and the notifications
 are sent when the server starts.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return operate(g, "incidents resolve", func(op *operator) error {
-				var res app.Resolved
-				if op.api != nil {
-					if err := op.api.request(http.MethodPost, "/incidents/"+url.PathEscape(args[0])+"/resolve", nil, &res); err != nil {
-						return err
-					}
-					fmt.Fprintf(g.stdout, "resolved incident %s (rule %s): %d notification(s) queued\n", res.Fingerprint, res.Rule, res.Notifications)
-					return nil
-				}
-				inc, n, err := op.svc.Pipeline().ResolveIncident(args[0])
+			return operate(g, "incidents resolve", func(ctx context.Context, op *operator) error {
+				res, err := op.svc.ResolveIncident(ctx, args[0], admin.Actor{})
 				if err != nil {
 					return err
 				}
-				fmt.Fprintf(g.stdout, "resolved incident %s (rule %s): %d notification(s) queued; no server is running, so they are sent when it starts\n",
-					inc.Fingerprint, inc.Rule, n)
+				when := ""
+				if !op.remote {
+					when = "; no server is running, so they are sent when it starts"
+				}
+				fmt.Fprintf(g.stdout, "resolved incident %s (rule %s): %d notification(s) queued%s\n", res.Fingerprint, res.Rule, res.Notifications, when)
 				return nil
 			})
 		},

@@ -1,8 +1,8 @@
 package main
 
 import (
+	"context"
 	"fmt"
-	"net/http"
 	"net/url"
 	"os"
 	"os/user"
@@ -11,7 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/wabridge/wabridge/internal/app"
+	"github.com/wabridge/wabridge/internal/admin"
 	"github.com/wabridge/wabridge/internal/duration"
 	"github.com/wabridge/wabridge/internal/silence"
 )
@@ -36,21 +36,6 @@ func newSilenceCmd(g *globals) *cobra.Command {
 	return cmd
 }
 
-// saveSilences stores silences through the running server or the store.
-func saveSilences(op *operator, in []app.SilenceInput, asNew bool) ([]silence.Silence, error) {
-	if op.api != nil {
-		var out []silence.Silence
-		if asNew {
-			for i := range in {
-				in[i].ID = ""
-			}
-		}
-		err := op.api.request(http.MethodPost, "/silences", in, &out)
-		return out, err
-	}
-	return app.SaveSilences(op.svc.Pipeline(), in, asNew)
-}
-
 func newSilenceAddCmd(g *globals) *cobra.Command {
 	var (
 		matchers []string
@@ -66,7 +51,7 @@ func newSilenceAddCmd(g *globals) *cobra.Command {
   wabridge silence add --match waba_id=102290129340398 --match 'code=~13104[0-9]' --for 1d --comment "BSP migration"`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			in := app.SilenceInput{}
+			in := admin.SilenceInput{}
 			in.Comment, in.Author = comment, author
 			for _, s := range matchers {
 				m, err := silence.ParseMatcher(s)
@@ -78,8 +63,8 @@ func newSilenceAddCmd(g *globals) *cobra.Command {
 			if dur > 0 {
 				in.For = duration.Format(dur)
 			}
-			return operate(g, "silence add", func(op *operator) error {
-				out, err := saveSilences(op, []app.SilenceInput{in}, true)
+			return operate(g, "silence add", func(ctx context.Context, op *operator) error {
+				out, err := op.svc.SaveSilences(ctx, []admin.SilenceInput{in}, true)
 				if err != nil {
 					return err
 				}
@@ -98,24 +83,6 @@ func newSilenceAddCmd(g *globals) *cobra.Command {
 	add.Flags().StringVar(&author, "author", defaultAuthor(), "who adds it")
 	add.Flags().BoolVar(&asJSON, "json", false, "print the silence as JSON")
 	return add
-}
-
-// listSilences reads the silences f selects.
-func listSilences(op *operator, f app.SilenceFilter) ([]silence.Silence, error) {
-	if op.api != nil {
-		var l []silence.Silence
-		path := "/silences"
-		if q := f.Values().Encode(); q != "" {
-			path += "?" + q
-		}
-		err := op.api.request(http.MethodGet, path, nil, &l)
-		return l, err
-	}
-	l, err := op.svc.Pipeline().ListSilences()
-	if err != nil {
-		return nil, err
-	}
-	return f.Filter(l), nil
 }
 
 func newSilenceQueryCmd(g *globals, name string) *cobra.Command {
@@ -140,12 +107,12 @@ func newSilenceQueryCmd(g *globals, name string) *cobra.Command {
 			if text != "" {
 				q.Set("text", text)
 			}
-			f, err := app.ParseSilenceFilter(q)
+			f, err := admin.ParseSilenceFilter(q)
 			if err != nil {
 				return fail(1, "wabridge silence %s: %v", name, err)
 			}
-			return operate(g, "silence "+name, func(op *operator) error {
-				l, err := listSilences(op, f)
+			return operate(g, "silence "+name, func(ctx context.Context, op *operator) error {
+				l, err := op.svc.Silences(ctx, f)
 				if err != nil {
 					return err
 				}
@@ -211,8 +178,8 @@ func newSilenceUpdateCmd(g *globals) *cobra.Command {
 				}
 				end = t
 			}
-			return operate(g, "silence update", func(op *operator) error {
-				l, err := listSilences(op, app.SilenceFilter{})
+			return operate(g, "silence update", func(ctx context.Context, op *operator) error {
+				l, err := op.svc.Silences(ctx, admin.SilenceFilter{})
 				if err != nil {
 					return err
 				}
@@ -226,9 +193,6 @@ func newSilenceUpdateCmd(g *globals) *cobra.Command {
 					return fmt.Errorf("no silence %q", args[0])
 				}
 				now := time.Now()
-				if op.svc != nil {
-					now = op.svc.Pipeline().Now()
-				}
 				if s.State == "expired" && set > 0 {
 					s.StartsAt = now // an expired silence updated with a new end starts again
 				}
@@ -253,8 +217,8 @@ func newSilenceUpdateCmd(g *globals) *cobra.Command {
 				if cmd.Flags().Changed("author") {
 					s.Author = author
 				}
-				in := app.SilenceInput{Silence: *s, Matchers: s.Matchers}
-				out, err := saveSilences(op, []app.SilenceInput{in}, false)
+				in := admin.SilenceInput{Silence: *s, Matchers: s.Matchers}
+				out, err := op.svc.SaveSilences(ctx, []admin.SilenceInput{in}, false)
 				if err != nil {
 					return err
 				}
@@ -290,16 +254,13 @@ already ended are skipped.`,
 			if err != nil {
 				return fail(1, "wabridge silence import: %v", err)
 			}
-			in, err := app.DecodeSilences(body)
+			in, err := admin.DecodeSilences(body)
 			if err != nil {
 				return fail(1, "wabridge silence import: %s: %v", args[0], err)
 			}
-			return operate(g, "silence import", func(op *operator) error {
+			return operate(g, "silence import", func(ctx context.Context, op *operator) error {
 				now := time.Now()
-				if op.svc != nil {
-					now = op.svc.Pipeline().Now()
-				}
-				var live []app.SilenceInput
+				var live []admin.SilenceInput
 				skipped := 0
 				for _, s := range in {
 					if !s.EndsAt.IsZero() && !s.EndsAt.After(now) {
@@ -310,7 +271,7 @@ already ended are skipped.`,
 				}
 				var out []silence.Silence
 				if len(live) > 0 {
-					if out, err = saveSilences(op, live, true); err != nil {
+					if out, err = op.svc.SaveSilences(ctx, live, true); err != nil {
 						return err
 					}
 				}
@@ -328,15 +289,9 @@ func newSilenceExpireCmd(g *globals) *cobra.Command {
 		Short: "End silences now",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return operate(g, "silence expire", func(op *operator) error {
+			return operate(g, "silence expire", func(ctx context.Context, op *operator) error {
 				for _, id := range args {
-					var err error
-					if op.api != nil {
-						err = op.api.request(http.MethodDelete, "/silences/"+url.PathEscape(id), nil, nil)
-					} else {
-						_, err = op.svc.Pipeline().ExpireSilence(id)
-					}
-					if err != nil {
+					if _, err := op.svc.ExpireSilence(ctx, id); err != nil {
 						return err
 					}
 					fmt.Fprintf(g.stdout, "silence %s expired\n", id)

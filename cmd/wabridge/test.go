@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"net/url"
 	"os"
 	"sort"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/wabridge/wabridge/internal/admin"
 	"github.com/wabridge/wabridge/internal/app"
 	"github.com/wabridge/wabridge/internal/event"
 )
@@ -70,7 +70,7 @@ Nothing is sent and nothing in the store changes; signatures are not checked.`,
 	return cmd
 }
 
-func dryRun(g *globals, sourceName, contentType string, body []byte, render, state bool) (*app.Report, error) {
+func dryRun(g *globals, sourceName, contentType string, body []byte, render, state bool) (*admin.Report, error) {
 	ctx := context.Background()
 	if !state {
 		cfg, srcs, rt, err := app.Load(g.config, slog.New(slog.DiscardHandler))
@@ -79,7 +79,7 @@ func dryRun(g *globals, sourceName, contentType string, body []byte, render, sta
 		}
 		defer rt.Close()
 		warn(g, rt)
-		d, err := app.NewDryRun(cfg, srcs, rt, app.DryRunOptions{Render: render})
+		d, err := app.NewDryRun(cfg, srcs, rt, admin.DryRunOptions{Render: render})
 		if err != nil {
 			return nil, fail(1, "wabridge test: %v", err)
 		}
@@ -90,15 +90,11 @@ func dryRun(g *globals, sourceName, contentType string, body []byte, render, sta
 		}
 		return rep, nil
 	}
-	var rep *app.Report
-	err := operate(g, "test --state", func(op *operator) error {
-		if op.api != nil {
-			req := app.DryRunRequest{Source: sourceName, ContentType: contentType, Payload: string(body), Render: render}
-			return op.api.request(http.MethodPost, "/test", req, &rep)
-		}
-		warn(g, op.svc.Runtime())
+	var rep *admin.Report
+	err := operate(g, "test --state", func(ctx context.Context, op *operator) error {
+		warn(g, op.rt)
 		var err error
-		rep, err = op.svc.RunDryRun(ctx, app.DryRunRequest{Source: sourceName, ContentType: contentType, Payload: string(body), Render: render})
+		rep, err = op.svc.DryRun(ctx, admin.DryRunRequest{Source: sourceName, ContentType: contentType, Payload: string(body), Render: render})
 		return err
 	})
 	return rep, err
@@ -116,8 +112,8 @@ func warn(g *globals, rt *app.Runtime) {
 }
 
 // printReport writes a report for people.
-func printReport(w io.Writer, rep *app.Report) {
-	evals := map[string]app.Evaluation{}
+func printReport(w io.Writer, rep *admin.Report) {
+	evals := map[string]admin.Evaluation{}
 	for _, e := range rep.Evaluations {
 		evals[e.EventID] = e
 	}
@@ -204,7 +200,7 @@ func describeEvent(e event.Event) string {
 
 // readableBody shows a request body as a person reads it: JSON indented,
 // a form one field a line with JSON fields (Slack's blocks) indented.
-func readableBody(r app.Request) string {
+func readableBody(r admin.Request) string {
 	if strings.HasPrefix(r.ContentType, "application/x-www-form-urlencoded") {
 		v, err := url.ParseQuery(r.Body)
 		if err == nil {

@@ -7,23 +7,23 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/wabridge/wabridge/internal/server"
+	"github.com/wabridge/wabridge/internal/admin"
 )
 
 // reloadRequest serves POST /-/reload with the same Reload that SIGHUP and
 // file changes call. A reload already running (from any of them) is
 // answered at once rather than queued behind it.
-func (s *Service) reloadRequest(ctx context.Context) (server.ReloadResult, error) {
+func (s *Service) reloadRequest(ctx context.Context) (admin.ReloadResult, error) {
 	if !s.httpReload.CompareAndSwap(false, true) {
-		return server.ReloadResult{}, server.ErrReloadRunning
+		return admin.ReloadResult{}, admin.ErrReloadRunning
 	}
 	defer s.httpReload.Store(false)
 	if !s.reloadMu.TryLock() {
-		return server.ReloadResult{}, server.ErrReloadRunning
+		return admin.ReloadResult{}, admin.ErrReloadRunning
 	}
 	s.reloadMu.Unlock()
 	err := s.Reload()
-	res := server.ReloadResult{Status: "success"}
+	res := admin.ReloadResult{Status: "success"}
 	if err != nil {
 		res.Status = "failure"
 		res.Error = "reload rejected; the previous rules keep running"

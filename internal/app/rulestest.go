@@ -14,6 +14,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/wabridge/wabridge/internal/admin"
 	"github.com/wabridge/wabridge/internal/config"
 	"github.com/wabridge/wabridge/internal/duration"
 	"github.com/wabridge/wabridge/internal/sources"
@@ -177,7 +178,7 @@ func runCase(ctx context.Context, cfg *config.Config, srcs map[string]sources.So
 	if err != nil {
 		return nil, err
 	}
-	d, err := NewDryRun(cfg, srcs, rt, DryRunOptions{Clock: clock})
+	d, err := NewDryRun(cfg, srcs, rt, admin.DryRunOptions{Clock: clock})
 	if err != nil {
 		return nil, err
 	}

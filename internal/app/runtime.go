@@ -201,25 +201,6 @@ func splitLines(err error) []string {
 	return out
 }
 
-// Planned is one notification a dry run would queue, rendered.
-type Planned struct {
-	Rule     string `json:"rule"`
-	Notifier string `json:"notifier"`
-	Target   string `json:"target"`
-	Summary  string `json:"summary"`
-	Body     string `json:"body"`
-	EventID  string `json:"event_id"`
-	Error    string `json:"error,omitempty"`
-	// Op and Fingerprint say what the notification does to which
-	// incident (open, update, repeat, resolve).
-	Op          string `json:"op,omitempty"`
-	Fingerprint string `json:"fingerprint,omitempty"`
-	// Requests are the exact HTTP requests the notifier would send
-	// (wabridge test --render); RenderError is what it would report.
-	Requests    []Request `json:"requests,omitempty"`
-	RenderError string    `json:"render_error,omitempty"`
-}
-
 // NotificationFor builds the notification that opens an incident for an
 // event matched by a rule.
 func NotificationFor(cat *catalog.Catalog, rule *rules.Rule, action notification.Action, e event.Event) notification.Notification {

@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/wabridge/wabridge/internal/admin"
 	"github.com/wabridge/wabridge/internal/authlimit"
 	"github.com/wabridge/wabridge/internal/config"
 	"github.com/wabridge/wabridge/internal/console"
@@ -138,6 +139,24 @@ func Open(configPath string, logw io.Writer) (*Service, error) {
 // Pipeline exposes the pipeline for operator commands run offline.
 func (s *Service) Pipeline() *pipeline.Pipeline { return s.pipeline }
 
+// Operator is the operator service on this service's store and pipeline,
+// for the operator commands run while no server holds the store: there is
+// nothing to reload.
+func (s *Service) Operator() admin.Service { return s.operator(false) }
+
+// operator is the operator service; serving, it also reloads.
+func (s *Service) operator(serving bool) *admin.Local {
+	l := &admin.Local{
+		P:       s.pipeline,
+		Planner: func() admin.Planner { return Planner(s.cfg, s.sources, s.runtime.Load()) },
+		State:   s.store,
+	}
+	if serving {
+		l.ReloadFunc = s.reloadRequest
+	}
+	return l
+}
+
 // Runtime is the current runtime.
 func (s *Service) Runtime() *Runtime { return s.runtime.Load() }
 
@@ -168,10 +187,9 @@ func (s *Service) deps() server.Deps {
 		Logger:       s.logger,
 		Ready:        s.ready,
 		Metrics:      promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{Registry: s.registry}),
-		Admin:        &admin{p: s.pipeline, svc: s},
+		Admin:        s.operator(true),
 		AdminToken:   s.cfg.Server.AdminToken,
 		Observe:      s.metrics.observeDelivery,
-		Reload:       s.reloadRequest,
 
 		MaxUnauthenticatedBytes: s.cfg.Server.MaxUnauthenticatedBytes,
 		MaxEvents:               s.cfg.Server.MaxEvents,

@@ -17,7 +17,6 @@ import (
 	"github.com/wabridge/wabridge/internal/catalog"
 	"github.com/wabridge/wabridge/internal/delivery"
 	"github.com/wabridge/wabridge/internal/event"
-	"github.com/wabridge/wabridge/internal/notification"
 	"github.com/wabridge/wabridge/internal/sources"
 	"github.com/wabridge/wabridge/internal/store"
 	"github.com/wabridge/wabridge/notifiers"
@@ -365,22 +364,4 @@ func (p *Pipeline) Ready() error {
 		return errors.New("pipeline workers are not running")
 	}
 	return nil
-}
-
-// Plan is a dry run: the notifications these events would produce under rt,
-// without dedup, noise control or any state.
-func (p *Pipeline) Plan(rt *Runtime, events []event.Event) []notification.Notification {
-	var out []notification.Notification
-	now := p.now()
-	for i := range events {
-		ev := events[i]
-		if rt != nil && rt.Catalog != nil {
-			rt.Catalog.Enrich(&ev)
-		}
-		entries, _ := p.notificationsFor(rt, &ev, now, now)
-		for _, e := range entries {
-			out = append(out, e.Notification)
-		}
-	}
-	return out
 }

@@ -746,23 +746,6 @@ func TestShutdownTimeoutKeepsEntry(t *testing.T) {
 	}
 }
 
-func TestPlan(t *testing.T) {
-	h := newHarness(t, fastConfig(), testRules)
-	got := h.p.Plan(h.rt, []event.Event{failed("e1"), status("e2", "delivered")})
-	if len(got) != 1 || got[0].Rule.Name != "failed" || got[0].Action.Notifier != "slack" {
-		t.Fatalf("plan = %+v", got)
-	}
-	if got[0].Event.Severity == "" {
-		t.Error("planned event not enriched")
-	}
-	if s := h.p.Stats(); s.Inbox+s.Outbox != 0 {
-		t.Errorf("plan changed state: %+v", s)
-	}
-	if h.p.Plan(nil, []event.Event{failed("e1")}) != nil {
-		t.Error("plan without a runtime produced notifications")
-	}
-}
-
 func TestConfigDefaults(t *testing.T) {
 	c := Config{}.WithDefaults()
 	if c.Workers != DefaultWorkers || c.MaxAttempts != 12 || c.DedupWindow <= 7*24*time.Hour ||

@@ -2,150 +2,190 @@ package server
 
 import (
 	"bytes"
-	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"time"
 
 	"github.com/gin-gonic/gin"
+
+	"github.com/wabridge/wabridge/internal/admin"
 )
 
-// ErrNotFound is what AdminAPI implementations wrap for an unknown id (404).
-var ErrNotFound = errors.New("not found")
-
-// AdminAPI is what the operator commands do, served under /api/v1/ so the CLI
-// can use it while a server holds the store. Results are JSON values.
-type AdminAPI interface {
-	ListDead(ctx context.Context) (any, error)
-	GetDead(ctx context.Context, id string) (any, error)
-	ReplayDead(ctx context.Context, id string) error
-	DropDead(ctx context.Context, id string) error
-}
-
-// AuditAPI is implemented by admin APIs that serve the audit trail at
-// GET /api/v1/audit?since=&code=&source=&limit=&before=&payload=, a Page
-// at a time. A query it cannot read is an error wrapping ErrBadRequest (400).
-type AuditAPI interface {
-	Audit(ctx context.Context, q url.Values) (any, error)
-}
-
-// ErrBadRequest is what AdminAPI implementations wrap for a request they
-// cannot read (400).
-var ErrBadRequest = errors.New("bad request")
-
-// SilenceAPI is implemented by admin APIs that serve silences at
-// GET /api/v1/silences (?match=&state=&text= filter), POST (one silence, or
-// a list; with an id it replaces that silence) and DELETE
-// /api/v1/silences/:id (expire). A silence it cannot accept is an error
-// wrapping ErrBadRequest (400).
-type SilenceAPI interface {
-	ListSilences(ctx context.Context, q url.Values) (any, error)
-	AddSilence(ctx context.Context, body []byte) (any, error)
-	ExpireSilence(ctx context.Context, id string) (any, error)
-}
-
-// DryRunAPI is implemented by admin APIs that evaluate a payload against
-// the server's state without sending or changing anything, at POST
-// /api/v1/test (what `wabridge test --state` calls).
-type DryRunAPI interface {
-	DryRun(ctx context.Context, body []byte) (any, error)
-}
+// The operator errors, as the admin service defines them: handlers answer
+// them with admin.Status.
+var (
+	ErrNotFound   = admin.ErrNotFound
+	ErrConflict   = admin.ErrConflict
+	ErrBadRequest = admin.ErrInvalid
+)
 
 // maxDryRunBody bounds a POST /api/v1/test body: a payload of Meta's
 // maximum size, escaped in JSON.
 const maxDryRunBody = 8 << 20
 
-// IncidentAPI is implemented by admin APIs that list incidents at
-// GET /api/v1/incidents (?all=true includes resolved ones).
-type IncidentAPI interface {
-	ListIncidents(ctx context.Context, all bool) (any, error)
-}
-
-// IncidentResolver is implemented by admin APIs that resolve an incident by
-// hand at POST /api/v1/incidents/:fingerprint/resolve. An unknown
-// fingerprint wraps ErrNotFound (404), one already resolved ErrConflict
-// (409).
-type IncidentResolver interface {
-	ResolveIncident(ctx context.Context, fingerprint string) (any, error)
-}
-
 // maxSilenceBody bounds a POST /api/v1/silences body: one silence is a
 // few matchers and a comment; an import is a list of them.
 const maxSilenceBody = 1 << 20
 
+// mountAdmin serves the operator service under /api/v1/: the operator
+// commands use it while a server holds the store.
 func (h *handlers) mountAdmin(api *gin.RouterGroup) {
+	svc := h.Admin
 	api.GET("/dlq", func(c *gin.Context) {
-		v, err := h.Admin.ListDead(c.Request.Context())
+		v, err := svc.DeadLetters(c.Request.Context())
 		h.adminResult(c, v, err)
 	})
 	api.GET("/dlq/:id", func(c *gin.Context) {
-		v, err := h.Admin.GetDead(c.Request.Context(), c.Param("id"))
+		v, err := svc.DeadLetter(c.Request.Context(), c.Param("id"))
 		h.adminResult(c, v, err)
 	})
 	api.POST("/dlq/:id/replay", func(c *gin.Context) {
-		h.adminDone(c, "replayed", h.Admin.ReplayDead(c.Request.Context(), c.Param("id")))
+		h.adminDone(c, "replayed", svc.ReplayDead(c.Request.Context(), c.Param("id")))
 	})
 	api.DELETE("/dlq/:id", func(c *gin.Context) {
-		h.adminDone(c, "dropped", h.Admin.DropDead(c.Request.Context(), c.Param("id")))
+		h.adminDone(c, "dropped", svc.DropDead(c.Request.Context(), c.Param("id")))
 	})
-	if a, ok := h.Admin.(AuditAPI); ok {
-		api.GET("/audit", func(c *gin.Context) {
-			v, err := a.Audit(c.Request.Context(), c.Request.URL.Query())
-			h.adminResult(c, v, err)
-		})
-	}
-	if a, ok := h.Admin.(IncidentAPI); ok {
-		api.GET("/incidents", func(c *gin.Context) {
-			v, err := a.ListIncidents(c.Request.Context(), c.Query("all") == "true")
-			h.adminResult(c, v, err)
-		})
-	}
-	if a, ok := h.Admin.(IncidentResolver); ok {
-		api.POST("/incidents/:fingerprint/resolve", func(c *gin.Context) {
-			v, err := a.ResolveIncident(c.Request.Context(), c.Param("fingerprint"))
-			h.adminResult(c, v, err)
-		})
-	}
-	if s, ok := h.Admin.(SilenceAPI); ok {
-		api.GET("/silences", func(c *gin.Context) {
-			v, err := s.ListSilences(c.Request.Context(), c.Request.URL.Query())
-			h.adminResult(c, v, err)
-		})
-		api.POST("/silences", func(c *gin.Context) {
-			body, err := io.ReadAll(io.LimitReader(c.Request.Body, maxSilenceBody+1))
-			if err == nil && len(body) > maxSilenceBody {
-				err = fmt.Errorf("%w: silence body is over %d bytes", ErrBadRequest, maxSilenceBody)
+	api.GET("/audit", func(c *gin.Context) {
+		q, err := auditQuery(c.Request.URL.Query(), time.Now())
+		if err != nil {
+			h.adminError(c, err)
+			return
+		}
+		page, err := svc.Audit(c.Request.Context(), q)
+		if err != nil {
+			h.adminError(c, err)
+			return
+		}
+		if page.Next != "" {
+			next := *c.Request.URL
+			v := next.Query()
+			v.Set("before", page.Next)
+			next.RawQuery = v.Encode()
+			c.Header("Link", "<"+next.RequestURI()+`>; rel="next"`)
+		}
+		c.JSON(http.StatusOK, page.Records)
+	})
+	api.GET("/incidents", func(c *gin.Context) {
+		q := admin.IncidentQuery{All: c.Query("all") == "true", Status: c.Query("status"),
+			Rule: c.Query("rule"), Account: c.Query("account"), Number: c.Query("number")}
+		v, err := svc.Incidents(c.Request.Context(), q)
+		h.adminResult(c, v, err)
+	})
+	api.GET("/incidents/:fingerprint", func(c *gin.Context) {
+		v, err := svc.Incident(c.Request.Context(), c.Param("fingerprint"))
+		h.adminResult(c, v, err)
+	})
+	api.POST("/incidents/:fingerprint/resolve", func(c *gin.Context) {
+		var by admin.Actor
+		body, err := readBody(c, 64<<10, "resolve")
+		if err == nil && len(bytes.TrimSpace(body)) > 0 {
+			err = admin.DecodeJSON(body, &by)
+		}
+		if err != nil {
+			h.adminError(c, err)
+			return
+		}
+		v, err := svc.ResolveIncident(c.Request.Context(), c.Param("fingerprint"), by)
+		h.adminResult(c, v, err)
+	})
+	api.GET("/silences", func(c *gin.Context) {
+		f, err := admin.ParseSilenceFilter(c.Request.URL.Query())
+		if err != nil {
+			h.adminError(c, fmt.Errorf("%w: %w", ErrBadRequest, err))
+			return
+		}
+		v, err := svc.Silences(c.Request.Context(), f)
+		h.adminResult(c, v, err)
+	})
+	api.POST("/silences", func(c *gin.Context) {
+		body, err := readBody(c, maxSilenceBody, "silence")
+		var in []admin.SilenceInput
+		if err == nil {
+			if in, err = admin.DecodeSilences(body); err != nil {
+				err = fmt.Errorf("%w: %w", ErrBadRequest, err)
 			}
-			var v any
-			if err == nil {
-				v, err = s.AddSilence(c.Request.Context(), body)
+		}
+		if err != nil {
+			h.adminError(c, err)
+			return
+		}
+		list := len(in) > 1 || bytes.HasPrefix(bytes.TrimSpace(body), []byte("["))
+		out, err := svc.SaveSilences(c.Request.Context(), in, false)
+		if err != nil {
+			h.adminError(c, err)
+			return
+		}
+		if list {
+			c.JSON(http.StatusOK, out)
+			return
+		}
+		c.JSON(http.StatusOK, out[0])
+	})
+	api.POST("/silences/preview", func(c *gin.Context) {
+		body, err := readBody(c, maxSilenceBody, "silence preview")
+		var req admin.PreviewRequest
+		if err == nil {
+			err = admin.DecodeJSON(body, &req)
+		}
+		if err != nil {
+			h.adminError(c, err)
+			return
+		}
+		v, err := svc.PreviewSilence(c.Request.Context(), req.Matchers)
+		h.adminResult(c, v, err)
+	})
+	api.DELETE("/silences/:id", func(c *gin.Context) {
+		v, err := svc.ExpireSilence(c.Request.Context(), c.Param("id"))
+		h.adminResult(c, v, err)
+	})
+	api.GET("/stats", func(c *gin.Context) {
+		v, err := svc.Stats(c.Request.Context())
+		h.adminResult(c, v, err)
+	})
+	api.POST("/test", func(c *gin.Context) {
+		body, err := readBody(c, maxDryRunBody, "dry run")
+		var req admin.DryRunRequest
+		if err == nil {
+			if err = admin.DecodeJSON(body, &req); err != nil {
+				err = fmt.Errorf("%w: dry run: want JSON {\"source\": \"meta\", \"payload\": \"...\", \"render\": true}: %w", ErrBadRequest, err)
 			}
-			h.adminResult(c, v, err)
-		})
-		api.DELETE("/silences/:id", func(c *gin.Context) {
-			v, err := s.ExpireSilence(c.Request.Context(), c.Param("id"))
-			h.adminResult(c, v, err)
-		})
+		}
+		if err != nil {
+			h.adminError(c, err)
+			return
+		}
+		v, err := svc.DryRun(c.Request.Context(), req)
+		h.adminResult(c, v, err)
+	})
+}
+
+// readBody reads a request body of at most limit bytes; more is a bad
+// request naming what was sent.
+func readBody(c *gin.Context, limit int64, what string) ([]byte, error) {
+	body, err := io.ReadAll(io.LimitReader(c.Request.Body, limit+1))
+	if err == nil && int64(len(body)) > limit {
+		err = fmt.Errorf("%w: %s body is over %d bytes", ErrBadRequest, what, limit)
 	}
-	if d, ok := h.Admin.(DryRunAPI); ok {
-		api.POST("/test", func(c *gin.Context) {
-			body, err := io.ReadAll(io.LimitReader(c.Request.Body, maxDryRunBody+1))
-			if err == nil && len(body) > maxDryRunBody {
-				err = fmt.Errorf("%w: dry run body is over %d bytes", ErrBadRequest, maxDryRunBody)
-			}
-			var v any
-			if err == nil {
-				v, err = d.DryRun(c.Request.Context(), body)
-			}
-			h.adminResult(c, v, err)
-		})
+	return body, err
+}
+
+// auditQuery reads GET /api/v1/audit?since=&code=&source=&limit=&before=&payload=.
+func auditQuery(v url.Values, now time.Time) (admin.AuditQuery, error) {
+	q, err := admin.ParseAuditQuery(v.Get("since"), v.Get("code"), v.Get("source"), v.Get("limit"), now)
+	if err != nil {
+		return admin.AuditQuery{}, fmt.Errorf("%w: %v", ErrBadRequest, err)
 	}
-	if ext, ok := h.Admin.(interface{ Mount(*gin.RouterGroup) }); ok {
-		ext.Mount(api)
+	switch v.Get("payload") {
+	case "", "false":
+	case "true":
+		q.Body = true
+	default:
+		return admin.AuditQuery{}, fmt.Errorf("%w: payload %q: want true or false", ErrBadRequest, v.Get("payload"))
 	}
+	q.Before = v.Get("before")
+	return admin.AuditQuery{Query: q}, nil
 }
 
 func (h *handlers) adminResult(c *gin.Context, v any, err error) {
@@ -153,25 +193,7 @@ func (h *handlers) adminResult(c *gin.Context, v any, err error) {
 		h.adminError(c, err)
 		return
 	}
-	if p, ok := v.(Page); ok {
-		if p.Next != "" {
-			next := *c.Request.URL
-			q := next.Query()
-			q.Set("before", p.Next)
-			next.RawQuery = q.Encode()
-			c.Header("Link", "<"+next.RequestURI()+`>; rel="next"`)
-		}
-		v = p.Items
-	}
 	c.JSON(http.StatusOK, v)
-}
-
-// Page is one page of a list answer: the items are the body, and Next,
-// when set, is the cursor of the next page, given as a Link header
-// (rel="next") with ?before=Next.
-type Page struct {
-	Items any
-	Next  string
 }
 
 func (h *handlers) adminDone(c *gin.Context, what string, err error) {
@@ -182,38 +204,10 @@ func (h *handlers) adminDone(c *gin.Context, what string, err error) {
 	c.JSON(http.StatusOK, gin.H{"status": what, "id": c.Param("id")})
 }
 
+// adminError answers an operator error with the status its kind maps to.
 func (h *handlers) adminError(c *gin.Context, err error) {
-	status := http.StatusInternalServerError
-	if errors.Is(err, ErrNotFound) {
-		status = http.StatusNotFound
-	} else if errors.Is(err, ErrConflict) {
-		status = http.StatusConflict
-	} else if errors.Is(err, ErrBadRequest) {
-		status = http.StatusBadRequest
-	}
-	c.JSON(status, gin.H{"error": err.Error()})
+	c.JSON(admin.Status(err), gin.H{"error": err.Error()})
 }
 
-// DecodeJSON reads body as exactly one JSON value into v: a field v does
-// not have, or anything after the value, is an error wrapping
-// ErrBadRequest. Admin requests change state, so a typo'd field must not
-// be ignored, and trailing bytes mean the body is not what the client
-// meant to send.
-func DecodeJSON(body []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return fmt.Errorf("%w: %v", ErrBadRequest, err)
-	}
-	if tok, err := dec.Token(); err != io.EOF {
-		if err == nil {
-			err = fmt.Errorf("unexpected %v", tok)
-		}
-		return fmt.Errorf("%w: after the JSON value: %v", ErrBadRequest, err)
-	}
-	return nil
-}
-
-// ErrConflict is what AdminAPI implementations wrap when an operation cannot
-// be done now (a replay whose send failed again).
-var ErrConflict = errors.New("conflict")
+// DecodeJSON is admin.DecodeJSON: one JSON value, strictly.
+func DecodeJSON(body []byte, v any) error { return admin.DecodeJSON(body, v) }

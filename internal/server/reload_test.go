@@ -28,10 +28,10 @@ func TestReloadAnswers(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			called := false
-			h := NewRouter(Deps{Admin: &fakeAdmin{}, AdminToken: token, Reload: func(context.Context) (ReloadResult, error) {
+			h := NewRouter(Deps{Admin: &fakeAdmin{reload: func(context.Context) (ReloadResult, error) {
 				called = true
 				return tc.res, tc.err
-			}})
+			}}, AdminToken: token})
 			req := httptest.NewRequest(http.MethodPost, "/-/reload", nil)
 			if tc.token != "" {
 				req.Header.Set("Authorization", "Bearer "+tc.token)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/wabridge/wabridge/internal/admin"
 	"github.com/wabridge/wabridge/internal/authlimit"
 	"github.com/wabridge/wabridge/internal/delivery"
 	"github.com/wabridge/wabridge/internal/event"
@@ -56,11 +57,10 @@ type Deps struct {
 	Ready func() error
 	// Metrics serves /metrics; nil answers 404.
 	Metrics http.Handler
-	// Admin serves /api/v1/ when AdminToken is set.
-	Admin      AdminAPI
+	// Admin is the operator service, served at /api/v1/ and POST
+	// /-/reload when AdminToken is set.
+	Admin      admin.Service
 	AdminToken secret.Secret
-	// Reload, when set with AdminToken, serves POST /-/reload.
-	Reload ReloadFunc
 	// AdminListenerOwn means the admin API is served by NewAdminRouter on
 	// a listener of its own, so NewRouter leaves it out.
 	AdminListenerOwn bool
@@ -167,8 +167,6 @@ func (h *handlers) mountAdminAPI(r *gin.Engine) {
 		api := r.Group("/api/v1", h.requireToken)
 		h.mountAdmin(api)
 		h.mountPprof(r)
-	}
-	if h.AdminToken.IsSet() && h.Reload != nil {
 		h.mountReload(r)
 	}
 }

@@ -13,8 +13,10 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/wabridge/wabridge/internal/admin"
 	"github.com/wabridge/wabridge/internal/delivery"
 	"github.com/wabridge/wabridge/internal/event"
+	"github.com/wabridge/wabridge/internal/outbox"
 	"github.com/wabridge/wabridge/internal/sources"
 	"github.com/wabridge/wabridge/internal/whatsapp"
 )
@@ -259,14 +261,28 @@ func TestReadyzReportsReason(t *testing.T) {
 	}
 }
 
-type fakeAdmin struct{ dropped string }
+// fakeAdmin answers the operator calls the tests make; any other panics
+// (the embedded Service is nil).
+type fakeAdmin struct {
+	admin.Service
+	dropped string
+	reload  func(context.Context) (ReloadResult, error)
+}
 
-func (a *fakeAdmin) ListDead(ctx context.Context) (any, error) { return []string{"d1"}, nil }
-func (a *fakeAdmin) GetDead(ctx context.Context, id string) (any, error) {
-	return nil, fmt.Errorf("%w: %s", ErrNotFound, id)
+func (a *fakeAdmin) DeadLetters(ctx context.Context) ([]outbox.DeadLetter, error) {
+	return []outbox.DeadLetter{{Entry: outbox.Entry{ID: "d1"}}}, nil
+}
+func (a *fakeAdmin) DeadLetter(ctx context.Context, id string) (outbox.DeadLetter, error) {
+	return outbox.DeadLetter{}, fmt.Errorf("%w: %s", ErrNotFound, id)
 }
 func (a *fakeAdmin) ReplayDead(ctx context.Context, id string) error { return nil }
 func (a *fakeAdmin) DropDead(ctx context.Context, id string) error   { a.dropped = id; return nil }
+func (a *fakeAdmin) Reload(ctx context.Context) (ReloadResult, error) {
+	if a.reload == nil {
+		return ReloadResult{}, fmt.Errorf("%w: no reload here", admin.ErrUnavailable)
+	}
+	return a.reload(ctx)
+}
 
 func TestAdminAPIRequiresToken(t *testing.T) {
 	adm := &fakeAdmin{}

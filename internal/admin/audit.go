@@ -1,19 +1,14 @@
-package app
+package admin
 
 import (
-	"context"
 	"fmt"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/wabridge/wabridge/internal/audit"
 	"github.com/wabridge/wabridge/internal/duration"
-	"github.com/wabridge/wabridge/internal/server"
 )
-
-var _ server.AuditAPI = (*admin)(nil)
 
 // Audit page sizes: without payloads a record is a few hundred bytes;
 // with them it can be a whole delivery, so pages are smaller.
@@ -22,39 +17,17 @@ const (
 	auditPagePayload = 20
 )
 
-// Audit serves GET /api/v1/audit, newest first, one page at a time: at
-// most limit records (auditPage by default, and never more), from the one
-// before ?before=ID, with the cursor of the next page. Payloads only with
-// ?payload=true.
-func (a *admin) Audit(ctx context.Context, v url.Values) (any, error) {
-	q, err := ParseAuditQuery(v.Get("since"), v.Get("code"), v.Get("source"), v.Get("limit"), time.Now())
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", server.ErrBadRequest, err)
-	}
-	switch v.Get("payload") {
-	case "", "false":
-	case "true":
-		q.Body = true
-	default:
-		return nil, fmt.Errorf("%w: payload %q: want true or false", server.ErrBadRequest, v.Get("payload"))
-	}
+// pageLimit bounds a page: at most q.Limit records (auditPage by default,
+// and never more).
+func pageLimit(q audit.Query) int {
 	page := auditPage
 	if q.Body {
 		page = auditPagePayload
 	}
 	if q.Limit <= 0 || q.Limit > page {
-		q.Limit = page
+		return page
 	}
-	q.Before = v.Get("before")
-	recs, err := a.p.Audit(q)
-	if err != nil {
-		return nil, err
-	}
-	next := ""
-	if len(recs) == q.Limit {
-		next = recs[len(recs)-1].ID
-	}
-	return server.Page{Items: recs, Next: next}, nil
+	return q.Limit
 }
 
 // ParseAuditQuery reads the audit filters as the CLI flags and the admin

@@ -1,10 +1,8 @@
-package app
+package admin
 
 import (
 	"errors"
 	"testing"
-
-	"github.com/wabridge/wabridge/internal/server"
 )
 
 // A POST /api/v1/silences body is one JSON value: a second value, a stray
@@ -20,7 +18,7 @@ func TestDecodeSilencesRefusesTrailingData(t *testing.T) {
 		_, err := DecodeSilences([]byte(body))
 		if err == nil {
 			t.Errorf("DecodeSilences(%s) accepted trailing data or an unknown field", body)
-		} else if !errors.Is(err, server.ErrBadRequest) {
+		} else if !errors.Is(err, ErrInvalid) {
 			t.Errorf("DecodeSilences(%s): %v is not a bad request", body, err)
 		}
 	}

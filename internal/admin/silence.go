@@ -1,8 +1,7 @@
-package app
+package admin
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,13 +10,9 @@ import (
 	"time"
 
 	"github.com/wabridge/wabridge/internal/duration"
-	"github.com/wabridge/wabridge/internal/pipeline"
-	"github.com/wabridge/wabridge/internal/server"
+	"github.com/wabridge/wabridge/internal/incident"
 	"github.com/wabridge/wabridge/internal/silence"
-	"github.com/wabridge/wabridge/internal/store"
 )
-
-var _ server.SilenceAPI = (*admin)(nil)
 
 // SilenceInput is what POST /api/v1/silences and `wabridge silence import`
 // read: a Silence in the shape GET returns, so a listed silence can be sent
@@ -88,70 +83,17 @@ func (in SilenceInput) Build(now time.Time) (silence.Silence, error) {
 func DecodeSilences(body []byte) ([]SilenceInput, error) {
 	var list []SilenceInput
 	if t := bytes.TrimSpace(body); len(t) > 0 && t[0] == '[' {
-		if err := server.DecodeJSON(body, &list); err != nil {
+		if err := DecodeJSON(body, &list); err != nil {
 			return nil, fmt.Errorf("silences: want a JSON list of silences: %w", err)
 		}
 		return list, nil
 	}
 	var one SilenceInput
-	if err := server.DecodeJSON(body, &one); err != nil {
+	if err := DecodeJSON(body, &one); err != nil {
 		return nil, fmt.Errorf("silence: want JSON {\"matchers\": [\"code=131048\"], \"for\": \"2h\", \"comment\": \"...\", \"author\": \"...\"}: %w", err)
 	}
 	return []SilenceInput{one}, nil
 }
-
-// SaveSilences checks every input first and stores them only when all are
-// good, so a bad entry in an import changes nothing. An input with an id
-// replaces that silence; import clears ids to add copies instead.
-func SaveSilences(p *pipeline.Pipeline, in []SilenceInput, asNew bool) ([]silence.Silence, error) {
-	now := p.Now()
-	built := make([]silence.Silence, len(in))
-	var errs []error
-	for i := range in {
-		if asNew {
-			in[i].ID = ""
-			in[i].Created = time.Time{}
-			in[i].Updated = time.Time{}
-		}
-		s, err := in[i].Build(now)
-		if err == nil && s.ID != "" {
-			var old silence.Silence
-			if old, err = p.GetSilence(s.ID); err == nil {
-				s.Created, s.Updated = old.Created, now
-			}
-		}
-		if err != nil {
-			if len(in) > 1 {
-				err = fmt.Errorf("silence %d: %w", i+1, err)
-			}
-			errs = append(errs, err)
-		}
-		built[i] = s
-	}
-	if err := errors.Join(errs...); err != nil {
-		return nil, invalidSilence{fmt.Errorf("%w (nothing was changed)", err)}
-	}
-	out := make([]silence.Silence, 0, len(built))
-	for _, s := range built {
-		var err error
-		if s.ID != "" {
-			s, err = p.UpdateSilence(s)
-		} else {
-			s, err = p.AddSilence(s)
-		}
-		if err != nil {
-			return out, err
-		}
-		out = append(out, s)
-	}
-	return out, nil
-}
-
-// invalidSilence is a silence that failed its checks: the caller's
-// mistake, not the store's.
-type invalidSilence struct{ error }
-
-func (e invalidSilence) Unwrap() error { return e.error }
 
 // SilenceFilter selects silences, as `silence query` and GET
 // /api/v1/silences?match=&state=&text= ask.
@@ -247,46 +189,26 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-func (a *admin) ListSilences(ctx context.Context, q url.Values) (any, error) {
-	f, err := ParseSilenceFilter(q)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", server.ErrBadRequest, err)
+// previewMatch lists the unresolved incidents of list whose event a silence
+// with these matchers, active at now, would match.
+func previewMatch(matchers []silence.Matcher, list []incident.Incident, now time.Time) ([]incident.Incident, error) {
+	s := silence.Silence{ID: "preview", Matchers: append([]silence.Matcher(nil), matchers...), StartsAt: now, EndsAt: now.Add(time.Hour)}
+	if len(s.Matchers) == 0 {
+		return nil, Invalid(errors.New("a silence needs at least one matcher (--match key=value), or it would silence everything"))
 	}
-	l, err := a.p.ListSilences()
-	if err != nil {
-		return nil, err
+	var bad error
+	set := silence.Compile([]silence.Silence{s}, now, func(_ string, err error) { bad = err })
+	if bad != nil {
+		return nil, Invalid(bad)
 	}
-	return f.Filter(l), nil
-}
-
-// AddSilence adds or replaces the silence in the body, or every silence of
-// a JSON list (all or none). A list answers a list.
-func (a *admin) AddSilence(ctx context.Context, body []byte) (any, error) {
-	in, err := DecodeSilences(body)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", server.ErrBadRequest, err)
+	out := []incident.Incident{}
+	for _, inc := range list {
+		if inc.Status == incident.Resolved {
+			continue
+		}
+		if set.Match(&inc.Event, now) != "" {
+			out = append(out, inc)
+		}
 	}
-	list := len(in) > 1 || bytes.HasPrefix(bytes.TrimSpace(body), []byte("["))
-	out, err := SaveSilences(a.p, in, false)
-	var invalid invalidSilence
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		return nil, fmt.Errorf("%w: %w", server.ErrNotFound, err)
-	case errors.As(err, &invalid):
-		return nil, fmt.Errorf("%w: %w", server.ErrBadRequest, err)
-	case err != nil:
-		return nil, err
-	}
-	if list {
-		return out, nil
-	}
-	return out[0], nil
-}
-
-func (a *admin) ExpireSilence(ctx context.Context, id string) (any, error) {
-	s, err := a.p.ExpireSilence(id)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, fmt.Errorf("%w: no silence %q", server.ErrNotFound, id)
-	}
-	return s, err
+	return out, nil
 }
