@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/wabridge/wabridge/internal/event"
+	"github.com/wabridge/wabridge/internal/problem"
 )
 
 // FuzzParse: no rules file, however broken, may panic the loader, and every
@@ -26,7 +27,7 @@ func FuzzParse(f *testing.F) {
 		for _, sep := range []string{"\n", "\r", "\u0085", "\u2028", "\u2029"} {
 			lines += strings.Count(string(data), sep)
 		}
-		check := func(ps []Problem) {
+		check := func(ps problem.List) {
 			for _, p := range ps {
 				if p.File != "f.yaml" || p.Line < 0 || p.Line > lines+1 || p.Message == "" {
 					t.Errorf("problem %q out of the file (%d lines)", p, lines)
@@ -35,7 +36,7 @@ func FuzzParse(f *testing.F) {
 		}
 		check(warns)
 		if err != nil {
-			check(err.(*LoadError).Problems)
+			check(err.(problem.List))
 			return
 		}
 		for _, r := range s.Rules() {

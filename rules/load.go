@@ -22,14 +22,15 @@ import (
 	"github.com/wabridge/wabridge/internal/duration"
 	"github.com/wabridge/wabridge/internal/event"
 	"github.com/wabridge/wabridge/internal/notification"
+	"github.com/wabridge/wabridge/internal/problem"
 )
 
 // Load reads the rule files in the order given; a pattern with glob
 // characters expands to its matches in sorted order. A file named twice is
 // read once. Every problem of every file is reported at once: the error is a
-// *LoadError. Warnings (codes the catalogue does not know) come back even
+// problem.List. Warnings (codes the catalogue does not know) come back even
 // when loading succeeds. No patterns give an empty, valid Set.
-func Load(patterns []string, opts Options) (*Set, []Problem, error) {
+func Load(patterns []string, opts Options) (*Set, problem.List, error) {
 	l := newLoader(opts)
 	seen := map[string]bool{}
 	for _, p := range patterns {
@@ -73,7 +74,7 @@ func Load(patterns []string, opts Options) (*Set, []Problem, error) {
 }
 
 // Parse compiles one in-memory rules file; name is what problems call it.
-func Parse(name string, data []byte, opts Options) (*Set, []Problem, error) {
+func Parse(name string, data []byte, opts Options) (*Set, problem.List, error) {
 	l := newLoader(opts)
 	l.parseFile(name, data)
 	return l.finish()
@@ -84,8 +85,8 @@ func Parse(name string, data []byte, opts Options) (*Set, []Problem, error) {
 type loader struct {
 	opts     Options
 	runner   *whenRunner
-	errs     []Problem
-	warns    []Problem
+	errs     problem.List
+	warns    problem.List
 	rules    []*Rule
 	inhibits []*Inhibit
 	names    map[string]*Rule
@@ -99,9 +100,9 @@ func newLoader(opts Options) *loader {
 	return &loader{opts: opts, runner: newWhenRunner(opts.Logger), names: map[string]*Rule{}}
 }
 
-func (l *loader) finish() (*Set, []Problem, error) {
+func (l *loader) finish() (*Set, problem.List, error) {
 	if len(l.errs) > 0 {
-		return nil, l.warns, &LoadError{Problems: l.errs}
+		return nil, l.warns, l.errs
 	}
 	s := &Set{rules: l.rules, inhibits: l.inhibits, byName: l.names}
 	s.idx = buildIndex(s.rules)
@@ -113,15 +114,15 @@ func (l *loader) finish() (*Set, []Problem, error) {
 }
 
 func (l *loader) fileProblem(file, msg string) {
-	l.errs = append(l.errs, Problem{File: file, Message: msg})
+	l.errs = append(l.errs, problem.Problem{File: file, Message: msg})
 }
 
 func (l *loader) errorf(n *yaml.Node, format string, a ...any) {
-	l.errs = append(l.errs, Problem{File: l.file, Line: n.Line, Message: l.ctx + fmt.Sprintf(format, a...)})
+	l.errs = append(l.errs, problem.Problem{File: l.file, Line: n.Line, Message: l.ctx + fmt.Sprintf(format, a...)})
 }
 
 func (l *loader) warnf(n *yaml.Node, format string, a ...any) {
-	l.warns = append(l.warns, Problem{File: l.file, Line: n.Line, Message: l.ctx + fmt.Sprintf(format, a...)})
+	l.warns = append(l.warns, problem.Problem{File: l.file, Line: n.Line, Message: l.ctx + fmt.Sprintf(format, a...)})
 }
 
 // noRulesKey is the problem of a rules file without a rules: key: empty,
@@ -165,7 +166,7 @@ func (l *loader) parseFile(name string, data []byte) {
 	d := l.parseDefaults(f.get("defaults"))
 	switch n := f.get("rules"); {
 	case n == nil:
-		l.errs = append(l.errs, Problem{File: name, Line: root.Line, Message: noRulesKey})
+		l.errs = append(l.errs, problem.Problem{File: name, Line: root.Line, Message: noRulesKey})
 	case isNull(n):
 		l.errorf(n, "rules: holds nothing (a file cut short?); write rules: [] for a file with no rules")
 	default:
@@ -184,10 +185,10 @@ func (l *loader) yamlError(err error) {
 	msg := err.Error()
 	if m := yamlLine.FindStringSubmatch(msg); m != nil {
 		line, _ := strconv.Atoi(m[1])
-		l.errs = append(l.errs, Problem{File: l.file, Line: line, Message: "yaml: " + m[2]})
+		l.errs = append(l.errs, problem.Problem{File: l.file, Line: line, Message: "yaml: " + m[2]})
 		return
 	}
-	l.errs = append(l.errs, Problem{File: l.file, Message: msg})
+	l.errs = append(l.errs, problem.Problem{File: l.file, Message: msg})
 }
 
 // sortFileProblems orders one file's problems by line, keeping files in

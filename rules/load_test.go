@@ -12,6 +12,7 @@ import (
 
 	"github.com/wabridge/wabridge/internal/catalog"
 	"github.com/wabridge/wabridge/internal/notification"
+	"github.com/wabridge/wabridge/internal/problem"
 )
 
 func testOptions() Options {
@@ -26,12 +27,12 @@ func testOptions() Options {
 // problems returns the load errors as strings, failing when loading worked.
 func problems(t *testing.T, err error) []string {
 	t.Helper()
-	var le *LoadError
+	var le problem.List
 	if !errors.As(err, &le) {
-		t.Fatalf("error = %v (%T), want *LoadError", err, err)
+		t.Fatalf("error = %v (%T), want a problem.List", err, err)
 	}
-	out := make([]string, len(le.Problems))
-	for i, p := range le.Problems {
+	out := make([]string, len(le))
+	for i, p := range le {
 		out[i] = p.String()
 	}
 	if got := le.Error(); got != strings.Join(out, "\n") {

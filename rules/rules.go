@@ -5,10 +5,8 @@ package rules
 
 import (
 	"encoding/hex"
-	"fmt"
 	"hash/fnv"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/wabridge/wabridge/internal/catalog"
@@ -62,38 +60,6 @@ type Options struct {
 	// Logger receives runtime failures of `when` expressions (which then
 	// count as "no match"). nil: they are discarded.
 	Logger *slog.Logger
-}
-
-// Problem is one error or warning found while loading, pointing at the line
-// a person has to edit.
-type Problem struct {
-	File    string
-	Line    int
-	Message string
-}
-
-// String renders "FILE:LINE: message", or "FILE: message" when the problem
-// concerns the whole file (a file that does not exist has no line).
-func (p Problem) String() string {
-	if p.Line > 0 {
-		return fmt.Sprintf("%s:%d: %s", p.File, p.Line, p.Message)
-	}
-	return fmt.Sprintf("%s: %s", p.File, p.Message)
-}
-
-// LoadError carries every error found in the rule files, so one `check` run
-// shows them all.
-type LoadError struct {
-	Problems []Problem
-}
-
-// Error prints one problem per line.
-func (e *LoadError) Error() string {
-	lines := make([]string, len(e.Problems))
-	for i, p := range e.Problems {
-		lines[i] = p.String()
-	}
-	return strings.Join(lines, "\n")
 }
 
 // Threshold opens an incident only once Count events arrived Within a window.

@@ -7,7 +7,6 @@ package templates
 
 import (
 	"embed"
-	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -24,6 +23,7 @@ import (
 	"github.com/wabridge/wabridge/internal/configfile"
 	"github.com/wabridge/wabridge/internal/event"
 	"github.com/wabridge/wabridge/internal/notification"
+	"github.com/wabridge/wabridge/internal/problem"
 )
 
 //go:embed default/*.tmpl
@@ -315,7 +315,7 @@ func Load(dir string, opts ...Option) (*Templates, error) {
 		return nil, fmt.Errorf("templates: list embedded defaults: %w", err)
 	}
 	sort.Strings(defaults)
-	var errs []error
+	var errs problem.List
 	for _, name := range defaults {
 		b, err := embedded.ReadFile(name)
 		if err != nil {
@@ -341,7 +341,7 @@ func Load(dir string, opts ...Option) (*Templates, error) {
 		for _, path := range files {
 			b, err := configfile.Read(path)
 			if err != nil {
-				errs = append(errs, fmt.Errorf("%s: read template file: %w", path, err))
+				errs.Add(path, 0, "read template file: %v", err)
 				continue
 			}
 			text := string(b)
@@ -352,7 +352,7 @@ func Load(dir string, opts ...Option) (*Templates, error) {
 				if strings.TrimSpace(text) == "" {
 					what = "is empty"
 				}
-				errs = append(errs, fmt.Errorf(`%s: template file %s; an override file holds {{define "NAME"}}...{{end}} blocks`, path, what))
+				errs.Add(path, 0, `template file %s; an override file holds {{define "NAME"}}...{{end}} blocks`, what)
 				continue
 			}
 			// Two user files defining one name is almost always a copy
@@ -360,7 +360,7 @@ func Load(dir string, opts ...Option) (*Templates, error) {
 			dup := false
 			for _, d := range defines(text) {
 				if prev, ok := userDefined[d.name]; ok {
-					errs = append(errs, fmt.Errorf("%s:%d: template %q is already defined at %s", path, d.line, d.name, prev))
+					errs.Add(path, d.line, "template %q is already defined at %s", d.name, prev)
 					dup = true
 					continue
 				}
@@ -386,22 +386,20 @@ func Load(dir string, opts ...Option) (*Templates, error) {
 
 	// Files that parsed are still executed when another did not, so one
 	// run of `wabridge check` shows every problem.
-	if err := t.check(); err != nil {
-		errs = append(errs, err)
-	}
+	errs.Append(t.check())
 	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+		return nil, errs
 	}
 	return t, nil
 }
 
 // parseFile adds one file's definitions to the set. Parse errors name the
 // file and line, and the template being defined there.
-func (t *Templates) parseFile(path, text string) []error {
+func (t *Templates) parseFile(path, text string) problem.List {
 	// The file's own top-level template is named after the path, so that
 	// text/template's positions read FILE:LINE.
 	if _, err := t.root.New(path).Parse(text); err != nil {
-		return []error{positioned(err, text)}
+		return problem.List{positioned(err, text)}
 	}
 	for _, d := range defines(text) {
 		t.files[d.name] = path
@@ -417,28 +415,30 @@ func (t *Templates) check() error {
 		return err
 	}
 	defer t.pool.Put(ex)
-	var errs []error
+	var errs problem.List
 	for _, name := range t.names {
-		if err := ex.checkOne(ex.root.Lookup(name)); err != nil {
-			if !strings.HasPrefix(err.Error(), t.files[name]+":") {
-				err = fmt.Errorf("%s: template %q: %w", t.files[name], name, err)
+		if p, failed := ex.checkOne(ex.root.Lookup(name)); failed {
+			if p.File != t.files[name] {
+				p = problem.At(t.files[name], 0, "template %q: %s", name, p)
 			}
-			errs = append(errs, err)
+			errs = append(errs, p)
 		}
 	}
-	return errors.Join(errs...)
+	return errs.Err()
 }
 
 // checkOne executes a template against every sample, each execution
 // within the budget a notification's rendering has, so a template that
 // would spin or grow fails here, at load, and the old set keeps running.
-func (ex *executor) checkOne(tm *template.Template) error {
+func (ex *executor) checkOne(tm *template.Template) (problem.Problem, bool) {
 	for _, d := range sampleData() {
 		if _, err := ex.run(tm, d); err != nil {
-			return fmt.Errorf("%s, with sample event %q", cleanExecError(err), d.Event.ID)
+			p := execProblem(err)
+			p.Message += fmt.Sprintf(", with sample event %q", d.Event.ID)
+			return p, true
 		}
 	}
-	return nil
+	return problem.Problem{}, false
 }
 
 // Has reports whether a template of that name is defined.
@@ -502,8 +502,8 @@ func (t *Templates) ValidateText(text string) error {
 	if err != nil {
 		return err
 	}
-	if err := ex.checkOne(tm); err != nil {
-		return fmt.Errorf("inline template %q: %w", Truncate(text, 80), err)
+	if p, failed := ex.checkOne(tm); failed {
+		return fmt.Errorf("inline template %q: %w", Truncate(text, 80), p)
 	}
 	return nil
 }
@@ -555,10 +555,10 @@ var parseErrRE = regexp.MustCompile(`^template: (.+?):(\d+):(?:\d+:)? ?(.*)$`)
 
 // positioned turns text/template's "template: FILE:LINE: msg" into
 // "FILE:LINE: template "NAME": msg", naming the define the line is in.
-func positioned(err error, text string) error {
+func positioned(err error, text string) problem.Problem {
 	m := parseErrRE.FindStringSubmatch(err.Error())
 	if m == nil {
-		return err
+		return problem.Problem{Message: err.Error()}
 	}
 	line, _ := strconv.Atoi(m[2])
 	name := ""
@@ -568,9 +568,9 @@ func positioned(err error, text string) error {
 		}
 	}
 	if name == "" {
-		return fmt.Errorf("%s:%s: %s", m[1], m[2], m[3])
+		return problem.At(m[1], line, "%s", m[3])
 	}
-	return fmt.Errorf("%s:%s: template %q: %s", m[1], m[2], name, m[3])
+	return problem.At(m[1], line, "template %q: %s", name, m[3])
 }
 
 var execErrRE = regexp.MustCompile(`^template: (.+?):(\d+):\d+: executing "([^"]*)" at <(.*?)>: (.*)$`)
@@ -578,10 +578,15 @@ var execErrRE = regexp.MustCompile(`^template: (.+?):(\d+):\d+: executing "([^"]
 // cleanExecError rewrites "template: FILE:LINE:COL: executing "x" at <.A.B>:
 // msg" as "FILE:LINE: template "x": msg (at <.A.B>)", the shape parse
 // errors have too.
-func cleanExecError(err error) string {
+func cleanExecError(err error) string { return execProblem(err).String() }
+
+// execProblem is an execution error as a problem at its file and line,
+// which text/template only tells in its message.
+func execProblem(err error) problem.Problem {
 	m := execErrRE.FindStringSubmatch(err.Error())
 	if m == nil {
-		return strings.TrimPrefix(err.Error(), "template: ")
+		return problem.Problem{Message: strings.TrimPrefix(err.Error(), "template: ")}
 	}
-	return fmt.Sprintf("%s:%s: template %q: %s (at <%s>)", m[1], m[2], m[3], m[5], m[4])
+	line, _ := strconv.Atoi(m[2])
+	return problem.At(m[1], line, "template %q: %s (at <%s>)", m[3], m[5], m[4])
 }

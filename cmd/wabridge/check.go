@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/wabridge/wabridge/internal/app"
+	"github.com/wabridge/wabridge/internal/problem"
 )
 
 func newCheckCmd(g *globals) *cobra.Command {
@@ -17,10 +18,11 @@ func newCheckCmd(g *globals) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			_, srcs, rt, err := app.Load(g.config, slog.New(slog.DiscardHandler))
 			if err != nil {
-				for _, p := range app.Problems(splitErr(err)) {
+				problems := problem.Of(err)
+				for _, p := range problems {
 					fmt.Fprintln(g.stderr, p)
 				}
-				return &exitError{code: 1, err: fmt.Errorf("%s: %d problem(s)", g.config, len(splitErr(err)))}
+				return &exitError{code: 1, err: fmt.Errorf("%s: %d problem(s)", g.config, len(problems))}
 			}
 			defer rt.Close()
 			for _, w := range rt.Warnings {
@@ -30,11 +32,4 @@ func newCheckCmd(g *globals) *cobra.Command {
 			return nil
 		},
 	}
-}
-
-func splitErr(err error) []string {
-	if p, ok := err.(app.Problems); ok {
-		return p
-	}
-	return []string{err.Error()}
 }

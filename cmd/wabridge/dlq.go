@@ -24,7 +24,7 @@ func loadConfig(g *globals) (*config.Config, error) {
 		return nil, fail(1, "wabridge: %v", err)
 	}
 	if problems := cfg.Problems(); len(problems) > 0 {
-		return nil, fail(1, "wabridge: %s is not valid:\n%s", g.config, strings.Join(problems, "\n"))
+		return nil, fail(1, "wabridge: %s is not valid:\n%s", g.config, problems.Error())
 	}
 	return cfg, nil
 }

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/fsnotify/fsnotify"
+
+	"github.com/wabridge/wabridge/internal/problem"
 )
 
 // Reload rebuilds rules, templates, the catalogue and the notifiers from
@@ -23,7 +25,7 @@ func (s *Service) Reload() error {
 	defer s.reloadMu.Unlock()
 	rt, err := BuildRuntime(s.cfg, s.logger)
 	if err != nil {
-		for _, p := range splitLines(err) {
+		for _, p := range problem.Of(err).Strings() {
 			s.logger.Error("reload rejected; the previous rules keep running", "problem", p)
 		}
 		s.metrics.reloadFailed()

@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/wabridge/wabridge/internal/admin"
+	"github.com/wabridge/wabridge/internal/problem"
 )
 
 // reloadRequest serves POST /-/reload with the same Reload that SIGHUP and
@@ -27,7 +28,7 @@ func (s *Service) reloadRequest(ctx context.Context) (admin.ReloadResult, error)
 	if err != nil {
 		res.Status = "failure"
 		res.Error = "reload rejected; the previous rules keep running"
-		res.Problems = splitLines(err)
+		res.Problems = problem.Of(err).Strings()
 	}
 	if rt := s.runtime.Load(); rt != nil {
 		res.Rules = rt.Rules.Len()

@@ -120,16 +120,11 @@ func RunRulesTests(ctx context.Context, cfgPath, testsPath string) ([]RulesCaseR
 			cfg.Rules.Files = append(cfg.Rules.Files, rf)
 		}
 	}
-	var problems Problems
-	problems = append(problems, cfg.Problems()...)
+	problems := cfg.Problems()
 	srcs, err := BuildSources(cfg)
-	if err != nil {
-		problems = append(problems, splitLines(err)...)
-	}
+	problems.Append(err)
 	rt, err := BuildRuntime(cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		problems = append(problems, splitLines(err)...)
-	}
+	problems.Append(err)
 	if len(problems) > 0 {
 		return nil, problems
 	}

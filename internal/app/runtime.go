@@ -9,13 +9,13 @@ import (
 	"io"
 	"log/slog"
 	"sort"
-	"strings"
 
 	"github.com/wabridge/wabridge/internal/catalog"
 	"github.com/wabridge/wabridge/internal/config"
 	"github.com/wabridge/wabridge/internal/event"
 	"github.com/wabridge/wabridge/internal/notification"
 	"github.com/wabridge/wabridge/internal/pipeline"
+	"github.com/wabridge/wabridge/internal/problem"
 	"github.com/wabridge/wabridge/internal/sources"
 	"github.com/wabridge/wabridge/notifiers"
 	"github.com/wabridge/wabridge/notifiers/jira"
@@ -45,19 +45,14 @@ func (r *Runtime) Close() error {
 	return errors.Join(errs...)
 }
 
-// Problems is a list of load problems, each "FILE:LINE: message" where a
-// line is known; it is an error.
-type Problems []string
-
-func (p Problems) Error() string { return strings.Join(p, "\n") }
-
 // BuildRuntime loads the catalogue, templates, notifiers and rules named by
-// cfg, collecting every problem rather than stopping at the first.
+// cfg, collecting every problem rather than stopping at the first: the
+// error is a problem.List.
 func BuildRuntime(cfg *config.Config, logger *slog.Logger) (*Runtime, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	var problems Problems
+	var problems problem.List
 	rt := &Runtime{Runtime: &pipeline.Runtime{Notifiers: map[string]notifiers.Notifier{}}}
 
 	var catFiles []string
@@ -66,23 +61,24 @@ func BuildRuntime(cfg *config.Config, logger *slog.Logger) (*Runtime, error) {
 	}
 	cat, err := catalog.Load(catFiles...)
 	if err != nil {
-		problems = append(problems, splitLines(err)...)
+		problems.Append(err)
 		cat, _ = catalog.Load() // keep checking rules against the embedded catalogue
 	}
 	rt.Catalog = cat
 
 	tmpl, err := templates.Load(cfg.Resolve(cfg.Templates.Dir))
 	if err != nil {
-		problems = append(problems, splitLines(err)...)
+		problems.Append(err)
 		if tmpl, err = templates.Default(); err != nil {
-			return nil, Problems(append(problems, err.Error()))
+			problems.Append(err)
+			return nil, problems
 		}
 	}
 	rt.Templates = tmpl
 
 	logN, err := lognotifier.New(cfg.Notifiers.Log, tmpl, logger)
 	if err != nil {
-		problems = append(problems, "notifiers.log: "+err.Error())
+		problems.Add("", 0, "notifiers.log: %v", err)
 	} else {
 		rt.Notifiers["log"] = logN
 		rt.closers = append(rt.closers, logN)
@@ -97,7 +93,7 @@ func BuildRuntime(cfg *config.Config, logger *slog.Logger) (*Runtime, error) {
 	if cfg.Notifiers.Slack.Configured() {
 		n, err := slack.New(cfg.Notifiers.Slack, tmpl, logger.With("notifier", "slack"))
 		if err != nil {
-			problems = append(problems, "notifiers.slack: "+err.Error())
+			problems.Add("", 0, "notifiers.slack: %v", err)
 		} else {
 			rt.Notifiers["slack"] = n
 		}
@@ -107,7 +103,7 @@ func BuildRuntime(cfg *config.Config, logger *slog.Logger) (*Runtime, error) {
 	if cfg.Notifiers.Jira.Configured() {
 		n, err := jira.New(cfg.Notifiers.Jira, tmpl, logger.With("notifier", "jira"))
 		if err != nil {
-			problems = append(problems, "notifiers.jira: "+err.Error())
+			problems.Add("", 0, "notifiers.jira: %v", err)
 		} else {
 			rt.Notifiers["jira"] = n
 		}
@@ -127,9 +123,7 @@ func BuildRuntime(cfg *config.Config, logger *slog.Logger) (*Runtime, error) {
 	for _, w := range warnings {
 		rt.Warnings = append(rt.Warnings, w.String())
 	}
-	if err != nil {
-		problems = append(problems, splitLines(err)...)
-	}
+	problems.Append(err)
 	rt.Rules = set
 	if len(problems) > 0 {
 		_ = rt.Close()
@@ -138,19 +132,19 @@ func BuildRuntime(cfg *config.Config, logger *slog.Logger) (*Runtime, error) {
 	return rt, nil
 }
 
-// BuildSources builds every configured source, collecting every problem.
+// BuildSources builds every configured source, collecting every problem:
+// the error is a problem.List. A problem of a mapping file names that file;
+// the others are the config file's.
 func BuildSources(cfg *config.Config) (map[string]sources.Source, error) {
 	out := make(map[string]sources.Source, len(cfg.Sources))
-	var problems Problems
+	var problems problem.List
 	for _, sc := range cfg.Sources {
 		if sc.MappingFile != "" {
 			sc.MappingFile = cfg.Resolve(sc.MappingFile)
 		}
 		src, err := sources.New(sc)
 		if err != nil {
-			for _, line := range splitLines(err) {
-				problems = append(problems, fmt.Sprintf("%s: %s", cfg.File, line))
-			}
+			problems = append(problems, problem.Of(err).InFile(cfg.File)...)
 			continue
 		}
 		out[sc.Name] = src
@@ -162,22 +156,18 @@ func BuildSources(cfg *config.Config) (map[string]sources.Source, error) {
 }
 
 // Load reads and validates the config file, then builds the sources and the
-// runtime: everything `check` checks and `serve` needs.
+// runtime: everything `check` checks and `serve` needs. The error is a
+// problem.List.
 func Load(path string, logger *slog.Logger) (*config.Config, map[string]sources.Source, *Runtime, error) {
 	cfg, err := config.Load(path)
 	if err != nil {
-		return nil, nil, nil, Problems{err.Error()}
+		return nil, nil, nil, problem.Of(err)
 	}
-	var problems Problems
-	problems = append(problems, cfg.Problems()...)
+	problems := cfg.Problems()
 	srcs, err := BuildSources(cfg)
-	if err != nil {
-		problems = append(problems, splitLines(err)...)
-	}
+	problems.Append(err)
 	rt, err := BuildRuntime(cfg, logger)
-	if err != nil {
-		problems = append(problems, splitLines(err)...)
-	}
+	problems.Append(err)
 	if len(problems) > 0 {
 		if rt != nil {
 			_ = rt.Close()
@@ -185,20 +175,6 @@ func Load(path string, logger *slog.Logger) (*config.Config, map[string]sources.
 		return cfg, nil, nil, problems
 	}
 	return cfg, srcs, rt, nil
-}
-
-func splitLines(err error) []string {
-	var p Problems
-	if errors.As(err, &p) {
-		return p
-	}
-	var out []string
-	for _, line := range strings.Split(err.Error(), "\n") {
-		if strings.TrimSpace(line) != "" {
-			out = append(out, line)
-		}
-	}
-	return out
 }
 
 // NotificationFor builds the notification that opens an incident for an

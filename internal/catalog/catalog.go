@@ -22,6 +22,7 @@ import (
 
 	"github.com/wabridge/wabridge/internal/configfile"
 	"github.com/wabridge/wabridge/internal/event"
+	"github.com/wabridge/wabridge/internal/problem"
 )
 
 //go:embed data/*.yaml
@@ -139,7 +140,7 @@ func Load(extra ...string) (*Catalog, error) {
 		return nil, fmt.Errorf("catalog: list embedded data: %w", err)
 	}
 	sort.Strings(names)
-	var errs []error
+	var errs problem.List
 	for _, name := range names {
 		b, err := embedded.ReadFile(name)
 		if err != nil {
@@ -150,13 +151,13 @@ func Load(extra ...string) (*Catalog, error) {
 	for _, path := range extra {
 		b, err := configfile.Read(path)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: read catalogue: %w", path, err))
+			errs.Add(path, 0, "read catalogue: %v", err)
 			continue
 		}
 		errs = append(errs, c.add(path, b)...)
 	}
 	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+		return nil, errs
 	}
 	for ns := range c.ranges {
 		r := c.ranges[ns]
@@ -165,37 +166,28 @@ func Load(extra ...string) (*Catalog, error) {
 	return c, nil
 }
 
-// MustDefault returns the embedded catalogue; it panics only if the embedded
-// data is broken, which a test catches.
-func MustDefault() *Catalog {
-	c, err := Load()
-	if err != nil {
-		panic(err)
-	}
-	return c
-}
-
 // yamlLine matches the line number yaml.v3 puts in its messages
 // ("yaml: line 7: ..." for syntax errors, "line 7: ..." in a TypeError).
 var yamlLine = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
 
 // yamlErrors rewrites yaml.v3's errors as FILE:LINE: message, the form
 // `wabridge check` prints and editors jump to.
-func yamlErrors(path string, err error) []error {
+func yamlErrors(path string, err error) problem.List {
 	var te *yaml.TypeError
 	msgs := []string{err.Error()}
 	if errors.As(err, &te) {
 		msgs = te.Errors
 	}
-	out := make([]error, 0, len(msgs))
+	out := make(problem.List, 0, len(msgs))
 	for _, m := range msgs {
 		// The Go type name means nothing to someone editing the file.
 		m = strings.Replace(m, " not found in type catalog.file", " is not a catalogue section (want namespace, codes, keys)", 1)
 		if sm := yamlLine.FindStringSubmatch(m); sm != nil {
-			out = append(out, fmt.Errorf("%s:%s: %s", path, sm[1], sm[2]))
+			n, _ := strconv.Atoi(sm[1])
+			out = append(out, problem.At(path, n, "%s", sm[2]))
 			continue
 		}
-		out = append(out, fmt.Errorf("%s: %s", path, strings.TrimPrefix(m, "yaml: ")))
+		out = append(out, problem.At(path, 0, "%s", strings.TrimPrefix(m, "yaml: ")))
 	}
 	return out
 }
@@ -226,13 +218,13 @@ func validKey(s string) bool {
 	return true
 }
 
-func (c *Catalog) add(path string, b []byte) []error {
+func (c *Catalog) add(path string, b []byte) problem.List {
 	var f file
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	if err := dec.Decode(&f); err != nil {
 		if errors.Is(err, io.EOF) {
-			return []error{fmt.Errorf("%s: catalogue file is empty", path)}
+			return problem.List{problem.At(path, 0, "catalogue file is empty")}
 		}
 		return yamlErrors(path, err)
 	}
@@ -242,16 +234,16 @@ func (c *Catalog) add(path string, b []byte) []error {
 	switch f.Namespace {
 	case NamespaceMeta, NamespaceTwilio, NamespaceGupshup, NamespaceConnection, NamespaceEvent:
 	default:
-		return []error{fmt.Errorf("%s: unknown namespace %q (want meta, twilio, gupshup, connection or event)", path, f.Namespace)}
+		return problem.List{problem.At(path, 0, "unknown namespace %q (want meta, twilio, gupshup, connection or event)", f.Namespace)}
 	}
 	if (f.Codes.Kind == 0 || f.Codes.Tag == "!!null") && (f.Keys.Kind == 0 || f.Keys.Tag == "!!null") {
 		// A truncated or half-written file must not pass as "no entries".
-		return []error{fmt.Errorf("%s: catalogue file has no entries (no codes: or keys: section)", path)}
+		return problem.List{problem.At(path, 0, "catalogue file has no entries (no codes: or keys: section)")}
 	}
 	if f.DocsURL != "" && !httpURL(strings.ReplaceAll(f.DocsURL, "{code}", "0")) {
-		return []error{fmt.Errorf("%s: docs_url %q must be an absolute http or https URL", path, f.DocsURL)}
+		return problem.List{problem.At(path, 0, "docs_url %q must be an absolute http or https URL", f.DocsURL)}
 	}
-	var errs []error
+	var errs problem.List
 	for _, sec := range []struct {
 		node  *yaml.Node
 		name  string
@@ -264,11 +256,11 @@ func (c *Catalog) add(path string, b []byte) []error {
 			continue
 		}
 		if sec.node.Kind != yaml.MappingNode {
-			errs = append(errs, fmt.Errorf("%s:%d: %s must be a mapping of entries", path, sec.node.Line, sec.name))
+			errs.Add(path, sec.node.Line, "%s must be a mapping of entries", sec.name)
 			continue
 		}
 		if sec.name == "keys" && (f.Namespace == NamespaceMeta || f.Namespace == NamespaceTwilio || f.Namespace == NamespaceGupshup) {
-			errs = append(errs, fmt.Errorf("%s:%d: keys: namespace %s has codes only", path, sec.node.Line, f.Namespace))
+			errs.Add(path, sec.node.Line, "keys: namespace %s has codes only", f.Namespace)
 			continue
 		}
 		errs = append(errs, c.addSection(path, f.Namespace, f.DocsURL, sec.node, sec.keyed)...)
@@ -277,14 +269,14 @@ func (c *Catalog) add(path string, b []byte) []error {
 }
 
 // addSection reads one codes: or keys: mapping.
-func (c *Catalog) addSection(path, ns, docsURL string, m *yaml.Node, keyed bool) []error {
-	var errs []error
+func (c *Catalog) addSection(path, ns, docsURL string, m *yaml.Node, keyed bool) problem.List {
+	var errs problem.List
 	seenName := map[string]int{} // name → line, to catch duplicates in one file
 	seenKey := map[string]int{}
 	for i := 0; i+1 < len(m.Content); i += 2 {
 		name, node := m.Content[i].Value, m.Content[i+1]
-		at := func(format string, a ...any) error {
-			return fmt.Errorf("%s:%d: %s %s: %s", path, node.Line, what(keyed), name, fmt.Sprintf(format, a...))
+		at := func(format string, a ...any) problem.Problem {
+			return problem.At(path, node.Line, "%s %s: %s", what(keyed), name, fmt.Sprintf(format, a...))
 		}
 		if first, dup := seenName[name]; dup {
 			errs = append(errs, at("defined twice in this file (first at line %d)", first))
@@ -293,7 +285,7 @@ func (c *Catalog) addSection(path, ns, docsURL string, m *yaml.Node, keyed bool)
 		seenName[name] = m.Content[i].Line
 		e, problems := decodeEntry(node)
 		for _, p := range problems {
-			errs = append(errs, fmt.Errorf("%s:%d: %s %s: %s", path, p.line, what(keyed), name, p.msg))
+			errs.Add(path, p.line, "%s %s: %s", what(keyed), name, p.msg)
 		}
 		if len(problems) > 0 {
 			continue
@@ -349,21 +341,21 @@ func what(keyed bool) string {
 	return "code"
 }
 
-// problem is one thing wrong with an entry, at a line of its file.
-type problem struct {
+// flaw is one thing wrong with an entry, at a line of its file.
+type flaw struct {
 	line int
 	msg  string
 }
 
 // decodeEntry reads one entry and lists everything wrong with it.
-func decodeEntry(node *yaml.Node) (Entry, []problem) {
+func decodeEntry(node *yaml.Node) (Entry, []flaw) {
 	var e Entry
 	if node.Kind != yaml.MappingNode {
-		return e, []problem{{node.Line, "must be a mapping with title, description, reasons, actions, severity"}}
+		return e, []flaw{{node.Line, "must be a mapping with title, description, reasons, actions, severity"}}
 	}
-	var problems []problem
+	var problems []flaw
 	add := func(line int, format string, a ...any) {
-		problems = append(problems, problem{line, fmt.Sprintf(format, a...)})
+		problems = append(problems, flaw{line, fmt.Sprintf(format, a...)})
 	}
 	for i := 0; i+1 < len(node.Content); i += 2 {
 		if k := node.Content[i]; !entryField(k.Value) {

@@ -240,10 +240,10 @@ func parse(path string, raw []byte) (*Config, error) {
 		if strings.HasPrefix(msg, "unknown keys") {
 			return nil, fmt.Errorf("%s: %s", path, msg)
 		}
-		return nil, errors.New(strings.Join(cfg.decodeProblems(msg), "\n"))
+		return nil, cfg.decodeProblems(msg)
 	}
 	if problems := applySourceEnv(&cfg); len(problems) > 0 {
-		return nil, errors.New(strings.Join(problems, "\n"))
+		return nil, problems
 	}
 	return &cfg, nil
 }

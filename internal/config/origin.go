@@ -10,6 +10,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/wabridge/wabridge/internal/problem"
 	"github.com/wabridge/wabridge/internal/secret"
 )
 
@@ -67,18 +68,27 @@ func sourceEnvName(source, key string) string {
 // Where says where a key's value came from: "environment WABRIDGE_X",
 // "FILE:LINE", or the file when the key is not in it (a default).
 func (c *Config) Where(key string) string {
+	file, line := c.place(key)
+	if line > 0 {
+		return fmt.Sprintf("%s:%d", file, line)
+	}
+	return file
+}
+
+// place is Where as a problem's file and line.
+func (c *Config) place(key string) (file string, line int) {
 	if c.origin == nil {
-		return c.File
+		return c.File, 0
 	}
 	if v, ok := c.origin.env[key]; ok {
-		return "environment " + v
+		return "environment " + v, 0
 	}
 	if v := EnvName(key); !strings.Contains(key, "[") && os.Getenv(v) != "" {
-		return "environment " + v
+		return "environment " + v, 0
 	}
 	for k := key; k != ""; {
 		if line, ok := c.origin.lines[k]; ok {
-			return fmt.Sprintf("%s:%d", c.origin.file, line)
+			return c.origin.file, line
 		}
 		i := strings.LastIndexAny(k, ".[")
 		if i < 0 {
@@ -86,34 +96,34 @@ func (c *Config) Where(key string) string {
 		}
 		k = k[:i]
 	}
-	return c.origin.file
+	return c.origin.file, 0
 }
 
 var leadingKey = regexp.MustCompile(`^'?([a-z_]+(?:\[\d+\])?(?:\.[a-z_]+(?:\[\d+\])?)*)'?`)
 
-// Annotate prefixes a problem that starts with a key path with where that
-// key was set: "config.yaml:12: server.listen: ..." or "environment
-// WABRIDGE_SERVER_LISTEN: server.listen: ...".
-func (c *Config) Annotate(problem string) string {
-	m := leadingKey.FindStringSubmatch(problem)
-	if m == nil {
-		return c.File + ": " + problem
+// Annotate places a problem that starts with a key path where that key was
+// set: "config.yaml:12: server.listen: ..." or "environment
+// WABRIDGE_SERVER_LISTEN: server.listen: ...". A problem that has a place
+// already keeps it.
+func (c *Config) Annotate(p problem.Problem) problem.Problem {
+	if p.File != "" {
+		return p
 	}
-	return c.Where(m[1]) + ": " + problem
+	m := leadingKey.FindStringSubmatch(p.Message)
+	if m == nil {
+		p.File = c.File
+		return p
+	}
+	p.File, p.Line = c.place(m[1])
+	return p
 }
 
-// Problems validates and returns every problem, each annotated with where
-// its key was set.
-func (c *Config) Problems() []string {
-	err := c.Validate()
-	if err == nil {
-		return nil
-	}
-	var out []string
-	for _, line := range strings.Split(err.Error(), "\n") {
-		if strings.TrimSpace(line) != "" {
-			out = append(out, c.Annotate(line))
-		}
+// Problems validates and returns every problem, each placed where its key
+// was set.
+func (c *Config) Problems() problem.List {
+	var out problem.List
+	for _, p := range problem.Of(c.Validate()) {
+		out = append(out, c.Annotate(p))
 	}
 	return out
 }
@@ -121,8 +131,8 @@ func (c *Config) Problems() []string {
 // applySourceEnv sets each source's keys from WABRIDGE_SOURCES_<NAME>_<KEY>
 // (app_secret, verify_token, auth.secret, auth.password ...): sources are a
 // list, which viper cannot override key by key.
-func applySourceEnv(c *Config) []string {
-	var problems []string
+func applySourceEnv(c *Config) problem.List {
+	var problems problem.List
 	for i := range c.Sources {
 		name := c.Sources[i].Name
 		if name == "" {
@@ -156,7 +166,7 @@ func applySourceEnv(c *Config) []string {
 				case f.Kind() == reflect.Bool:
 					b, err := strconv.ParseBool(val)
 					if err != nil {
-						problems = append(problems, fmt.Sprintf("environment %s: sources[%d].%s: %q is not true or false", env, i, key, val))
+						problems.Add("environment "+env, 0, "sources[%d].%s: %q is not true or false", i, key, val)
 						continue
 					}
 					f.SetBool(b)
@@ -175,18 +185,19 @@ var decodeLine = regexp.MustCompile(`^'([^']+)' (.*)$`)
 
 // decodeProblems turns mapstructure's error list into one problem a line,
 // each with where its key was set.
-func (c *Config) decodeProblems(msg string) []string {
-	var out []string
+func (c *Config) decodeProblems(msg string) problem.List {
+	var out problem.List
 	for _, line := range strings.Split(msg, "\n") {
 		line = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(line), "* "))
 		if line == "" || strings.HasPrefix(line, "decoding failed") {
 			continue
 		}
 		if m := decodeLine.FindStringSubmatch(line); m != nil {
-			out = append(out, c.Where(m[1])+": "+m[1]+": "+m[2])
+			file, line := c.place(m[1])
+			out.Add(file, line, "%s: %s", m[1], m[2])
 			continue
 		}
-		out = append(out, c.File+": "+line)
+		out.Add(c.File, 0, "%s", line)
 	}
 	return out
 }

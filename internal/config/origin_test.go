@@ -45,13 +45,13 @@ sources:
 	if err != nil {
 		t.Fatal(err)
 	}
-	probs := strings.Join(c.Problems(), "\n")
+	probs := c.Problems().Error()
 	if !strings.Contains(probs, p+`:3: server.listen: "nope" is not host:port`) {
 		t.Errorf("file problem without FILE:LINE:\n%s", probs)
 	}
 	t.Setenv("WABRIDGE_SERVER_LISTEN", "also-bad")
 	c, _ = Load(p)
-	if probs := strings.Join(c.Problems(), "\n"); !strings.Contains(probs, `environment WABRIDGE_SERVER_LISTEN: server.listen: "also-bad"`) {
+	if probs := c.Problems().Error(); !strings.Contains(probs, `environment WABRIDGE_SERVER_LISTEN: server.listen: "also-bad"`) {
 		t.Errorf("env problem does not name the variable:\n%s", probs)
 	}
 }

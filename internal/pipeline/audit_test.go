@@ -19,13 +19,14 @@ import (
 	"github.com/wabridge/wabridge/internal/event"
 	"github.com/wabridge/wabridge/internal/notification"
 	"github.com/wabridge/wabridge/internal/outbox"
+	"github.com/wabridge/wabridge/internal/problem"
 	"github.com/wabridge/wabridge/internal/sources"
 	"github.com/wabridge/wabridge/internal/store"
 	"github.com/wabridge/wabridge/notifiers"
 	"github.com/wabridge/wabridge/rules"
 )
 
-func rulesParse(y string) (*rules.Set, []rules.Problem, error) {
+func rulesParse(y string) (*rules.Set, problem.List, error) {
 	return rules.Parse("rules.yaml", []byte(y), rules.Options{})
 }
 

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+
+	"github.com/wabridge/wabridge/internal/problem"
 )
 
 // Source types (sources[].type).
@@ -24,11 +26,17 @@ func Types() []string {
 }
 
 // New builds the adapter for one configured source. A relative mapping_file
-// must already be resolved against the config file's directory.
+// must already be resolved against the config file's directory. The error
+// is a problem.List: a mapping file's problems carry its FILE:LINE, the
+// others name the source and the key.
 func New(cfg Config) (Source, error) {
 	s, errs := build(cfg)
 	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+		var l problem.List
+		for _, err := range errs {
+			l.Append(err)
+		}
+		return nil, l
 	}
 	return s, nil
 }
@@ -52,9 +60,9 @@ func build(cfg Config) (Source, []error) {
 	}
 	var errs []error
 	wrap := func(err error) error {
-		// FILE:LINE errors from a mapping file already say where they are.
-		var fe *fileError
-		if errors.As(err, &fe) {
+		// FILE:LINE problems of a mapping file already say where they are:
+		// build does not prefix them with the source name.
+		if p, ok := err.(problem.Problem); ok && p.File != "" {
 			return err
 		}
 		return fmt.Errorf("source %s: %w", cfg.Name, err)

@@ -14,6 +14,7 @@ import (
 	"github.com/wabridge/wabridge/internal/configfile"
 	"github.com/wabridge/wabridge/internal/delivery"
 	"github.com/wabridge/wabridge/internal/event"
+	"github.com/wabridge/wabridge/internal/problem"
 )
 
 // Mapped turns any JSON into events with gjson paths from a mapping (inline
@@ -91,16 +92,6 @@ type compiledMapping struct {
 	values  map[string]map[string]string // field → lowercased provider value → ours
 }
 
-// fileError is an error located in a mapping file; build does not prefix
-// it with the source name since FILE:LINE already says where it is.
-type fileError struct {
-	file string
-	line int
-	msg  string
-}
-
-func (e *fileError) Error() string { return fmt.Sprintf("%s:%d: %s", e.file, e.line, e.msg) }
-
 func compileSourceMapping(cfg Config) (*compiledMapping, []error) {
 	inline := cfg.Mapping.Items != "" || cfg.Mapping.Kind != "" || len(cfg.Mapping.Fields) > 0 || len(cfg.Mapping.Values) > 0 || len(cfg.Mapping.Require) > 0
 	var user Mapping
@@ -152,7 +143,7 @@ func configPlace(prefix string) place {
 func filePlace(file string, lines map[string]int, other place) place {
 	return func(key, msg string) error {
 		if line, ok := lines[key]; ok {
-			return &fileError{file: file, line: line, msg: key + ": " + msg}
+			return problem.At(file, line, "%s: %s", key, msg)
 		}
 		return other(key, msg)
 	}
@@ -408,15 +399,15 @@ func parseMapping(path string, b []byte) (Mapping, map[string]int, error) {
 	lines := map[string]int{}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(b, &doc); err != nil {
-		return m, nil, &fileError{file: path, line: yamlErrLine(err), msg: "invalid YAML: " + yamlErrText(err)}
+		return m, nil, problem.At(path, yamlErrLine(err), "invalid YAML: %s", yamlErrText(err))
 	}
 	if len(doc.Content) == 0 {
-		return m, nil, &fileError{file: path, line: 1, msg: "empty mapping file: it needs at least fields: {...}"}
+		return m, nil, problem.At(path, 1, "empty mapping file: it needs at least fields: {...}")
 	}
 	root := doc.Content[0]
 	var errs []error
 	at := func(n *yaml.Node, format string, a ...any) {
-		errs = append(errs, &fileError{file: path, line: n.Line, msg: fmt.Sprintf(format, a...)})
+		errs = append(errs, problem.At(path, n.Line, format, a...))
 	}
 	if root.Kind != yaml.MappingNode {
 		at(root, "a mapping file is a map with items, kind, fields and values")

@@ -36,7 +36,10 @@ func NewMeta(cfg Config) (*Meta, error) {
 	}
 	accept, errs := newAccept(cfg.Accept)
 	if len(errs) > 0 {
-		return nil, fmt.Errorf("source %s: %w", cfg.Name, errors.Join(errs...))
+		for i, err := range errs {
+			errs[i] = fmt.Errorf("source %s: %w", cfg.Name, err)
+		}
+		return nil, errors.Join(errs...)
 	}
 	return &Meta{cfg: cfg, accept: accept}, nil
 }
