@@ -28,7 +28,7 @@ and, with --all, resolved ones not yet swept.`,
 					return err
 				}
 				return printList(g, list, asJSON, "no incidents",
-					[]string{"FINGERPRINT", "RULE", "STATUS", "COUNT", "FIRST SEEN", "LAST SEEN", "WHAT"},
+					[]string{"FINGERPRINT", "RULE", "STATUS", "COUNT", "FIRST SEEN", "LAST SEEN", "ACKNOWLEDGED BY", "WHAT"},
 					func(inc incident.Incident) []string {
 						what := inc.Event.Title
 						if inc.Event.Code != 0 {
@@ -37,15 +37,19 @@ and, with --all, resolved ones not yet swept.`,
 						if inc.Event.PhoneNumberID != "" {
 							what += " (" + inc.Event.PhoneNumberID + ")"
 						}
+						acked := "-"
+						if inc.Ack != nil {
+							acked = oneLine(inc.Ack.By, 30)
+						}
 						return []string{inc.Fingerprint, inc.Rule, inc.Status, strconv.Itoa(inc.Count),
-							inc.FirstSeen.Local().Format(time.DateTime), inc.LastSeen.Local().Format(time.DateTime), oneLine(what, 60)}
+							inc.FirstSeen.Local().Format(time.DateTime), inc.LastSeen.Local().Format(time.DateTime), acked, oneLine(what, 60)}
 					})
 			})
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	cmd.Flags().BoolVar(&all, "all", false, "include resolved incidents")
-	cmd.AddCommand(newIncidentResolveCmd(g))
+	cmd.AddCommand(newIncidentResolveCmd(g), newIncidentAckCmd(g))
 	return cmd
 }
 
@@ -75,4 +79,37 @@ are sent when the server starts.`,
 			})
 		},
 	}
+}
+
+func newIncidentAckCmd(g *globals) *cobra.Command {
+	var by string
+	cmd := &cobra.Command{
+		Use:   "ack FINGERPRINT [--by NAME]",
+		Short: "Acknowledge an incident: its repeats are held until it escalates or resolves",
+		Long: `Record that you took an open incident on. Its Slack message shows who and
+when, and its thread records it; its repeat summaries (thread replies, Jira
+comments) are held until it escalates, which clears the acknowledgement and
+notifies at once, or resolves. One already acknowledged by someone else, one
+pending or resolved is refused, saying so (exit 1). Through the running
+server's admin API when one holds the store; otherwise on the store, and the
+message is edited when the server starts.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return operate(g, "incidents ack", func(ctx context.Context, op *operator) error {
+				res, err := op.svc.AcknowledgeIncident(ctx, args[0], admin.Actor{Name: by})
+				if err != nil {
+					return err
+				}
+				when := ""
+				if !op.remote && res.Notifications > 0 {
+					when = "; no server is running, so they are sent when it starts"
+				}
+				fmt.Fprintf(g.stdout, "incident %s (rule %s) acknowledged by %s at %s: repeats are held until it escalates or resolves; %d notification(s) queued%s\n",
+					res.Fingerprint, res.Rule, res.By, res.At.Local().Format(time.DateTime), res.Notifications, when)
+				return nil
+			})
+		},
+	}
+	cmd.Flags().StringVar(&by, "by", defaultAuthor(), "who acknowledges")
+	return cmd
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -171,6 +172,27 @@ rules:
 	if m := slack.Posts()[0]; strings.Contains(string(m.Blocks), "*Acknowledged* by") || !strings.Contains(string(m.Blocks), `"action_id":"ack"`) {
 		t.Errorf("message after the escalation still shows the ack, or lacks its button: %s", m.Blocks)
 	}
+
+	// Acknowledged again from the command line, through the server's
+	// admin API: the same message and thread are told; a second person is
+	// refused, saying who has it.
+	out, err := exec.Command(binPath, "incidents", "ack", fp, "--by", "carol", "--config", cfg).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "acknowledged by carol") {
+		t.Fatalf("incidents ack: %v\n%s", err, out)
+	}
+	waitFor(t, "the CLI's acknowledgement in the thread", 10*time.Second, func() bool { return len(threadReplies(slack)) == 3 }, inst.logs.String)
+	if r := threadReplies(slack)[2]; !strings.HasPrefix(r, "Acknowledged by carol at ") {
+		t.Errorf("thread reply %q", r)
+	}
+	out, err = exec.Command(binPath, "incidents", "ack", fp, "--by", "dave", "--config", cfg).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "already acknowledged by carol") {
+		t.Errorf("a second acknowledgement: %v\n%s; want exit 1 naming carol", err, out)
+	}
+	out, err = exec.Command(binPath, "incidents", "--config", cfg).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "ACKNOWLEDGED BY") || !strings.Contains(string(out), "carol") {
+		t.Errorf("incidents: %v\n%s", err, out)
+	}
+	settle(t, slack, inst)
 	if f := slack.Failed(); len(f) != 0 {
 		t.Errorf("Slack refused %d calls: first %s %s", len(f), f[0].Method, f[0].Error)
 	}

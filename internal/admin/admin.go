@@ -8,6 +8,7 @@ package admin
 
 import (
 	"context"
+	"time"
 
 	"github.com/wabridge/wabridge/internal/audit"
 	"github.com/wabridge/wabridge/internal/incident"
@@ -32,6 +33,14 @@ type Service interface {
 	// ResolveIncident resolves an open or pending incident by hand, as its
 	// rule would; one already resolved is ErrConflict.
 	ResolveIncident(ctx context.Context, fingerprint string, by Actor) (Resolved, error)
+	// AcknowledgeIncident records that by took an open incident on: its
+	// repeats are held until it escalates or resolves, and its Slack
+	// message shows who and when. One resolved, pending, or acknowledged
+	// by someone else is ErrConflict; by needs a name.
+	AcknowledgeIncident(ctx context.Context, fingerprint string, by Actor) (Acknowledged, error)
+	// SilenceIncident silences an open incident's group (its rule's
+	// group_by values) for d, authored by by, and tells its messages.
+	SilenceIncident(ctx context.Context, fingerprint string, d time.Duration, by Actor) (silence.Silence, error)
 
 	// Silences lists the silences f selects, oldest first.
 	Silences(ctx context.Context, f SilenceFilter) ([]silence.Silence, error)

@@ -100,10 +100,7 @@ func (l *Local) ResolveIncident(ctx context.Context, fp string, by Actor) (Resol
 	if by == (Actor{}) {
 		inc, n, err = l.P.ResolveIncident(fp)
 	} else {
-		who := by.Name
-		if by.Via != "" {
-			who += " from the " + by.Via
-		}
+		who := by.Name + by.from()
 		inc, n, err = l.P.ResolveIncidentBy(fp, "Resolved by "+who+".", "resolved by "+who)
 	}
 	switch {

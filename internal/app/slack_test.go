@@ -209,7 +209,7 @@ func TestSlackButtons(t *testing.T) {
 	if w := interact(h, ack, now, slackSigning, 1); w.Code != http.StatusOK {
 		t.Fatalf("retry: %d %s", w.Code, w.Body)
 	}
-	if a := acked().Ack; a == nil || a.By != "@alice (U0ALICE)" || a.Via != "slack" {
+	if a := acked().Ack; a == nil || a.By != "@alice (U0ALICE)" || a.Via != "Slack" {
 		t.Fatalf("ack stored %+v", a)
 	}
 	waitFor(t, "the ack's thread reply", func() bool { return len(fake.Replies(alert.TS)) == 1 })
@@ -238,7 +238,7 @@ func TestSlackButtons(t *testing.T) {
 		t.Fatalf("%d silences after a click, want 1", len(l))
 	}
 	sil := l[0]
-	if sil.Author != "@bob (U0BOB)" || sil.Comment != "from Slack by @bob" || sil.EndsAt.Sub(sil.StartsAt) != time.Hour {
+	if sil.Author != "@bob (U0BOB)" || sil.Comment != "incident "+fp+" from Slack by @bob (U0BOB)" || sil.EndsAt.Sub(sil.StartsAt) != time.Hour {
 		t.Errorf("silence %+v", sil)
 	}
 	var ms []string
@@ -249,10 +249,10 @@ func TestSlackButtons(t *testing.T) {
 		t.Errorf("silence matchers %s, want the incident's group", got)
 	}
 	waitFor(t, "the silence's thread reply", func() bool { return len(fake.Replies(alert.TS)) == 2 })
-	if r := fake.Replies(alert.TS)[1]; !strings.Contains(r.Text, "Silenced for 1h by @bob from Slack") {
+	if r := fake.Replies(alert.TS)[1]; !strings.Contains(r.Text, "Silenced for 1h by @bob (U0BOB) from Slack") {
 		t.Errorf("thread reply %q", r.Text)
 	}
-	if got := fake.Messages()[0]; got.Updates != 2 || !strings.Contains(string(got.Blocks), "Silenced for 1h by @bob") ||
+	if got := fake.Messages()[0]; got.Updates != 2 || !strings.Contains(string(got.Blocks), "Silenced for 1h by @bob (U0BOB) from Slack") ||
 		!strings.Contains(string(got.Blocks), "*Acknowledged* by @alice") {
 		t.Errorf("message after the silence: %d updates, blocks %s", got.Updates, got.Blocks)
 	}
@@ -263,7 +263,7 @@ func TestSlackButtons(t *testing.T) {
 		t.Fatalf("resolve: %d %s", w.Code, w.Body)
 	}
 	waitFor(t, "the resolve's thread reply", func() bool { return len(fake.Replies(alert.TS)) == 3 })
-	if r := fake.Replies(alert.TS)[2]; !strings.Contains(r.Text, "Resolved from Slack by @bob") {
+	if r := fake.Replies(alert.TS)[2]; !strings.Contains(r.Text, "Resolved by @bob (U0BOB) from Slack.") {
 		t.Errorf("resolve reply %q", r.Text)
 	}
 	msg = fake.Messages()[0]

@@ -172,17 +172,14 @@ func (p *Pipeline) AcknowledgeIncident(fp string, a incident.Ack) (incident.Inci
 	return *inc, len(t.outbox), nil
 }
 
-// viaName is how a note names where something was done.
+// viaName is how a note names where something was done: "Slack", "the
+// web console".
 func viaName(via string) string {
 	switch via {
-	case "slack":
+	case "slack", "Slack":
 		return "Slack"
 	case "cli":
 		return "the command line"
-	case "api":
-		return "the admin API"
-	case "console":
-		return "the console"
 	}
-	return via
+	return "the " + via
 }

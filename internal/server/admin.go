@@ -11,6 +11,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/wabridge/wabridge/internal/admin"
+	"github.com/wabridge/wabridge/internal/duration"
 )
 
 // The operator errors, as the admin service defines them: handlers answer
@@ -88,6 +89,44 @@ func (h *handlers) mountAdmin(api *gin.RouterGroup) {
 			return
 		}
 		v, err := svc.ResolveIncident(c.Request.Context(), c.Param("fingerprint"), by)
+		h.adminResult(c, v, err)
+	})
+	api.POST("/incidents/:fingerprint/ack", func(c *gin.Context) {
+		var by admin.Actor
+		body, err := readBody(c, 64<<10, "acknowledge")
+		switch {
+		case err == nil && len(bytes.TrimSpace(body)) == 0:
+			err = fmt.Errorf(`%w: acknowledge: want a JSON body {"name": "who acknowledges", "via": "where"}`, ErrBadRequest)
+		case err == nil:
+			err = admin.DecodeJSON(body, &by)
+		}
+		if err != nil {
+			h.adminError(c, err)
+			return
+		}
+		v, err := svc.AcknowledgeIncident(c.Request.Context(), c.Param("fingerprint"), by)
+		h.adminResult(c, v, err)
+	})
+	api.POST("/incidents/:fingerprint/silence", func(c *gin.Context) {
+		var in admin.IncidentSilence
+		body, err := readBody(c, 64<<10, "silence")
+		switch {
+		case err == nil && len(bytes.TrimSpace(body)) == 0:
+			err = fmt.Errorf(`%w: silence: want a JSON body {"for": "1h", "name": "who silences", "via": "where"}`, ErrBadRequest)
+		case err == nil:
+			err = admin.DecodeJSON(body, &in)
+		}
+		var d time.Duration
+		if err == nil {
+			if d, err = duration.Parse(in.For); err != nil {
+				err = fmt.Errorf("%w: for: %v", ErrBadRequest, err)
+			}
+		}
+		if err != nil {
+			h.adminError(c, err)
+			return
+		}
+		v, err := svc.SilenceIncident(c.Request.Context(), c.Param("fingerprint"), d, in.Actor)
 		h.adminResult(c, v, err)
 	})
 	api.GET("/silences", func(c *gin.Context) {
