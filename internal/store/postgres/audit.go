@@ -28,6 +28,15 @@ import (
 
 // putAudit writes a record and its payload in tx.
 func putAudit(ctx context.Context, tx pgx.Tx, rec *audit.Record, body store.Payload, until time.Time) error {
+	var b pgx.Batch
+	if err := queueAudit(&b, rec, body, until); err != nil {
+		return err
+	}
+	return tx.SendBatch(ctx, &b).Close()
+}
+
+// queueAudit queues the write of a record and its payload.
+func queueAudit(b *pgx.Batch, rec *audit.Record, body store.Payload, until time.Time) error {
 	if rec.ID == "" {
 		rec.ID = audit.ID(rec.ReceivedAt, rec.DeliveryID)
 	}
@@ -37,17 +46,17 @@ func putAudit(ctx context.Context, tx pgx.Tx, rec *audit.Record, body store.Payl
 	if err != nil {
 		return fmt.Errorf("encode audit record: %w", err)
 	}
-	b, deflated := body.Bytes()
+	payload, deflated := body.Bytes()
 	if _, logged := body.Logged(); logged {
 		// Only the embedded store's inbox log makes such payloads; this
 		// store's inbox entries carry no location.
 		return fmt.Errorf("audit record %s: a payload in the embedded store's inbox log cannot be kept here", rec.ID)
 	}
-	_, err = tx.Exec(ctx, `INSERT INTO audit (id, source, expires, doc, body, deflated) VALUES ($1, $2, $3, $4, $5, $6)
+	b.Queue(`INSERT INTO audit (id, source, expires, doc, body, deflated) VALUES ($1, $2, $3, $4, $5, $6)
 		ON CONFLICT (id) DO UPDATE SET source = EXCLUDED.source, expires = EXCLUDED.expires, doc = EXCLUDED.doc,
 			body = EXCLUDED.body, deflated = EXCLUDED.deflated`,
-		rec.ID, rec.Source, until.UnixNano(), doc, b, deflated)
-	return err
+		rec.ID, rec.Source, until.UnixNano(), doc, payload, deflated)
+	return nil
 }
 
 // putNote records a notification's latest result under its delivery's
@@ -57,6 +66,46 @@ func putNote(ctx context.Context, tx pgx.Tx, e *outbox.Entry, result, ref, reaso
 	if err != nil {
 		return nil
 	}
+	doc, err := noteDoc(e, result, ref, reason, at)
+	if err != nil {
+		return err
+	}
+	_, err = tx.Exec(ctx, `INSERT INTO audit_notes (audit_id, outbox_id, doc)
+		SELECT audit_id, outbox_id, $2 FROM audit_links WHERE outbox_id = $1
+		ON CONFLICT (audit_id, outbox_id) DO UPDATE SET doc = EXCLUDED.doc`, id, doc)
+	return err
+}
+
+// queueLinks queues the links of outbox entries to their delivery's
+// record and a pending note for each, in one statement.
+func queueLinks(b *pgx.Batch, auditID string, entries []outbox.Entry) error {
+	if len(entries) == 0 {
+		return nil
+	}
+	ids := make([]int64, len(entries))
+	docs := make([][]byte, len(entries))
+	for i := range entries {
+		id, err := strconv.ParseInt(entries[i].ID, 10, 64)
+		if err != nil {
+			return fmt.Errorf("link outbox entry %q to audit record: not an outbox id", entries[i].ID)
+		}
+		ids[i] = id
+		if docs[i], err = noteDoc(&entries[i], audit.NotePending, "", "", entries[i].Created); err != nil {
+			return err
+		}
+	}
+	b.Queue(`WITH l AS (
+			INSERT INTO audit_links (outbox_id, audit_id) SELECT id, $2 FROM unnest($1::bigint[]) AS u(id)
+			ON CONFLICT (outbox_id) DO UPDATE SET audit_id = EXCLUDED.audit_id
+			RETURNING outbox_id, audit_id)
+		INSERT INTO audit_notes (audit_id, outbox_id, doc)
+		SELECT l.audit_id, l.outbox_id, u.doc FROM l JOIN unnest($1::bigint[], $3::bytea[]) AS u(id, doc) ON u.id = l.outbox_id
+		ON CONFLICT (audit_id, outbox_id) DO UPDATE SET doc = EXCLUDED.doc`, ids, auditID, docs)
+	return nil
+}
+
+// noteDoc is a notification's audit note as stored.
+func noteDoc(e *outbox.Entry, result, ref, reason string, at time.Time) ([]byte, error) {
 	n := e.Notification
 	note := audit.Notification{
 		ID: e.ID, Event: n.Event.ID, Rule: n.Rule.Name, Notifier: n.Action.Notifier,
@@ -71,12 +120,9 @@ func putNote(ctx context.Context, tx pgx.Tx, e *outbox.Entry, result, ref, reaso
 	}
 	doc, err := json.Marshal(note)
 	if err != nil {
-		return fmt.Errorf("encode audit note: %w", err)
+		return nil, fmt.Errorf("encode audit note: %w", err)
 	}
-	_, err = tx.Exec(ctx, `INSERT INTO audit_notes (audit_id, outbox_id, doc)
-		SELECT audit_id, outbox_id, $2 FROM audit_links WHERE outbox_id = $1
-		ON CONFLICT (audit_id, outbox_id) DO UPDATE SET doc = EXCLUDED.doc`, id, doc)
-	return err
+	return doc, nil
 }
 
 // AddAudit stores records of deliveries that never reached the inbox.

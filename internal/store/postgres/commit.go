@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/wabridge/wabridge/internal/audit"
 	"github.com/wabridge/wabridge/internal/event"
@@ -33,7 +34,11 @@ func (s *Store) Commit(ctx context.Context, f store.Fence, fn func(tx store.Comm
 		if err := s.lockFence(ctx, tx, f); err != nil {
 			return err
 		}
-		return fn(&commitTx{ctx: ctx, tx: tx, s: s, f: f, absent: map[string]bool{}})
+		t := &commitTx{ctx: ctx, tx: tx, s: s, f: f, absent: map[string]bool{}, written: map[string]*writtenIncident{}}
+		if err := fn(t); err != nil {
+			return err
+		}
+		return t.flush()
 	})
 	if fe, ok := errors.AsType[*store.FencedError](err); ok {
 		return fe
@@ -52,6 +57,12 @@ func (e *conflictError) Error() string {
 
 func (e *conflictError) Unwrap() error { return ErrConflict }
 
+// commitTx sends what it must answer at once (dedup, outbox ids, incident
+// reads) and keeps the rest for one pipelined batch at the end (the inbox
+// entries taken, incident writes, audit records): a commit of a hundred
+// deliveries costs a few round trips per delivery, not one per call.
+// Nothing else writes the partition's inbox rows or reads the kept writes
+// meanwhile: every fenced write holds the partition's lease row.
 type commitTx struct {
 	ctx context.Context
 	tx  pgx.Tx
@@ -60,16 +71,74 @@ type commitTx struct {
 	// absent are the incidents this transaction read as missing: writing
 	// one is an insert that must not find a row another commit made.
 	absent map[string]bool
+	// written are the incidents written or deleted (nil) here, for the
+	// reads after the writes.
+	written map[string]*writtenIncident
+	// pending is the partition's inbox from pendingFrom on, as read in
+	// this transaction; pendingAll says it was read to its end.
+	pending     map[uint64]bool
+	pendingFrom uint64
+	pendingTo   uint64 // the last sequence read
+	pendingAll  bool
+	taken       []int64
+	batch       pgx.Batch
+}
+
+type writtenIncident struct {
+	doc, event []byte
+}
+
+// inboxWindow is how many pending sequences one read brings.
+const inboxWindow = 1024
+
+// flush sends the kept writes in one batch.
+func (t *commitTx) flush() error {
+	if len(t.taken) > 0 {
+		// First in the batch, as the calls came first.
+		b := pgx.Batch{}
+		b.Queue("DELETE FROM inbox WHERE partition = $1 AND seq = ANY($2)", t.f.Partition, t.taken)
+		b.QueuedQueries = append(b.QueuedQueries, t.batch.QueuedQueries...)
+		t.batch = b
+	}
+	if t.batch.Len() == 0 {
+		return nil
+	}
+	return t.tx.SendBatch(t.ctx, &t.batch).Close()
 }
 
 var _ store.CommitTx = (*commitTx)(nil)
 
+// TakeInbox answers from the partition's pending sequences, read a window
+// at a time; the deletes go in the final batch.
 func (t *commitTx) TakeInbox(seq uint64) (bool, error) {
-	tag, err := t.tx.Exec(t.ctx, "DELETE FROM inbox WHERE seq = $1 AND partition = $2", int64(seq), t.f.Partition)
-	if err != nil {
-		return false, err
+	if t.pending == nil || seq < t.pendingFrom || (!t.pendingAll && seq > t.pendingTo) {
+		rows, err := t.tx.Query(t.ctx, "SELECT seq FROM inbox WHERE partition = $1 AND seq >= $2 ORDER BY seq LIMIT $3",
+			t.f.Partition, int64(seq), inboxWindow)
+		if err != nil {
+			return false, err
+		}
+		seqs, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+		if err != nil {
+			return false, err
+		}
+		t.pending = make(map[uint64]bool, len(seqs))
+		for _, q := range seqs {
+			t.pending[uint64(q)] = true
+		}
+		t.pendingFrom, t.pendingAll = seq, len(seqs) < inboxWindow
+		if len(seqs) > 0 {
+			t.pendingTo = uint64(seqs[len(seqs)-1])
+		}
+		for _, q := range t.taken {
+			delete(t.pending, uint64(q))
+		}
 	}
-	return tag.RowsAffected() == 1, nil
+	if !t.pending[seq] {
+		return false, nil
+	}
+	delete(t.pending, seq)
+	t.taken = append(t.taken, int64(seq))
+	return true, nil
 }
 
 // SeeEvent inserts the dedup record, or renews one whose window ended; a
@@ -133,6 +202,13 @@ func (t *commitTx) OutboxWaiting(id string) (bool, error) {
 }
 
 func (t *commitTx) Incident(fp string) (incident.Incident, bool, error) {
+	if w, ok := t.written[fp]; ok {
+		if w == nil || w.doc == nil {
+			return incident.Incident{}, false, nil
+		}
+		inc, err := decodeIncident(fp, w.doc, w.event)
+		return inc, err == nil, err
+	}
 	var doc, ev []byte
 	err := t.tx.QueryRow(t.ctx, "SELECT doc, event FROM incidents WHERE fingerprint = $1 AND doc IS NOT NULL FOR UPDATE", fp).Scan(&doc, &ev)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -143,6 +219,9 @@ func (t *commitTx) Incident(fp string) (incident.Incident, bool, error) {
 		return incident.Incident{}, false, err
 	}
 	inc, err := decodeIncident(fp, doc, ev)
+	if err == nil {
+		t.written[fp] = &writtenIncident{doc: doc, event: ev}
+	}
 	return inc, err == nil, err
 }
 
@@ -181,21 +260,37 @@ func (t *commitTx) PutIncident(inc *incident.Incident, until time.Time) error {
 	const upsert = `INSERT INTO incidents (fingerprint, partition, live, status, expires, doc) VALUES ($1, $2, $3, $4, $5, $6)
 		ON CONFLICT (fingerprint) DO UPDATE SET partition = EXCLUDED.partition, live = EXCLUDED.live,
 			status = EXCLUDED.status, expires = EXCLUDED.expires, doc = EXCLUDED.doc`
+	t.remember(inc.Fingerprint, doc, nil, false)
 	if !t.absent[inc.Fingerprint] {
-		_, err := t.tx.Exec(t.ctx, upsert, inc.Fingerprint, t.f.Partition, live, inc.Status, expires, doc)
-		return err
+		t.batch.Queue(upsert, inc.Fingerprint, t.f.Partition, live, inc.Status, expires, doc)
+		return nil
 	}
 	// Only a row without a document (its event written first, by this
 	// transaction) may be there.
-	tag, err := t.tx.Exec(t.ctx, upsert+" WHERE incidents.doc IS NULL", inc.Fingerprint, t.f.Partition, live, inc.Status, expires, doc)
-	if err != nil {
-		return err
-	}
-	if tag.RowsAffected() == 0 {
-		return &conflictError{what: "incident " + inc.Fingerprint + " was created by another commit meanwhile"}
-	}
-	delete(t.absent, inc.Fingerprint)
+	fp := inc.Fingerprint
+	t.batch.Queue(upsert+" WHERE incidents.doc IS NULL", fp, t.f.Partition, live, inc.Status, expires, doc).
+		Exec(func(tag pgconn.CommandTag) error {
+			if tag.RowsAffected() == 0 {
+				return &conflictError{what: "incident " + fp + " was created by another commit meanwhile"}
+			}
+			return nil
+		})
+	delete(t.absent, fp)
 	return nil
+}
+
+// remember keeps what the transaction wrote of an incident for its reads.
+func (t *commitTx) remember(fp string, doc, ev []byte, isEvent bool) {
+	w := t.written[fp]
+	if w == nil {
+		w = &writtenIncident{}
+		t.written[fp] = w
+	}
+	if isEvent {
+		w.event = ev
+	} else {
+		w.doc = doc
+	}
 }
 
 func (t *commitTx) PutIncidentEvent(fp string, ev *event.Event) error {
@@ -203,35 +298,24 @@ func (t *commitTx) PutIncidentEvent(fp string, ev *event.Event) error {
 	if err != nil {
 		return fmt.Errorf("encode event of incident %s: %w", fp, err)
 	}
-	_, err = t.tx.Exec(t.ctx, `INSERT INTO incidents (fingerprint, partition, event) VALUES ($1, $2, $3)
+	t.remember(fp, nil, doc, true)
+	t.batch.Queue(`INSERT INTO incidents (fingerprint, partition, event) VALUES ($1, $2, $3)
 		ON CONFLICT (fingerprint) DO UPDATE SET event = EXCLUDED.event`, fp, t.f.Partition, doc)
-	return err
+	return nil
 }
 
 func (t *commitTx) DeleteIncident(fp string) error {
-	_, err := t.tx.Exec(t.ctx, "DELETE FROM incidents WHERE fingerprint = $1", fp)
+	t.batch.Queue("DELETE FROM incidents WHERE fingerprint = $1", fp)
 	delete(t.absent, fp)
-	return err
+	t.written[fp] = nil
+	return nil
 }
 
 func (t *commitTx) PutAudit(rec *audit.Record, body store.Payload, until time.Time, entries []outbox.Entry) error {
-	if err := putAudit(t.ctx, t.tx, rec, body, until); err != nil {
+	if err := queueAudit(&t.batch, rec, body, until); err != nil {
 		return err
 	}
-	for i := range entries {
-		id, err := strconv.ParseInt(entries[i].ID, 10, 64)
-		if err != nil {
-			return fmt.Errorf("link outbox entry %q to audit record: not an outbox id", entries[i].ID)
-		}
-		if _, err := t.tx.Exec(t.ctx, `INSERT INTO audit_links (outbox_id, audit_id) VALUES ($1, $2)
-			ON CONFLICT (outbox_id) DO UPDATE SET audit_id = EXCLUDED.audit_id`, id, rec.ID); err != nil {
-			return err
-		}
-		if err := putNote(t.ctx, t.tx, &entries[i], audit.NotePending, "", "", entries[i].Created); err != nil {
-			return err
-		}
-	}
-	return nil
+	return queueLinks(&t.batch, rec.ID, entries)
 }
 
 // LiveIncidents returns the partition's pending and open incidents and

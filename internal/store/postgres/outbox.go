@@ -366,3 +366,54 @@ func (s *Store) Outbox(ctx context.Context) ([]outbox.Entry, error) {
 	})
 	return out, s.wrap("read outbox", err)
 }
+
+// GetOutbox returns one outbox entry: for tests and diagnostics.
+func (s *Store) GetOutbox(ctx context.Context, id string) (outbox.Entry, error) {
+	if err := s.alive(ctx); err != nil {
+		return outbox.Entry{}, s.wrap("read outbox entry", err)
+	}
+	n, err := outboxID(id)
+	if err != nil {
+		return outbox.Entry{}, s.wrap("read outbox entry", err)
+	}
+	var doc []byte
+	err = s.pool.QueryRow(ctx, "SELECT doc FROM outbox WHERE id = $1", n).Scan(&doc)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return outbox.Entry{}, s.wrap("read outbox entry", fmt.Errorf("outbox %s: %w", id, store.ErrNotFound))
+	}
+	if err != nil {
+		return outbox.Entry{}, s.wrap("read outbox entry", err)
+	}
+	e, err := decodeEntry(n, doc)
+	return e, s.wrap("read outbox entry", err)
+}
+
+// InFlight returns the outbox entries whose send started with no outcome
+// recorded, with when it started: for tests and diagnostics.
+func (s *Store) InFlight(ctx context.Context) (map[string]time.Time, error) {
+	if err := s.alive(ctx); err != nil {
+		return nil, s.wrap("read in-flight marks", err)
+	}
+	rows, err := s.pool.Query(ctx, "SELECT id, in_flight FROM outbox WHERE in_flight <> 0")
+	if err != nil {
+		return nil, s.wrap("read in-flight marks", err)
+	}
+	out := map[string]time.Time{}
+	var id, at int64
+	_, err = pgx.ForEachRow(rows, []any{&id, &at}, func() error {
+		out[strconv.FormatInt(id, 10)] = fromNanos(at)
+		return nil
+	})
+	return out, s.wrap("read in-flight marks", err)
+}
+
+// IsDuplicate reports whether an event id has a live dedup record: for
+// tests and diagnostics; commits use CommitTx.SeeEvent.
+func (s *Store) IsDuplicate(ctx context.Context, eventID string, now time.Time) (bool, error) {
+	if err := s.alive(ctx); err != nil {
+		return false, s.wrap("read dedup", err)
+	}
+	var dup bool
+	err := s.pool.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM dedup WHERE event_id = $1 AND until > $2)", eventID, now.UnixNano()).Scan(&dup)
+	return dup, s.wrap("read dedup", err)
+}

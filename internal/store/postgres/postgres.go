@@ -24,18 +24,24 @@
 //     leases hold between the pipeline's calls; a replica whose heartbeat
 //     lapses (killed, hung, cut off) loses its partitions to the others
 //     within LeaseTTL. The pipeline calls Fences about as often as the
-//     keeper, runs a committer per fence, and stops one whose commit
-//     returns a *store.FencedError.
+//     keeper (LeaseTTL()/3), runs a committer per fence, and stops one
+//     whose commit returns a *store.FencedError. SetRulesHash records the
+//     rules this replica runs; while a live replica runs others, Fences
+//     takes and gives back nothing and Mismatch names both hashes.
 //   - Commit locks the partition's lease row (SELECT ... FOR UPDATE) and
 //     checks owner and epoch inside its transaction: a paused former owner
-//     cannot write over its successor.
+//     cannot write over its successor. Two partitions opening one incident
+//     at once (a rule whose group_by leaves out the account) cannot both
+//     commit: the loser's commit fails with ErrConflict, writing nothing,
+//     and done again it sees the incident.
 //   - The outbox, dead letters, silences, refs and the audit trail are
 //     shared by every replica; any replica claims and sends.
 //   - SilencesChanged signals a change of the silences made by any
 //     replica (LISTEN/NOTIFY, with a periodic reload as a safety net).
 //
 // Nothing holds a file lock: operator commands open the database directly
-// from any machine that reaches it.
+// from any machine that reaches it, and a store that never calls Fences
+// takes no part in the leases.
 package postgres
 
 import (
