@@ -171,8 +171,10 @@ func (t *commitTx) AddOutbox(e outbox.Entry) (outbox.Entry, error) {
 
 // addOutbox stores an entry. It first takes the transaction-long advisory
 // lock of the entry's ordering key, so entries of one key commit in the
-// order of their ids: a claimer never sees a later entry of a key while an
-// earlier one is still uncommitted.
+// order of their ids (a claimer never sees a later entry of a key while an
+// earlier one is still uncommitted), and the insert, a statement after the
+// lock, sees every committed entry of the key: it is the head when there
+// is none. Both go in one round trip.
 func addOutbox(ctx context.Context, tx pgx.Tx, e outbox.Entry) (outbox.Entry, error) {
 	e.ID, e.Notification.ID = "", ""
 	doc, err := json.Marshal(e)
@@ -180,15 +182,33 @@ func addOutbox(ctx context.Context, tx pgx.Tx, e outbox.Entry) (outbox.Entry, er
 		return e, fmt.Errorf("encode outbox entry: %w", err)
 	}
 	var id int64
-	err = tx.QueryRow(ctx, `WITH l AS (SELECT pg_advisory_xact_lock(hashtextextended($1, 0)))
-		INSERT INTO outbox (key, next_attempt, due, doc) SELECT $1, $2, $2, $3 FROM l RETURNING id`,
-		e.Key, nanos(e.NextAttempt), doc).Scan(&id)
-	if err != nil {
+	var b pgx.Batch
+	lockKey(&b, e.Key)
+	b.Queue(`INSERT INTO outbox (key, next_attempt, due, doc, head)
+		SELECT $1, $2, $2, $3, NOT EXISTS (SELECT 1 FROM outbox WHERE key = $1) RETURNING id`,
+		e.Key, nanos(e.NextAttempt), doc).QueryRow(func(r pgx.Row) error { return r.Scan(&id) })
+	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
 		return e, err
 	}
 	e.ID = strconv.FormatInt(id, 10)
 	e.Notification.ID = e.ID
 	return e, nil
+}
+
+// lockKey queues the advisory lock of an ordering key, held to the end of
+// the transaction.
+func lockKey(b *pgx.Batch, key string) {
+	b.Queue("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", key)
+}
+
+// removeOutbox deletes a key's entry and marks the key's next entry its
+// head, under the key's lock so no entry is added meanwhile.
+func removeOutbox(ctx context.Context, tx pgx.Tx, id int64, key string) error {
+	var b pgx.Batch
+	lockKey(&b, key)
+	b.Queue("DELETE FROM outbox WHERE id = $1", id)
+	b.Queue(`UPDATE outbox SET head = true WHERE id = (SELECT min(id) FROM outbox WHERE key = $1) AND NOT head`, key)
+	return tx.SendBatch(ctx, &b).Close()
 }
 
 func (t *commitTx) OutboxWaiting(id string) (bool, error) {

@@ -48,14 +48,14 @@ func (s *Store) ClaimOutbox(ctx context.Context, q store.ClaimQuery) ([]store.Cl
 	var next time.Time
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		out, next = out[:0], time.Time{}
-		// The heads' rows are locked, and their claim and due time are
-		// checked again on the row as locked (the outer WHERE on o), so a
-		// head claimed or sent since the subquery's snapshot is passed over.
-		rows, err := tx.Query(ctx, `SELECT o.id, o.doc, o.in_flight FROM outbox o
-			JOIN (SELECT DISTINCT ON (key) id FROM outbox ORDER BY key, id) h ON h.id = o.id
-			WHERE o.due <= $1 AND (o.token = 0 OR o.claim_until <= $1)
-			ORDER BY o.due, o.id LIMIT $2
-			FOR UPDATE OF o SKIP LOCKED`, now, look)
+		// Due heads with no live claim, locked; a head claimed, sent or
+		// no longer the head since the statement's snapshot is checked
+		// again as locked and passed over, and one another claimer holds
+		// locked is skipped.
+		rows, err := tx.Query(ctx, `SELECT id, doc, in_flight FROM outbox
+			WHERE head AND due <= $1 AND (token = 0 OR claim_until <= $1)
+			ORDER BY due, id LIMIT $2
+			FOR UPDATE SKIP LOCKED`, now, look)
 		if err != nil {
 			return err
 		}
@@ -87,6 +87,14 @@ func (s *Store) ClaimOutbox(ctx context.Context, q store.ClaimQuery) ([]store.Cl
 			out = append(out, store.Claim{Entry: e, Until: until, InFlight: fromNanos(h.inFlight)})
 			ids = append(ids, h.id)
 		}
+		var wake *int64
+		err = tx.QueryRow(ctx, `SELECT min(due) FROM outbox WHERE head AND due > $1 AND (token = 0 OR claim_until <= $1)`, now).Scan(&wake)
+		if err != nil {
+			return err
+		}
+		if wake != nil {
+			next = fromNanos(*wake)
+		}
 		if len(ids) > 0 {
 			rows, err := tx.Query(ctx, `UPDATE outbox o SET token = nextval('claim_tokens'), claim_until = $2, due = o.next_attempt
 				FROM unnest($1::bigint[]) WITH ORDINALITY AS u(id, n)
@@ -101,16 +109,6 @@ func (s *Store) ClaimOutbox(ctx context.Context, q store.ClaimQuery) ([]store.Cl
 			}); err != nil {
 				return err
 			}
-		}
-		var wake *int64
-		err = tx.QueryRow(ctx, `SELECT min(o.due) FROM outbox o
-			JOIN (SELECT DISTINCT ON (key) id FROM outbox ORDER BY key, id) h ON h.id = o.id
-			WHERE o.due > $1 AND (o.token = 0 OR o.claim_until <= $1)`, now).Scan(&wake)
-		if err != nil {
-			return err
-		}
-		if wake != nil {
-			next = fromNanos(*wake)
 		}
 		return nil
 	})
@@ -139,17 +137,15 @@ func outboxID(id string) (int64, error) {
 }
 
 // claimed locks the claimed entry's row in tx, or returns ErrClaimLost.
-func claimed(ctx context.Context, tx pgx.Tx, c store.Claim) (int64, []byte, error) {
-	id, err := outboxID(c.Entry.ID)
-	if err != nil {
-		return 0, nil, err
+func claimed(ctx context.Context, tx pgx.Tx, c store.Claim) (id int64, key string, doc []byte, err error) {
+	if id, err = outboxID(c.Entry.ID); err != nil {
+		return 0, "", nil, err
 	}
-	var doc []byte
-	err = tx.QueryRow(ctx, "SELECT doc FROM outbox WHERE id = $1 AND token = $2 FOR UPDATE", id, int64(c.Token)).Scan(&doc)
+	err = tx.QueryRow(ctx, "SELECT key, doc FROM outbox WHERE id = $1 AND token = $2 FOR UPDATE", id, int64(c.Token)).Scan(&key, &doc)
 	if errors.Is(err, pgx.ErrNoRows) || c.Token == 0 {
-		return 0, nil, fmt.Errorf("outbox entry %s: %w", c.Entry.ID, store.ErrClaimLost)
+		return 0, "", nil, fmt.Errorf("outbox entry %s: %w", c.Entry.ID, store.ErrClaimLost)
 	}
-	return id, doc, err
+	return id, key, doc, err
 }
 
 // MarkInFlight records that the claimed entry's send starts at at.
@@ -182,7 +178,7 @@ func (s *Store) Sent(ctx context.Context, c store.Claim, sent store.Sent) error 
 		result = audit.NoteSent
 	}
 	err := s.retried(ctx, func(tx pgx.Tx) error {
-		id, doc, err := claimed(ctx, tx, c)
+		id, key, doc, err := claimed(ctx, tx, c)
 		if err != nil {
 			return err
 		}
@@ -200,7 +196,7 @@ func (s *Store) Sent(ctx context.Context, c store.Claim, sent store.Sent) error 
 		if err := putNote(ctx, tx, &e, result, ref, "", time.Now()); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, "DELETE FROM outbox WHERE id = $1", id); err != nil {
+		if err := removeOutbox(ctx, tx, id, key); err != nil {
 			return err
 		}
 		for _, e := range sent.Then {
@@ -255,7 +251,7 @@ func (s *Store) Retry(ctx context.Context, c store.Claim) error {
 	}
 	e := c.Entry
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		id, _, err := claimed(ctx, tx, c)
+		id, _, _, err := claimed(ctx, tx, c)
 		if err != nil {
 			return err
 		}
@@ -304,7 +300,7 @@ func (s *Store) Bury(ctx context.Context, c store.Claim, reason string, died tim
 		return s.wrap("move outbox entry to dead letters", err)
 	}
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		id, _, err := claimed(ctx, tx, c)
+		id, key, _, err := claimed(ctx, tx, c)
 		if err != nil {
 			return err
 		}
@@ -320,8 +316,7 @@ func (s *Store) Bury(ctx context.Context, c store.Claim, reason string, died tim
 		if err := putNote(ctx, tx, &d.Entry, audit.NoteDead, "", d.Reason, d.Died); err != nil {
 			return err
 		}
-		_, err = tx.Exec(ctx, "DELETE FROM outbox WHERE id = $1", id)
-		return err
+		return removeOutbox(ctx, tx, id, key)
 	})
 	return s.wrap("move outbox entry to dead letters", err)
 }
