@@ -26,6 +26,8 @@ type ingester struct {
 	mu   sync.RWMutex // held for sending; closing takes it whole
 	shut bool
 	wg   sync.WaitGroup
+	// announce asks tell for a NOTIFY of new deliveries.
+	announce chan struct{}
 	// queued counts the deliveries handed to the writers; inserts and
 	// rows the inserts that committed and the deliveries they held.
 	queued, inserts, rows counter
@@ -54,7 +56,7 @@ func (c *counter) add(n int64) { c.mu.Lock(); c.n += n; c.mu.Unlock() }
 func (c *counter) get() int64  { c.mu.Lock(); defer c.mu.Unlock(); return c.n }
 
 func newIngester(s *Store) *ingester {
-	return &ingester{s: s, ch: make(chan *ingestReq, 4*s.cfg.IngestRows)}
+	return &ingester{s: s, ch: make(chan *ingestReq, 4*s.cfg.IngestRows), announce: make(chan struct{}, 1)}
 }
 
 // start runs the writers; they stop once close was called and what was
@@ -143,7 +145,35 @@ func (g *ingester) insert(ctx context.Context, batch []*ingestReq) error {
 	}
 	g.inserts.add(1)
 	g.rows.add(int64(n))
+	g.s.watch.signal(inboxChannel)
+	select {
+	case g.announce <- struct{}{}:
+	default:
+	}
 	return nil
+}
+
+// tell announces new deliveries to the other replicas, one NOTIFY at a
+// time for however many group commits happened meanwhile. It is not in
+// the inserts' transactions: a NOTIFY holds a lock on the notification
+// queue through its commit, which would make the group commits take turns
+// (it cost a third of the ingest rate). A replica that dies between an
+// insert and its announcement leaves the others to find the deliveries at
+// their next tick.
+func (g *ingester) tell(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-g.announce:
+		}
+		nctx, cancel := context.WithTimeout(ctx, ingestTimeout)
+		_, err := g.s.pool.Exec(nctx, "SELECT pg_notify($1, '')", inboxChannel)
+		cancel()
+		if err != nil && ctx.Err() == nil {
+			g.s.log.Debug("store: cannot announce new deliveries; the other replicas find them at their next tick", "err", err)
+		}
+	}
 }
 
 // IngestStats reports the group commits of AddInbox so far: inserts that
@@ -223,6 +253,25 @@ func (s *Store) PendingInbox(ctx context.Context, f store.Fence, limit int) ([]s
 		return nil, s.wrap("read inbox", err)
 	}
 	out, err := pgx.CollectRows(rows, scanEntry)
+	return out, s.wrap("read inbox", err)
+}
+
+// PendingPartitions returns the partitions that have deliveries waiting,
+// whoever owns them: one index probe per partition.
+func (s *Store) PendingPartitions(ctx context.Context) ([]int, error) {
+	if err := s.alive(ctx); err != nil {
+		return nil, s.wrap("read inbox", err)
+	}
+	rows, err := s.pool.Query(ctx, `SELECT p FROM generate_series(0, $1::int - 1) AS p
+		WHERE EXISTS (SELECT 1 FROM inbox WHERE partition = p)`, s.cfg.Partitions)
+	if err != nil {
+		return nil, s.wrap("read inbox", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (int, error) {
+		var p int32
+		err := r.Scan(&p)
+		return int(p), err
+	})
 	return out, s.wrap("read inbox", err)
 }
 

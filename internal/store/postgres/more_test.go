@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -11,6 +13,7 @@ import (
 
 	"github.com/wabridge/wabridge/internal/audit"
 	"github.com/wabridge/wabridge/internal/incident"
+	"github.com/wabridge/wabridge/internal/outbox"
 	"github.com/wabridge/wabridge/internal/pgtest"
 	"github.com/wabridge/wabridge/internal/store"
 	"github.com/wabridge/wabridge/internal/store/postgres"
@@ -241,5 +244,108 @@ func TestOneReplicaSweeps(t *testing.T) {
 	}
 	if c, err := a.Counts(t.Context()); err != nil || c.Dedup != 0 {
 		t.Fatalf("dedup records left: %+v %v", c, err)
+	}
+}
+
+// TestOutboxOrderUnderConcurrentAdds: while two replicas send, commits
+// and the senders' follow-ups add to the same keys; every entry is sent
+// once, each key's in the order of its ids (the order they were added),
+// and no key is left without a head.
+func TestOutboxOrderUnderConcurrentAdds(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	a := replica(t, dsn, "a", 1)
+	b := replica(t, dsn, "b", 1)
+	f := fencesOf(t, a)[0]
+	const keys, rounds = 6, 15
+	key := func(i int) string { return fmt.Sprintf("fp%d/slack/#ops", i) }
+	var mu sync.Mutex
+	sent := map[string][]int{}
+	added := 0
+	adding := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		defer close(adding)
+		for r := range rounds {
+			err := a.Commit(context.Background(), f, func(tx store.CommitTx) error {
+				for i := range keys {
+					if _, err := tx.AddOutbox(entry(key(i), fmt.Sprint("commit-", r))); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			mu.Lock()
+			added += keys
+			mu.Unlock()
+		}
+	})
+	for _, s := range []*postgres.Store{a, b} {
+		for range 3 {
+			wg.Go(func() {
+				idle := 0
+				for {
+					cs, _, err := s.ClaimOutbox(context.Background(), store.ClaimQuery{Now: t0, Lease: time.Hour, Limit: 2})
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					if len(cs) == 0 {
+						select {
+						case <-adding:
+							c, err := s.Depths(context.Background())
+							if err != nil || c.Outbox == 0 {
+								return
+							}
+							// Others may hold the last claims; entries
+							// nobody can claim for this long have lost
+							// their key's head.
+							if idle++; idle > 5000 {
+								t.Errorf("%d outbox entries left that no claim takes", c.Outbox)
+								return
+							}
+						default:
+						}
+						continue
+					}
+					idle = 0
+					for _, c := range cs {
+						id, _ := strconv.Atoi(c.Entry.ID)
+						var then []outbox.Entry
+						if strings.HasPrefix(c.Entry.Notification.Rule.Name, "commit-") {
+							// A follow-up on the same key, as a new message's
+							// link is.
+							then = append(then, entry(c.Entry.Key, "follow-up"))
+						}
+						mu.Lock()
+						sent[c.Entry.Key] = append(sent[c.Entry.Key], id)
+						added += len(then)
+						mu.Unlock()
+						if err := s.Sent(context.Background(), c, store.Sent{Result: audit.NoteSent, Then: then}); err != nil {
+							t.Error(err)
+						}
+					}
+				}
+			})
+		}
+	}
+	wg.Wait()
+	total := 0
+	for k, ids := range sent {
+		total += len(ids)
+		if !slices.IsSorted(ids) {
+			t.Errorf("key %s sent out of order: %v", k, ids)
+		}
+		for i := 1; i < len(ids); i++ {
+			if ids[i] == ids[i-1] {
+				t.Errorf("key %s: entry %d sent twice", k, ids[i])
+			}
+		}
+	}
+	if total != added || total != 2*keys*rounds {
+		t.Fatalf("%d sends of %d entries added, want %d", total, added, 2*keys*rounds)
 	}
 }

@@ -37,7 +37,9 @@
 //   - The outbox, dead letters, silences, refs and the audit trail are
 //     shared by every replica; any replica claims and sends.
 //   - SilencesChanged signals a change of the silences made by any
-//     replica (LISTEN/NOTIFY, with a periodic reload as a safety net).
+//     replica, and InboxChanged deliveries added by any replica
+//     (LISTEN/NOTIFY, with a periodic tick as a safety net);
+//     PendingPartitions says which partitions have work.
 //
 // Nothing holds a file lock: operator commands open the database directly
 // from any machine that reaches it, and a store that never calls Fences
@@ -106,7 +108,7 @@ type Config struct {
 	// IngestWriters is how many group commits may run at once.
 	IngestWriters int `mapstructure:"ingest_writers" json:"ingest_writers"`
 	// SilenceReload is the safety net under LISTEN/NOTIFY: SilencesChanged
-	// fires at least this often.
+	// and InboxChanged fire at least this often.
 	SilenceReload time.Duration `mapstructure:"silence_reload" json:"silence_reload"`
 	// DialTimeout bounds connecting at Open.
 	DialTimeout time.Duration `mapstructure:"dial_timeout" json:"dial_timeout"`
@@ -204,7 +206,7 @@ type Store struct {
 	rulesHash string
 	mismatch  *RulesMismatch
 
-	silences *silenceWatch
+	watch *watch
 
 	stop     context.CancelFunc
 	wg       sync.WaitGroup
@@ -259,12 +261,13 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Store, error) 
 	}
 	bg, stop := context.WithCancel(context.Background())
 	s.stop = stop
+	s.watch = newWatch(s)
 	s.ingest = newIngester(s)
 	s.ingest.start()
-	s.silences = newSilenceWatch(s)
-	s.wg.Add(2)
+	s.wg.Add(3)
 	go func() { defer s.wg.Done(); s.keep(bg) }()
-	go func() { defer s.wg.Done(); s.silences.run(bg) }()
+	go func() { defer s.wg.Done(); s.ingest.tell(bg) }()
+	go func() { defer s.wg.Done(); s.watch.run(bg) }()
 	return s, nil
 }
 

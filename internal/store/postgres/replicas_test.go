@@ -590,3 +590,50 @@ func TestReplicaWithOtherRulesTakesNothing(t *testing.T) {
 		t.Fatalf("b after the rules agree owns %v, mismatch %+v", got, b.Mismatch())
 	}
 }
+
+// TestInboxChangedOnOtherReplica: a delivery accepted by one replica wakes
+// the committers of the others, and PendingPartitions names its partition.
+func TestInboxChangedOnOtherReplica(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	cfg := postgres.Config{ReplicaID: "a", Partitions: 8, PoolSize: 4, LeaseTTL: time.Minute, SilenceReload: time.Hour}
+	a := openStore(t, dsn, cfg)
+	t.Cleanup(func() { _ = a.Close() })
+	cfg.ReplicaID = "b"
+	b := openStore(t, dsn, cfg)
+	t.Cleanup(func() { _ = b.Close() })
+	woken := b.InboxChanged(t.Context())
+	wait := func(what string) {
+		t.Helper()
+		select {
+		case <-woken:
+		case <-time.After(30 * time.Second):
+			t.Fatalf("b was not woken by %s", what)
+		}
+	}
+	if ps, err := b.PendingPartitions(t.Context()); err != nil || len(ps) != 0 {
+		t.Fatalf("pending partitions of an empty inbox: %v %v", ps, err)
+	}
+	if _, err := a.AddInbox(t.Context(), deliveryFor("waba-1", "d1")); err != nil {
+		t.Fatal(err)
+	}
+	// The first signal is the listener connecting or the NOTIFY; from
+	// then on b listens.
+	wait("the first delivery")
+	for len(woken) > 0 {
+		<-woken
+	}
+	if _, err := a.AddInbox(t.Context(), deliveryFor("waba-2", "d2")); err != nil {
+		t.Fatal(err)
+	}
+	wait("the second delivery")
+	ps, err := b.PendingPartitions(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []int{postgres.PartitionOf("waba-1", 8), postgres.PartitionOf("waba-2", 8)}
+	slices.Sort(want)
+	want = slices.Compact(want)
+	if !slices.Equal(ps, want) {
+		t.Fatalf("pending partitions %v, want %v", ps, want)
+	}
+}
