@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"errors"
 	"hash/fnv"
 	"time"
 
@@ -99,6 +98,7 @@ func (s *Store) Fences(ctx context.Context) ([]store.Fence, error) {
 	defer s.fencesMu.Unlock()
 	var out []store.Fence
 	var mismatch *RulesMismatch
+	var conflicts map[string]string
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		out = out[:0]
 		if !s.joined.Load() {
@@ -110,22 +110,32 @@ func (s *Store) Fences(ctx context.Context) ([]store.Fence, error) {
 		if _, err := tx.Exec(ctx, heartbeatSQL, s.owner, s.cfg.ReplicaID, s.cfg.LeaseTTL.String(), hash); err != nil {
 			return err
 		}
+		// Replicas holding partitions under other rules: while there are
+		// any, this one takes none. Those that agree make up the share.
+		conflicts = map[string]string{}
 		mismatch = nil
 		if hash != "" {
-			var m RulesMismatch
-			err := tx.QueryRow(ctx, `SELECT replica, rules_hash FROM replicas
-				WHERE expires > now() AND owner <> $1 AND rules_hash <> '' AND rules_hash <> $2 ORDER BY owner LIMIT 1`,
-				s.owner, hash).Scan(&m.Replica, &m.Theirs)
-			switch {
-			case err == nil:
-				m.Mine = hash
-				mismatch = &m
-			case !errors.Is(err, pgx.ErrNoRows):
+			rows, err := tx.Query(ctx, `SELECT r.replica, r.rules_hash FROM replicas r
+				WHERE r.expires > now() AND r.owner <> $1 AND r.rules_hash <> '' AND r.rules_hash <> $2
+					AND EXISTS (SELECT 1 FROM leases l WHERE l.owner = r.owner)
+				ORDER BY r.owner`, s.owner, hash)
+			if err != nil {
+				return err
+			}
+			var replica, theirs string
+			if _, err := pgx.ForEachRow(rows, []any{&replica, &theirs}, func() error {
+				if mismatch == nil {
+					mismatch = &RulesMismatch{Mine: hash, Theirs: theirs, Replica: replica}
+				}
+				conflicts[replica] = theirs
+				return nil
+			}); err != nil {
 				return err
 			}
 		}
 		var live int
-		if err := tx.QueryRow(ctx, "SELECT count(*) FROM replicas WHERE expires > now()").Scan(&live); err != nil {
+		if err := tx.QueryRow(ctx, `SELECT count(*) FROM replicas WHERE expires > now()
+			AND ($1 = '' OR rules_hash = '' OR rules_hash = $1)`, hash).Scan(&live); err != nil {
 			return err
 		}
 		share := (s.cfg.Partitions + max(live, 1) - 1) / max(live, 1)
@@ -136,7 +146,7 @@ func (s *Store) Fences(ctx context.Context) ([]store.Fence, error) {
 		switch {
 		case mismatch != nil:
 			// Keep what this replica has, take nothing, give nothing
-			// back (the other would not take it either).
+			// back (the others would not take it either).
 		case len(mine) < share:
 			// Free, or of a replica whose heartbeat lapsed; a lease row
 			// a commit holds is skipped, for the next call.
@@ -172,7 +182,7 @@ func (s *Store) Fences(ctx context.Context) ([]store.Fence, error) {
 		return nil, s.wrap("take leases", err)
 	}
 	s.joined.Store(true)
-	s.noteMismatch(mismatch)
+	s.noteMismatch(mismatch, conflicts)
 	sortFences(out)
 	return out, nil
 }
@@ -285,10 +295,13 @@ type RulesMismatch struct {
 }
 
 // SetRulesHash records the hash of the rules this replica runs (after each
-// load or reload). While a live replica has another non-empty hash, Fences
-// keeps this replica's partitions but takes none and gives none back, and
-// Mismatch reports it: one incident is never judged by two rule sets, and
-// the replicas agree again once the same rules run everywhere.
+// load or reload), from its next Fences on. While a live replica holding
+// partitions runs other rules, Fences keeps this replica's partitions but
+// takes none and gives none back, and Mismatch and RulesConflicts report
+// it; the fair share counts only the replicas that agree, so a replica
+// started with the wrong rules holds up nobody. One incident is never
+// judged by two rule sets, and the work is shared again once the same
+// rules run everywhere.
 func (s *Store) SetRulesHash(h string) {
 	s.leaseMu.Lock()
 	s.rulesHash = h
@@ -302,8 +315,22 @@ func (s *Store) RulesHash() string {
 	return s.rulesHash
 }
 
-// Mismatch reports the live replica whose rules differ from this one's,
-// as the last Fences found it: nil when they agree.
+// RulesConflicts returns the live replicas holding partitions whose rules
+// hash differs from this one's, replica id → hash, as the last Fences
+// found them; empty when all agree.
+func (s *Store) RulesConflicts(context.Context) (map[string]string, error) {
+	s.leaseMu.Lock()
+	defer s.leaseMu.Unlock()
+	out := make(map[string]string, len(s.conflicts))
+	for k, v := range s.conflicts {
+		out[k] = v
+	}
+	return out, nil
+}
+
+// Mismatch reports the first live replica holding partitions whose rules
+// differ from this one's, as the last Fences found it: nil when they
+// agree.
 func (s *Store) Mismatch() *RulesMismatch {
 	s.leaseMu.Lock()
 	defer s.leaseMu.Unlock()
@@ -314,10 +341,10 @@ func (s *Store) Mismatch() *RulesMismatch {
 	return &m
 }
 
-func (s *Store) noteMismatch(m *RulesMismatch) {
+func (s *Store) noteMismatch(m *RulesMismatch, conflicts map[string]string) {
 	s.leaseMu.Lock()
 	was := s.mismatch
-	s.mismatch = m
+	s.mismatch, s.conflicts = m, conflicts
 	s.leaseMu.Unlock()
 	switch {
 	case m != nil && (was == nil || *was != *m):

@@ -205,6 +205,7 @@ type Store struct {
 	leaseMu   sync.Mutex
 	rulesHash string
 	mismatch  *RulesMismatch
+	conflicts map[string]string
 
 	watch *watch
 

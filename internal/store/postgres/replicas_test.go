@@ -576,9 +576,13 @@ func TestReplicaWithOtherRulesTakesNothing(t *testing.T) {
 	if m == nil || m.Mine != "rules-2" || m.Theirs != "rules-1" || !strings.HasPrefix(m.Replica, "a") {
 		t.Fatalf("b's mismatch %+v, want both hashes and a named", m)
 	}
-	// a keeps its partitions: b would not take what a gave back.
-	if got := fencesOf(t, a); len(got) != 4 || a.Mismatch() == nil {
-		t.Fatalf("a during the mismatch owns %v, mismatch %+v", got, a.Mismatch())
+	if c, err := b.RulesConflicts(t.Context()); err != nil || c["a"] != "rules-1" || len(c) != 1 {
+		t.Fatalf("b's conflicts %v %v, want a with rules-1", c, err)
+	}
+	// b holds nothing, so a is not held up: it counts only the replicas
+	// that agree with it, and keeps all four.
+	if got := fencesOf(t, a); len(got) != 4 || a.Mismatch() != nil {
+		t.Fatalf("a beside a replica with other rules owns %v, mismatch %+v", got, a.Mismatch())
 	}
 	// The same rules everywhere: the work is shared again.
 	b.SetRulesHash("rules-1")
