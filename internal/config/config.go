@@ -20,8 +20,10 @@ import (
 
 	"github.com/wabridge/wabridge/internal/console"
 	"github.com/wabridge/wabridge/internal/duration"
+	"github.com/wabridge/wabridge/internal/pipeline"
 	"github.com/wabridge/wabridge/internal/secret"
 	"github.com/wabridge/wabridge/internal/sources"
+	"github.com/wabridge/wabridge/internal/store"
 	jiranotifier "github.com/wabridge/wabridge/notifiers/jira"
 	lognotifier "github.com/wabridge/wabridge/notifiers/log"
 	slacknotifier "github.com/wabridge/wabridge/notifiers/slack"
@@ -143,7 +145,8 @@ type Pipeline struct {
 	RateLimitPace time.Duration `mapstructure:"rate_limit_pace" json:"rate_limit_pace"`
 }
 
-// Defaults returns the configuration used for every key a file leaves out.
+// Defaults returns the configuration used for every key a file leaves out:
+// each component's own defaults, composed (one default per setting).
 func Defaults() Config {
 	return Config{
 		Server: Server{
@@ -152,7 +155,7 @@ func Defaults() Config {
 			ReadTimeout:     10 * time.Second,
 			WriteTimeout:    10 * time.Second,
 			IdleTimeout:     60 * time.Second,
-			ShutdownTimeout: 15 * time.Second,
+			ShutdownTimeout: pipeline.DefaultShutdownTimeout,
 			// Ten 3 MiB bodies, or hundreds of typical ones.
 			MaxUnauthenticatedBytes: 32 << 20,
 			MaxConnections:          1024,
@@ -164,25 +167,25 @@ func Defaults() Config {
 		},
 		Storage: Storage{
 			Dir:         "./data",
-			DedupWindow: 8 * 24 * time.Hour,
-			Retention:   72 * time.Hour,
+			DedupWindow: pipeline.DefaultDedupWindow,
+			Retention:   store.DefaultRetention,
 			// RejectAuditRate 50/s: see the README for what it costs in disk.
-			RejectAuditRate: 50,
+			RejectAuditRate: pipeline.DefaultRejectAuditRate,
 		},
 		Log: Log{Level: "info", Format: "text"},
 		Notifiers: Notifiers{
-			Slack:        slacknotifier.Config{Timeout: 10 * time.Second},
-			Jira:         jiranotifier.Config{IssueType: "Task", APIType: "auto", Timeout: 15 * time.Second, SearchDelay: 30 * time.Second, WontFixResolution: "Won't Fix"},
+			Slack:        slacknotifier.Config{Timeout: slacknotifier.DefaultTimeout},
+			Jira:         jiranotifier.Config{}.WithDefaults(),
 			Unconfigured: "error",
 		},
 		Pipeline: Pipeline{
-			Workers:       4,
-			Senders:       4,
-			MaxAttempts:   12,
-			MaxAge:        24 * time.Hour,
-			BackoffBase:   time.Second,
-			BackoffMax:    5 * time.Minute,
-			RateLimitPace: time.Second,
+			Workers:       pipeline.DefaultWorkers,
+			Senders:       pipeline.DefaultSenders,
+			MaxAttempts:   pipeline.DefaultMaxAttempts,
+			MaxAge:        pipeline.DefaultMaxAge,
+			BackoffBase:   pipeline.DefaultBackoffBase,
+			BackoffMax:    pipeline.DefaultBackoffMax,
+			RateLimitPace: pipeline.DefaultRateLimitPace,
 		},
 	}
 }
@@ -383,9 +386,7 @@ func (c *Config) Validate() error {
 	default:
 		add("notifiers.jira.api_type: %q is not auto, cloud or datacenter", c.Notifiers.Jira.APIType)
 	}
-	if c.Notifiers.Slack.Token.IsSet() && c.Notifiers.Slack.Channel == "" {
-		add("notifiers.slack.channel: required with a token (the channel for actions that name none)")
-	}
+	errs = append(errs, c.Notifiers.Slack.Validate())
 	for i, u := range c.Notifiers.Slack.AllowedUsers {
 		if !slackUserID.MatchString(u) {
 			add("notifiers.slack.allowed_users[%d]: %q is not a Slack user id (U… or W…, as in the user's profile under More → Copy member ID)", i, u)

@@ -66,20 +66,22 @@ type Config struct {
 	ClaimLease time.Duration
 }
 
-// Defaults.
+// Defaults: the one default of each setting. The config file's keys
+// (pipeline.*, storage.dedup_window, storage.reject_audit_rate) take theirs
+// from here; storage.retention is the store's (store.DefaultRetention).
 const (
-	// DefaultWorkers is high because a worker spends most of its time
-	// waiting for its commit to join a group commit, not on the CPU.
-	DefaultWorkers         = 8
-	DefaultSenders         = 4
-	DefaultRateLimitPace   = time.Second // Slack's chat.postMessage: one a second per channel
-	DefaultMaxAttempts     = 12
-	DefaultMaxAge          = 24 * time.Hour
-	DefaultBackoffBase     = time.Second
-	DefaultBackoffMax      = 5 * time.Minute
-	DefaultDedupWindow     = 8 * 24 * time.Hour
-	DefaultRetention       = 7 * 24 * time.Hour
-	DefaultShutdownTimeout = 10 * time.Second
+	DefaultWorkers       = 4
+	DefaultSenders       = 4
+	DefaultRateLimitPace = time.Second // Slack's chat.postMessage: one a second per channel
+	DefaultMaxAttempts   = 12
+	DefaultMaxAge        = 24 * time.Hour
+	DefaultBackoffBase   = time.Second
+	DefaultBackoffMax    = 5 * time.Minute
+	DefaultDedupWindow   = 8 * 24 * time.Hour
+	DefaultRetention     = store.DefaultRetention
+	// DefaultShutdownTimeout is server.shutdown_timeout's: the drain of
+	// the senders is what a shutdown waits for.
+	DefaultShutdownTimeout = 15 * time.Second
 	DefaultSweepInterval   = 5 * time.Minute
 	DefaultBatchSize       = 256
 	DefaultTickInterval    = time.Second

@@ -749,7 +749,7 @@ func TestShutdownTimeoutKeepsEntry(t *testing.T) {
 func TestConfigDefaults(t *testing.T) {
 	c := Config{}.WithDefaults()
 	if c.Workers != DefaultWorkers || c.MaxAttempts != 12 || c.DedupWindow <= 7*24*time.Hour ||
-		c.BackoffBase != time.Second || c.BackoffMax != 5*time.Minute || c.ShutdownTimeout != 10*time.Second {
+		c.BackoffBase != time.Second || c.BackoffMax != 5*time.Minute || c.ShutdownTimeout != 15*time.Second {
 		t.Fatalf("defaults %+v", c)
 	}
 	c = Config{BackoffBase: time.Minute, BackoffMax: time.Second}.WithDefaults()

@@ -84,8 +84,9 @@ type Options struct {
 	Retention time.Duration
 }
 
-// DefaultRetention is how long processed deliveries are kept by default.
-const DefaultRetention = 7 * 24 * time.Hour
+// DefaultRetention is storage.retention's default: how long processed
+// deliveries are kept for the audit trail.
+const DefaultRetention = 72 * time.Hour
 
 // Bolt is the embedded store: one bbolt file in storage.dir for the state,
 // and the inbox log beside it for the deliveries as received.

@@ -1,6 +1,7 @@
 package slack
 
 import (
+	"errors"
 	"time"
 
 	"github.com/wabridge/wabridge/internal/secret"
@@ -35,3 +36,12 @@ func (c Config) Buttons() bool { return c.Token.IsSet() && c.SigningSecret.IsSet
 
 // Configured reports whether Slack has credentials to send with.
 func (c Config) Configured() bool { return c.Token.IsSet() || c.WebhookURL.IsSet() }
+
+// Validate returns every problem of the block at once, each naming its key.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Token.IsSet() && c.Channel == "" {
+		errs = append(errs, errors.New("notifiers.slack.channel: required with a token (the channel for actions that name none)"))
+	}
+	return errors.Join(errs...)
+}
