@@ -138,6 +138,11 @@ func newEngine(d Deps) (*handlers, *gin.Engine) {
 		d.AuthLimit = authlimit.New()
 	}
 	h := &handlers{Deps: d, authLimit: d.AuthLimit, budget: &byteBudget{max: d.MaxUnauthenticatedBytes}}
+	// Release mode: gin's debug mode prints every route at start and warns
+	// on stderr, which is noise in our logs. gin keeps the mode in a global;
+	// setting it here rather than in an init() leaves a package that only
+	// imports server as it found gin.
+	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
 	// gin trusts X-Forwarded-For from any peer by default, which would let
 	// any client write the remote address kept in the audit trail and the
@@ -182,8 +187,6 @@ func (h *handlers) mountConsole(r *gin.Engine) {
 	r.GET("/ui", func(c *gin.Context) { c.Redirect(http.StatusMovedPermanently, "/ui/") })
 	r.Any("/ui/*path", gin.WrapH(h.Console))
 }
-
-func init() { gin.SetMode(gin.ReleaseMode) }
 
 func (h *handlers) recovery(c *gin.Context) {
 	defer func() {
