@@ -457,3 +457,14 @@ func TestCollectorWindow(t *testing.T) {
 		t.Errorf("rps = %v, want 0.1", got)
 	}
 }
+
+func TestParseCPUTime(t *testing.T) {
+	// A command name with a space and a parenthesis, as a process may set.
+	stat := []byte("4242 (wab ridge)) S 1 4242 4242 0 -1 4194560 3000 0 0 0 250 125 0 0 20 0 9 0 100 700000000 5000 18446744073709551615")
+	if got, want := parseCPUTime(stat), 3750*time.Millisecond; got != want {
+		t.Errorf("parseCPUTime = %v, want %v (utime 250 + stime 125 ticks)", got, want)
+	}
+	if got := parseCPUTime([]byte("garbage")); got != 0 {
+		t.Errorf("parseCPUTime(garbage) = %v, want 0", got)
+	}
+}

@@ -215,6 +215,10 @@ type phaseResult struct {
 	mem       memory
 	sustained float64 // deliveries fully processed per second, until drained
 	disk      *diskResult
+	// cpuPerDelivery is the process's CPU time (user and system) from the
+	// first request, warm-up included, until the backlog drained, over
+	// every delivery acknowledged in that time.
+	cpuPerDelivery time.Duration
 }
 
 // phasesOf lists the phases of one mix. The no-sync comparison runs
@@ -287,6 +291,7 @@ func (b *bench) run(ctx context.Context) error {
 			fmt.Fprintln(b.out, syncLine(s))
 		}
 		fmt.Fprintln(b.out, memoryLine(s))
+		fmt.Fprintln(b.out, cpuLine(m.name, res["bare"].cpuPerDelivery, res["durable"].cpuPerDelivery))
 		if d := res["durable-rate"].disk; d != nil {
 			fmt.Fprintf(b.out, "bench: disk mix=%s phase=durable-rate %s\n", m.name, d)
 		}
@@ -426,6 +431,7 @@ func (b *bench) runPhase(ctx context.Context, p phase) (*phaseResult, error) {
 	g := &generator{tag: strings.ReplaceAll(p.name, "-", ""), timestamp: time.Now().Unix(), mix: p.mix}
 	var load *loadResult
 	mode := fmt.Sprintf("closed workers=%d", b.opts.concurrency)
+	cpuStart := srv.cpuTime()
 	loadStart := time.Now()
 	if p.open {
 		mode = fmt.Sprintf("open rate=%d", b.opts.rate)
@@ -482,6 +488,9 @@ func (b *bench) runPhase(ctx context.Context, p phase) (*phaseResult, error) {
 			retention:  benchRetention,
 		}
 	}
+	if n := t.acked.Load(); n > 0 {
+		r.cpuPerDelivery = (srv.cpuTime() - cpuStart) / time.Duration(n)
+	}
 	if err := <-profiled; err != nil {
 		return nil, fmt.Errorf("profile: %w", err)
 	}
@@ -496,7 +505,8 @@ func (b *bench) runPhase(ctx context.Context, p phase) (*phaseResult, error) {
 		line += fmt.Sprintf(" sustained_rps=%.0f e2e_p50_ms=%s e2e_p99_ms=%s e2e_max_ms=%s e2e_n=%d drain_s=%.1f",
 			r.sustained, ms(r.e2e.lat.p50), ms(r.e2e.lat.p99), ms(r.e2e.lat.max), r.e2e.matched, drained.Seconds())
 	}
-	line += fmt.Sprintf(" rss_mb=%.1f rss_anon_peak_mb=%.1f rss_file_peak_mb=%.1f", r.mem.peak, r.mem.peakAnon, r.mem.peakFile)
+	line += fmt.Sprintf(" cpu_us_per_delivery=%.0f rss_mb=%.1f rss_anon_peak_mb=%.1f rss_file_peak_mb=%.1f",
+		float64(r.cpuPerDelivery)/float64(time.Microsecond), r.mem.peak, r.mem.peakAnon, r.mem.peakFile)
 	fmt.Fprintln(b.out, line)
 	if load.failed > 0 {
 		b.logf("%s: %d requests failed; the first: %s", p.name, load.failed, load.firstErr)

@@ -89,6 +89,19 @@ func memoryLine(s summary) string {
 		s.mix, s.rssMB, s.rssAnonMB, s.rssFileMB)
 }
 
+// cpuLine compares the CPU each system spent per delivery in the closed
+// loop: bare over wabridge is the rate ratio wabridge would get if both
+// had the cores to themselves, which on a shared machine the rates do not
+// show.
+func cpuLine(mix string, bare, durable time.Duration) string {
+	ratio := 0.0
+	if durable > 0 {
+		ratio = float64(bare) / float64(durable)
+	}
+	return fmt.Sprintf("bench: cpu mix=%s bare_us_per_delivery=%.0f durable_us_per_delivery=%.0f cpu_ratio=%.2f",
+		mix, float64(bare)/float64(time.Microsecond), float64(durable)/float64(time.Microsecond), ratio)
+}
+
 // Goals, as ratios to the bare receiver of the same run.
 const (
 	goalAckRatio             = 0.5
