@@ -4,7 +4,11 @@ import (
 	"context"
 	"errors"
 	"maps"
+	"os"
+	"path/filepath"
 	"testing"
+
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/wabridge/wabridge/internal/delivery"
 )
@@ -73,4 +77,81 @@ func TestCrashRecord(t *testing.T) {
 	}
 	s = open(t, dir)
 	crashes(map[uint64]int{3: 1})
+}
+
+// TestCrashRecordOfEarlierStores: a store written before the crash record
+// moved to its own file keeps its record in the attempts bucket; it is
+// counted once, like a record in the file. A torn or missing file counts
+// nothing, and the next record is counted even so.
+func TestCrashRecordOfEarlierStores(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, dir)
+	for range 3 {
+		if _, err := s.AddInbox(context.Background(), delivery.Delivery{Source: "meta", Body: []byte(`{}`)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.Crashes(bg, fence(s)); err != nil { // creates the bucket
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// What the previous version wrote for the batch 1..2.
+	db, err := bolt.Open(filepath.Join(dir, FileName), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bAttempts).Put(keyBatch, append(u64(1), u64(2)...))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = open(t, dir)
+	crashes := func(want map[uint64]int) {
+		t.Helper()
+		got, err := s.Crashes(bg, fence(s))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !maps.Equal(got, want) {
+			t.Fatalf("crashes = %v, want %v", got, want)
+		}
+	}
+	crashes(map[uint64]int{1: 1, 2: 1})
+	crashes(map[uint64]int{1: 1, 2: 1})
+
+	// A record torn by a crash of the machine is no record.
+	if err := s.BeginBatch(bg, fence(s), 3, 3); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, batchFileName)
+	if err := os.WriteFile(path, []byte("torn"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s = open(t, dir)
+	crashes(map[uint64]int{1: 1, 2: 1})
+	// The next record counts, although its file was rewritten.
+	if err := s.BeginBatch(bg, fence(s), 3, 3); err != nil {
+		t.Fatal(err)
+	}
+	crashes(map[uint64]int{1: 1, 2: 1, 3: 1})
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = open(t, dir)
+	if err := s.BeginBatch(bg, fence(s), 3, 3); err != nil {
+		t.Fatal(err)
+	}
+	crashes(map[uint64]int{1: 1, 2: 1, 3: 2})
 }

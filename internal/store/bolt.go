@@ -102,6 +102,7 @@ type Bolt struct {
 	outboxN, deadN atomic.Int64
 	// epoch is this open's lease: the fence every commit must bring.
 	epoch   uint64
+	batch   *batchRecord // the crash record (attempts.go)
 	outq    *outboxIndex
 	replays replays
 }
@@ -158,8 +159,19 @@ func Open(dir string, opts Options) (*Bolt, error) {
 		_ = db.Close()
 		return nil, err
 	}
+	if s.batch, err = openBatchRecord(dir); err != nil {
+		_ = s.Close()
+		return nil, err
+	}
 	s.outq = newOutboxIndex()
 	err = db.View(func(tx *bolt.Tx) error {
+		// A record written after the one counted last has a higher
+		// counter, even when the file was lost or torn.
+		if b := tx.Bucket(bAttempts); b != nil {
+			if v := b.Get(keyCounted); len(v) == 8 {
+				s.batch.n = max(s.batch.n, binary.BigEndian.Uint64(v))
+			}
+		}
 		s.outboxN.Store(int64(tx.Bucket(bOutbox).Stats().KeyN))
 		s.deadN.Store(int64(tx.Bucket(bDead).Stats().KeyN))
 		return s.outq.load(tx)
@@ -260,6 +272,11 @@ func (s *Bolt) Path() string { return s.path }
 // Close closes the files; in-progress transactions finish first.
 func (s *Bolt) Close() error {
 	lerr := s.log.close()
+	if s.batch != nil {
+		if err := s.batch.f.Close(); err != nil && lerr == nil {
+			lerr = fmt.Errorf("crash record: %w", err)
+		}
+	}
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("close store %s: %w", s.path, err)
 	}

@@ -102,8 +102,11 @@ type Inbox interface {
 	// can be processed and its bytes stay for an operator. An entry that
 	// decodes is left where it is, with an error.
 	QuarantineDamaged(ctx context.Context, f Fence, seq uint64) error
-	// BeginBatch durably records that the pending entries lo..hi are about
-	// to be processed, before anything that could crash the process runs.
+	// BeginBatch records that the pending entries lo..hi are about to be
+	// processed, before anything that could crash the process runs, so
+	// that the record outlives the process (a crash of the machine may
+	// lose it: it is evidence against a delivery only when processing
+	// killed the process).
 	BeginBatch(ctx context.Context, f Fence, lo, hi uint64) error
 	// Crashes counts a batch left recorded by a process that died as one
 	// crash of each of its entries still pending, and returns every
