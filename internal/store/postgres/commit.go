@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/wabridge/wabridge/internal/audit"
 	"github.com/wabridge/wabridge/internal/event"
@@ -19,8 +18,9 @@ import (
 )
 
 // ErrConflict means a commit lost a race another commit won (two
-// partitions opening one incident at once): nothing was written, and the
-// commit done again sees the winner's write.
+// partitions opening one incident at once, or writing over each other's
+// copy of it): nothing was written, and the commit done again, with the
+// incidents read afresh, sees the winner's write.
 var ErrConflict = errors.New("another commit changed the same record first")
 
 // Commit runs fn in one transaction that holds the fence's lease row
@@ -30,16 +30,21 @@ func (s *Store) Commit(ctx context.Context, f store.Fence, fn func(tx store.Comm
 	if err := s.alive(ctx); err != nil {
 		return s.wrap("commit", err)
 	}
+	var t *commitTx
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		if err := s.lockFence(ctx, tx, f); err != nil {
 			return err
 		}
-		t := &commitTx{ctx: ctx, tx: tx, s: s, f: f, absent: map[string]bool{}, written: map[string]*writtenIncident{}}
+		t = &commitTx{ctx: ctx, tx: tx, s: s, f: f, absent: map[string]bool{}, written: map[string]*writtenIncident{},
+			mine: map[string]bool{}, versions: map[string]int64{}}
 		if err := fn(t); err != nil {
 			return err
 		}
 		return t.flush()
 	})
+	if err == nil {
+		s.saw(t.versions, t.dropped)
+	}
 	if fe, ok := errors.AsType[*store.FencedError](err); ok {
 		return fe
 	}
@@ -82,6 +87,12 @@ type commitTx struct {
 	pendingAll  bool
 	taken       []int64
 	batch       pgx.Batch
+	// mine are the incidents whose rows this transaction locked (read
+	// FOR UPDATE or written); versions what it read or wrote of theirs,
+	// for the store's record once it commits; dropped those it deleted.
+	mine     map[string]bool
+	versions map[string]int64
+	dropped  []string
 }
 
 type writtenIncident struct {
@@ -230,7 +241,8 @@ func (t *commitTx) Incident(fp string) (incident.Incident, bool, error) {
 		return inc, err == nil, err
 	}
 	var doc, ev []byte
-	err := t.tx.QueryRow(t.ctx, "SELECT doc, event FROM incidents WHERE fingerprint = $1 AND doc IS NOT NULL FOR UPDATE", fp).Scan(&doc, &ev)
+	var version int64
+	err := t.tx.QueryRow(t.ctx, "SELECT doc, event, version FROM incidents WHERE fingerprint = $1 AND doc IS NOT NULL FOR UPDATE", fp).Scan(&doc, &ev, &version)
 	if errors.Is(err, pgx.ErrNoRows) {
 		t.absent[fp] = true
 		return incident.Incident{}, false, nil
@@ -241,6 +253,7 @@ func (t *commitTx) Incident(fp string) (incident.Incident, bool, error) {
 	inc, err := decodeIncident(fp, doc, ev)
 	if err == nil {
 		t.written[fp] = &writtenIncident{doc: doc, event: ev}
+		t.mine[fp], t.versions[fp] = true, version
 	}
 	return inc, err == nil, err
 }
@@ -277,25 +290,41 @@ func (t *commitTx) PutIncident(inc *incident.Incident, until time.Time) error {
 		expires = until.UnixNano()
 	}
 	live := inc.Status != incident.Resolved || inc.Deferred != nil
-	const upsert = `INSERT INTO incidents (fingerprint, partition, live, status, expires, doc) VALUES ($1, $2, $3, $4, $5, $6)
+	const upsert = `INSERT INTO incidents (fingerprint, partition, live, status, expires, doc, version) VALUES ($1, $2, $3, $4, $5, $6, 1)
 		ON CONFLICT (fingerprint) DO UPDATE SET partition = EXCLUDED.partition, live = EXCLUDED.live,
-			status = EXCLUDED.status, expires = EXCLUDED.expires, doc = EXCLUDED.doc`
-	t.remember(inc.Fingerprint, doc, nil, false)
-	if !t.absent[inc.Fingerprint] {
-		t.batch.Queue(upsert, inc.Fingerprint, t.f.Partition, live, inc.Status, expires, doc)
-		return nil
-	}
-	// Only a row without a document (its event written first, by this
-	// transaction) may be there.
+			status = EXCLUDED.status, expires = EXCLUDED.expires, doc = EXCLUDED.doc, version = incidents.version + 1`
 	fp := inc.Fingerprint
-	t.batch.Queue(upsert+" WHERE incidents.doc IS NULL", fp, t.f.Partition, live, inc.Status, expires, doc).
-		Exec(func(tag pgconn.CommandTag) error {
-			if tag.RowsAffected() == 0 {
-				return &conflictError{what: "incident " + fp + " was created by another commit meanwhile"}
+	t.remember(fp, doc, nil, false)
+	args := []any{fp, t.f.Partition, live, inc.Status, expires, doc}
+	record := func(what string) func(pgx.Row) error {
+		return func(r pgx.Row) error {
+			var v int64
+			err := r.Scan(&v)
+			if errors.Is(err, pgx.ErrNoRows) {
+				return &conflictError{what: "incident " + fp + " " + what}
 			}
-			return nil
-		})
-	delete(t.absent, fp)
+			t.versions[fp] = v
+			return err
+		}
+	}
+	known, seen := t.s.version(fp)
+	switch {
+	case t.absent[fp]:
+		// Only a row without a document (its event written first, by
+		// this transaction) may be there.
+		t.batch.Queue(upsert+" WHERE incidents.doc IS NULL RETURNING version", args...).
+			QueryRow(record("was created by another commit meanwhile"))
+		delete(t.absent, fp)
+	case t.mine[fp] || !seen:
+		t.batch.Queue(upsert+" RETURNING version", args...).QueryRow(record("vanished"))
+	default:
+		// Held in memory since this store last read or wrote it: written
+		// only over that version.
+		t.batch.Queue(`UPDATE incidents SET partition = $2, live = $3, status = $4, expires = $5, doc = $6, version = version + 1
+			WHERE fingerprint = $1 AND version = $7 RETURNING version`, append(args, known)...).
+			QueryRow(record("was changed by another commit since this replica read it"))
+	}
+	t.mine[fp] = true
 	return nil
 }
 
@@ -327,8 +356,32 @@ func (t *commitTx) PutIncidentEvent(fp string, ev *event.Event) error {
 func (t *commitTx) DeleteIncident(fp string) error {
 	t.batch.Queue("DELETE FROM incidents WHERE fingerprint = $1", fp)
 	delete(t.absent, fp)
+	delete(t.versions, fp)
 	t.written[fp] = nil
+	t.dropped = append(t.dropped, fp)
 	return nil
+}
+
+// version is the version of an incident this store last read for a
+// committer or wrote.
+func (s *Store) version(fp string) (int64, bool) {
+	s.versionMu.Lock()
+	defer s.versionMu.Unlock()
+	v, ok := s.versions[fp]
+	return v, ok
+}
+
+// saw records the incident versions a committed transaction read or
+// wrote, and forgets those it deleted.
+func (s *Store) saw(versions map[string]int64, dropped []string) {
+	s.versionMu.Lock()
+	defer s.versionMu.Unlock()
+	for _, fp := range dropped {
+		delete(s.versions, fp)
+	}
+	for fp, v := range versions {
+		s.versions[fp] = v
+	}
 }
 
 func (t *commitTx) PutAudit(rec *audit.Record, body store.Payload, until time.Time, entries []outbox.Entry) error {
@@ -347,20 +400,33 @@ func (s *Store) LiveIncidents(ctx context.Context, f store.Fence) ([]incident.In
 	if err := s.checkFence(ctx, s.pool, f, ""); err != nil {
 		return nil, fenceErr("read incidents", s, err)
 	}
-	out, err := s.incidents(ctx, "WHERE live AND partition = $1 AND doc IS NOT NULL", f.Partition)
-	return out, s.wrap("read incidents", err)
+	versions := map[string]int64{}
+	out, err := s.incidents(ctx, versions, "WHERE live AND partition = $1 AND doc IS NOT NULL", f.Partition)
+	if err != nil {
+		return nil, s.wrap("read incidents", err)
+	}
+	// The committer holds these now: its writes of them go over these
+	// versions.
+	s.saw(versions, nil)
+	return out, nil
 }
 
-func (s *Store) incidents(ctx context.Context, where string, args ...any) ([]incident.Incident, error) {
-	rows, err := s.pool.Query(ctx, "SELECT fingerprint, doc, event FROM incidents "+where+" ORDER BY fingerprint", args...)
+// incidents reads incidents, and their versions into versions when it is
+// not nil.
+func (s *Store) incidents(ctx context.Context, versions map[string]int64, where string, args ...any) ([]incident.Incident, error) {
+	rows, err := s.pool.Query(ctx, "SELECT fingerprint, doc, event, version FROM incidents "+where+" ORDER BY fingerprint", args...)
 	if err != nil {
 		return nil, err
 	}
 	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (incident.Incident, error) {
 		var fp string
 		var doc, ev []byte
-		if err := r.Scan(&fp, &doc, &ev); err != nil {
+		var v int64
+		if err := r.Scan(&fp, &doc, &ev, &v); err != nil {
 			return incident.Incident{}, err
+		}
+		if versions != nil {
+			versions[fp] = v
 		}
 		return decodeIncident(fp, doc, ev)
 	})
@@ -371,7 +437,7 @@ func (s *Store) Incidents(ctx context.Context) ([]incident.Incident, error) {
 	if err := s.alive(ctx); err != nil {
 		return nil, s.wrap("read incidents", err)
 	}
-	out, err := s.incidents(ctx, "WHERE doc IS NOT NULL")
+	out, err := s.incidents(ctx, nil, "WHERE doc IS NOT NULL")
 	return out, s.wrap("read incidents", err)
 }
 
@@ -380,7 +446,7 @@ func (s *Store) GetIncident(ctx context.Context, fp string) (incident.Incident, 
 	if err := s.alive(ctx); err != nil {
 		return incident.Incident{}, s.wrap("read incident", err)
 	}
-	out, err := s.incidents(ctx, "WHERE fingerprint = $1 AND doc IS NOT NULL", fp)
+	out, err := s.incidents(ctx, nil, "WHERE fingerprint = $1 AND doc IS NOT NULL", fp)
 	if err != nil {
 		return incident.Incident{}, s.wrap("read incident", err)
 	}

@@ -41,7 +41,8 @@ func (s *Store) Counts(ctx context.Context) (store.Counts, error) {
 
 // Sweep removes what expired before now, at most limit records (0: all):
 // dedup records, audit records with their notes, resolved incidents with
-// their refs, and heartbeats of replicas gone for an hour. One replica
+// their refs, heartbeats of replicas gone for an hour and check rows of
+// processes gone for a day. One replica
 // sweeps at a time (an advisory lock); another's concurrent call returns 0.
 func (s *Store) Sweep(ctx context.Context, now time.Time, limit int) (int, error) {
 	if err := s.alive(ctx); err != nil {
@@ -101,7 +102,12 @@ func (s *Store) Sweep(ctx context.Context, now time.Time, limit int) (int, error
 				return err
 			}
 		}
-		_, err = tx.Exec(ctx, "DELETE FROM replicas WHERE expires < now() - interval '1 hour'")
+		if _, err := tx.Exec(ctx, "DELETE FROM replicas WHERE expires < now() - interval '1 hour'"); err != nil {
+			return err
+		}
+		// Each open writes its own check row; those of processes long
+		// gone go.
+		_, err = tx.Exec(ctx, "DELETE FROM checks WHERE at < now() - interval '1 day'")
 		return err
 	})
 	return n, s.wrap("sweep expired records", err)

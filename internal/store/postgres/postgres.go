@@ -32,8 +32,11 @@
 //     checks owner and epoch inside its transaction: a paused former owner
 //     cannot write over its successor. Two partitions opening one incident
 //     at once (a rule whose group_by leaves out the account) cannot both
-//     commit: the loser's commit fails with ErrConflict, writing nothing,
-//     and done again it sees the incident.
+//     commit, and a committer writing an incident it holds in memory
+//     writes only over the version it last read (LiveIncidents, or an
+//     earlier commit): the loser's commit fails with ErrConflict, writing
+//     nothing, and done again with its incidents read afresh it sees the
+//     winner's write.
 //   - The outbox, dead letters, silences, refs and the audit trail are
 //     shared by every replica; any replica claims and sends.
 //   - SilencesChanged signals a change of the silences made by any
@@ -202,6 +205,11 @@ type Store struct {
 	fencesMu sync.Mutex  // one Fences at a time per store
 	joined   atomic.Bool // Fences ran: the keeper renews the heartbeat
 
+	// versions are the incident versions this store last read for a
+	// committer or wrote (see commitTx.PutIncident).
+	versionMu sync.Mutex
+	versions  map[string]int64
+
 	leaseMu   sync.Mutex
 	rulesHash string
 	mismatch  *RulesMismatch
@@ -240,7 +248,7 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Store, error) 
 	}
 	pc.MaxConns = int32(cfg.PoolSize)
 	pc.ConnConfig.ConnectTimeout = cfg.DialTimeout
-	s := &Store{cfg: cfg, log: logger, where: where(pc.ConnConfig), owner: cfg.ReplicaID + "#" + incarnation()}
+	s := &Store{cfg: cfg, log: logger, where: where(pc.ConnConfig), owner: cfg.ReplicaID + "#" + incarnation(), versions: map[string]int64{}}
 	dctx, cancel := context.WithTimeout(ctx, cfg.DialTimeout)
 	defer cancel()
 	pool, err := pgxpool.NewWithConfig(dctx, pc)

@@ -641,3 +641,62 @@ func TestInboxChangedOnOtherReplica(t *testing.T) {
 		t.Fatalf("pending partitions %v, want %v", ps, want)
 	}
 }
+
+// TestHeldIncidentNotWrittenOverAnother: two partitions' committers
+// writing one incident (a rule whose group_by leaves out the account): a
+// write from a copy held in memory goes only over the version it saw, so
+// the other's change is never lost.
+func TestHeldIncidentNotWrittenOverAnother(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	a := replica(t, dsn, "a", 2)
+	b := replica(t, dsn, "b", 2)
+	fencesOf(t, a)
+	fencesOf(t, b)
+	fa, fb := fencesOf(t, a)[0], fencesOf(t, b)[0]
+	put := func(s *postgres.Store, f store.Fence, read bool, count int) error {
+		return s.Commit(t.Context(), f, func(tx store.CommitTx) error {
+			inc := incident.Incident{Fingerprint: "fp-x", Rule: "r", Status: incident.Open}
+			if read {
+				got, ok, err := tx.Incident("fp-x")
+				if err != nil {
+					return err
+				}
+				if ok {
+					inc = got
+				}
+			}
+			inc.Count = count
+			return tx.PutIncident(&inc, time.Time{})
+		})
+	}
+	if err := put(a, fa, true, 1); err != nil {
+		t.Fatal(err)
+	}
+	// b reads it in its commit and counts an event.
+	if err := put(b, fb, true, 2); err != nil {
+		t.Fatal(err)
+	}
+	// a writes from the copy it holds, unread: refused.
+	if err := put(a, fa, false, 2); !errors.Is(err, postgres.ErrConflict) {
+		t.Fatalf("a's write over b's change: %v, want ErrConflict", err)
+	}
+	if inc, err := a.GetIncident(t.Context(), "fp-x"); err != nil || inc.Count != 2 {
+		t.Fatalf("after the refused write: %+v %v, want b's count 2", inc, err)
+	}
+	// Read afresh, a's change goes in, and a's next write from memory
+	// goes over its own.
+	if err := put(a, fa, true, 3); err != nil {
+		t.Fatal(err)
+	}
+	if err := put(a, fa, false, 4); err != nil {
+		t.Fatalf("a's write over its own last write: %v", err)
+	}
+	if inc, err := b.GetIncident(t.Context(), "fp-x"); err != nil || inc.Count != 4 {
+		t.Fatalf("at the end: %+v %v, want 4", inc, err)
+	}
+	// A committer's LiveIncidents is what it holds from then on.
+	live, err := b.LiveIncidents(t.Context(), fa)
+	if !errors.Is(err, store.ErrFenced) {
+		t.Fatalf("b reading a's partition: %v %v", live, err)
+	}
+}
