@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
-	goslack "github.com/slack-go/slack"
 
 	"github.com/wabridge/wabridge/internal/secret"
 )
@@ -48,6 +47,40 @@ type SlackInteractions struct {
 	// response_url: Slack ignores the body of the answer to a click.
 	Respond func(ctx context.Context, responseURL, text string) error
 	Actions SlackActions
+}
+
+// slackInteraction is the part of Slack's interaction payload a click on
+// an incident button needs. It is read here rather than with slack-go's
+// InteractionCallback so that the request path links no Slack client.
+type slackInteraction struct {
+	Type        string `json:"type"`
+	ResponseURL string `json:"response_url"`
+	User        struct {
+		ID       string `json:"id"`
+		Name     string `json:"name"`
+		Username string `json:"username"`
+	} `json:"user"`
+	Actions []slackBlockAction `json:"actions"`
+}
+
+// slackBlockAction is one action of the payload; only those with a
+// block_id are block actions (a legacy attachment action has none).
+type slackBlockAction struct {
+	BlockID  *string `json:"block_id"`
+	ActionID string  `json:"action_id"`
+	Value    string  `json:"value"`
+	ActionTs string  `json:"action_ts"`
+}
+
+// blockActions are the payload's block actions, in order.
+func (cb *slackInteraction) blockActions() []slackBlockAction {
+	var out []slackBlockAction
+	for _, a := range cb.Actions {
+		if a.BlockID != nil {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 // Slack's request signing: requests older than this are refused, so a
@@ -157,16 +190,16 @@ func (h *handlers) slackInteraction(c *gin.Context) {
 		c.JSON(http.StatusBadRequest, gin.H{"error": "want a form with a payload field, as Slack sends interactions"})
 		return
 	}
-	var cb goslack.InteractionCallback
+	var cb slackInteraction
 	if err := json.Unmarshal([]byte(form.Get("payload")), &cb); err != nil {
 		c.JSON(http.StatusBadRequest, gin.H{"error": "payload is not an interaction: " + err.Error()})
 		return
 	}
-	if cb.Type != goslack.InteractionTypeBlockActions {
+	if cb.Type != "block_actions" {
 		c.JSON(http.StatusBadRequest, gin.H{"error": "interaction type " + strconv.Quote(string(cb.Type)) + " is not taken; only block_actions from incident buttons"})
 		return
 	}
-	if len(cb.ActionCallback.BlockActions) == 0 {
+	if len(cb.blockActions()) == 0 {
 		c.JSON(http.StatusBadRequest, gin.H{"error": "block_actions payload holds no action"})
 		return
 	}
@@ -181,9 +214,9 @@ func (h *handlers) slackInteraction(c *gin.Context) {
 	}
 	// Slack's retry of a click (X-Slack-Retry-Num) carries the same
 	// action_ts: it is done once, and answered once.
-	var todo []*goslack.BlockAction
+	var todo []slackBlockAction
 	var keys []string
-	for _, a := range cb.ActionCallback.BlockActions {
+	for _, a := range cb.blockActions() {
 		key := user + "\x00" + a.ActionTs + "\x00" + a.ActionID + "\x00" + a.Value
 		if h.slackSeen.claim(key, h.Now()) {
 			todo, keys = append(todo, a), append(keys, key)
