@@ -3,61 +3,46 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/wabridge/wabridge/notifiers/jira/jiratest"
+	"github.com/wabridge/wabridge/notifiers/slack/slacktest"
 )
 
-// wireRecorder is Slack and Jira at the wire: it records each request's
-// method, path and exact body, and answers as the services do.
-type wireRecorder struct {
-	srv *httptest.Server
-	mu  sync.Mutex
-	got []recorded
+// wire is Slack and Jira at the wire: the strict fakes every test uses,
+// each recording the exact body of every request it took.
+type wire struct {
+	slack *slacktest.Server
+	jira  *jiratest.Server
 }
 
 type recorded struct{ method, path, body string }
 
-func newWireRecorder(t *testing.T) *wireRecorder {
-	w := &wireRecorder{}
-	w.srv = httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-		b, _ := io.ReadAll(r.Body)
-		w.mu.Lock()
-		w.got = append(w.got, recorded{r.Method, r.URL.Path, string(b)})
-		w.mu.Unlock()
-		rw.Header().Set("Content-Type", "application/json")
-		switch {
-		case strings.HasPrefix(r.URL.Path, "/slack/"):
-			fmt.Fprint(rw, `{"ok":true,"channel":"C1","ts":"1751142888.000100"}`)
-		case r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/issue"):
-			rw.WriteHeader(http.StatusCreated)
-			fmt.Fprint(rw, `{"id":"10001","key":"WAOPS-1"}`)
-		case strings.Contains(r.URL.Path, "/search"):
-			fmt.Fprint(rw, `{"startAt":0,"maxResults":10,"total":0,"issues":[]}`)
-		default:
-			fmt.Fprint(rw, `{}`)
-		}
-	}))
-	t.Cleanup(w.srv.Close)
-	return w
+func newWire(t *testing.T) *wire {
+	return &wire{
+		slack: slacktest.New(t, slacktest.Options{Token: wireSlackToken, Channels: map[string]string{"#whatsapp-ops": "C0OPS"}}),
+		jira:  jiratest.New(t, jiratest.Options{Token: wireJiraToken}),
+	}
 }
 
-func (w *wireRecorder) posts() []recorded {
-	w.mu.Lock()
-	defer w.mu.Unlock()
+// posts are the POSTs Slack and Jira received, Slack's first: the API
+// path each went to and its exact body.
+func (w *wire) posts() []recorded {
 	var out []recorded
-	for _, r := range w.got {
-		if r.method == http.MethodPost {
-			out = append(out, r)
+	for _, c := range w.slack.Calls() {
+		out = append(out, recorded{http.MethodPost, "/api/" + c.Method, string(c.Body)})
+	}
+	for _, r := range w.jira.Requests() {
+		if r.Method == http.MethodPost {
+			out = append(out, recorded{r.Method, r.Path, string(r.Body)})
 		}
 	}
 	return out
@@ -76,9 +61,12 @@ type dryReport struct {
 	}
 }
 
-const wireSlackToken = "xoxb-wire-test-token"
+const (
+	wireSlackToken = "xoxb-wire-test-token"
+	wireJiraToken  = "jira-wire-token"
+)
 
-func writeWireConfig(t *testing.T, dir, addr, base string) string {
+func writeWireConfig(t *testing.T, dir, addr string, w *wire) string {
 	t.Helper()
 	rules := `
 rules:
@@ -99,10 +87,10 @@ sources:
   - {name: meta, type: meta, app_secret: %q}
 notifiers:
   slack: {token: %s, api_url: %q, channel: "#whatsapp-ops", timeout: 2s}
-  jira: {url: %q, token: jira-wire-token, project: WAOPS, api_type: datacenter, timeout: 2s}
+  jira: {url: %q, token: %s, project: WAOPS, api_type: datacenter, timeout: 2s}
 pipeline: {backoff_base: 100ms, backoff_max: 1s}
 rules: {files: [rules.yaml]}
-`, addr, filepath.Join(dir, "data"), e2eSecret, wireSlackToken, base+"/slack/", base+"/jira")
+`, addr, filepath.Join(dir, "data"), e2eSecret, wireSlackToken, w.slack.APIURL(), w.jira.URL, wireJiraToken)
 	p := filepath.Join(dir, "config.yaml")
 	if err := os.WriteFile(p, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
@@ -115,9 +103,9 @@ rules: {files: [rules.yaml]}
 // same payload (the Slack token, which travels in the body, printed as
 // <secret> on both sides of the comparison).
 func TestRenderIsWhatServeSends(t *testing.T) {
-	wire := newWireRecorder(t)
+	wire := newWire(t)
 	dir, addr := t.TempDir(), freeAddr(t)
-	cfg := writeWireConfig(t, dir, addr, wire.srv.URL)
+	cfg := writeWireConfig(t, dir, addr, wire)
 	payload := failedStatus(1, 131031)
 	pfile := filepath.Join(dir, "payload.json")
 	if err := os.WriteFile(pfile, payload, 0o600); err != nil {
@@ -127,7 +115,7 @@ func TestRenderIsWhatServeSends(t *testing.T) {
 	if err != nil {
 		t.Fatalf("test --render: %v\n%s", err, out)
 	}
-	if strings.Contains(string(out), wireSlackToken) || strings.Contains(string(out), "jira-wire-token") {
+	if strings.Contains(string(out), wireSlackToken) || strings.Contains(string(out), wireJiraToken) {
 		t.Fatal("test --render printed a token")
 	}
 	var rep dryReport
@@ -174,15 +162,21 @@ func TestRenderIsWhatServeSends(t *testing.T) {
 			t.Errorf("request %d (%s): rendered body differs from what serve sent\nrendered: %s\nsent:     %s", i, s.path, r.body, body)
 		}
 	}
+	for _, c := range wire.slack.Failed() {
+		t.Errorf("Slack would refuse %s: %s", c.Method, c.Error)
+	}
+	for _, r := range wire.jira.Rejected() {
+		t.Errorf("Jira would refuse %s %s (%d): %s", r.Method, r.Path, r.Status, r.Body)
+	}
 }
 
 // TestStateSeesSilence: `test --state` evaluates against the store: after
 // `silence add`, it reports the event silenced by that silence's id, both
 // offline and through a running server's admin API, and changes nothing.
 func TestStateSeesSilence(t *testing.T) {
-	wire := newWireRecorder(t)
+	wire := newWire(t)
 	dir, addr := t.TempDir(), freeAddr(t)
-	cfg := writeWireConfig(t, dir, addr, wire.srv.URL)
+	cfg := writeWireConfig(t, dir, addr, wire)
 	payload := string(failedStatus(2, 131031))
 
 	add := runCLI(t, "silence", "add", "--config", cfg, "--match", "code=131031", "--for", "1h", "--comment", "known outage")
@@ -221,9 +215,9 @@ func TestStateSeesSilence(t *testing.T) {
 // TestStateWithoutAdminToken: with a server holding the store and no admin
 // API, `test --state` says what to do, exits 1, and changes nothing.
 func TestStateWithoutAdminToken(t *testing.T) {
-	wire := newWireRecorder(t)
+	wire := newWire(t)
 	dir, addr := t.TempDir(), freeAddr(t)
-	cfg := writeWireConfig(t, dir, addr, wire.srv.URL)
+	cfg := writeWireConfig(t, dir, addr, wire)
 	b, err := os.ReadFile(cfg)
 	if err != nil {
 		t.Fatal(err)
