@@ -511,8 +511,10 @@ func (s *Server) updateLocked(form url.Values) map[string]any {
 	if ch == "" {
 		return fail("channel_not_found")
 	}
+	// Like conversations.history, chat.update takes a conversation ID
+	// only: "#ops" is channel_not_found.
 	id, ok := s.channelID(ch)
-	if !ok {
+	if !ok || id != ch {
 		return fail("channel_not_found")
 	}
 	if ts == "" {

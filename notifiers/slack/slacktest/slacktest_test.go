@@ -50,6 +50,9 @@ func TestEnforcesSlackRules(t *testing.T) {
 	if _, _, _, err := api.UpdateMessageContext(ctx, ch, ts, goslack.MsgOptionText("edited", false)); err != nil {
 		t.Errorf("update: %v", err)
 	}
+	if _, _, _, err := api.UpdateMessageContext(ctx, "#ops", ts, goslack.MsgOptionText("edited", false)); err == nil || !strings.Contains(err.Error(), "channel_not_found") {
+		t.Errorf("update naming the channel by name: %v, want channel_not_found (chat.update takes an ID)", err)
+	}
 	link, err := api.GetPermalinkContext(ctx, &goslack.PermalinkParameters{Channel: ch, Ts: ts})
 	if err != nil || link != s.Permalink(ch, ts) {
 		t.Errorf("permalink %q %v", link, err)
@@ -70,8 +73,8 @@ func TestEnforcesSlackRules(t *testing.T) {
 	if got := s.Posts()[0]; got.Text != "edited" || got.Updates != 1 || len(s.Replies(ts)) != 1 {
 		t.Errorf("message %+v, replies %d", got, len(s.Replies(ts)))
 	}
-	if got := len(s.Failed()); got != 8 {
-		t.Errorf("%d refused calls, want 8", got)
+	if got := len(s.Failed()); got != 9 {
+		t.Errorf("%d refused calls, want 9", got)
 	}
 	if err := goslack.PostWebhookContext(ctx, s.WebhookURL(), &goslack.WebhookMessage{Blocks: &goslack.Blocks{BlockSet: []goslack.Block{hdr(151)}}}); err == nil {
 		t.Error("webhook with a long header was accepted")
