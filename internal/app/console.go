@@ -15,10 +15,17 @@ func (s *Service) consoleHandler() http.Handler {
 		if !s.cfg.Server.AdminToken.IsSet() || !cc.Enabled {
 			return
 		}
+		var names []string
+		for _, src := range s.cfg.Sources {
+			names = append(names, src.Name)
+		}
 		c, err := console.New(cc, console.Deps{
-			Token:     s.cfg.Server.AdminToken,
-			AuthLimit: s.authLimit,
-			Logger:    s.logger,
+			Token:        s.cfg.Server.AdminToken,
+			AuthLimit:    s.authLimit,
+			Logger:       s.logger,
+			Operator:     s.operator(true),
+			Sources:      names,
+			MaxBodyBytes: s.cfg.Server.MaxBodyBytes,
 		})
 		if err != nil {
 			// The templates are embedded and the config validated: this

@@ -20,6 +20,8 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/wabridge/wabridge/internal/app"
+	"github.com/wabridge/wabridge/internal/incident"
+	"github.com/wabridge/wabridge/internal/silence"
 	"github.com/wabridge/wabridge/notifiers/slack/slacktest"
 )
 
@@ -61,10 +63,16 @@ rules:
     actions:
       - slack: {channel: "#whatsapp-ops"}
   - name: failed-sends
-    match: {kinds: [status], statuses: [failed]}
+    match: {kinds: [status], statuses: [failed], codes: [131048]}
     group_by: [code, phone_number_id]
     actions:
       - slack: {channel: "#whatsapp-ops"}
+  # Slack has no such channel: its alerts become dead letters.
+  - name: undeliverable
+    match: {codes: [131026]}
+    group_by: [code, phone_number_id]
+    actions:
+      - slack: {channel: "#nowhere"}
 `
 
 func startStack(t *testing.T) *stack {
@@ -280,5 +288,153 @@ func TestBrowserSignIn(t *testing.T) {
 	do(t, ctx, "sign out", chromedp.Click(chromedp.CSS("form.logout button")), chromedp.WaitVisible(chromedp.ID("token")))
 	if loc := get(t, ctx, "location", chromedp.Location()); !strings.HasSuffix(loc, "/ui/login") {
 		t.Fatalf("after sign-out at %s", loc)
+	}
+}
+
+// A person works an incident from the console: signs in, sees it firing,
+// previews and creates a silence, resolves the incident from its row, runs
+// a payload through the playground, and reads the deliveries and dead
+// letters; each page is screenshot.
+func TestBrowserConsole(t *testing.T) {
+	ctx := browser(t)
+	st := startStack(t)
+	sh := newShots(t)
+	st.deliver(t, failedDelivery("lock1", 131031, "106540352242922", recipientLocked))
+	st.deliver(t, failedDelivery("spam1", 131048, "106540352242922", recipientLocked))
+	st.deliver(t, failedDelivery("gone1", 131026, "106540352242922", recipientGone))
+	var locked, spam string
+	st.waitFor(t, "two open incidents and a dead letter", func() bool {
+		for _, inc := range st.incidents(t) {
+			if inc.Status == incident.Open && inc.Rule == "account-blocked" {
+				locked = inc.Fingerprint
+			}
+			if inc.Status == incident.Open && inc.Rule == "failed-sends" {
+				spam = inc.Fingerprint
+			}
+		}
+		return locked != "" && spam != "" && len(st.deadLetters(t)) == 1
+	})
+
+	do(t, ctx, "sign in with a name",
+		chromedp.Navigate(st.url("/ui/")),
+		chromedp.WaitVisible(chromedp.ID("token")),
+		chromedp.SendKeys(chromedp.ID("token"), adminToken),
+		chromedp.SendKeys(chromedp.ID("name"), "ana"),
+		chromedp.Click(chromedp.ID("signin")),
+		chromedp.WaitVisible(chromedp.ID("stat-open")),
+		sh.take("home"),
+	)
+	row := `tr[data-fingerprint="` + locked + `"]`
+	do(t, ctx, "incidents",
+		chromedp.Navigate(st.url("/ui/incidents")),
+		chromedp.WaitVisible(chromedp.CSS(row)),
+		sh.take("incidents"),
+	)
+	if txt := get(t, ctx, "incident row", chromedp.Text(chromedp.CSS(row))); !strings.Contains(txt, "131031") || strings.Contains(txt, recipientLocked) {
+		t.Fatalf("incident row: %q", txt)
+	}
+
+	// A silence, previewed as it is typed.
+	do(t, ctx, "silence preview",
+		chromedp.Navigate(st.url("/ui/silences")),
+		chromedp.WaitVisible(chromedp.ID("matchers")),
+		chromedp.SendKeys(chromedp.ID("matchers"), "code=131048"),
+		chromedp.WaitVisible(chromedp.CSS(`#silence-preview [data-fingerprint="`+spam+`"]`)),
+		sh.take("silence-preview"),
+	)
+	if txt := get(t, ctx, "preview", chromedp.Text(chromedp.ID("silence-preview"))); !strings.Contains(txt, "1 open or pending") || strings.Contains(txt, locked) {
+		t.Fatalf("preview of code=131048: %q", txt)
+	}
+	do(t, ctx, "create silence",
+		chromedp.SendKeys(chromedp.ID("comment"), "campaign paused"),
+		chromedp.Click(chromedp.ID("create-silence")),
+		chromedp.WaitVisible(chromedp.CSS("#silences tr[data-id]")),
+		sh.take("silences"),
+	)
+	var sils []silence.Silence
+	st.api(t, "/silences", &sils)
+	if len(sils) != 1 || silence.MatcherString(sils[0].Matchers[0]) != "code=131048" || sils[0].Comment != "campaign paused" || sils[0].Author != "ana" {
+		t.Fatalf("silences after create: %+v", sils)
+	}
+
+	// Resolve from the row.
+	do(t, ctx, "resolve",
+		chromedp.Navigate(st.url("/ui/incidents")),
+		chromedp.Click(chromedp.CSS(row+" button.resolve")),
+		chromedp.WaitVisible(chromedp.CSS(".flash-ok")),
+		sh.take("resolved"),
+	)
+	if msg := get(t, ctx, "flash", chromedp.Text(chromedp.CSS(".flash-ok"))); !strings.Contains(msg, "Resolved incident "+locked) {
+		t.Fatalf("after resolve: %q", msg)
+	}
+	for _, inc := range st.incidents(t) {
+		if inc.Fingerprint == locked && inc.Status != incident.Resolved {
+			t.Fatalf("incident %s is %s after resolve from the console", locked, inc.Status)
+		}
+	}
+	st.waitFor(t, "the Slack message to say resolved", func() bool {
+		for _, m := range st.slack.Messages() {
+			if m.Updates > 0 && strings.Contains(string(m.Blocks), "Resolved") {
+				return true
+			}
+		}
+		return false
+	})
+
+	// Acknowledge from the row: the repeats hold, the row says who.
+	spamRow := `tr[data-fingerprint="` + spam + `"]`
+	do(t, ctx, "acknowledge",
+		chromedp.Navigate(st.url("/ui/incidents")),
+		chromedp.Click(chromedp.CSS(spamRow+" button.ack")),
+		chromedp.WaitVisible(chromedp.CSS(".flash-ok")),
+		chromedp.WaitVisible(chromedp.CSS(spamRow+" .badge.acked")),
+		sh.take("acknowledged"),
+	)
+	if txt := get(t, ctx, "acked row", chromedp.Text(chromedp.CSS(spamRow))); !strings.Contains(txt, "acked by ana") {
+		t.Fatalf("acknowledged row: %q", txt)
+	}
+	for _, inc := range st.incidents(t) {
+		if inc.Fingerprint == spam && (inc.Ack == nil || inc.Ack.By != "ana" || inc.Ack.Via != "web console") {
+			t.Fatalf("incident %s after ack from the console: %+v", spam, inc.Ack)
+		}
+	}
+
+	// The playground, without sending.
+	sent := len(st.slack.Messages())
+	do(t, ctx, "playground",
+		chromedp.Navigate(st.url("/ui/playground")),
+		chromedp.WaitVisible(chromedp.ID("payload")),
+		chromedp.SetValue(chromedp.ID("payload"), failedDelivery("play1", 131031, "106540352242922", recipientLocked)),
+		chromedp.Click(chromedp.ID("run")),
+		chromedp.WaitVisible(chromedp.CSS(`#playground-result[data-ready="1"] .slack .header`)),
+		sh.take("playground"),
+	)
+	if h := get(t, ctx, "slack header", chromedp.Text(chromedp.CSS("#playground-result .slack .header"))); !strings.Contains(h, "Business account locked") {
+		t.Fatalf("playground Slack header: %q", h)
+	}
+	if txt := get(t, ctx, "result", chromedp.Text(chromedp.ID("playground-result"))); !strings.Contains(txt, "matched account-blocked") || strings.Contains(txt, recipientLocked) {
+		t.Fatalf("playground result: %q", txt)
+	}
+	if n := len(st.slack.Messages()); n != sent {
+		t.Fatalf("the playground sent to Slack: %d messages, was %d", n, sent)
+	}
+
+	do(t, ctx, "deliveries",
+		chromedp.Navigate(st.url("/ui/deliveries")),
+		chromedp.WaitVisible(chromedp.ID("deliveries")),
+		sh.take("deliveries"),
+		chromedp.Click(chromedp.CSS("#deliveries a")),
+		chromedp.WaitVisible(chromedp.ID("payload")),
+		sh.take("delivery"),
+	)
+	do(t, ctx, "dead letters",
+		chromedp.Navigate(st.url("/ui/dead")),
+		chromedp.WaitVisible(chromedp.CSS("#dead button.replay")),
+		chromedp.Click(chromedp.CSS("#dead button.replay")),
+		chromedp.WaitVisible(chromedp.CSS(".flash-error")),
+		sh.take("dead-letters"),
+	)
+	if msg := get(t, ctx, "replay", chromedp.Text(chromedp.CSS(".flash-error"))); !strings.Contains(msg, "channel_not_found") {
+		t.Fatalf("replay to a channel Slack does not have: %q", msg)
 	}
 }

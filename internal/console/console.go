@@ -21,6 +21,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wabridge/wabridge/internal/admin"
 	"github.com/wabridge/wabridge/internal/authlimit"
 	"github.com/wabridge/wabridge/internal/secret"
 )
@@ -40,6 +41,14 @@ type Deps struct {
 	AuthLimit *authlimit.Limiter
 	Logger    *slog.Logger
 	Now       func() time.Time
+	// Operator is what the pages read and do: the same operator service
+	// the CLI and the admin API use.
+	Operator admin.Service
+	// Sources are the configured source names, for the playground.
+	Sources []string
+	// MaxBodyBytes is server.max_body_bytes: the largest payload the
+	// playground evaluates, as the webhook accepts; 0 = 3 MiB.
+	MaxBodyBytes int64
 }
 
 // Console serves /ui/. Build it with New; it is an http.Handler.
@@ -60,6 +69,7 @@ func New(cfg Config, d Deps) (*Console, error) {
 	if !d.Token.IsSet() {
 		return nil, errors.New("console: server.admin_token is empty; the console signs in with it")
 	}
+
 	if cfg.SessionTTL <= 0 {
 		cfg.SessionTTL = DefaultConfig().SessionTTL
 	}
@@ -72,7 +82,8 @@ func New(cfg Config, d Deps) (*Console, error) {
 	if d.AuthLimit == nil {
 		d.AuthLimit = authlimit.New()
 	}
-	c := &Console{cfg: cfg, d: d, sessions: newSessions(), mux: http.NewServeMux()}
+	c := &Console{cfg: cfg, d: d, sessions: newSessions(), mux: http.NewServeMux(),
+		nav: []string{"incidents", "silences", "deliveries", "dead", "playground"}}
 	if cfg.PublicURL != "" {
 		o, err := parseOrigin(cfg.PublicURL)
 		if err != nil {
@@ -95,10 +106,11 @@ func (c *Console) parseTemplates() error {
 	c.pages = map[string]*template.Template{}
 	for _, n := range names {
 		base := strings.TrimSuffix(strings.TrimPrefix(n, "templates/"), ".html")
-		if base == "layout" {
+		if base == "layout" || strings.HasPrefix(base, "_") {
 			continue
 		}
-		t, err := template.New(base).Funcs(funcs()).ParseFS(templateFS, "templates/layout.html", n)
+		// Files named _*.html hold what several pages share.
+		t, err := template.New(base).Funcs(funcs()).ParseFS(templateFS, "templates/layout.html", "templates/_*.html", n)
 		if err != nil {
 			return fmt.Errorf("console: template %s: %w", n, err)
 		}
@@ -131,9 +143,10 @@ func (c *Console) routes() {
 	c.mux.HandleFunc("GET /ui/login", c.loginPage)
 	c.mux.HandleFunc("POST /ui/login", c.login)
 	c.mux.HandleFunc("POST /ui/logout", c.action(c.logout))
-	c.mux.HandleFunc("GET /ui/{$}", c.page(func(w http.ResponseWriter, r *http.Request, s *session) {
-		c.render(w, r, s, http.StatusOK, "home", nil)
-	}))
+	c.mux.HandleFunc("GET /ui/{$}", c.page(c.homePage))
+	if c.d.Operator != nil {
+		c.pageRoutes()
+	}
 	c.mux.HandleFunc("/ui/", func(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, nil, http.StatusNotFound, "There is no console page at "+r.URL.Path+".")
 	})
@@ -315,6 +328,7 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		c.sessions.end(ck.Value) // a new sign-in never keeps an old id
 	}
 	id, s := c.sessions.create(now, c.cfg.SessionTTL)
+	s.setName(r.PostFormValue("name"))
 	http.SetCookie(w, sessionCookie(id, s.expires, c.secureCookie(r)))
 	c.d.Logger.Info("console sign-in", "remote", client)
 	http.Redirect(w, r, next, http.StatusSeeOther)

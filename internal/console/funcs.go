@@ -3,7 +3,9 @@ package console
 import (
 	"html/template"
 	"net/http"
+	"net/url"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -12,6 +14,16 @@ func funcs() template.FuncMap {
 	return template.FuncMap{
 		"statusText": http.StatusText,
 		"ago":        ago,
+		"join":       strings.Join,
+		"matchers":   matchersText,
+		"oneLine": func(s string, n int) string {
+			s = strings.Join(strings.Fields(s), " ")
+			if r := []rune(s); len(r) > n {
+				return string(r[:n-1]) + "…"
+			}
+			return s
+		},
+		"pathEscape": url.PathEscape,
 		"when": func(t time.Time) string {
 			if t.IsZero() {
 				return "—"

@@ -7,8 +7,11 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
+
+	"github.com/wabridge/wabridge/internal/admin"
 )
 
 // cookieName is the session cookie. Its Path is /ui/, so it is never sent
@@ -29,6 +32,44 @@ type session struct {
 
 	mu    sync.Mutex
 	flash []flash
+	// name is who the person said they are at sign-in (or last wrote as
+	// a silence's author): the author of what they do. The token alone
+	// names nobody.
+	name string
+}
+
+// maxName bounds a name a person gives.
+const maxName = 80
+
+func (s *session) setName(name string) {
+	name = strings.Join(strings.Fields(name), " ")
+	if r := []rune(name); len(r) > maxName {
+		name = string(r[:maxName])
+	}
+	if name == "" {
+		return
+	}
+	s.mu.Lock()
+	s.name = name
+	s.mu.Unlock()
+}
+
+// displayName is the name the person gave, "" when none.
+func (s *session) displayName() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.name
+}
+
+// actor is who does what this session asks.
+func (s *session) actor() admin.Actor {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	name := s.name
+	if name == "" {
+		name = "console user"
+	}
+	return admin.Actor{Name: name, Via: "web console"}
 }
 
 // flash is a message shown once, on the page an action redirects to.
