@@ -22,6 +22,7 @@ import (
 	"github.com/wabridge/wabridge/internal/app"
 	"github.com/wabridge/wabridge/internal/incident"
 	"github.com/wabridge/wabridge/internal/silence"
+	"github.com/wabridge/wabridge/notifiers/jira/jiratest"
 	"github.com/wabridge/wabridge/notifiers/slack/slacktest"
 )
 
@@ -35,6 +36,7 @@ const (
 type stack struct {
 	addr  string
 	slack *slacktest.Server
+	jira  *jiratest.Server
 	logs  *syncBuffer
 }
 
@@ -67,6 +69,11 @@ rules:
     group_by: [code, phone_number_id]
     actions:
       - slack: {channel: "#whatsapp-ops"}
+  - name: ticket
+    match: {codes: [131049]}
+    group_by: [code, phone_number_id]
+    actions:
+      - jira: {project: WAOPS, issue_type: Incident, priority: High}
   # Slack has no such channel: its alerts become dead letters.
   - name: undeliverable
     match: {codes: [131026]}
@@ -79,6 +86,7 @@ func startStack(t *testing.T) *stack {
 	t.Helper()
 	dir := t.TempDir()
 	slack := slacktest.New(t, slacktest.Options{Token: "xoxb-console", Channels: map[string]string{"#whatsapp-ops": "C0OPS"}})
+	jira := jiratest.New(t, jiratest.Options{Token: "jira-console"})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -96,8 +104,9 @@ sources:
   - {name: meta, type: meta, app_secret: %q, verify_token: console-verify}
 notifiers:
   slack: {token: xoxb-console, api_url: %q, channel: "#whatsapp-ops", timeout: 2s}
+  jira: {url: %q, token: jira-console, project: WAOPS, api_type: datacenter, timeout: 2s}
 rules: {files: [rules.yaml]}
-`, addr, adminToken, filepath.Join(dir, "data"), appSecret, slack.APIURL())
+`, addr, adminToken, filepath.Join(dir, "data"), appSecret, slack.APIURL(), jira.URL)
 	path := filepath.Join(dir, "config.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
@@ -116,7 +125,7 @@ rules: {files: [rules.yaml]}
 			t.Errorf("wabridge run: %v", err)
 		}
 	})
-	st := &stack{addr: addr, slack: slack, logs: logs}
+	st := &stack{addr: addr, slack: slack, jira: jira, logs: logs}
 	st.waitFor(t, "readyz", func() bool {
 		resp, err := http.Get("http://" + addr + "/readyz")
 		if err != nil {

@@ -317,3 +317,28 @@ func TestPlaygroundSizeLimit(t *testing.T) {
 		t.Errorf("an unknown source: %d %s", bad.code, bad.body)
 	}
 }
+
+// TestPlaygroundShowsJiraFields: a rule with a Jira action shows the
+// ticket the playground would open, field by field, and Jira is not
+// called.
+func TestPlaygroundShowsJiraFields(t *testing.T) {
+	st := startStack(t)
+	v := newVisitor(t, st)
+	v.signIn()
+	a := v.postMultipart("/ui/playground", map[string]string{"csrf": v.csrf, "source": "meta",
+		"payload": failedDelivery("tkt1", 131049, "106540352242922", recipientLocked)})
+	if a.code != http.StatusOK {
+		t.Fatalf("playground: %d %s", a.code, a.body)
+	}
+	for _, want := range []string{`class="jira card"`, "<dd>WAOPS</dd>", "<dd>Incident</dd>", "<dd>High</dd>", `class="jira-summary"`, "matched</span> <b>ticket</b>"} {
+		if !strings.Contains(a.body, want) {
+			t.Errorf("playground result lacks %s:\n%s", want, a.body)
+		}
+	}
+	if strings.Contains(a.body, recipientLocked) {
+		t.Error("the Jira fields show the full number")
+	}
+	if n := len(st.jira.Issues()); n != 0 {
+		t.Errorf("the playground opened %d Jira issues", n)
+	}
+}
