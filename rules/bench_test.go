@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/wabridge/wabridge/internal/event"
+	"github.com/wabridge/wabridge/notifiers/builtin"
 )
 
 // benchRules generates n rules mixing what real files hold: exact codes,
@@ -75,7 +76,7 @@ func BenchmarkLoad1000Rules(b *testing.B) {
 	src := []byte(benchRules(1000))
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, _, err := Parse("bench.yaml", src, Options{}); err != nil {
+		if _, _, err := Parse("bench.yaml", src, Options{Specs: builtin.Specs()}); err != nil {
 			b.Fatal(err)
 		}
 	}

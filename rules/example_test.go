@@ -5,6 +5,7 @@ import (
 
 	"github.com/wabridge/wabridge/internal/catalog"
 	"github.com/wabridge/wabridge/internal/event"
+	"github.com/wabridge/wabridge/notifiers/builtin"
 )
 
 // TestExampleRules keeps rules.example.yaml, which teams copy, loading
@@ -15,7 +16,8 @@ func TestExampleRules(t *testing.T) {
 		t.Fatal(err)
 	}
 	s, warns, err := Load([]string{"../rules.example.yaml"}, Options{
-		Notifiers: func(name string) bool { return name == NotifierSlack || name == NotifierJira || name == NotifierLog },
+		Specs:     builtin.Specs(),
+		Notifiers: func(name string) bool { return name == "slack" || name == "jira" || name == "log" },
 		Catalog:   cat,
 	})
 	if err != nil {
@@ -59,7 +61,7 @@ func TestExampleRules(t *testing.T) {
 			t.Errorf("%s: sample event does not match", r.Name)
 		}
 	}
-	if a := s.Rule("account-blocked").Actions; a[0].Channel != "#whatsapp-ops" || a[1].Project != "WAOPS" || a[1].IssueType != "Incident" || a[1].Priority != "Highest" {
+	if a := flatten(t, s.Rule("account-blocked").Actions); a[0].Target != "#whatsapp-ops" || a[1].Target != "WAOPS" || a[1].Settings["issue_type"] != "Incident" || a[1].Settings["priority"] != "Highest" {
 		t.Errorf("account-blocked actions = %+v", a)
 	}
 

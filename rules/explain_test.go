@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/wabridge/wabridge/internal/event"
+	"github.com/wabridge/wabridge/notifiers/builtin"
 )
 
 func TestExplain(t *testing.T) {
@@ -37,7 +38,7 @@ rules:
 	if err := os.WriteFile(f, []byte(src), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	set, _, err := Load([]string{f}, Options{Notifiers: func(string) bool { return true }})
+	set, _, err := Load([]string{f}, Options{Specs: builtin.Specs(), Notifiers: func(string) bool { return true }})
 	if err != nil {
 		t.Fatal(err)
 	}

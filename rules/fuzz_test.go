@@ -7,6 +7,7 @@ import (
 
 	"github.com/wabridge/wabridge/internal/event"
 	"github.com/wabridge/wabridge/internal/problem"
+	"github.com/wabridge/wabridge/notifiers/builtin"
 )
 
 // FuzzParse: no rules file, however broken, may panic the loader, and every
@@ -21,7 +22,7 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("rules: [{name: x, match: {attributes: {*a: 1}}, actions: []}]"))
 	f.Add([]byte("inhibit: [{source_match: {codes: [1]}, target_match: {kinds: [status]}, equal: []}]"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		s, warns, err := Parse("f.yaml", data, Options{})
+		s, warns, err := Parse("f.yaml", data, Options{Specs: builtin.Specs()})
 		// YAML also breaks lines at a lone \r, NEL and the Unicode separators.
 		lines := 1
 		for _, sep := range []string{"\n", "\r", "\u0085", "\u2028", "\u2029"} {

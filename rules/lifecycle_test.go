@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/wabridge/wabridge/internal/event"
+	"github.com/wabridge/wabridge/notifiers/builtin"
 )
 
 func TestGroupByWarnsAboutFieldsTheKindsNeverCarry(t *testing.T) {
@@ -32,7 +33,7 @@ rules:
     group_by: [phone_number_id]
     actions: []
 `
-	_, warns, err := Parse("r.yaml", []byte(src), Options{})
+	_, warns, err := Parse("r.yaml", []byte(src), Options{Specs: builtin.Specs()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +74,7 @@ rules:
   - {name: a, resolve_after: sometimes, max_open_incidents: 0, actions: [{slack: {}}]}
   - {name: b, escalate: {priority: Highest}, actions: [{slack: {}}]}
   - {name: c, escalate: {priorty: High}, actions: [{jira: {}}]}
-`), Options{})
+`), Options{Specs: builtin.Specs()})
 	want := []string{
 		`r.yaml:3: rule "a": resolve_after: "sometimes" is not a duration; use a number and a unit, largest first: 90s, 15m, 1h30m, 7d, 1w (units ms, s, m, h, d, w, y)`,
 		`r.yaml:3: rule "a": max_open_incidents must be a whole number of at least 1, not "0"`,
@@ -96,7 +97,7 @@ rules:
     actions: [{slack: {}}]
 `)
 	b := s.Rule("builtin")
-	if b.Actions[1].EscalatePriority != "Highest" || b.Actions[1].Priority != "High" || b.Actions[0].EscalatePriority != "" {
+	if a := flatten(t, b.Actions); a[1].EscalatePriority != "Highest" || a[1].Settings["priority"] != "High" || a[0].EscalatePriority != "" {
 		t.Errorf("escalate.priority reaches only the jira action: %+v", b.Actions)
 	}
 	ban := func(state string) *event.Event {

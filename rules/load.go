@@ -2,6 +2,7 @@ package rules
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -23,6 +24,7 @@ import (
 	"github.com/wabridge/wabridge/internal/event"
 	"github.com/wabridge/wabridge/internal/notification"
 	"github.com/wabridge/wabridge/internal/problem"
+	"github.com/wabridge/wabridge/notifiers"
 )
 
 // Load reads the rule files in the order given; a pattern with glob
@@ -104,7 +106,7 @@ func (l *loader) finish() (*Set, problem.List, error) {
 	if len(l.errs) > 0 {
 		return nil, l.warns, l.errs
 	}
-	s := &Set{rules: l.rules, inhibits: l.inhibits, byName: l.names}
+	s := &Set{rules: l.rules, inhibits: l.inhibits, byName: l.names, specs: l.opts.Specs}
 	s.idx = buildIndex(s.rules)
 	s.ms = make([]matcher, len(s.rules))
 	for i, r := range s.rules {
@@ -368,9 +370,9 @@ func contains(list []string, s string) bool {
 // ---- defaults ----
 
 type fileDefaults struct {
-	slackChannel   string
-	jiraProject    string
-	jiraIssueType  string
+	// settings are the defaults' values of notifiers' settings, by
+	// notifier and setting: slack_channel is settings["slack"]["channel"].
+	settings       map[string]map[string]*yaml.Node
 	groupBy        []string
 	groupByNode    *yaml.Node // where the file set group_by; nil: the built-in default
 	repeatInterval time.Duration
@@ -384,8 +386,14 @@ func (l *loader) parseDefaults(n *yaml.Node) *fileDefaults {
 	if n == nil {
 		return d
 	}
-	f, ok := l.mapping(n, "defaults", nil, "slack_channel", "jira_project", "jira_issue_type", "group_by",
-		"repeat_interval", "resolve_after", "max_open_incidents")
+	var known []string
+	for _, sp := range l.opts.Specs {
+		for _, def := range sp.Defaults {
+			known = append(known, def.Key)
+		}
+	}
+	known = append(known, "group_by", "repeat_interval", "resolve_after", "max_open_incidents")
+	f, ok := l.mapping(n, "defaults", nil, known...)
 	if !ok {
 		return d
 	}
@@ -399,14 +407,29 @@ func (l *loader) parseDefaults(n *yaml.Node) *fileDefaults {
 			d.maxOpen = m
 		}
 	}
-	if v := f.get("slack_channel"); v != nil {
-		d.slackChannel, _ = l.channel(v, "defaults.slack_channel")
-	}
-	if v := f.get("jira_project"); v != nil {
-		d.jiraProject, _ = l.nonEmpty(v, "defaults.jira_project")
-	}
-	if v := f.get("jira_issue_type"); v != nil {
-		d.jiraIssueType, _ = l.nonEmpty(v, "defaults.jira_issue_type")
+	for _, sp := range l.opts.Specs {
+		for _, def := range sp.Defaults {
+			v := f.get(def.Key)
+			if v == nil || sp.Parse == nil {
+				continue
+			}
+			// The default is read as the setting it fills, and kept only
+			// when it reads cleanly, so a bad one is reported once, at
+			// its own line.
+			errsBefore := len(l.errs)
+			key := def.Key
+			sp.Parse(settingsReader{l, func(string) string { return "defaults." + key }}, map[string]*yaml.Node{def.Setting: v})
+			if len(l.errs) > errsBefore {
+				continue
+			}
+			if d.settings == nil {
+				d.settings = map[string]map[string]*yaml.Node{}
+			}
+			if d.settings[sp.Name] == nil {
+				d.settings[sp.Name] = map[string]*yaml.Node{}
+			}
+			d.settings[sp.Name][def.Setting] = v
+		}
 	}
 	if v := f.get("group_by"); v != nil {
 		d.groupBy, d.groupByNode = l.fieldList(v, "defaults.group_by"), v
@@ -419,16 +442,28 @@ func (l *loader) parseDefaults(n *yaml.Node) *fileDefaults {
 	return d
 }
 
-// channel reads a Slack channel. An unquoted "#ops" is a YAML comment and
-// leaves the value empty, the most common mistake in these files.
-func (l *loader) channel(n *yaml.Node, what string) (string, bool) {
-	s, ok := l.str(n, what)
-	if ok && strings.TrimSpace(s) == "" {
-		l.errorf(n, `%s is empty; quote channel names ("#ops"): an unquoted # starts a YAML comment`, what)
-		return "", false
-	}
-	return s, ok
+// settingsReader is how a notifier's Spec reads its settings: the loader's
+// readers, with each setting named for where it was written.
+type settingsReader struct {
+	l    *loader
+	name func(setting string) string
 }
+
+func (r settingsReader) Name(setting string) string { return r.name(setting) }
+
+func (r settingsReader) Errorf(n *yaml.Node, format string, a ...any) { r.l.errorf(n, format, a...) }
+
+func (r settingsReader) Describe(n *yaml.Node) string { return describe(resolve(n)) }
+
+func (r settingsReader) String(n *yaml.Node, what string) (string, bool) { return r.l.str(n, what) }
+
+func (r settingsReader) NonEmpty(n *yaml.Node, what string) (string, bool) {
+	return r.l.nonEmpty(n, what)
+}
+
+func (r settingsReader) List(n *yaml.Node, what string) []*yaml.Node { return r.l.seq(n, what) }
+
+func (r settingsReader) Strings(n *yaml.Node, what string) []string { return r.l.strList(n, what) }
 
 // resolveAfter reads a resolve_after: a duration, or never.
 func (l *loader) resolveAfter(n *yaml.Node, what string) (time.Duration, bool) {
@@ -588,15 +623,7 @@ func (l *loader) parseRule(n *yaml.Node, pos int, d *fileDefaults) {
 		r.mute = l.parseIntervals(v, "mute_time")
 	}
 	if r.Escalate.Priority != "" {
-		jira := false
-		for i := range r.Actions {
-			if r.Actions[i].Notifier == NotifierJira {
-				r.Actions[i].EscalatePriority, jira = r.Escalate.Priority, true
-			}
-		}
-		if !jira {
-			l.errorf(f.get("escalate"), "escalate.priority is a Jira priority, and the rule has no jira action")
-		}
+		l.escalatePriority(f.get("escalate"), r)
 	}
 	if groupByNode != nil && len(r.Actions) > 0 {
 		l.checkGroupBy(groupByNode, r)
@@ -941,17 +968,45 @@ func (l *loader) parseWhen(n *yaml.Node) *compiledWhen {
 
 // ---- actions ----
 
-// actionKeys says which fields each notifier uses; roles are the template
-// roles an action may override.
-var actionKeys = map[string][]string{
-	NotifierSlack: {"channel", "templates"},
-	NotifierJira:  {"project", "issue_type", "priority", "labels", "components", "fields", "templates"},
-	NotifierLog:   {},
+// spec returns the Spec of the notifier named, if the loader knows it.
+func (l *loader) spec(name string) (notifiers.Spec, bool) {
+	for _, sp := range l.opts.Specs {
+		if sp.Name == name {
+			return sp, true
+		}
+	}
+	return notifiers.Spec{}, false
 }
 
-var templateRoles = map[string][]string{
-	NotifierSlack: {"title", "text"},
-	NotifierJira:  {"summary", "description"},
+// escalatePriority gives the rule's escalate.priority to the actions whose
+// notifier raises a priority; a rule with none of them is refused.
+func (l *loader) escalatePriority(n *yaml.Node, r *Rule) {
+	taken := false
+	var titles, names []string
+	for _, sp := range l.opts.Specs {
+		if sp.EscalatePriority {
+			titles, names = append(titles, sp.Title), append(names, sp.Name)
+		}
+	}
+	for i := range r.Actions {
+		if sp, _ := l.spec(r.Actions[i].Notifier); sp.EscalatePriority {
+			r.Actions[i].EscalatePriority, taken = r.Escalate.Priority, true
+		}
+	}
+	if !taken {
+		l.errorf(n, "escalate.priority is a %s priority, and the rule has no %s action",
+			strings.Join(titles, " or "), strings.Join(names, " or "))
+	}
+}
+
+// actionKeys are the keys an action of sp takes: its settings, and
+// templates when it renders any.
+func actionKeys(sp notifiers.Spec) []string {
+	keys := append([]string(nil), sp.Keys...)
+	if len(sp.Roles) > 0 {
+		keys = append(keys, "templates")
+	}
+	return keys
 }
 
 func (l *loader) parseActions(n *yaml.Node, d *fileDefaults) []notification.Action {
@@ -967,12 +1022,27 @@ func (l *loader) parseActions(n *yaml.Node, d *fileDefaults) []notification.Acti
 func (l *loader) parseAction(n *yaml.Node, d *fileDefaults) (notification.Action, bool) {
 	var a notification.Action
 	if n.Kind != yaml.MappingNode {
-		l.errorf(n, "an action is one notifier with its settings (- slack: {channel: \"#ops\"}), not %s", describe(n))
+		example := ""
+		for _, sp := range l.opts.Specs {
+			if sp.Example != "" {
+				example = " (- " + sp.Name + ": " + sp.Example + ")"
+				break
+			}
+		}
+		l.errorf(n, "an action is one notifier with its settings%s, not %s", example, describe(n))
 		return a, false
 	}
 	if len(n.Content) != 2 {
 		if len(n.Content) == 0 {
-			l.errorf(n, "action is empty; write - slack: {...}, - jira: {...} or - log: {}")
+			var forms []string
+			for _, sp := range l.opts.Specs {
+				if len(sp.Keys) > 0 {
+					forms = append(forms, "- "+sp.Name+": {...}")
+				} else {
+					forms = append(forms, "- "+sp.Name+": {}")
+				}
+			}
+			l.errorf(n, "action is empty; write %s", orList(forms))
 		} else {
 			var names []string
 			for i := 0; i < len(n.Content); i += 2 {
@@ -984,9 +1054,14 @@ func (l *loader) parseAction(n *yaml.Node, d *fileDefaults) (notification.Action
 	}
 	key, body := n.Content[0], resolve(n.Content[1])
 	name := key.Value
-	known, ok := actionKeys[name]
+	sp, ok := l.spec(name)
 	if !ok {
-		l.errorf(key, "unknown notifier %q (known: jira, log, slack)", name)
+		known := make([]string, len(l.opts.Specs))
+		for i, sp := range l.opts.Specs {
+			known[i] = sp.Name
+		}
+		sort.Strings(known)
+		l.errorf(key, "unknown notifier %q (known: %s)", name, strings.Join(known, ", "))
 		return a, false
 	}
 	valid := true
@@ -996,13 +1071,14 @@ func (l *loader) parseAction(n *yaml.Node, d *fileDefaults) (notification.Action
 	}
 	a.Notifier = name
 	what := name + " action"
+	known := actionKeys(sp)
 	f, ok := l.mapping(body, what, func(k string) string {
-		for other, keys := range actionKeys {
-			if other != name && contains(keys, k) {
+		for _, other := range l.opts.Specs {
+			if other.Name != name && contains(other.Keys, k) {
 				if len(known) == 0 {
-					return fmt.Sprintf("%s does not use %q (a %s field); %s takes no settings", what, k, other, name)
+					return fmt.Sprintf("%s does not use %q (a %s field); %s takes no settings", what, k, other.Name, name)
 				}
-				return fmt.Sprintf("%s does not use %q (a %s field; %s knows: %s)", what, k, other, name, strings.Join(known, ", "))
+				return fmt.Sprintf("%s does not use %q (a %s field; %s knows: %s)", what, k, other.Name, name, strings.Join(known, ", "))
 			}
 		}
 		return ""
@@ -1011,88 +1087,41 @@ func (l *loader) parseAction(n *yaml.Node, d *fileDefaults) (notification.Action
 		return a, false
 	}
 	errsBefore := len(l.errs)
-	if v := f.get("channel"); v != nil {
-		a.Channel, _ = l.channel(v, "slack channel")
-	}
-	if v := f.get("project"); v != nil {
-		a.Project, _ = l.nonEmpty(v, "jira project")
-	}
-	if v := f.get("issue_type"); v != nil {
-		a.IssueType, _ = l.nonEmpty(v, "jira issue_type")
-	}
-	if v := f.get("priority"); v != nil {
-		a.Priority, _ = l.nonEmpty(v, "jira priority")
-	}
-	if v := f.get("labels"); v != nil {
-		for _, item := range l.seq(v, "jira labels") {
-			s, ok := l.nonEmpty(item, "jira label")
-			if !ok {
-				continue
+	if sp.Parse != nil {
+		settings := map[string]*yaml.Node{}
+		for _, k := range sp.Keys {
+			if v := f.get(k); v != nil {
+				settings[k] = v
+			} else if v := d.settings[name][k]; v != nil {
+				settings[k] = v
 			}
-			if strings.ContainsAny(s, " \t") {
-				l.errorf(item, "jira label %q contains a space, which Jira labels cannot", s)
-				continue
-			}
-			a.Labels = append(a.Labels, s)
 		}
-	}
-	if v := f.get("components"); v != nil {
-		a.Components = l.strList(v, "jira components")
-	}
-	if v := f.get("fields"); v != nil {
-		a.Fields = l.parseJiraFields(v)
+		parsed := sp.Parse(settingsReader{l, func(k string) string { return name + " " + k }}, settings)
+		if parsed != nil {
+			b, err := json.Marshal(parsed)
+			if err != nil {
+				l.errorf(key, "%s settings cannot be stored: %v", name, err)
+			} else {
+				a.Settings, a.Target = b, parsed.Target()
+			}
+		}
 	}
 	if v := f.get("templates"); v != nil {
-		a.Templates = l.parseTemplates(v, name)
-	}
-	switch name {
-	case NotifierSlack:
-		if a.Channel == "" {
-			a.Channel = d.slackChannel
-		}
-	case NotifierJira:
-		if a.Project == "" {
-			a.Project = d.jiraProject
-		}
-		if a.IssueType == "" {
-			a.IssueType = d.jiraIssueType
-		}
+		a.Templates = l.parseTemplates(v, sp)
 	}
 	return a, valid && len(l.errs) == errsBefore
 }
 
-func (l *loader) parseJiraFields(n *yaml.Node) map[string]any {
-	n = resolve(n)
-	if isNull(n) {
-		return nil
+// orList joins "a, b or c".
+func orList(items []string) string {
+	if len(items) < 2 {
+		return strings.Join(items, "")
 	}
-	if n.Kind != yaml.MappingNode {
-		l.errorf(n, "jira fields must be a mapping of field ID to value, not %s", describe(n))
-		return nil
-	}
-	out := map[string]any{}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := n.Content[i], n.Content[i+1]
-		if strings.TrimSpace(k.Value) == "" {
-			l.errorf(k, "jira fields: field ID is empty")
-			continue
-		}
-		if _, dup := out[k.Value]; dup {
-			l.errorf(k, "jira fields: %q appears twice", k.Value)
-			continue
-		}
-		var val any
-		if err := v.Decode(&val); err != nil {
-			l.errorf(v, "jira fields: %s: %v", k.Value, err)
-			continue
-		}
-		out[k.Value] = val
-	}
-	return out
+	return strings.Join(items[:len(items)-1], ", ") + " or " + items[len(items)-1]
 }
 
-func (l *loader) parseTemplates(n *yaml.Node, notifier string) map[string]string {
-	roles := templateRoles[notifier]
+func (l *loader) parseTemplates(n *yaml.Node, sp notifiers.Spec) map[string]string {
+	roles := sp.RoleNames()
 	n = resolve(n)
 	if isNull(n) {
 		return nil
@@ -1105,7 +1134,7 @@ func (l *loader) parseTemplates(n *yaml.Node, notifier string) map[string]string
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
 		if !contains(roles, k.Value) {
-			l.errorf(k, "unknown template role %q for %s (known: %s)", k.Value, notifier, strings.Join(roles, ", "))
+			l.errorf(k, "unknown template role %q for %s (known: %s)", k.Value, sp.Name, strings.Join(roles, ", "))
 			continue
 		}
 		name, ok := l.nonEmpty(v, "template name")

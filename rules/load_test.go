@@ -1,7 +1,9 @@
 package rules
 
 import (
+	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -13,11 +15,13 @@ import (
 	"github.com/wabridge/wabridge/internal/catalog"
 	"github.com/wabridge/wabridge/internal/notification"
 	"github.com/wabridge/wabridge/internal/problem"
+	"github.com/wabridge/wabridge/notifiers/builtin"
 )
 
 func testOptions() Options {
 	return Options{
-		Notifiers: func(name string) bool { return name == NotifierSlack || name == NotifierLog },
+		Specs:     builtin.Specs(),
+		Notifiers: func(name string) bool { return name == "slack" || name == "log" },
 		TemplateExists: func(name string) bool {
 			return strings.HasPrefix(name, "slack.") || strings.HasPrefix(name, "jira.") || name == "my.title"
 		},
@@ -197,7 +201,7 @@ rules:
 `, []string{
 			`r.yaml:7: rule "a": slack action does not use "project" (a jira field; slack knows: channel, templates)`,
 			`r.yaml:8: rule "a": unknown key "colour" in slack action (known: channel, templates)`,
-			`r.yaml:9: rule "a": log action does not use "channel" (a slack field); log takes no settings`,
+			`r.yaml:9: rule "a": log action does not use "channel" (a slack field; log knows: templates)`,
 		}},
 		{"action shapes", `
 rules:
@@ -231,7 +235,7 @@ rules:
           templates: {title: my.title, text: no.such, summary: jira.summary}
 `, []string{
 			`r.yaml:6: rule "a": template "no.such" does not exist`,
-			`r.yaml:6: rule "a": unknown template role "summary" for slack (known: title, text)`,
+			`r.yaml:6: rule "a": unknown template role "summary" for slack (known: title, text, actions, repeat, resolved)`,
 		}},
 		{"continue with no actions", `
 rules:
@@ -407,7 +411,7 @@ func TestLoadFileProblems(t *testing.T) {
 	if err := os.Symlink("/dev/zero", zero); err != nil {
 		t.Fatal(err)
 	}
-	_, _, err := Load([]string{missing, bad, noMatch, dup, badGlob, dir, fifo, zero}, Options{})
+	_, _, err := Load([]string{missing, bad, noMatch, dup, badGlob, dir, fifo, zero}, Options{Specs: builtin.Specs()})
 	want := []string{
 		missing + ": rules file not found",
 		bad + `:3: rule "y": unknown notifier "nope" (known: jira, log, slack)`,
@@ -431,7 +435,7 @@ func TestDuplicateNameAcrossFiles(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	_, _, err := Load([]string{a, b}, Options{})
+	_, _, err := Load([]string{a, b}, Options{Specs: builtin.Specs()})
 	want := []string{b + `:3: rule "shared": duplicate rule name "shared" (first defined at ` + a + `:3)`}
 	if got := problems(t, err); !reflect.DeepEqual(got, want) {
 		t.Errorf("problems = %q, want %q", got, want)
@@ -453,7 +457,7 @@ inhibit:
   - source_match: {codes: [999002]}
     target_match: {codes: [131031]}
 `
-	s, warns, err := Parse("r.yaml", []byte(src), Options{Catalog: cat})
+	s, warns, err := Parse("r.yaml", []byte(src), Options{Specs: builtin.Specs(), Catalog: cat})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -473,11 +477,11 @@ inhibit:
 		t.Errorf("warnings:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 	// Without a catalogue there is nothing to warn about.
-	if _, warns, _ := Parse("r.yaml", []byte(src), Options{}); len(warns) != 0 {
+	if _, warns, _ := Parse("r.yaml", []byte(src), Options{Specs: builtin.Specs()}); len(warns) != 0 {
 		t.Errorf("warnings without catalogue = %v", warns)
 	}
 	// Warnings come back alongside errors, too.
-	_, warns, err = Parse("r.yaml", []byte(src+"  - bogus\n"), Options{Catalog: cat})
+	_, warns, err = Parse("r.yaml", []byte(src+"  - bogus\n"), Options{Specs: builtin.Specs(), Catalog: cat})
 	if err == nil || len(warns) != 3 {
 		t.Errorf("with an error: err = %v, %d warnings", err, len(warns))
 	}
@@ -515,18 +519,18 @@ rules:
   - name: stop
     actions: []
 `
-	s, _, err := Parse("r.yaml", []byte(src), Options{})
+	s, _, err := Parse("r.yaml", []byte(src), Options{Specs: builtin.Specs()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	a := s.Rule("uses-defaults")
-	wantA := []notification.Action{
-		{Notifier: "slack", Channel: "#whatsapp-ops"},
-		{Notifier: "jira", Project: "WAOPS", IssueType: "Incident", Priority: "Highest"},
+	wantA := []flatAction{
+		{Notifier: "slack", Target: "#whatsapp-ops", Settings: map[string]any{"channel": "#whatsapp-ops"}},
+		{Notifier: "jira", Target: "WAOPS", Settings: map[string]any{"project": "WAOPS", "issue_type": "Incident", "priority": "Highest"}},
 		{Notifier: "log"},
 	}
-	if !reflect.DeepEqual(a.Actions, wantA) {
-		t.Errorf("actions = %+v, want %+v", a.Actions, wantA)
+	if got := flatten(t, a.Actions); !reflect.DeepEqual(got, wantA) {
+		t.Errorf("actions = %+v, want %+v", got, wantA)
 	}
 	if !reflect.DeepEqual(a.GroupBy, []string{"waba_id"}) || a.RepeatInterval != 24*time.Hour {
 		t.Errorf("file defaults: group_by %v, repeat %v", a.GroupBy, a.RepeatInterval)
@@ -539,15 +543,16 @@ rules:
 	}
 
 	b := s.Rule("overrides")
-	wantB := []notification.Action{
-		{Notifier: "slack", Channel: "#tmpl", Templates: map[string]string{"title": "my.title"}},
-		{Notifier: "jira", Project: "TMPL", IssueType: "Bug", Labels: []string{"whatsapp", "template"},
-			Components: []string{"Messaging"},
-			Fields:     map[string]any{"customfield_10010": "{{ .Event.WABAID }}", "customfield_10011": 3},
-			Templates:  map[string]string{"summary": "jira.summary"}},
+	wantB := []flatAction{
+		{Notifier: "slack", Target: "#tmpl", Templates: map[string]string{"title": "my.title"}, Settings: map[string]any{"channel": "#tmpl"}},
+		{Notifier: "jira", Target: "TMPL", Settings: map[string]any{"project": "TMPL", "issue_type": "Bug",
+			"labels":     []any{"whatsapp", "template"},
+			"components": []any{"Messaging"},
+			"fields":     map[string]any{"customfield_10010": "{{ .Event.WABAID }}", "customfield_10011": float64(3)}},
+			Templates: map[string]string{"summary": "jira.summary"}},
 	}
-	if !reflect.DeepEqual(b.Actions, wantB) {
-		t.Errorf("actions = %+v, want %+v", b.Actions, wantB)
+	if got := flatten(t, b.Actions); !reflect.DeepEqual(got, wantB) {
+		t.Errorf("actions = %+v, want %+v", got, wantB)
 	}
 	if !reflect.DeepEqual(b.GroupBy, []string{"code", "attributes.template_name"}) || b.RepeatInterval != 30*time.Minute ||
 		b.GroupWait != 30*time.Second || b.ResolveAfter != 2*time.Hour ||
@@ -569,7 +574,7 @@ rules:
 	x := s.Rule("x")
 	if !reflect.DeepEqual(x.GroupBy, []string{"waba_id", "phone_number_id", "display_phone_number", "code"}) || x.RepeatInterval != 4*time.Hour ||
 		x.ResolveAfter != 24*time.Hour ||
-		x.Actions[0].Channel != "" || x.Ref() != (notification.RuleRef{Name: "x", Description: "d"}) {
+		x.Actions[0].Target != "" || x.Ref() != (notification.RuleRef{Name: "x", Description: "d"}) {
 		t.Errorf("built-in defaults: %+v", x)
 	}
 }
@@ -581,7 +586,7 @@ rules:
     actions:
       - jira: {labels: [ok, "not ok"], fields: [x]}
 `
-	_, _, err := Parse("r.yaml", []byte(src), Options{})
+	_, _, err := Parse("r.yaml", []byte(src), Options{Specs: builtin.Specs()})
 	want := []string{
 		`r.yaml:5: rule "a": jira label "not ok" contains a space, which Jira labels cannot`,
 		`r.yaml:5: rule "a": jira fields must be a mapping of field ID to value, not a list`,
@@ -589,4 +594,65 @@ rules:
 	if got := problems(t, err); !reflect.DeepEqual(got, want) {
 		t.Errorf("problems:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
+}
+
+// flatAction is an action with its settings decoded, to compare.
+type flatAction struct {
+	Notifier         string
+	Target           string
+	Templates        map[string]string
+	EscalatePriority string
+	Settings         map[string]any
+}
+
+func flatten(t *testing.T, actions []notification.Action) []flatAction {
+	t.Helper()
+	out := make([]flatAction, len(actions))
+	for i, a := range actions {
+		out[i] = flatAction{Notifier: a.Notifier, Target: a.Target, Templates: a.Templates, EscalatePriority: a.EscalatePriority}
+		if len(a.Settings) > 0 {
+			if err := json.Unmarshal(a.Settings, &out[i].Settings); err != nil {
+				t.Fatalf("action %d settings %s: %v", i, a.Settings, err)
+			}
+		}
+	}
+	return out
+}
+
+// TestTemplateRolesAreTheSpecs: an action may replace every template its
+// notifier's spec says it renders (the roles rules once refused although
+// the notifiers read them), and no other, refused at its line.
+func TestTemplateRolesAreTheSpecs(t *testing.T) {
+	for _, sp := range builtin.Specs() {
+		for _, role := range sp.Roles {
+			src := fmt.Sprintf("rules:\n  - name: a\n    actions:\n      - %s:\n          templates: {%s: my.title}\n", sp.Name, role.Name)
+			s, _, err := Parse("r.yaml", []byte(src), testOptionsAll())
+			if err != nil {
+				t.Errorf("%s role %s: %v", sp.Name, role.Name, err)
+				continue
+			}
+			if a := s.Rule("a").Actions[0]; a.Templates[role.Name] != "my.title" || sp.Role(a, role.Name) != "my.title" {
+				t.Errorf("%s role %s: templates = %v", sp.Name, role.Name, a.Templates)
+			}
+		}
+		src := fmt.Sprintf("rules:\n  - name: a\n    actions:\n      - %s:\n          templates:\n            nosuchrole: my.title\n", sp.Name)
+		_, _, err := Parse("r.yaml", []byte(src), testOptionsAll())
+		want := []string{fmt.Sprintf(`r.yaml:6: rule "a": unknown template role "nosuchrole" for %s (known: %s)`, sp.Name, strings.Join(sp.RoleNames(), ", "))}
+		if got := problems(t, err); !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: problems %q, want %q", sp.Name, got, want)
+		}
+	}
+	// Jira reads repeat comments and resolutions with roles of its own.
+	_, _, err := Parse("r.yaml", []byte("rules:\n  - name: a\n    actions:\n      - jira: {templates: {comment: my.title, resolved: my.title, repeat: my.title}}\n"), testOptionsAll())
+	want := []string{`r.yaml:4: rule "a": unknown template role "repeat" for jira (known: summary, description, comment, resolved)`}
+	if got := problems(t, err); !reflect.DeepEqual(got, want) {
+		t.Errorf("problems %q, want %q", got, want)
+	}
+}
+
+// testOptionsAll is testOptions with every notifier configured.
+func testOptionsAll() Options {
+	o := testOptions()
+	o.Notifiers = nil
+	return o
 }

@@ -10,11 +10,12 @@ import (
 	"testing"
 
 	"github.com/wabridge/wabridge/internal/event"
+	"github.com/wabridge/wabridge/notifiers/builtin"
 )
 
 func mustParse(t testing.TB, src string) *Set {
 	t.Helper()
-	s, _, err := Parse("rules.yaml", []byte(src), Options{})
+	s, _, err := Parse("rules.yaml", []byte(src), Options{Specs: builtin.Specs()})
 	if err != nil {
 		t.Fatalf("parse: %v", err)
 	}
@@ -149,7 +150,7 @@ func TestMatchEmptySet(t *testing.T) {
 			t.Errorf("%q: Len = %d, inhibits = %d", src, s.Len(), len(s.Inhibits()))
 		}
 	}
-	s, warns, err := Load(nil, Options{})
+	s, warns, err := Load(nil, Options{Specs: builtin.Specs()})
 	if err != nil || len(warns) != 0 || s.Len() != 0 {
 		t.Fatalf("Load(nil) = %v, %v, %v", s, warns, err)
 	}
@@ -198,7 +199,7 @@ rules:
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s, _, err := Load(tt.patterns, Options{})
+			s, _, err := Load(tt.patterns, Options{Specs: builtin.Specs()})
 			if err != nil {
 				t.Fatal(err)
 			}

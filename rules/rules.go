@@ -12,6 +12,7 @@ import (
 	"github.com/wabridge/wabridge/internal/catalog"
 	"github.com/wabridge/wabridge/internal/event"
 	"github.com/wabridge/wabridge/internal/notification"
+	"github.com/wabridge/wabridge/notifiers"
 )
 
 // Defaults that apply when neither the rule nor its file's defaults say.
@@ -40,16 +41,12 @@ func DefaultGroupBy() []string {
 	return []string{"waba_id", "phone_number_id", "display_phone_number", "code"}
 }
 
-// Notifier names an action can use.
-const (
-	NotifierSlack = "slack"
-	NotifierJira  = "jira"
-	NotifierLog   = "log"
-)
-
 // Options tells the loader about the rest of the configuration, so a rule
 // that names something missing fails at load rather than at send time.
 type Options struct {
+	// Specs are the notifiers an action can name, in the order messages
+	// list them. The composition root passes every one it builds.
+	Specs []notifiers.Spec
 	// Notifiers reports whether a notifier is configured. nil: all are.
 	Notifiers func(name string) bool
 	// TemplateExists reports whether a template name is defined. nil: every
@@ -215,6 +212,22 @@ type Set struct {
 	// ms holds each rule's matcher by position, side by side in memory,
 	// so walking candidates does not chase a pointer per rule.
 	ms []matcher
+	// specs are the notifiers the rules were loaded with.
+	specs []notifiers.Spec
+}
+
+// Spec returns the Spec of the notifier an action names, as the rules were
+// loaded with it.
+func (s *Set) Spec(notifier string) (notifiers.Spec, bool) {
+	if s == nil {
+		return notifiers.Spec{}, false
+	}
+	for _, sp := range s.specs {
+		if sp.Name == notifier {
+			return sp, true
+		}
+	}
+	return notifiers.Spec{}, false
 }
 
 // Rules lists every rule in evaluation order, disabled ones included.

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/wabridge/wabridge/internal/event"
+	"github.com/wabridge/wabridge/notifiers/builtin"
 )
 
 // TestWhenBounds: expressions that allocate or loop without bound are load
@@ -24,7 +25,7 @@ func TestWhenBounds(t *testing.T) {
 		`len(upper(` + strings.Repeat("message + ", 130) + `"")) > 0`: "string longer than the limit",
 	}
 	for src, want := range rejected {
-		_, _, err := Parse("r.yaml", []byte("rules:\n  - name: a\n    match: {kinds: [status]}\n    when: '"+src+"'\n    actions: []\n"), Options{})
+		_, _, err := Parse("r.yaml", []byte("rules:\n  - name: a\n    match: {kinds: [status]}\n    when: '"+src+"'\n    actions: []\n"), Options{Specs: builtin.Specs()})
 		if err == nil || !strings.Contains(err.Error(), "r.yaml:4: rule \"a\": when: ") || !strings.Contains(err.Error(), want) {
 			t.Errorf("when %.60q: err = %v\nwant r.yaml:4 and %q", src, err, want)
 		}
@@ -44,7 +45,7 @@ func TestWhenBounds(t *testing.T) {
 	e := event.Event{Kind: "message", Status: "failed", Code: 131031, Message: "refund please", Details: "account blocked",
 		RecipientID: "16505551234", Attributes: map[string]string{"tier": "gold", "count": "3"}}
 	for src, want := range allowed {
-		s, _, err := Parse("r.yaml", []byte("rules:\n  - name: a\n    when: '"+src+"'\n    actions: []\n"), Options{})
+		s, _, err := Parse("r.yaml", []byte("rules:\n  - name: a\n    when: '"+src+"'\n    actions: []\n"), Options{Specs: builtin.Specs()})
 		if err != nil {
 			t.Errorf("when %q: %v", src, err)
 			continue

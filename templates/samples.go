@@ -111,9 +111,11 @@ func sampleData() []Data {
 			Severity:    event.SeverityCritical,
 		},
 	}
+	// Actions as templates see them; a notifier's settings are whatever
+	// its spec parses, so a template naming one reads zero here.
 	actions := []notification.Action{
-		{Notifier: "slack", Channel: "#whatsapp-ops"},
-		{Notifier: "jira", Project: "WAOPS", IssueType: "Incident", Priority: "Highest", Labels: []string{"whatsapp"}},
+		{Notifier: "sample", Target: "#whatsapp-ops"},
+		{Notifier: "sample", Target: "WAOPS", EscalatePriority: "Highest", Settings: []byte(`{"project":"WAOPS","labels":["whatsapp"]}`)},
 		{Notifier: "log"},
 	}
 	var out []Data
@@ -125,7 +127,7 @@ func sampleData() []Data {
 					Rule:     notification.RuleRef{Name: "sample-rule", Description: "A sample rule"},
 					Catalog:  ent,
 					Incident: inc,
-					Action:   actions[(i+j)%len(actions)],
+					Action:   actionData(actions[(i+j)%len(actions)]),
 				})
 			}
 		}

@@ -7,6 +7,7 @@ package templates
 
 import (
 	"embed"
+	"encoding/json"
 	"fmt"
 	"io/fs"
 	"os"
@@ -24,6 +25,7 @@ import (
 	"github.com/wabridge/wabridge/internal/event"
 	"github.com/wabridge/wabridge/internal/notification"
 	"github.com/wabridge/wabridge/internal/problem"
+	"github.com/wabridge/wabridge/notifiers"
 )
 
 //go:embed default/*.tmpl
@@ -35,15 +37,57 @@ type Data struct {
 	Rule     notification.RuleRef
 	Catalog  catalog.Entry
 	Incident *notification.Incident // nil until the pipeline tracks incidents
-	Action   notification.Action
+	// Action is the notification's action: .Action.Notifier,
+	// .Action.Target, .Action.Templates, and the notifier's settings
+	// under their Go names (.Action.Channel, .Action.Project).
+	Action ActionData
+
+	specs []notifiers.Spec // names the incident's links; set by Templates
 }
 
-// DataFor builds the template data of a notification.
+// ActionData is an action as templates see it.
+type ActionData map[string]any
+
+// actionData flattens an action for templates: the common fields, and the
+// notifier's settings with their JSON names in Go's spelling (issue_type is
+// .Action.IssueType), as they read when actions had them as fields.
+func actionData(a notification.Action) ActionData {
+	d := ActionData{"Notifier": a.Notifier, "Target": a.Target, "Templates": a.Templates, "EscalatePriority": a.EscalatePriority}
+	var settings map[string]any
+	if len(a.Settings) > 0 && json.Unmarshal(a.Settings, &settings) == nil {
+		for k, v := range settings {
+			d[goName(k)] = v
+		}
+	}
+	return d
+}
+
+// goName spells a JSON name as a Go field: issue_type is IssueType.
+func goName(k string) string {
+	var b strings.Builder
+	for _, part := range strings.Split(k, "_") {
+		if part != "" {
+			b.WriteString(strings.ToUpper(part[:1]) + part[1:])
+		}
+	}
+	return b.String()
+}
+
+// DataFor builds the template data of a notification. Its Links name no
+// notifier's link: Templates.DataFor, and executing a template, do.
 func DataFor(n *notification.Notification) Data {
 	if n == nil {
 		return Data{}
 	}
-	return Data{Event: n.Event, Rule: n.Rule, Catalog: n.Catalog, Incident: n.Incident, Action: n.Action}
+	return Data{Event: n.Event, Rule: n.Rule, Catalog: n.Catalog, Incident: n.Incident, Action: actionData(n.Action)}
+}
+
+// DataFor builds the template data of a notification, knowing the
+// notifiers' specs.
+func (t *Templates) DataFor(n *notification.Notification) Data {
+	d := DataFor(n)
+	d.specs = t.specs
+	return d
 }
 
 // Title says what happened in a few words: the catalogue's title, else the
@@ -161,6 +205,9 @@ func (d Data) Subject() string {
 type Link struct {
 	Name string
 	URL  string
+	// Notifier names the notifier that made what the link opens; ""
+	// for the runbook and the provider's docs.
+	Notifier string
 }
 
 // Links are the incident's Jira ticket and Slack message (once they
@@ -169,22 +216,17 @@ type Link struct {
 func (d Data) Links() []Link {
 	var out []Link
 	if d.Incident != nil {
-		if u := d.Incident.Links["jira"]; u != "" {
-			name := "Jira ticket"
-			if i := strings.LastIndex(u, "/browse/"); i >= 0 {
-				name += " " + u[i+len("/browse/"):]
+		for _, sp := range d.specs {
+			if u := d.Incident.Links[sp.Name]; u != "" {
+				out = append(out, Link{Name: sp.Link(u), URL: u, Notifier: sp.Name})
 			}
-			out = append(out, Link{name, u})
-		}
-		if u := d.Incident.Links["slack"]; u != "" {
-			out = append(out, Link{"Slack message", u})
 		}
 	}
 	if u := d.Catalog.RunbookURL; u != "" {
-		out = append(out, Link{"Runbook", u})
+		out = append(out, Link{Name: "Runbook", URL: u})
 	}
 	if u := d.Catalog.DocsURL; u != "" {
-		out = append(out, Link{"Provider docs", u})
+		out = append(out, Link{Name: "Provider docs", URL: u})
 	}
 	return out
 }
@@ -227,20 +269,18 @@ func (d Data) Severity() event.Severity {
 	return event.SeverityInfo
 }
 
-// Role returns the template name an action uses for a role ("title",
-// "text", "summary" ...): the action's own choice, else def.
-func Role(a notification.Action, role, def string) string {
-	if name := a.Templates[role]; name != "" {
-		return name
-	}
-	return def
-}
-
 // Option changes how a template set is loaded.
 type Option func(*options)
 
 type options struct {
-	now func() time.Time
+	now   func() time.Time
+	specs []notifiers.Spec
+}
+
+// WithSpecs tells the set which notifiers render with it: their roles'
+// default templates must exist, and their links are named as they say.
+func WithSpecs(specs ...notifiers.Spec) Option {
+	return func(o *options) { o.specs = append(o.specs, specs...) }
 }
 
 // WithClock sets the clock the `since` function reads; tests pin it.
@@ -263,6 +303,7 @@ type Templates struct {
 	names []string           // defined names, sorted
 	files map[string]string  // defined name → file that defines it
 	now   func() time.Time
+	specs []notifiers.Spec
 
 	pool sync.Pool // *executor
 }
@@ -308,7 +349,7 @@ func Load(dir string, opts ...Option) (*Templates, error) {
 		opt(&o)
 	}
 	root := template.New("").Funcs(funcMap(o.now)).Option("missingkey=zero")
-	t := &Templates{root: root, files: map[string]string{}, now: o.now}
+	t := &Templates{root: root, files: map[string]string{}, now: o.now, specs: o.specs}
 
 	defaults, err := fs.Glob(embedded, "default/*.tmpl")
 	if err != nil {
@@ -384,6 +425,14 @@ func Load(dir string, opts ...Option) (*Templates, error) {
 	}
 	sort.Strings(t.names)
 
+	// A notifier whose role has no template would fail its first send.
+	for _, sp := range t.specs {
+		for _, r := range sp.Roles {
+			if !t.Has(r.Default) {
+				errs = append(errs, problem.At("", 0, "templates: notifier %s renders its %s with %q, which no file defines", sp.Name, r.Name, r.Default))
+			}
+		}
+	}
 	// Files that parsed are still executed when another did not, so one
 	// run of `wabridge check` shows every problem.
 	errs.Append(t.check())
@@ -464,6 +513,7 @@ func (t *Templates) Execute(name string, d Data) (string, error) {
 		return "", err
 	}
 	defer t.pool.Put(ex)
+	d.specs = t.specs
 	out, err := ex.run(ex.root.Lookup(name), d)
 	if err != nil {
 		return "", fmt.Errorf("render %s", cleanExecError(err))
@@ -483,6 +533,7 @@ func (t *Templates) ExecuteText(text string, d Data) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	d.specs = t.specs
 	out, err := ex.run(tm, d)
 	if err != nil {
 		return "", fmt.Errorf("render inline template %q: %s", Truncate(text, 80), cleanExecError(err))

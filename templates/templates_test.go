@@ -12,6 +12,7 @@ import (
 	"github.com/wabridge/wabridge/internal/catalog"
 	"github.com/wabridge/wabridge/internal/event"
 	"github.com/wabridge/wabridge/internal/notification"
+	"github.com/wabridge/wabridge/notifiers"
 )
 
 var defaultNames = []string{
@@ -538,13 +539,35 @@ func TestDataFor(t *testing.T) {
 	}
 	n := &notification.Notification{
 		Rule: notification.RuleRef{Name: "r"}, Event: event.Event{ID: "e"},
-		Action: notification.Action{Notifier: "slack", Templates: map[string]string{"title": "my.title"}},
+		Action: notification.Action{Notifier: "slack", Templates: map[string]string{"title": "my.title"},
+			Settings: []byte(`{"channel":"#ops","issue_type":"Bug"}`)},
 	}
 	d := DataFor(n)
-	if d.Rule.Name != "r" || d.Event.ID != "e" || d.Action.Notifier != "slack" {
+	if d.Rule.Name != "r" || d.Event.ID != "e" || d.Action["Notifier"] != "slack" {
 		t.Errorf("DataFor = %+v", d)
 	}
-	if Role(n.Action, "title", "slack.title") != "my.title" || Role(n.Action, "text", "slack.text") != "slack.text" {
+	if d.Action["Channel"] != "#ops" || d.Action["IssueType"] != "Bug" {
+		t.Errorf("settings as templates see them = %+v, want Channel and IssueType", d.Action)
+	}
+	sp := notifiers.Spec{Roles: []notifiers.Role{{Name: "title", Default: "slack.title"}, {Name: "text", Default: "slack.text"}}}
+	if sp.Role(n.Action, "title") != "my.title" || sp.Role(n.Action, "text") != "slack.text" {
 		t.Error("Role ignores the action's templates")
+	}
+}
+
+// TestSpecRolesNeedTemplates: a notifier whose role has no template fails
+// the load, not its first send.
+func TestSpecRolesNeedTemplates(t *testing.T) {
+	sp := notifiers.Spec{Name: "pager", Roles: []notifiers.Role{{Name: "title", Default: "slack.title"}, {Name: "page", Default: "pager.page"}}}
+	_, err := Load("", WithSpecs(sp))
+	if err == nil || !strings.Contains(err.Error(), `notifier pager renders its page with "pager.page", which no file defines`) {
+		t.Fatalf("err = %v", err)
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "pager.tmpl"), []byte(`{{ define "pager.page" }}{{ .Title }}{{ end }}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(dir, WithSpecs(sp)); err != nil {
+		t.Fatalf("with the template: %v", err)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 
@@ -17,6 +18,8 @@ import (
 	"github.com/wabridge/wabridge/internal/admin"
 	"github.com/wabridge/wabridge/internal/app"
 	"github.com/wabridge/wabridge/internal/event"
+	"github.com/wabridge/wabridge/notifiers"
+	"github.com/wabridge/wabridge/notifiers/builtin"
 )
 
 func newTestCmd(g *globals) *cobra.Command {
@@ -154,8 +157,13 @@ func printReport(w io.Writer, rep *admin.Report) {
 	if len(rep.Notifications) == 0 {
 		fmt.Fprintln(w, "no notifications")
 	}
+	specs := builtin.Specs()
 	for i, n := range rep.Notifications {
-		fmt.Fprintf(w, "\nnotification %d of %d: rule %s, %s %s, %s\n", i+1, len(rep.Notifications), n.Rule, n.Notifier, n.Target, n.Op)
+		target := n.Target
+		if j := slices.IndexFunc(specs, func(sp notifiers.Spec) bool { return sp.Name == n.Notifier }); j >= 0 {
+			target = specs[j].Describe(target)
+		}
+		fmt.Fprintf(w, "\nnotification %d of %d: rule %s, %s %s, %s\n", i+1, len(rep.Notifications), n.Rule, n.Notifier, target, n.Op)
 		if n.Error != "" {
 			fmt.Fprintf(w, "  error: %s\n", n.Error)
 			continue

@@ -321,7 +321,7 @@ func (d *DryRun) collect(ctx context.Context, rep *Report) {
 // plan renders one queued notification as the sender would send it.
 func (d *DryRun) plan(ctx context.Context, e outbox.Entry) Planned {
 	n := e.Notification
-	p := Planned{Rule: n.Rule.Name, Notifier: n.Action.Notifier, EventID: n.Event.ID, Op: string(n.Op), Target: pipeline.Target(n.Action)}
+	p := Planned{Rule: n.Rule.Name, Notifier: n.Action.Notifier, EventID: n.Event.ID, Op: string(n.Op), Target: n.Action.Target}
 	if n.Incident != nil {
 		p.Fingerprint = n.Incident.Fingerprint
 	}

@@ -25,6 +25,7 @@ import (
 	"github.com/wabridge/wabridge/internal/sources"
 	"github.com/wabridge/wabridge/internal/store"
 	"github.com/wabridge/wabridge/notifiers"
+	"github.com/wabridge/wabridge/notifiers/builtin"
 	"github.com/wabridge/wabridge/rules"
 )
 
@@ -66,7 +67,7 @@ type fixture struct {
 // a Client of the same service served by the real admin router.
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	set, _, err := rules.Parse("rules.yaml", []byte(testRules), rules.Options{})
+	set, _, err := rules.Parse("rules.yaml", []byte(testRules), rules.Options{Specs: builtin.Specs()})
 	if err != nil {
 		t.Fatal(err)
 	}

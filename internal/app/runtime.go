@@ -18,6 +18,7 @@ import (
 	"github.com/wabridge/wabridge/internal/problem"
 	"github.com/wabridge/wabridge/internal/sources"
 	"github.com/wabridge/wabridge/notifiers"
+	"github.com/wabridge/wabridge/notifiers/builtin"
 	"github.com/wabridge/wabridge/notifiers/jira"
 	lognotifier "github.com/wabridge/wabridge/notifiers/log"
 	"github.com/wabridge/wabridge/notifiers/slack"
@@ -66,10 +67,11 @@ func BuildRuntime(cfg *config.Config, logger *slog.Logger) (*Runtime, error) {
 	}
 	rt.Catalog = cat
 
-	tmpl, err := templates.Load(cfg.Resolve(cfg.Templates.Dir))
+	specs := builtin.Specs()
+	tmpl, err := templates.Load(cfg.Resolve(cfg.Templates.Dir), templates.WithSpecs(specs...))
 	if err != nil {
 		problems.Append(err)
-		if tmpl, err = templates.Default(); err != nil {
+		if tmpl, err = templates.Load("", templates.WithSpecs(specs...)); err != nil {
 			problems.Append(err)
 			return nil, problems
 		}
@@ -116,6 +118,7 @@ func BuildRuntime(cfg *config.Config, logger *slog.Logger) (*Runtime, error) {
 		patterns = append(patterns, cfg.Resolve(f))
 	}
 	set, warnings, err := rules.Load(patterns, rules.Options{
+		Specs:          specs,
 		Notifiers:      func(name string) bool { _, ok := rt.Notifiers[name]; return ok },
 		TemplateExists: tmpl.Has,
 		Catalog:        cat,

@@ -6,6 +6,7 @@
 package notification
 
 import (
+	"encoding/json"
 	"time"
 
 	"github.com/wabridge/wabridge/internal/catalog"
@@ -45,27 +46,67 @@ const (
 
 // Action is one action of a rule, as written in the rules file
 // (`- slack: {channel: "#ops"}`), after the file's defaults are applied.
-// Fields a notifier does not use are rejected when rules load.
+// What the settings mean is the notifier's business: its Spec parses them
+// when rules load, and the notifier reads them back when it sends.
 type Action struct {
-	Notifier string `yaml:"-" json:"notifier"`
-
-	// Slack
-	Channel string `yaml:"channel,omitempty" json:"channel,omitempty"`
-
-	// Jira
-	Project    string         `yaml:"project,omitempty" json:"project,omitempty"`
-	IssueType  string         `yaml:"issue_type,omitempty" json:"issue_type,omitempty"`
-	Priority   string         `yaml:"priority,omitempty" json:"priority,omitempty"`
-	Labels     []string       `yaml:"labels,omitempty" json:"labels,omitempty"`
-	Components []string       `yaml:"components,omitempty" json:"components,omitempty"`
-	Fields     map[string]any `yaml:"fields,omitempty" json:"fields,omitempty"` // any Jira field; string values are templates
+	Notifier string `json:"notifier"`
+	// Target is where the action sends (the Slack channel, the Jira
+	// project), computed from the settings when rules load; "" leaves it
+	// to the notifier's configuration. It keys the incident's sends and
+	// refs, and audit notes show it.
+	Target string `json:"target,omitempty"`
+	// Templates replaces default template names for this action, keyed by
+	// the roles the notifier's Spec declares.
+	Templates map[string]string `json:"templates,omitempty"`
 	// EscalatePriority is the priority the ticket is raised to when its
 	// incident escalates (the rule's escalate.priority); "" leaves it.
-	EscalatePriority string `yaml:"-" json:"escalate_priority,omitempty"`
+	EscalatePriority string `json:"escalate_priority,omitempty"`
+	// Settings are the notifier's own settings, as JSON.
+	Settings json.RawMessage `json:"settings,omitempty"`
+}
 
-	// Templates replaces default template names for this action, keyed by
-	// role: slack uses "title" and "text", jira "summary" and "description".
-	Templates map[string]string `yaml:"templates,omitempty" json:"templates,omitempty"`
+// UnmarshalJSON reads an action as this version stores it, and as earlier
+// versions did, with the notifier's settings beside the common fields
+// ({"notifier":"slack","channel":"#ops"}): an outbox entry or a dead letter
+// written by them is still sent. The old shape's target was its channel,
+// else its project.
+func (a *Action) UnmarshalJSON(b []byte) error {
+	type plain Action
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(b, &fields); err != nil {
+		return err
+	}
+	var p plain
+	if err := json.Unmarshal(b, &p); err != nil {
+		return err
+	}
+	*a = Action(p)
+	if _, ok := fields["settings"]; ok {
+		return nil
+	}
+	for _, k := range []string{"notifier", "target", "templates", "escalate_priority"} {
+		delete(fields, k)
+	}
+	if len(fields) == 0 {
+		return nil
+	}
+	var old struct {
+		Channel string `json:"channel"`
+		Project string `json:"project"`
+	}
+	if err := json.Unmarshal(b, &old); err != nil {
+		return err
+	}
+	a.Target = old.Channel
+	if a.Target == "" {
+		a.Target = old.Project
+	}
+	settings, err := json.Marshal(fields)
+	if err != nil {
+		return err
+	}
+	a.Settings = settings
+	return nil
 }
 
 // RuleRef is what a notification tells about the rule that produced it.

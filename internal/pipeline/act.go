@@ -69,7 +69,7 @@ func (p *Pipeline) NoteIncident(fp, note string) (incident.Incident, int, error)
 	err = p.commit(context.Background(), func(tx store.CommitTx) error {
 		t = &incTx{p: p, tx: tx, st: state, rt: rt, now: now, received: now}
 		for _, a := range r.Actions {
-			if a.Notifier != rules.NotifierSlack {
+			if sp, _ := rt.Rules.Spec(a.Notifier); !sp.Notes {
 				continue
 			}
 			if _, err := t.enqueue(r, a, notification.OpNote, inc, note); err != nil {
@@ -142,7 +142,11 @@ func (p *Pipeline) AcknowledgeIncident(fp string, a incident.Ack) (incident.Inci
 	}
 	note := "Acknowledged by " + acked.Ack.By
 	if acked.Ack.Via != "" {
-		note += " from " + viaName(acked.Ack.Via)
+		var set *rules.Set
+		if rt != nil {
+			set = rt.Rules
+		}
+		note += " from " + viaName(set, acked.Ack.Via)
 	}
 	note += " at " + acked.Ack.At.Format(ackTime) + ". Repeats are held until it escalates or resolves."
 	now := p.now()
@@ -153,7 +157,7 @@ func (p *Pipeline) AcknowledgeIncident(fp string, a incident.Ack) (incident.Inci
 		t.touch(inc)
 		if r != nil {
 			for _, act := range r.Actions {
-				if act.Notifier != rules.NotifierSlack {
+				if sp, _ := rt.Rules.Spec(act.Notifier); !sp.Notes {
 					continue
 				}
 				if _, err := t.enqueue(r, act, notification.OpAck, inc, note); err != nil {
@@ -172,12 +176,13 @@ func (p *Pipeline) AcknowledgeIncident(fp string, a incident.Ack) (incident.Inci
 	return *inc, len(t.outbox), nil
 }
 
-// viaName is how a note names where something was done: "Slack", "the
-// web console".
-func viaName(via string) string {
+// viaName is how a note names where something was done: a notifier by
+// its spec's title (a click on a Slack button), else the operator's tool.
+func viaName(set *rules.Set, via string) string {
+	if sp, ok := set.Spec(strings.ToLower(via)); ok {
+		return sp.Title
+	}
 	switch via {
-	case "slack", "Slack":
-		return "Slack"
 	case "cli":
 		return "the command line"
 	}

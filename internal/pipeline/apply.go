@@ -204,8 +204,8 @@ func (t *incTx) join(ev *event.Event, r *rules.Rule, inc *incident.Incident, see
 	}
 	queued, coalesced := 0, 0
 	for _, a := range r.Actions {
-		if a.Notifier == rules.NotifierJira {
-			continue // Jira learns counts from repeat comments only
+		if sp, _ := t.rt.Rules.Spec(a.Notifier); !sp.Updates {
+			continue // it learns counts from repeat summaries only
 		}
 		key := OrderingKey(inc.Fingerprint, a)
 		if id := inc.Pending[key]; id != "" {

@@ -23,11 +23,12 @@ import (
 	"github.com/wabridge/wabridge/internal/sources"
 	"github.com/wabridge/wabridge/internal/store"
 	"github.com/wabridge/wabridge/notifiers"
+	"github.com/wabridge/wabridge/notifiers/builtin"
 	"github.com/wabridge/wabridge/rules"
 )
 
 func rulesParse(y string) (*rules.Set, problem.List, error) {
-	return rules.Parse("rules.yaml", []byte(y), rules.Options{})
+	return rules.Parse("rules.yaml", []byte(y), rules.Options{Specs: builtin.Specs()})
 }
 
 func (h *harness) audit(q audit.Query) []audit.Record {

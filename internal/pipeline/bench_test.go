@@ -19,6 +19,7 @@ import (
 	"github.com/wabridge/wabridge/internal/sources"
 	"github.com/wabridge/wabridge/internal/store"
 	"github.com/wabridge/wabridge/notifiers"
+	"github.com/wabridge/wabridge/notifiers/builtin"
 	"github.com/wabridge/wabridge/rules"
 )
 
@@ -106,7 +107,7 @@ func ingest(t testing.TB, n int, span time.Duration) ingestResult {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	set, _, err := rules.Parse("rules.yaml", []byte(testRules), rules.Options{})
+	set, _, err := rules.Parse("rules.yaml", []byte(testRules), rules.Options{Specs: builtin.Specs()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -63,7 +63,7 @@ func (p *Pipeline) currentRule(n *notification.Notification) error {
 	}
 	a := same[0]
 	for _, c := range same { // several actions for one notifier: the same target
-		if Target(c) == Target(n.Action) {
+		if c.Target == n.Action.Target {
 			a = c
 		}
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/wabridge/wabridge/internal/sources"
 	"github.com/wabridge/wabridge/internal/store"
 	"github.com/wabridge/wabridge/notifiers"
+	"github.com/wabridge/wabridge/notifiers/builtin"
 	"github.com/wabridge/wabridge/rules"
 )
 
@@ -69,7 +70,7 @@ func benchPipeline(b *testing.B, ruleYAML string) (*Pipeline, *store.Bolt) {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { _ = st.Close() })
-	set, _, err := rules.Parse("rules.yaml", []byte(ruleYAML), rules.Options{})
+	set, _, err := rules.Parse("rules.yaml", []byte(ruleYAML), rules.Options{Specs: builtin.Specs()})
 	if err != nil {
 		b.Fatal(err)
 	}

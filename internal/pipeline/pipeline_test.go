@@ -22,6 +22,7 @@ import (
 	"github.com/wabridge/wabridge/internal/sources"
 	"github.com/wabridge/wabridge/internal/store"
 	"github.com/wabridge/wabridge/notifiers"
+	"github.com/wabridge/wabridge/notifiers/builtin"
 	"github.com/wabridge/wabridge/rules"
 )
 
@@ -151,7 +152,7 @@ func newHarness(t *testing.T, cfg Config, ruleYAML string) *harness {
 
 func newHarnessAt(t *testing.T, cfg Config, ruleYAML string, now func() time.Time) *harness {
 	t.Helper()
-	set, _, err := rules.Parse("rules.yaml", []byte(ruleYAML), rules.Options{})
+	set, _, err := rules.Parse("rules.yaml", []byte(ruleYAML), rules.Options{Specs: builtin.Specs()})
 	if err != nil {
 		t.Fatalf("rules: %v", err)
 	}
@@ -302,7 +303,7 @@ func TestAcceptThenRunDelivers(t *testing.T) {
 	rule := h.rt.Rules.Rule("failed")
 	ev := failed("e1")
 	fp := rules.Fingerprint(rule, &ev)
-	key := OrderingKey(fp, notification.Action{Notifier: "slack", Channel: "#ops"})
+	key := OrderingKey(fp, notification.Action{Notifier: "slack", Target: "#ops"})
 	if calls[0].key != key {
 		t.Errorf("key = %q, want %q", calls[0].key, key)
 	}
@@ -333,7 +334,7 @@ func TestNotificationContent(t *testing.T) {
 	h.accept(failed("e1"))
 	h.run()
 	h.idle()
-	if got.Rule.Name != "failed" || got.Op != notification.OpOpen || got.Action.Channel != "#ops" {
+	if got.Rule.Name != "failed" || got.Op != notification.OpOpen || got.Action.Target != "#ops" {
 		t.Errorf("notification = %+v", got)
 	}
 	if got.Event.Severity == "" || got.Catalog.Title == "" || got.Event.RecommendedAction == "" {

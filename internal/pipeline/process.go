@@ -337,13 +337,5 @@ func (p *Pipeline) notificationsFor(rt *Runtime, ev *event.Event, now, received 
 // fingerprint, the notifier and its target. Sends with the same key go one
 // at a time, in order, so an update never overtakes its open.
 func OrderingKey(fingerprint string, a notification.Action) string {
-	return fingerprint + "/" + a.Notifier + "/" + Target(a)
-}
-
-// Target is where an action sends: the Slack channel or the Jira project.
-func Target(a notification.Action) string {
-	if a.Channel != "" {
-		return a.Channel
-	}
-	return a.Project
+	return fingerprint + "/" + a.Notifier + "/" + a.Target
 }

@@ -14,7 +14,7 @@ import (
 func (p *Pipeline) fillLinks(ctx context.Context, e *outbox.Entry) {
 	n := &e.Notification
 	rt := p.runtime()
-	if rt == nil || rt.Rules == nil || !linkable(n.Action.Notifier) {
+	if rt == nil || rt.Rules == nil || !linkable(rt.Rules, n.Action.Notifier) {
 		return
 	}
 	r := rt.Rules.Rule(n.Rule.Name)
@@ -22,7 +22,7 @@ func (p *Pipeline) fillLinks(ctx context.Context, e *outbox.Entry) {
 		return
 	}
 	for _, a := range r.Actions {
-		if a.Notifier == n.Action.Notifier || !linkable(a.Notifier) {
+		if a.Notifier == n.Action.Notifier || !linkable(rt.Rules, a.Notifier) {
 			continue
 		}
 		if _, known := n.Incident.Links[a.Notifier]; known {

@@ -14,6 +14,7 @@ import (
 	"github.com/wabridge/wabridge/internal/outbox"
 	"github.com/wabridge/wabridge/internal/store"
 	"github.com/wabridge/wabridge/notifiers"
+	"github.com/wabridge/wabridge/rules"
 )
 
 // Dead-letter reasons besides the notifier's own (auth, permanent).
@@ -59,7 +60,7 @@ func newLimiter(perLane int, pace time.Duration) *limiter {
 // laneOf is the notifier and target an entry goes to.
 func laneOf(e *outbox.Entry) string {
 	a := e.Notification.Action
-	return a.Notifier + "/" + Target(a)
+	return a.Notifier + "/" + a.Target
 }
 
 // admit decides whether a due entry may be sent at now, and if so takes
@@ -336,10 +337,10 @@ func (p *Pipeline) recordSent(ctx context.Context, it *item, e *outbox.Entry, re
 	if res.Logged {
 		p.log.Info("notification logged: "+name+" is not configured, so the log stood in and nothing reached it",
 			"id", e.ID, "rule", n.Rule.Name, "notifier", name, "result", audit.NoteLogged,
-			"target", Target(n.Action), "event", n.Event.ID, "attempts", e.Attempts+1)
+			"target", n.Action.Target, "event", n.Event.ID, "attempts", e.Attempts+1)
 	} else {
 		p.log.Info("notification sent", "id", e.ID, "rule", n.Rule.Name, "notifier", name, "result", audit.NoteSent,
-			"target", Target(n.Action), "event", n.Event.ID, "attempts", e.Attempts+1)
+			"target", n.Action.Target, "event", n.Event.ID, "attempts", e.Attempts+1)
 	}
 	return outcome{done: true}
 }
@@ -375,7 +376,7 @@ func (p *Pipeline) links(e *outbox.Entry, res notification.Result, now time.Time
 	}
 	var out []outbox.Entry
 	for _, a := range r.Actions {
-		if a.Notifier == n.Action.Notifier || !linkable(a.Notifier) {
+		if a.Notifier == n.Action.Notifier || !linkable(rt.Rules, a.Notifier) {
 			continue
 		}
 		c := *inc
@@ -390,8 +391,12 @@ func (p *Pipeline) links(e *outbox.Entry, res notification.Result, now time.Time
 	return out
 }
 
-// linkable names the notifiers that show another's link.
-func linkable(notifier string) bool { return notifier == "slack" || notifier == "jira" }
+// linkable says whether a notifier shows the links of the incident's other
+// messages and tickets, as its spec says.
+func linkable(rs *rules.Set, notifier string) bool {
+	sp, ok := rs.Spec(notifier)
+	return ok && sp.Links
+}
 
 // failed records a failed attempt: the entry waits for its retry, or goes
 // to the dead letters.
@@ -488,7 +493,7 @@ func (p *Pipeline) bury(ctx context.Context, it *item, e outbox.Entry, reason st
 	p.m.deadTotal.WithLabelValues(reason).Inc()
 	n := e.Notification
 	p.log.Warn("notification dead-lettered", "id", e.ID, "reason", reason, "rule", n.Rule.Name,
-		"notifier", n.Action.Notifier, "target", Target(n.Action), "event", n.Event.ID,
+		"notifier", n.Action.Notifier, "target", n.Action.Target, "event", n.Event.ID,
 		"recipient", event.MaskPhone(n.Event.RecipientID), "attempts", e.Attempts, "err", e.LastError)
 	return true
 }

@@ -119,11 +119,8 @@ func putNote(tx *bolt.Tx, e *outbox.Entry, result, ref, reason string, at time.T
 	n := e.Notification
 	note := audit.Notification{
 		ID: e.ID, Event: n.Event.ID, Rule: n.Rule.Name, Notifier: n.Action.Notifier,
-		Target: n.Action.Channel, Op: string(n.Op), Result: result, Ref: ref, Reason: reason,
+		Target: n.Action.Target, Op: string(n.Op), Result: result, Ref: ref, Reason: reason,
 		Attempts: e.Attempts, At: at,
-	}
-	if note.Target == "" {
-		note.Target = n.Action.Project
 	}
 	if result != audit.NoteSent && result != audit.NoteLogged && result != audit.NotePending {
 		note.Error = e.LastError

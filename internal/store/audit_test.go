@@ -40,7 +40,7 @@ func commitWithAudit(t *testing.T, s *Bolt, id string, at time.Time, code int) (
 	note := func(ev string) outbox.Entry {
 		return outbox.Entry{Key: "k/" + ev, Created: at, Notification: notification.Notification{
 			Rule:   notification.RuleRef{Name: "blocked"},
-			Action: notification.Action{Notifier: "slack", Channel: "#ops"},
+			Action: notification.Action{Notifier: "slack", Target: "#ops"},
 		}}
 	}
 	res, err := process(s, testDelivery{

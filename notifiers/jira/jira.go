@@ -42,15 +42,14 @@ const (
 // Labels wabridge puts on every ticket it opens: the first finds them all,
 // the second finds the incident's ticket when the store has lost its key.
 const (
-	baseLabel          = "wabridge"
-	testLabel          = "wabridge-test" // on notify-test's tickets, besides their own fingerprint label
-	fingerprintPrefix  = "wabridge-"
-	searchMaxResults   = 10
-	templateSummary    = "summary"
-	templateDesc       = "description"
-	templateComment    = "comment"
-	templateResolved   = "resolved"
-	defaultTemplateFmt = "jira.%s"
+	baseLabel         = "wabridge"
+	testLabel         = "wabridge-test" // on notify-test's tickets, besides their own fingerprint label
+	fingerprintPrefix = "wabridge-"
+	searchMaxResults  = 10
+	templateSummary   = "summary"
+	templateDesc      = "description"
+	templateComment   = "comment"
+	templateResolved  = "resolved"
 )
 
 // Option changes how New builds a Notifier.
@@ -69,7 +68,8 @@ func WithClock(now func() time.Time) Option {
 // for concurrent use.
 type Notifier struct {
 	cfg    Config
-	cloud  bool // Jira Cloud: REST API v3 with ADF for descriptions and comments
+	spec   notifiers.Spec // the roles it renders
+	cloud  bool           // Jira Cloud: REST API v3 with ADF for descriptions and comments
 	client *gojira.Client
 	tmpl   *templates.Templates
 	logger *slog.Logger
@@ -93,6 +93,7 @@ func New(cfg Config, tmpl *templates.Templates, logger *slog.Logger, opts ...Opt
 	cfg = cfg.WithDefaults()
 	n := &Notifier{
 		cfg:    cfg,
+		spec:   Spec(),
 		cloud:  cfg.Cloud(),
 		tmpl:   tmpl,
 		logger: logger.With("notifier", name),
@@ -682,7 +683,10 @@ func (n *Notifier) issue(no *notification.Notification, d templates.Data) (*goji
 	if err != nil {
 		return nil, err
 	}
-	a := no.Action
+	a, err := settingsOf(no.Action)
+	if err != nil {
+		return nil, err
+	}
 	issueType := a.IssueType
 	if issueType == "" {
 		issueType = n.cfg.IssueType
@@ -795,7 +799,7 @@ func (n *Notifier) fieldValue(v any, d templates.Data) (any, error) {
 }
 
 func (n *Notifier) summary(no *notification.Notification, d templates.Data) (string, error) {
-	s, err := n.tmpl.Execute(templateName(no, templateSummary), d)
+	s, err := n.tmpl.Execute(n.spec.Role(no.Action, templateSummary), d)
 	if err != nil {
 		return "", fmt.Errorf("render summary: %w", err)
 	}
@@ -808,7 +812,7 @@ func (n *Notifier) summary(no *notification.Notification, d templates.Data) (str
 }
 
 func (n *Notifier) text(no *notification.Notification, d templates.Data, role string) (string, error) {
-	s, err := n.tmpl.Execute(templateName(no, role), d)
+	s, err := n.tmpl.Execute(n.spec.Role(no.Action, role), d)
 	if err != nil {
 		return "", fmt.Errorf("render %s: %w", role, err)
 	}
@@ -820,15 +824,13 @@ func (n *Notifier) text(no *notification.Notification, d templates.Data, role st
 	return truncate(s, maxText, textMarker), nil
 }
 
+// project is where no's ticket is: the action's project (its Target),
+// else the config's.
 func (n *Notifier) project(no *notification.Notification) string {
-	if no.Action.Project != "" {
-		return no.Action.Project
+	if no.Action.Target != "" {
+		return no.Action.Target
 	}
 	return n.cfg.Project
-}
-
-func templateName(no *notification.Notification, role string) string {
-	return templates.Role(no.Action, role, fmt.Sprintf(defaultTemplateFmt, role))
 }
 
 func ref(no *notification.Notification) string {

@@ -90,7 +90,7 @@ func (f *fakeJira) checkAccepted(t *testing.T) {
 
 func testTemplates(t testing.TB) *templates.Templates {
 	t.Helper()
-	tm, err := templates.Default()
+	tm, err := templates.Load("", templates.WithSpecs(Spec()))
 	if err != nil {
 		t.Fatalf("load default templates: %v", err)
 	}
@@ -135,8 +135,7 @@ func sample(t testing.TB) *notification.Notification {
 	return &notification.Notification{
 		ID:   "n-1",
 		Rule: notification.RuleRef{Name: "account-blocked"},
-		Action: notification.Action{
-			Notifier:   "jira",
+		Action: jiraAction(t, Settings{
 			Project:    "WAOPS",
 			IssueType:  "Incident",
 			Priority:   "Highest",
@@ -148,7 +147,7 @@ func sample(t testing.TB) *notification.Notification {
 				"customfield_10030": []any{map[string]any{"name": "ops"}},
 				"customfield_10040": 3,
 			},
-		},
+		}),
 		Op: notification.OpOpen,
 		Event: event.Event{
 			ID: "wamid.HBgL", Source: "meta", Kind: event.KindStatus, Status: "failed",
@@ -367,7 +366,7 @@ func TestCreateTruncatesToJiraLimits(t *testing.T) {
 	// Emoji count twice in Jira's limits; the line breaks must leave the summary.
 	no.Event.Message = "line one\nline two 🚨 " + strings.Repeat("é🚨x", 20000)
 	longLabel := strings.Repeat("l", 400)
-	no.Action.Labels = []string{longLabel}
+	editSettings(t, no, func(a *Settings) { a.Labels = []string{longLabel} })
 	if _, err := n.Notify(context.Background(), no); err != nil {
 		t.Fatalf("Notify: %v", err)
 	}
@@ -859,7 +858,7 @@ func TestFieldErrorsAreLogged(t *testing.T) {
 	var logs bytes.Buffer
 	n := newNotifier(t, dcConfig(f.srv.URL), nil, slog.New(slog.NewTextHandler(&logs, nil)))
 	no := sample(t)
-	no.Action.Priority = "Urgent"
+	editSettings(t, no, func(a *Settings) { a.Priority = "Urgent" })
 	if _, err := n.Notify(context.Background(), no); err == nil {
 		t.Fatal("want an error")
 	}
@@ -933,7 +932,7 @@ func TestRenderDoesNotCallJira(t *testing.T) {
 	for _, op := range []notification.Op{notification.OpOpen, notification.OpRepeat, notification.OpResolve} {
 		no := sample(t)
 		no.Op = op
-		no.Action.Project = "OPS2"
+		editSettings(t, no, func(a *Settings) { a.Project = "OPS2" })
 		m, err := n.Render(no)
 		if err != nil {
 			t.Fatalf("Render %s: %v", op, err)
@@ -965,10 +964,10 @@ func TestTemplateErrorsArePermanent(t *testing.T) {
 	cases := map[string]func(*notification.Notification){
 		"unknown template": func(no *notification.Notification) { no.Action.Templates = map[string]string{"description": "no.such"} },
 		"broken field": func(no *notification.Notification) {
-			no.Action.Fields = map[string]any{"customfield_1": "{{.Event.Nope}}"}
+			editSettings(t, no, func(a *Settings) { a.Fields = map[string]any{"customfield_1": "{{.Event.Nope}}"} })
 		},
 		"labels field not a list": func(no *notification.Notification) {
-			no.Action.Fields = map[string]any{"labels": map[string]any{"a": 1}}
+			editSettings(t, no, func(a *Settings) { a.Fields = map[string]any{"labels": map[string]any{"a": 1}} })
 		},
 	}
 	for name, mutate := range cases {
@@ -991,8 +990,8 @@ func TestLabelsFromFieldsJoinOurs(t *testing.T) {
 	f := newFake(t, nil)
 	n := newNotifier(t, dcConfig(f.srv.URL), nil, nil)
 	no := sample(t)
-	no.Action.Labels = nil
-	no.Action.Fields = map[string]any{"labels": []any{"from fields"}}
+	editSettings(t, no, func(a *Settings) { a.Labels = nil })
+	editSettings(t, no, func(a *Settings) { a.Fields = map[string]any{"labels": []any{"from fields"}} })
 	if _, err := n.Notify(context.Background(), no); err != nil {
 		t.Fatal(err)
 	}
@@ -1139,4 +1138,26 @@ func TestFieldValues(t *testing.T) {
 			t.Errorf("fieldValue(%v): want an error", bad)
 		}
 	}
+}
+
+// jiraAction is a jira action with settings s, as rules load it.
+func jiraAction(t testing.TB, s Settings) notification.Action {
+	t.Helper()
+	b, err := json.Marshal(&s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return notification.Action{Notifier: name, Target: s.Target(), Settings: b}
+}
+
+// editSettings changes the settings of no's action.
+func editSettings(t testing.TB, no *notification.Notification, edit func(*Settings)) {
+	t.Helper()
+	s, err := settingsOf(no.Action)
+	if err != nil {
+		t.Fatal(err)
+	}
+	edit(&s)
+	a := jiraAction(t, s)
+	no.Action.Target, no.Action.Settings = a.Target, a.Settings
 }

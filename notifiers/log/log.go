@@ -12,8 +12,10 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -53,7 +55,7 @@ func WithWriter(w io.Writer) Option { return func(n *Notifier) { n.w = w } }
 // or uses stdout when the path is empty. A nil tmpl means the defaults.
 func New(cfg Config, tmpl *templates.Templates, logger *slog.Logger, opts ...Option) (*Notifier, error) {
 	if tmpl == nil {
-		t, err := templates.Default()
+		t, err := templates.Load("", templates.WithSpecs(Spec()))
 		if err != nil {
 			return nil, fmt.Errorf("log notifier: load default templates: %w", err)
 		}
@@ -142,7 +144,7 @@ func (n *Notifier) Render(nt *notification.Notification) (notification.Message, 
 		// A link to the incident's other message or ticket has no template.
 		var parts []string
 		if nt.Incident != nil {
-			for _, k := range []string{"slack", "jira"} {
+			for _, k := range slices.Sorted(maps.Keys(nt.Incident.Links)) {
 				if u := nt.Incident.Links[k]; u != "" {
 					parts = append(parts, k+": "+u)
 				}
@@ -160,12 +162,11 @@ func (n *Notifier) Render(nt *notification.Notification) (notification.Message, 
 	return notification.Message{Notifier: Name, Target: n.targetFor(nt.Action), Summary: summary, Body: body}, nil
 }
 
+// targetFor is where the notifier the log stands in for would have sent
+// (the action's Target), else where the line goes.
 func (n *Notifier) targetFor(a notification.Action) string {
-	switch {
-	case a.Notifier == "slack" && a.Channel != "":
-		return a.Channel
-	case a.Notifier == "jira" && a.Project != "":
-		return a.Project
+	if a.Notifier != Name && a.Target != "" {
+		return a.Target
 	}
 	return n.target
 }

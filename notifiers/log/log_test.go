@@ -17,6 +17,8 @@ import (
 	"github.com/wabridge/wabridge/internal/event"
 	"github.com/wabridge/wabridge/internal/notification"
 	"github.com/wabridge/wabridge/notifiers"
+	"github.com/wabridge/wabridge/notifiers/jira"
+	"github.com/wabridge/wabridge/notifiers/slack"
 	"github.com/wabridge/wabridge/templates"
 )
 
@@ -27,7 +29,7 @@ func testNotification(notifier string, op notification.Op) *notification.Notific
 	return &notification.Notification{
 		ID:     "n-1",
 		Rule:   notification.RuleRef{Name: "account-blocked"},
-		Action: notification.Action{Notifier: notifier, Channel: "#whatsapp-ops", Project: "WAOPS"},
+		Action: notification.Action{Notifier: notifier, Target: map[string]string{"slack": "#whatsapp-ops", "jira": "WAOPS"}[notifier]},
 		Op:     op,
 		Event:  ev,
 		Catalog: catalog.Entry{
@@ -71,7 +73,7 @@ func TestWritesJSONLinesToFile(t *testing.T) {
 	if err := os.WriteFile(path, []byte(`{"time":"2026-01-01T00:00:00Z","op":"open","rule":"earlier","notifier":"log","target":"x","summary":"","body":"","event_id":"","severity":""}`+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	n, err := New(Config{Path: path}, nil, nil, WithClock(func() time.Time { return fixed }))
+	n, err := New(Config{Path: path}, testTemplates(t), nil, WithClock(func() time.Time { return fixed }))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +117,7 @@ func TestWritesJSONLinesToFile(t *testing.T) {
 
 func TestStandsInForSlackAndJira(t *testing.T) {
 	var buf bytes.Buffer
-	n, err := New(Config{}, nil, nil, WithWriter(&buf))
+	n, err := New(Config{}, testTemplates(t), nil, WithWriter(&buf))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,7 +180,7 @@ func TestActionTemplateOverride(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "mine.tmpl"), []byte(`{{ define "my.title" }}custom {{ .Rule.Name }}{{ end }}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	tm, err := templates.Load(dir)
+	tm, err := templates.Load(dir, templates.WithSpecs(slack.Spec(), jira.Spec(), Spec()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,7 +204,7 @@ func TestActionTemplateOverride(t *testing.T) {
 
 func TestConcurrentWrites(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "alerts.jsonl")
-	n, err := New(Config{Path: path}, nil, nil)
+	n, err := New(Config{Path: path}, testTemplates(t), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -245,7 +247,7 @@ func TestNewErrors(t *testing.T) {
 		{dir, "open " + dir},
 	}
 	for _, tt := range tests {
-		_, err := New(Config{Path: tt.path}, nil, nil)
+		_, err := New(Config{Path: tt.path}, testTemplates(t), nil)
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("New(%q) err = %v, want %q", tt.path, err, tt.want)
 		}
@@ -260,7 +262,7 @@ type failingWriter struct{}
 func (failingWriter) Write([]byte) (int, error) { return 0, errors.New("disk full") }
 
 func TestWriteFailureIsTransient(t *testing.T) {
-	n, err := New(Config{}, nil, nil, WithWriter(failingWriter{}))
+	n, err := New(Config{}, testTemplates(t), nil, WithWriter(failingWriter{}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -279,11 +281,22 @@ func TestWriteFailureIsTransient(t *testing.T) {
 }
 
 func TestCloseStdoutIsNoop(t *testing.T) {
-	n, err := New(Config{}, nil, nil)
+	n, err := New(Config{}, testTemplates(t), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := n.Close(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// testTemplates are the default templates with the specs of the notifiers
+// the log stands in for.
+func testTemplates(t testing.TB) *templates.Templates {
+	t.Helper()
+	tm, err := templates.Load("", templates.WithSpecs(slack.Spec(), jira.Spec(), Spec()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tm
 }

@@ -65,7 +65,7 @@ func buildBlocks(nt *notification.Notification, c content, f form) []goslack.Blo
 			blocks = append(blocks, section(c.actions))
 		}
 	}
-	if l := linksLine(nt); l != "" && f != formRepeat {
+	if l := linksLine(c.links); l != "" && f != formRepeat {
 		blocks = append(blocks, goslack.NewContextBlock("", mrkdwn(templates.Truncate(l, maxSection))))
 	}
 	blocks = append(blocks, goslack.NewContextBlock("", mrkdwn(templates.Truncate(contextLine(nt), maxSection))))
@@ -146,14 +146,13 @@ func arrow(old, cur string) string {
 
 // linksLine shows the incident's links (its Jira ticket, the provider's
 // docs, the runbook) as Slack links; empty when there are none.
-func linksLine(nt *notification.Notification) string {
-	links := templates.DataFor(nt).Links()
+func linksLine(links []templates.Link) string {
 	if len(links) == 0 {
 		return ""
 	}
 	parts := make([]string, 0, len(links))
 	for _, l := range links {
-		if l.Name == "Slack message" {
+		if l.Notifier == Name {
 			continue // this is the Slack message
 		}
 		parts = append(parts, slackLink(l.URL, l.Name))

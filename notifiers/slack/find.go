@@ -54,10 +54,7 @@ func (n *Notifier) Find(ctx context.Context, nt *notification.Notification, sinc
 	if n.api == nil || nt == nil {
 		return notification.Result{}, false, nil
 	}
-	channel := nt.Action.Channel
-	if channel == "" {
-		channel = n.cfg.Channel
-	}
+	channel := n.channel(nt)
 	id, err := n.channelID(ctx, channel)
 	if err != nil {
 		return notification.Result{}, false, err

@@ -45,6 +45,7 @@ var _ notifiers.Notifier = (*Notifier)(nil)
 // Notifier sends to Slack. It is safe for concurrent use.
 type Notifier struct {
 	cfg     Config
+	spec    notifiers.Spec // the roles it renders
 	tmpl    *templates.Templates
 	logger  *slog.Logger
 	api     *goslack.Client // nil in incoming-webhook mode
@@ -69,7 +70,7 @@ func New(cfg Config, tmpl *templates.Templates, logger *slog.Logger) (*Notifier,
 		cfg.Timeout = DefaultTimeout
 	}
 	if tmpl == nil {
-		t, err := templates.Default()
+		t, err := templates.Load("", templates.WithSpecs(Spec()))
 		if err != nil {
 			return nil, fmt.Errorf("slack: load default templates: %w", err)
 		}
@@ -80,6 +81,7 @@ func New(cfg Config, tmpl *templates.Templates, logger *slog.Logger) (*Notifier,
 	}
 	n := &Notifier{
 		cfg:    cfg,
+		spec:   Spec(),
 		tmpl:   tmpl,
 		logger: logger.With("notifier", Name),
 		http:   &http.Client{Timeout: cfg.Timeout},
@@ -123,21 +125,19 @@ type content struct {
 	text    string // mrkdwn
 	actions string // mrkdwn
 	extra   string // the repeat or resolved line, for those ops
+	links   []templates.Link
 }
 
 func (n *Notifier) render(nt *notification.Notification) (content, error) {
-	d := templates.DataFor(nt)
+	d := n.tmpl.DataFor(nt)
 	a := nt.Action
-	c := content{channel: a.Channel}
-	if c.channel == "" {
-		c.channel = n.cfg.Channel
-	}
-	exec := func(role, def string) (string, error) {
-		s, err := n.tmpl.Execute(templates.Role(a, role, def), d)
+	c := content{channel: n.channel(nt), links: d.Links()}
+	exec := func(role string) (string, error) {
+		s, err := n.tmpl.Execute(n.spec.Role(a, role), d)
 		return strings.TrimSpace(s), err
 	}
 	var err error
-	if c.title, err = exec("title", "slack.title"); err != nil {
+	if c.title, err = exec("title"); err != nil {
 		return c, err
 	}
 	c.title = strings.Join(strings.Fields(c.title), " ")
@@ -147,17 +147,17 @@ func (n *Notifier) render(nt *notification.Notification) (content, error) {
 	if nt.Test {
 		c.title = notification.TestMarker + c.title
 	}
-	if c.text, err = exec("text", "slack.text"); err != nil {
+	if c.text, err = exec("text"); err != nil {
 		return c, err
 	}
-	if c.actions, err = exec("actions", "slack.actions"); err != nil {
+	if c.actions, err = exec("actions"); err != nil {
 		return c, err
 	}
 	switch nt.Op {
 	case notification.OpRepeat:
-		c.extra, err = exec("repeat", "slack.repeat")
+		c.extra, err = exec("repeat")
 	case notification.OpResolve, notification.OpOpenResolved:
-		c.extra, err = exec("resolved", "slack.resolved")
+		c.extra, err = exec("resolved")
 	}
 	if note := noteOf(nt); note != "" && err == nil {
 		switch nt.Op {
@@ -195,6 +195,15 @@ func (n *Notifier) Render(nt *notification.Notification) (notification.Message, 
 		body = c.extra
 	}
 	return notification.Message{Notifier: Name, Target: n.target(c.channel), Summary: c.title, Body: body}, nil
+}
+
+// channel is where nt goes: the action's channel (its Target), else the
+// config's.
+func (n *Notifier) channel(nt *notification.Notification) string {
+	if nt.Action.Target != "" {
+		return nt.Action.Target
+	}
+	return n.cfg.Channel
 }
 
 func (n *Notifier) target(channel string) string {

@@ -23,6 +23,7 @@ import (
 	"github.com/wabridge/wabridge/internal/notification"
 	"github.com/wabridge/wabridge/internal/secret"
 	"github.com/wabridge/wabridge/notifiers"
+	"github.com/wabridge/wabridge/notifiers/jira"
 	"github.com/wabridge/wabridge/notifiers/slack/slacktest"
 	"github.com/wabridge/wabridge/templates"
 )
@@ -128,7 +129,7 @@ func newTokenNotifier(t *testing.T, f *fakeSlack, mod ...func(*Config)) (*Notifi
 		m(&cfg)
 	}
 	logs := &logBuffer{}
-	n, err := New(cfg, nil, slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	n, err := New(cfg, testTemplates(t), slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +148,7 @@ func testNotification(op notification.Op) *notification.Notification {
 	return &notification.Notification{
 		ID:     "n-1",
 		Rule:   notification.RuleRef{Name: "account-blocked"},
-		Action: notification.Action{Notifier: "slack", Channel: "#whatsapp-ops"},
+		Action: notification.Action{Notifier: "slack", Target: "#whatsapp-ops", Settings: []byte(`{"channel":"#whatsapp-ops"}`)},
 		Op:     op,
 		Event:  ev,
 		Catalog: catalog.Entry{
@@ -226,7 +227,7 @@ func TestChannelFallback(t *testing.T) {
 	f := newFakeSlack(t)
 	n, _ := newTokenNotifier(t, f)
 	nt := testNotification(notification.OpOpen)
-	nt.Action.Channel = ""
+	nt.Action.Target, nt.Action.Settings = "", nil
 	if _, err := n.Notify(context.Background(), nt); err != nil {
 		t.Fatal(err)
 	}
@@ -728,4 +729,15 @@ func TestConfigNeverPrintsCredentials(t *testing.T) {
 			t.Errorf("credential printed: %s", s)
 		}
 	}
+}
+
+// testTemplates are the default templates with the specs of the notifiers
+// whose links a Slack message shows.
+func testTemplates(t testing.TB) *templates.Templates {
+	t.Helper()
+	tm, err := templates.Load("", templates.WithSpecs(Spec(), jira.Spec()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tm
 }

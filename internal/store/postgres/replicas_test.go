@@ -234,7 +234,7 @@ func TestPausedOwnerIsFencedAfterTakeover(t *testing.T) {
 func entry(key, name string) outbox.Entry {
 	return outbox.Entry{Key: key, Created: t0, NextAttempt: t0,
 		Notification: notification.Notification{Rule: notification.RuleRef{Name: name},
-			Action: notification.Action{Notifier: "slack", Channel: "#ops"}, Op: notification.OpOpen,
+			Action: notification.Action{Notifier: "slack", Target: "#ops"}, Op: notification.OpOpen,
 			Incident: &notification.Incident{Fingerprint: "fp-" + key}}}
 }
 
