@@ -148,9 +148,13 @@ func TestStandInIsLogged(t *testing.T) {
 	if n := scrape(t, addr, "wabridge_notifications_total", map[string]string{"notifier": "slack", "result": "sent"}); n != 0 {
 		t.Errorf("%v stand-in notifications counted as sent", n)
 	}
-	logs := inst.logs.String()
-	if !strings.Contains(logs, `"msg":"notification logged: slack is not configured`) || strings.Contains(logs, `"msg":"notification sent"`) {
-		t.Errorf("logs do not say logged:\n%s", logs)
+	// The count goes up when the send returns, the log line once the
+	// outbox knows: wait for it.
+	waitFor(t, "the log to say logged", 10*time.Second, func() bool {
+		return strings.Contains(inst.logs.String(), `"msg":"notification logged: slack is not configured`)
+	}, inst.logs.String)
+	if logs := inst.logs.String(); strings.Contains(logs, `"msg":"notification sent"`) {
+		t.Errorf("logs say sent:\n%s", logs)
 	}
 	var out string
 	waitFor(t, "the audit trail", 10*time.Second, func() bool {
