@@ -24,17 +24,17 @@ func TestConfigDefaults(t *testing.T) {
 
 func TestConfigValidateListsEveryProblem(t *testing.T) {
 	c := postgres.Config{PoolSize: 1, Partitions: -1, LeaseTTL: time.Millisecond, ReplicaID: "a#b",
-		IngestRows: -1, IngestWriters: -1, SilenceReload: -1, DialTimeout: -1}
+		IngestRows: -1, IngestWriters: -1, SilenceReload: -1, DialTimeout: -1, Schema: "Robert'); DROP TABLE x;--"}
 	err := c.Validate()
 	if err == nil {
 		t.Fatal("no error")
 	}
-	for _, want := range []string{"dsn is required", "pool_size", "partitions", "lease_ttl", "replica_id", "ingest_rows", "ingest_writers", "silence_reload", "dial_timeout"} {
+	for _, want := range []string{"dsn is required", "pool_size", "partitions", "lease_ttl", "replica_id", "ingest_rows", "ingest_writers", "silence_reload", "dial_timeout", "schema"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("the error does not mention %s: %v", want, err)
 		}
 	}
-	bad := postgres.Config{DSN: "postgres://user:hunter2@[::1", PoolSize: 4, Partitions: 4, LeaseTTL: time.Second, IngestRows: 1, IngestWriters: 1, SilenceReload: 1, DialTimeout: 1}
+	bad := postgres.Config{DSN: "postgres://user:hunter2@[::1", PoolSize: 4, Partitions: 4, LeaseTTL: time.Second, IngestRows: 1, IngestWriters: 1, SilenceReload: 1, DialTimeout: 1, Schema: "wabridge"}
 	err = bad.Validate()
 	if err == nil || !strings.Contains(err.Error(), "dsn is not") || strings.Contains(err.Error(), "hunter2") {
 		t.Fatalf("an unparsable DSN: %v", err)

@@ -98,6 +98,18 @@ func (s *Store) migrate(ctx context.Context) error {
 		return s.wrap("lock the schema for migrations", err)
 	}
 	defer func() { _, _ = conn.Exec(context.Background(), "SELECT pg_advisory_unlock($1)", migrationLock) }()
+	// The schema may have been made by someone allowed to (an operator
+	// giving wabridge's user no CREATE on the database): only a missing
+	// one is created.
+	var exists bool
+	if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)", s.cfg.Schema).Scan(&exists); err != nil {
+		return s.wrap("look up schema "+s.cfg.Schema, err)
+	}
+	if !exists {
+		if _, err := conn.Exec(ctx, "CREATE SCHEMA IF NOT EXISTS "+s.cfg.Schema); err != nil {
+			return s.wrap("create schema "+s.cfg.Schema, err)
+		}
+	}
 	_, err = conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_version (
 		version int PRIMARY KEY,
 		name    text NOT NULL,

@@ -1,6 +1,7 @@
 // Package postgres is the store backend for several replicas: every store
 // port (internal/store) on one PostgreSQL database that any number of
-// wabridge processes open at once, with its own schema and migrations.
+// wabridge processes open at once, with its own tables in a schema of its
+// own (Config.Schema, "wabridge") and its own migrations.
 //
 // The API, for the composition root:
 //
@@ -59,6 +60,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -115,7 +117,18 @@ type Config struct {
 	SilenceReload time.Duration `mapstructure:"silence_reload" json:"silence_reload"`
 	// DialTimeout bounds connecting at Open.
 	DialTimeout time.Duration `mapstructure:"dial_timeout" json:"dial_timeout"`
+	// Schema is the PostgreSQL schema (namespace) that holds wabridge's
+	// tables, created at the first Open: a database shared with other
+	// applications keeps them apart.
+	Schema string `mapstructure:"schema" json:"schema"`
 }
+
+// DefaultSchema is Config.Schema's default.
+const DefaultSchema = "wabridge"
+
+// schemaName is what Schema may be: a plain lowercase identifier, so it
+// needs no quoting anywhere.
+var schemaName = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
 
 // WithDefaults returns c with every empty setting filled.
 func (c Config) WithDefaults() Config {
@@ -146,6 +159,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.DialTimeout == 0 {
 		c.DialTimeout = DefaultDialTimeout
+	}
+	if c.Schema == "" {
+		c.Schema = DefaultSchema
 	}
 	return c
 }
@@ -182,6 +198,9 @@ func (c Config) Validate() error {
 	}
 	if c.DialTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("storage.postgres.dial_timeout %s must be positive", c.DialTimeout))
+	}
+	if !schemaName.MatchString(c.Schema) || strings.HasPrefix(c.Schema, "pg_") {
+		errs = append(errs, fmt.Errorf("storage.postgres.schema %q must be a lowercase identifier (letters, digits, _) not starting with pg_", c.Schema))
 	}
 	return errors.Join(errs...)
 }
@@ -248,6 +267,12 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Store, error) 
 	}
 	pc.MaxConns = int32(cfg.PoolSize)
 	pc.ConnConfig.ConnectTimeout = cfg.DialTimeout
+	// Every connection works in the store's schema; set after connecting
+	// rather than as a startup parameter, which poolers may refuse.
+	pc.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {
+		_, err := c.Exec(ctx, "SET search_path TO "+cfg.Schema)
+		return err
+	}
 	s := &Store{cfg: cfg, log: logger, where: where(pc.ConnConfig), owner: cfg.ReplicaID + "#" + incarnation(), versions: map[string]int64{}}
 	dctx, cancel := context.WithTimeout(ctx, cfg.DialTimeout)
 	defer cancel()

@@ -53,12 +53,22 @@ func partitions(fs []store.Fence) []int {
 	return out
 }
 
-func sql(t *testing.T, dsn, q string, args ...any) {
+// connect connects to dsn in the store's default schema.
+func connect(t *testing.T, dsn string) *pgx.Conn {
 	t.Helper()
 	conn, err := pgx.Connect(t.Context(), dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
+	if _, err := conn.Exec(t.Context(), "SET search_path TO "+postgres.DefaultSchema); err != nil {
+		t.Fatal(err)
+	}
+	return conn
+}
+
+func sql(t *testing.T, dsn, q string, args ...any) {
+	t.Helper()
+	conn := connect(t, dsn)
 	defer conn.Close(context.Background())
 	if _, err := conn.Exec(t.Context(), q, args...); err != nil {
 		t.Fatalf("%s: %v", q, err)
@@ -453,10 +463,7 @@ func TestGroupCommit(t *testing.T) {
 	dsn := pgtest.DSN(t)
 	s := replica(t, dsn, "a", 1)
 	// Hold the inbox so the first inserts wait and the rest queue.
-	conn, err := pgx.Connect(t.Context(), dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn := connect(t, dsn)
 	defer conn.Close(context.Background())
 	tx, err := conn.Begin(t.Context())
 	if err != nil {
@@ -549,10 +556,7 @@ func TestMigrationsRunOnceConcurrently(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	conn, err := pgx.Connect(t.Context(), dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn := connect(t, dsn)
 	defer conn.Close(context.Background())
 	var n int
 	if err := conn.QueryRow(t.Context(), "SELECT count(*) FROM schema_version").Scan(&n); err != nil || n != postgres.SchemaVersion() {
@@ -698,5 +702,34 @@ func TestHeldIncidentNotWrittenOverAnother(t *testing.T) {
 	live, err := b.LiveIncidents(t.Context(), fa)
 	if !errors.Is(err, store.ErrFenced) {
 		t.Fatalf("b reading a's partition: %v %v", live, err)
+	}
+}
+
+// TestSchemasKeepStoresApart: two stores in one database, each in a
+// schema of its own, share nothing; the default schema is wabridge's own.
+func TestSchemasKeepStoresApart(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	a := openStore(t, dsn, postgres.Config{ReplicaID: "a", Partitions: 1})
+	t.Cleanup(func() { _ = a.Close() })
+	b := openStore(t, dsn, postgres.Config{ReplicaID: "b", Partitions: 4, Schema: "other_app"})
+	t.Cleanup(func() { _ = b.Close() })
+	if _, err := a.AddInbox(t.Context(), deliveryFor("waba", "d1")); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := b.Depths(t.Context()); err != nil || c.Inbox != 0 {
+		t.Fatalf("b sees a's inbox: %+v %v", c, err)
+	}
+	if fs := fencesOf(t, b); len(fs) != 4 {
+		t.Fatalf("b in its own schema owns %v, want its 4 partitions", fs)
+	}
+	conn, err := pgx.Connect(t.Context(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	var n int
+	err = conn.QueryRow(t.Context(), "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'").Scan(&n)
+	if err != nil || n != 0 {
+		t.Fatalf("%d tables in public (%v): the store's belong in its schema", n, err)
 	}
 }
