@@ -24,10 +24,18 @@ func (p *Pipeline) process(e store.InboxEntry) error {
 // prepared is one inbox entry parsed and matched, outside any transaction.
 type prepared struct {
 	entry     store.InboxEntry
-	processed store.Processed
+	processed tally
 	events    []preparedEvent
 	dropped   []audit.Event // events the accept filter dropped, for the audit trail
 	payload   store.Payload // the body as the audit trail keeps it
+}
+
+// tally is what the committer learns of one delivery beyond its events:
+// why it could not be parsed (the audit record's reason) and how many of
+// its events were duplicates (the metrics).
+type tally struct {
+	Error      string
+	Duplicates int
 }
 
 type preparedEvent struct {
@@ -51,12 +59,10 @@ func resolvers(set *rules.Set) []*rules.Rule {
 // events: everything that needs no state.
 // events, when not nil, are the delivery's events as the webhook parsed
 // them; otherwise the stored body is parsed.
-func (p *Pipeline) prepare(rt *Runtime, res []*rules.Rule, e store.InboxEntry, events []event.Event, now time.Time) prepared {
+func (p *Pipeline) prepare(rt *Runtime, res []*rules.Rule, e store.InboxEntry, events []event.Event) prepared {
 	d := e.Delivery
 	faultHook(d.Body)
-	pr := prepared{entry: e, processed: store.Processed{
-		Seq: e.Seq, DeliveryID: d.ID, Source: d.Source, ReceivedAt: d.ReceivedAt, ProcessedAt: now,
-	}}
+	pr := prepared{entry: e}
 	// The inbox log keeps the payload: the audit record refers to it. An
 	// entry from elsewhere is compressed here, in parallel and outside the
 	// write transaction.
@@ -70,7 +76,7 @@ func (p *Pipeline) prepare(rt *Runtime, res []*rules.Rule, e store.InboxEntry, e
 		events, err = p.parse(d.Source, e)
 	}
 	if err != nil {
-		pr.processed.Error, pr.processed.Body = err.Error(), d.Body
+		pr.processed.Error = err.Error()
 		p.log.Warn("pipeline: delivery cannot be parsed; recorded as failed",
 			"delivery", d.ID, "source", d.Source, "remote", d.RemoteAddr, "err", err)
 	}
@@ -80,9 +86,7 @@ func (p *Pipeline) prepare(rt *Runtime, res []*rules.Rule, e store.InboxEntry, e
 		if rt != nil && rt.Catalog != nil {
 			rt.Catalog.Enrich(ev)
 		}
-		pr.processed.Events++
 		if src != nil && !src.Accept(ev) {
-			pr.processed.Dropped++
 			pr.dropped = append(pr.dropped, auditEvent(ev, audit.EventDropped))
 			p.m.dropped.WithLabelValues(d.Source).Inc()
 			continue
@@ -114,7 +118,7 @@ func (p *Pipeline) commitBatch(entries []store.InboxEntry) error {
 	ctx := context.Background()
 	rt := p.runtime()
 	now := p.now()
-	prep := p.prepareAll(rt, entries, now)
+	prep := p.prepareAll(rt, entries)
 
 	p.stateMu.Lock()
 	defer p.stateMu.Unlock()
@@ -158,7 +162,7 @@ func rulesOf(rt *Runtime) *rules.Set {
 }
 
 // prepareAll prepares entries on up to Workers goroutines.
-func (p *Pipeline) prepareAll(rt *Runtime, entries []store.InboxEntry, now time.Time) []prepared {
+func (p *Pipeline) prepareAll(rt *Runtime, entries []store.InboxEntry) []prepared {
 	var res []*rules.Rule
 	if rt != nil && rt.Rules != nil {
 		res = resolvers(rt.Rules)
@@ -174,7 +178,7 @@ func (p *Pipeline) prepareAll(rt *Runtime, entries []store.InboxEntry, now time.
 	workers := min(p.cfg.Workers, len(entries))
 	if workers <= 1 {
 		for i, e := range entries {
-			prep[i] = p.prepare(rt, res, e, eventsOf(i), now)
+			prep[i] = p.prepare(rt, res, e, eventsOf(i))
 		}
 		return prep
 	}
@@ -184,7 +188,7 @@ func (p *Pipeline) prepareAll(rt *Runtime, entries []store.InboxEntry, now time.
 		go func() {
 			defer wg.Done()
 			for i := w; i < len(entries); i += workers {
-				prep[i] = p.prepare(rt, res, entries[i], eventsOf(i), now)
+				prep[i] = p.prepare(rt, res, entries[i], eventsOf(i))
 			}
 		}()
 	}
@@ -212,7 +216,7 @@ func (t *incTx) deliver(pr *prepared, sil *silences) (bool, error) {
 			dups++
 		}
 	}
-	pr.processed.Duplicates, pr.processed.Notifications = dups, len(t.outbox)-before
+	pr.processed.Duplicates = dups
 	if err := t.p.auditDelivery(t.tx, pr, t.decisions[decided:], t.outbox[before:], t.now); err != nil {
 		return false, err
 	}

@@ -45,7 +45,6 @@ func commitWithAudit(t *testing.T, s *Bolt, id string, at time.Time, code int) (
 	}
 	res, err := process(s, testDelivery{
 		Seq: e.Seq, Now: at, DedupUntil: at.Add(time.Hour), ProcessedUntil: at.Add(2 * time.Hour),
-		Processed: Processed{DeliveryID: id, Source: "meta", ReceivedAt: at},
 		Events: []testEvent{
 			{ID: id + "-ev", Matched: true, Notifications: []outbox.Entry{note(id)}},
 			{ID: "seen-before", Matched: true, Notifications: []outbox.Entry{note("seen")}},

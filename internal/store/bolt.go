@@ -33,11 +33,14 @@ const (
 )
 
 var (
-	bMeta      = []byte("meta")
-	bInbox     = []byte("inbox")
-	bOutbox    = []byte("outbox")
-	bDead      = []byte("dead")
-	bDedup     = []byte("dedup")
+	bMeta   = []byte("meta")
+	bInbox  = []byte("inbox")
+	bOutbox = []byte("outbox")
+	bDead   = []byte("dead")
+	bDedup  = []byte("dedup")
+	// bProcessed held a record per processed delivery before the audit
+	// trail replaced it; nothing writes it now, and the sweep clears what
+	// an older version left there.
 	bProcessed = []byte("processed")
 	bExpiry    = []byte("expiry") // expiry time + kind + key → nothing: what the sweeper walks
 	bRefs      = []byte("refs")

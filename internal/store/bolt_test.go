@@ -185,7 +185,6 @@ type testDelivery struct {
 	Now            time.Time
 	DedupUntil     time.Time
 	ProcessedUntil time.Time
-	Processed      Processed
 	Events         []testEvent
 	// Audit, when set, is written with Body; events found to be duplicates
 	// are marked so first, as the pipeline does.

@@ -62,23 +62,6 @@ type Ref struct {
 	Incident string `json:"incident,omitempty"`
 }
 
-// Processed is the record kept for a delivery after it left the inbox.
-type Processed struct {
-	Seq           uint64    `json:"seq"`
-	DeliveryID    string    `json:"delivery_id"`
-	Source        string    `json:"source"`
-	ReceivedAt    time.Time `json:"received_at"`
-	ProcessedAt   time.Time `json:"processed_at"`
-	Events        int       `json:"events"`
-	Dropped       int       `json:"dropped,omitempty"`
-	Duplicates    int       `json:"duplicates,omitempty"`
-	Notifications int       `json:"notifications,omitempty"`
-	// Error says why a delivery could not be parsed; Body then keeps the
-	// raw bytes so an operator can look at what the provider sent.
-	Error string `json:"error,omitempty"`
-	Body  []byte `json:"body,omitempty"`
-}
-
 // Counts is the size of each list.
 type Counts struct {
 	Inbox  int `json:"inbox"`
