@@ -36,14 +36,14 @@ func (s *Store) Commit(ctx context.Context, f store.Fence, fn func(tx store.Comm
 			return err
 		}
 		t = &commitTx{ctx: ctx, tx: tx, s: s, f: f, absent: map[string]bool{}, written: map[string]*writtenIncident{},
-			mine: map[string]bool{}, versions: map[string]int64{}}
+			mine: map[string]bool{}, versions: map[string]int64{}, keep: map[string]bool{}}
 		if err := fn(t); err != nil {
 			return err
 		}
 		return t.flush()
 	})
 	if err == nil {
-		s.saw(t.versions, t.dropped)
+		s.saw(t.versions, t.keep)
 	}
 	if fe, ok := errors.AsType[*store.FencedError](err); ok {
 		return fe
@@ -89,10 +89,12 @@ type commitTx struct {
 	batch       pgx.Batch
 	// mine are the incidents whose rows this transaction locked (read
 	// FOR UPDATE or written); versions what it read or wrote of theirs,
-	// for the store's record once it commits; dropped those it deleted.
+	// for the store's record once it commits, which keeps those a
+	// committer holds (keep true: pending, open, or with a deferred
+	// story) and forgets the others (resolved, deleted).
 	mine     map[string]bool
 	versions map[string]int64
-	dropped  []string
+	keep     map[string]bool
 }
 
 type writtenIncident struct {
@@ -253,7 +255,7 @@ func (t *commitTx) Incident(fp string) (incident.Incident, bool, error) {
 	inc, err := decodeIncident(fp, doc, ev)
 	if err == nil {
 		t.written[fp] = &writtenIncident{doc: doc, event: ev}
-		t.mine[fp], t.versions[fp] = true, version
+		t.mine[fp], t.versions[fp], t.keep[fp] = true, version, held(&inc)
 	}
 	return inc, err == nil, err
 }
@@ -289,7 +291,7 @@ func (t *commitTx) PutIncident(inc *incident.Incident, until time.Time) error {
 	if inc.Status == incident.Resolved && !until.IsZero() {
 		expires = until.UnixNano()
 	}
-	live := inc.Status != incident.Resolved || inc.Deferred != nil
+	live := held(inc)
 	const upsert = `INSERT INTO incidents (fingerprint, partition, live, status, expires, doc, version) VALUES ($1, $2, $3, $4, $5, $6, 1)
 		ON CONFLICT (fingerprint) DO UPDATE SET partition = EXCLUDED.partition, live = EXCLUDED.live,
 			status = EXCLUDED.status, expires = EXCLUDED.expires, doc = EXCLUDED.doc, version = incidents.version + 1`
@@ -324,9 +326,13 @@ func (t *commitTx) PutIncident(inc *incident.Incident, until time.Time) error {
 			WHERE fingerprint = $1 AND version = $7 RETURNING version`, append(args, known)...).
 			QueryRow(record("was changed by another commit since this replica read it"))
 	}
-	t.mine[fp] = true
+	t.mine[fp], t.keep[fp] = true, live
 	return nil
 }
+
+// held reports whether a committer keeps an incident in memory: what
+// LiveIncidents returns.
+func held(inc *incident.Incident) bool { return inc.Status != incident.Resolved || inc.Deferred != nil }
 
 // remember keeps what the transaction wrote of an incident for its reads.
 func (t *commitTx) remember(fp string, doc, ev []byte, isEvent bool) {
@@ -358,7 +364,7 @@ func (t *commitTx) DeleteIncident(fp string) error {
 	delete(t.absent, fp)
 	delete(t.versions, fp)
 	t.written[fp] = nil
-	t.dropped = append(t.dropped, fp)
+	t.keep[fp] = false
 	return nil
 }
 
@@ -371,16 +377,20 @@ func (s *Store) version(fp string) (int64, bool) {
 	return v, ok
 }
 
-// saw records the incident versions a committed transaction read or
-// wrote, and forgets those it deleted.
-func (s *Store) saw(versions map[string]int64, dropped []string) {
+// saw records the versions of the incidents a committer holds, as a
+// committed transaction (or LiveIncidents) read or wrote them, and forgets
+// those keep says it no longer holds: the record stays as small as the
+// live incidents.
+func (s *Store) saw(versions map[string]int64, keep map[string]bool) {
 	s.versionMu.Lock()
 	defer s.versionMu.Unlock()
-	for _, fp := range dropped {
-		delete(s.versions, fp)
-	}
-	for fp, v := range versions {
-		s.versions[fp] = v
+	for fp, k := range keep {
+		v, ok := versions[fp]
+		if k && ok {
+			s.versions[fp] = v
+		} else {
+			delete(s.versions, fp)
+		}
 	}
 }
 
@@ -407,7 +417,11 @@ func (s *Store) LiveIncidents(ctx context.Context, f store.Fence) ([]incident.In
 	}
 	// The committer holds these now: its writes of them go over these
 	// versions.
-	s.saw(versions, nil)
+	keep := make(map[string]bool, len(versions))
+	for fp := range versions {
+		keep[fp] = true
+	}
+	s.saw(versions, keep)
 	return out, nil
 }
 

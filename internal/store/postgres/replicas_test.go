@@ -733,3 +733,44 @@ func TestSchemasKeepStoresApart(t *testing.T) {
 		t.Fatalf("%d tables in public (%v): the store's belong in its schema", n, err)
 	}
 }
+
+// TestVersionRecordFollowsLiveIncidents: the store keeps the versions of
+// the incidents a committer holds, and forgets those resolved or deleted.
+func TestVersionRecordFollowsLiveIncidents(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	s := replica(t, dsn, "a", 1)
+	f := fencesOf(t, s)[0]
+	write := func(status string) {
+		t.Helper()
+		err := s.Commit(t.Context(), f, func(tx store.CommitTx) error {
+			for i := range 10 {
+				fp := fmt.Sprint("fp-", i)
+				if _, _, err := tx.Incident(fp); err != nil {
+					return err
+				}
+				inc := &incident.Incident{Fingerprint: fp, Rule: "r", Status: status}
+				if err := tx.PutIncident(inc, t0.Add(time.Hour)); err != nil {
+					return err
+				}
+			}
+			return tx.DeleteIncident("fp-0")
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(incident.Open)
+	if n := postgres.Versions(s); n != 9 {
+		t.Fatalf("%d versions kept after opening 10 and deleting one, want 9", n)
+	}
+	write(incident.Resolved)
+	if n := postgres.Versions(s); n != 0 {
+		t.Fatalf("%d versions kept after resolving them all, want 0", n)
+	}
+	if _, err := s.LiveIncidents(t.Context(), f); err != nil {
+		t.Fatal(err)
+	}
+	if n := postgres.Versions(s); n != 0 {
+		t.Fatalf("%d versions after reading no live incident", n)
+	}
+}
