@@ -286,8 +286,14 @@ func TestHostileTemplatesAreRejectedOnReload(t *testing.T) {
 		_ = inst.cmd.Process.Signal(syscall.SIGHUP)
 		waitFor(t, h.name+" to be rejected", 20*time.Second, func() bool { return reloadsFailed(t, addr) > before }, inst.logs.String)
 		took := time.Since(start)
+		// The failure metric moves before the rejection's log line is
+		// written; give the line a moment to follow.
+		named := func(logs string) bool { return strings.Contains(logs, path) && strings.Contains(logs, h.want) }
 		logs := inst.logs.String()
-		if !strings.Contains(logs, path) || !strings.Contains(logs, h.want) {
+		for deadline := time.Now().Add(5 * time.Second); !named(logs) && time.Now().Before(deadline); logs = inst.logs.String() {
+			time.Sleep(20 * time.Millisecond)
+		}
+		if !named(logs) {
 			t.Errorf("%s: the rejection does not name %s and %q:\n%s", h.name, path, h.want, logs)
 		}
 		if g := gauge(metricsText(t, addr), "wabridge_config_last_reload_successful"); g != "0" {
