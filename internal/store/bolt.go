@@ -51,7 +51,7 @@ var (
 	// when. A marked entry found at start may have gone out already.
 	bInFlight = []byte("inflight")
 
-	allBuckets = [][]byte{bInbox, bOutbox, bDead, bDedup, bProcessed, bExpiry, bRefs, bIncidents, bIncidentEvents, bSilences, bQuarantine,
+	allBuckets = [][]byte{bInbox, bOutbox, bDead, bDedup, bDedupDays, bProcessed, bExpiry, bRefs, bIncidents, bIncidentEvents, bSilences, bQuarantine,
 		bInboxSkips, bInboxSegments, bInFlight}
 
 	keySchema = []byte("schema")
@@ -103,6 +103,9 @@ type Bolt struct {
 	// The sizes of the outbox and the dead letters, kept as they change so
 	// that metrics never walk a bucket.
 	outboxN, deadN atomic.Int64
+	// legacyDedup says the bucket of dedup records by id, of stores
+	// written before the day buckets, still holds records (dedup.go).
+	legacyDedup atomic.Bool
 	// epoch is this open's lease: the fence every commit must bring.
 	epoch   uint64
 	batch   *batchRecord // the crash record (attempts.go)
@@ -174,6 +177,9 @@ func Open(dir string, opts Options) (*Bolt, error) {
 			if v := b.Get(keyCounted); len(v) == 8 {
 				s.batch.n = max(s.batch.n, binary.BigEndian.Uint64(v))
 			}
+		}
+		if k, _ := tx.Bucket(bDedup).Cursor().First(); k != nil {
+			s.legacyDedup.Store(true)
 		}
 		s.outboxN.Store(int64(tx.Bucket(bOutbox).Stats().KeyN))
 		s.deadN.Store(int64(tx.Bucket(bDead).Stats().KeyN))
@@ -491,6 +497,7 @@ func (s *Bolt) Sweep(ctx context.Context, now time.Time, limit int) (int, error)
 		return 0, wrap("sweep expired records", err)
 	}
 	n := 0
+	legacyGone := false
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		n = 0
 		exp := tx.Bucket(bExpiry)
@@ -506,6 +513,11 @@ func (s *Bolt) Sweep(ctx context.Context, now time.Time, limit int) (int, error)
 			}
 			done = append(done, bytes.Clone(k))
 		}
+		swept, err := sweepDedupDays(tx, now)
+		if err != nil {
+			return err
+		}
+		n += swept
 		for _, k := range done {
 			key := k[9:]
 			switch k[8] {
@@ -542,10 +554,15 @@ func (s *Bolt) Sweep(ctx context.Context, now time.Time, limit int) (int, error)
 				return err
 			}
 		}
+		k, _ := tx.Bucket(bDedup).Cursor().First()
+		legacyGone = k == nil
 		return nil
 	})
 	if err != nil {
 		return 0, wrap("sweep expired records", err)
+	}
+	if legacyGone {
+		s.legacyDedup.Store(false)
 	}
 	removed, err := s.sweepSegments(now)
 	if err != nil {
@@ -619,7 +636,7 @@ func (s *Bolt) Counts(ctx context.Context) (Counts, error) {
 		return c, err
 	}
 	err = s.db.View(func(tx *bolt.Tx) error {
-		c.Dedup = tx.Bucket(bDedup).Stats().KeyN
+		c.Dedup = dedupCount(tx)
 		c.Processed = tx.Bucket(bAudit).Stats().KeyN
 		return nil
 	})
@@ -675,7 +692,7 @@ func (s *Bolt) IsDuplicate(ctx context.Context, eventID string, now time.Time) (
 	}
 	var dup bool
 	err := s.db.View(func(tx *bolt.Tx) error {
-		dup = live(tx.Bucket(bDedup).Get([]byte(eventID)), now)
+		dup = seenLive(tx, s.legacyDedup.Load(), eventID, now)
 		return nil
 	})
 	return dup, wrap("read dedup", err)

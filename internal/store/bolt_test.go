@@ -292,7 +292,15 @@ func TestUpdateDedupAndSweep(t *testing.T) {
 	if n, _ := s.Sweep(bg, now.Add(30*time.Minute), 0); n != 0 {
 		t.Fatalf("swept %d before expiry", n)
 	}
-	if n, _ := s.Sweep(bg, now.Add(90*time.Minute), 0); n != 2 {
+	// Expired records are no duplicates at once; the sweep frees them
+	// with their day, whole.
+	if dup, _ := isDup(s, "a", now.Add(90*time.Minute)); dup {
+		t.Fatal("an expired dedup record still counts")
+	}
+	if n, _ := s.Sweep(bg, now.Add(90*time.Minute), 0); n != 0 {
+		t.Fatalf("swept %d dedup records before their day ended", n)
+	}
+	if n, _ := s.Sweep(bg, now.Add(24*time.Hour), 0); n != 2 {
 		t.Fatalf("swept %d dedup records, want 2", n)
 	}
 	c, _ = s.Counts(bg)

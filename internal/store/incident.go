@@ -92,14 +92,7 @@ func (t *boltTx) SeeEvent(id string, now, until time.Time) (bool, error) {
 	if id == "" {
 		return false, nil
 	}
-	b := t.tx.Bucket(bDedup)
-	if live(b.Get([]byte(id)), now) {
-		return true, nil
-	}
-	if err := b.Put([]byte(id), u64(uint64(until.UnixNano()))); err != nil {
-		return false, err
-	}
-	return false, t.tx.Bucket(bExpiry).Put(expiryKey(until, expDedup, []byte(id)), nil)
+	return seeEvent(t.tx, t.s.legacyDedup.Load(), id, now, until)
 }
 
 func (t *boltTx) AddOutbox(e outbox.Entry) (outbox.Entry, error) {
