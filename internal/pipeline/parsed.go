@@ -12,14 +12,20 @@ import (
 // which is slower but changes nothing else.
 const maxParsed = 8192
 
+// maxParsedEvents bounds the events waiting in memory, about a KiB each:
+// a backlog of batch deliveries held 8192 deliveries of up to a thousand
+// events and over 100 MB of heap, for a shortcut only.
+const maxParsedEvents = 16384
+
 // parsedCache keeps the events the webhook handler parsed, by source and
 // delivery id, until the committer takes them, so a delivery is parsed once
 // rather than again from the inbox. It is only a shortcut: the inbox keeps
 // the raw bytes, and a delivery not found here (after a restart, without an
 // id, or when the cache was full) is parsed from them as stored.
 type parsedCache struct {
-	mu sync.Mutex
-	m  map[string][]event.Event
+	mu     sync.Mutex
+	m      map[string][]event.Event
+	events int // in m
 }
 
 func newParsedCache() *parsedCache {
@@ -32,15 +38,17 @@ func parsedKey(source, deliveryID string) string { return source + "\x00" + deli
 func (c *parsedCache) put(key string, events []event.Event) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if len(c.m) >= maxParsed {
+	if len(c.m) >= maxParsed || c.events+len(events) > maxParsedEvents {
 		return false
 	}
 	c.m[key] = events
+	c.events += len(events)
 	return true
 }
 
 func (c *parsedCache) drop(key string) {
 	c.mu.Lock()
+	c.events -= len(c.m[key])
 	delete(c.m, key)
 	c.mu.Unlock()
 }
@@ -59,6 +67,7 @@ func (c *parsedCache) take(entries []store.InboxEntry) [][]event.Event {
 		k := parsedKey(d.Source, d.ID)
 		if evs, ok := c.m[k]; ok {
 			out[i] = evs
+			c.events -= len(evs)
 			delete(c.m, k)
 		}
 	}

@@ -128,3 +128,33 @@ func TestParsedCacheIsBounded(t *testing.T) {
 		t.Fatal("put refused after take freed room")
 	}
 }
+
+// The events held are bounded too: a few batch deliveries of many events
+// fill the cache long before maxParsed deliveries do.
+func TestParsedCacheBoundsEvents(t *testing.T) {
+	c := newParsedCache()
+	batch := make([]event.Event, 1000)
+	n := 0
+	for c.put(parsedKey("test", fmt.Sprint(n)), batch) {
+		n++
+		if n > maxParsed {
+			t.Fatal("no bound on the events held")
+		}
+	}
+	if n != maxParsedEvents/len(batch) {
+		t.Fatalf("kept %d deliveries of %d events, want %d", n, len(batch), maxParsedEvents/len(batch))
+	}
+	if !c.put(parsedKey("test", "small"), make([]event.Event, maxParsedEvents-n*len(batch))) {
+		t.Fatal("a delivery that fits the rest of the bound was refused")
+	}
+	c.take([]store.InboxEntry{{Delivery: delivery.Delivery{Source: "test", ID: "0"}}})
+	c.drop(parsedKey("test", "1"))
+	for i := range 2 {
+		if !c.put(parsedKey("test", fmt.Sprint("again", i)), batch) {
+			t.Fatalf("put %d refused after take and drop freed room", i)
+		}
+	}
+	if c.put(parsedKey("test", "over"), batch) {
+		t.Fatal("put past the bound was kept")
+	}
+}
