@@ -71,8 +71,11 @@ func (s *Bolt) update(fn func(tx CommitTx) error) error {
 	if err != nil {
 		return wrap("commit", err)
 	}
-	s.done.Store(t.done)
+	// The outbox grows before the inbox shrinks: whoever reads the two
+	// depths (a drain waiting for both to be zero) never sees a delivery
+	// gone from the one and its notifications not yet in the other.
 	s.outboxN.Add(int64(len(t.staged)))
+	s.done.Store(t.done)
 	return nil
 }
 
