@@ -87,6 +87,13 @@ type Settings interface {
 	Target() string
 }
 
+// OnDemander is Settings that may say the action is sent only when a
+// person asks for it for an incident (a jira action with on_demand: true,
+// asked for with the Open Jira ticket button).
+type OnDemander interface {
+	OnDemand() bool
+}
+
 // Reader is how a Spec's Parse reads YAML values and reports problems at
 // the line a person edits. The rules loader implements it.
 type Reader interface {

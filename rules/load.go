@@ -1103,6 +1103,9 @@ func (l *loader) parseAction(n *yaml.Node, d *fileDefaults) (notification.Action
 				l.errorf(key, "%s settings cannot be stored: %v", name, err)
 			} else {
 				a.Settings, a.Target = b, parsed.Target()
+				if od, ok := parsed.(notifiers.OnDemander); ok {
+					a.OnDemand = od.OnDemand()
+				}
 			}
 		}
 	}

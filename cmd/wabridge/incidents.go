@@ -49,7 +49,7 @@ and, with --all, resolved ones not yet swept.`,
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	cmd.Flags().BoolVar(&all, "all", false, "include resolved incidents")
-	cmd.AddCommand(newIncidentResolveCmd(g), newIncidentAckCmd(g))
+	cmd.AddCommand(newIncidentResolveCmd(g), newIncidentAckCmd(g), newIncidentTicketCmd(g))
 	return cmd
 }
 
@@ -111,5 +111,35 @@ message is edited when the server starts.`,
 		},
 	}
 	cmd.Flags().StringVar(&by, "by", defaultAuthor(), "who acknowledges")
+	return cmd
+}
+
+func newIncidentTicketCmd(g *globals) *cobra.Command {
+	var by string
+	cmd := &cobra.Command{
+		Use:   "ticket FINGERPRINT [--by NAME]",
+		Short: "Open an incident's Jira ticket, when its rule's jira action says on_demand: true",
+		Long: `Send an open incident's actions that its rule sends only when a person asks
+(a jira action with on_demand: true), as the Open Jira ticket button does: the
+ticket is created once, its link follows in the Slack thread, and from then on
+it follows the incident (repeat comments, escalation, resolve). Asked again,
+or for a rule without such an action, it is refused saying so (exit 1).`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return operate(g, "incidents ticket", func(ctx context.Context, op *operator) error {
+				res, err := op.svc.OpenTicket(ctx, args[0], admin.Actor{Name: by})
+				if err != nil {
+					return err
+				}
+				when := ""
+				if !op.remote {
+					when = "; no server is running, so they are sent when it starts"
+				}
+				fmt.Fprintf(g.stdout, "incident %s (rule %s): ticket asked for, %d notification(s) queued%s\n", res.Fingerprint, res.Rule, res.Notifications, when)
+				return nil
+			})
+		},
+	}
+	cmd.Flags().StringVar(&by, "by", defaultAuthor(), "who asks for it")
 	return cmd
 }

@@ -27,6 +27,15 @@ type Acknowledged struct {
 	Notifications int       `json:"notifications"`
 }
 
+// TicketRequested is what asking for an incident's on-demand actions (its
+// Jira ticket) answers.
+type TicketRequested struct {
+	Status        string `json:"status"`
+	Fingerprint   string `json:"fingerprint"`
+	Rule          string `json:"rule"`
+	Notifications int    `json:"notifications"`
+}
+
 // IncidentSilence asks for a silence of one incident's group.
 type IncidentSilence struct {
 	// For is how long it lasts, in the duration grammar ("1h", "24h").
@@ -54,7 +63,8 @@ func incidentErr(err error) error {
 		return nil
 	case errors.Is(err, store.ErrNotFound):
 		return NotFound(err)
-	case errors.Is(err, pipeline.ErrAlreadyResolved), errors.Is(err, incident.ErrAcknowledged), errors.Is(err, incident.ErrNotOpen):
+	case errors.Is(err, pipeline.ErrAlreadyResolved), errors.Is(err, incident.ErrAcknowledged), errors.Is(err, incident.ErrNotOpen),
+		errors.Is(err, incident.ErrAlreadyRequested), errors.Is(err, pipeline.ErrNothingOnDemand):
 		return Conflict(err)
 	case errors.Is(err, incident.ErrNoActor):
 		return Invalid(err)
@@ -101,6 +111,25 @@ func (l *Local) SilenceIncident(ctx context.Context, fp string, d time.Duration,
 		return sil, fmt.Errorf("silence %s added, but the incident's messages could not be told: %w", sil.ID, err)
 	}
 	return sil, nil
+}
+
+// OpenTicket sends an open incident's actions that its rule sends only on
+// demand (a jira action with on_demand: true), once.
+func (l *Local) OpenTicket(ctx context.Context, fp string, by Actor) (TicketRequested, error) {
+	if strings.TrimSpace(by.Name) == "" {
+		return TicketRequested{}, Invalid(errors.New("ticket: say who asks for it (the name field; the CLI uses --by or the OS user)"))
+	}
+	inc, n, err := l.P.OpenOnDemand(fp, incident.Ack{By: by.Name, Via: by.Via})
+	if err = incidentErr(err); err != nil {
+		return TicketRequested{}, err
+	}
+	return TicketRequested{Status: "requested", Fingerprint: inc.Fingerprint, Rule: inc.Rule, Notifications: n}, nil
+}
+
+func (c *Client) OpenTicket(ctx context.Context, fp string, by Actor) (TicketRequested, error) {
+	var res TicketRequested
+	_, err := c.call(ctx, http.MethodPost, c.api()+"/incidents/"+url.PathEscape(fp)+"/ticket", by, &res)
+	return res, err
 }
 
 func (c *Client) AcknowledgeIncident(ctx context.Context, fp string, by Actor) (Acknowledged, error) {

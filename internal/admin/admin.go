@@ -41,6 +41,10 @@ type Service interface {
 	// SilenceIncident silences an open incident's group (its rule's
 	// group_by values) for d, authored by by, and tells its messages.
 	SilenceIncident(ctx context.Context, fingerprint string, d time.Duration, by Actor) (silence.Silence, error)
+	// OpenTicket sends an open incident's on-demand actions (a jira action
+	// with on_demand: true), once: asked again, or for a rule without
+	// one, it is ErrConflict.
+	OpenTicket(ctx context.Context, fingerprint string, by Actor) (TicketRequested, error)
 
 	// Silences lists the silences f selects, oldest first.
 	Silences(ctx context.Context, f SilenceFilter) ([]silence.Silence, error)

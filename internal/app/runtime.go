@@ -128,6 +128,16 @@ func BuildRuntime(cfg *config.Config, logger *slog.Logger) (*Runtime, error) {
 	}
 	problems.Append(err)
 	rt.Rules = set
+	if set != nil && !cfg.Notifiers.Slack.Buttons() {
+		for _, r := range set.Rules() {
+			for _, a := range r.Actions {
+				if a.OnDemand {
+					rt.Warnings = append(rt.Warnings, fmt.Sprintf("rule %q: its %s action is on_demand: true, and alerts carry no buttons: only wabridge incidents ticket FINGERPRINT (or POST /api/v1/incidents/FINGERPRINT/ticket) opens it", r.Name, a.Notifier))
+					break
+				}
+			}
+		}
+	}
 	if len(problems) > 0 {
 		_ = rt.Close()
 		return nil, problems

@@ -33,6 +33,8 @@ func (s slackActions) SlackAction(ctx context.Context, a server.SlackAction) (st
 		_, err = s.svc.SilenceIncident(ctx, a.Value, time.Hour, by)
 	case slack.ActionSilence24h:
 		_, err = s.svc.SilenceIncident(ctx, a.Value, 24*time.Hour, by)
+	case slack.ActionOpenJira:
+		_, err = s.svc.OpenTicket(ctx, a.Value, by)
 	default:
 		return fmt.Sprintf("Unknown button %q: nothing was changed.", a.ActionID), nil
 	}

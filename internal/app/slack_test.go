@@ -30,16 +30,24 @@ func slackService(t *testing.T, fake *slacktest.Server) (*Service, http.Handler)
 	return slackServiceWith(t, fake, "allowed_users: [U0ALICE], allowed_groups: [S0ONCALL]")
 }
 
-func slackServiceWith(t *testing.T, fake *slacktest.Server, allow string) (*Service, http.Handler) {
-	t.Helper()
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "rules.yaml"), []byte(`
+const slackRules = `
 rules:
   - name: failed-sends
     match: {kinds: [status], statuses: [failed]}
     actions:
       - slack: {channel: "#ops"}
-`), 0o600); err != nil {
+`
+
+func slackServiceWith(t *testing.T, fake *slacktest.Server, allow string) (*Service, http.Handler) {
+	return slackServiceFull(t, fake, allow, slackRules, "")
+}
+
+// slackServiceFull is slackServiceWith with rules of its own and more
+// notifiers (a jira line).
+func slackServiceFull(t *testing.T, fake *slacktest.Server, allow, rulesYAML, more string) (*Service, http.Handler) {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "rules.yaml"), []byte(rulesYAML), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	cfg := filepath.Join(dir, "config.yaml")
@@ -50,9 +58,10 @@ sources:
   - {name: meta, type: meta, app_secret: %s, verify_token: v}
 notifiers:
   slack: {token: %s, api_url: %q, channel: "#ops", timeout: 5s, signing_secret: %s, %s}
+%s
 pipeline: {backoff_base: 100ms, backoff_max: 1s}
 rules: {files: [rules.yaml]}
-`, slackMeta, slacktest.DefaultToken, fake.APIURL(), slackSigning, allow)), 0o600); err != nil {
+`, slackMeta, slacktest.DefaultToken, fake.APIURL(), slackSigning, allow, more)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	s, err := Open(cfg, &strings.Builder{})

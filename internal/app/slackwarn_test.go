@@ -1,6 +1,9 @@
 package app
 
 import (
+	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -32,5 +35,36 @@ func TestSlackButtonWarnings(t *testing.T) {
 		if tt.want != "" && !strings.Contains(got, "no buttons") {
 			t.Errorf("%s: %q does not say the buttons are off", tt.name, got)
 		}
+	}
+}
+
+// TestOnDemandWithoutButtonsWarns: check says how an on-demand ticket is
+// opened when alerts carry no button for it.
+func TestOnDemandWithoutButtonsWarns(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "rules.yaml"), []byte(`
+rules:
+  - name: tickets-on-demand
+    match: {codes: [131048]}
+    actions:
+      - jira: {project: WAOPS, on_demand: true}
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(dir, "config.yaml")
+	if err := os.WriteFile(cfg, []byte(`
+sources: [{name: meta, type: meta, app_secret: s}]
+notifiers: {unconfigured: log}
+rules: {files: [rules.yaml]}
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, _, rt, err := Load(cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close()
+	if got := strings.Join(rt.Warnings, "\n"); !strings.Contains(got, `rule "tickets-on-demand": its jira action is on_demand: true, and alerts carry no buttons`) {
+		t.Errorf("warnings %q", got)
 	}
 }

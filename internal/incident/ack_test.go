@@ -91,3 +91,46 @@ func TestRepeatDue(t *testing.T) {
 		}
 	}
 }
+
+func TestRequestOnDemand(t *testing.T) {
+	t0 := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
+	bob := Ack{By: "@bob (U0BOB)", At: t0, Via: "Slack"}
+	asked := Incident{Status: Open, OnDemand: map[string]Ack{"fp/jira/OPS": bob}}
+	tests := []struct {
+		name    string
+		inc     Incident
+		key     string
+		ack     Ack
+		wantErr error
+	}{
+		{"open", Incident{Status: Open}, "fp/jira/OPS", bob, nil},
+		{"another action", asked, "fp/jira/SEC", Ack{By: "ana", At: t0}, nil},
+		{"asked twice", asked, "fp/jira/OPS", Ack{By: "ana", At: t0}, ErrAlreadyRequested},
+		{"pending", Incident{Status: Pending}, "fp/jira/OPS", bob, ErrNotOpen},
+		{"resolved", Incident{Status: Resolved}, "fp/jira/OPS", bob, ErrResolved},
+		{"no one", Incident{Status: Open}, "fp/jira/OPS", Ack{At: t0}, ErrNoActor},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := len(tt.inc.OnDemand)
+			got := tt.inc
+			err := got.RequestOnDemand(tt.key, tt.ack)
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("err = %v, want %v", err, tt.wantErr)
+			}
+			if len(tt.inc.OnDemand) != before {
+				t.Error("RequestOnDemand changed the map of the incident it was copied from")
+			}
+			if err == nil && (!got.Requested(tt.key) || got.OnDemand[tt.key].By != tt.ack.By) {
+				t.Errorf("after the request: %+v", got.OnDemand)
+			}
+			if err != nil && len(got.OnDemand) != before {
+				t.Error("a refused request changed the incident")
+			}
+		})
+	}
+	err := asked.RequestOnDemand("fp/jira/OPS", Ack{By: "ana"})
+	if want := "already asked for by @bob (U0BOB) at 2026-03-02T10:00:00Z"; err == nil || err.Error() != want {
+		t.Errorf("err = %v, want %q", err, want)
+	}
+}

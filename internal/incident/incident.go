@@ -71,6 +71,10 @@ type Incident struct {
 	// Ack is who acknowledged the open incident, nil while nobody has
 	// (or since it escalated). It is kept on the resolved record.
 	Ack *Ack `json:"ack,omitempty"`
+	// OnDemand holds, by ordering key, who asked for what an action sends
+	// only on demand (a Jira ticket with on_demand: true), and when. An
+	// action that is not here has not been sent.
+	OnDemand map[string]Ack `json:"on_demand,omitempty"`
 }
 
 // Deferred counts what a muted rule held back for one incident.

@@ -63,6 +63,11 @@ type Action struct {
 	EscalatePriority string `json:"escalate_priority,omitempty"`
 	// Settings are the notifier's own settings, as JSON.
 	Settings json.RawMessage `json:"settings,omitempty"`
+	// OnDemand: the action is sent only once a person asks for it for an
+	// incident (a jira action with on_demand: true, asked for with the
+	// Open Jira ticket button); from then on it follows the incident.
+	// Computed from the settings when rules load, as Target is.
+	OnDemand bool `json:"on_demand,omitempty"`
 }
 
 // UnmarshalJSON reads an action as this version stores it, and as earlier
@@ -140,6 +145,10 @@ type Incident struct {
 	// since it escalated); AckedAt is when. Messages show it.
 	AckedBy string    `json:"acked_by,omitempty"`
 	AckedAt time.Time `json:"acked_at,omitzero"`
+	// OnDemand names the notifiers of the rule's on-demand actions nobody
+	// asked for yet for this incident ("jira"): a message offers them (the
+	// Open Jira ticket button).
+	OnDemand []string `json:"on_demand,omitempty"`
 	// Links are the URLs a person opens for what the incident's other
 	// actions made, by notifier name: "jira" is the ticket's browse URL,
 	// "slack" the message's permalink. Filled at send time.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -69,7 +70,7 @@ func (p *Pipeline) NoteIncident(fp, note string) (incident.Incident, int, error)
 	err = p.commit(context.Background(), func(tx store.CommitTx) error {
 		t = &incTx{p: p, tx: tx, st: state, rt: rt, now: now, received: now}
 		for _, a := range r.Actions {
-			if sp, _ := rt.Rules.Spec(a.Notifier); !sp.Notes {
+			if sp, _ := rt.Rules.Spec(a.Notifier); !sp.Notes || !sent(a, inc) {
 				continue
 			}
 			if _, err := t.enqueue(r, a, notification.OpNote, inc, note); err != nil {
@@ -157,7 +158,7 @@ func (p *Pipeline) AcknowledgeIncident(fp string, a incident.Ack) (incident.Inci
 		t.touch(inc)
 		if r != nil {
 			for _, act := range r.Actions {
-				if sp, _ := rt.Rules.Spec(act.Notifier); !sp.Notes {
+				if sp, _ := rt.Rules.Spec(act.Notifier); !sp.Notes || !sent(act, inc) {
 					continue
 				}
 				if _, err := t.enqueue(r, act, notification.OpAck, inc, note); err != nil {
@@ -187,4 +188,116 @@ func viaName(set *rules.Set, via string) string {
 		return "the command line"
 	}
 	return "the " + via
+}
+
+// ErrNothingOnDemand refuses a request for an on-demand action of a rule
+// that has none.
+var ErrNothingOnDemand = errors.New("has no action with on_demand: true")
+
+// OpenOnDemand sends, for an open incident, the rule's actions that are
+// sent only on demand (a Jira ticket with on_demand: true), once: each is
+// queued as the incident's open, and follows the incident from then on
+// (repeats, escalation, resolve). Its Slack messages drop the offer and
+// their thread records who asked; the ticket's link follows in the thread
+// once it exists. It returns the incident and the notifications queued.
+// Refused, changing nothing: an unknown fingerprint (store.ErrNotFound),
+// one that is over (ErrAlreadyResolved) or pending (incident.ErrNotOpen),
+// a rule without such an action (ErrNothingOnDemand), or one asked for
+// already (incident.ErrAlreadyRequested, saying by whom).
+func (p *Pipeline) OpenOnDemand(fp string, a incident.Ack) (incident.Incident, int, error) {
+	fp = strings.TrimSpace(fp)
+	p.stateMu.Lock()
+	defer p.stateMu.Unlock()
+	state, inc, r, rt, err := p.openIncident(fp)
+	if err != nil {
+		if inc != nil {
+			return *inc, 0, err
+		}
+		return incident.Incident{}, 0, err
+	}
+	if r == nil {
+		return *inc, 0, fmt.Errorf("incident %s: its rule %s is no longer loaded, so its actions are unknown", fp, inc.Rule)
+	}
+	if a.At.IsZero() {
+		a.At = p.now()
+	}
+	asked := *inc
+	var todo []notification.Action
+	var names []string
+	for _, act := range r.Actions {
+		if !act.OnDemand {
+			continue
+		}
+		if err := asked.RequestOnDemand(OrderingKey(fp, act), a); err != nil {
+			if errors.Is(err, incident.ErrAlreadyRequested) {
+				continue
+			}
+			return *inc, 0, fmt.Errorf("incident %s: %w", fp, err)
+		}
+		todo = append(todo, act)
+		if !slices.Contains(names, act.Notifier) {
+			names = append(names, act.Notifier)
+		}
+	}
+	if len(todo) == 0 {
+		for _, act := range r.Actions {
+			if act.OnDemand {
+				prev := inc.OnDemand[OrderingKey(fp, act)]
+				return *inc, 0, fmt.Errorf("incident %s: its %s was %w by %s at %s", fp, act.Notifier,
+					incident.ErrAlreadyRequested, prev.By, prev.At.UTC().Format(time.RFC3339))
+			}
+		}
+		return *inc, 0, fmt.Errorf("incident %s: rule %s %w", fp, r.Name, ErrNothingOnDemand)
+	}
+	note := onDemandTitle(rt.Rules, names) + " asked for by " + a.By
+	if a.Via != "" {
+		note += " from " + viaName(rt.Rules, a.Via)
+	}
+	note += "; its link follows in this thread once it exists."
+	now := p.now()
+	var t *incTx
+	err = p.commit(context.Background(), func(tx store.CommitTx) error {
+		t = &incTx{p: p, tx: tx, st: state, rt: rt, now: now, received: now}
+		*inc = asked
+		t.touch(inc)
+		for _, act := range todo {
+			if _, err := t.enqueue(r, act, notification.OpOpen, inc, ""); err != nil {
+				return err
+			}
+		}
+		for _, act := range r.Actions {
+			if sp, _ := rt.Rules.Spec(act.Notifier); !sp.Notes || !sent(act, inc) {
+				continue
+			}
+			if _, err := t.enqueue(r, act, notification.OpNote, inc, note); err != nil {
+				return err
+			}
+		}
+		t.decide(&inc.Event, r, fp, OutcomeJoined, len(t.outbox), strings.ToLower(note[:1])+note[1:])
+		return t.flush()
+	})
+	if err != nil {
+		p.state = nil
+		return incident.Incident{}, 0, err
+	}
+	p.committed(t)
+	return *inc, len(t.outbox), nil
+}
+
+// onDemandTitle names what on-demand actions make, for notes: "Jira
+// ticket".
+func onDemandTitle(set *rules.Set, notifiers []string) string {
+	var names []string
+	for _, n := range notifiers {
+		sp, _ := set.Spec(n)
+		switch {
+		case sp.LinkName != nil:
+			names = append(names, sp.LinkName(""))
+		case sp.Title != "":
+			names = append(names, sp.Title+" notification")
+		default:
+			names = append(names, n+" notification")
+		}
+	}
+	return strings.Join(names, " and ")
 }

@@ -204,7 +204,7 @@ func (t *incTx) join(ev *event.Event, r *rules.Rule, inc *incident.Incident, see
 	}
 	queued, coalesced := 0, 0
 	for _, a := range r.Actions {
-		if sp, _ := t.rt.Rules.Spec(a.Notifier); !sp.Updates {
+		if sp, _ := t.rt.Rules.Spec(a.Notifier); !sp.Updates || !sent(a, inc) {
 			continue // it learns counts from repeat summaries only
 		}
 		key := OrderingKey(inc.Fingerprint, a)

@@ -68,6 +68,9 @@ func (p *Pipeline) fillIncident(ctx context.Context, e *outbox.Entry) {
 	if cur.Ack != nil {
 		inc.AckedBy, inc.AckedAt = cur.Ack.By, cur.Ack.At
 	}
+	if rt := p.runtime(); rt != nil && rt.Rules != nil {
+		inc.OnDemand = offered(rt.Rules.Rule(e.Notification.Rule.Name), &cur)
+	}
 	if op == notification.OpNote || op == notification.OpAck {
 		return
 	}

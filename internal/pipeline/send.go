@@ -379,6 +379,14 @@ func (p *Pipeline) links(e *outbox.Entry, res notification.Result, now time.Time
 		if a.Notifier == n.Action.Notifier || !linkable(rt.Rules, a.Notifier) {
 			continue
 		}
+		if a.OnDemand {
+			// Nothing to link while nobody asked for it: its open
+			// finds the links itself.
+			cur, err := p.st.GetIncident(context.Background(), inc.Fingerprint)
+			if err != nil || !sent(a, &cur) {
+				continue
+			}
+		}
 		c := *inc
 		c.Ref, c.Link, c.Links = "", "", map[string]string{n.Action.Notifier: res.Link}
 		out = append(out, outbox.Entry{

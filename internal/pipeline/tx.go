@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/wabridge/wabridge/internal/catalog"
@@ -96,6 +97,7 @@ func (t *incTx) enqueueEvent(r *rules.Rule, a notification.Action, op notificati
 		Catalog:  entry,
 		Incident: snapshot(inc, note),
 	}
+	n.Incident.OnDemand = offered(r, inc)
 	e, err := t.tx.AddOutbox(outbox.Entry{
 		Notification: n,
 		Key:          OrderingKey(inc.Fingerprint, a),
@@ -142,12 +144,38 @@ func (t *incTx) sendEvent(r *rules.Rule, inc *incident.Incident, op notification
 	if t.holding || r == nil {
 		return 0, nil
 	}
+	queued := 0
 	for _, a := range r.Actions {
+		if !sent(a, inc) {
+			continue
+		}
 		if _, err := t.enqueueEvent(r, a, op, inc, note, ev); err != nil {
 			return 0, err
 		}
+		queued++
 	}
-	return len(r.Actions), nil
+	return queued, nil
+}
+
+// sent reports whether action a is sent for inc: every action is, but one
+// sent only on demand, until a person asked for it.
+func sent(a notification.Action, inc *incident.Incident) bool {
+	return !a.OnDemand || inc.Requested(OrderingKey(inc.Fingerprint, a))
+}
+
+// offered names the notifiers of r's on-demand actions not yet asked for
+// for inc, which its messages offer.
+func offered(r *rules.Rule, inc *incident.Incident) []string {
+	if r == nil || inc.Status != incident.Open {
+		return nil
+	}
+	var out []string
+	for _, a := range r.Actions {
+		if !sent(a, inc) && !slices.Contains(out, a.Notifier) {
+			out = append(out, a.Notifier)
+		}
+	}
+	return out
 }
 
 // stored returns the incident record under fp as this transaction sees it:

@@ -107,6 +107,22 @@ func (h *handlers) mountAdmin(api *gin.RouterGroup) {
 		v, err := svc.AcknowledgeIncident(c.Request.Context(), c.Param("fingerprint"), by)
 		h.adminResult(c, v, err)
 	})
+	api.POST("/incidents/:fingerprint/ticket", func(c *gin.Context) {
+		var by admin.Actor
+		body, err := readBody(c, 64<<10, "ticket")
+		switch {
+		case err == nil && len(bytes.TrimSpace(body)) == 0:
+			err = fmt.Errorf(`%w: ticket: want a JSON body {"name": "who asks for it", "via": "where"}`, ErrBadRequest)
+		case err == nil:
+			err = admin.DecodeJSON(body, &by)
+		}
+		if err != nil {
+			h.adminError(c, err)
+			return
+		}
+		v, err := svc.OpenTicket(c.Request.Context(), c.Param("fingerprint"), by)
+		h.adminResult(c, v, err)
+	})
 	api.POST("/incidents/:fingerprint/silence", func(c *gin.Context) {
 		var in admin.IncidentSilence
 		body, err := readBody(c, 64<<10, "silence")

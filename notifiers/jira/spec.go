@@ -21,10 +21,17 @@ type Settings struct {
 	Components []string `json:"components,omitempty"`
 	// Fields are any Jira fields by ID; string values are templates.
 	Fields map[string]any `json:"fields,omitempty"`
+	// Demand (on_demand): no ticket is created by itself; a person asks for it from
+	// the incident (the Open Jira ticket button, wabridge incidents
+	// ticket), and it follows the incident from then on.
+	Demand bool `json:"on_demand,omitempty"`
 }
 
 // Target is the action's project.
 func (s *Settings) Target() string { return s.Project }
+
+// OnDemand reports whether the ticket is created only when asked for.
+func (s *Settings) OnDemand() bool { return s.Demand }
 
 // settingsOf reads an action's settings back.
 func settingsOf(a notification.Action) (Settings, error) {
@@ -39,7 +46,7 @@ func Spec() notifiers.Spec {
 	return notifiers.Spec{
 		Name:  name,
 		Title: "Jira",
-		Keys:  []string{"project", "issue_type", "priority", "labels", "components", "fields"},
+		Keys:  []string{"project", "issue_type", "priority", "labels", "components", "fields", "on_demand"},
 		Defaults: []notifiers.Default{
 			{Key: "jira_project", Setting: "project"},
 			{Key: "jira_issue_type", Setting: "issue_type"},
@@ -104,6 +111,11 @@ func parseSettings(r notifiers.Reader, f map[string]*yaml.Node) notifiers.Settin
 	}
 	if v := f["fields"]; v != nil {
 		s.Fields = parseFields(r, v)
+	}
+	if v := f["on_demand"]; v != nil {
+		if err := v.Decode(&s.Demand); err != nil || v.Kind != yaml.ScalarNode {
+			r.Errorf(v, "%s must be true or false, not %s", r.Name("on_demand"), r.Describe(v))
+		}
 	}
 	return s
 }

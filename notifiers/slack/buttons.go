@@ -1,6 +1,8 @@
 package slack
 
 import (
+	"slices"
+
 	goslack "github.com/slack-go/slack"
 	"github.com/wabridge/wabridge/internal/notification"
 )
@@ -12,6 +14,9 @@ const (
 	ActionResolve    = "resolve"
 	ActionSilence1h  = "silence_1h"
 	ActionSilence24h = "silence_24h"
+	// ActionOpenJira asks for the incident's Jira ticket, when its rule
+	// has a jira action with on_demand: true that nobody asked for yet.
+	ActionOpenJira = "open_jira"
 )
 
 // ButtonsBlockID names the actions block, so a click can be told from
@@ -46,6 +51,9 @@ func (n *Notifier) withButtons(nt *notification.Notification, blocks []goslack.B
 		goslack.NewButtonBlockElement(ActionSilence24h, fp, plain("Silence 24h")),
 		resolve,
 	)
+	if slices.Contains(inc.OnDemand, "jira") {
+		buttons = append(buttons, goslack.NewButtonBlockElement(ActionOpenJira, fp, plain("Open Jira ticket")))
+	}
 	actions := goslack.NewActionBlock(ButtonsBlockID, buttons...)
 	if len(blocks) >= maxBlocks {
 		// Make room by dropping the block before the last, which is
