@@ -15,12 +15,19 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wabridge/wabridge/notifiers/jira/jiratest"
 	"github.com/wabridge/wabridge/notifiers/slack/slacktest"
 )
 
 const e2eSigning = "e2e-slack-signing-secret"
 
 func writeButtonsConfig(t *testing.T, dir, addr, slackURL, rules string) string {
+	return writeButtonsConfigWith(t, dir, addr, slackURL, rules, "")
+}
+
+// writeButtonsConfigWith is writeButtonsConfig with more notifiers (a
+// jira line).
+func writeButtonsConfigWith(t *testing.T, dir, addr, slackURL, rules, more string) string {
 	t.Helper()
 	if err := os.WriteFile(filepath.Join(dir, "rules.yaml"), []byte(rules), 0o600); err != nil {
 		t.Fatal(err)
@@ -33,9 +40,10 @@ sources:
   - {name: meta, type: meta, app_secret: %q, verify_token: e2e-verify}
 notifiers:
   slack: {token: xoxb-good, api_url: %q, channel: "#whatsapp-ops", timeout: 2s, signing_secret: %q, allowed_users: [U0ALICE]}
+%s
 pipeline: {backoff_base: 100ms, backoff_max: 1s, max_attempts: 50, max_age: 1h}
 rules: {files: [rules.yaml]}
-`, addr, filepath.Join(dir, "data"), e2eSecret, slackURL+"/api/", e2eSigning)
+`, addr, filepath.Join(dir, "data"), e2eSecret, slackURL+"/api/", e2eSigning, more)
 	p := filepath.Join(dir, "config.yaml")
 	if err := os.WriteFile(p, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
@@ -193,6 +201,75 @@ rules:
 		t.Errorf("incidents: %v\n%s", err, out)
 	}
 	settle(t, slack, inst)
+	if f := slack.Failed(); len(f) != 0 {
+		t.Errorf("Slack refused %d calls: first %s %s", len(f), f[0].Method, f[0].Error)
+	}
+	inst.stop()
+}
+
+// TestOpenJiraTicketFromSlack: a rule's on_demand jira action opens no
+// ticket by itself; the alert's Open Jira ticket click, through the
+// binary, creates it once and links it in the thread; the resolve then
+// takes the ticket's resolve transition.
+func TestOpenJiraTicketFromSlack(t *testing.T) {
+	slack, jira := newFakeSlack(t), newFakeJira(t)
+	dir, addr := t.TempDir(), freeAddr(t)
+	cfg := writeButtonsConfigWith(t, dir, addr, slack.srv.URL, `
+rules:
+  - name: banned
+    match: {kinds: [account_update], statuses: [disabled_update]}
+    group_by: [waba_id]
+    actions:
+      - slack: {channel: "#whatsapp-ops"}
+      - jira: {project: WAOPS, on_demand: true}
+`, fmt.Sprintf(`  jira: {url: %q, user: ops@example.com, token: jira-e2e-token, project: WAOPS, api_type: datacenter, resolve_transition: Done, timeout: 2s}`, jira.srv.URL))
+	inst := start(t, cfg, addr)
+	if code := post(t, addr, banUpdate("SCHEDULE_FOR_DISABLE", time.Now().Unix())); code != http.StatusOK {
+		t.Fatal(code)
+	}
+	waitFor(t, "the alert", 10*time.Second, func() bool { return len(slack.posted()) == 1 }, inst.logs.String)
+	settle(t, slack, inst)
+	if issues, _ := jira.snapshot(); len(issues) != 0 {
+		t.Fatalf("tickets %v before anyone asked", issues)
+	}
+	fp := buttonValue(t, slack.posted()[0].Form["blocks"], "open_jira")
+	open := slacktest.Click{UserID: "U0ALICE", UserName: "alice", ActionID: "open_jira", Value: fp, ActionTS: "1764633600.000100",
+		ChannelID: "C0OPS", MessageTS: slack.Posts()[0].TS, ResponseURL: slack.ResponseURL()}
+	if code := clickAt(t, addr, open, e2eSigning, time.Now()); code != http.StatusOK {
+		t.Fatalf("click: %d", code)
+	}
+	if code := clickAt(t, addr, open, e2eSigning, time.Now()); code != http.StatusOK {
+		t.Fatalf("Slack's retry of the click: %d", code)
+	}
+	waitFor(t, "the ticket linked in the thread", 10*time.Second, func() bool {
+		for _, r := range threadReplies(slack) {
+			if strings.HasPrefix(r, "Jira ticket ") && strings.Contains(r, "tracks this incident") {
+				return true
+			}
+		}
+		return false
+	}, inst.logs.String)
+	out, err := exec.Command(binPath, "incidents", "ticket", fp, "--by", "bob", "--config", cfg).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "already asked for by @alice (U0ALICE)") {
+		t.Errorf("asking again from the CLI: %v\n%s; want exit 1 naming alice", err, out)
+	}
+	out, err = exec.Command(binPath, "incidents", "resolve", fp, "--config", cfg).CombinedOutput()
+	if err != nil {
+		t.Fatalf("resolve: %v\n%s", err, out)
+	}
+	waitFor(t, "the ticket resolved", 10*time.Second, func() bool {
+		issues, _ := jira.snapshot()
+		if len(issues) != 1 {
+			return false
+		}
+		is, _ := jira.Issue(issues[0])
+		return is.Category == jiratest.CategoryDone
+	}, inst.logs.String)
+	settle(t, slack, inst)
+	if issues, _ := jira.snapshot(); len(issues) != 1 {
+		t.Errorf("tickets %v, want exactly one", issues)
+	}
+	jira.checkAccepted(t)
 	if f := slack.Failed(); len(f) != 0 {
 		t.Errorf("Slack refused %d calls: first %s %s", len(f), f[0].Method, f[0].Error)
 	}

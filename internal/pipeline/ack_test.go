@@ -134,3 +134,41 @@ rules:
 		t.Errorf("acknowledging a pending incident: %v, want incident.ErrNotOpen", err)
 	}
 }
+
+// TestMuteReleaseOfAcknowledgedIncidentIsSilent: what a mute held back of
+// an acknowledged incident, when it is only more of the same, is a repeat:
+// held like any other. The same for an incident nobody acknowledged is told.
+func TestMuteReleaseOfAcknowledgedIncidentIsSilent(t *testing.T) {
+	h := newIncidentHarness(t, `
+rules:
+  - name: quiet-hours
+    match: {codes: [131048]}
+    group_by: [phone_number_id]
+    mute_time:
+      - times: [{start: "11:00", end: "12:00"}]
+    actions:
+      - slack: {channel: "#ops"}
+`) // the clock is at 10:00
+	h.send(spam("a0", "PN1"), spam("b0", "PN2"))
+	h.sendAll()
+	if _, _, err := h.p.AcknowledgeIncident(fpOf(h.harness, "quiet-hours", spam("x", "PN1")), incident.Ack{By: "ana"}); err != nil {
+		t.Fatal(err)
+	}
+	h.sendAll()
+	h.clk.advance(65 * time.Minute)
+	h.send(many(3, "a", "PN1")...)
+	h.send(many(3, "b", "PN2")...)
+	if n := len(h.outbox()); n != 0 {
+		t.Fatalf("notified inside mute_time: %v", h.ops())
+	}
+	h.clk.advance(time.Hour)
+	h.tick()
+	var told []string
+	for _, e := range h.outbox() {
+		told = append(told, e.Notification.Incident.Fingerprint+":"+string(e.Notification.Op))
+	}
+	want := fpOf(h.harness, "quiet-hours", spam("x", "PN2")) + ":repeat"
+	if strings.Join(told, ",") != want {
+		t.Errorf("when the mute ended: %v, want only the unacknowledged incident's repeat %s", told, want)
+	}
+}

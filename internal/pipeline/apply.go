@@ -387,6 +387,11 @@ func (t *incTx) release(r *rules.Rule, inc *incident.Incident) (int, string, err
 	} else {
 		inc.ResetSince(t.now)
 	}
+	if op == notification.OpRepeat && inc.Ack != nil {
+		// Only more of the same, and someone has it: held, as any repeat
+		// of an acknowledged incident.
+		return 0, "nothing: acknowledged by " + inc.Ack.By, nil
+	}
 	n, err := t.send(r, inc, op, note)
 	return n, string(op), err
 }
