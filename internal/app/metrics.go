@@ -16,6 +16,7 @@ type serviceMetrics struct {
 	reloadSuccess prometheus.Gauge
 	reloadTime    prometheus.Gauge
 	reloads       *prometheus.CounterVec
+	slackClicks   *prometheus.CounterVec
 }
 
 func newServiceMetrics(reg prometheus.Registerer) *serviceMetrics {
@@ -36,8 +37,12 @@ func newServiceMetrics(reg prometheus.Registerer) *serviceMetrics {
 			Name: "wabridge_config_reloads_total",
 			Help: "Reload attempts by result.",
 		}, []string{"result"}),
+		slackClicks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "wabridge_slack_interactions_total",
+			Help: "Requests to POST /slack/interactions by result.",
+		}, []string{"result"}),
 	}
-	reg.MustRegister(m.deliveries, m.reloadSuccess, m.reloadTime, m.reloads)
+	reg.MustRegister(m.deliveries, m.reloadSuccess, m.reloadTime, m.reloads, m.slackClicks)
 	m.reloadSuccess.Set(1)
 	m.reloadTime.SetToCurrentTime()
 	return m
@@ -60,4 +65,8 @@ func (m *serviceMetrics) reloadOK(t time.Time) {
 func (m *serviceMetrics) reloadFailed() {
 	m.reloadSuccess.Set(0)
 	m.reloads.WithLabelValues("failure").Inc()
+}
+
+func (m *serviceMetrics) observeSlackClick(result string) {
+	m.slackClicks.WithLabelValues(result).Inc()
 }

@@ -61,5 +61,5 @@ func (s *Service) slackInteractions() *server.SlackInteractions {
 		return nil
 	}
 	return &server.SlackInteractions{SigningSecret: sc.SigningSecret, Allowed: in.Allowed, Respond: in.Respond,
-		Actions: slackActions{svc: s.operator(true)}}
+		Actions: slackActions{svc: s.operator(true)}, Observe: s.metrics.observeSlackClick}
 }

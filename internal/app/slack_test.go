@@ -306,6 +306,13 @@ func TestSlackButtons(t *testing.T) {
 	if f := fake.Failed(); len(f) != 0 {
 		t.Errorf("Slack refused %d calls: first %s %s", len(f), f[0].Method, f[0].Error)
 	}
+	// forged, stale, tampered; mallory; the ack's retry; ack, silence,
+	// resolve; bob's second ack and the three on the resolved incident.
+	for result, want := range map[string]float64{"unauthorized": 3, "not_allowed": 1, "retry": 1, "done": 3, "unchanged": 4} {
+		if got := clicksCounted(t, s, result); got != want {
+			t.Errorf("wabridge_slack_interactions_total{result=%q} = %v, want %v", result, got, want)
+		}
+	}
 }
 
 // TestSlackButtonsGroupNeedsScope: allowed_groups without the
@@ -328,4 +335,27 @@ func TestSlackButtonsGroupNeedsScope(t *testing.T) {
 	if inc, _ := s.store.GetIncident(t.Context(), fp); inc.Ack != nil {
 		t.Errorf("acknowledged by %+v", inc.Ack)
 	}
+}
+
+// clicksCounted reads wabridge_slack_interactions_total{result} from the
+// service's registry.
+func clicksCounted(t *testing.T, s *Service, result string) float64 {
+	t.Helper()
+	mfs, err := s.registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "wabridge_slack_interactions_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, lp := range m.GetLabel() {
+				if lp.GetName() == "result" && lp.GetValue() == result {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return 0
 }

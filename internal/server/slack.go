@@ -47,6 +47,26 @@ type SlackInteractions struct {
 	// response_url: Slack ignores the body of the answer to a click.
 	Respond func(ctx context.Context, responseURL, text string) error
 	Actions SlackActions
+	// Observe counts each request by result (wabridge_slack_interactions_total);
+	// nil counts nothing.
+	Observe func(result string)
+}
+
+// The results POST /slack/interactions counts.
+const (
+	ClickDone       = "done"        // the click changed something
+	ClickUnchanged  = "unchanged"   // told why nothing changed (resolved meanwhile, acknowledged by another)
+	ClickNotAllowed = "not_allowed" // not on allowed_users nor allowed_groups
+	ClickRetry      = "retry"       // a retry of a click already taken
+	ClickForged     = "unauthorized"
+	ClickBad        = "bad_request"
+	ClickFailed     = "failed"
+)
+
+func (h *handlers) observeClick(result string) {
+	if h.Slack.Observe != nil {
+		h.Slack.Observe(result)
+	}
 }
 
 // slackInteraction is the part of Slack's interaction payload a click on
@@ -171,6 +191,8 @@ func (h *handlers) slackTell(c *gin.Context, responseURL, text string) {
 // seconds Slack waits; what the person who clicked must read (a refusal)
 // goes through the click's response_url.
 func (h *handlers) slackInteraction(c *gin.Context) {
+	result := ClickBad
+	defer func() { h.observeClick(result) }()
 	body, err := io.ReadAll(io.LimitReader(c.Request.Body, maxSlackBody+1))
 	if err != nil {
 		c.JSON(http.StatusBadRequest, gin.H{"error": "could not read the request body"})
@@ -181,6 +203,7 @@ func (h *handlers) slackInteraction(c *gin.Context) {
 		return
 	}
 	if msg := h.slackVerify(c.Request.Header, body); msg != "" {
+		result = ClickForged
 		c.Set("reason", msg)
 		c.JSON(http.StatusUnauthorized, gin.H{"error": msg})
 		return
@@ -223,6 +246,7 @@ func (h *handlers) slackInteraction(c *gin.Context) {
 		}
 	}
 	if len(todo) == 0 {
+		result = ClickRetry
 		c.Set("reason", "a retry of a click already taken")
 		c.Status(http.StatusOK)
 		return
@@ -237,6 +261,7 @@ func (h *handlers) slackInteraction(c *gin.Context) {
 			if err != nil {
 				why = "your membership of notifiers.slack.allowed_groups could not be read (" + err.Error() + ")"
 			}
+			result = ClickNotAllowed
 			c.Status(http.StatusOK)
 			h.slackTell(c, cb.ResponseURL, "You are not allowed to act on wabridge incidents from Slack: "+why+". Nothing was changed.")
 			return
@@ -252,6 +277,7 @@ func (h *handlers) slackInteraction(c *gin.Context) {
 			for _, k := range keys[i+1:] {
 				h.slackSeen.finish(k, false)
 			}
+			result = ClickFailed
 			c.JSON(http.StatusInternalServerError, gin.H{"error": "the click could not be done: " + err.Error()})
 			h.slackTell(c, cb.ResponseURL, "The click could not be done ("+err.Error()+"). Nothing may have changed: try again.")
 			return
@@ -259,6 +285,10 @@ func (h *handlers) slackInteraction(c *gin.Context) {
 		if msg != "" {
 			answers = append(answers, msg)
 		}
+	}
+	result = ClickDone
+	if len(answers) > 0 {
+		result = ClickUnchanged
 	}
 	c.Status(http.StatusOK)
 	h.slackTell(c, cb.ResponseURL, strings.Join(answers, "\n"))
