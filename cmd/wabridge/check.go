@@ -16,7 +16,7 @@ func newCheckCmd(g *globals) *cobra.Command {
 		Short: "Validate the config, rules and templates; exit 1 with FILE:LINE: message for each problem",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			_, srcs, rt, err := app.Load(g.config, slog.New(slog.DiscardHandler))
+			cfg, srcs, rt, err := app.Load(g.config, slog.New(slog.DiscardHandler))
 			if err != nil {
 				problems := problem.Of(err)
 				for _, p := range problems {
@@ -25,6 +25,10 @@ func newCheckCmd(g *globals) *cobra.Command {
 				return &exitError{code: 1, err: fmt.Errorf("%s: %d problem(s)", g.config, len(problems))}
 			}
 			defer rt.Close()
+			if err := app.CheckStorage(cmd.Context(), cfg); err != nil {
+				fmt.Fprintln(g.stderr, err)
+				return &exitError{code: 1, err: fmt.Errorf("%s: the store cannot be reached", g.config)}
+			}
 			for _, w := range rt.Warnings {
 				fmt.Fprintln(g.stderr, "warning:", w)
 			}

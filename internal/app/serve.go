@@ -112,6 +112,10 @@ func Open(configPath string, logw io.Writer) (*Service, error) {
 	for _, w := range rt.Warnings {
 		logger.Warn("config warning", "warning", w)
 	}
+	if cfg.Storage.Backend == config.BackendPostgres {
+		_ = rt.Close()
+		return nil, errors.New("storage.backend: postgres is not served by this build yet; use bbolt")
+	}
 	st, err := store.Open(cfg.Resolve(cfg.Storage.Dir), store.Options{NoSync: cfg.Storage.NoSync, Retention: cfg.Storage.Retention})
 	if err != nil {
 		_ = rt.Close()

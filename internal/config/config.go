@@ -24,6 +24,7 @@ import (
 	"github.com/wabridge/wabridge/internal/secret"
 	"github.com/wabridge/wabridge/internal/sources"
 	"github.com/wabridge/wabridge/internal/store"
+	"github.com/wabridge/wabridge/internal/store/postgres"
 	jiranotifier "github.com/wabridge/wabridge/notifiers/jira"
 	lognotifier "github.com/wabridge/wabridge/notifiers/log"
 	slacknotifier "github.com/wabridge/wabridge/notifiers/slack"
@@ -85,7 +86,13 @@ type Server struct {
 
 // Storage is where durable state lives.
 type Storage struct {
+	// Backend is bbolt (the embedded file in Dir, one process) or postgres
+	// (a database several replicas share).
+	Backend string `mapstructure:"backend" json:"backend"`
+	// Dir holds the bbolt file and the inbox log; unused by postgres.
 	Dir string `mapstructure:"dir" json:"dir"`
+	// Postgres is the database of the postgres backend.
+	Postgres Postgres `mapstructure:"postgres" json:"postgres"`
 	// NoSync skips fsync: faster, and loses acknowledged events on a power
 	// cut. For benchmarks and throwaway setups only.
 	NoSync bool `mapstructure:"no_sync" json:"no_sync"`
@@ -98,6 +105,42 @@ type Storage struct {
 	// second at most are kept in the audit trail; anyone can send them, so
 	// the rest are only counted.
 	RejectAuditRate int `mapstructure:"reject_audit_rate" json:"reject_audit_rate"`
+}
+
+// Storage backends.
+const (
+	BackendBolt     = "bbolt"
+	BackendPostgres = "postgres"
+)
+
+// Postgres is the shared database of storage.backend postgres; the keys
+// are those of the PostgreSQL store's own configuration.
+type Postgres struct {
+	// DSN is a libpq connection string or URL; it holds the password, so
+	// it is a secret (env WABRIDGE_STORAGE_POSTGRES_DSN).
+	DSN secret.Secret `mapstructure:"dsn" json:"dsn"`
+	// PoolSize bounds the connections one replica opens.
+	PoolSize int `mapstructure:"pool_size" json:"pool_size"`
+	// Partitions is how many slices the deliveries are cut into by
+	// account; every replica uses the same number (the database records it).
+	Partitions int `mapstructure:"partitions" json:"partitions"`
+	// LeaseTTL is how long a replica owns its partitions without a
+	// heartbeat: when a replica dies, the others take its partitions
+	// within about this long.
+	LeaseTTL time.Duration `mapstructure:"lease_ttl" json:"lease_ttl"`
+	// ReplicaID names this replica among the others, unique ("" = host
+	// name and process id); a restarted replica with a set id takes its
+	// partitions back at once.
+	ReplicaID string `mapstructure:"replica_id" json:"replica_id"`
+	// IngestRows bounds the deliveries one group insert writes, and
+	// IngestWriters how many such inserts run at once.
+	IngestRows    int `mapstructure:"ingest_rows" json:"ingest_rows"`
+	IngestWriters int `mapstructure:"ingest_writers" json:"ingest_writers"`
+	// SilenceReload is how often silences are read again even when no
+	// replica announced a change.
+	SilenceReload time.Duration `mapstructure:"silence_reload" json:"silence_reload"`
+	// DialTimeout bounds each attempt to connect.
+	DialTimeout time.Duration `mapstructure:"dial_timeout" json:"dial_timeout"`
 }
 
 // Log is wabridge's own process log.
@@ -166,7 +209,11 @@ func Defaults() Config {
 			Console:   console.DefaultConfig(),
 		},
 		Storage: Storage{
-			Dir:         "./data",
+			Backend: BackendBolt,
+			Dir:     "./data",
+			Postgres: Postgres{PoolSize: postgres.DefaultPoolSize, Partitions: postgres.DefaultPartitions,
+				LeaseTTL: postgres.DefaultLeaseTTL, IngestRows: postgres.DefaultIngestRows, IngestWriters: postgres.DefaultIngestWriters,
+				SilenceReload: postgres.DefaultSilenceReload, DialTimeout: postgres.DefaultDialTimeout},
 			DedupWindow: pipeline.DefaultDedupWindow,
 			Retention:   store.DefaultRetention,
 			// RejectAuditRate 50/s: see the README for what it costs in disk.
@@ -360,8 +407,17 @@ func (c *Config) Validate() error {
 			add("%s: must be a positive duration such as 10s, got %v", d.key, d.v)
 		}
 	}
-	if c.Storage.Dir == "" {
-		add("storage.dir: required (a directory for the durable inbox and outbox)")
+	switch c.Storage.Backend {
+	case BackendBolt:
+		if c.Storage.Dir == "" {
+			add("storage.dir: required (a directory for the durable inbox and outbox)")
+		}
+	case BackendPostgres:
+		for _, p := range c.Storage.Postgres.problems() {
+			add("%s", p)
+		}
+	default:
+		add("storage.backend: %q is not bbolt (the embedded file in storage.dir) or postgres (a database several replicas share)", c.Storage.Backend)
 	}
 	switch strings.ToLower(c.Log.Level) {
 	case "debug", "info", "warn", "warning", "error":
