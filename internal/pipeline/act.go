@@ -16,31 +16,23 @@ import (
 )
 
 // openIncident returns the open (or pending) incident under fp with its
-// rule, or an error: store.ErrNotFound for an unknown fingerprint,
-// ErrAlreadyResolved (with the stored incident) for one that is over.
-// The caller holds stateMu.
-func (p *Pipeline) openIncident(fp string) (*incidentState, *incident.Incident, *rules.Rule, *Runtime, error) {
+// rule and its partition, locked (the caller unlocks pt.mu), or an error:
+// store.ErrNotFound for an unknown fingerprint, ErrAlreadyResolved (with
+// the stored incident) for one that is over, ErrNotOwned for one in a
+// partition another replica owns.
+func (p *Pipeline) openIncident(fp string) (*partition, *incidentState, *incident.Incident, *rules.Rule, *Runtime, error) {
 	rt := p.runtime()
-	var set *rules.Set
-	if rt != nil {
-		set = rt.Rules
-	}
-	state, err := p.incidents(context.Background(), set)
+	set := rulesOf(rt)
+	pt, state, err := p.partitionOf(context.Background(), set, fp)
 	if err != nil {
-		return nil, nil, nil, rt, fmt.Errorf("load incidents: %w", err)
+		return nil, nil, nil, nil, rt, err
 	}
-	if inc := state.byFP[fp]; inc != nil {
-		return state, inc, set.Rule(inc.Rule), rt, nil
+	if pt != nil {
+		inc := state.byFP[fp]
+		return pt, state, inc, set.Rule(inc.Rule), rt, nil
 	}
-	stored, err := p.st.GetIncident(context.Background(), fp)
-	if err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			return state, nil, nil, rt, fmt.Errorf("no incident %q (wabridge incidents --all lists them): %w", fp, store.ErrNotFound)
-		}
-		return state, nil, nil, rt, err
-	}
-	return state, &stored, nil, rt, fmt.Errorf("incident %s (rule %s) was resolved at %s: %w", fp, stored.Rule,
-		stored.ResolvedAt.UTC().Format(time.RFC3339), ErrAlreadyResolved)
+	stored, err := p.notLive(context.Background(), fp, func(t time.Time) string { return t.UTC().Format(time.RFC3339) })
+	return nil, nil, stored, nil, rt, err
 }
 
 // NoteIncident tells what a person did to an open incident on its Slack
@@ -51,15 +43,14 @@ func (p *Pipeline) openIncident(fp string) (*incidentState, *incident.Incident, 
 // is over is ErrAlreadyResolved and nothing is queued.
 func (p *Pipeline) NoteIncident(fp, note string) (incident.Incident, int, error) {
 	fp = strings.TrimSpace(fp)
-	p.stateMu.Lock()
-	defer p.stateMu.Unlock()
-	state, inc, r, rt, err := p.openIncident(fp)
+	pt, state, inc, r, rt, err := p.openIncident(fp)
 	if err != nil {
 		if inc != nil {
 			return *inc, 0, err
 		}
 		return incident.Incident{}, 0, err
 	}
+	defer pt.mu.Unlock()
 	if r == nil || inc.Status != incident.Open {
 		// A pending incident sent nothing yet; a rule that is gone has
 		// no actions to tell.
@@ -67,7 +58,7 @@ func (p *Pipeline) NoteIncident(fp, note string) (incident.Incident, int, error)
 	}
 	now := p.now()
 	var t *incTx
-	err = p.commit(context.Background(), func(tx store.CommitTx) error {
+	err = p.commit(context.Background(), pt, func(tx store.CommitTx) error {
 		t = &incTx{p: p, tx: tx, st: state, rt: rt, now: now, received: now}
 		for _, a := range r.Actions {
 			if sp, _ := rt.Rules.Spec(a.Notifier); !sp.Notes || !sent(a, inc) {
@@ -81,10 +72,9 @@ func (p *Pipeline) NoteIncident(fp, note string) (incident.Incident, int, error)
 		return nil
 	})
 	if err != nil {
-		p.state = nil
 		return incident.Incident{}, 0, err
 	}
-	p.committed(t)
+	p.committed(pt, t)
 	return *inc, len(t.outbox), nil
 }
 
@@ -94,12 +84,11 @@ func (p *Pipeline) NoteIncident(fp, note string) (incident.Incident, int, error)
 // else the rule matches.
 func (p *Pipeline) IncidentSilence(fp string, d time.Duration, comment, author string) (silence.Silence, error) {
 	fp = strings.TrimSpace(fp)
-	p.stateMu.Lock()
-	_, inc, r, _, err := p.openIncident(fp)
-	p.stateMu.Unlock()
+	pt, _, inc, r, _, err := p.openIncident(fp)
 	if err != nil {
 		return silence.Silence{}, err
 	}
+	pt.mu.Unlock()
 	if r == nil {
 		return silence.Silence{}, fmt.Errorf("incident %s: its rule %s is no longer loaded, so its group is unknown", fp, inc.Rule)
 	}
@@ -121,15 +110,14 @@ func (p *Pipeline) IncidentSilence(fp string, d time.Duration, comment, author s
 // again is no change and queues nothing.
 func (p *Pipeline) AcknowledgeIncident(fp string, a incident.Ack) (incident.Incident, int, error) {
 	fp = strings.TrimSpace(fp)
-	p.stateMu.Lock()
-	defer p.stateMu.Unlock()
-	state, inc, r, rt, err := p.openIncident(fp)
+	pt, state, inc, r, rt, err := p.openIncident(fp)
 	if err != nil {
 		if inc != nil {
 			return *inc, 0, err
 		}
 		return incident.Incident{}, 0, err
 	}
+	defer pt.mu.Unlock()
 	if a.At.IsZero() {
 		a.At = p.now()
 	}
@@ -152,7 +140,7 @@ func (p *Pipeline) AcknowledgeIncident(fp string, a incident.Ack) (incident.Inci
 	note += " at " + acked.Ack.At.Format(ackTime) + ". Repeats are held until it escalates or resolves."
 	now := p.now()
 	var t *incTx
-	err = p.commit(context.Background(), func(tx store.CommitTx) error {
+	err = p.commit(context.Background(), pt, func(tx store.CommitTx) error {
 		t = &incTx{p: p, tx: tx, st: state, rt: rt, now: now, received: now}
 		*inc = acked
 		t.touch(inc)
@@ -170,10 +158,9 @@ func (p *Pipeline) AcknowledgeIncident(fp string, a incident.Ack) (incident.Inci
 		return t.flush()
 	})
 	if err != nil {
-		p.state = nil
 		return incident.Incident{}, 0, err
 	}
-	p.committed(t)
+	p.committed(pt, t)
 	return *inc, len(t.outbox), nil
 }
 
@@ -206,15 +193,14 @@ var ErrNothingOnDemand = errors.New("has no action with on_demand: true")
 // already (incident.ErrAlreadyRequested, saying by whom).
 func (p *Pipeline) OpenOnDemand(fp string, a incident.Ack) (incident.Incident, int, error) {
 	fp = strings.TrimSpace(fp)
-	p.stateMu.Lock()
-	defer p.stateMu.Unlock()
-	state, inc, r, rt, err := p.openIncident(fp)
+	pt, state, inc, r, rt, err := p.openIncident(fp)
 	if err != nil {
 		if inc != nil {
 			return *inc, 0, err
 		}
 		return incident.Incident{}, 0, err
 	}
+	defer pt.mu.Unlock()
 	if r == nil {
 		return *inc, 0, fmt.Errorf("incident %s: its rule %s is no longer loaded, so its actions are unknown", fp, inc.Rule)
 	}
@@ -256,7 +242,7 @@ func (p *Pipeline) OpenOnDemand(fp string, a incident.Ack) (incident.Incident, i
 	note += "; its link follows in this thread once it exists."
 	now := p.now()
 	var t *incTx
-	err = p.commit(context.Background(), func(tx store.CommitTx) error {
+	err = p.commit(context.Background(), pt, func(tx store.CommitTx) error {
 		t = &incTx{p: p, tx: tx, st: state, rt: rt, now: now, received: now}
 		*inc = asked
 		t.touch(inc)
@@ -277,10 +263,9 @@ func (p *Pipeline) OpenOnDemand(fp string, a incident.Ack) (incident.Incident, i
 		return t.flush()
 	})
 	if err != nil {
-		p.state = nil
 		return incident.Incident{}, 0, err
 	}
-	p.committed(t)
+	p.committed(pt, t)
 	return *inc, len(t.outbox), nil
 }
 

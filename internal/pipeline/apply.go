@@ -85,6 +85,22 @@ func (t *incTx) screen(ev *event.Event, r *rules.Rule, silence string) (fp strin
 // applied here).
 func (t *incTx) locate(ev *event.Event, r *rules.Rule, fp string, seen time.Time) (inc *incident.Incident, capped, late bool, err error) {
 	inc = t.st.byFP[fp]
+	if inc == nil && t.p.cfg.Shared {
+		// A group whose events span accounts spans partitions: another
+		// partition may have opened its incident. The read locks it, and
+		// the incident moves to this partition rather than opening twice.
+		prev, err := t.stored(fp)
+		if err != nil {
+			return nil, false, false, err
+		}
+		if prev != nil && prev.Status != incident.Resolved {
+			inc = prev
+			t.st.add(inc)
+			if inc.Status == incident.Open {
+				t.st.indexInhibit(inc, true)
+			}
+		}
+	}
 	if inc == nil {
 		// Only resolve_when remembers recoveries: other rules need no read.
 		if r.HasResolveWhen() && !ev.Timestamp.IsZero() {

@@ -381,9 +381,13 @@ func BenchmarkCommitAudit(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
+			pt, err := p.first(context.Background())
+			if err != nil {
+				b.Fatal(err)
+			}
 			b.ResetTimer()
 			for i := 0; i < len(entries); i += DefaultBatchSize {
-				if err := p.commitBatch(entries[i:min(i+DefaultBatchSize, len(entries))]); err != nil {
+				if err := p.commitBatch(context.Background(), pt, entries[i:min(i+DefaultBatchSize, len(entries))]); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -11,13 +11,9 @@ import (
 
 // committed hands what a transaction queued to the senders and its
 // decisions to the metrics and the audit trail.
-func (p *Pipeline) committed(t *incTx) {
+func (p *Pipeline) committed(pt *partition, t *incTx) {
 	if t.st != nil {
-		// Under stateMu, like every change of the counts.
-		p.m.open.Reset()
-		for rule, n := range t.st.perRule {
-			p.m.open.WithLabelValues(rule).Set(float64(n))
-		}
+		p.countOpen(pt.fence.Partition, t.st.perRule)
 	}
 	if len(t.outbox) > 0 {
 		signal(p.lim.wake)
@@ -26,16 +22,30 @@ func (p *Pipeline) committed(t *incTx) {
 }
 
 // Tick applies what time alone decides (group_wait over, resolve_after,
-// expired threshold windows) at the pipeline's now. Run calls it every
-// TickInterval; tests call it with their clock.
+// expired threshold windows) at the pipeline's now, in every partition
+// this process owns. Run's committers call tick every TickInterval; tests
+// call Tick with their clock.
 func (p *Pipeline) Tick() error {
+	parts, err := p.owned(context.Background())
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, pt := range parts {
+		errs = append(errs, p.tick(context.Background(), pt))
+	}
+	return errors.Join(errs...)
+}
+
+// tick is Tick in one partition.
+func (p *Pipeline) tick(ctx context.Context, pt *partition) error {
 	rt := p.runtime()
 	if rt == nil || rt.Rules == nil {
 		return nil
 	}
-	p.stateMu.Lock()
-	defer p.stateMu.Unlock()
-	state, err := p.incidents(context.Background(), rt.Rules)
+	pt.mu.Lock()
+	defer pt.mu.Unlock()
+	state, err := p.incidents(ctx, pt, rt.Rules)
 	if err != nil {
 		return fmt.Errorf("load incidents: %w", err)
 	}
@@ -56,7 +66,7 @@ func (p *Pipeline) Tick() error {
 		return nil
 	}
 	var t *incTx
-	err = p.commit(context.Background(), func(tx store.CommitTx) error {
+	err = p.commit(ctx, pt, func(tx store.CommitTx) error {
 		t = &incTx{p: p, tx: tx, st: state, rt: rt, now: now, received: now}
 		if err := t.tick(); err != nil {
 			return err
@@ -64,55 +74,86 @@ func (p *Pipeline) Tick() error {
 		return t.flush()
 	})
 	if err != nil {
-		p.state = nil
 		return err
 	}
-	p.committed(t)
+	p.committed(pt, t)
 	return nil
 }
 
-// inboxLoop is the single committer: it takes inbox entries in receive
-// order, up to BatchSize at a time, and commits each batch in one
-// transaction; between batches it runs the timer. A batch that fails stays
-// in the inbox and is tried again after a pause.
-func (p *Pipeline) inboxLoop(ctx context.Context) {
+// committer is the single writer of one partition: it reads the
+// partition's incidents, then takes its inbox entries in receive order,
+// up to BatchSize at a time, and commits each batch in one transaction;
+// between batches it runs the timer. A batch that fails stays in the
+// inbox and is tried again after a pause. It returns when ctx is done or
+// the store refused the partition's fence (the lease passed on).
+func (p *Pipeline) committer(ctx context.Context, pt *partition) {
 	tick := time.NewTicker(p.cfg.TickInterval)
 	defer tick.Stop()
+	poll := time.NewTicker(p.cfg.PollInterval)
+	defer poll.Stop()
+	stopped := func() bool { return ctx.Err() != nil || pt.isLost() }
+	pause := func() bool {
+		select {
+		case <-ctx.Done():
+		case <-pt.lost:
+		case <-time.After(p.cfg.BackoffBase):
+		}
+		return stopped()
+	}
+	// The partition's incidents first: a committer that takes a partition
+	// over continues its incidents, it does not open them again.
+	for {
+		pt.mu.Lock()
+		_, err := p.incidents(ctx, pt, rulesOf(p.runtime()))
+		p.refused(pt, err)
+		pt.mu.Unlock()
+		if err == nil {
+			break
+		}
+		if stopped() {
+			return
+		}
+		p.m.processingErrors.WithLabelValues("load_incidents").Inc()
+		p.log.Error("pipeline: read the partition's incidents; retrying", "partition", pt.fence.Partition, "err", err)
+		if pause() {
+			return
+		}
+	}
 	lastTick := time.Now()
 	doTick := func() {
 		lastTick = time.Now()
-		if err := p.Tick(); err != nil {
+		if err := p.tick(ctx, pt); err != nil && !stopped() {
 			p.m.processingErrors.WithLabelValues("tick").Inc()
-			p.log.Error("pipeline: incident timer", "err", err)
+			p.log.Error("pipeline: incident timer", "partition", pt.fence.Partition, "err", err)
 		}
 	}
-	crashes, err := p.crashes(ctx)
+	crashes, err := p.st.Crashes(ctx, pt.fence)
 	if err != nil {
 		p.log.Error("pipeline: read the crash record; a delivery that crashes processing will not be quarantined", "err", err)
 		crashes = map[uint64]int{}
 	}
 	if len(crashes) > 0 {
 		p.log.Warn("pipeline: the last process died while processing deliveries; processing them one at a time",
-			"count", len(crashes))
+			"partition", pt.fence.Partition, "count", len(crashes))
 	}
-	for {
-		entries, err := p.pending(ctx, p.cfg.BatchSize)
+	for !stopped() {
+		entries, err := p.st.PendingInbox(ctx, pt.fence, p.cfg.BatchSize)
 		if damaged, ok := errors.AsType[*store.DamagedEntryError](err); ok {
-			if err = p.quarantine(ctx, damaged); err == nil {
+			if err = p.quarantine(ctx, pt, damaged); err == nil {
 				continue
 			}
 		}
 		more := len(entries) == p.cfg.BatchSize
 		if err == nil && len(entries) > 0 {
 			var poisoned bool
-			entries, poisoned, err = p.crashGuard(ctx, entries, crashes)
+			entries, poisoned, err = p.crashGuard(ctx, pt, entries, crashes)
 			switch {
 			case err != nil:
 			case poisoned:
 				continue
 			default:
 				more = more || len(entries) < p.cfg.BatchSize
-				err = p.commitBatch(entries)
+				err = p.commitBatch(ctx, pt, entries)
 			}
 			if err == nil {
 				for _, e := range entries {
@@ -121,16 +162,21 @@ func (p *Pipeline) inboxLoop(ctx context.Context) {
 			}
 		}
 		if err != nil {
-			if ctx.Err() != nil {
+			if errors.Is(err, store.ErrFenced) {
+				// Refused by a read, a quarantine or a batch record.
+				pt.mu.Lock()
+				p.refused(pt, err)
+				pt.mu.Unlock()
+			}
+			if stopped() {
 				return
 			}
 			p.m.processingErrors.WithLabelValues("commit").Inc()
 			p.writes.fail(err, p.now())
-			p.log.Error("pipeline: process deliveries; they stay in the inbox", "count", len(entries), "err", err)
-			select {
-			case <-ctx.Done():
+			p.log.Error("pipeline: process deliveries; they stay in the inbox", "partition", pt.fence.Partition,
+				"count", len(entries), "err", err)
+			if pause() {
 				return
-			case <-time.After(p.cfg.BackoffBase):
 			}
 			continue
 		}
@@ -143,7 +189,10 @@ func (p *Pipeline) inboxLoop(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-p.inboxWake:
+		case <-pt.lost:
+			return
+		case <-pt.wake:
+		case <-poll.C:
 		case <-tick.C:
 			doTick()
 		}
@@ -153,12 +202,8 @@ func (p *Pipeline) inboxLoop(ctx context.Context) {
 // quarantine moves an inbox entry that cannot be decoded out of the way:
 // left in place it would fail every read of the inbox, and stop all
 // processing behind it.
-func (p *Pipeline) quarantine(ctx context.Context, d *store.DamagedEntryError) error {
-	f, err := p.fenced(ctx)
-	if err != nil {
-		return err
-	}
-	if err := p.st.QuarantineDamaged(ctx, f, d.Seq); err != nil {
+func (p *Pipeline) quarantine(ctx context.Context, pt *partition, d *store.DamagedEntryError) error {
+	if err := p.st.QuarantineDamaged(ctx, pt.fence, d.Seq); err != nil {
 		return fmt.Errorf("quarantine damaged inbox entry %d: %w", d.Seq, err)
 	}
 	p.m.quarantined.Inc()
@@ -175,11 +220,8 @@ func (p *Pipeline) quarantine(ctx context.Context, d *store.DamagedEntryError) e
 // instead (poisoned). Other entries are processed as a batch up to the
 // next such entry. Before processing, the batch is recorded durably, so a
 // crash while it runs is counted at the next start.
-func (p *Pipeline) crashGuard(ctx context.Context, entries []store.InboxEntry, crashes map[uint64]int) (batch []store.InboxEntry, poisoned bool, err error) {
-	f, err := p.fenced(ctx)
-	if err != nil {
-		return nil, false, err
-	}
+func (p *Pipeline) crashGuard(ctx context.Context, pt *partition, entries []store.InboxEntry, crashes map[uint64]int) (batch []store.InboxEntry, poisoned bool, err error) {
+	f := pt.fence
 	first := entries[0]
 	if n := crashes[first.Seq]; n > 0 {
 		if n >= p.cfg.MaxCrashes {
@@ -209,60 +251,4 @@ func (p *Pipeline) crashGuard(ctx context.Context, entries []store.InboxEntry, c
 		return nil, false, err
 	}
 	return entries, false, nil
-}
-
-// fenced returns the committer's fence, taking it from the store the
-// first time. The store's one partition is this process's while it holds
-// the store; a backend with several partitions runs a committer per
-// fence, which this one is not yet.
-func (p *Pipeline) fenced(ctx context.Context) (store.Fence, error) {
-	p.fenceMu.Lock()
-	defer p.fenceMu.Unlock()
-	if p.fence != nil {
-		return *p.fence, nil
-	}
-	fs, err := p.st.Fences(ctx)
-	if err != nil {
-		return store.Fence{}, fmt.Errorf("take the store's lease: %w", err)
-	}
-	if len(fs) == 0 {
-		return store.Fence{}, errors.New("take the store's lease: this process owns no partition of the store")
-	}
-	p.fence = &fs[0]
-	return fs[0], nil
-}
-
-// commit runs fn in one transaction under the committer's fence. A fence
-// the store refused is dropped, and with it the incidents in memory:
-// another owner may have changed them.
-func (p *Pipeline) commit(ctx context.Context, fn func(tx store.CommitTx) error) error {
-	f, err := p.fenced(ctx)
-	if err != nil {
-		return err
-	}
-	err = p.st.Commit(ctx, f, fn)
-	if errors.Is(err, store.ErrFenced) {
-		p.fenceMu.Lock()
-		p.fence = nil
-		p.fenceMu.Unlock()
-	}
-	return err
-}
-
-// pending returns the inbox entries waiting in the committer's partition.
-func (p *Pipeline) pending(ctx context.Context, limit int) ([]store.InboxEntry, error) {
-	f, err := p.fenced(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return p.st.PendingInbox(ctx, f, limit)
-}
-
-// crashes reads the crash record of the committer's partition.
-func (p *Pipeline) crashes(ctx context.Context) (map[uint64]int, error) {
-	f, err := p.fenced(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return p.st.Crashes(ctx, f)
 }

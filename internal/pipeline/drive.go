@@ -10,16 +10,24 @@ import (
 // A dry run and rules tests drive the pipeline with it on a store of their
 // own, with their own clock.
 func (p *Pipeline) ProcessInbox() error {
-	for {
-		entries, err := p.pending(context.Background(), p.cfg.BatchSize)
-		if err != nil {
-			return fmt.Errorf("read inbox: %w", err)
-		}
-		if len(entries) == 0 {
-			return nil
-		}
-		if err := p.commitBatch(entries); err != nil {
-			return err
+	ctx := context.Background()
+	parts, err := p.owned(ctx)
+	if err != nil {
+		return err
+	}
+	for _, pt := range parts {
+		for {
+			entries, err := p.st.PendingInbox(ctx, pt.fence, p.cfg.BatchSize)
+			if err != nil {
+				return fmt.Errorf("read inbox: %w", err)
+			}
+			if len(entries) == 0 {
+				break
+			}
+			if err := p.commitBatch(ctx, pt, entries); err != nil {
+				return err
+			}
 		}
 	}
+	return nil
 }

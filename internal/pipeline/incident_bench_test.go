@@ -116,7 +116,7 @@ func feed(b *testing.B, p *Pipeline, st *store.Bolt, n int, phone func(int) stri
 			b.Fatal(err)
 		}
 		b.StartTimer()
-		if err := p.commitBatch(entries); err != nil {
+		if err := p.commitFirst(entries); err != nil {
 			b.Fatal(err)
 		}
 	}

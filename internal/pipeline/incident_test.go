@@ -61,7 +61,7 @@ func (h *incidentHarness) send(evs ...event.Event) {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	if err := h.p.commitBatch(in); err != nil {
+	if err := h.p.commitFirst(in); err != nil {
 		h.t.Fatal(err)
 	}
 }

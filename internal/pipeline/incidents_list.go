@@ -2,8 +2,6 @@ package pipeline
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"sort"
 	"strings"
 	"time"
@@ -55,29 +53,24 @@ func (p *Pipeline) ResolveIncidentBy(fp, note, detail string) (incident.Incident
 	if rt != nil {
 		set = rt.Rules
 	}
-	p.stateMu.Lock()
-	defer p.stateMu.Unlock()
-	state, err := p.incidents(context.Background(), set)
+	pt, state, err := p.partitionOf(context.Background(), set, fp)
 	if err != nil {
-		return incident.Incident{}, 0, fmt.Errorf("load incidents: %w", err)
+		return incident.Incident{}, 0, err
 	}
-	inc := state.byFP[fp]
-	if inc == nil {
-		stored, err := p.st.GetIncident(context.Background(), fp)
-		if err != nil {
-			if errors.Is(err, store.ErrNotFound) {
-				return incident.Incident{}, 0, fmt.Errorf("no incident %q (wabridge incidents --all lists them): %w", fp, store.ErrNotFound)
-			}
-			return incident.Incident{}, 0, err
+	if pt == nil {
+		stored, err := p.notLive(context.Background(), fp, func(t time.Time) string { return t.Local().Format(time.DateTime) })
+		if stored != nil {
+			return *stored, 0, err
 		}
-		return stored, 0, fmt.Errorf("incident %s (rule %s) was resolved at %s: %w", fp, stored.Rule,
-			stored.ResolvedAt.Local().Format(time.DateTime), ErrAlreadyResolved)
+		return incident.Incident{}, 0, err
 	}
+	defer pt.mu.Unlock()
+	inc := state.byFP[fp]
 	r := set.Rule(inc.Rule)
 	now := p.now()
 	var t *incTx
 	var queued int
-	err = p.commit(context.Background(), func(tx store.CommitTx) error {
+	err = p.commit(context.Background(), pt, func(tx store.CommitTx) error {
 		t = &incTx{p: p, tx: tx, st: state, rt: rt, now: now, received: now}
 		t.holding = r != nil && !r.Active(now)
 		n, err := t.resolve(r, inc, nil, note)
@@ -92,9 +85,8 @@ func (p *Pipeline) ResolveIncidentBy(fp, note, detail string) (incident.Incident
 		return t.flush()
 	})
 	if err != nil {
-		p.state = nil
 		return incident.Incident{}, 0, err
 	}
-	p.committed(t)
+	p.committed(pt, t)
 	return *inc, queued, nil
 }

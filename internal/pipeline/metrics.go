@@ -20,6 +20,8 @@ type metrics struct {
 	quarantined      prometheus.Counter
 	crashQuarantined prometheus.Counter
 	latency          prometheus.Histogram
+	partitions       prometheus.Gauge
+	fenced           prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer, p *Pipeline) (*metrics, error) {
@@ -72,6 +74,14 @@ func newMetrics(reg prometheus.Registerer, p *Pipeline) (*metrics, error) {
 			Name: "wabridge_inbox_quarantined_total",
 			Help: "Inbox entries that could not be decoded (disk damage) and were moved to the store's quarantine bucket, unprocessed.",
 		}),
+		partitions: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "wabridge_partitions_owned",
+			Help: "Partitions of the store whose lease this process holds, each with its own committer (the embedded store has one).",
+		}),
+		fenced: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "wabridge_partition_fenced_total",
+			Help: "Commits the store refused because the partition's lease had passed to another owner; the partition's committer stopped and dropped its incidents in memory.",
+		}),
 		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "wabridge_notification_latency_seconds",
 			Help:    "Time from receiving a delivery to a notification sent for it.",
@@ -86,7 +96,7 @@ func newMetrics(reg prometheus.Registerer, p *Pipeline) (*metrics, error) {
 			func() float64 { return float64(f(p.Stats())) })
 	}
 	for _, c := range []prometheus.Collector{
-		m.notifications, m.deadTotal, m.dropped, m.deliveries, m.processingErrors, m.decisions, m.capped, m.reconciled, m.open, m.duplicates, m.quarantined, m.crashQuarantined, m.latency,
+		m.notifications, m.deadTotal, m.dropped, m.deliveries, m.processingErrors, m.decisions, m.capped, m.reconciled, m.open, m.duplicates, m.quarantined, m.crashQuarantined, m.latency, m.partitions, m.fenced,
 		gauge("wabridge_inbox_depth", "Deliveries stored and not yet processed.", func(s Stats) int { return s.Inbox }),
 		gauge("wabridge_outbox_depth", "Notifications waiting to be sent or retried.", func(s Stats) int { return s.Outbox }),
 		gauge("wabridge_dead_letters", "Notifications that failed for good and wait for an operator.", func(s Stats) int { return s.Dead }),

@@ -50,6 +50,21 @@ type Config struct {
 	// TickInterval is how often pending incidents are checked for
 	// group_wait and open ones for resolve_after.
 	TickInterval time.Duration
+	// PollInterval is how often a committer looks for deliveries that no
+	// wake-up announced: those another replica accepted into a partition
+	// this one owns.
+	PollInterval time.Duration
+	// LeaseRenew is how often the store's leases are renewed and free
+	// partitions taken: well within the store's lease time.
+	LeaseRenew time.Duration
+	// Shared says the store is shared by several replicas, each owning
+	// some of its partitions: an event whose incident this partition does
+	// not hold reads it from the store, since another partition may have
+	// opened it (a group_by that spans accounts).
+	Shared bool
+	// SilenceRefresh is how often silences are read again from the store
+	// even when nobody here changed them (another replica, or an expiry).
+	SilenceRefresh time.Duration
 	// RejectAuditRate is how many rejected deliveries (4xx) per second at
 	// most are recorded in the audit trail; anyone can send them, so the
 	// rest are only counted.
@@ -88,6 +103,7 @@ const (
 	DefaultRejectAuditRate = 50
 	DefaultMaxCrashes      = 3
 	DefaultClaimLease      = 10 * time.Minute
+	DefaultLeaseRenew      = 5 * time.Second
 )
 
 // WithDefaults fills every zero (or negative) setting with its default.
@@ -115,6 +131,9 @@ func (c Config) WithDefaults() Config {
 	setDur(&c.SweepInterval, DefaultSweepInterval)
 	setInt(&c.BatchSize, DefaultBatchSize)
 	setDur(&c.TickInterval, DefaultTickInterval)
+	setDur(&c.PollInterval, c.TickInterval)
+	setDur(&c.LeaseRenew, DefaultLeaseRenew)
+	setDur(&c.SilenceRefresh, DefaultSilenceRefresh)
 	setInt(&c.RejectAuditRate, DefaultRejectAuditRate)
 	setInt(&c.ProbeBytes, 3<<20)
 	setInt(&c.MaxCrashes, DefaultMaxCrashes)
@@ -177,24 +196,26 @@ type Pipeline struct {
 	closeMu   sync.Once
 	closeErr  error
 
-	inboxWake chan struct{} // Accept → inbox loop
-	parsed    *parsedCache  // Accept → committer: events parsed by the webhook
-	zip       store.Compressor
+	parsed *parsedCache // Accept → committer: events parsed by the webhook
+	zip    store.Compressor
 
 	writes writeHealth // the store's last write failure, for Ready
 
 	decided  func([]Decision)
 	silences atomic.Pointer[silences]
 
-	// fenceMu guards fence, the committer's lease on the store's
-	// partition, taken at the first commit and dropped when refused.
-	fenceMu sync.Mutex
-	fence   *store.Fence
+	// partsMu guards parts, the partitions this process owns by number,
+	// and stopping, those whose committer is stopping; leasing is set
+	// while Run's lease loop keeps them.
+	partsMu  sync.Mutex
+	parts    map[int]*partition
+	stopping map[int]*partition
+	leasing  bool
 
-	// stateMu serialises the committer and the timer, which alone change
-	// incidents; state is their copy of the open and pending ones.
-	stateMu sync.Mutex
-	state   *incidentState
+	// openMu guards openCounts, each partition's open incidents per rule,
+	// which the open-incidents gauge adds up.
+	openMu     sync.Mutex
+	openCounts map[int]map[string]int
 }
 
 // New builds a pipeline. It does not start anything: dead-letter methods
@@ -216,16 +237,19 @@ func New(cfg Config, deps Deps) (*Pipeline, error) {
 		deps.Now = time.Now
 	}
 	p := &Pipeline{
-		cfg:       cfg.WithDefaults(),
-		st:        deps.Store,
-		sources:   deps.Sources,
-		runtime:   deps.Runtime,
-		log:       deps.Logger,
-		now:       deps.Now,
-		inboxWake: make(chan struct{}, 1),
-		parsed:    newParsedCache(),
-		decided:   deps.Decided,
-		rejects:   make(chan rejected, rejectQueue),
+		cfg:      cfg.WithDefaults(),
+		st:       deps.Store,
+		sources:  deps.Sources,
+		runtime:  deps.Runtime,
+		log:      deps.Logger,
+		now:      deps.Now,
+		parts:    map[int]*partition{},
+		stopping: map[int]*partition{},
+
+		openCounts: map[int]map[string]int{},
+		parsed:     newParsedCache(),
+		decided:    deps.Decided,
+		rejects:    make(chan rejected, rejectQueue),
 	}
 	p.lim = newLimiter(p.cfg.Senders, p.cfg.RateLimitPace)
 	p.rejectBudget = newTokenBucket(p.cfg.RejectAuditRate)
@@ -269,7 +293,7 @@ func (p *Pipeline) Accept(ctx context.Context, d delivery.Delivery, events []eve
 		return fmt.Errorf("accept delivery from %s: %w: %w", d.Source, ErrUnavailable, err)
 	}
 	p.writes.ok()
-	signal(p.inboxWake)
+	p.wakeAll()
 	return nil
 }
 
@@ -291,9 +315,13 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	}
 	defer p.runMu.Unlock()
 
-	p.stateMu.Lock()
-	p.state = nil // read incidents afresh: the store is the truth
-	p.stateMu.Unlock()
+	// Incidents are read afresh by each partition's committer: the store
+	// is the truth.
+	p.partsMu.Lock()
+	clear(p.parts)
+	clear(p.stopping)
+	p.leasing = true
+	p.partsMu.Unlock()
 	if err := p.loadSilences(ctx); err != nil {
 		return fmt.Errorf("pipeline: load silences: %w", err)
 	}
@@ -305,7 +333,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 
 	var loops, workers sync.WaitGroup
 	loops.Add(3)
-	go func() { defer loops.Done(); p.inboxLoop(ctx) }()
+	go func() { defer loops.Done(); p.leaseLoop(ctx) }()
 	go func() { defer loops.Done(); p.sendLoop(ctx, workCtx, &workers) }()
 	go func() { defer loops.Done(); p.sweepLoop(ctx) }()
 	loops.Add(1)

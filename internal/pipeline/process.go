@@ -18,7 +18,11 @@ import (
 // process commits one inbox entry on its own, as a batch of one; tests
 // use it to process without Run.
 func (p *Pipeline) process(e store.InboxEntry) error {
-	return p.commitBatch([]store.InboxEntry{e})
+	pt, err := p.first(context.Background())
+	if err != nil {
+		return err
+	}
+	return p.commitBatch(context.Background(), pt, []store.InboxEntry{e})
 }
 
 // prepared is one inbox entry parsed and matched, outside any transaction.
@@ -107,29 +111,28 @@ func (p *Pipeline) prepare(rt *Runtime, res []*rules.Rule, e store.InboxEntry, e
 	return pr
 }
 
-// commitBatch processes inbox entries, in receive order, in one write
-// transaction: an entry leaves the inbox only together with its dedup
-// records, incident changes and outbox entries. Parsing and matching run
-// first, in parallel, outside the transaction.
-func (p *Pipeline) commitBatch(entries []store.InboxEntry) error {
+// commitBatch processes inbox entries of a partition, in receive order,
+// in one write transaction: an entry leaves the inbox only together with
+// its dedup records, incident changes and outbox entries. Parsing and
+// matching run first, in parallel, outside the transaction.
+func (p *Pipeline) commitBatch(ctx context.Context, pt *partition, entries []store.InboxEntry) error {
 	if len(entries) == 0 {
 		return nil
 	}
-	ctx := context.Background()
 	rt := p.runtime()
 	now := p.now()
 	prep := p.prepareAll(rt, entries)
 
-	p.stateMu.Lock()
-	defer p.stateMu.Unlock()
-	state, err := p.incidents(ctx, rulesOf(rt))
+	pt.mu.Lock()
+	defer pt.mu.Unlock()
+	state, err := p.incidents(ctx, pt, rulesOf(rt))
 	if err != nil {
 		return fmt.Errorf("load incidents: %w", err)
 	}
 	sil := p.currentSilences(now)
 	var t *incTx
 	var done []*prepared
-	err = p.commit(ctx, func(tx store.CommitTx) error {
+	err = p.commit(ctx, pt, func(tx store.CommitTx) error {
 		t = &incTx{p: p, tx: tx, st: state, rt: rt, now: now}
 		done = done[:0]
 		for i := range prep {
@@ -144,12 +147,10 @@ func (p *Pipeline) commitBatch(entries []store.InboxEntry) error {
 		return t.flush()
 	})
 	if err != nil {
-		// The copy may hold changes the store refused: read it again.
-		p.state = nil
-		return err
+		return err // commit dropped the copy: it may hold changes the store refused
 	}
 	p.observeBatch(rt, done)
-	p.committed(t)
+	p.committed(pt, t)
 	return nil
 }
 

@@ -9,9 +9,10 @@ import (
 	"github.com/wabridge/wabridge/internal/store"
 )
 
-// SilenceRefresh is how often the pipeline reloads silences from the store
-// even when nobody told it they changed (so one that expires is seen).
-const SilenceRefresh = 10 * time.Second
+// DefaultSilenceRefresh is how often the pipeline reloads silences from
+// the store even when nobody told it they changed (so one that expires,
+// or one another replica added, is seen).
+const DefaultSilenceRefresh = 10 * time.Second
 
 // silences is the compiled set the committer reads for every event, with
 // when it was read from the store.
@@ -38,7 +39,7 @@ func (p *Pipeline) loadSilences(ctx context.Context) error {
 // older than SilenceRefresh.
 func (p *Pipeline) currentSilences(now time.Time) *silences {
 	s := p.silences.Load()
-	if s == nil || now.Sub(s.loaded) >= SilenceRefresh || now.Before(s.loaded) {
+	if s == nil || now.Sub(s.loaded) >= p.cfg.SilenceRefresh || now.Before(s.loaded) {
 		if err := p.loadSilences(context.Background()); err != nil {
 			p.m.processingErrors.WithLabelValues("read_silences").Inc()
 			p.log.Error("pipeline: read silences; using the last ones read", "err", err)

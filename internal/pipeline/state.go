@@ -6,6 +6,7 @@ import (
 
 	"github.com/wabridge/wabridge/internal/event"
 	"github.com/wabridge/wabridge/internal/incident"
+	"github.com/wabridge/wabridge/internal/store"
 	"github.com/wabridge/wabridge/rules"
 )
 
@@ -30,12 +31,8 @@ type incidentState struct {
 	inhibit []map[string]map[string]struct{}
 }
 
-func (p *Pipeline) loadIncidents(ctx context.Context) (*incidentState, error) {
-	f, err := p.fenced(ctx)
-	if err != nil {
-		return nil, err
-	}
-	all, err := p.st.LiveIncidents(ctx, f)
+func (p *Pipeline) loadIncidents(ctx context.Context, pt *partition) (*incidentState, error) {
+	all, err := p.st.LiveIncidents(ctx, pt.fence)
 	if err != nil {
 		return nil, err
 	}
@@ -69,30 +66,34 @@ func (s *incidentState) remove(inc *incident.Incident) {
 	}
 }
 
-// incidents returns the state, loading it when needed, with the inhibit
-// index built for set. The caller holds stateMu.
-func (p *Pipeline) incidents(ctx context.Context, set *rules.Set) (*incidentState, error) {
-	if p.state == nil {
-		s, err := p.loadIncidents(ctx)
+// incidents returns the partition's state, loading it when needed, with
+// the inhibit index built for set. The caller holds pt.mu.
+func (p *Pipeline) incidents(ctx context.Context, pt *partition, set *rules.Set) (*incidentState, error) {
+	if pt.state == nil {
+		if pt.isLost() {
+			return nil, &store.FencedError{Fence: pt.fence}
+		}
+		s, err := p.loadIncidents(ctx, pt)
 		if err != nil {
 			return nil, err
 		}
-		p.state = s
+		pt.state = s
 	}
-	if p.state.inhibit == nil || p.state.set != set {
-		p.state.set = set
+	st := pt.state
+	if st.inhibit == nil || st.set != set {
+		st.set = set
 		inh := set.Inhibits()
-		p.state.inhibit = make([]map[string]map[string]struct{}, len(inh))
+		st.inhibit = make([]map[string]map[string]struct{}, len(inh))
 		for i := range inh {
-			p.state.inhibit[i] = map[string]map[string]struct{}{}
+			st.inhibit[i] = map[string]map[string]struct{}{}
 		}
-		for _, inc := range p.state.byFP {
+		for _, inc := range st.byFP {
 			if inc.Status == incident.Open {
-				p.state.indexInhibit(inc, true)
+				st.indexInhibit(inc, true)
 			}
 		}
 	}
-	return p.state, nil
+	return st, nil
 }
 
 func equalKey(fields []string, e *event.Event) string {

@@ -40,3 +40,13 @@ func sentAll(t testing.TB, st *store.Bolt) {
 		}
 	}
 }
+
+// commitFirst commits entries in the first partition the pipeline owns:
+// the embedded store's only one.
+func (p *Pipeline) commitFirst(entries []store.InboxEntry) error {
+	pt, err := p.first(context.Background())
+	if err != nil {
+		return err
+	}
+	return p.commitBatch(context.Background(), pt, entries)
+}
