@@ -2,9 +2,12 @@ package rules
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"io/fs"
 	"path/filepath"
@@ -93,20 +96,25 @@ type loader struct {
 	inhibits []*Inhibit
 	names    map[string]*Rule
 
+	// hash digests the files' bytes in load order: replicas whose rules
+	// hash alike run the same rules.
+	hash hash.Hash
+
 	file      string
 	fileStart int    // index in errs where the current file's problems begin
 	ctx       string // "rule "x": ", prefixed to messages about one rule
 }
 
 func newLoader(opts Options) *loader {
-	return &loader{opts: opts, runner: newWhenRunner(opts.Logger), names: map[string]*Rule{}}
+	return &loader{opts: opts, runner: newWhenRunner(opts.Logger), names: map[string]*Rule{}, hash: sha256.New()}
 }
 
 func (l *loader) finish() (*Set, problem.List, error) {
 	if len(l.errs) > 0 {
 		return nil, l.warns, l.errs
 	}
-	s := &Set{rules: l.rules, inhibits: l.inhibits, byName: l.names, specs: l.opts.Specs}
+	s := &Set{rules: l.rules, inhibits: l.inhibits, byName: l.names, specs: l.opts.Specs,
+		hash: hex.EncodeToString(l.hash.Sum(nil))[:16]}
 	s.idx = buildIndex(s.rules)
 	s.ms = make([]matcher, len(s.rules))
 	for i, r := range s.rules {
@@ -135,6 +143,9 @@ var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
 func (l *loader) parseFile(name string, data []byte) {
 	l.file, l.fileStart, l.ctx = name, len(l.errs), ""
+	// Each file's length first, so moving bytes between files changes it.
+	fmt.Fprintf(l.hash, "%d\n", len(data))
+	l.hash.Write(data)
 	defer l.sortFileProblems()
 
 	dec := yaml.NewDecoder(bytes.NewReader(data))

@@ -214,6 +214,8 @@ type Set struct {
 	ms []matcher
 	// specs are the notifiers the rules were loaded with.
 	specs []notifiers.Spec
+	// hash identifies the rule files' content (see Hash).
+	hash string
 }
 
 // Spec returns the Spec of the notifier an action names, as the rules were
@@ -228,6 +230,16 @@ func (s *Set) Spec(notifier string) (notifiers.Spec, bool) {
 		}
 	}
 	return notifiers.Spec{}, false
+}
+
+// Hash identifies the content of the rule files the set was loaded from,
+// in load order: two processes whose sets hash alike run the same rules,
+// wherever the files lie. "" for no set.
+func (s *Set) Hash() string {
+	if s == nil {
+		return ""
+	}
+	return s.hash
 }
 
 // Rules lists every rule in evaluation order, disabled ones included.

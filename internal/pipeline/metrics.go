@@ -22,6 +22,7 @@ type metrics struct {
 	latency          prometheus.Histogram
 	partitions       prometheus.Gauge
 	fenced           prometheus.Counter
+	rulesConflicts   prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer, p *Pipeline) (*metrics, error) {
@@ -82,6 +83,10 @@ func newMetrics(reg prometheus.Registerer, p *Pipeline) (*metrics, error) {
 			Name: "wabridge_partition_fenced_total",
 			Help: "Commits the store refused because the partition's lease had passed to another owner; the partition's committer stopped and dropped its incidents in memory.",
 		}),
+		rulesConflicts: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "wabridge_rules_conflicts",
+			Help: "Live replicas holding partitions whose rules hash differs from this one's; while above 0, this replica takes no partition (see the log for both hashes).",
+		}),
 		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "wabridge_notification_latency_seconds",
 			Help:    "Time from receiving a delivery to a notification sent for it.",
@@ -96,7 +101,7 @@ func newMetrics(reg prometheus.Registerer, p *Pipeline) (*metrics, error) {
 			func() float64 { return float64(f(p.Stats())) })
 	}
 	for _, c := range []prometheus.Collector{
-		m.notifications, m.deadTotal, m.dropped, m.deliveries, m.processingErrors, m.decisions, m.capped, m.reconciled, m.open, m.duplicates, m.quarantined, m.crashQuarantined, m.latency, m.partitions, m.fenced,
+		m.notifications, m.deadTotal, m.dropped, m.deliveries, m.processingErrors, m.decisions, m.capped, m.reconciled, m.open, m.duplicates, m.quarantined, m.crashQuarantined, m.latency, m.partitions, m.fenced, m.rulesConflicts,
 		gauge("wabridge_inbox_depth", "Deliveries stored and not yet processed.", func(s Stats) int { return s.Inbox }),
 		gauge("wabridge_outbox_depth", "Notifications waiting to be sent or retried.", func(s Stats) int { return s.Outbox }),
 		gauge("wabridge_dead_letters", "Notifications that failed for good and wait for an operator.", func(s Stats) int { return s.Dead }),

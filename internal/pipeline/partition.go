@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -158,13 +159,22 @@ func (p *Pipeline) leaseLoop(ctx context.Context) {
 	t := time.NewTimer(0)
 	defer t.Stop()
 	failing, first := false, true
+	conflict := "" // the disagreeing replicas last logged
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
+		gate, gated := p.st.(store.RulesGate)
+		hash := rulesOf(p.runtime()).Hash()
+		if gated {
+			gate.SetRulesHash(hash)
+		}
 		fs, err := p.st.Fences(ctx)
+		if err == nil && gated {
+			p.checkRules(ctx, gate, hash, &conflict)
+		}
 		switch {
 		case err != nil && ctx.Err() != nil:
 			return
@@ -186,6 +196,33 @@ func (p *Pipeline) leaseLoop(ctx context.Context) {
 		}
 		t.Reset(p.cfg.LeaseRenew)
 	}
+}
+
+// checkRules reports replicas that run rules other than this one's: the
+// store takes no partition for this replica while they hold some.
+// last is what was logged last, so a standing conflict is logged once.
+func (p *Pipeline) checkRules(ctx context.Context, gate store.RulesGate, hash string, last *string) {
+	others, err := gate.RulesConflicts(ctx)
+	if err != nil {
+		p.log.Warn("pipeline: read the other replicas' rules hashes", "err", err)
+		return
+	}
+	p.m.rulesConflicts.Set(float64(len(others)))
+	var theirs []string
+	for replica, h := range others {
+		theirs = append(theirs, replica+"="+h)
+	}
+	slices.Sort(theirs)
+	now := strings.Join(theirs, ", ")
+	switch {
+	case now == *last:
+	case now == "":
+		p.log.Info("pipeline: every replica runs the same rules again; partitions are shared again", "rules_hash", hash)
+	default:
+		p.log.Error("pipeline: replicas run different rules; this replica takes no partition while they hold some (load the same rules files everywhere)",
+			"rules_hash", hash, "other_replicas", now)
+	}
+	*last = now
 }
 
 // syncFences starts and stops committers so that one runs for each fence.

@@ -7,7 +7,9 @@ import (
 	"hash/fnv"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -36,6 +38,7 @@ type cluster struct {
 	n     int
 
 	mu      sync.Mutex
+	hashes  map[string]string // replica → rules hash
 	owner   map[int]string
 	epoch   map[int]uint64
 	pending map[int][]store.InboxEntry
@@ -53,7 +56,7 @@ func newCluster(t *testing.T, n int) *cluster {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &cluster{bolt: b, inner: fs[0], n: n, owner: map[int]string{}, epoch: map[int]uint64{}, pending: map[int][]store.InboxEntry{}}
+	return &cluster{bolt: b, inner: fs[0], n: n, hashes: map[string]string{}, owner: map[int]string{}, epoch: map[int]uint64{}, pending: map[int][]store.InboxEntry{}}
 }
 
 func (c *cluster) partitionOf(phone string) int {
@@ -113,7 +116,34 @@ type replica struct {
 	take bool
 }
 
-var _ store.Store = (*replica)(nil)
+var (
+	_ store.Store     = (*replica)(nil)
+	_ store.RulesGate = (*replica)(nil)
+)
+
+func (r *replica) SetRulesHash(h string) {
+	r.c.mu.Lock()
+	r.c.hashes[r.name] = h
+	r.c.mu.Unlock()
+}
+
+// conflicts lists the replicas holding partitions under other rules. The
+// caller holds c.mu.
+func (r *replica) conflicts() map[string]string {
+	out := map[string]string{}
+	for _, o := range r.c.owner {
+		if o != "" && o != r.name && r.c.hashes[o] != r.c.hashes[r.name] {
+			out[o] = r.c.hashes[o]
+		}
+	}
+	return out
+}
+
+func (r *replica) RulesConflicts(ctx context.Context) (map[string]string, error) {
+	r.c.mu.Lock()
+	defer r.c.mu.Unlock()
+	return r.conflicts(), nil
+}
 
 func (r *replica) current(f store.Fence) error {
 	if r.c.owner[f.Partition] != r.name || r.c.epoch[f.Partition] != f.Epoch {
@@ -126,8 +156,9 @@ func (r *replica) Fences(ctx context.Context) ([]store.Fence, error) {
 	r.c.mu.Lock()
 	defer r.c.mu.Unlock()
 	var out []store.Fence
+	agree := len(r.conflicts()) == 0
 	for p := range r.c.n {
-		if r.c.owner[p] == "" && r.take {
+		if r.c.owner[p] == "" && r.take && agree {
 			r.c.owner[p] = r.name
 			r.c.epoch[p]++
 		}
@@ -246,13 +277,18 @@ type replicaHarness struct {
 
 func startReplica(t *testing.T, c *cluster, name string, rt *Runtime, cfg Config) *replicaHarness {
 	t.Helper()
+	return startReplicaLog(t, c, name, func() *Runtime { return rt }, cfg, slog.New(slog.DiscardHandler))
+}
+
+func startReplicaLog(t *testing.T, c *cluster, name string, rt func() *Runtime, cfg Config, log *slog.Logger) *replicaHarness {
+	t.Helper()
 	r := &replica{Bolt: c.bolt, c: c, name: name, take: true}
 	reg := prometheus.NewRegistry()
 	p, err := New(cfg, Deps{
 		Store:      r,
 		Sources:    func(n string) (sources.Source, bool) { return testSource{}, n == "test" },
-		Runtime:    func() *Runtime { return rt },
-		Logger:     slog.New(slog.DiscardHandler),
+		Runtime:    rt,
+		Logger:     log,
 		Registerer: reg,
 	})
 	if err != nil {
@@ -564,4 +600,70 @@ rules:
 	if len(incs) != 1 || incs[0].Count != 2 {
 		t.Errorf("incidents = %d, count %v; want one counting both events", len(incs), incs)
 	}
+}
+
+// Two replicas with different rules files do not share the work: the one
+// that joins takes no partition, even free ones, says so in a metric and
+// a log line naming both hashes, and takes its share once the rules agree.
+func TestReplicasWithDifferentRulesRefuseLeases(t *testing.T) {
+	c := newCluster(t, 4)
+	slack := &recorder{name: "slack"}
+	rtA := partitionRuntime(t, slack)
+	a := startReplica(t, c, "a", rtA, partitionConfig())
+	waitUntil(t, "a to own every partition", func() bool { return a.metric("wabridge_partitions_owned") == 4 })
+	c.mu.Lock()
+	a.r.take = false // a keeps what it has and takes no more
+	c.mu.Unlock()
+	c.give(3, "") // one partition free: b must not take even that
+
+	rtB := partitionRuntimeOf(t, slack, testRules+`
+  - name: extra
+    match: {statuses: [delivered]}
+    actions:
+      - slack: {channel: "#ops"}
+`)
+	var logs syncLog
+	var rtOfB atomic.Pointer[Runtime]
+	rtOfB.Store(rtB)
+	b := startReplicaLog(t, c, "b", rtOfB.Load, partitionConfig(), slog.New(slog.NewTextHandler(&logs, nil)))
+	waitUntil(t, "b to see the conflict", func() bool { return b.metric("wabridge_rules_conflicts") == 1 })
+	if got := c.owned("b"); len(got) != 0 {
+		t.Errorf("b runs other rules and took partitions %v", got)
+	}
+	hashA, hashB := rtA.Rules.Hash(), rtB.Rules.Hash()
+	if hashA == hashB || hashA == "" {
+		t.Fatalf("hashes %q and %q: different rules must hash differently", hashA, hashB)
+	}
+	waitUntil(t, "the log line naming both hashes", func() bool {
+		l := logs.String()
+		return strings.Contains(l, "replicas run different rules") && strings.Contains(l, "rules_hash="+hashB) && strings.Contains(l, "a="+hashA)
+	})
+	if n := strings.Count(logs.String(), "replicas run different rules"); n != 1 {
+		t.Errorf("the conflict was logged %d times, want once while it stands", n)
+	}
+
+	// The same rules on b (a reload): it takes the free partition.
+	rtOfB.Store(rtA)
+	waitUntil(t, "b to take the free partition", func() bool { return len(c.owned("b")) == 1 && b.metric("wabridge_rules_conflicts") == 0 })
+	if !strings.Contains(logs.String(), "every replica runs the same rules again") {
+		t.Errorf("the end of the conflict was not logged:\n%s", logs.String())
+	}
+}
+
+// syncLog is a log sink safe for concurrent writes.
+type syncLog struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *syncLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *syncLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

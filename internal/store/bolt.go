@@ -375,6 +375,14 @@ func (s *Bolt) Fences(ctx context.Context) ([]Fence, error) {
 	return []Fence{{Partition: 0, Epoch: s.epoch}}, nil
 }
 
+var _ RulesGate = (*Bolt)(nil)
+
+// SetRulesHash does nothing: one process cannot disagree with itself.
+func (s *Bolt) SetRulesHash(string) {}
+
+// RulesConflicts is always empty for the embedded store.
+func (s *Bolt) RulesConflicts(context.Context) (map[string]string, error) { return nil, nil }
+
 // fenced checks that f is this open's fence.
 func (s *Bolt) fenced(ctx context.Context, f Fence) error {
 	if err := s.alive(ctx); err != nil {

@@ -82,6 +82,23 @@ type Leases interface {
 	Fences(ctx context.Context) ([]Fence, error)
 }
 
+// RulesGate keeps replicas that run different rules from sharing the
+// work: the same event would open an incident on one and be ignored on
+// another. A backend shared by replicas records each replica's rules hash
+// with its heartbeat, and its Fences takes no partition while a live
+// replica holding partitions runs other rules (it keeps the ones it
+// holds, and the fair share counts only replicas that agree). The
+// embedded store has one process: nothing can disagree.
+type RulesGate interface {
+	// SetRulesHash records the hash of the rules this process runs, from
+	// its next Fences on.
+	SetRulesHash(hash string)
+	// RulesConflicts returns the live replicas holding partitions whose
+	// rules hash differs from the recorded one, replica → hash; empty when
+	// all agree.
+	RulesConflicts(ctx context.Context) (map[string]string, error)
+}
+
 // Inbox is where accepted deliveries wait to be processed. The store
 // tracks what was processed: the committer asks for what is pending and
 // its commit removes what it processed (CommitTx.TakeInbox), so no caller
