@@ -23,6 +23,7 @@ type metrics struct {
 	partitions       prometheus.Gauge
 	fenced           prometheus.Counter
 	rulesConflicts   prometheus.Gauge
+	silences         prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer, p *Pipeline) (*metrics, error) {
@@ -87,6 +88,10 @@ func newMetrics(reg prometheus.Registerer, p *Pipeline) (*metrics, error) {
 			Name: "wabridge_rules_conflicts",
 			Help: "Live replicas holding partitions whose rules hash differs from this one's; while above 0, this replica takes no partition (see the log for both hashes).",
 		}),
+		silences: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "wabridge_silences_loaded",
+			Help: "Silences not yet ended that the pipeline applies, as last read from the store (a silence added elsewhere counts once this process read it).",
+		}),
 		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "wabridge_notification_latency_seconds",
 			Help:    "Time from receiving a delivery to a notification sent for it.",
@@ -101,7 +106,7 @@ func newMetrics(reg prometheus.Registerer, p *Pipeline) (*metrics, error) {
 			func() float64 { return float64(f(p.Stats())) })
 	}
 	for _, c := range []prometheus.Collector{
-		m.notifications, m.deadTotal, m.dropped, m.deliveries, m.processingErrors, m.decisions, m.capped, m.reconciled, m.open, m.duplicates, m.quarantined, m.crashQuarantined, m.latency, m.partitions, m.fenced, m.rulesConflicts,
+		m.notifications, m.deadTotal, m.dropped, m.deliveries, m.processingErrors, m.decisions, m.capped, m.reconciled, m.open, m.duplicates, m.quarantined, m.crashQuarantined, m.latency, m.partitions, m.fenced, m.rulesConflicts, m.silences,
 		gauge("wabridge_inbox_depth", "Deliveries stored and not yet processed.", func(s Stats) int { return s.Inbox }),
 		gauge("wabridge_outbox_depth", "Notifications waiting to be sent or retried.", func(s Stats) int { return s.Outbox }),
 		gauge("wabridge_dead_letters", "Notifications that failed for good and wait for an operator.", func(s Stats) int { return s.Dead }),

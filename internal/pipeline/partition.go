@@ -93,7 +93,7 @@ func (p *Pipeline) refused(pt *partition, err error) {
 func (p *Pipeline) owned(ctx context.Context) ([]*partition, error) {
 	p.partsMu.Lock()
 	defer p.partsMu.Unlock()
-	if len(p.parts) == 0 && !p.leasing {
+	if len(p.parts) == 0 && !p.leasing && !p.cfg.NoLeases {
 		fs, err := p.st.Fences(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("take the store's lease: %w", err)

@@ -62,6 +62,12 @@ type Config struct {
 	// not hold reads it from the store, since another partition may have
 	// opened it (a group_by that spans accounts).
 	Shared bool
+	// NoLeases keeps a pipeline that does not Run (an operator command on
+	// a shared store) from taking leases: taking one makes it a replica,
+	// and the others give it partitions it would never process. Its
+	// incident actions then find no partition of their own and say which
+	// replica to ask (ErrNotOwned).
+	NoLeases bool
 	// SilenceRefresh is how often silences are read again from the store
 	// even when nobody here changed them (another replica, or an expiry).
 	SilenceRefresh time.Duration
@@ -336,8 +342,9 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	go func() { defer loops.Done(); p.leaseLoop(ctx) }()
 	go func() { defer loops.Done(); p.sendLoop(ctx, workCtx, &workers) }()
 	go func() { defer loops.Done(); p.sweepLoop(ctx) }()
-	loops.Add(1)
+	loops.Add(2)
 	go func() { defer loops.Done(); p.auditLoop(ctx) }()
+	go func() { defer loops.Done(); p.watchSilences(ctx) }()
 	p.running.Store(true)
 	depth, err := p.st.Depths(ctx)
 	if err != nil {

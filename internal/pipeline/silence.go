@@ -32,6 +32,7 @@ func (p *Pipeline) loadSilences(ctx context.Context) error {
 		p.log.Warn("pipeline: silence has a bad matcher; it is ignored", "silence", id, "err", err)
 	})
 	p.silences.Store(&silences{Set: set, loaded: now})
+	p.m.silences.Set(float64(set.Len()))
 	return nil
 }
 
@@ -126,6 +127,36 @@ func (p *Pipeline) ExpireSilence(id string) (silence.Silence, error) {
 	p.log.Info("silence expired", "id", id)
 	s.State = s.StateAt(p.now())
 	return s, nil
+}
+
+// silenceWatcher is a store that signals changes of the silences made by
+// any process sharing it (another replica, an operator command).
+type silenceWatcher interface {
+	SilencesChanged(ctx context.Context) <-chan struct{}
+}
+
+// watchSilences reloads the silences at each change the store signals,
+// until ctx is done; a store that signals nothing is left to the refresh.
+func (p *Pipeline) watchSilences(ctx context.Context) {
+	w, ok := p.st.(silenceWatcher)
+	if !ok {
+		return
+	}
+	changed := w.SilencesChanged(ctx)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case _, open := <-changed:
+			if !open {
+				return
+			}
+			if err := p.loadSilences(ctx); err != nil && ctx.Err() == nil {
+				p.m.processingErrors.WithLabelValues("read_silences").Inc()
+				p.log.Warn("pipeline: reload silences another process changed; the refresh reads them again soon", "err", err)
+			}
+		}
+	}
 }
 
 func (p *Pipeline) silenceChanged() {

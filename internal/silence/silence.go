@@ -359,6 +359,15 @@ func Compile(all []Silence, now time.Time, bad func(id string, err error)) *Set 
 	return s
 }
 
+// Len is how many silences the set holds: those not ended when it was
+// compiled.
+func (s *Set) Len() int {
+	if s == nil {
+		return 0
+	}
+	return len(s.list)
+}
+
 // Match returns the id of a silence active at now that matches e, or "".
 func (s *Set) Match(e *event.Event, now time.Time) string {
 	if s == nil {
