@@ -49,7 +49,7 @@ func openOperator(g *globals) (*operator, error) {
 		return nil, err
 	}
 	op := &operator{g: g, cfg: cfg, close: func() {}}
-	svc, err := app.Open(g.config, io.Discard)
+	svc, err := app.OpenOperator(g.config, io.Discard)
 	switch {
 	case err == nil:
 		op.svc = svc.Operator()

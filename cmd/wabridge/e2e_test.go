@@ -25,6 +25,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wabridge/wabridge/internal/pgtest"
 	"github.com/wabridge/wabridge/notifiers/slack/slacktest"
 )
 
@@ -43,7 +44,9 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "build wabridge:", err)
 		os.Exit(1)
 	}
-	code := m.Run()
+	// pgtest.Main runs the tests and stops the PostgreSQL server the
+	// replica tests share, when one was started.
+	code := pgtest.Main(m)
 	os.RemoveAll(dir)
 	os.Exit(code)
 }

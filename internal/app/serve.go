@@ -52,6 +52,28 @@ func NewLogger(c config.Log, w io.Writer) *slog.Logger {
 
 // PipelineConfig maps the config file onto the pipeline's settings.
 func PipelineConfig(cfg *config.Config) pipeline.Config {
+	pc := pipelineConfig(cfg)
+	if cfg.Storage.Backend == config.BackendPostgres {
+		// Several replicas: leases renewed well within their time, the
+		// deliveries other replicas accepted found soon, and silences
+		// read again as often as the store's safety net fires.
+		pg := PostgresConfig(cfg)
+		pc.Shared = true
+		pc.LeaseRenew = pg.LeaseTTL / 3
+		pc.PollInterval = 200 * time.Millisecond
+		pc.SilenceRefresh = pg.SilenceReload
+		// A claim outlives the replica that took it: one killed
+		// mid-send holds its notifications until the claim lapses, so
+		// it is as short as the longest send allows (a few calls at the
+		// notifier's timeout, and Jira's look-up of an interrupted
+		// create), not the single process's ten minutes.
+		longest := max(cfg.Notifiers.Slack.Timeout, cfg.Notifiers.Jira.Timeout)
+		pc.ClaimLease = 3*longest + cfg.Notifiers.Jira.SearchDelay + 10*time.Second
+	}
+	return pc.WithDefaults()
+}
+
+func pipelineConfig(cfg *config.Config) pipeline.Config {
 	return pipeline.Config{
 		Workers:         cfg.Pipeline.Workers,
 		Senders:         cfg.Pipeline.Senders,
@@ -65,7 +87,7 @@ func PipelineConfig(cfg *config.Config) pipeline.Config {
 		RejectAuditRate: cfg.Storage.RejectAuditRate,
 		ProbeBytes:      int(cfg.Server.MaxBodyBytes),
 		ShutdownTimeout: cfg.Server.ShutdownTimeout,
-	}.WithDefaults()
+	}
 }
 
 // Service is a running wabridge: store, pipeline, HTTP server and the
@@ -74,7 +96,7 @@ type Service struct {
 	cfg      *config.Config
 	logger   *slog.Logger
 	sources  map[string]sources.Source
-	store    *store.Bolt
+	store    store.Store
 	pipeline *pipeline.Pipeline
 	registry *prometheus.Registry
 	runtime  atomic.Pointer[Runtime]
@@ -98,8 +120,21 @@ type Service struct {
 }
 
 // Open builds a service from a config file without starting it. The store
-// is opened here, so a bad storage.dir fails before anything listens.
+// is opened here, so a bad storage.dir or a database that does not
+// connect fails before anything listens.
 func Open(configPath string, logw io.Writer) (*Service, error) {
+	return open(configPath, logw, false)
+}
+
+// OpenOperator is Open for an operator command (incidents, silence, dlq,
+// audit): on a database shared by replicas it takes no lease, so the
+// replicas keep their partitions and an incident is changed through the
+// replica that holds it.
+func OpenOperator(configPath string, logw io.Writer) (*Service, error) {
+	return open(configPath, logw, true)
+}
+
+func open(configPath string, logw io.Writer, operator bool) (*Service, error) {
 	cfg, err := config.Load(configPath)
 	if err != nil {
 		return nil, err
@@ -112,11 +147,7 @@ func Open(configPath string, logw io.Writer) (*Service, error) {
 	for _, w := range rt.Warnings {
 		logger.Warn("config warning", "warning", w)
 	}
-	if cfg.Storage.Backend == config.BackendPostgres {
-		_ = rt.Close()
-		return nil, errors.New("storage.backend: postgres is not served by this build yet; use bbolt")
-	}
-	st, err := store.Open(cfg.Resolve(cfg.Storage.Dir), store.Options{NoSync: cfg.Storage.NoSync, Retention: cfg.Storage.Retention})
+	st, err := OpenStore(context.Background(), cfg, logger)
 	if err != nil {
 		_ = rt.Close()
 		return nil, err
@@ -125,7 +156,11 @@ func Open(configPath string, logw io.Writer) (*Service, error) {
 	s.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.metrics = newServiceMetrics(s.registry)
 	s.runtime.Store(rt)
-	s.pipeline, err = pipeline.New(PipelineConfig(cfg), pipeline.Deps{
+	pc := PipelineConfig(cfg)
+	// The embedded store's one partition is the operator's while it holds
+	// the file; on a shared database a lease would make it a replica.
+	pc.NoLeases = operator && cfg.Storage.Backend == config.BackendPostgres
+	s.pipeline, err = pipeline.New(pc, pipeline.Deps{
 		Store:      st,
 		Sources:    func(name string) (sources.Source, bool) { src, ok := s.sources[name]; return src, ok },
 		Runtime:    func() *pipeline.Runtime { return s.runtime.Load().Runtime },
@@ -153,7 +188,11 @@ func (s *Service) operator(serving bool) *admin.Local {
 	l := &admin.Local{
 		P:       s.pipeline,
 		Planner: func() admin.Planner { return Planner(s.cfg, s.sources, s.runtime.Load()) },
-		State:   s.store,
+	}
+	// Only the embedded store can be copied for a dry run's starting
+	// state; on a shared database a dry run starts empty.
+	if sn, ok := s.store.(admin.Snapshotter); ok {
+		l.State = sn
 	}
 	if serving {
 		l.ReloadFunc = s.reloadRequest

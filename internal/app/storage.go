@@ -4,13 +4,53 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/wabridge/wabridge/internal/config"
+	"github.com/wabridge/wabridge/internal/store"
+	"github.com/wabridge/wabridge/internal/store/postgres"
 )
+
+// OpenStore opens the configured store: the bbolt file in storage.dir
+// (locked: one process), or the PostgreSQL database several replicas
+// share (connected and migrated; no partition is taken until the
+// pipeline's first Fences).
+func OpenStore(ctx context.Context, cfg *config.Config, logger *slog.Logger) (store.Store, error) {
+	if cfg.Storage.Backend != config.BackendPostgres {
+		return store.Open(cfg.Resolve(cfg.Storage.Dir), store.Options{NoSync: cfg.Storage.NoSync, Retention: cfg.Storage.Retention})
+	}
+	st, err := postgres.Open(ctx, PostgresConfig(cfg), logger)
+	if err != nil {
+		return nil, err
+	}
+	return sharedStore{st}, nil
+}
+
+// PostgresConfig maps storage.postgres onto the PostgreSQL store's settings.
+func PostgresConfig(cfg *config.Config) postgres.Config {
+	pg := cfg.Storage.Postgres
+	return postgres.Config{DSN: pg.DSN, PoolSize: pg.PoolSize, Partitions: pg.Partitions, LeaseTTL: pg.LeaseTTL,
+		ReplicaID: pg.ReplicaID, IngestRows: pg.IngestRows, IngestWriters: pg.IngestWriters,
+		SilenceReload: pg.SilenceReload, DialTimeout: pg.DialTimeout}.WithDefaults()
+}
+
+// sharedStore is the PostgreSQL store with the rules gate the pipeline
+// reads: the store refuses leases itself while a replica runs other rules;
+// the pipeline turns what it found into a metric.
+type sharedStore struct{ *postgres.Store }
+
+var _ store.RulesGate = sharedStore{}
+
+func (s sharedStore) RulesConflicts(context.Context) (map[string]string, error) {
+	if m := s.Mismatch(); m != nil {
+		return map[string]string{m.Replica: m.Theirs}, nil
+	}
+	return nil, nil
+}
 
 // CheckStorage proves the configured store can be reached: for postgres,
 // that the DSN connects (bbolt is opened by serve itself, under its lock).

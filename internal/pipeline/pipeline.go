@@ -282,6 +282,9 @@ func (p *Pipeline) Accept(ctx context.Context, d delivery.Delivery, events []eve
 	if d.ReceivedAt.IsZero() {
 		d.ReceivedAt = p.now()
 	}
+	if d.Account == "" {
+		d.Account = accountOf(d.Source, events)
+	}
 	// Kept before the write, so the committer, which may take the entry as
 	// soon as it is committed, finds them. Without an id the store names
 	// the delivery, too late for that.
@@ -301,6 +304,26 @@ func (p *Pipeline) Accept(ctx context.Context, d delivery.Delivery, events []eve
 	p.writes.ok()
 	p.wakeAll()
 	return nil
+}
+
+// accountOf is the account a delivery is about, which a store shared by
+// replicas partitions the work by: the Meta WABA id, else the source and
+// phone number; "" when the events do not say (the store then files the
+// delivery under its source). The phone numbers of a WABA are its own, so
+// every incident grouped by phone number (or finer) stays in one
+// partition.
+func accountOf(source string, events []event.Event) string {
+	for i := range events {
+		if events[i].WABAID != "" {
+			return events[i].WABAID
+		}
+	}
+	for i := range events {
+		if events[i].PhoneNumberID != "" {
+			return source + "/" + events[i].PhoneNumberID
+		}
+	}
+	return ""
 }
 
 // signal wakes a loop without blocking; one pending wake-up is enough.
