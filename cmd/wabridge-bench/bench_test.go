@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -409,7 +410,7 @@ func TestParseOptions(t *testing.T) {
 }
 
 func TestWabridgeConfig(t *testing.T) {
-	b, err := wabridgeConfig("127.0.0.1:1234", "/tmp/x y/data", "/tmp/x y/n.jsonl", []string{"/r/a.yaml", "/r/b.yaml"}, "s3cret", true)
+	b, err := wabridgeConfig("127.0.0.1:1234", "/tmp/x y/data", "/tmp/x y/n.jsonl", []string{"/r/a.yaml", "/r/b.yaml"}, "s3cret", true, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -466,5 +467,43 @@ func TestParseCPUTime(t *testing.T) {
 	}
 	if got := parseCPUTime([]byte("garbage")); got != 0 {
 		t.Errorf("parseCPUTime(garbage) = %v, want 0", got)
+	}
+}
+
+// The postgres phase's config puts the store in the database and is one
+// wabridge accepts; its line sets its figures beside bbolt's.
+func TestPostgresPhase(t *testing.T) {
+	const dsn = "postgres://bench:pw@127.0.0.1:5432/bench?sslmode=disable"
+	b, err := wabridgeConfig("127.0.0.1:1234", "/tmp/data", "/tmp/n.jsonl", []string{"/r/a.yaml"}, "s3cret", false, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "config.yaml")
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatalf("wabridge rejects the postgres phase's config: %v\n%s", err, b)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("postgres phase config does not validate: %v\n%s", err, b)
+	}
+	if cfg.Storage.Backend != config.BackendPostgres || cfg.Storage.Postgres.DSN.Value() != dsn {
+		t.Errorf("storage read back as %+v", cfg.Storage)
+	}
+	var names []string
+	for _, p := range phasesOf(mixRealistic) {
+		names = append(names, p.name)
+	}
+	if !slices.Contains(names, "postgres") || !slices.Contains(names, "durable") {
+		t.Errorf("realistic phases %v: want postgres beside durable in the same run", names)
+	}
+	s := summary{mix: "realistic", durableRPS: 3000, sustainedRPS: 2500}
+	pg := &phaseResult{load: &loadResult{}, sustained: 1500, ack: latencies{p99: 12 * time.Millisecond}}
+	got := postgresLine(s, pg)
+	re := regexp.MustCompile(`^bench: postgres mix=realistic bbolt_rps=3000 postgres_rps=\d+ postgres_vs_bbolt=\d+\.\d\d bbolt_sustained_rps=2500 postgres_sustained_rps=1500 postgres_ack_p99_ms=12\.00 postgres_rss_mb=\d+\.\d$`)
+	if !re.MatchString(got) {
+		t.Errorf("postgresLine = %q, does not match %s", got, re)
 	}
 }

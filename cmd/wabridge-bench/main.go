@@ -42,6 +42,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/wabridge/wabridge/internal/pgtest"
 )
 
 func main() {
@@ -185,6 +187,7 @@ func (o options) limit() time.Duration {
 }
 
 type bench struct {
+	pg       *pgtest.Server // the throwaway PostgreSQL server, once started
 	opts     options
 	out      io.Writer // figures
 	progress io.Writer // what it is doing
@@ -203,8 +206,11 @@ type phase struct {
 	name   string // bare, durable, durable-rate, nosync; prefixed with the mix but for the realistic one
 	system string // bare or wabridge
 	noSync bool
-	open   bool // open loop at opts.rate; else closed loop at opts.concurrency
-	mix    mixSpec
+	// postgres runs wabridge on a PostgreSQL database of a throwaway
+	// local server instead of the bbolt file.
+	postgres bool
+	open     bool // open loop at opts.rate; else closed loop at opts.concurrency
+	mix      mixSpec
 }
 
 // phaseResult is what a phase printed.
@@ -234,7 +240,8 @@ func phasesOf(m mixSpec) []phase {
 		{name: prefix + "durable-rate", system: "wabridge", open: true, mix: m},
 	}
 	if m.name == mixRealistic.name {
-		ps = append(ps, phase{name: "nosync", system: "wabridge", noSync: true, mix: m})
+		ps = append(ps, phase{name: "nosync", system: "wabridge", noSync: true, mix: m},
+			phase{name: "postgres", system: "wabridge", postgres: true, mix: m})
 	}
 	return ps
 }
@@ -253,6 +260,11 @@ func (b *bench) run(ctx context.Context) error {
 	if err := b.prepare(ctx); err != nil {
 		return err
 	}
+	defer func() {
+		if b.pg != nil {
+			b.pg.Stop()
+		}
+	}()
 
 	// The realistic mix runs last, so its line is the last one printed.
 	ordered := slices.Clone(b.opts.mixes)
@@ -289,6 +301,9 @@ func (b *bench) run(ctx context.Context) error {
 			s.nosyncRPS = ns.load.rps()
 			fmt.Fprintf(b.out, "bench: nosync %s\n", ns.ack)
 			fmt.Fprintln(b.out, syncLine(s))
+		}
+		if pg, ok := res["postgres"]; ok {
+			fmt.Fprintln(b.out, postgresLine(s, pg))
 		}
 		fmt.Fprintln(b.out, memoryLine(s))
 		fmt.Fprintln(b.out, cpuLine(m.name, res["bare"].cpuPerDelivery, res["durable"].cpuPerDelivery))
@@ -383,7 +398,13 @@ func (b *bench) runPhase(ctx context.Context, p phase) (*phaseResult, error) {
 			return nil, err
 		}
 	} else {
-		cfg, err := wabridgeConfig(addr, storeDir, notes, b.rules, b.secret, p.noSync)
+		dsn := ""
+		if p.postgres {
+			if dsn, err = b.database(ctx); err != nil {
+				return nil, err
+			}
+		}
+		cfg, err := wabridgeConfig(addr, storeDir, notes, b.rules, b.secret, p.noSync, dsn)
 		if err != nil {
 			return nil, err
 		}
@@ -521,7 +542,8 @@ const benchRetention = 72 * time.Hour
 // wabridgeConfig is the config of a wabridge phase: its own store, the
 // log notifier writing to a file and standing in for Slack and Jira, and
 // a process log quiet enough not to be what is measured.
-func wabridgeConfig(addr, storeDir, notes string, rules []string, secret string, noSync bool) ([]byte, error) {
+// A dsn puts the store in that PostgreSQL database instead.
+func wabridgeConfig(addr, storeDir, notes string, rules []string, secret string, noSync bool, dsn string) ([]byte, error) {
 	cfg := map[string]any{
 		"server":  map[string]any{"listen": addr},
 		"storage": map[string]any{"dir": storeDir, "no_sync": noSync, "retention": benchRetention.String()},
@@ -533,11 +555,30 @@ func wabridgeConfig(addr, storeDir, notes string, rules []string, secret string,
 		},
 		"rules": map[string]any{"files": rules},
 	}
+	if dsn != "" {
+		cfg["storage"] = map[string]any{"backend": "postgres", "retention": benchRetention.String(),
+			"postgres": map[string]any{"dsn": dsn}}
+	}
 	b, err := yaml.Marshal(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("encode wabridge config: %w", err)
 	}
 	return b, nil
+}
+
+// database returns the DSN of a new database on the bench's own
+// PostgreSQL server, started on first use: a cluster in a temporary
+// directory on a free loopback port, stopped when the bench ends.
+func (b *bench) database(ctx context.Context) (string, error) {
+	if b.pg == nil {
+		b.logf("starting a throwaway PostgreSQL server")
+		pg, err := pgtest.Start()
+		if err != nil {
+			return "", fmt.Errorf("the postgres phase needs PostgreSQL (Debian: apt-get install postgresql): %w", err)
+		}
+		b.pg = pg
+	}
+	return b.pg.CreateDatabase(ctx)
 }
 
 // randomHex is n random bytes in hex.

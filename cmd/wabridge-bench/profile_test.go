@@ -42,7 +42,7 @@ func TestProfileInProcess(t *testing.T) {
 		rules[i] = abs
 	}
 	const secret = "profile-secret"
-	cfg, err := wabridgeConfig(addr, filepath.Join(dir, "data"), notes, rules, secret, os.Getenv("BENCH_PROFILE_NOSYNC") == "1")
+	cfg, err := wabridgeConfig(addr, filepath.Join(dir, "data"), notes, rules, secret, os.Getenv("BENCH_PROFILE_NOSYNC") == "1", "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -82,6 +82,17 @@ func syncLine(s summary) string {
 		s.durableRPS, s.nosyncRPS, ratio(s.durableRPS, s.nosyncRPS))
 }
 
+// postgresLine sets the PostgreSQL backend's closed-loop figures beside
+// the bbolt store's of the same run.
+func postgresLine(s summary, pg *phaseResult) string {
+	line := fmt.Sprintf("bench: postgres mix=%s bbolt_rps=%.0f postgres_rps=%.0f postgres_vs_bbolt=%.2f bbolt_sustained_rps=%.0f postgres_sustained_rps=%.0f postgres_ack_p99_ms=%s",
+		s.mix, s.durableRPS, pg.load.rps(), ratio(pg.load.rps(), s.durableRPS), s.sustainedRPS, pg.sustained, ms(pg.ack.p99))
+	if pg.e2e != nil {
+		line += fmt.Sprintf(" postgres_e2e_p99_ms=%s", ms(pg.e2e.lat.p99))
+	}
+	return line + fmt.Sprintf(" postgres_rss_mb=%.1f", pg.mem.peak)
+}
+
 // memoryLine splits the peak resident set into its anonymous (heap,
 // stacks) and file-backed (the mapped store) parts.
 func memoryLine(s summary) string {
