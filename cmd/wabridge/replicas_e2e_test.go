@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -14,6 +15,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/wabridge/wabridge/internal/incident"
 	"github.com/wabridge/wabridge/internal/pgtest"
@@ -129,7 +132,13 @@ func TestThreeReplicasShareOneDatabase(t *testing.T) {
 	logs := func() string {
 		var b strings.Builder
 		for _, r := range reps {
-			fmt.Fprintf(&b, "--- %s\n%s\n", r.id, lastLines(r.logs.String(), 40))
+			var keep []string
+			for _, l := range strings.Split(r.logs.String(), "\n") {
+				if !strings.Contains(l, `"path":"/metrics"`) && !strings.Contains(l, `"msg":"event"`) {
+					keep = append(keep, l)
+				}
+			}
+			fmt.Fprintf(&b, "--- %s\n%s\n", r.id, lastLines(strings.Join(keep, "\n"), 60))
 		}
 		return b.String()
 	}
@@ -231,7 +240,7 @@ func TestThreeReplicasShareOneDatabase(t *testing.T) {
 	}, logs)
 	waitFor(t, "the outbox empty", 60*time.Second, func() bool {
 		return metricOf(reps[0].addr, "wabridge_outbox_depth") == 0
-	}, logs)
+	}, func() string { return logs() + outboxRows(dsn) })
 
 	if got := len(slack.posted()); got != incidents {
 		t.Errorf("%d Slack messages, want exactly one per incident (%d)", got, incidents)
@@ -343,6 +352,33 @@ func TestThreeReplicasShareOneDatabase(t *testing.T) {
 	if out, _ := exec.Command(binPath, "dlq", "list", "--json", "--config", reps[0].cfg).Output(); strings.Contains(string(out), `"`+id+`"`) {
 		t.Errorf("the replayed dead letter is still listed: %s", out)
 	}
+}
+
+// outboxRows describes what waits in the outbox, for a failure message.
+func outboxRows(dsn string) string {
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		return "outbox: " + err.Error()
+	}
+	defer conn.Close(ctx)
+	rows, err := conn.Query(ctx, "SELECT id, key, next_attempt, due, token, claim_until, in_flight, doc FROM outbox ORDER BY id")
+	if err != nil {
+		return "outbox: " + err.Error()
+	}
+	defer rows.Close()
+	var b strings.Builder
+	fmt.Fprintf(&b, "outbox at %d:\n", time.Now().UnixNano())
+	for rows.Next() {
+		var id, next, due, token, until, inFlight int64
+		var key string
+		var doc []byte
+		if err := rows.Scan(&id, &key, &next, &due, &token, &until, &inFlight, &doc); err != nil {
+			return b.String() + err.Error()
+		}
+		fmt.Fprintf(&b, "  %d %s next=%d due=%d token=%d until=%d in_flight=%d %s\n", id, key, next, due, token, until, inFlight, lastLines(string(doc), 1)[:min(len(doc), 400)])
+	}
+	return b.String()
 }
 
 func lastLines(s string, n int) string {

@@ -175,6 +175,11 @@ func (p *Pipeline) sendLoop(ctx, workCtx context.Context, sends *sync.WaitGroup)
 		if !wakeAt.IsZero() {
 			wait = max(wakeAt.Sub(p.now()), time.Millisecond)
 		}
+		if p.cfg.Shared {
+			// Other replicas add entries and hold claims that lapse when
+			// they die; nothing here is woken for those.
+			wait = min(wait, p.cfg.PollInterval)
+		}
 		timer.Reset(wait)
 		select {
 		case <-ctx.Done():
