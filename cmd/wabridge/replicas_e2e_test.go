@@ -242,6 +242,10 @@ func TestThreeReplicasShareOneDatabase(t *testing.T) {
 		return metricOf(reps[0].addr, "wabridge_outbox_depth") == 0
 	}, func() string { return logs() + outboxRows(dsn) })
 
+	// The audit trail, read from the database by the CLI of any replica.
+	if out, err := operatorCmd(t, reps[1].cfg, "audit", "--since", "1h", "--json"); err != nil || !strings.Contains(string(out), `"source":"meta"`) {
+		t.Errorf("audit from the database: %v\n%s", err, lastLines(string(out), 5))
+	}
 	if got := len(slack.posted()); got != incidents {
 		t.Errorf("%d Slack messages, want exactly one per incident (%d)", got, incidents)
 	}
