@@ -366,7 +366,7 @@ func outboxRows(dsn string) string {
 		return "outbox: " + err.Error()
 	}
 	defer conn.Close(ctx)
-	rows, err := conn.Query(ctx, "SELECT id, key, next_attempt, due, token, claim_until, in_flight, doc FROM outbox ORDER BY id")
+	rows, err := conn.Query(ctx, "SELECT id, key, next_attempt, due, token, claim_until, in_flight, doc FROM wabridge.outbox ORDER BY id")
 	if err != nil {
 		return "outbox: " + err.Error()
 	}

@@ -54,13 +54,13 @@ func NewLogger(c config.Log, w io.Writer) *slog.Logger {
 func PipelineConfig(cfg *config.Config) pipeline.Config {
 	pc := pipelineConfig(cfg)
 	if cfg.Storage.Backend == config.BackendPostgres {
-		// Several replicas: leases renewed well within their time, the
-		// deliveries other replicas accepted found soon, and silences
-		// read again as often as the store's safety net fires.
+		// Several replicas: leases renewed well within their time, and
+		// silences read again as often as the store's safety net fires.
+		// Deliveries other replicas accepted are announced (InboxChanged);
+		// the committers and senders also look every PollInterval (1s).
 		pg := PostgresConfig(cfg)
 		pc.Shared = true
 		pc.LeaseRenew = pg.LeaseTTL / 3
-		pc.PollInterval = 200 * time.Millisecond
 		pc.SilenceRefresh = pg.SilenceReload
 		// A claim outlives the replica that took it: one killed
 		// mid-send holds its notifications until the claim lapses, so

@@ -27,7 +27,7 @@ func OpenStore(ctx context.Context, cfg *config.Config, logger *slog.Logger) (st
 	if err != nil {
 		return nil, err
 	}
-	return sharedStore{st}, nil
+	return st, nil
 }
 
 // PostgresConfig maps storage.postgres onto the PostgreSQL store's settings.
@@ -35,22 +35,12 @@ func PostgresConfig(cfg *config.Config) postgres.Config {
 	pg := cfg.Storage.Postgres
 	return postgres.Config{DSN: pg.DSN, PoolSize: pg.PoolSize, Partitions: pg.Partitions, LeaseTTL: pg.LeaseTTL,
 		ReplicaID: pg.ReplicaID, IngestRows: pg.IngestRows, IngestWriters: pg.IngestWriters,
-		SilenceReload: pg.SilenceReload, DialTimeout: pg.DialTimeout}.WithDefaults()
+		SilenceReload: pg.SilenceReload, DialTimeout: pg.DialTimeout, Schema: pg.Schema}.WithDefaults()
 }
 
-// sharedStore is the PostgreSQL store with the rules gate the pipeline
-// reads: the store refuses leases itself while a replica runs other rules;
-// the pipeline turns what it found into a metric.
-type sharedStore struct{ *postgres.Store }
-
-var _ store.RulesGate = sharedStore{}
-
-func (s sharedStore) RulesConflicts(context.Context) (map[string]string, error) {
-	if m := s.Mismatch(); m != nil {
-		return map[string]string{m.Replica: m.Theirs}, nil
-	}
-	return nil, nil
-}
+// The PostgreSQL store keeps replicas with other rules out of the work
+// itself; the pipeline reads what it found for wabridge_rules_conflicts.
+var _ store.RulesGate = (*postgres.Store)(nil)
 
 // CheckStorage proves the configured store can be reached: for postgres,
 // that the DSN connects (bbolt is opened by serve itself, under its lock).

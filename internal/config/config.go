@@ -141,6 +141,9 @@ type Postgres struct {
 	SilenceReload time.Duration `mapstructure:"silence_reload" json:"silence_reload"`
 	// DialTimeout bounds each attempt to connect.
 	DialTimeout time.Duration `mapstructure:"dial_timeout" json:"dial_timeout"`
+	// Schema is the PostgreSQL schema that holds wabridge's tables,
+	// created at the first start when missing.
+	Schema string `mapstructure:"schema" json:"schema"`
 }
 
 // Log is wabridge's own process log.
@@ -213,7 +216,7 @@ func Defaults() Config {
 			Dir:     "./data",
 			Postgres: Postgres{PoolSize: postgres.DefaultPoolSize, Partitions: postgres.DefaultPartitions,
 				LeaseTTL: postgres.DefaultLeaseTTL, IngestRows: postgres.DefaultIngestRows, IngestWriters: postgres.DefaultIngestWriters,
-				SilenceReload: postgres.DefaultSilenceReload, DialTimeout: postgres.DefaultDialTimeout},
+				SilenceReload: postgres.DefaultSilenceReload, DialTimeout: postgres.DefaultDialTimeout, Schema: postgres.DefaultSchema},
 			DedupWindow: pipeline.DefaultDedupWindow,
 			Retention:   store.DefaultRetention,
 			// RejectAuditRate 50/s: see the README for what it costs in disk.

@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 	"time"
 
@@ -10,6 +11,10 @@ import (
 
 	"github.com/wabridge/wabridge/internal/store/postgres"
 )
+
+// schemaName is what storage.postgres.schema may be: a plain lowercase
+// identifier, which needs no quoting anywhere.
+var schemaName = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
 
 // problems lists what is wrong with the postgres block, each naming its
 // key. The DSN's own text never appears: it holds the password.
@@ -34,6 +39,9 @@ func (p Postgres) problems() []string {
 	}
 	if p.IngestRows < 1 || p.IngestWriters < 1 {
 		out = append(out, fmt.Sprintf("storage.postgres: ingest_rows and ingest_writers must be at least 1, got %d and %d", p.IngestRows, p.IngestWriters))
+	}
+	if !schemaName.MatchString(p.Schema) || strings.HasPrefix(p.Schema, "pg_") {
+		out = append(out, fmt.Sprintf("storage.postgres.schema: %q must be a lowercase identifier (letters, digits, _) not starting with pg_", p.Schema))
 	}
 	for _, d := range []struct {
 		key string

@@ -59,7 +59,8 @@ func TestPostgresProblemsAllAtOnce(t *testing.T) {
 		want []string
 	}{
 		{"unknown backend", "storage: {backend: sqlite}\n", []string{`storage.backend: "sqlite" is not bbolt`}},
-		{"no dsn", "storage: {backend: postgres, postgres: {pool_size: 1, lease_ttl: 500ms, dial_timeout: 0s, partitions: 0, replica_id: \"a#b\"}}\n", []string{
+		{"no dsn", "storage: {backend: postgres, postgres: {pool_size: 1, lease_ttl: 500ms, dial_timeout: 0s, partitions: 0, replica_id: \"a#b\", schema: Public}}\n", []string{
+			"storage.postgres.schema: \"Public\" must be a lowercase identifier",
 			"storage.postgres.dsn: required", "storage.postgres.pool_size: must be at least 2",
 			"storage.postgres.lease_ttl: must be at least 1s", "storage.postgres.dial_timeout: must be a positive duration",
 			"storage.postgres.partitions: must be between 1 and 4096", "storage.postgres.replica_id: \"a#b\" must not contain '#'",

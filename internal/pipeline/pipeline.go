@@ -365,9 +365,10 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	go func() { defer loops.Done(); p.leaseLoop(ctx) }()
 	go func() { defer loops.Done(); p.sendLoop(ctx, workCtx, &workers) }()
 	go func() { defer loops.Done(); p.sweepLoop(ctx) }()
-	loops.Add(2)
+	loops.Add(3)
 	go func() { defer loops.Done(); p.auditLoop(ctx) }()
 	go func() { defer loops.Done(); p.watchSilences(ctx) }()
+	go func() { defer loops.Done(); p.watchInbox(ctx) }()
 	p.running.Store(true)
 	depth, err := p.st.Depths(ctx)
 	if err != nil {

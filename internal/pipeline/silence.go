@@ -159,6 +159,33 @@ func (p *Pipeline) watchSilences(ctx context.Context) {
 	}
 }
 
+// inboxWatcher is a store that signals deliveries added by any process
+// sharing it, which this process's Accept did not see.
+type inboxWatcher interface {
+	InboxChanged(ctx context.Context) <-chan struct{}
+}
+
+// watchInbox wakes every committer at each delivery the store announces,
+// until ctx is done; without announcements the committers poll.
+func (p *Pipeline) watchInbox(ctx context.Context) {
+	w, ok := p.st.(inboxWatcher)
+	if !ok {
+		return
+	}
+	changed := w.InboxChanged(ctx)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case _, open := <-changed:
+			if !open {
+				return
+			}
+			p.wakeAll()
+		}
+	}
+}
+
 func (p *Pipeline) silenceChanged() {
 	if err := p.loadSilences(context.Background()); err != nil {
 		// The timer reloads them soon; until then the old list applies.
