@@ -64,7 +64,7 @@ func incidentErr(err error) error {
 	case errors.Is(err, store.ErrNotFound):
 		return NotFound(err)
 	case errors.Is(err, pipeline.ErrAlreadyResolved), errors.Is(err, incident.ErrAcknowledged), errors.Is(err, incident.ErrNotOpen),
-		errors.Is(err, incident.ErrAlreadyRequested), errors.Is(err, pipeline.ErrNothingOnDemand):
+		errors.Is(err, incident.ErrAlreadyRequested), errors.Is(err, pipeline.ErrNothingOnDemand), errors.Is(err, pipeline.ErrRuleGone):
 		return Conflict(err)
 	case errors.Is(err, incident.ErrNoActor):
 		return Invalid(err)

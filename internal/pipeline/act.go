@@ -90,7 +90,7 @@ func (p *Pipeline) IncidentSilence(fp string, d time.Duration, comment, author s
 	}
 	pt.mu.Unlock()
 	if r == nil {
-		return silence.Silence{}, fmt.Errorf("incident %s: its rule %s is no longer loaded, so its group is unknown", fp, inc.Rule)
+		return silence.Silence{}, fmt.Errorf("incident %s: its rule %s %w in the loaded rules, so its group is unknown", fp, inc.Rule, ErrRuleGone)
 	}
 	var ms []silence.Matcher
 	for _, f := range r.GroupBy {
@@ -202,7 +202,7 @@ func (p *Pipeline) OpenOnDemand(fp string, a incident.Ack) (incident.Incident, i
 	}
 	defer pt.mu.Unlock()
 	if r == nil {
-		return *inc, 0, fmt.Errorf("incident %s: its rule %s is no longer loaded, so its actions are unknown", fp, inc.Rule)
+		return *inc, 0, fmt.Errorf("incident %s: its rule %s %w in the loaded rules, so its actions are unknown", fp, inc.Rule, ErrRuleGone)
 	}
 	if a.At.IsZero() {
 		a.At = p.now()

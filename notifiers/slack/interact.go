@@ -44,8 +44,8 @@ type groupMembers struct {
 // within it.
 const groupMembersTTL = time.Minute
 
-// lookupTimeout bounds one usergroups.users.list call: the click must be
-// answered within Slack's 3 seconds.
+// lookupTimeout bounds the usergroups.users.list calls of one click: it
+// must be answered within Slack's 3 seconds.
 const lookupTimeout = 2 * time.Second
 
 // NewInteractivity builds the click side of a bot token's Slack app; nil
@@ -91,6 +91,10 @@ func (i *Interactivity) Allowed(ctx context.Context, userID string) (bool, error
 	if slices.Contains(i.cfg.AllowedUsers, userID) {
 		return true, nil
 	}
+	// One deadline for all the groups: the click must be answered within
+	// Slack's 3 seconds however many there are.
+	ctx, cancel := context.WithTimeout(ctx, lookupTimeout)
+	defer cancel()
 	var errs []error
 	for _, g := range i.cfg.AllowedGroups {
 		users, err := i.groupMembers(ctx, g)
@@ -113,8 +117,6 @@ func (i *Interactivity) groupMembers(ctx context.Context, group string) ([]strin
 	if ok && now.Sub(m.fetched) < groupMembersTTL {
 		return m.users, nil
 	}
-	ctx, cancel := context.WithTimeout(ctx, lookupTimeout)
-	defer cancel()
 	users, err := i.api.GetUserGroupMembersContext(ctx, group)
 	if err != nil {
 		var se goslack.SlackErrorResponse
