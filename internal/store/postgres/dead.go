@@ -31,43 +31,12 @@ func decodeDead(id int64, doc []byte) (outbox.DeadLetter, error) {
 
 // DeadLetters lists dead letters, oldest first.
 func (s *Store) DeadLetters(ctx context.Context) ([]outbox.DeadLetter, error) {
-	if err := s.alive(ctx); err != nil {
-		return nil, s.wrap("read dead letters", err)
-	}
-	rows, err := s.pool.Query(ctx, "SELECT id, doc FROM dead ORDER BY id")
-	if err != nil {
-		return nil, s.wrap("read dead letters", err)
-	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (outbox.DeadLetter, error) {
-		var id int64
-		var doc []byte
-		if err := r.Scan(&id, &doc); err != nil {
-			return outbox.DeadLetter{}, err
-		}
-		return decodeDead(id, doc)
-	})
-	return out, s.wrap("read dead letters", err)
+	return listDocs(ctx, s, "read dead letters", "dead", decodeDead)
 }
 
 // GetDead returns one dead letter.
 func (s *Store) GetDead(ctx context.Context, id string) (outbox.DeadLetter, error) {
-	if err := s.alive(ctx); err != nil {
-		return outbox.DeadLetter{}, s.wrap("read dead letter", err)
-	}
-	n, err := outboxID(id)
-	if err != nil {
-		return outbox.DeadLetter{}, s.wrap("read dead letter", err)
-	}
-	var doc []byte
-	err = s.pool.QueryRow(ctx, "SELECT doc FROM dead WHERE id = $1", n).Scan(&doc)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return outbox.DeadLetter{}, s.wrap("read dead letter", fmt.Errorf("dead letter %s: %w", id, store.ErrNotFound))
-	}
-	if err != nil {
-		return outbox.DeadLetter{}, s.wrap("read dead letter", err)
-	}
-	d, err := decodeDead(n, doc)
-	return d, s.wrap("read dead letter", err)
+	return getDoc(ctx, s, "read dead letter", "dead letter", "dead", id, decodeDead)
 }
 
 // DropDead deletes a dead letter for good.

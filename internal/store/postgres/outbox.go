@@ -344,43 +344,12 @@ func (s *Store) GetRef(ctx context.Context, key string) (store.Ref, error) {
 // Outbox lists every outbox entry in creation order: for tests and
 // diagnostics; senders claim.
 func (s *Store) Outbox(ctx context.Context) ([]outbox.Entry, error) {
-	if err := s.alive(ctx); err != nil {
-		return nil, s.wrap("read outbox", err)
-	}
-	rows, err := s.pool.Query(ctx, "SELECT id, doc FROM outbox ORDER BY id")
-	if err != nil {
-		return nil, s.wrap("read outbox", err)
-	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (outbox.Entry, error) {
-		var id int64
-		var doc []byte
-		if err := r.Scan(&id, &doc); err != nil {
-			return outbox.Entry{}, err
-		}
-		return decodeEntry(id, doc)
-	})
-	return out, s.wrap("read outbox", err)
+	return listDocs(ctx, s, "read outbox", "outbox", decodeEntry)
 }
 
 // GetOutbox returns one outbox entry: for tests and diagnostics.
 func (s *Store) GetOutbox(ctx context.Context, id string) (outbox.Entry, error) {
-	if err := s.alive(ctx); err != nil {
-		return outbox.Entry{}, s.wrap("read outbox entry", err)
-	}
-	n, err := outboxID(id)
-	if err != nil {
-		return outbox.Entry{}, s.wrap("read outbox entry", err)
-	}
-	var doc []byte
-	err = s.pool.QueryRow(ctx, "SELECT doc FROM outbox WHERE id = $1", n).Scan(&doc)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return outbox.Entry{}, s.wrap("read outbox entry", fmt.Errorf("outbox %s: %w", id, store.ErrNotFound))
-	}
-	if err != nil {
-		return outbox.Entry{}, s.wrap("read outbox entry", err)
-	}
-	e, err := decodeEntry(n, doc)
-	return e, s.wrap("read outbox entry", err)
+	return getDoc(ctx, s, "read outbox entry", "outbox", "outbox", id, decodeEntry)
 }
 
 // InFlight returns the outbox entries whose send started with no outcome

@@ -74,22 +74,7 @@ func (s *Store) PutSilence(ctx context.Context, sil silence.Silence) error {
 
 // Silences lists every silence, oldest first, expired ones included.
 func (s *Store) Silences(ctx context.Context) ([]silence.Silence, error) {
-	if err := s.alive(ctx); err != nil {
-		return nil, s.wrap("read silences", err)
-	}
-	rows, err := s.pool.Query(ctx, "SELECT id, doc FROM silences ORDER BY id")
-	if err != nil {
-		return nil, s.wrap("read silences", err)
-	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (silence.Silence, error) {
-		var id int64
-		var doc []byte
-		if err := r.Scan(&id, &doc); err != nil {
-			return silence.Silence{}, err
-		}
-		return decodeSilence(id, doc)
-	})
-	return out, s.wrap("read silences", err)
+	return listDocs(ctx, s, "read silences", "silences", decodeSilence)
 }
 
 func decodeSilence(id int64, doc []byte) (silence.Silence, error) {
