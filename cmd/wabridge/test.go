@@ -185,27 +185,6 @@ func printReport(w io.Writer, rep *admin.Report) {
 	}
 }
 
-func describeEvent(e event.Event) string {
-	parts := []string{string(e.Kind)}
-	if e.Status != "" {
-		parts = append(parts, e.Status)
-	}
-	if e.Code != 0 {
-		parts = append(parts, fmt.Sprintf("code %d", e.Code))
-	}
-	if e.Title != "" {
-		parts = append(parts, "("+e.Title+")")
-	}
-	s := strings.Join(parts, " ")
-	if e.PhoneNumberID != "" {
-		s += ", phone_number_id " + e.PhoneNumberID
-	}
-	if e.RecipientID != "" {
-		s += ", recipient " + event.MaskPhone(e.RecipientID)
-	}
-	return s + ", id " + e.ID
-}
-
 // readableBody shows a request body as a person reads it: JSON indented,
 // a form one field a line with JSON fields (Slack's blocks) indented.
 func readableBody(r admin.Request) string {
@@ -262,3 +241,5 @@ func readPayload(arg string, stdin io.Reader) ([]byte, error) {
 	}
 	return bytes.TrimSpace(b), nil
 }
+
+func describeEvent(e event.Event) string { return e.Describe() + ", id " + e.ID }

@@ -103,7 +103,7 @@ func viewReport(rep *admin.Report) *playgroundResult {
 	for _, e := range rep.Events {
 		m := e.Masked()
 		b, _ := json.MarshalIndent(m, "", "  ")
-		res.Events = append(res.Events, playEvent{Event: m, Eval: evals[e.ID], Describe: describe(m), EventJSON: string(b)})
+		res.Events = append(res.Events, playEvent{Event: m, Eval: evals[e.ID], Describe: m.Describe(), EventJSON: string(b)})
 	}
 	for _, d := range rep.Dropped {
 		d.Event = d.Event.Masked()
@@ -129,27 +129,6 @@ func viewReport(rep *admin.Report) *playgroundResult {
 		res.Notes = append(res.Notes, pn)
 	}
 	return res
-}
-
-func describe(e event.Event) string {
-	parts := []string{string(e.Kind)}
-	if e.Status != "" {
-		parts = append(parts, e.Status)
-	}
-	if e.Code != 0 {
-		parts = append(parts, fmt.Sprintf("code %d", e.Code))
-	}
-	if e.Title != "" {
-		parts = append(parts, "("+e.Title+")")
-	}
-	s := strings.Join(parts, " ")
-	if e.PhoneNumberID != "" {
-		s += ", phone_number_id " + e.PhoneNumberID
-	}
-	if e.RecipientID != "" {
-		s += ", recipient " + e.RecipientID
-	}
-	return s
 }
 
 // jiraFields is what a created ticket would hold.

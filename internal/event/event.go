@@ -4,6 +4,7 @@ package event
 
 import (
 	"encoding/json"
+	"fmt"
 	"sort"
 	"strconv"
 	"strings"
@@ -220,6 +221,29 @@ const RedeliveryWindow = 15 * time.Minute
 // of a boundary is at worst one duplicate, never a lost event.
 func OccurrenceBucket(t time.Time) string {
 	return "w" + strconv.FormatInt(t.UTC().Truncate(RedeliveryWindow).Unix(), 10)
+}
+
+// Describe says in one line what the event is, for people: kind, status,
+// code and title, the business number's id, and the recipient masked.
+func (e Event) Describe() string {
+	parts := []string{string(e.Kind)}
+	if e.Status != "" {
+		parts = append(parts, e.Status)
+	}
+	if e.Code != 0 {
+		parts = append(parts, fmt.Sprintf("code %d", e.Code))
+	}
+	if e.Title != "" {
+		parts = append(parts, "("+e.Title+")")
+	}
+	s := strings.Join(parts, " ")
+	if e.PhoneNumberID != "" {
+		s += ", phone_number_id " + e.PhoneNumberID
+	}
+	if e.RecipientID != "" {
+		s += ", recipient " + MaskPhone(e.RecipientID)
+	}
+	return s
 }
 
 // Masked returns the event with the recipient's number masked (MaskPhone),

@@ -75,3 +75,14 @@ func TestKindsAndSeverities(t *testing.T) {
 		t.Error("ValidSeverity")
 	}
 }
+
+func TestDescribeMasksTheRecipient(t *testing.T) {
+	e := Event{Kind: "message_status", Status: "failed", Code: 131026, Title: "Message undeliverable", PhoneNumberID: "106540352242922", RecipientID: "16505551234"}
+	want := "message_status failed code 131026 (Message undeliverable), phone_number_id 106540352242922, recipient *******1234"
+	if got := e.Describe(); got != want {
+		t.Errorf("Describe() = %q, want %q", got, want)
+	}
+	if got := e.Masked().Describe(); got != want {
+		t.Errorf("Describe of the masked event = %q, want %q", got, want)
+	}
+}
