@@ -38,6 +38,7 @@ func (l *Local) Incidents(ctx context.Context, q IncidentQuery) ([]incident.Inci
 	out := []incident.Incident{}
 	for _, inc := range list {
 		if q.Matches(&inc) {
+			inc.Offered = l.P.Offered(&inc)
 			out = append(out, MaskIncident(inc))
 		}
 	}
@@ -86,6 +87,7 @@ func (l *Local) Incident(ctx context.Context, fp string) (incident.Incident, err
 	fp = strings.TrimSpace(fp)
 	for _, inc := range list {
 		if inc.Fingerprint == fp {
+			inc.Offered = l.P.Offered(&inc)
 			return MaskIncident(inc), nil
 		}
 	}

@@ -74,6 +74,13 @@ rules:
     group_by: [code, phone_number_id]
     actions:
       - jira: {project: WAOPS, issue_type: Incident, priority: High}
+  # No ticket by itself: the alert, and the console's row, offer one.
+  - name: ticket-on-demand
+    match: {codes: [131047]}
+    group_by: [code, phone_number_id]
+    actions:
+      - slack: {channel: "#whatsapp-ops"}
+      - jira: {project: WAOPS, issue_type: Incident, priority: High, on_demand: true}
   # Slack has no such channel: its alerts become dead letters.
   - name: undeliverable
     match: {codes: [131026]}
@@ -311,8 +318,9 @@ func TestBrowserConsole(t *testing.T) {
 	st.deliver(t, failedDelivery("lock1", 131031, "106540352242922", recipientLocked))
 	st.deliver(t, failedDelivery("spam1", 131048, "106540352242922", recipientLocked))
 	st.deliver(t, failedDelivery("gone1", 131026, "106540352242922", recipientGone))
-	var locked, spam string
-	st.waitFor(t, "two open incidents and a dead letter", func() bool {
+	st.deliver(t, failedDelivery("reengage1", 131047, "106540352242922", recipientLocked))
+	var locked, spam, onDemand string
+	st.waitFor(t, "three open incidents and a dead letter", func() bool {
 		for _, inc := range st.incidents(t) {
 			if inc.Status == incident.Open && inc.Rule == "account-blocked" {
 				locked = inc.Fingerprint
@@ -320,8 +328,11 @@ func TestBrowserConsole(t *testing.T) {
 			if inc.Status == incident.Open && inc.Rule == "failed-sends" {
 				spam = inc.Fingerprint
 			}
+			if inc.Status == incident.Open && inc.Rule == "ticket-on-demand" {
+				onDemand = inc.Fingerprint
+			}
 		}
-		return locked != "" && spam != "" && len(st.deadLetters(t)) == 1
+		return locked != "" && spam != "" && onDemand != "" && len(st.deadLetters(t)) == 1
 	})
 
 	do(t, ctx, "sign in with a name",
@@ -407,6 +418,23 @@ func TestBrowserConsole(t *testing.T) {
 			t.Fatalf("incident %s after ack from the console: %+v", spam, inc.Ack)
 		}
 	}
+
+	// Open the Jira ticket the rule offers only on demand: one issue, and
+	// the row offers it no more.
+	ticketRow := `tr[data-fingerprint="` + onDemand + `"]`
+	do(t, ctx, "open Jira ticket",
+		chromedp.Navigate(st.url("/ui/incidents")),
+		chromedp.Click(chromedp.CSS(ticketRow+" button.ticket")),
+		chromedp.WaitVisible(chromedp.CSS(".flash-ok")),
+		sh.take("ticket"),
+	)
+	if msg := get(t, ctx, "flash", chromedp.Text(chromedp.CSS(".flash-ok"))); !strings.Contains(msg, "Jira ticket asked for incident "+onDemand) {
+		t.Fatalf("after Open Jira ticket: %q", msg)
+	}
+	if html := get(t, ctx, "ticket row", chromedp.OuterHTML(chromedp.CSS(ticketRow))); strings.Contains(html, "button.ticket") || strings.Contains(html, `class="ticket"`) {
+		t.Fatalf("the row still offers the ticket: %s", html)
+	}
+	st.waitFor(t, "the Jira issue", func() bool { return len(st.jira.Issues()) == 1 })
 
 	// The playground, without sending.
 	sent := len(st.slack.Messages())

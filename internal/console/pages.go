@@ -54,6 +54,7 @@ func (c *Console) pageRoutes() {
 	c.mux.HandleFunc("POST /ui/incidents/resolve", c.action(c.resolveIncident))
 	c.mux.HandleFunc("POST /ui/incidents/silence", c.action(c.silenceIncident))
 	c.mux.HandleFunc("POST /ui/incidents/ack", c.action(c.ackIncident))
+	c.mux.HandleFunc("POST /ui/incidents/ticket", c.action(c.ticketIncident))
 	c.mux.HandleFunc("GET /ui/silences", c.page(c.silencesPage))
 	c.mux.HandleFunc("GET /ui/silences/preview", c.page(c.silencePreview))
 	c.mux.HandleFunc("POST /ui/silences", c.action(c.createSilence))
@@ -218,6 +219,25 @@ func (c *Console) ackIncident(w http.ResponseWriter, r *http.Request, s *session
 		return
 	}
 	s.addFlash("ok", fmt.Sprintf("Acknowledged incident %s (rule %s) as %s: its repeats are held until it escalates.", res.Fingerprint, res.Rule, res.By))
+	back(w, r, "/ui/incidents")
+}
+
+// ticketIncident asks for an open incident's on-demand actions (its Jira
+// ticket), as the Slack button does: once; asked again, or for a rule
+// without one, the refusal says so.
+func (c *Console) ticketIncident(w http.ResponseWriter, r *http.Request, s *session) {
+	fp := strings.TrimSpace(r.PostFormValue("fingerprint"))
+	ctx, cancel := c.opCtx(r)
+	defer cancel()
+	res, err := c.d.Operator.OpenTicket(ctx, fp, s.actor())
+	if err != nil {
+		if errors.Is(err, admin.ErrConflict) {
+			err = fmt.Errorf("no ticket opened: %w", err)
+		}
+		c.failOp(w, r, s, err)
+		return
+	}
+	s.addFlash("ok", fmt.Sprintf("Jira ticket asked for incident %s (rule %s): %d notification(s) queued; the ticket is created once and follows the incident.", res.Fingerprint, res.Rule, res.Notifications))
 	back(w, r, "/ui/incidents")
 }
 

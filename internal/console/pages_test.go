@@ -191,21 +191,19 @@ func TestActionsNeedSessionAndCSRF(t *testing.T) {
 	st := startStack(t)
 	st.deliver(t, failedDelivery("lock1", 131031, "106540352242922", recipientLocked))
 	st.deliver(t, failedDelivery("gone1", 131026, "106540352242922", recipientGone))
-	st.waitFor(t, "an open incident and a dead letter", func() bool {
-		open := 0
+	st.deliver(t, failedDelivery("reengage1", 131047, "106540352242922", recipientLocked))
+	var fp, ticketFP string
+	st.waitFor(t, "two open incidents and a dead letter", func() bool {
 		for _, inc := range st.incidents(t) {
-			if inc.Status == incident.Open {
-				open++
+			if inc.Status == incident.Open && inc.Rule == "account-blocked" {
+				fp = inc.Fingerprint
+			}
+			if inc.Status == incident.Open && inc.Rule == "ticket-on-demand" {
+				ticketFP = inc.Fingerprint
 			}
 		}
-		return open >= 1 && len(st.deadLetters(t)) == 1
+		return fp != "" && ticketFP != "" && len(st.deadLetters(t)) == 1
 	})
-	var fp string
-	for _, inc := range st.incidents(t) {
-		if inc.Rule == "account-blocked" {
-			fp = inc.Fingerprint
-		}
-	}
 	dead := st.deadLetters(t)[0].ID
 	silences := func() int {
 		var l []silence.Silence
@@ -232,6 +230,7 @@ func TestActionsNeedSessionAndCSRF(t *testing.T) {
 	}{
 		{"/ui/incidents/resolve", url.Values{"fingerprint": {fp}}},
 		{"/ui/incidents/ack", url.Values{"fingerprint": {fp}}},
+		{"/ui/incidents/ticket", url.Values{"fingerprint": {ticketFP}}},
 		{"/ui/incidents/silence", url.Values{"fingerprint": {fp}, "for": {"1h"}}},
 		{"/ui/silences", url.Values{"matchers": {"code=131031"}, "for": {"2h"}, "comment": {"c"}, "author": {"a"}}},
 		{"/ui/dead/drop", url.Values{"id": {dead}}},
@@ -257,6 +256,14 @@ func TestActionsNeedSessionAndCSRF(t *testing.T) {
 		if inc.Fingerprint == fp && inc.Ack != nil {
 			t.Errorf("incident acknowledged by refused posts: %+v", inc.Ack)
 		}
+	}
+	for _, inc := range st.incidents(t) {
+		if inc.Fingerprint == ticketFP && (len(inc.OnDemand) != 0 || len(inc.Offered) == 0) {
+			t.Errorf("ticket asked for by refused posts: on demand %v, offered %v", inc.OnDemand, inc.Offered)
+		}
+	}
+	if n := len(st.jira.Issues()); n != 0 {
+		t.Errorf("%d Jira issues after refused posts, want none", n)
 	}
 	if n := silences(); n != 0 {
 		t.Errorf("%d silences after refused posts, want none", n)
@@ -289,6 +296,98 @@ func TestActionsNeedSessionAndCSRF(t *testing.T) {
 	}
 	if a := v.post("/ui/dead/drop", url.Values{"csrf": {v.csrf}, "id": {dead}}); a.code != http.StatusNotFound {
 		t.Errorf("drop of a dropped dead letter: %d, want 404", a.code)
+	}
+}
+
+// rowOf returns the incidents page's row of fingerprint fp, or "".
+func rowOf(page, fp string) string {
+	_, row, ok := strings.Cut(page, `<tr data-fingerprint="`+fp+`">`)
+	if !ok {
+		return ""
+	}
+	row, _, _ = strings.Cut(row, "</tr>")
+	return row
+}
+
+// TestTicketFromTheConsole: the row of an open incident whose rule has a
+// jira action with on_demand: true offers the ticket, and only that row;
+// the click creates exactly one issue in Jira and the offer is gone; a
+// second click (an older copy of the page) is refused, saying who asked,
+// and no second issue is made.
+func TestTicketFromTheConsole(t *testing.T) {
+	st := startStack(t)
+	st.deliver(t, failedDelivery("lock1", 131031, "106540352242922", recipientLocked))
+	st.deliver(t, failedDelivery("reengage1", 131047, "106540352242922", recipientLocked))
+	var locked, fp string
+	st.waitFor(t, "two open incidents", func() bool {
+		for _, inc := range st.incidents(t) {
+			if inc.Status == incident.Open && inc.Rule == "account-blocked" {
+				locked = inc.Fingerprint
+			}
+			if inc.Status == incident.Open && inc.Rule == "ticket-on-demand" {
+				fp = inc.Fingerprint
+			}
+		}
+		return locked != "" && fp != ""
+	})
+	for _, inc := range st.incidents(t) {
+		if inc.Fingerprint == fp && (len(inc.Offered) != 1 || inc.Offered[0] != "jira") {
+			t.Fatalf("offered before the click: %v, want [jira]", inc.Offered)
+		}
+	}
+	if n := len(st.jira.Issues()); n != 0 {
+		t.Fatalf("%d Jira issues before anyone asked, want none", n)
+	}
+	v := newVisitor(t, st)
+	v.signIn()
+	page := v.get("/ui/incidents").body
+	if row := rowOf(page, fp); !strings.Contains(row, `action="/ui/incidents/ticket"`) {
+		t.Fatalf("the on-demand incident's row offers no ticket:\n%s", row)
+	}
+	if row := rowOf(page, locked); row == "" || strings.Contains(row, "/ui/incidents/ticket") {
+		t.Fatalf("a row whose rule has no on-demand action offers a ticket (or is missing):\n%s", row)
+	}
+
+	a := v.post("/ui/incidents/ticket", url.Values{"csrf": {v.csrf}, "fingerprint": {fp}, "back": {"/ui/incidents"}})
+	if a.code != http.StatusSeeOther || a.loc != "/ui/incidents" {
+		t.Fatalf("ticket: %d to %q %s", a.code, a.loc, a.body)
+	}
+	st.waitFor(t, "the Jira issue", func() bool { return len(st.jira.Issues()) >= 1 })
+	page = v.get("/ui/incidents").body
+	if !strings.Contains(page, "Jira ticket asked for incident "+fp) {
+		t.Errorf("no flash after the click:\n%s", page)
+	}
+	if row := rowOf(page, fp); row == "" || strings.Contains(row, "/ui/incidents/ticket") {
+		t.Errorf("the row still offers the ticket after the click (or is missing):\n%s", row)
+	}
+	for _, inc := range st.incidents(t) {
+		if inc.Fingerprint == fp && (len(inc.Offered) != 0 || len(inc.OnDemand) != 1) {
+			t.Errorf("after the click: offered %v, on demand %v", inc.Offered, inc.OnDemand)
+		}
+	}
+
+	a = v.post("/ui/incidents/ticket", url.Values{"csrf": {v.csrf}, "fingerprint": {fp}})
+	if a.code != http.StatusConflict || !strings.Contains(a.body, "no ticket opened") || !strings.Contains(a.body, "already asked for by ana") {
+		t.Errorf("second click: %d %s", a.code, a.body)
+	}
+	// A rule without an on-demand action is refused too, and says why.
+	a = v.post("/ui/incidents/ticket", url.Values{"csrf": {v.csrf}, "fingerprint": {locked}})
+	if a.code != http.StatusConflict || !strings.Contains(a.body, "on_demand: true") {
+		t.Errorf("ticket for a rule without one: %d %s", a.code, a.body)
+	}
+	st.waitFor(t, "the ticket's link in the Slack thread", func() bool {
+		for _, m := range st.slack.Messages() {
+			if m.ThreadTS != "" && strings.Contains(m.Text, "tracks this incident") {
+				return true
+			}
+		}
+		return false
+	})
+	if n := len(st.jira.Issues()); n != 1 {
+		t.Errorf("%d Jira issues after two clicks, want exactly 1", n)
+	}
+	if rej := st.jira.Rejected(); len(rej) != 0 {
+		t.Errorf("Jira refused %d requests: %+v", len(rej), rej)
 	}
 }
 

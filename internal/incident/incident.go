@@ -75,6 +75,11 @@ type Incident struct {
 	// only on demand (a Jira ticket with on_demand: true), and when. An
 	// action that is not here has not been sent.
 	OnDemand map[string]Ack `json:"on_demand,omitempty"`
+	// Offered names the notifiers of the rule's on-demand actions nobody
+	// has asked for yet on this open incident (the Slack message's "Open
+	// Jira ticket" button). The operator service sets it from the loaded
+	// rules when it lists or gets incidents; it is never stored.
+	Offered []string `json:"offered,omitempty"`
 }
 
 // Deferred counts what a muted rule held back for one incident.

@@ -163,6 +163,12 @@ func sent(a notification.Action, inc *incident.Incident) bool {
 	return !a.OnDemand || inc.Requested(OrderingKey(inc.Fingerprint, a))
 }
 
+// Offered names the notifiers of inc's on-demand actions nobody asked for
+// yet, by the loaded rules: empty unless inc is open and its rule has one.
+func (p *Pipeline) Offered(inc *incident.Incident) []string {
+	return offered(rulesOf(p.runtime()).Rule(inc.Rule), inc)
+}
+
 // offered names the notifiers of r's on-demand actions not yet asked for
 // for inc, which its messages offer.
 func offered(r *rules.Rule, inc *incident.Incident) []string {
