@@ -43,6 +43,16 @@ func (p *Pipeline) openIncident(fp string) (*partition, *incidentState, *inciden
 // is over is ErrAlreadyResolved and nothing is queued.
 func (p *Pipeline) NoteIncident(fp, note string) (incident.Incident, int, error) {
 	fp = strings.TrimSpace(fp)
+	inc, n, err := p.noteLocal(fp, note)
+	if errors.Is(err, ErrNotOwned) {
+		return p.forward(fp, cmdNote, noteArgs{Note: note}, "", &inc, err)
+	}
+	return inc, n, err
+}
+
+// noteLocal is NoteIncident in a partition of this process.
+func (p *Pipeline) noteLocal(fp, note string) (incident.Incident, int, error) {
+	fp = strings.TrimSpace(fp)
 	pt, state, inc, r, rt, err := p.openIncident(fp)
 	if err != nil {
 		if inc != nil {
@@ -84,11 +94,16 @@ func (p *Pipeline) NoteIncident(fp, note string) (incident.Incident, int, error)
 // else the rule matches.
 func (p *Pipeline) IncidentSilence(fp string, d time.Duration, comment, author string) (silence.Silence, error) {
 	fp = strings.TrimSpace(fp)
-	pt, _, inc, r, _, err := p.openIncident(fp)
-	if err != nil {
+	pt, _, inc, r, rt, err := p.openIncident(fp)
+	switch {
+	case errors.Is(err, ErrNotOwned) && inc != nil:
+		// Its group is in the stored incident: nothing here changes it.
+		r = rulesOf(rt).Rule(inc.Rule)
+	case err != nil:
 		return silence.Silence{}, err
+	default:
+		pt.mu.Unlock()
 	}
-	pt.mu.Unlock()
 	if r == nil {
 		return silence.Silence{}, fmt.Errorf("incident %s: its rule %s %w in the loaded rules, so its group is unknown", fp, inc.Rule, ErrRuleGone)
 	}
@@ -109,6 +124,16 @@ func (p *Pipeline) IncidentSilence(fp string, d time.Duration, comment, author s
 // someone else (incident.ErrAcknowledged). The same person acknowledging
 // again is no change and queues nothing.
 func (p *Pipeline) AcknowledgeIncident(fp string, a incident.Ack) (incident.Incident, int, error) {
+	fp = strings.TrimSpace(fp)
+	inc, n, err := p.acknowledgeLocal(fp, a)
+	if errors.Is(err, ErrNotOwned) {
+		return p.forward(fp, cmdAck, ackArgs{By: a.By, Via: a.Via, At: a.At}, a.By, &inc, err)
+	}
+	return inc, n, err
+}
+
+// acknowledgeLocal is AcknowledgeIncident in a partition of this process.
+func (p *Pipeline) acknowledgeLocal(fp string, a incident.Ack) (incident.Incident, int, error) {
 	fp = strings.TrimSpace(fp)
 	pt, state, inc, r, rt, err := p.openIncident(fp)
 	if err != nil {
@@ -192,6 +217,16 @@ var ErrNothingOnDemand = errors.New("has no action with on_demand: true")
 // a rule without such an action (ErrNothingOnDemand), or one asked for
 // already (incident.ErrAlreadyRequested, saying by whom).
 func (p *Pipeline) OpenOnDemand(fp string, a incident.Ack) (incident.Incident, int, error) {
+	fp = strings.TrimSpace(fp)
+	inc, n, err := p.openOnDemandLocal(fp, a)
+	if errors.Is(err, ErrNotOwned) {
+		return p.forward(fp, cmdOnDemand, ackArgs{By: a.By, Via: a.Via, At: a.At}, a.By, &inc, err)
+	}
+	return inc, n, err
+}
+
+// openOnDemandLocal is OpenOnDemand in a partition of this process.
+func (p *Pipeline) openOnDemandLocal(fp string, a incident.Ack) (incident.Incident, int, error) {
 	fp = strings.TrimSpace(fp)
 	pt, state, inc, r, rt, err := p.openIncident(fp)
 	if err != nil {

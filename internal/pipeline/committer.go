@@ -180,6 +180,9 @@ func (p *Pipeline) committer(ctx context.Context, pt *partition) {
 			}
 			continue
 		}
+		// Incident actions other replicas forwarded here, at every
+		// wake-up and poll, and between batches.
+		p.runCommands(ctx, pt)
 		if time.Since(lastTick) >= p.cfg.TickInterval {
 			doTick()
 		}

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"sort"
 	"strings"
 	"time"
@@ -47,6 +48,16 @@ func (p *Pipeline) ResolveIncident(fp string) (incident.Incident, int, error) {
 // (note: who resolved it, from where) and what the audit trail records
 // (detail).
 func (p *Pipeline) ResolveIncidentBy(fp, note, detail string) (incident.Incident, int, error) {
+	fp = strings.TrimSpace(fp)
+	inc, n, err := p.resolveLocal(fp, note, detail)
+	if errors.Is(err, ErrNotOwned) {
+		return p.forward(fp, cmdResolve, resolveArgs{Note: note, Detail: detail}, note, &inc, err)
+	}
+	return inc, n, err
+}
+
+// resolveLocal is ResolveIncidentBy in a partition of this process.
+func (p *Pipeline) resolveLocal(fp, note, detail string) (incident.Incident, int, error) {
 	fp = strings.TrimSpace(fp)
 	rt := p.runtime()
 	var set *rules.Set

@@ -357,3 +357,47 @@ type Maintenance interface {
 	// Probe proves the store has room for a write of n bytes.
 	Probe(ctx context.Context, n int) error
 }
+
+// Command is an operator action on an incident (resolve, acknowledge,
+// on-demand ticket, note) asked on a replica that does not own the
+// incident's partition, recorded for the owner's committer to apply.
+type Command struct {
+	ID          int64
+	Partition   int
+	Fingerprint string
+	Kind        string
+	Args        []byte // JSON, the kind's arguments
+	Actor       string
+	Created     time.Time
+}
+
+// CommandOutcome is what became of a command: Done once the owner applied
+// it (ErrKind and Err empty on success) or the asker ended it; Taken once
+// an owner took it to apply.
+type CommandOutcome struct {
+	Done, Taken bool
+	Result      []byte // JSON, the kind's result
+	ErrKind     string
+	Err         string
+}
+
+// Commands forwards incident actions to the partition's owner. A store
+// whose partitions pass between processes implements it (the shared
+// database); the embedded store owns its only partition and does not.
+type Commands interface {
+	// AskCommand records c for the owner of the partition holding the
+	// incident c.Fingerprint and wakes the committers; ErrNotFound when
+	// the store holds no such incident.
+	AskCommand(ctx context.Context, c Command) (int64, error)
+	// CommandOutcome reads what became of command id.
+	CommandOutcome(ctx context.Context, id int64) (CommandOutcome, error)
+	// ExpireCommand ends command id with errKind and reason unless an
+	// owner took it already, and returns what became of it.
+	ExpireCommand(ctx context.Context, id int64, errKind, reason string) (CommandOutcome, error)
+	// TakeCommands returns, up to limit, the commands of f's partition
+	// asked within maxAge and not done, in the order asked, marking them
+	// taken; refused (a *FencedError) once f is stale.
+	TakeCommands(ctx context.Context, f Fence, maxAge time.Duration, limit int) ([]Command, error)
+	// FinishCommand records command id's outcome.
+	FinishCommand(ctx context.Context, f Fence, id int64, o CommandOutcome) error
+}

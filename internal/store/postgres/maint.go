@@ -105,6 +105,10 @@ func (s *Store) Sweep(ctx context.Context, now time.Time, limit int) (int, error
 		if _, err := tx.Exec(ctx, "DELETE FROM replicas WHERE expires < now() - interval '1 hour'"); err != nil {
 			return err
 		}
+		// Forwarded commands matter only while their asker waits.
+		if _, err := tx.Exec(ctx, "DELETE FROM commands WHERE created < now() - interval '1 hour'"); err != nil {
+			return err
+		}
 		// Each open writes its own check row; those of processes long
 		// gone go.
 		_, err = tx.Exec(ctx, "DELETE FROM checks WHERE at < now() - interval '1 day'")
