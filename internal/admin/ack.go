@@ -68,6 +68,8 @@ func incidentErr(err error) error {
 		return Conflict(err)
 	case errors.Is(err, incident.ErrNoActor):
 		return Invalid(err)
+	case errors.Is(err, pipeline.ErrCommandExpired):
+		return kind{err, ErrUnavailable}
 	}
 	return err
 }

@@ -110,6 +110,8 @@ func (l *Local) ResolveIncident(ctx context.Context, fp string, by Actor) (Resol
 		return Resolved{}, fmt.Errorf("%w: %v", ErrNotFound, err)
 	case errors.Is(err, pipeline.ErrAlreadyResolved):
 		return Resolved{}, fmt.Errorf("%w: %v", ErrConflict, err)
+	case errors.Is(err, pipeline.ErrCommandExpired):
+		return Resolved{}, fmt.Errorf("%w: %v", ErrUnavailable, err)
 	case err != nil:
 		return Resolved{}, err
 	}
