@@ -71,6 +71,13 @@ func openOperator(g *globals) (*operator, error) {
 	}
 }
 
+// offline says no server sends what this command queues until one starts:
+// the embedded store, not held by a server. On the shared database a
+// running replica sends it (the owner of the incident applied the action).
+func (op *operator) offline() bool {
+	return !op.remote && op.cfg.Storage.Backend != config.BackendPostgres
+}
+
 // operate runs fn with an operator and reports its error as the command's.
 func operate(g *globals, name string, fn func(ctx context.Context, op *operator) error) error {
 	op, err := openOperator(g)

@@ -71,7 +71,7 @@ are sent when the server starts.`,
 					return err
 				}
 				when := ""
-				if !op.remote {
+				if op.offline() {
 					when = "; no server is running, so they are sent when it starts"
 				}
 				fmt.Fprintf(g.stdout, "resolved incident %s (rule %s): %d notification(s) queued%s\n", res.Fingerprint, res.Rule, res.Notifications, when)
@@ -101,7 +101,7 @@ message is edited when the server starts.`,
 					return err
 				}
 				when := ""
-				if !op.remote && res.Notifications > 0 {
+				if op.offline() && res.Notifications > 0 {
 					when = "; no server is running, so they are sent when it starts"
 				}
 				fmt.Fprintf(g.stdout, "incident %s (rule %s) acknowledged by %s at %s: repeats are held until it escalates or resolves; %d notification(s) queued%s\n",
@@ -132,7 +132,7 @@ or for a rule without such an action, it is refused saying so (exit 1).`,
 					return err
 				}
 				when := ""
-				if !op.remote {
+				if op.offline() {
 					when = "; no server is running, so they are sent when it starts"
 				}
 				fmt.Fprintf(g.stdout, "incident %s (rule %s): ticket asked for, %d notification(s) queued%s\n", res.Fingerprint, res.Rule, res.Notifications, when)

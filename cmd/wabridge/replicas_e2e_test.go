@@ -285,6 +285,44 @@ func TestThreeReplicasShareOneDatabase(t *testing.T) {
 	if want := final[phone(0)]; maxCount < want {
 		t.Errorf("no update shows the final count %d: %v", want, counts)
 	}
+
+	// Incident actions from the CLI with each replica's config: each
+	// incident is acknowledged with one, refused to a second person with
+	// another, and resolved with the third. The CLI on the database owns no
+	// partition, so each is forwarded to the replica owning the incident.
+	for i, inc := range list {
+		fp := inc.Fingerprint
+		if out, err := operatorCmd(t, reps[i%3].cfg, "incidents", "ack", fp, "--by", "ana"); err != nil || !strings.Contains(string(out), "acknowledged by ana") {
+			t.Fatalf("ack of %s on %s: %v\n%s%s", fp, reps[i%3].id, err, out, logs())
+		}
+		if out, err := operatorCmd(t, reps[(i+1)%3].cfg, "incidents", "ack", fp, "--by", "bob"); err == nil || !strings.Contains(string(out), "already acknowledged") {
+			t.Fatalf("second person's ack of %s on %s: %v, want refused\n%s", fp, reps[(i+1)%3].id, err, out)
+		}
+		if out, err := operatorCmd(t, reps[(i+2)%3].cfg, "incidents", "resolve", fp); err != nil || !strings.Contains(string(out), "resolved") ||
+			strings.Contains(string(out), "no server is running") {
+			t.Fatalf("resolve of %s on %s: %v\n%s%s", fp, reps[(i+2)%3].id, err, out, logs())
+		}
+	}
+	if out, err := operatorCmd(t, reps[0].cfg, "incidents", "--json"); err != nil || strings.TrimSpace(string(out)) != "[]" {
+		t.Errorf("incidents open after resolving them all: %v\n%s", err, lastLines(string(out), 5))
+	}
+	if conn, err := pgx.Connect(t.Context(), dsn); err != nil {
+		t.Error(err)
+	} else {
+		var forwarded, open int
+		if err := conn.QueryRow(t.Context(), "SELECT count(*), count(*) FILTER (WHERE NOT done) FROM wabridge.commands").Scan(&forwarded, &open); err != nil {
+			t.Error(err)
+		}
+		_ = conn.Close(context.Background())
+		if forwarded == 0 || open != 0 {
+			t.Errorf("%d actions forwarded to the incident's owner, %d not done; want some, all done", forwarded, open)
+		}
+		t.Logf("%d of %d incident actions forwarded to the replica owning the incident", forwarded, 3*len(list))
+	}
+	waitFor(t, "the outbox empty after the actions", 60*time.Second, func() bool {
+		return metricOf(reps[0].addr, "wabridge_outbox_depth") == 0
+	}, func() string { return logs() + outboxRows(dsn) })
+
 	slack.checkAccepted(t)
 	jira.checkAccepted(t)
 	dups := 0.0
