@@ -43,11 +43,7 @@ func (p *Pipeline) openIncident(fp string) (*partition, *incidentState, *inciden
 // is over is ErrAlreadyResolved and nothing is queued.
 func (p *Pipeline) NoteIncident(fp, note string) (incident.Incident, int, error) {
 	fp = strings.TrimSpace(fp)
-	inc, n, err := p.noteLocal(fp, note)
-	if errors.Is(err, ErrNotOwned) {
-		return p.forward(fp, cmdNote, noteArgs{Note: note}, "", &inc, err)
-	}
-	return inc, n, err
+	return p.localOrForward(fp, cmdNote, noteArgs{Note: note}, "", func() (incident.Incident, int, error) { return p.noteLocal(fp, note) })
 }
 
 // noteLocal is NoteIncident in a partition of this process.
@@ -55,10 +51,7 @@ func (p *Pipeline) noteLocal(fp, note string) (incident.Incident, int, error) {
 	fp = strings.TrimSpace(fp)
 	pt, state, inc, r, rt, err := p.openIncident(fp)
 	if err != nil {
-		if inc != nil {
-			return *inc, 0, err
-		}
-		return incident.Incident{}, 0, err
+		return refused(inc, err)
 	}
 	defer pt.mu.Unlock()
 	if r == nil || inc.Status != incident.Open {
@@ -125,11 +118,7 @@ func (p *Pipeline) IncidentSilence(fp string, d time.Duration, comment, author s
 // again is no change and queues nothing.
 func (p *Pipeline) AcknowledgeIncident(fp string, a incident.Ack) (incident.Incident, int, error) {
 	fp = strings.TrimSpace(fp)
-	inc, n, err := p.acknowledgeLocal(fp, a)
-	if errors.Is(err, ErrNotOwned) {
-		return p.forward(fp, cmdAck, ackArgs{By: a.By, Via: a.Via, At: a.At}, a.By, &inc, err)
-	}
-	return inc, n, err
+	return p.localOrForward(fp, cmdAck, ackArgs{By: a.By, Via: a.Via, At: a.At}, a.By, func() (incident.Incident, int, error) { return p.acknowledgeLocal(fp, a) })
 }
 
 // acknowledgeLocal is AcknowledgeIncident in a partition of this process.
@@ -137,10 +126,7 @@ func (p *Pipeline) acknowledgeLocal(fp string, a incident.Ack) (incident.Inciden
 	fp = strings.TrimSpace(fp)
 	pt, state, inc, r, rt, err := p.openIncident(fp)
 	if err != nil {
-		if inc != nil {
-			return *inc, 0, err
-		}
-		return incident.Incident{}, 0, err
+		return refused(inc, err)
 	}
 	defer pt.mu.Unlock()
 	if a.At.IsZero() {
@@ -218,11 +204,7 @@ var ErrNothingOnDemand = errors.New("has no action with on_demand: true")
 // already (incident.ErrAlreadyRequested, saying by whom).
 func (p *Pipeline) OpenOnDemand(fp string, a incident.Ack) (incident.Incident, int, error) {
 	fp = strings.TrimSpace(fp)
-	inc, n, err := p.openOnDemandLocal(fp, a)
-	if errors.Is(err, ErrNotOwned) {
-		return p.forward(fp, cmdOnDemand, ackArgs{By: a.By, Via: a.Via, At: a.At}, a.By, &inc, err)
-	}
-	return inc, n, err
+	return p.localOrForward(fp, cmdOnDemand, ackArgs{By: a.By, Via: a.Via, At: a.At}, a.By, func() (incident.Incident, int, error) { return p.openOnDemandLocal(fp, a) })
 }
 
 // openOnDemandLocal is OpenOnDemand in a partition of this process.
@@ -230,10 +212,7 @@ func (p *Pipeline) openOnDemandLocal(fp string, a incident.Ack) (incident.Incide
 	fp = strings.TrimSpace(fp)
 	pt, state, inc, r, rt, err := p.openIncident(fp)
 	if err != nil {
-		if inc != nil {
-			return *inc, 0, err
-		}
-		return incident.Incident{}, 0, err
+		return refused(inc, err)
 	}
 	defer pt.mu.Unlock()
 	if r == nil {
@@ -320,4 +299,13 @@ func onDemandTitle(set *rules.Set, notifiers []string) string {
 		}
 	}
 	return strings.Join(names, " and ")
+}
+
+// refused is an incident action's answer when openIncident refused it:
+// the stored incident when there is one, nothing queued.
+func refused(inc *incident.Incident, err error) (incident.Incident, int, error) {
+	if inc != nil {
+		return *inc, 0, err
+	}
+	return incident.Incident{}, 0, err
 }

@@ -91,19 +91,23 @@ type remoteError struct {
 func (e *remoteError) Error() string { return e.msg }
 func (e *remoteError) Unwrap() error { return e.kind }
 
-// forward asks the owner of incident fp's partition to apply the action
-// and waits for its outcome. notOwned is the local refusal, returned as
-// it is when the store cannot forward.
-func (p *Pipeline) forward(fp, kind string, args any, actor string, stored *incident.Incident, notOwned error) (incident.Incident, int, error) {
-	orig := func() (incident.Incident, int, error) {
-		if stored != nil {
-			return *stored, 0, notOwned
-		}
-		return incident.Incident{}, 0, notOwned
+// localOrForward runs an incident action here when this process owns the
+// incident's partition, and otherwise asks the owner (forward).
+func (p *Pipeline) localOrForward(fp, kind string, args any, actor string, local func() (incident.Incident, int, error)) (incident.Incident, int, error) {
+	inc, n, err := local()
+	if errors.Is(err, ErrNotOwned) {
+		return p.forward(fp, kind, args, actor, inc, err)
 	}
+	return inc, n, err
+}
+
+// forward asks the owner of incident fp's partition to apply the action
+// and waits for its outcome. stored and notOwned are the local refusal,
+// returned as they are when the store cannot forward.
+func (p *Pipeline) forward(fp, kind string, args any, actor string, stored incident.Incident, notOwned error) (incident.Incident, int, error) {
 	cs, ok := p.st.(store.Commands)
 	if !ok {
-		return orig()
+		return stored, 0, notOwned
 	}
 	body, err := json.Marshal(args)
 	if err != nil {

@@ -2,7 +2,6 @@ package pipeline
 
 import (
 	"context"
-	"errors"
 	"sort"
 	"strings"
 	"time"
@@ -49,11 +48,9 @@ func (p *Pipeline) ResolveIncident(fp string) (incident.Incident, int, error) {
 // (detail).
 func (p *Pipeline) ResolveIncidentBy(fp, note, detail string) (incident.Incident, int, error) {
 	fp = strings.TrimSpace(fp)
-	inc, n, err := p.resolveLocal(fp, note, detail)
-	if errors.Is(err, ErrNotOwned) {
-		return p.forward(fp, cmdResolve, resolveArgs{Note: note, Detail: detail}, note, &inc, err)
-	}
-	return inc, n, err
+	return p.localOrForward(fp, cmdResolve, resolveArgs{Note: note, Detail: detail}, note, func() (incident.Incident, int, error) {
+		return p.resolveLocal(fp, note, detail)
+	})
 }
 
 // resolveLocal is ResolveIncidentBy in a partition of this process.

@@ -142,7 +142,17 @@ func (p *Pipeline) watchSilences(ctx context.Context) {
 	if !ok {
 		return
 	}
-	changed := w.SilencesChanged(ctx)
+	watch(ctx, w.SilencesChanged(ctx), func() {
+		if err := p.loadSilences(ctx); err != nil && ctx.Err() == nil {
+			p.m.processingErrors.WithLabelValues("read_silences").Inc()
+			p.log.Warn("pipeline: reload silences another process changed; the refresh reads them again soon", "err", err)
+		}
+	})
+}
+
+// watch calls fn at each signal on changed until ctx is done or changed
+// is closed.
+func watch(ctx context.Context, changed <-chan struct{}, fn func()) {
 	for {
 		select {
 		case <-ctx.Done():
@@ -151,10 +161,7 @@ func (p *Pipeline) watchSilences(ctx context.Context) {
 			if !open {
 				return
 			}
-			if err := p.loadSilences(ctx); err != nil && ctx.Err() == nil {
-				p.m.processingErrors.WithLabelValues("read_silences").Inc()
-				p.log.Warn("pipeline: reload silences another process changed; the refresh reads them again soon", "err", err)
-			}
+			fn()
 		}
 	}
 }
@@ -172,18 +179,7 @@ func (p *Pipeline) watchInbox(ctx context.Context) {
 	if !ok {
 		return
 	}
-	changed := w.InboxChanged(ctx)
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case _, open := <-changed:
-			if !open {
-				return
-			}
-			p.wakeAll()
-		}
-	}
+	watch(ctx, w.InboxChanged(ctx), p.wakeAll)
 }
 
 func (p *Pipeline) silenceChanged() {
