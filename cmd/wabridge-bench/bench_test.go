@@ -507,3 +507,41 @@ func TestPostgresPhase(t *testing.T) {
 		t.Errorf("postgresLine = %q, does not match %s", got, re)
 	}
 }
+
+// The postgres-rate phase runs the database backend at its own fixed
+// rate, below one replica's saturation, and its line gives the latencies.
+func TestPostgresRatePhase(t *testing.T) {
+	var rated *phase
+	for _, p := range phasesOf(mixRealistic) {
+		if p.name == "postgres-rate" {
+			rated = &p
+		}
+	}
+	if rated == nil || !rated.postgres || !rated.open {
+		t.Fatalf("realistic phases: want an open-loop postgres-rate phase, got %+v", rated)
+	}
+	o, err := parseOptions([]string{"-postgres-rate", "750"}, func(string) (string, bool) { return "", false }, io.Discard)
+	if err != nil || o.pgRate != 750 {
+		t.Fatalf("parseOptions -postgres-rate 750 = %d, %v", o.pgRate, err)
+	}
+	if _, err := parseOptions(nil, func(k string) (string, bool) { return "0", k == "BENCH_POSTGRES_RATE" }, io.Discard); err == nil {
+		t.Error("BENCH_POSTGRES_RATE=0 accepted")
+	}
+	pg := &phaseResult{load: &loadResult{}, sustained: 999, ack: latencies{p50: 2 * time.Millisecond, p99: 9 * time.Millisecond},
+		e2e: &e2eResult{lat: latencies{p50: 40 * time.Millisecond, p99: 80 * time.Millisecond}}}
+	got := postgresRateLine("realistic", 1000, pg)
+	want := "bench: postgres-rate mix=realistic rate=1000 postgres_sustained_rps=999 postgres_ack_p50_ms=2.00 postgres_ack_p99_ms=9.00 postgres_e2e_p50_ms=40.00 postgres_e2e_p99_ms=80.00 postgres_rss_mb=0.0"
+	if got != want {
+		t.Errorf("postgresRateLine =\n %q\nwant\n %q", got, want)
+	}
+}
+
+// The bound of the whole run grows with the phases it has to run.
+func TestLimitCountsPhases(t *testing.T) {
+	o := options{seconds: time.Second, warmup: time.Second, mixes: []mixSpec{mixOutage}}
+	one := o.limit()
+	o.mixes = []mixSpec{mixOutage, mixRealistic}
+	if both := o.limit(); both <= one {
+		t.Errorf("limit with both mixes %s, not above one mix's %s", both, one)
+	}
+}

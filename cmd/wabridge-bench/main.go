@@ -84,6 +84,7 @@ type options struct {
 	warmup      time.Duration
 	concurrency int
 	rate        int
+	pgRate      int // the open loop of the postgres-rate phase
 	wabridge    string // a built binary; "" = go build into the temp dir
 	root        string // the module root; "" = from go env GOMOD
 	keep        bool   // keep the temp dir, to read logs after a surprise
@@ -92,7 +93,7 @@ type options struct {
 }
 
 func parseOptions(args []string, env func(string) (string, bool), stderr io.Writer) (options, error) {
-	o := options{seconds: 10 * time.Second, warmup: time.Second, concurrency: 32, rate: 2000}
+	o := options{seconds: 10 * time.Second, warmup: time.Second, concurrency: 32, rate: 2000, pgRate: 1000}
 	var errs []error
 	envInt := func(name string, dst *int) {
 		if v, ok := env(name); ok && strings.TrimSpace(v) != "" {
@@ -112,6 +113,7 @@ func parseOptions(args []string, env func(string) (string, bool), stderr io.Writ
 	envInt("BENCH_SECONDS", &secs)
 	envInt("BENCH_CONCURRENCY", &o.concurrency)
 	envInt("BENCH_RATE", &o.rate)
+	envInt("BENCH_POSTGRES_RATE", &o.pgRate)
 	o.seconds = time.Duration(secs) * time.Second
 	if v, ok := env("BENCH_WARMUP"); ok && strings.TrimSpace(v) != "" {
 		d, err := time.ParseDuration(strings.TrimSpace(v))
@@ -134,6 +136,7 @@ func parseOptions(args []string, env func(string) (string, bool), stderr io.Writ
 	fs.DurationVar(&o.warmup, "warmup", o.warmup, "warm-up before each phase, excluded from figures (env BENCH_WARMUP)")
 	fs.IntVar(&o.concurrency, "concurrency", o.concurrency, "requests in flight in the closed loop (env BENCH_CONCURRENCY)")
 	fs.IntVar(&o.rate, "rate", o.rate, "deliveries per second of the open loop (env BENCH_RATE)")
+	fs.IntVar(&o.pgRate, "postgres-rate", o.pgRate, "deliveries per second of the postgres-rate phase's open loop, below the saturation of one replica (env BENCH_POSTGRES_RATE)")
 	fs.StringVar(&o.wabridge, "wabridge", "", "wabridge binary to run (default: go build ./cmd/wabridge into the temp dir)")
 	fs.StringVar(&o.root, "root", "", "module root with rules.example.yaml and bench/ (default: from go env GOMOD)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temp dir (configs, process logs, notification files)")
@@ -162,6 +165,9 @@ func parseOptions(args []string, env func(string) (string, bool), stderr io.Writ
 	if o.rate <= 0 {
 		errs = append(errs, fmt.Errorf("rate %d: want at least 1 delivery per second", o.rate))
 	}
+	if o.pgRate <= 0 {
+		errs = append(errs, fmt.Errorf("postgres-rate %d: want at least 1 delivery per second", o.pgRate))
+	}
 	if o.warmup < 0 {
 		errs = append(errs, fmt.Errorf("warmup %s: want zero or more", o.warmup))
 	}
@@ -179,11 +185,20 @@ func (o options) drain() time.Duration {
 	return max(drainLimit, 8*(o.warmup+o.seconds))
 }
 
-// limit bounds the whole run: four phases per mix, their drains, a build
-// and process start-ups, with room for a loaded machine.
+// limit bounds the whole run: every phase of every mix, the drains of
+// wabridge's, a build and process start-ups, with room for a loaded
+// machine.
 func (o options) limit() time.Duration {
-	n := time.Duration(max(len(o.mixes), 1))
-	return n*(4*(o.warmup+o.seconds)+3*o.drain()) + 5*time.Minute
+	var phases, drains time.Duration
+	for _, m := range o.mixes {
+		for _, p := range phasesOf(m) {
+			phases++
+			if p.system == "wabridge" {
+				drains++
+			}
+		}
+	}
+	return phases*(o.warmup+o.seconds) + drains*o.drain() + 5*time.Minute
 }
 
 type bench struct {
@@ -209,7 +224,7 @@ type phase struct {
 	// postgres runs wabridge on a PostgreSQL database of a throwaway
 	// local server instead of the bbolt file.
 	postgres bool
-	open     bool // open loop at opts.rate; else closed loop at opts.concurrency
+	open     bool // open loop at opts.rate (opts.pgRate on postgres); else closed loop at opts.concurrency
 	mix      mixSpec
 }
 
@@ -241,7 +256,8 @@ func phasesOf(m mixSpec) []phase {
 	}
 	if m.name == mixRealistic.name {
 		ps = append(ps, phase{name: "nosync", system: "wabridge", noSync: true, mix: m},
-			phase{name: "postgres", system: "wabridge", postgres: true, mix: m})
+			phase{name: "postgres", system: "wabridge", postgres: true, mix: m},
+			phase{name: "postgres-rate", system: "wabridge", postgres: true, open: true, mix: m})
 	}
 	return ps
 }
@@ -304,6 +320,9 @@ func (b *bench) run(ctx context.Context) error {
 		}
 		if pg, ok := res["postgres"]; ok {
 			fmt.Fprintln(b.out, postgresLine(s, pg))
+		}
+		if pg, ok := res["postgres-rate"]; ok {
+			fmt.Fprintln(b.out, postgresRateLine(s.mix, b.opts.pgRate, pg))
 		}
 		fmt.Fprintln(b.out, memoryLine(s))
 		fmt.Fprintln(b.out, cpuLine(m.name, res["bare"].cpuPerDelivery, res["durable"].cpuPerDelivery))
@@ -454,10 +473,14 @@ func (b *bench) runPhase(ctx context.Context, p phase) (*phaseResult, error) {
 	mode := fmt.Sprintf("closed workers=%d", b.opts.concurrency)
 	cpuStart := srv.cpuTime()
 	loadStart := time.Now()
+	rate := b.opts.rate
+	if p.postgres {
+		rate = b.opts.pgRate
+	}
 	if p.open {
-		mode = fmt.Sprintf("open rate=%d", b.opts.rate)
+		mode = fmt.Sprintf("open rate=%d", rate)
 		b.logf("%s: %s mix, %s for %s after a %s warm-up", p.name, p.mix.name, mode, b.opts.seconds, b.opts.warmup)
-		load, err = openLoop(ctx, t, g, b.opts.rate, b.opts.warmup, b.opts.seconds)
+		load, err = openLoop(ctx, t, g, rate, b.opts.warmup, b.opts.seconds)
 	} else {
 		b.logf("%s: %s mix, %s for %s after a %s warm-up", p.name, p.mix.name, mode, b.opts.seconds, b.opts.warmup)
 		load, err = closedLoop(ctx, t, g, b.opts.concurrency, b.opts.warmup, b.opts.seconds)
@@ -505,7 +528,7 @@ func (b *bench) runPhase(ctx context.Context, p phase) (*phaseResult, error) {
 		r.disk = &diskResult{
 			deliveries: acked,
 			grown:      diskUsage{allocated: after.allocated - diskBefore.allocated, apparent: after.apparent - diskBefore.apparent},
-			rate:       b.opts.rate,
+			rate:       rate,
 			retention:  benchRetention,
 		}
 	}

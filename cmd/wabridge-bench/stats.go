@@ -93,6 +93,18 @@ func postgresLine(s summary, pg *phaseResult) string {
 	return line + fmt.Sprintf(" postgres_rss_mb=%.1f", pg.mem.peak)
 }
 
+// postgresRateLine is the PostgreSQL backend at a fixed rate below one
+// replica's saturation: the latencies a replica gives when it keeps up,
+// which the closed loop, where the committers fall behind, cannot show.
+func postgresRateLine(mix string, rate int, pg *phaseResult) string {
+	line := fmt.Sprintf("bench: postgres-rate mix=%s rate=%d postgres_sustained_rps=%.0f postgres_ack_p50_ms=%s postgres_ack_p99_ms=%s",
+		mix, rate, pg.sustained, ms(pg.ack.p50), ms(pg.ack.p99))
+	if pg.e2e != nil {
+		line += fmt.Sprintf(" postgres_e2e_p50_ms=%s postgres_e2e_p99_ms=%s", ms(pg.e2e.lat.p50), ms(pg.e2e.lat.p99))
+	}
+	return line + fmt.Sprintf(" postgres_rss_mb=%.1f", pg.mem.peak)
+}
+
 // memoryLine splits the peak resident set into its anonymous (heap,
 // stacks) and file-backed (the mapped store) parts.
 func memoryLine(s summary) string {
