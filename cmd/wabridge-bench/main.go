@@ -84,7 +84,7 @@ type options struct {
 	warmup      time.Duration
 	concurrency int
 	rate        int
-	pgRate      int // the open loop of the postgres-rate phase
+	pgRate      int    // the open loop of the postgres-rate phase
 	wabridge    string // a built binary; "" = go build into the temp dir
 	root        string // the module root; "" = from go env GOMOD
 	keep        bool   // keep the temp dir, to read logs after a surprise
