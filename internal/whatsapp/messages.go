@@ -118,6 +118,9 @@ func first(vals ...string) string {
 // status reads one statuses[] item: one event, or one per error when the
 // status carries errors (a failed status can report several).
 func (p *parser) status(c *change, i int, raw json.RawMessage) {
+	if !p.reference && p.statusFast(c, raw) {
+		return
+	}
 	s, err := decode(raw, splitStatus)
 	if err != nil {
 		p.unknown(c, raw, c.item("statuses", i), "status: "+describe(err))

@@ -35,6 +35,11 @@ const (
 // of kind unknown whose Raw keeps the value, so nothing Meta sends is lost.
 // Every event has a deterministic ID: a redelivery yields the same IDs.
 func Parse(source string, body []byte, receivedAt time.Time) ([]event.Event, error) {
+	return parse(source, body, receivedAt, false)
+}
+
+// parse is Parse; reference turns off the fast paths (parser.reference).
+func parse(source string, body []byte, receivedAt time.Time, reference bool) ([]event.Event, error) {
 	if !valid(body) {
 		// Only to say why: encoding/json's message names the byte.
 		var v json.RawMessage
@@ -44,7 +49,7 @@ func Parse(source string, body []byte, receivedAt time.Time) ([]event.Event, err
 		}
 		return nil, fmt.Errorf("%w: %w", ErrNotJSON, err)
 	}
-	p := &parser{source: source, receivedAt: receivedAt.UTC(), bucket: event.OccurrenceBucket(receivedAt)}
+	p := &parser{source: source, receivedAt: receivedAt.UTC(), reference: reference}
 	p.envelope(body)
 	return p.out, nil
 }
@@ -53,8 +58,21 @@ func Parse(source string, body []byte, receivedAt time.Time) ([]event.Event, err
 type parser struct {
 	source     string
 	receivedAt time.Time
-	bucket     string
+	bucket     string // see occurrenceBucket
 	out        []event.Event
+	// reference turns off the decoders that read items without
+	// encoding/json, so tests can hold them to the path they replace.
+	reference bool
+}
+
+// occurrenceBucket is the delivery's redelivery window, for ids of changes
+// that carry no time at all (value-level errors, entries without time).
+// Most deliveries never need it, so it is made on first use.
+func (p *parser) occurrenceBucket() string {
+	if p.bucket == "" {
+		p.bucket = event.OccurrenceBucket(p.receivedAt)
+	}
+	return p.bucket
 }
 
 // change is what the events of one change share.
@@ -65,16 +83,21 @@ type change struct {
 	phoneNumberID string
 	displayPhone  string
 	value         json.RawMessage
-	where         string // "entry[0].changes[1]", for unknown events
-	canon         string // canonical value, computed on first use
-	// bucket is the delivery's redelivery window, for ids of changes that
-	// carry no time at all (value-level errors, entries without time).
-	bucket string
+	// entry and index place the change in the body ("entry[0].changes[1]")
+	// for unknown events; the text is made only for them.
+	entry, index int
+	canon        string  // canonical value, computed on first use
+	p            *parser // for the delivery's occurrence bucket
+}
+
+// where names the change for an unknown event's path.
+func (c *change) where() string {
+	return fmt.Sprintf("entry[%d].changes[%d]", c.entry, c.index)
 }
 
 // item names an item of the value for an unknown event's path.
 func (c *change) item(name string, i int) string {
-	return fmt.Sprintf("%s.value.%s[%d]", c.where, name, i)
+	return fmt.Sprintf("entry[%d].changes[%d].value.%s[%d]", c.entry, c.index, name, i)
 }
 
 // canonical returns the value in a canonical form for content-hash ids.
@@ -107,7 +130,10 @@ func (c *change) occurrence() string {
 	if c.entryTime > 0 {
 		return strconv.FormatInt(c.entryTime, 10)
 	}
-	return c.bucket
+	if c.p == nil {
+		return ""
+	}
+	return c.p.occurrenceBucket()
 }
 
 // at returns the event time: the item's own timestamp, else the entry's
@@ -116,10 +142,13 @@ func (c *change) at(ts string, receivedAt time.Time) time.Time {
 	if t, ok := unixTime(ts); ok {
 		return t
 	}
-	if c.entryTime > 0 {
-		if t, ok := unixTime(strconv.FormatInt(c.entryTime, 10)); ok {
-			return t
-		}
+	return c.atEntry(receivedAt)
+}
+
+// atEntry is the entry's time, else when the delivery arrived.
+func (c *change) atEntry(receivedAt time.Time) time.Time {
+	if t, ok := unixSeconds(c.entryTime); ok {
+		return t
 	}
 	return receivedAt
 }
@@ -168,81 +197,76 @@ func (p *parser) envelope(body []byte) {
 }
 
 func (p *parser) entry(i int, raw json.RawMessage) {
-	where := fmt.Sprintf("entry[%d]", i)
 	en, err := decode(raw, splitEntry)
 	if err != nil {
-		p.unknown(&change{}, raw, where, "entry: "+describe(err))
+		p.unknown(&change{}, raw, fmt.Sprintf("entry[%d]", i), "entry: "+describe(err))
 		return
 	}
 	if len(en.Changes) == 0 {
-		p.unknown(&change{wabaID: en.ID.String(), entryTime: int64(en.Time)}, raw, where, "entry has no changes[]")
+		p.unknown(&change{wabaID: en.ID.String(), entryTime: int64(en.Time)}, raw, fmt.Sprintf("entry[%d]", i), "entry has no changes[]")
 		return
 	}
 	for j, rc := range en.Changes {
-		c := &change{wabaID: en.ID.String(), entryTime: int64(en.Time), bucket: p.bucket}
-		cw := fmt.Sprintf("%s.changes[%d]", where, j)
-		c.where = cw
+		c := change{wabaID: en.ID.String(), entryTime: int64(en.Time), entry: i, index: j, p: p}
 		ch, err := decode(rc, splitChange)
 		if err != nil {
-			p.unknown(c, rc, cw, "change: "+describe(err))
+			p.unknown(&c, rc, c.where(), "change: "+describe(err))
 			continue
 		}
 		c.field = strings.TrimSpace(ch.Field.String())
 		c.value = ch.Value
 		if v := bytes.TrimSpace(ch.Value); len(v) == 0 || bytes.Equal(v, []byte("null")) {
-			p.unknown(c, rc, cw, "change has no value")
+			p.unknown(&c, rc, c.where(), "change has no value")
 			continue
 		}
-		p.change(c, cw)
+		p.change(&c)
 	}
 }
 
-func (p *parser) change(c *change, where string) {
-	parse := fieldParser(strings.ToLower(c.field))
-	if parse == nil {
-		p.unknown(c, c.value, where, fmt.Sprintf("no mapping for webhook field %q", c.field))
-		return
-	}
+func (p *parser) change(c *change) {
 	n := len(p.out)
-	if err := parse(p, c); err != nil {
+	known, err := p.field(c, strings.ToLower(c.field))
+	switch {
+	case !known:
+		p.unknown(c, c.value, c.where(), fmt.Sprintf("no mapping for webhook field %q", c.field))
+	case err != nil:
 		p.out = p.out[:n]
-		p.unknown(c, c.value, where, fmt.Sprintf("%s value: %s", c.field, describe(err)))
-		return
-	}
-	if len(p.out) == n {
-		p.unknown(c, c.value, where, fmt.Sprintf("%s value carries nothing this version reads", c.field))
+		p.unknown(c, c.value, c.where(), fmt.Sprintf("%s value: %s", c.field, describe(err)))
+	case len(p.out) == n:
+		p.unknown(c, c.value, c.where(), fmt.Sprintf("%s value carries nothing this version reads", c.field))
 	}
 }
 
-// fieldParser returns the function that reads a field's value, nil for a
-// field without a mapping. The function returns an error only when the value
-// does not decode; items it cannot read it reports itself, so the rest of
-// the value is kept.
-func fieldParser(field string) func(p *parser, c *change) error {
+// field reads a change's value by its field (lowercased); known is false
+// for a field without a mapping. err is not nil only when the value does
+// not decode; items it cannot read it reports itself, so the rest of the
+// value is kept. A switch of calls rather than a table of functions, so
+// the change need not escape to the heap.
+func (p *parser) field(c *change, field string) (known bool, err error) {
 	switch field {
 	case "messages":
-		return (*parser).messages
+		return true, p.messages(c)
 	case "user_preferences":
-		return (*parser).userPreferences
+		return true, p.userPreferences(c)
 	case "account_update":
-		return (*parser).accountUpdate
+		return true, p.accountUpdate(c)
 	case "account_alerts":
-		return (*parser).accountAlerts
+		return true, p.accountAlerts(c)
 	case "account_review_update":
-		return (*parser).accountReview
+		return true, p.accountReview(c)
 	case "security":
-		return (*parser).security
+		return true, p.security(c)
 	case "business_capability_update":
-		return (*parser).capabilityUpdate
+		return true, p.capabilityUpdate(c)
 	case "phone_number_name_update":
-		return (*parser).nameUpdate
+		return true, p.nameUpdate(c)
 	case "phone_number_quality_update":
-		return (*parser).qualityUpdate
+		return true, p.qualityUpdate(c)
 	case "message_template_status_update", "message_template_quality_update",
 		"template_category_update", "message_template_components_update":
-		return (*parser).template
+		return true, p.template(c)
 	}
-	return nil
+	return false, nil
 }
 
 // describe makes a decoding error readable without Go type names.
@@ -280,18 +304,23 @@ func unixTime(s string) (time.Time, bool) {
 		return time.Time{}, false
 	}
 	if n, ok := parseInteger(s); ok {
-		if n <= 0 {
-			return time.Time{}, false
-		}
-		if n > 1e12 {
-			return time.UnixMilli(n).UTC(), true
-		}
-		return time.Unix(n, 0).UTC(), true
+		return unixSeconds(n)
 	}
 	if t, err := time.Parse(time.RFC3339, s); err == nil {
 		return t.UTC(), true
 	}
 	return time.Time{}, false
+}
+
+// unixSeconds reads unix seconds, or milliseconds past 1e12.
+func unixSeconds(n int64) (time.Time, bool) {
+	if n <= 0 {
+		return time.Time{}, false
+	}
+	if n > 1e12 {
+		return time.UnixMilli(n).UTC(), true
+	}
+	return time.Unix(n, 0).UTC(), true
 }
 
 // lower normalizes a provider's enumeration value for Status and state.
