@@ -2,6 +2,7 @@ package app
 
 import (
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -12,7 +13,10 @@ import (
 // serviceMetrics are the metrics the HTTP edge and reloads own; the
 // pipeline registers its own on the same registry.
 type serviceMetrics struct {
-	deliveries    *prometheus.CounterVec
+	deliveries *prometheus.CounterVec
+	// delivered caches the deliveries counters by source and status: the
+	// vector's look-up hashes its labels on every request.
+	delivered     sync.Map // deliveryLabels -> prometheus.Counter
 	reloadSuccess prometheus.Gauge
 	reloadTime    prometheus.Gauge
 	reloads       *prometheus.CounterVec
@@ -48,12 +52,26 @@ func newServiceMetrics(reg prometheus.Registerer) *serviceMetrics {
 	return m
 }
 
+type deliveryLabels struct {
+	source string
+	status int
+}
+
 func (m *serviceMetrics) observeDelivery(source string, status int) {
+	key := deliveryLabels{source, status}
+	if c, ok := m.delivered.Load(key); ok {
+		c.(prometheus.Counter).Inc()
+		return
+	}
 	code := strconv.Itoa(status)
 	if status == server.StatusNotDelivered {
 		code = "not_delivered" // the answer could not be written
 	}
-	m.deliveries.WithLabelValues(source, code).Inc()
+	c := m.deliveries.WithLabelValues(source, code)
+	// Sources are configured and statuses few, so the cache stays small;
+	// an unknown source is one name (server.UnknownSource).
+	m.delivered.Store(key, c)
+	c.Inc()
 }
 
 func (m *serviceMetrics) reloadOK(t time.Time) {

@@ -203,21 +203,10 @@ func (h *handlers) accessLog(c *gin.Context) {
 	c.Next()
 	// The path only: queries carry the verify token, and bodies carry phone numbers.
 	status := c.Writer.Status()
-	failed, _ := c.Get(answerFailedKey)
+	level, failed := accessLevel(c)
 	if failed != nil {
 		// The client got nothing: say so, not the status that was meant.
 		status = StatusNotDelivered
-	}
-	level := slog.LevelInfo
-	switch {
-	case failed != nil:
-		level = slog.LevelError
-	case c.Request.URL.Path == "/healthz" || c.Request.URL.Path == "/readyz" || c.Request.URL.Path == "/metrics":
-		level = slog.LevelDebug
-	case c.Writer.Status() >= 500:
-		level = slog.LevelError
-	case c.Writer.Status() >= 400:
-		level = slog.LevelWarn
 	}
 	// Most requests are logged at info, which a busy server usually does
 	// not keep: build nothing for a line nobody will see.
@@ -242,6 +231,23 @@ func (h *handlers) accessLog(c *gin.Context) {
 		attrs = append(attrs, "error", failed)
 	}
 	h.Logger.Log(c.Request.Context(), level, "http request", attrs...)
+}
+
+// accessLevel is the level of a request's access log line, once it is
+// answered; failed is why the answer was not delivered, if it was not.
+func accessLevel(c *gin.Context) (level slog.Level, failed any) {
+	failed, _ = c.Get(answerFailedKey)
+	switch {
+	case failed != nil:
+		return slog.LevelError, failed
+	case c.Request.URL.Path == "/healthz" || c.Request.URL.Path == "/readyz" || c.Request.URL.Path == "/metrics":
+		return slog.LevelDebug, nil
+	case c.Writer.Status() >= 500:
+		return slog.LevelError, nil
+	case c.Writer.Status() >= 400:
+		return slog.LevelWarn, nil
+	}
+	return slog.LevelInfo, nil
 }
 
 // verify answers Meta's GET handshake: 200 with the raw challenge when the
@@ -270,7 +276,13 @@ func (h *handlers) verify(c *gin.Context) {
 // answer 400 for what no retry can fix, store, then 200.
 func (h *handlers) receive(c *gin.Context) {
 	name := c.Param("source")
-	status := h.receiveStatus(c, name)
+	var deliveryID string
+	status := h.receiveStatus(c, name, &deliveryID)
+	// The access log names the delivery; gin's keys cost a map and a box
+	// per request, so they are filled only for a line that is written.
+	if level, _ := accessLevel(c); deliveryID != "" && h.Logger.Enabled(c.Request.Context(), level) {
+		c.Set("delivery_id", deliveryID)
+	}
 	if h.Observe != nil {
 		if _, ok := h.Sources[name]; !ok {
 			// The path is the caller's choice: one label per name tried
@@ -285,7 +297,7 @@ func (h *handlers) receive(c *gin.Context) {
 // that is not configured. No source name can take this value.
 const UnknownSource = "(unknown)"
 
-func (h *handlers) receiveStatus(c *gin.Context, name string) int {
+func (h *handlers) receiveStatus(c *gin.Context, name string, deliveryID *string) int {
 	src, ok := h.Sources[name]
 	if !ok {
 		return h.answer(c, http.StatusNotFound, gin.H{"error": fmt.Sprintf("no source named %q is configured", name)})
@@ -324,7 +336,7 @@ func (h *handlers) receiveStatus(c *gin.Context, name string) int {
 		ContentType: c.ContentType(),
 		Body:        body,
 	}
-	c.Set("delivery_id", d.ID)
+	*deliveryID = d.ID
 	authErr := src.Authenticate(c.Request, body)
 	// The bound is on bodies nobody vouched for; from here on, a 401's
 	// body is garbage and an authenticated one is the provider's traffic.

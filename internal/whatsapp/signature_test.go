@@ -3,6 +3,7 @@ package whatsapp
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -52,6 +53,14 @@ func TestVerifySignature(t *testing.T) {
 			err := VerifySignature(tt.secret, tt.body, tt.header)
 			if !errors.Is(err, tt.want) || (tt.want == nil && err != nil) {
 				t.Fatalf("err = %v, want %v", err, tt.want)
+			}
+			// The Verifier of the secret says the same, also with its
+			// HMAC reused.
+			v := NewVerifier(tt.secret)
+			for range 2 {
+				if verr := v.Verify(tt.body, tt.header); fmt.Sprint(verr) != fmt.Sprint(err) {
+					t.Fatalf("Verifier: err = %v, VerifySignature says %v", verr, err)
+				}
 			}
 			if err == nil {
 				return
