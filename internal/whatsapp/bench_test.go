@@ -12,6 +12,10 @@ func BenchmarkParse(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	text, err := os.ReadFile(filepath.Join("testdata", "message_text.json"))
+	if err != nil {
+		b.Fatal(err)
+	}
 	for _, bm := range []struct {
 		name string
 		body []byte
@@ -20,6 +24,7 @@ func BenchmarkParse(b *testing.B) {
 		{"delivered_status", deliveredBody(1)},
 		{"batch_50_statuses", deliveredBody(50)},
 		{"batch_1000_statuses", batchBody(1000)},
+		{"incoming_text", text},
 	} {
 		b.Run(bm.name, func(b *testing.B) {
 			b.ReportAllocs()

@@ -179,8 +179,8 @@ func (p *parser) status(c *change, i int, raw json.RawMessage) {
 // incoming reads one messages[] item. Unsupported messages carry their
 // 131051/131060 error as the event's code.
 func (p *parser) incoming(c *change, i int, raw json.RawMessage, names *contacts) {
-	var m message
-	if err := json.Unmarshal(raw, &m); err != nil {
+	m, err := decode(raw, splitMessage)
+	if err != nil {
 		p.unknown(c, raw, c.item("messages", i), "message: "+describe(err))
 		return
 	}

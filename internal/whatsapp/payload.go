@@ -104,61 +104,76 @@ type media struct {
 }
 
 type message struct {
-	From             FlexString `json:"from"`
-	FromUserID       FlexString `json:"from_user_id"`
-	FromParentUserID FlexString `json:"from_parent_user_id"`
-	ID               FlexString `json:"id"`
-	Timestamp        FlexString `json:"timestamp"`
-	Type             FlexString `json:"type"`
-	Context          *struct {
-		From       FlexString `json:"from"`
-		FromUserID FlexString `json:"from_user_id"`
-		ID         FlexString `json:"id"`
-		Forwarded  FlexString `json:"forwarded"`
-	} `json:"context"`
-	Referral *struct {
-		SourceType FlexString `json:"source_type"`
-		SourceID   FlexString `json:"source_id"`
-	} `json:"referral"`
-	Text *struct {
-		Body FlexString `json:"body"`
-	} `json:"text"`
-	Button *struct {
-		Text    FlexString `json:"text"`
-		Payload FlexString `json:"payload"`
-	} `json:"button"`
-	Interactive *struct {
-		Type        FlexString `json:"type"`
-		ButtonReply *struct {
-			ID    FlexString `json:"id"`
-			Title FlexString `json:"title"`
-		} `json:"button_reply"`
-		ListReply *struct {
-			ID    FlexString `json:"id"`
-			Title FlexString `json:"title"`
-		} `json:"list_reply"`
-	} `json:"interactive"`
-	Reaction *struct {
-		MessageID FlexString `json:"message_id"`
-		Emoji     FlexString `json:"emoji"`
-	} `json:"reaction"`
-	Image    *media `json:"image"`
-	Video    *media `json:"video"`
-	Audio    *media `json:"audio"`
-	Document *media `json:"document"`
-	Sticker  *media `json:"sticker"`
-	System   *struct {
-		Body     FlexString `json:"body"`
-		WaID     FlexString `json:"wa_id"`
-		UserID   FlexString `json:"user_id"`
-		NewWaID  FlexString `json:"new_wa_id"` // older shape of user_changed_number
-		Type     FlexString `json:"type"`
-		Customer FlexString `json:"customer"`
-	} `json:"system"`
-	Unsupported *struct {
-		Type FlexString `json:"type"`
-	} `json:"unsupported"`
-	Errors []apiError `json:"errors"`
+	From             FlexString          `json:"from"`
+	FromUserID       FlexString          `json:"from_user_id"`
+	FromParentUserID FlexString          `json:"from_parent_user_id"`
+	ID               FlexString          `json:"id"`
+	Timestamp        FlexString          `json:"timestamp"`
+	Type             FlexString          `json:"type"`
+	Context          *messageContext     `json:"context"`
+	Referral         *messageReferral    `json:"referral"`
+	Text             *messageText        `json:"text"`
+	Button           *messageButton      `json:"button"`
+	Interactive      *messageInteractive `json:"interactive"`
+	Reaction         *messageReaction    `json:"reaction"`
+	Image            *media              `json:"image"`
+	Video            *media              `json:"video"`
+	Audio            *media              `json:"audio"`
+	Document         *media              `json:"document"`
+	Sticker          *media              `json:"sticker"`
+	System           *messageSystem      `json:"system"`
+	Unsupported      *messageUnsupported `json:"unsupported"`
+	Errors           []apiError          `json:"errors"`
+}
+
+type messageContext struct {
+	From       FlexString `json:"from"`
+	FromUserID FlexString `json:"from_user_id"`
+	ID         FlexString `json:"id"`
+	Forwarded  FlexString `json:"forwarded"`
+}
+
+type messageReferral struct {
+	SourceType FlexString `json:"source_type"`
+	SourceID   FlexString `json:"source_id"`
+}
+
+type messageText struct {
+	Body FlexString `json:"body"`
+}
+
+type messageButton struct {
+	Text    FlexString `json:"text"`
+	Payload FlexString `json:"payload"`
+}
+
+type messageInteractive struct {
+	Type        FlexString    `json:"type"`
+	ButtonReply *replyIDTitle `json:"button_reply"`
+	ListReply   *replyIDTitle `json:"list_reply"`
+}
+
+type replyIDTitle struct {
+	ID    FlexString `json:"id"`
+	Title FlexString `json:"title"`
+}
+
+type messageReaction struct {
+	MessageID FlexString `json:"message_id"`
+	Emoji     FlexString `json:"emoji"`
+}
+
+type messageSystem struct {
+	Body     FlexString `json:"body"`
+	WaID     FlexString `json:"wa_id"`
+	UserID   FlexString `json:"user_id"`
+	NewWaID  FlexString `json:"new_wa_id"` // older shape of user_changed_number
+	Type     FlexString `json:"type"`
+	Customer FlexString `json:"customer"`
+}
+
+type messageUnsupported struct {
+	Type FlexString `json:"type"`
 }
 
 // media returns whichever media object the message carries.

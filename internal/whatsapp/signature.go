@@ -48,13 +48,19 @@ func VerifySignature(secret, body []byte, header string) error {
 // rather than built again (eight allocations a request).
 type Verifier struct {
 	secret []byte
-	macs   sync.Pool // of hash.Hash keyed with secret
+	macs   sync.Pool // of *keyedMAC
+}
+
+// keyedMAC is an HMAC keyed with a Verifier's secret and room for its sum.
+type keyedMAC struct {
+	h   hash.Hash
+	sum [sha256.Size]byte
 }
 
 // NewVerifier returns a Verifier for secret (copied).
 func NewVerifier(secret []byte) *Verifier {
 	v := &Verifier{secret: bytes.Clone(secret)}
-	v.macs.New = func() any { return hmac.New(sha256.New, v.secret) }
+	v.macs.New = func() any { return &keyedMAC{h: hmac.New(sha256.New, v.secret)} }
 	return v
 }
 
@@ -67,13 +73,11 @@ func (v *Verifier) Verify(body []byte, header string) error {
 	if err != nil {
 		return err
 	}
-	h := v.macs.Get().(hash.Hash)
-	h.Reset()
-	h.Write(body)
-	var sum [sha256.Size]byte
-	h.Sum(sum[:0])
-	v.macs.Put(h)
-	if !hmac.Equal(got[:], sum[:]) {
+	m := v.macs.Get().(*keyedMAC)
+	defer v.macs.Put(m)
+	m.h.Reset()
+	m.h.Write(body)
+	if !hmac.Equal(got[:], m.h.Sum(m.sum[:0])) {
 		return ErrSignatureMismatch
 	}
 	return nil

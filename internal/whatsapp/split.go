@@ -380,21 +380,7 @@ func splitStatus(data []byte) (s status, ok bool) {
 		}
 		s.Pricing = pr
 	}
-	if m[9] != nil {
-		var raws []json.RawMessage
-		if !elements(m[9], &raws) {
-			return s, false
-		}
-		if raws != nil {
-			s.Errors = make([]apiError, len(raws))
-		}
-		for i, raw := range raws {
-			if !splitAPIError(raw, &s.Errors[i]) {
-				return s, false
-			}
-		}
-	}
-	return s, true
+	return s, splitAPIErrors(m[9], &s.Errors)
 }
 
 func splitAPIError(data []byte, e *apiError) bool {
@@ -413,5 +399,98 @@ func splitAPIError(data []byte, e *apiError) bool {
 			return false
 		}
 	}
+	return true
+}
+
+// splitAPIErrors decodes a present errors member the way encoding/json
+// fills a []apiError: null is nil, a null element a zero error.
+func splitAPIErrors(raw json.RawMessage, out *[]apiError) bool {
+	if raw == nil {
+		return true
+	}
+	var raws []json.RawMessage
+	if !elements(raw, &raws) {
+		return false
+	}
+	if raws == nil {
+		*out = nil
+		return true
+	}
+	errs := make([]apiError, len(raws))
+	for i, r := range raws {
+		if !splitAPIError(r, &errs[i]) {
+			return false
+		}
+	}
+	*out = errs
+	return true
+}
+
+var messageNames = []string{"from", "from_user_id", "from_parent_user_id", "id", "timestamp", "type",
+	"context", "referral", "text", "button", "interactive", "reaction",
+	"image", "video", "audio", "document", "sticker", "system", "unsupported", "errors"}
+
+// splitMessage reads one messages[] item, a customer's message: with
+// encoding/json its nested pointers cost more than the rest of the
+// delivery.
+func splitMessage(data []byte) (m message, ok bool) {
+	var v [20]json.RawMessage
+	if !members(data, messageNames, v[:]) ||
+		!flexString(v[0], &m.From) || !flexString(v[1], &m.FromUserID) || !flexString(v[2], &m.FromParentUserID) ||
+		!flexString(v[3], &m.ID) || !flexString(v[4], &m.Timestamp) || !flexString(v[5], &m.Type) {
+		return m, false
+	}
+	ok = object(v[6], &m.Context, []string{"from", "from_user_id", "id", "forwarded"}, func(c *messageContext, f []json.RawMessage) bool {
+		return flexString(f[0], &c.From) && flexString(f[1], &c.FromUserID) && flexString(f[2], &c.ID) && flexString(f[3], &c.Forwarded)
+	}) && object(v[7], &m.Referral, []string{"source_type", "source_id"}, func(r *messageReferral, f []json.RawMessage) bool {
+		return flexString(f[0], &r.SourceType) && flexString(f[1], &r.SourceID)
+	}) && object(v[8], &m.Text, []string{"body"}, func(t *messageText, f []json.RawMessage) bool {
+		return flexString(f[0], &t.Body)
+	}) && object(v[9], &m.Button, []string{"text", "payload"}, func(b *messageButton, f []json.RawMessage) bool {
+		return flexString(f[0], &b.Text) && flexString(f[1], &b.Payload)
+	}) && object(v[10], &m.Interactive, []string{"type", "button_reply", "list_reply"}, func(in *messageInteractive, f []json.RawMessage) bool {
+		return flexString(f[0], &in.Type) && reply(f[1], &in.ButtonReply) && reply(f[2], &in.ListReply)
+	}) && object(v[11], &m.Reaction, []string{"message_id", "emoji"}, func(r *messageReaction, f []json.RawMessage) bool {
+		return flexString(f[0], &r.MessageID) && flexString(f[1], &r.Emoji)
+	}) && splitMedia(v[12], &m.Image) && splitMedia(v[13], &m.Video) && splitMedia(v[14], &m.Audio) &&
+		splitMedia(v[15], &m.Document) && splitMedia(v[16], &m.Sticker) &&
+		object(v[17], &m.System, []string{"body", "wa_id", "user_id", "new_wa_id", "type", "customer"}, func(s *messageSystem, f []json.RawMessage) bool {
+			return flexString(f[0], &s.Body) && flexString(f[1], &s.WaID) && flexString(f[2], &s.UserID) &&
+				flexString(f[3], &s.NewWaID) && flexString(f[4], &s.Type) && flexString(f[5], &s.Customer)
+		}) && object(v[18], &m.Unsupported, []string{"type"}, func(u *messageUnsupported, f []json.RawMessage) bool {
+		return flexString(f[0], &u.Type)
+	}) && splitAPIErrors(v[19], &m.Errors)
+	return m, ok
+}
+
+func reply(raw json.RawMessage, dst **replyIDTitle) bool {
+	return object(raw, dst, []string{"id", "title"}, func(r *replyIDTitle, f []json.RawMessage) bool {
+		return flexString(f[0], &r.ID) && flexString(f[1], &r.Title)
+	})
+}
+
+func splitMedia(raw json.RawMessage, dst **media) bool {
+	return object(raw, dst, []string{"mime_type", "caption"}, func(md *media, f []json.RawMessage) bool {
+		return flexString(f[0], &md.MimeType) && flexString(f[1], &md.Caption)
+	})
+}
+
+// object decodes a present member into a new *T the way encoding/json
+// fills a pointer to a struct: absent and null leave *dst nil, an object
+// is read by fill from the values of names (at most eight).
+func object[T any](raw json.RawMessage, dst **T, names []string, fill func(v *T, vals []json.RawMessage) bool) bool {
+	if raw == nil || isNull(raw) {
+		return true
+	}
+	var buf [8]json.RawMessage
+	vals := buf[:len(names)]
+	if !members(raw, names, vals) {
+		return false
+	}
+	v := new(T)
+	if !fill(v, vals) {
+		return false
+	}
+	*dst = v
 	return true
 }

@@ -43,6 +43,16 @@ var splitCases = []string{
 	`{"contacts":[{"profile":{"name":"A","username":"@a"},"user_id":"US.1","parent_user_id":"US.2","username":"@b"}]}`,
 	`{"contacts":[{"profile":{"Name":"A"}}]}`, `{"contacts":[{"profile":"x"}]}`, `{"contacts":[{"profile":{"name":[]}}]}`,
 	`{"contacts":[1]}`, `{"contacts":[{"WA_ID":"1"}]}`, `{"contacts":"x"}`,
+	`{"from":"1","id":"wamid.1","timestamp":"1","type":"text","text":{"body":"hi \u00e9"}}`, `{"text":null,"image":null}`,
+	`{"text":{}}`, `{"text":"x"}`, `{"text":{"body":{}}}`, `{"text":{"Body":"x"}}`, `{"text":{"body":"a"},"text":{"body":"b"}}`,
+	`{"type":"interactive","interactive":{"type":"button_reply","button_reply":{"id":"1","title":"Yes"},"list_reply":null}}`,
+	`{"interactive":{"button_reply":"x"}}`, `{"interactive":{"list_reply":{"id":1,"title":true}}}`,
+	`{"context":{"from":"1","id":"w","forwarded":true,"from_user_id":"US.1"},"referral":{"source_type":"ad","source_id":7}}`,
+	`{"reaction":{"message_id":"w","emoji":"\ud83d\udc4d"}}`, `{"button":{"text":"t","payload":"p"}}`,
+	`{"image":{"mime_type":"image/jpeg","caption":"c"},"video":{},"audio":{"Caption":"x"},"document":[],"sticker":{"mime_type":null}}`,
+	`{"system":{"body":"b","wa_id":"1","user_id":"US.1","new_wa_id":"2","type":"user_changed_number","customer":"c"}}`,
+	`{"unsupported":{"type":"edit"},"errors":[{"code":131051,"title":"Message type unknown"}]}`, `{"from":[]}`,
+	`{"errors":[{"code":131051},null],"errors":[]}`, `{"From":"1"}`, `{"system":{"wa_id":"1","WA_ID":"2"}}`,
 }
 
 // checkSplit holds each splitter to json.Unmarshal on one value.
@@ -53,6 +63,7 @@ func checkSplit(t *testing.T, data []byte) {
 	checkSplitOf(t, data, splitChange)
 	checkSplitOf(t, data, splitMessagesValue)
 	checkSplitOf(t, data, splitStatus)
+	checkSplitOf(t, data, splitMessage)
 }
 
 func checkSplitOf[T any](t *testing.T, data []byte, split func([]byte) (T, bool)) {
@@ -135,6 +146,12 @@ func splitSeeds(t testing.TB) [][]byte {
 				var ch Change
 				if json.Unmarshal(rc, &ch) == nil && len(ch.Value) > 0 {
 					out = append(out, ch.Value)
+					var v messagesValue
+					if json.Unmarshal(ch.Value, &v) == nil {
+						for _, item := range append(v.Messages, v.Statuses...) {
+							out = append(out, item)
+						}
+					}
 				}
 			}
 		}
