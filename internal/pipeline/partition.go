@@ -128,8 +128,21 @@ func (p *Pipeline) first(ctx context.Context) (*partition, error) {
 	return parts[0], nil
 }
 
-// wakeAll wakes every committer: a delivery's partition is the store's
-// choice, and a committer with nothing pending goes back to sleep.
+// wake wakes the committer of partition n, if this process owns it; a
+// partition owned elsewhere is its owner's to take (the store announces
+// it). Waking every committer for every delivery made each of a shared
+// store's 64 committers query the database for each delivery.
+func (p *Pipeline) wake(n int) {
+	p.partsMu.Lock()
+	if pt, ok := p.parts[n]; ok {
+		signal(pt.wake)
+	}
+	p.partsMu.Unlock()
+}
+
+// wakeAll wakes every committer: another replica added deliveries to
+// partitions the announcement does not name, and a committer with nothing
+// pending goes back to sleep.
 func (p *Pipeline) wakeAll() {
 	p.partsMu.Lock()
 	for _, pt := range p.parts {

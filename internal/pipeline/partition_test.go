@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -43,6 +44,8 @@ type cluster struct {
 	epoch   map[int]uint64
 	pending map[int][]store.InboxEntry
 	seq     uint64
+	// reads counts PendingInbox calls by partition.
+	reads map[int]int
 }
 
 func newCluster(t *testing.T, n int) *cluster {
@@ -56,7 +59,7 @@ func newCluster(t *testing.T, n int) *cluster {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &cluster{bolt: b, inner: fs[0], n: n, hashes: map[string]string{}, owner: map[int]string{}, epoch: map[int]uint64{}, pending: map[int][]store.InboxEntry{}}
+	return &cluster{bolt: b, inner: fs[0], n: n, hashes: map[string]string{}, owner: map[int]string{}, epoch: map[int]uint64{}, pending: map[int][]store.InboxEntry{}, reads: map[int]int{}}
 }
 
 func (c *cluster) partitionOf(phone string) int {
@@ -182,8 +185,8 @@ func (r *replica) AddInbox(ctx context.Context, d delivery.Delivery) (store.Inbo
 	if d.ID == "" {
 		d.ID = fmt.Sprintf("d%d", r.c.seq)
 	}
-	e := store.InboxEntry{Seq: r.c.seq, Delivery: d}
 	p := r.c.partitionOf(phone)
+	e := store.InboxEntry{Seq: r.c.seq, Delivery: d, Partition: p}
 	r.c.pending[p] = append(r.c.pending[p], e)
 	return e, nil
 }
@@ -194,6 +197,7 @@ func (r *replica) PendingInbox(ctx context.Context, f store.Fence, limit int) ([
 	if err := r.current(f); err != nil {
 		return nil, err
 	}
+	r.c.reads[f.Partition]++
 	es := r.c.pending[f.Partition]
 	if limit > 0 && len(es) > limit {
 		es = es[:limit]
@@ -666,4 +670,36 @@ func (l *syncLog) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
+}
+
+// A delivery wakes the committer of its own partition only: the others
+// have nothing new, and on a database each wake is a query.
+func TestAcceptWakesOnlyItsPartition(t *testing.T) {
+	c := newCluster(t, 8)
+	slack := &recorder{}
+	cfg := partitionConfig()
+	cfg.PollInterval, cfg.TickInterval = time.Hour, time.Hour // only wakes make committers read
+	h := startReplica(t, c, "a", partitionRuntime(t, slack), cfg)
+	waitUntil(t, "all partitions owned", func() bool { return len(c.owned("a")) == 8 })
+	phone := "PN-1"
+	target := c.partitionOf(phone)
+	// Let every committer start and go to sleep.
+	time.Sleep(100 * time.Millisecond)
+	c.mu.Lock()
+	before := maps.Clone(c.reads)
+	c.mu.Unlock()
+	for i := range 30 {
+		h.accept(failedOn(fmt.Sprintf("w%d", i), phone))
+	}
+	waitUntil(t, "the deliveries processed", func() bool { return c.inboxLen() == 0 })
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.reads[target] == before[target] {
+		t.Errorf("partition %d, the deliveries', was never read", target)
+	}
+	for p := range 8 {
+		if p != target && c.reads[p] != before[p] {
+			t.Errorf("partition %d read %d times for deliveries of partition %d", p, c.reads[p]-before[p], target)
+		}
+	}
 }

@@ -293,7 +293,8 @@ func (p *Pipeline) Accept(ctx context.Context, d delivery.Delivery, events []eve
 		key = parsedKey(d.Source, d.ID)
 		kept = p.parsed.put(key, events)
 	}
-	if _, err := p.st.AddInbox(ctx, d); err != nil {
+	e, err := p.st.AddInbox(ctx, d)
+	if err != nil {
 		if kept {
 			p.parsed.drop(key)
 		}
@@ -302,7 +303,7 @@ func (p *Pipeline) Accept(ctx context.Context, d delivery.Delivery, events []eve
 		return fmt.Errorf("accept delivery from %s: %w: %w", d.Source, ErrUnavailable, err)
 	}
 	p.writes.ok()
-	p.wakeAll()
+	p.wake(e.Partition)
 	return nil
 }
 

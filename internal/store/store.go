@@ -46,6 +46,9 @@ type InboxEntry struct {
 	// Location is where the entry's record is in the inbox log: what the
 	// audit trail keeps instead of a copy of the payload.
 	Location Location `json:"-"`
+	// Partition is the partition AddInbox filed the entry under, so the
+	// one committer that takes it is woken, not every one.
+	Partition int `json:"-"`
 }
 
 // Ref is what a notifier returned for an incident, under the incident's

@@ -145,7 +145,9 @@ func (g *ingester) insert(ctx context.Context, batch []*ingestReq) error {
 	}
 	g.inserts.add(1)
 	g.rows.add(int64(n))
-	g.s.watch.signal(inboxChannel)
+	// No local signal: AddInbox's caller wakes the committer of the
+	// partition it returns. Signalling here woke every committer of this
+	// replica for every insert, each then querying its partition.
 	select {
 	case g.announce <- struct{}{}:
 	default:
@@ -154,7 +156,9 @@ func (g *ingester) insert(ctx context.Context, batch []*ingestReq) error {
 }
 
 // tell announces new deliveries to the other replicas, one NOTIFY at a
-// time for however many group commits happened meanwhile. It is not in
+// time for however many group commits happened meanwhile. The payload
+// names this process, whose own committers AddInbox's caller woke: its
+// watch does not wake them all again for it. It is not in
 // the inserts' transactions: a NOTIFY holds a lock on the notification
 // queue through its commit, which would make the group commits take turns
 // (it cost a third of the ingest rate). A replica that dies between an
@@ -168,7 +172,7 @@ func (g *ingester) tell(ctx context.Context) {
 		case <-g.announce:
 		}
 		nctx, cancel := context.WithTimeout(ctx, ingestTimeout)
-		_, err := g.s.pool.Exec(nctx, "SELECT pg_notify($1, '')", inboxChannel)
+		_, err := g.s.pool.Exec(nctx, "SELECT pg_notify($1, $2)", inboxChannel, g.s.owner)
 		cancel()
 		if err != nil && ctx.Err() == nil {
 			g.s.log.Debug("store: cannot announce new deliveries; the other replicas find them at their next tick", "err", err)
@@ -216,7 +220,7 @@ func (s *Store) AddInbox(ctx context.Context, d delivery.Delivery) (store.InboxE
 	if d.ID == "" {
 		d.ID = strconv.FormatUint(r.seq, 10)
 	}
-	return store.InboxEntry{Seq: r.seq, Delivery: d}, nil
+	return store.InboxEntry{Seq: r.seq, Delivery: d, Partition: r.part}, nil
 }
 
 const inboxColumns = "seq, delivery_id, source, received_at, remote_addr, content_type, body"

@@ -646,6 +646,63 @@ func TestInboxChangedOnOtherReplica(t *testing.T) {
 	}
 }
 
+// TestOwnDeliveriesNotAnnouncedToSelf: the replica that added a delivery
+// wakes its committer itself (AddInbox names the partition), so its own
+// announcement is not one more wake of all its committers; the other
+// replica is woken by it.
+func TestOwnDeliveriesNotAnnouncedToSelf(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	cfg := postgres.Config{ReplicaID: "a", Partitions: 8, PoolSize: 4, LeaseTTL: time.Minute, SilenceReload: time.Hour}
+	a := openStore(t, dsn, cfg)
+	t.Cleanup(func() { _ = a.Close() })
+	cfg.ReplicaID = "b"
+	b := openStore(t, dsn, cfg)
+	t.Cleanup(func() { _ = b.Close() })
+	ownWoken := a.InboxChanged(t.Context())
+	otherWoken := b.InboxChanged(t.Context())
+	wait := func(c <-chan struct{}, what string) {
+		t.Helper()
+		select {
+		case <-c:
+		case <-time.After(30 * time.Second):
+			t.Fatalf("not woken by %s", what)
+		}
+	}
+	drain := func(c <-chan struct{}) {
+		for len(c) > 0 {
+			<-c
+		}
+	}
+	// b's delivery wakes a: a listens. Signals of the listeners
+	// connecting are drained after it.
+	if _, err := b.AddInbox(t.Context(), deliveryFor("waba-0", "d0")); err != nil {
+		t.Fatal(err)
+	}
+	wait(ownWoken, "b's first delivery")
+	time.Sleep(100 * time.Millisecond)
+	drain(ownWoken)
+	drain(otherWoken)
+	e, err := a.AddInbox(t.Context(), deliveryFor("waba-1", "d1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := postgres.PartitionOf("waba-1", 8); e.Partition != want {
+		t.Errorf("AddInbox filed the delivery under partition %d, the store %d", e.Partition, want)
+	}
+	wait(otherWoken, "a's delivery")
+	// a's listener got the same announcement by now, or very nearly.
+	time.Sleep(300 * time.Millisecond)
+	select {
+	case <-ownWoken:
+		t.Error("a was woken by its own delivery's announcement")
+	default:
+	}
+	if _, err := b.AddInbox(t.Context(), deliveryFor("waba-2", "d2")); err != nil {
+		t.Fatal(err)
+	}
+	wait(ownWoken, "b's second delivery")
+}
+
 // TestHeldIncidentNotWrittenOverAnother: two partitions' committers
 // writing one incident (a rule whose group_by leaves out the account): a
 // write from a copy held in memory goes only over the version it saw, so

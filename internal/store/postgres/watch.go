@@ -40,7 +40,8 @@ func (s *Store) SilencesChanged(ctx context.Context) <-chan struct{} {
 }
 
 // InboxChanged returns a channel that receives when deliveries may have
-// been added to the inbox by any replica (or at the periodic tick): a
+// been added to the inbox by another replica (or at the periodic tick;
+// this replica's own are in the partition AddInbox returns): a
 // committer waiting for work reads PendingInbox (or PendingPartitions)
 // then. Signals coalesce; the channel closes when ctx ends or the store
 // closes.
@@ -162,6 +163,11 @@ func (w *watch) listenOnce(ctx context.Context, notes chan<- string, connected f
 		n, err := pc.WaitForNotification(ctx)
 		if err != nil {
 			return err
+		}
+		if n.Channel == inboxChannel && n.Payload == w.s.owner {
+			// This process's own deliveries: their committer was woken
+			// when each was added.
+			continue
 		}
 		send(n.Channel)
 	}
