@@ -45,7 +45,7 @@ type limit struct {
 // is the store's, kept by its claims.
 type limiter struct {
 	mu      sync.Mutex
-	lanes   map[string]*lane
+	lanes   map[laneKey]*lane
 	limits  map[string]*limit
 	perLane int
 	pace    time.Duration
@@ -53,14 +53,18 @@ type limiter struct {
 }
 
 func newLimiter(perLane int, pace time.Duration) *limiter {
-	return &limiter{lanes: map[string]*lane{}, limits: map[string]*limit{}, perLane: perLane, pace: pace,
+	return &limiter{lanes: map[laneKey]*lane{}, limits: map[string]*limit{}, perLane: perLane, pace: pace,
 		wake: make(chan struct{}, 1)}
 }
 
-// laneOf is the notifier and target an entry goes to.
-func laneOf(e *outbox.Entry) string {
-	a := e.Notification.Action
-	return a.Notifier + "/" + a.Target
+// laneKey names a lane: the notifier and target an entry goes to. A
+// struct rather than a joined string, so a claim that walks a long
+// backlog allocates nothing per entry it looks at.
+type laneKey struct{ notifier, target string }
+
+func laneOf(e *outbox.Entry) laneKey {
+	a := &e.Notification.Action
+	return laneKey{a.Notifier, a.Target}
 }
 
 // admit decides whether a due entry may be sent at now, and if so takes

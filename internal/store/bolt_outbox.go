@@ -228,10 +228,14 @@ func (s *Bolt) Sent(ctx context.Context, c Claim, sent Sent) error {
 			return err
 		}
 		b := tx.Bucket(bOutbox)
-		v := b.Get(k)
-		existed = v != nil
-		if err := noteFromStored(tx, k, v, result, sent.Ref, time.Now()); err != nil {
-			return err
+		existed = b.Get(k) != nil
+		if existed {
+			// The claim's entry is the stored one (the index follows
+			// every write of it), so the note is made from it rather than
+			// from decoding the stored value inside the write transaction.
+			if err := putNote(tx, &c.Entry, result, refOf(sent.Ref), "", time.Now()); err != nil {
+				return err
+			}
 		}
 		if err := tx.Bucket(bInFlight).Delete(k); err != nil {
 			return err
@@ -268,6 +272,14 @@ func (s *Bolt) Sent(ctx context.Context, c Claim, sent Sent) error {
 	}
 	s.outboxN.Add(int64(len(added)))
 	return nil
+}
+
+// refOf is the reference a note records for a send.
+func refOf(r *Ref) string {
+	if r == nil {
+		return ""
+	}
+	return r.Ref
 }
 
 // stage inserts an entry a transaction added, hidden until settle.
