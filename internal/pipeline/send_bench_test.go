@@ -2,13 +2,16 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/wabridge/wabridge/internal/catalog"
+	"github.com/wabridge/wabridge/internal/notification"
 	"github.com/wabridge/wabridge/internal/sources"
 	"github.com/wabridge/wabridge/internal/store"
 	"github.com/wabridge/wabridge/notifiers"
@@ -22,8 +25,34 @@ import (
 // its own incident (so of its own ordering key), waiting in a durable
 // store on disk, sent through the log standing in for Slack as in the
 // load bench, until the outbox is empty. What it counts is the claims,
-// the sends and the commits of their results.
+// the sends and the commits of their results. In "retried" each
+// notification fails once (a 503) before it goes, so each also writes
+// back a failed attempt.
 func BenchmarkSend(b *testing.B) {
+	b.Run("sent", func(b *testing.B) { benchSend(b, false) })
+	b.Run("retried", func(b *testing.B) { benchSend(b, true) })
+}
+
+// failOnce fails the first attempt of each notification, as a Slack
+// answering 503 would.
+type failOnce struct {
+	notifiers.Notifier
+	mu   sync.Mutex
+	seen map[string]bool
+}
+
+func (f *failOnce) Notify(ctx context.Context, n *notification.Notification) (notification.Result, error) {
+	f.mu.Lock()
+	first := !f.seen[n.ID]
+	f.seen[n.ID] = true
+	f.mu.Unlock()
+	if first {
+		return notification.Result{}, &notifiers.Error{Notifier: "slack", Reason: notifiers.ReasonTransient, Err: errors.New("503")}
+	}
+	return f.Notifier.Notify(ctx, n)
+}
+
+func benchSend(b *testing.B, retried bool) {
 	const rule = `
 rules:
   - name: spam
@@ -51,8 +80,12 @@ rules:
 	if err != nil {
 		b.Fatal(err)
 	}
-	rt := &Runtime{Rules: set, Catalog: cat, Notifiers: map[string]notifiers.Notifier{"slack": lg}}
-	p, err := New(Config{}, Deps{
+	var nt notifiers.Notifier = lg
+	if retried {
+		nt = &failOnce{Notifier: lg, seen: map[string]bool{}}
+	}
+	rt := &Runtime{Rules: set, Catalog: cat, Notifiers: map[string]notifiers.Notifier{"slack": nt}}
+	p, err := New(Config{BackoffBase: time.Millisecond, BackoffMax: time.Millisecond}, Deps{
 		Store:   st,
 		Sources: func(string) (sources.Source, bool) { return testSource{}, true },
 		Runtime: func() *Runtime { return rt },

@@ -321,7 +321,10 @@ func (s *Bolt) Retry(ctx context.Context, c Claim) error {
 	if err != nil {
 		return wrap("update outbox entry", err)
 	}
-	err = s.db.Update(func(tx *bolt.Tx) error {
+	// Concurrent failures (a notifier's outage fails every send in
+	// flight) share one commit; writing the entry, its note and the mark
+	// is idempotent, so Batch may run this again.
+	err = s.db.Batch(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bOutbox)
 		if b.Get(k) == nil {
 			return fmt.Errorf("outbox %s: %w", e.ID, ErrNotFound)
@@ -393,7 +396,9 @@ func (s *Bolt) bury(d outbox.DeadLetter) error {
 		return fmt.Errorf("store: encode dead letter %s: %w", d.ID, err)
 	}
 	var wasOut, wasDead bool
-	err = s.db.Update(func(tx *bolt.Tx) error {
+	// Concurrent burials share one commit; Batch may run this again, and
+	// it is idempotent.
+	err = s.db.Batch(func(tx *bolt.Tx) error {
 		wasOut, wasDead = tx.Bucket(bOutbox).Get(k) != nil, tx.Bucket(bDead).Get(k) != nil
 		if err := tx.Bucket(bDead).Put(k, v); err != nil {
 			return err
