@@ -69,7 +69,7 @@ func (t *textBuf) str(s span) string { return t.s[s.start:s.end] }
 // having added nothing.
 func (p *parser) statusFast(c *change, raw json.RawMessage) bool {
 	var m [12]json.RawMessage
-	if !members(raw, statusNames, m[:]) {
+	if !p.ix.members(raw, statusNames, m[:]) {
 		return false
 	}
 	var (

@@ -14,7 +14,7 @@ import (
 // messages reads the "messages" field: incoming messages, statuses of what
 // the business sent, and value-level errors.
 func (p *parser) messages(c *change) error {
-	v, err := decode(c.value, splitMessagesValue)
+	v, err := decodeIn(p.ix, c.value, splitMessagesValueIn)
 	if err != nil {
 		return err
 	}
@@ -280,7 +280,7 @@ func (p *parser) valueError(c *change, i int, raw json.RawMessage) {
 // userPreferences reads the "user_preferences" field: one event per
 // preference (a user stopped or resumed marketing messages).
 func (p *parser) userPreferences(c *change) error {
-	v, err := decode(c.value, splitMessagesValue)
+	v, err := decodeIn(p.ix, c.value, splitMessagesValueIn)
 	if err != nil {
 		return err
 	}

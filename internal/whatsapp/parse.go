@@ -40,7 +40,11 @@ func Parse(source string, body []byte, receivedAt time.Time) ([]event.Event, err
 
 // parse is Parse; reference turns off the fast paths (parser.reference).
 func parse(source string, body []byte, receivedAt time.Time, reference bool) ([]event.Event, error) {
-	if !valid(body) {
+	var ix ends
+	if !reference && len(body) >= 2*indexedContainer {
+		ix = make(ends, 8+len(body)/(2*indexedContainer))
+	}
+	if !validIndex(body, ix) {
 		// Only to say why: encoding/json's message names the byte.
 		var v json.RawMessage
 		err := json.Unmarshal(body, &v)
@@ -49,7 +53,7 @@ func parse(source string, body []byte, receivedAt time.Time, reference bool) ([]
 		}
 		return nil, fmt.Errorf("%w: %w", ErrNotJSON, err)
 	}
-	p := &parser{source: source, receivedAt: receivedAt.UTC(), reference: reference}
+	p := &parser{source: source, receivedAt: receivedAt.UTC(), reference: reference, ix: ix}
 	p.envelope(body)
 	return p.out, nil
 }
@@ -61,8 +65,11 @@ type parser struct {
 	bucket     string // see occurrenceBucket
 	out        []event.Event
 	// reference turns off the decoders that read items without
-	// encoding/json, so tests can hold them to the path they replace.
+	// encoding/json and the index, so tests can hold them to the path
+	// they replace.
 	reference bool
+	ix        ends // of the body's large containers
+
 }
 
 // occurrenceBucket is the delivery's redelivery window, for ids of changes
@@ -182,7 +189,7 @@ func (p *parser) unknown(c *change, raw json.RawMessage, where, why string) {
 }
 
 func (p *parser) envelope(body []byte) {
-	env, err := decode(body, splitEnvelope)
+	env, err := decodeIn(p.ix, body, splitEnvelopeIn)
 	if err != nil {
 		p.unknown(&change{}, body, "", "body is not a Meta webhook envelope: "+describe(err))
 		return
@@ -197,7 +204,7 @@ func (p *parser) envelope(body []byte) {
 }
 
 func (p *parser) entry(i int, raw json.RawMessage) {
-	en, err := decode(raw, splitEntry)
+	en, err := decodeIn(p.ix, raw, splitEntryIn)
 	if err != nil {
 		p.unknown(&change{}, raw, fmt.Sprintf("entry[%d]", i), "entry: "+describe(err))
 		return
@@ -208,7 +215,7 @@ func (p *parser) entry(i int, raw json.RawMessage) {
 	}
 	for j, rc := range en.Changes {
 		c := change{wabaID: en.ID.String(), entryTime: int64(en.Time), entry: i, index: j, p: p}
-		ch, err := decode(rc, splitChange)
+		ch, err := decodeIn(p.ix, rc, splitChangeIn)
 		if err != nil {
 			p.unknown(&c, rc, c.where(), "change: "+describe(err))
 			continue

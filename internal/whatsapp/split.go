@@ -36,26 +36,43 @@ func decode[T any](data []byte, split func([]byte) (T, bool)) (T, error) {
 	return v, err
 }
 
-func splitEnvelope(data []byte) (env Envelope, ok bool) {
+// decodeIn is decode through a splitter that skips the containers ix
+// knows the ends of.
+func decodeIn[T any](ix ends, data []byte, split func(ends, []byte) (T, bool)) (T, error) {
+	if v, ok := split(ix, data); ok {
+		return v, nil
+	}
+	var v T
+	err := json.Unmarshal(data, &v)
+	return v, err
+}
+
+func splitEnvelope(data []byte) (Envelope, bool) { return splitEnvelopeIn(nil, data) }
+
+func splitEnvelopeIn(ix ends, data []byte) (env Envelope, ok bool) {
 	var m [2]json.RawMessage
-	ok = members(data, []string{"object", "entry"}, m[:]) &&
+	ok = ix.members(data, []string{"object", "entry"}, m[:]) &&
 		flexString(m[0], &env.Object) &&
-		elements(m[1], &env.Entry)
+		ix.elements(m[1], &env.Entry)
 	return env, ok
 }
 
-func splitEntry(data []byte) (en Entry, ok bool) {
+func splitEntry(data []byte) (Entry, bool) { return splitEntryIn(nil, data) }
+
+func splitEntryIn(ix ends, data []byte) (en Entry, ok bool) {
 	var m [3]json.RawMessage
-	ok = members(data, []string{"id", "time", "changes"}, m[:]) &&
+	ok = ix.members(data, []string{"id", "time", "changes"}, m[:]) &&
 		flexString(m[0], &en.ID) &&
 		flexInt(m[1], &en.Time) &&
-		elements(m[2], &en.Changes)
+		ix.elements(m[2], &en.Changes)
 	return en, ok
 }
 
-func splitChange(data []byte) (ch Change, ok bool) {
+func splitChange(data []byte) (Change, bool) { return splitChangeIn(nil, data) }
+
+func splitChangeIn(ix ends, data []byte) (ch Change, ok bool) {
 	var m [2]json.RawMessage
-	ok = members(data, []string{"field", "value"}, m[:]) &&
+	ok = ix.members(data, []string{"field", "value"}, m[:]) &&
 		flexString(m[0], &ch.Field)
 	ch.Value = m[1]
 	return ch, ok
@@ -64,15 +81,17 @@ func splitChange(data []byte) (ch Change, ok bool) {
 // splitMessagesValue reads the value of a messages field. Its metadata is
 // decoded for every delivery, most of which carry one status: with
 // encoding/json it cost as much as the status itself.
-func splitMessagesValue(data []byte) (v messagesValue, ok bool) {
+func splitMessagesValue(data []byte) (messagesValue, bool) { return splitMessagesValueIn(nil, data) }
+
+func splitMessagesValueIn(ix ends, data []byte) (v messagesValue, ok bool) {
 	var m [6]json.RawMessage
-	ok = members(data, []string{"metadata", "contacts", "messages", "statuses", "errors", "user_preferences"}, m[:]) &&
+	ok = ix.members(data, []string{"metadata", "contacts", "messages", "statuses", "errors", "user_preferences"}, m[:]) &&
 		splitMetadata(m[0], &v.Metadata) &&
 		splitContacts(m[1], &v.Contacts) &&
-		elements(m[2], &v.Messages) &&
-		elements(m[3], &v.Statuses) &&
-		elements(m[4], &v.Errors) &&
-		elements(m[5], &v.UserPreferences)
+		ix.elements(m[2], &v.Messages) &&
+		ix.elements(m[3], &v.Statuses) &&
+		ix.elements(m[4], &v.Errors) &&
+		ix.elements(m[5], &v.UserPreferences)
 	return v, ok
 }
 
@@ -141,6 +160,11 @@ func flexInt(raw json.RawMessage, n *FlexInt) bool {
 // struct: a key it does not list is one encoding/json ignores. It reports
 // false when encoding/json could read the object differently.
 func members(data []byte, names []string, vals []json.RawMessage) bool {
+	return ends(nil).members(data, names, vals)
+}
+
+// members is members, skipping the containers ix knows.
+func (ix ends) members(data []byte, names []string, vals []json.RawMessage) bool {
 	i := skipSpace(data, 0)
 	if i >= len(data) || data[i] != '{' {
 		return false // a type error or null: encoding/json decides
@@ -166,7 +190,7 @@ func members(data []byte, names []string, vals []json.RawMessage) bool {
 			return false
 		}
 		i = skipSpace(data, i+1)
-		vend, ok := skipValue(data, i)
+		vend, ok := ix.skip(data, i)
 		if !ok {
 			return false
 		}
@@ -207,6 +231,11 @@ func members(data []byte, names []string, vals []json.RawMessage) bool {
 // fills a []json.RawMessage: null is nil, [] is empty but not nil, absent
 // (raw nil) leaves out alone.
 func elements(raw json.RawMessage, out *[]json.RawMessage) bool {
+	return ends(nil).elements(raw, out)
+}
+
+// elements is elements, skipping the containers ix knows.
+func (ix ends) elements(raw json.RawMessage, out *[]json.RawMessage) bool {
 	if raw == nil {
 		return true
 	}
@@ -232,7 +261,7 @@ func elements(raw json.RawMessage, out *[]json.RawMessage) bool {
 		return skipSpace(raw, i+1) == len(raw)
 	}
 	for {
-		end, ok := skipValue(raw, i)
+		end, ok := ix.skip(raw, i)
 		if !ok {
 			return false
 		}
@@ -290,6 +319,28 @@ func skipString(data []byte, i int) (int, bool) {
 		}
 	}
 	return 0, false
+}
+
+// ends holds where the large containers of a body end, found by the one
+// pass that validates it: the levels of a delivery (envelope, entry,
+// change, value, statuses) are each inside the one before, and skipping
+// each by scanning it read most of the body once per level. Keyed by the
+// address of the container's first byte, so it serves any part of the
+// body; the value is the container's length. A nil ends knows nothing.
+type ends map[*byte]int
+
+// indexedContainer is the shortest container ends records: shorter ones
+// are cheaper to scan again than to record.
+const indexedContainer = 128
+
+// skip is skipValue, looking the end of a large container up.
+func (ix ends) skip(data []byte, i int) (int, bool) {
+	if ix != nil && i < len(data) && (data[i] == '{' || data[i] == '[') {
+		if n, ok := ix[&data[i]]; ok && i+n <= len(data) {
+			return i + n, true
+		}
+	}
+	return skipValue(data, i)
 }
 
 // skipValue returns the index just past the value starting at data[i]. It

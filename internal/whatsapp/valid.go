@@ -5,10 +5,17 @@ package whatsapp
 // encoding/json does not make either). It exists because json.Valid's
 // byte-at-a-time state machine was the costliest single step of parsing a
 // delivery; FuzzValid holds it to json.Valid.
-func valid(data []byte) bool {
-	// open holds, per nesting level, the bracket that closes it.
+func valid(data []byte) bool { return validIndex(data, nil) }
+
+// validIndex is valid, recording in ix (when not nil) where every
+// container of at least indexedContainer bytes ends.
+func validIndex(data []byte, ix ends) bool {
+	// open holds, per nesting level, the bracket that closes it; starts,
+	// when ix records, where it opened.
 	var stack [64]byte
 	open := stack[:0]
+	var startStack [64]int
+	starts := startStack[:0]
 	i := skipSpace(data, 0)
 	for {
 		// A value starts at i.
@@ -25,9 +32,16 @@ func valid(data []byte) bool {
 				closing = ']'
 			}
 			open = append(open, closing)
+			if ix != nil {
+				starts = append(starts, i)
+			}
 			i = skipSpace(data, i+1)
 			if i < len(data) && data[i] == closing {
 				open = open[:len(open)-1]
+				if ix != nil {
+					ix.record(data, starts[len(starts)-1], i+1)
+					starts = starts[:len(starts)-1]
+				}
 				i++
 				break
 			}
@@ -70,6 +84,10 @@ func valid(data []byte) bool {
 			closing := open[len(open)-1]
 			if data[i] == closing {
 				open = open[:len(open)-1]
+				if ix != nil {
+					ix.record(data, starts[len(starts)-1], i+1)
+					starts = starts[:len(starts)-1]
+				}
 				i++
 				continue
 			}
@@ -84,6 +102,13 @@ func valid(data []byte) bool {
 			}
 			break
 		}
+	}
+}
+
+// record notes the container data[start:end] if it is large.
+func (ix ends) record(data []byte, start, end int) {
+	if end-start >= indexedContainer {
+		ix[&data[start]] = end - start
 	}
 }
 

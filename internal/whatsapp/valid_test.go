@@ -2,6 +2,7 @@ package whatsapp
 
 import (
 	"encoding/json"
+	"os"
 	"strings"
 	"testing"
 )
@@ -53,4 +54,60 @@ func FuzzValid(f *testing.F) {
 			t.Fatalf("valid(%q) = %v, json.Valid says %v", data, got, want)
 		}
 	})
+}
+
+// TestIndexRecordsContainerEnds: every end the validating pass records is
+// where scanning the container ends, and every large container has one.
+func TestIndexRecordsContainerEnds(t *testing.T) {
+	bodies := [][]byte{deliveredBody(3), batchBody(5)}
+	for _, path := range fixtures(t) {
+		body, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bodies = append(bodies, body)
+	}
+	for _, body := range bodies {
+		ix := ends{}
+		if !validIndex(body, ix) {
+			t.Fatalf("%s: not valid", body)
+		}
+		recorded := 0
+		for i, c := range body {
+			if c != '{' && c != '[' {
+				continue
+			}
+			end, ok := skipValue(body, i)
+			if !ok {
+				continue // a bracket inside a string
+			}
+			n, known := ix[&body[i]]
+			switch {
+			case known && i+n != end:
+				t.Fatalf("%s: container at %d ends at %d, the index says %d", body, i, end, i+n)
+			case !known && end-i >= indexedContainer && !insideString(body, i):
+				t.Fatalf("%s: container at %d of %d bytes not indexed", body, i, end-i)
+			}
+			if known {
+				recorded++
+			}
+		}
+		if recorded != len(ix) {
+			t.Fatalf("%s: %d entries, %d containers found", body, len(ix), recorded)
+		}
+	}
+}
+
+// insideString reports whether body[i] is inside a JSON string.
+func insideString(body []byte, i int) bool {
+	in := false
+	for j := 0; j < i; j++ {
+		switch {
+		case in && body[j] == '\\':
+			j++
+		case body[j] == '"':
+			in = !in
+		}
+	}
+	return in
 }
