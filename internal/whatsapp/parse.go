@@ -42,7 +42,8 @@ func Parse(source string, body []byte, receivedAt time.Time) ([]event.Event, err
 func parse(source string, body []byte, receivedAt time.Time, reference bool) ([]event.Event, error) {
 	var ix ends
 	if !reference && len(body) >= 2*indexedContainer {
-		ix = make(ends, 8+len(body)/(2*indexedContainer))
+		// At most eight entries fit the map without a table of its own.
+		ix = make(ends, max(8, len(body)/(2*indexedContainer)))
 	}
 	if !validIndex(body, ix) {
 		// Only to say why: encoding/json's message names the byte.
