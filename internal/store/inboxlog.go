@@ -358,7 +358,7 @@ func (l *inboxLog) commit(group []*appendReq, buf []byte) []byte {
 		}
 		_, err = f.Write(buf)
 		if err == nil && !l.noSync {
-			err = f.Sync()
+			err = syncData(f)
 		}
 		if err != nil {
 			// What was written past start may be half a record: cut it, so
