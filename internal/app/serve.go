@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -293,7 +294,8 @@ func (s *Service) Run(ctx context.Context) error {
 		s.logger.Info("admin API listening", "addr", adminLn.Addr().String())
 	}
 	s.logger.Info("wabridge listening", "addr", ln.Addr().String(), "sources", len(s.sources),
-		"rules", s.Runtime().Rules.Len(), "notifiers", strings.Join(s.Runtime().NotifierNames(), ","))
+		"rules", s.Runtime().Rules.Len(), "notifiers", strings.Join(s.Runtime().NotifierNames(), ","),
+		"procs", runtime.GOMAXPROCS(0))
 
 	stopReload := s.watchReload(ctx)
 	defer stopReload()
