@@ -8,11 +8,15 @@ import (
 	"testing"
 )
 
+// startProcs is the test process's own number, taken before any test runs
+// the serve command in this process (which doubles it).
+var startProcs = runtime.GOMAXPROCS(0)
+
 // TestServeRunsTwiceTheProcs: the server runs Go code on twice the Ps Go
 // chose from the CPUs, so threads waiting in fdatasync do not leave the
 // CPUs idle; a GOMAXPROCS the operator set stands.
 func TestServeRunsTwiceTheProcs(t *testing.T) {
-	chosen := runtime.GOMAXPROCS(0)
+	chosen := startProcs
 	if os.Getenv("GOMAXPROCS") != "" {
 		// This test's own number was set, so Go's choice is not known here.
 		chosen = runtime.NumCPU()

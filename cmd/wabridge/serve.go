@@ -14,12 +14,12 @@ func newServeCmd(g *globals) *cobra.Command {
 		Short: "Receive webhooks and send alerts until SIGTERM",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			app.ServeProcs()
 			svc, err := app.Open(g.config, g.stderr)
 			if err != nil {
 				return fail(1, "wabridge: cannot start:\n%v", err)
 			}
 			svc.SetBuildInfo(version, revision)
+			app.ServeProcs()
 			if err := svc.Run(context.Background()); err != nil {
 				return fail(1, "wabridge: %v", err)
 			}
