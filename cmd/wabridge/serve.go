@@ -19,7 +19,7 @@ func newServeCmd(g *globals) *cobra.Command {
 				return fail(1, "wabridge: cannot start:\n%v", err)
 			}
 			svc.SetBuildInfo(version, revision)
-			app.ServeProcs()
+			app.ServeRuntime()
 			if err := svc.Run(context.Background()); err != nil {
 				return fail(1, "wabridge: %v", err)
 			}

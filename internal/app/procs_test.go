@@ -29,3 +29,30 @@ func TestSetProcs(t *testing.T) {
 		})
 	}
 }
+
+func TestSetGCPercent(t *testing.T) {
+	for _, tc := range []struct {
+		env     string
+		want    int
+		wantSet bool
+	}{
+		{"", ServeGCPercent, true},
+		{"150", 150, false},
+		{"off", -1, false},
+		{"nonsense", 100, false},
+	} {
+		t.Run(tc.env, func(t *testing.T) {
+			set := -2
+			got := setGCPercent(tc.env, func(n int) int { set = n; return 100 })
+			if got != tc.want {
+				t.Errorf("setGCPercent(%q) = %d, want %d", tc.env, got, tc.want)
+			}
+			if tc.wantSet && set != tc.want {
+				t.Errorf("setGCPercent(%q) set %d, want %d", tc.env, set, tc.want)
+			}
+			if !tc.wantSet && set != -2 {
+				t.Errorf("setGCPercent(%q) set %d over the operator's number", tc.env, set)
+			}
+		})
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/metrics"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -254,6 +255,16 @@ func (s *Service) ready() error {
 	return s.pipeline.Ready()
 }
 
+// gcPercent is the collector's target in force (GOGC).
+func gcPercent() int {
+	s := []metrics.Sample{{Name: "/gc/gogc:percent"}}
+	metrics.Read(s)
+	if s[0].Value.Kind() != metrics.KindUint64 {
+		return 0
+	}
+	return int(s[0].Value.Uint64())
+}
+
 // Run listens, processes and serves until ctx is done or SIGINT/SIGTERM
 // arrives; SIGHUP reloads rules, templates and the catalogue. It returns
 // after the HTTP server stopped accepting, in-flight work finished within
@@ -295,7 +306,7 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	s.logger.Info("wabridge listening", "addr", ln.Addr().String(), "sources", len(s.sources),
 		"rules", s.Runtime().Rules.Len(), "notifiers", strings.Join(s.Runtime().NotifierNames(), ","),
-		"procs", runtime.GOMAXPROCS(0))
+		"procs", runtime.GOMAXPROCS(0), "gogc", gcPercent())
 
 	stopReload := s.watchReload(ctx)
 	defer stopReload()
