@@ -4,7 +4,6 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
-	"strconv"
 )
 
 // ServeGCPercent is the garbage collector's target (GOGC) a server runs
@@ -15,8 +14,8 @@ const ServeGCPercent = 200
 // the environment variable of the same name (GOMAXPROCS, GOGC) does not
 // already: Go code runs on twice the Ps Go chose from the CPUs it may use
 // (a cgroup's CPU limit included), and the collector lets the heap grow
-// to three times what is live (GOGC=200) before it collects. It returns
-// the numbers in force.
+// to three times what is live (GOGC=200) before it collects. The
+// listening log line reports both as the runtime has them.
 //
 // The Ps: each acknowledgement waits for the inbox log's fdatasync, and
 // each committed batch and sent notification for bbolt's. A thread in
@@ -36,35 +35,23 @@ const ServeGCPercent = 200
 // the default GOGC=100 the collector ran often for little: at GOGC=200
 // the bench's CPU per durable delivery fell by a quarter for 6 MB more
 // heap at its peak. GOMEMLIMIT, when set, still bounds the heap.
-func ServeRuntime() (procs, gcPercent int) {
-	return setProcs(os.Getenv("GOMAXPROCS"), runtime.GOMAXPROCS),
-		setGCPercent(os.Getenv("GOGC"), debug.SetGCPercent)
+func ServeRuntime() {
+	setProcs(os.Getenv("GOMAXPROCS"), runtime.GOMAXPROCS)
+	setGCPercent(os.Getenv("GOGC"), debug.SetGCPercent)
 }
 
 // setProcs is ServeRuntime's Ps with the environment and the runtime's
 // setter given, for tests.
-func setProcs(env string, gomaxprocs func(int) int) int {
-	n := gomaxprocs(0)
-	if env != "" {
-		return n // the operator's number stands
+func setProcs(env string, gomaxprocs func(int) int) {
+	if env == "" { // else the operator's number stands
+		gomaxprocs(2 * gomaxprocs(0))
 	}
-	gomaxprocs(2 * n)
-	return 2 * n
 }
 
 // setGCPercent is ServeRuntime's collector target with the environment
 // and the runtime's setter given, for tests.
-func setGCPercent(env string, set func(int) int) int {
-	if env != "" {
-		// The operator's number stands, as the runtime read it.
-		if env == "off" {
-			return -1
-		}
-		if n, err := strconv.Atoi(env); err == nil {
-			return n
-		}
-		return 100 // what the runtime makes of a GOGC it cannot read
+func setGCPercent(env string, set func(int) int) {
+	if env == "" { // else the operator's number stands
+		set(ServeGCPercent)
 	}
-	set(ServeGCPercent)
-	return ServeGCPercent
 }

@@ -255,7 +255,8 @@ func (s *Service) ready() error {
 	return s.pipeline.Ready()
 }
 
-// gcPercent is the collector's target in force (GOGC).
+// gcPercent is the collector's target in force (GOGC); GOGC=off reads
+// as the largest uint64, which is -1 as an int, as debug.SetGCPercent has it.
 func gcPercent() int {
 	s := []metrics.Sample{{Name: "/gc/gogc:percent"}}
 	metrics.Read(s)
